@@ -1,0 +1,1 @@
+"""rs-embed-qgis: remote-sensing foundation-model embeddings in QGIS."""

@@ -1,0 +1,231 @@
+"""Embedder interface: a model adapter takes :class:`Patch` objects and returns
+:class:`Embedding` objects, in true batches.
+
+``TokenEmbedder`` does the common work of image models with a fixed input size
+(ViT/MAE-like): band selection, ``input_prep`` ("resize" or "tile"), batching,
+token grids to ``(D, H, W)``, pooling. A model family only writes
+``preprocess`` (bands, normalisation) and ``forward_tokens`` (the network).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..embedding import Embedding
+from ..errors import ModelError, SpecError
+from ..providers.base import Patch
+from ..registry import ModelSpec
+from ..specs import OutputSpec, SensorSpec
+
+INPUT_PREPS = ("resize", "tile")
+
+
+def resolve_device(device: str = "auto") -> str:
+    dev = (device or "auto").lower()
+    if dev not in ("auto", "cpu", "cuda", "mps") and not dev.startswith("cuda:"):
+        raise ModelError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
+    try:
+        import torch
+    except ImportError:
+        if dev in ("auto", "cpu"):
+            return "cpu"
+        raise ModelError(f"device {device!r} needs torch, which is not installed") from None
+    if dev == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} was asked for but CUDA is not available here")
+    if dev == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("device 'mps' was asked for but MPS is not available here")
+    return dev
+
+
+def pool_grid(grid: np.ndarray, pooling: str) -> np.ndarray:
+    """``(D, H, W)`` -> ``(D,)`` by mean or max over space (NaN cells ignored)."""
+    flat = grid.reshape(grid.shape[0], -1)
+    if pooling == "max":
+        return np.nanmax(flat, axis=1).astype(np.float32)
+    return np.nanmean(flat, axis=1).astype(np.float32)
+
+
+class Embedder:
+    """Base class of model adapters; one instance is cached per (model, options, device)."""
+
+    #: number of time frames the model wants from the provider (None: one composite)
+    frames: Optional[int] = None
+
+    def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
+        self.spec = spec
+        self.device = resolve_device(device)
+        self.options = dict(options)
+        self.weights_meta: Dict[str, Any] = {"status": "not needed"}
+
+    # -- what the api asks --------------------------------------------------------------
+    def default_sensor(self) -> Optional[SensorSpec]:
+        return self.spec.default_sensor
+
+    def check_input_prep(self, input_prep: str) -> None:
+        if input_prep not in INPUT_PREPS:
+            raise SpecError(f"input_prep must be one of {INPUT_PREPS}, got {input_prep!r}")
+
+    def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
+                      input_prep: str = "resize") -> List[Embedding]:
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------
+    def base_meta(self, output: OutputSpec, input_prep: str) -> Dict[str, Any]:
+        return {
+            "model": self.spec.id,
+            "family": self.spec.family,
+            "type": self.spec.kind,
+            "device": self.device,
+            "output": output.to_dict(),
+            "input_prep": input_prep,
+            "weights": dict(self.weights_meta),
+            "random_weights": self.weights_meta.get("status") == "random",
+            "options": {k: v for k, v in self.options.items() if _jsonable(v)},
+        }
+
+    def require_bands(self, patch: Patch, bands: Sequence[str]) -> np.ndarray:
+        """``(T, C, H, W)`` of ``bands`` in order; a missing band is a ModelError."""
+        from ..providers.bands import band_index
+
+        try:
+            idx = [band_index(patch.bands, b) for b in bands]
+        except Exception:
+            raise ModelError(
+                f"model {self.spec.id!r} needs bands {list(bands)}, "
+                f"but the input has {list(patch.bands)}") from None
+        return patch.data[:, idx]
+
+
+def _jsonable(v: Any) -> bool:
+    return isinstance(v, (str, int, float, bool, type(None), list, tuple))
+
+
+def tile_origins(size: int, tile: int) -> List[int]:
+    """Origins of tiles of ``tile`` px covering ``size`` px (last tile flush with the end)."""
+    if size <= tile:
+        return [0]
+    n = math.ceil(size / tile)
+    return [min(i * tile, size - tile) for i in range(n)]
+
+
+class TokenEmbedder(Embedder):
+    """Fixed-input-size image models that output a grid of patch tokens."""
+
+    image_size: int = 224
+    patch_size: int = 16
+    batch_size: int = 16
+
+    # -- to write per model family -------------------------------------------------------
+    def preprocess(self, patch: Patch) -> np.ndarray:
+        """``(C, H, W)`` float32 model input at native resolution (bands, normalisation)."""
+        raise NotImplementedError
+
+    def forward_tokens(self, x: "Any") -> "Any":
+        """``(B, C, S, S)`` tensor -> ``(B, h*w, D)`` patch tokens (no CLS) tensor."""
+        raise NotImplementedError
+
+    def pooled_from_forward(self, tokens: "Any") -> Optional["Any"]:
+        """Optional model-specific pooled vector (e.g. CLIP's image embedding)."""
+        return None
+
+    # -- shared machinery -----------------------------------------------------------------
+    def _resize(self, chw: np.ndarray, size: int) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(chw))[None]
+        if t.shape[-2:] == (size, size):
+            return chw
+        return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
+                             antialias=True)[0].numpy()
+
+    def _tiles(self, chw: np.ndarray, input_prep: str) -> Tuple[List[np.ndarray], Tuple[int, int], Tuple[int, int]]:
+        """Model-sized tiles of one image, the tile layout, and the valid token extent."""
+        s = self.image_size
+        if input_prep == "resize":
+            return [self._resize(chw, s)], (1, 1), (s // self.patch_size, s // self.patch_size)
+        c, h, w = chw.shape
+        if h < s or w < s:  # small image: pad by reflection up to one tile
+            ph, pw = max(0, s - h), max(0, s - w)
+            mode = "reflect" if (ph < h and pw < w) else "edge"
+            chw = np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode=mode)
+        ys, xs = tile_origins(chw.shape[1], s), tile_origins(chw.shape[2], s)
+        tiles = [chw[:, y:y + s, x:x + s] for y in ys for x in xs]
+        return tiles, (len(ys), len(xs)), (h, w)
+
+    def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
+                      input_prep: str = "resize") -> List[Embedding]:
+        import time
+
+        import torch
+
+        self.check_input_prep(input_prep)
+        t0 = time.perf_counter()
+        per_patch = [self._tiles(self.preprocess(p), input_prep) for p in patches]
+        flat = [t for tiles, _, _ in per_patch for t in tiles]
+        tokens_out: List[np.ndarray] = []
+        pooled_out: List[Optional[np.ndarray]] = []
+        with torch.inference_mode():
+            for i in range(0, len(flat), self.batch_size):
+                x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
+                tok = self.forward_tokens(x)
+                pooled = self.pooled_from_forward(tok)
+                tokens_out.extend(tok.float().cpu().numpy())
+                if pooled is not None:
+                    pooled_out.extend(pooled.float().cpu().numpy())
+                else:
+                    pooled_out.extend([None] * tok.shape[0])
+        elapsed = time.perf_counter() - t0
+        g = self.image_size // self.patch_size
+        results, k = [], 0
+        for patch, (tiles, (ny, nx), valid) in zip(patches, per_patch):
+            toks = tokens_out[k:k + len(tiles)]
+            pools = pooled_out[k:k + len(tiles)]
+            k += len(tiles)
+            d = toks[0].shape[-1]
+            grids = [t.reshape(g, g, d).transpose(2, 0, 1) for t in toks]
+            if input_prep == "resize":
+                grid = grids[0]
+            else:
+                grid = self._stitch(grids, (ny, nx), patch.data.shape[-2:], valid)
+            meta = self.base_meta(output, input_prep)
+            meta.update(grid_hw=list(grid.shape[1:]), tiles=len(tiles),
+                        image_size=self.image_size, patch_size=self.patch_size,
+                        infer_seconds_per_item=elapsed / max(1, len(patches)))
+            if output.mode == "pooled":
+                if pools[0] is not None and len(pools) == 1:
+                    vec, meta["pooled_from"] = pools[0], "model image embedding"
+                else:
+                    vec = pool_grid(grid, output.pooling)
+                    meta["pooled_from"] = f"patch tokens ({output.pooling})"
+                results.append(Embedding(vec, meta))
+            else:
+                results.append(Embedding(grid, meta))
+        return results
+
+    def _stitch(self, grids: List[np.ndarray], layout: Tuple[int, int],
+                hw: Tuple[int, int], valid: Tuple[int, int]) -> np.ndarray:
+        """Place tile token grids at their token offsets; crop to the image's valid extent."""
+        ny, nx = layout
+        s, p = self.image_size, self.patch_size
+        g = s // p
+        h, w = hw
+        H, W = max(h, s), max(w, s)
+        oy, ox = tile_origins(H, s), tile_origins(W, s)
+        d = grids[0].shape[0]
+        th, tw = math.ceil(H / p), math.ceil(W / p)
+        out = np.zeros((d, th, tw), np.float32)
+        for iy, y in enumerate(oy):
+            for ix, x in enumerate(ox):
+                ty, tx = y // p, x // p
+                out[:, ty:ty + g, tx:tx + g] = grids[iy * nx + ix]
+        vh, vw = max(1, math.ceil(valid[0] / p)), max(1, math.ceil(valid[1] / p))
+        return out[:, :vh, :vw]

@@ -1,0 +1,65 @@
+"""The result type: ``Embedding(data, meta)`` as in rs-embed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Union
+
+import numpy as np
+
+try:  # xarray is a core dependency, but keep the type importable without it
+    import xarray as xr
+except ImportError:  # pragma: no cover
+    xr = None  # type: ignore[assignment]
+
+ArrayLike = Union[np.ndarray, "xr.DataArray"]
+
+
+@dataclass
+class Embedding:
+    """An embedding: ``data`` is float32 ``(D,)`` (pooled) or ``(D, H, W)`` (grid).
+
+    ``meta`` carries the model, the specs, the input, the weights identity and,
+    for grids, ``crs`` and ``transform`` (rasterio/affine order ``a, b, c, d, e, f``)
+    of the ROI the grid covers, so it can be written as a GeoTIFF on the ROI.
+    """
+
+    data: ArrayLike
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if xr is not None and isinstance(self.data, xr.DataArray):
+            if self.data.dtype != np.float32:
+                self.data = self.data.astype(np.float32)
+        else:
+            self.data = np.asarray(self.data, dtype=np.float32)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The data as a plain numpy array."""
+        return np.asarray(self.data.values if hasattr(self.data, "values") else self.data)
+
+    @property
+    def is_grid(self) -> bool:
+        return self.array.ndim == 3
+
+    def to_xarray(self) -> "xr.DataArray":
+        """Grid as ``xarray.DataArray`` with ``band``/``y``/``x`` coordinates when georeferenced."""
+        if xr is None:  # pragma: no cover
+            raise ImportError("xarray is needed for to_xarray()")
+        if isinstance(self.data, xr.DataArray):
+            return self.data
+        arr = self.array
+        if arr.ndim == 1:
+            return xr.DataArray(arr, dims=("dim",), attrs=_attrs(self.meta))
+        d, h, w = arr.shape
+        coords: Dict[str, Any] = {"band": np.arange(d)}
+        t = self.meta.get("transform")
+        if t is not None:
+            a, _, c, _, e, f = t[:6]
+            coords["x"] = c + a * (np.arange(w) + 0.5)
+            coords["y"] = f + e * (np.arange(h) + 0.5)
+        return xr.DataArray(arr, dims=("band", "y", "x"), coords=coords, attrs=_attrs(self.meta))
+
+
+def _attrs(meta: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float))}

@@ -1,0 +1,97 @@
+"""What every data backend returns (a :class:`Patch`) and the provider interface."""
+from __future__ import annotations
+
+import datetime as _dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ProviderError
+from ..geo import RoiGrid
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+
+
+@dataclass
+class Patch:
+    """Pixels of one ROI: ``data`` is float32 ``(T, C, H, W)`` on ``grid``.
+
+    ``frames`` has one dict per time step (``start``, ``end``, ``mid`` ISO dates,
+    ``n_scenes``, ``scenes``). ``valid`` is the fraction of pixels that had data
+    before ``fill_value`` was used, per frame.
+    """
+
+    data: np.ndarray
+    bands: Tuple[str, ...]
+    grid: Optional[RoiGrid] = None
+    frames: List[Dict[str, Any]] = field(default_factory=list)
+    sensor: Optional[SensorSpec] = None
+    temporal: Optional[TemporalSpec] = None
+    backend: str = "data"
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        arr = np.asarray(self.data, dtype=np.float32)
+        if arr.ndim == 3:
+            arr = arr[None]
+        if arr.ndim != 4:
+            raise ProviderError(f"patch data must be CHW or TCHW, got shape {arr.shape}")
+        if arr.shape[1] != len(self.bands):
+            raise ProviderError(
+                f"patch has {arr.shape[1]} channels but {len(self.bands)} band names {self.bands!r}")
+        self.data = arr
+        self.bands = tuple(self.bands)
+
+    @property
+    def chw(self) -> np.ndarray:
+        """The first (or only) frame, ``(C, H, W)``."""
+        return self.data[0]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.data.shape[0])
+
+    def frame_dates(self) -> List[_dt.date]:
+        return [_dt.date.fromisoformat(f["mid"]) for f in self.frames if f.get("mid")]
+
+    def select_bands(self, bands: Sequence[str]) -> "Patch":
+        """A patch with only ``bands``, in that order (aliases such as B02/B2 accepted)."""
+        from .bands import band_index
+
+        idx = [band_index(self.bands, b) for b in bands]
+        return Patch(self.data[:, idx], tuple(bands), self.grid, self.frames, self.sensor,
+                     self.temporal, self.backend, dict(self.meta))
+
+    def describe(self) -> Dict[str, Any]:
+        """JSON-friendly summary for metadata."""
+        d: Dict[str, Any] = {
+            "shape_tchw": list(self.data.shape), "bands": list(self.bands),
+            "backend": self.backend, "frames": self.frames,
+        }
+        if self.grid is not None:
+            d.update(crs=self.grid.crs, transform=list(self.grid.transform),
+                     bounds=list(self.grid.bounds))
+        d.update({k: v for k, v in self.meta.items() if k not in d})
+        return d
+
+
+class Provider:
+    """A data backend: fetches a :class:`Patch` for an ROI, window and sensor."""
+
+    name = "base"
+
+    def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
+              sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
+        """One composite over the window (``frames=None``) or ``frames`` binned composites."""
+        raise NotImplementedError
+
+    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: Optional[TemporalSpec],
+                   sensor: SensorSpec, *, frames: Optional[int] = None,
+                   num_workers: int = 1) -> List[Patch]:
+        """Fetch many ROIs, ``num_workers`` at a time (threads: fetching is I/O bound)."""
+        if num_workers <= 1 or len(spatials) <= 1:
+            return [self.fetch(s, temporal, sensor, frames=frames) for s in spatials]
+        with ThreadPoolExecutor(max_workers=num_workers) as pool:
+            return list(pool.map(lambda s: self.fetch(s, temporal, sensor, frames=frames),
+                                 spatials))

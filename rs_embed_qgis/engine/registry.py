@@ -1,0 +1,157 @@
+"""The model catalog: model id -> module, class and capabilities.
+
+Nothing here imports a model module: ``list_models`` and ``describe_model`` work
+even where torch is missing, and a model whose optional dependency is missing
+fails alone, when it is used (with a :class:`ModelError` saying what to install).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from .errors import ModelError
+from .specs import SensorSpec
+from .weights import WeightsSpec, resolve_weights
+
+S2_SR = "COPERNICUS/S2_SR_HARMONIZED"
+S2_10 = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a user needs to know about a model before running it."""
+
+    id: str
+    module: str                       # module under rs_embed_qgis.engine.embedders
+    cls: str
+    family: str
+    kind: str                         # "on-the-fly" | "precomputed"
+    description: str
+    default_sensor: Optional[SensorSpec]
+    temporal_mode: str                # how the window is used
+    outputs: Tuple[str, ...] = ("pooled", "grid")
+    side_inputs: Tuple[str, ...] = ()
+    embedding_dim: Optional[int] = None
+    weights: WeightsSpec = field(default_factory=WeightsSpec)
+    requires: Tuple[str, ...] = ()    # importable modules the model needs
+    aliases: Tuple[str, ...] = ()
+    paper: str = ""
+
+    @property
+    def bands(self) -> Tuple[str, ...]:
+        return self.default_sensor.bands if self.default_sensor else ()
+
+
+MODEL_SPECS: Dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    MODEL_SPECS[spec.id] = spec
+    return spec
+
+
+register(ModelSpec(
+    id="mosaiks",
+    module="mosaiks",
+    cls="MosaiksEmbedder",
+    family="MOSAIKS (random convolutional features)",
+    kind="on-the-fly",
+    description=(
+        "Random convolutional features (Rolf et al., Nature Communications 2021): "
+        "k x k filters drawn from whitened image patches with a fixed seed, "
+        "ReLU(+/-(conv) - bias), average-pooled. Needs no pretrained weights."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=("B4", "B3", "B2"), scale_m=10,
+                              cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    embedding_dim=1024,
+    weights=WeightsSpec(needs_weights=False,
+                        note="no training: filters are drawn from image patches, seed 0"),
+    requires=("numpy", "scipy"),
+    paper="https://doi.org/10.1038/s41467-021-24638-z",
+))
+
+
+def _aliases() -> Dict[str, str]:
+    out = {}
+    for spec in MODEL_SPECS.values():
+        for a in spec.aliases:
+            out[a] = spec.id
+    return out
+
+
+def get_spec(model: str) -> ModelSpec:
+    if not isinstance(model, str):
+        raise ModelError(f"model must be a model id string, got {model!r}")
+    key = model.strip().lower()
+    if key in MODEL_SPECS:
+        return MODEL_SPECS[key]
+    alias = _aliases().get(key)
+    if alias:
+        return MODEL_SPECS[alias]
+    choices = sorted(set(MODEL_SPECS) | set(_aliases()))
+    close = difflib.get_close_matches(key, choices, n=3, cutoff=0.4)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ModelError(f"unknown model id {model!r}{hint} Known models: {sorted(MODEL_SPECS)}")
+
+
+def list_models() -> List[str]:
+    """Every model id in the catalog (nothing is imported)."""
+    return sorted(MODEL_SPECS)
+
+
+def missing_requirements(spec: ModelSpec) -> List[str]:
+    return [m for m in spec.requires if m not in sys.modules and importlib.util.find_spec(m) is None]
+
+
+def describe_model(model: str, *, weights_path: Optional[str] = None) -> Dict[str, Any]:
+    """Everything a user needs to pick a model: type, bands, time, outputs, weights status."""
+    spec = get_spec(model)
+    w = spec.weights
+    if not w.needs_weights:
+        status, where = "not needed", None
+    else:
+        try:
+            r = resolve_weights(spec.id, w, weights_path, download=False)
+            status = "found" if r.path else "missing"
+            where = {"source": r.source, "path": str(r.path) if r.path else None}
+        except ModelError as exc:
+            status, where = "missing", {"error": str(exc)}
+    return {
+        "id": spec.id,
+        "family": spec.family,
+        "type": spec.kind,
+        "description": spec.description,
+        "bands": list(spec.bands),
+        "default_sensor": spec.default_sensor.to_dict() if spec.default_sensor else None,
+        "temporal_mode": spec.temporal_mode,
+        "outputs": list(spec.outputs),
+        "side_inputs": list(spec.side_inputs),
+        "embedding_dim": spec.embedding_dim,
+        "weights": {**w.to_dict(), "status": status, "resolved": where},
+        "requires": list(spec.requires),
+        "missing_requirements": missing_requirements(spec),
+        "aliases": list(spec.aliases),
+        "paper": spec.paper,
+    }
+
+
+def load_embedder_class(model: str):
+    """Import the model's module (only now) and return its embedder class."""
+    spec = get_spec(model)
+    missing = missing_requirements(spec)
+    if missing:
+        raise ModelError(
+            f"model {spec.id!r} needs {', '.join(missing)} which cannot be imported here; "
+            f"install it (pip install 'rs-embed-qgis[models]') or pick another model")
+    modname = f"{__package__}.embedders.{spec.module}"
+    try:
+        mod = importlib.import_module(modname)
+    except ImportError as exc:
+        sys.modules.pop(modname, None)  # a failed import must not poison the next try
+        raise ModelError(f"model {spec.id!r} could not be imported: {exc}") from exc
+    return getattr(mod, spec.cls)
