@@ -1,0 +1,119 @@
+"""The "Super-resolve raster layer" algorithm, in a throwaway provider (the real provider
+registers it from rs_embed_qgis.processing.alg_superres)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+S2 = ["B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12"]
+
+
+def _raster(path, h=30, w=40, names=S2):
+    data = (np.random.default_rng(0).random((len(names), h, w)) * 3000 + 100).astype("uint16")
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=len(names), dtype="uint16",
+                       crs="EPSG:32632", transform=from_origin(600000, 5100000, 10, 10), nodata=0) as d:
+        d.write(data)
+        for i, n in enumerate(names, 1):
+            d.set_band_description(i, n)
+    return data
+
+
+@pytest.fixture
+def sr_alg(qgis_app):
+    from qgis.core import QgsApplication, QgsProcessingProvider
+
+    from rs_embed_qgis.processing.alg_superres import SuperResolveRasterAlgorithm
+
+    class _Provider(QgsProcessingProvider):
+        def id(self):
+            return "superres_test"
+
+        def name(self):
+            return "superres test"
+
+        def loadAlgorithms(self):
+            self.addAlgorithm(SuperResolveRasterAlgorithm())
+
+    prov = _Provider()
+    QgsApplication.processingRegistry().addProvider(prov)
+    yield QgsApplication.processingRegistry().algorithmById("superres_test:superresolve_raster")
+    QgsApplication.processingRegistry().removeProvider(prov)
+
+
+def _run(alg, params, feedback=None):
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    ctx = QgsProcessingContext()
+    ctx.setProject(QgsProject.instance())
+    fb = feedback or QgsProcessingFeedback()
+    return alg.run(params, ctx, fb)
+
+
+def test_algorithm_metadata(sr_alg):
+    assert sr_alg.displayName() == "Super-resolve raster layer"
+    assert sr_alg.group() == "Super-resolution"
+    assert "qgis_process run rs_embed:superresolve_raster" in sr_alg.shortHelpString()
+    names = [p.name() for p in sr_alg.parameterDefinitions()]
+    assert names == ["INPUT", "METHOD", "BANDS", "WEIGHTS", "TILE", "OVERLAP", "DEVICE", "OUTPUT"]
+
+
+def test_baseline_run_writes_a_layer(sr_alg, tmp_path):
+    from qgis.core import QgsRasterLayer
+
+    _raster(tmp_path / "s2.tif")
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 1, "TILE": 24, "OVERLAP": 8,
+                            "DEVICE": "cpu", "OUTPUT": str(tmp_path / "sr.tif")})
+    assert ok and res["OUTPUT"] == str(tmp_path / "sr.tif")
+    lyr = QgsRasterLayer(res["OUTPUT"], "sr")
+    assert lyr.isValid() and lyr.bandCount() == 10 and lyr.width() == 400 and lyr.height() == 300
+    assert lyr.rasterUnitsPerPixelX() == pytest.approx(1.0)
+    assert lyr.crs().authid() == "EPSG:32632"
+    meta = json.loads(res["METADATA"])
+    assert meta["weights"]["status"] == "baseline" and meta["random_weights"] is False
+
+
+def test_band_selection_and_random_weights_are_marked(sr_alg, tmp_path):
+    order = ["B1"] + S2 + ["B9"]
+    _raster(tmp_path / "s2.tif", 8, 8, names=order)
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 3, "BANDS": list(range(2, 12)),
+                            "TILE": 8, "OVERLAP": 0, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "r.tif")})
+    assert ok
+    with rasterio.open(res["OUTPUT"]) as ds:
+        assert ds.tags()["SR_WEIGHTS_STATUS"] == "random" and ds.tags()["SR_BAND_MAP"] == "2,3,4,5,6,7,8,9,10,11"
+        assert list(ds.descriptions) == S2
+
+
+def test_learned_model_without_weights_fails_clearly(sr_alg, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    class Errors(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.errors = []
+
+        def reportError(self, error, fatalError=False):
+            self.errors.append(error)
+
+    _raster(tmp_path / "s2.tif")
+    fb = Errors()
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 0, "OUTPUT": str(tmp_path / "x.tif")}, fb)
+    assert not ok
+    assert any("needs weights you provide" in e and "bicubic" in e for e in fb.errors), fb.errors
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_cancel_leaves_nothing(sr_alg, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    _raster(tmp_path / "s2.tif")
+    (tmp_path / "out").mkdir()
+    fb = QgsProcessingFeedback()
+    fb.cancel()
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 1, "TILE": 24, "OVERLAP": 8,
+                            "OUTPUT": str(tmp_path / "out" / "sr.tif")}, fb)
+    assert "OUTPUT" not in res
+    assert list((tmp_path / "out").iterdir()) == []
