@@ -76,15 +76,28 @@ def test_baseline_run_writes_a_layer(sr_alg, tmp_path):
     assert meta["weights"]["status"] == "baseline" and meta["random_weights"] is False
 
 
-def test_band_selection_and_random_weights_are_marked(sr_alg, tmp_path):
+def test_band_selection_picks_and_orders_the_model_bands(sr_alg, tmp_path):
     order = ["B1"] + S2 + ["B9"]
-    _raster(tmp_path / "s2.tif", 8, 8, names=order)
-    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 3, "BANDS": list(range(2, 12)),
-                            "TILE": 8, "OVERLAP": 0, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "r.tif")})
+    _raster(tmp_path / "s2.tif", 12, 12, names=order)
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 2, "BANDS": list(range(2, 12)),
+                            "TILE": 12, "OVERLAP": 0, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "l.tif")})
     assert ok
     with rasterio.open(res["OUTPUT"]) as ds:
-        assert ds.tags()["SR_WEIGHTS_STATUS"] == "random" and ds.tags()["SR_BAND_MAP"] == "2,3,4,5,6,7,8,9,10,11"
-        assert list(ds.descriptions) == S2
+        assert ds.count == 10 and ds.tags()["SR_BAND_MAP"] == "2,3,4,5,6,7,8,9,10,11"
+        assert ds.tags()["SR_WEIGHTS_STATUS"] == "baseline" and "lanczos" in ds.tags()["SR_MODEL"]
+
+
+@pytest.mark.slow
+def test_full_network_with_random_weights_is_marked(sr_alg, tmp_path):
+    """The full-size S2x10NetS (104 M parameters) on an 8x8 tile: about 15 s on 2 CPU cores."""
+    _raster(tmp_path / "s2.tif", 8, 8)
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 3, "TILE": 8, "OVERLAP": 0,
+                            "DEVICE": "cpu", "OUTPUT": str(tmp_path / "r.tif")})
+    assert ok
+    with rasterio.open(res["OUTPUT"]) as ds:
+        assert ds.tags()["SR_WEIGHTS_STATUS"] == "random" and ds.tags()["SR_RANDOM_WEIGHTS"] == "True"
+        assert list(ds.descriptions) == S2 and ds.shape == (80, 80)
+    assert json.loads(res["METADATA"])["random_weights"] is True
 
 
 def test_learned_model_without_weights_fails_clearly(sr_alg, tmp_path):
