@@ -132,7 +132,8 @@ class LearnedUpsampler(SuperResolver):
         if not input_scale or not math.isfinite(input_scale):
             raise SpecError(f"input_scale must be a finite non-zero number, got {input_scale!r}")
         self.device = resolve_device(device)
-        self.net = net.to(self.device).eval()
+        # channels-last: the convs' fastest layout on oneDNN (CPU) and tensor cores (GPU)
+        self.net = net.to(self.device).eval().to(memory_format=torch.channels_last)
         self.precision = autocast_dtype(self.device, precision)
         self.weights_status = weights_status
         self.weights_path = weights_path
@@ -147,12 +148,12 @@ class LearnedUpsampler(SuperResolver):
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, torch.float32) / self.input_scale
+        x = (x.to(self.device, torch.float32) / self.input_scale).contiguous(memory_format=torch.channels_last)
         ctx = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
                else contextlib.nullcontext())
         with ctx:
             y = self.net(x)
-        return y.float() * self.input_scale
+        return (y.float() * self.input_scale).contiguous()
 
     def describe(self) -> Dict[str, Any]:
         d = super().describe()
