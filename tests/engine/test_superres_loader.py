@@ -121,8 +121,8 @@ def test_load_superres_model_needs_weights_or_an_explicit_random_choice(tmp_path
     assert m.random_weights and m.describe()["weights"]["status"] == "random"
     save_sharded(_trained_like().state_dict(), tmp_path / "ck")
     m = load_superres_model("s2x10", weights=tmp_path / "ck", device="cpu")
-    assert not m.random_weights and m.describe()["weights"] == {"status": "user file",
-                                                                "path": str(tmp_path / "ck")}
+    assert not m.random_weights and m.describe()["weights"] == {
+        "status": "user file", "path": str(tmp_path / "ck"), "source": "explicit"}
     b = load_superres_model("lanczos", device="cpu")
     assert b.describe()["weights"]["status"] == "baseline" and "baseline" in b.name
     with pytest.raises(SpecError, match="'nearest'"):
@@ -161,3 +161,19 @@ def test_pipeline_random_weights_are_marked():
     assert S2DR3Pipeline(art).super_resolve(torch.rand(1, 10, 4, 4)).shape == (1, 10, 40, 40)
     with pytest.raises(ModelError, match="random_weights=True"):
         load_pipeline(device="cpu")
+
+
+def test_default_weights_from_environment_then_cache(tmp_path, monkeypatch):
+    from rs_embed_qgis.engine.weights import cache_dir
+
+    save_sharded(_trained_like().state_dict(), tmp_path / "ck", n_chunks=2)
+    monkeypatch.setenv("RS_EMBED_S2X10_WEIGHTS", str(tmp_path / "ck"))
+    m = load_superres_model("s2x10", device="cpu")
+    assert m.describe()["weights"]["source"] == "env:RS_EMBED_S2X10_WEIGHTS"
+    monkeypatch.setenv("RS_EMBED_S2X10_WEIGHTS", str(tmp_path / "nowhere"))
+    with pytest.raises(ModelError, match="nowhere"):
+        load_superres_model("s2x10", device="cpu")
+    monkeypatch.delenv("RS_EMBED_S2X10_WEIGHTS")
+    save_sharded(_trained_like().state_dict(), cache_dir() / "weights" / "s2x10", n_chunks=2)
+    m = load_superres_model("s2x10", device="cpu")
+    assert m.describe()["weights"]["source"] == "cache" and m.weights_status == "user file"

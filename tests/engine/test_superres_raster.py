@@ -89,6 +89,7 @@ def test_output_georeferencing_tags_and_layout(tmp_path):
     assert (prof["transform"].c, prof["transform"].f) == (src_t.c, src_t.f)
     assert (prof["width"], prof["height"]) == (400, 300)
     assert prof["tiled"] and prof["compress"] == "deflate" and prof["dtype"] == "uint16"
+    assert prof["interleave"] == "band" and (prof["blockxsize"], prof["blockysize"]) == (256, 256)
     assert prof["nodata"] == 0
     assert list(desc) == S2
     assert tags["SR_TILE"] == "24" and tags["SR_OVERLAP"] == "8" and tags["SR_SCALE"] == "10"
@@ -180,6 +181,8 @@ def test_bad_arguments_are_named(tmp_path):
         super_resolve_raster(tmp_path / "in.tif", tmp_path / "o.tif", tile=24, overlap=12)
     with pytest.raises(SpecError, match="tile.*got 4"):
         super_resolve_raster(tmp_path / "in.tif", tmp_path / "o.tif", tile=4, overlap=0)
+    with pytest.raises(SpecError, match=r"o\.png.*GeoTIFF"):
+        super_resolve_raster(tmp_path / "in.tif", tmp_path / "o.png")
     with pytest.raises(SpecError, match="must differ"):
         super_resolve_raster(tmp_path / "in.tif", tmp_path / "in.tif")
     assert not (tmp_path / "o.tif").exists()

@@ -20,6 +20,31 @@ from ..errors import ModelError, SpecError
 from .decoder import FULL_CONFIG, S2_BANDS, SCALE, S2x10Config, S2x10NetS
 
 BASELINES = ("bicubic", "lanczos")
+WEIGHTS_ENV = "RS_EMBED_S2X10_WEIGHTS"   # default weights of the learned model (file or folder)
+
+
+def default_weights() -> Tuple[Optional[Path], str]:
+    """Where the learned model's weights come from when none are passed.
+
+    ``RS_EMBED_S2X10_WEIGHTS`` > ``<cache>/weights/s2x10/`` (a folder of chunks or a
+    .safetensors file put there by the user) > none. Nothing is downloaded: no
+    public weights exist.
+    """
+    import os
+
+    from ..weights import cache_dir
+
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.exists():
+            raise ModelError(f"{WEIGHTS_ENV}={env!r} does not exist (expected a .safetensors file or a "
+                             f"folder of chunks)")
+        return p, f"env:{WEIGHTS_ENV}"
+    cached = cache_dir() / "weights" / "s2x10"
+    if cached.is_dir() and any(cached.glob("*.safetensors")):
+        return cached, "cache"
+    return None, "none"
 METHODS = ("s2x10",) + BASELINES
 
 
@@ -59,6 +84,7 @@ class SuperResolver:
     bands: Optional[Tuple[str, ...]] = None   # required input bands in order; None: any
     weights_status: str = "baseline"          # "baseline" | "random" | "user file"
     weights_path: Optional[str] = None
+    weights_source: Optional[str] = None      # explicit | env:<VAR> | cache
     device: torch.device = torch.device("cpu")
     precision: Optional[torch.dtype] = None
 
@@ -74,7 +100,8 @@ class SuperResolver:
 
     def describe(self) -> Dict[str, Any]:
         return {"model": self.name, "scale": self.scale,
-                "weights": {"status": self.weights_status, "path": self.weights_path},
+                "weights": {"status": self.weights_status, "path": self.weights_path,
+                            **({"source": self.weights_source} if self.weights_source else {})},
                 "random_weights": self.random_weights, "device": str(self.device),
                 "precision": str(self.precision).replace("torch.", "") if self.precision else "fp32",
                 "receptive_field_radius": self.receptive_field_radius()}
@@ -181,16 +208,21 @@ def load_superres_model(method: str = "s2x10", *, weights: Optional[str | Path] 
         return InterpolationUpsampler(method, device=device)
     if method != "s2x10":
         raise SpecError(f"method must be one of {METHODS}, got {method!r}")
+    source = "explicit"
+    if not weights and not random_weights:
+        weights, source = default_weights()
     if weights:
         from .loader import load_s2x10_from_chunks
 
         net = load_s2x10_from_chunks(weights, config=config, up_scales=up_scales)
-        return LearnedUpsampler(net, weights_status="user file", weights_path=str(weights),
-                                device=device, precision=precision, input_scale=input_scale)
+        m = LearnedUpsampler(net, weights_status="user file", weights_path=str(weights),
+                             device=device, precision=precision, input_scale=input_scale)
+        m.weights_source = source
+        return m
     if not random_weights:
         raise ModelError(
             "the learned S2x10 model needs weights you provide (weights=<.safetensors file or folder of "
-            "chunks>); no public weights exist to download. Use method 'bicubic' or 'lanczos' for an "
+            f"chunks>, or {WEIGHTS_ENV}); no public weights exist to download. Use method 'bicubic' or 'lanczos' for an "
             "interpolation baseline, or random_weights=True to test the plumbing (output marked random).")
     torch.manual_seed(seed)
     net = S2x10NetS(config or FULL_CONFIG)

@@ -18,7 +18,7 @@ pixels) gets weight 0 and the middle half is cross-faded. A model whose
 receptive-field radius is <= guard therefore gives exactly the untiled result
 (tested); for a wider receptive field the cross-fade hides the seams.
 
-Output: tiled, DEFLATE-compressed GeoTIFF, pixel size / 10 on the same CRS and
+Output: tiled, DEFLATE-compressed (``compress=`` e.g. ``"zstd"``) band-interleaved GeoTIFF, pixel size / 10 on the same CRS and
 origin, band descriptions, nodata, and tags recording the model, the weights
 status (user file / random / baseline) and every parameter. Written to a temp
 file in the destination folder and renamed at the end: a cancelled or failed
@@ -238,6 +238,8 @@ def super_resolve_raster(src_path: Union[str, Path], dst_path: Union[str, Path],
         raise SpecError(f"tile must be >= 8 input pixels, got {tile}")
     if overlap < 0 or 2 * overlap >= tile:
         raise SpecError(f"overlap must be >= 0 and less than half the tile ({tile}), got {overlap}")
+    if dst_path.suffix.lower() not in (".tif", ".tiff"):
+        raise SpecError(f"output {str(dst_path)!r} must be a GeoTIFF (.tif or .tiff)")
     if not dst_path.parent.exists():
         raise SpecError(f"output folder {str(dst_path.parent)!r} does not exist")
     cancelled = is_cancelled or (lambda: False)
@@ -293,7 +295,9 @@ def super_resolve_raster(src_path: Union[str, Path], dst_path: Union[str, Path],
                 "crs": src.crs, "transform": src.transform * src.transform.scale(1.0 / s),
                 "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": compress,
                 "predictor": 3 if dtype.kind == "f" else 2, "BIGTIFF": "IF_SAFER",
-                "NUM_THREADS": "ALL_CPUS", "interleave": "pixel"}
+                "NUM_THREADS": "ALL_CPUS", "interleave": "band"}  # band: the predictor compresses 2x faster
+            if compress.lower() == "deflate":
+                profile["zlevel"] = 1  # same size within 1-2 % here, twice as fast as the default 6
             if nodata is not None:
                 profile["nodata"] = nodata
             ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
