@@ -170,3 +170,17 @@ def test_backbone_fused_qkv_with_key_bias_is_refused(tmp_path):
     loaded = load_backbone_from_safetensors(tmp_path / "fused.safetensors", num_heads=4)
     torch.testing.assert_close(loaded.blocks[1].attn.k_proj.weight, sd["blocks.1.attn.qkv.weight"][64:128])
     torch.testing.assert_close(loaded.blocks[1].attn.v_proj.bias, sd["blocks.1.attn.qkv.bias"][128:])
+
+
+@pytest.mark.parametrize("ups", [(2, 5), (10,), (2, 5, 1, 1, 1), (5, 2)])
+def test_full_resolution_tail_in_strips_equals_one_pass(ups):
+    """The strip-wise tail keeps a 480x480 tile's memory bounded without changing the result."""
+    torch.manual_seed(0)
+    net = S2x10NetS(S2x10Config(num_feat=8, num_block=1, num_grow_ch=4, up_scales=ups)).eval()
+    x = torch.rand(1, 10, 13, 11)
+    with torch.no_grad():
+        whole = net(x)
+        net.max_tail_bytes = 1  # one row of the pre-upsampling map per strip
+        strips = net(x)
+    assert strips.shape == whole.shape == (1, 10, 130, 110)
+    torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-6)

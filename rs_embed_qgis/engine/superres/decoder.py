@@ -137,17 +137,55 @@ class S2x10NetS(nn.Module):
     def scale(self) -> int:
         return SCALE
 
+    #: The full-resolution tail (last upsampling and the convs after it) runs in row
+    #: strips whose activations stay under this many bytes: a 480x480 tile would
+    #: otherwise hold several 160 x 4800 x 4800 maps (15 GB each in fp32). Strips
+    #: carry a halo wider than the tail's reach, so the result is the same.
+    max_tail_bytes: int = 512 * 2 ** 20
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_bands:
             raise ModelError(
                 f"S2x10NetS expects a (B, {self.config.in_bands}, H, W) tensor, got {tuple(x.shape)}")
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        for k, s in enumerate(self.config.up_scales, start=1):
-            if s > 1:
-                feat = F.interpolate(feat, scale_factor=s, mode="nearest")
-            feat = self.lrelu(getattr(self, f"conv_up{k}")(feat))
+        ups = self.config.up_scales
+        last = max(i for i, s in enumerate(ups) if s > 1)  # the tail starts at the last real upsampling
+        for k in range(last):
+            feat = self._stage(feat, k)
+        return self._tail(feat, last)
+
+    def _stage(self, feat: torch.Tensor, k: int) -> torch.Tensor:
+        s = self.config.up_scales[k]
+        if s > 1:
+            feat = F.interpolate(feat, scale_factor=s, mode="nearest")
+        return self.lrelu(getattr(self, f"conv_up{k + 1}")(feat))
+
+    def _tail_full(self, feat: torch.Tensor, first: int) -> torch.Tensor:
+        for k in range(first, len(self.config.up_scales)):
+            feat = self._stage(feat, k)
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def _tail(self, feat: torch.Tensor, first: int) -> torch.Tensor:
+        ups = self.config.up_scales
+        s = math.prod(ups[first:])
+        b, c, h, w = feat.shape
+        row_bytes = b * c * s * s * w * feat.element_size() * 2  # a conv's input and output
+        rows = max(1, int(self.max_tail_bytes // max(row_bytes, 1)))
+        if rows >= h:
+            return self._tail_full(feat, first)
+        n_convs = len(ups) - first + 2  # 3x3 convs after the upsampling: each reaches 1 output px
+        halo = -(-n_convs // s) + 1
+        out = None
+        for a in range(0, h, rows):
+            e = min(a + rows, h)
+            a0, e0 = max(0, a - halo), min(h, e + halo)
+            y = self._tail_full(feat[:, :, a0:e0], first)
+            if out is None:
+                out = y.new_empty((b, y.shape[1], h * s, w * s))
+            out[:, :, a * s:e * s] = y[:, :, (a - a0) * s:(a - a0 + e - a) * s]
+            del y
+        return out
 
     def receptive_field_radius(self) -> int:
         """How many input pixels around a pixel can change its output (a safe upper bound).
