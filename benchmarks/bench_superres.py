@@ -141,11 +141,12 @@ def bench_throughput(tile: int) -> None:
     b(xb)
     t = time.perf_counter()
     b(xb)
-    print(f"    bicubic baseline, 256x256 input: {2560 ** 2 / 1e6 / (time.perf_counter() - t):.1f} output MP/s")
+    mps = 2560 ** 2 / 1e6 / (time.perf_counter() - t)
+    print(f"    bicubic baseline, 256x256 input: {mps:.1f} output MP/s")
 
 
 def bench_flat_memory(work: Path, base: int) -> None:
-    print(f"\n[2] peak memory (peak RSS of a fresh process) vs raster area; tile 64, overlap 16")
+    print("\n[2] peak memory (peak RSS of a fresh process) vs raster area; tile 64, overlap 16")
     idle = _child(["idle"])["peak_rss_mb"]
     print(f"    process with torch + engine imported: {idle:.0f} MB")
     for model in ("bicubic", "small"):
@@ -191,8 +192,10 @@ def bench_loader(work: Path) -> None:
     s = _child(["stream", ck])
     nv = _child(["naive", pt])
     print(f"    weights {model_mb:.0f} MB, largest of 8 chunks {chunk_mb:.0f} MB; idle process {idle:.0f} MB")
-    print(f"    streamed load_s2x10_from_chunks: peak +{s['peak_rss_mb'] - idle:.0f} MB, {s['seconds']:.1f} s")
-    print(f"    naive torch.load + load_state_dict: peak +{nv['peak_rss_mb'] - idle:.0f} MB, {nv['seconds']:.1f} s")
+    print(f"    streamed load_s2x10_from_chunks: peak +{s['peak_rss_mb'] - idle:.0f} MB, "
+          f"{s['seconds']:.1f} s")
+    print(f"    naive torch.load + load_state_dict: peak +{nv['peak_rss_mb'] - idle:.0f} MB, "
+          f"{nv['seconds']:.1f} s")
     print(f"    naive / streamed extra memory: {(nv['peak_rss_mb'] - idle) / (s['peak_rss_mb'] - idle):.2f}")
 
 

@@ -4,8 +4,8 @@ folders of chunks)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -13,15 +13,15 @@ S2 = ["B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12"]
 
 
 def write_raster(path: Path, height: int, width: int, *, bands: Sequence[str] = S2, dtype: str = "uint16",
-                 nodata: Optional[float] = 0, seed: int = 0, descriptions: bool = True,
+                 nodata: float | None = 0, seed: int = 0, descriptions: bool = True,
                  res: float = 10.0) -> np.ndarray:
     import rasterio
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
-    data = np.stack([1500 + 800 * np.sin(xx / (5 + i)) * np.cos(yy / (7 + i)) + rng.normal(0, 60, (height, width))
-                     for i in range(len(bands))]).clip(1, 10000)
+    data = np.stack([1500 + 800 * np.sin(xx / (5 + i)) * np.cos(yy / (7 + i))
+                     + rng.normal(0, 60, (height, width)) for i in range(len(bands))]).clip(1, 10000)
     data = data.astype(dtype)
     with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=len(bands), dtype=dtype,
                        crs="EPSG:32632", transform=from_origin(600000, 5100000, res, res),
@@ -33,7 +33,7 @@ def write_raster(path: Path, height: int, width: int, *, bands: Sequence[str] = 
     return data
 
 
-def save_sharded(state_dict: Dict, folder: Path, n_chunks: int = 3, *, index: bool = True,
+def save_sharded(state_dict: dict, folder: Path, n_chunks: int = 3, *, index: bool = True,
                  prefix: str = "", dtype=None) -> Path:
     """Split a state dict into ``n_chunks`` safetensors files (+ HF-style index json)."""
     from safetensors.torch import save_file

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from superres_util import save_sharded
 
 from rs_embed_qgis.engine.errors import ModelError, SpecError
 from rs_embed_qgis.engine.superres.backbone import BackboneConfig, S2DR3Backbone
@@ -12,7 +13,6 @@ from rs_embed_qgis.engine.superres.decoder import S2x10Config, S2x10NetS
 from rs_embed_qgis.engine.superres.loader import load_s2x10_from_chunks
 from rs_embed_qgis.engine.superres.models import load_superres_model
 from rs_embed_qgis.engine.superres.pipeline import S2DR3Pipeline, load_pipeline
-from superres_util import save_sharded
 
 SMALL = S2x10Config(num_feat=12, num_block=2, num_grow_ch=6)
 
@@ -140,7 +140,8 @@ def test_pipeline_end_to_end(tmp_path):
     save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(tmp_path / "vit.safetensors"))
     net = _trained_like(seed=8)
     save_sharded(net.state_dict(), tmp_path / "dec", n_chunks=3)
-    art = load_pipeline(backbone_ckpt=tmp_path / "vit.safetensors", decoder_dir=tmp_path / "dec", device="cpu")
+    art = load_pipeline(backbone_ckpt=tmp_path / "vit.safetensors", decoder_dir=tmp_path / "dec",
+                        device="cpu")
     assert art.meta["random_weights"] is False
     assert art.meta["weights"]["decoder"]["status"] == "user file"
     pipe = S2DR3Pipeline(art)

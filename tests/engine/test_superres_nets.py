@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from rs_embed_qgis.engine.errors import ModelError
-from rs_embed_qgis.engine.superres.backbone import (BackboneConfig, S2DR3Backbone,
-                                                    load_backbone_from_safetensors)
-from rs_embed_qgis.engine.superres.decoder import (FULL_CONFIG, S2x10Config, S2x10NetS,
-                                                   config_from_keys)
+from rs_embed_qgis.engine.superres.backbone import (
+    BackboneConfig,
+    S2DR3Backbone,
+    load_backbone_from_safetensors,
+)
+from rs_embed_qgis.engine.superres.decoder import FULL_CONFIG, S2x10Config, S2x10NetS, config_from_keys
 
 SMALL = S2x10Config(num_feat=12, num_block=2, num_grow_ch=6)
 TINY_VIT = BackboneConfig(embed_dim=64, depth=2, num_heads=4)
@@ -55,7 +57,8 @@ def test_decoder_rejects_wrong_band_count():
         net(torch.rand(1, 4, 8, 8))
 
 
-@pytest.mark.parametrize("cfg,tight", [(S2x10Config(num_feat=8, num_block=1, num_grow_ch=4), False), (S2x10Config(num_feat=8, num_block=0, num_grow_ch=4), True)])
+@pytest.mark.parametrize("cfg,tight", [(S2x10Config(num_feat=8, num_block=1, num_grow_ch=4), False),
+                                       (S2x10Config(num_feat=8, num_block=0, num_grow_ch=4), True)])
 def test_receptive_field_bound_holds(cfg, tight):
     torch.manual_seed(0)
     net = S2x10NetS(cfg).eval().double()
@@ -138,9 +141,11 @@ def test_backbone_loads_hugging_face_dinov2_register_names(tmp_path):
     hf = {}
     for k, v in vit.state_dict().items():
         k2 = (k.replace("blocks.", "encoder.layer.").replace("attn.q_proj", "attention.attention.query")
-              .replace("attn.k_proj", "attention.attention.key").replace("attn.v_proj", "attention.attention.value")
+              .replace("attn.k_proj", "attention.attention.key")
+              .replace("attn.v_proj", "attention.attention.value")
               .replace("attn.proj", "attention.output.dense").replace("lambda1", "layer_scale1.lambda1")
-              .replace("lambda2", "layer_scale2.lambda1").replace("patch_embed.proj", "embeddings.patch_embeddings.projection"))
+              .replace("lambda2", "layer_scale2.lambda1")
+              .replace("patch_embed.proj", "embeddings.patch_embeddings.projection"))
         if k2 in ("cls_token", "mask_token", "register_tokens"):
             k2 = "embeddings." + k2
         if k2.startswith("norm."):

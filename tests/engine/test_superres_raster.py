@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from superres_util import S2, save_sharded, write_raster
 from torch.nn import functional as F
 
 from rs_embed_qgis.engine.errors import SpecError
 from rs_embed_qgis.engine.superres.decoder import S2x10Config, S2x10NetS
 from rs_embed_qgis.engine.superres.models import InterpolationUpsampler, LearnedUpsampler
-from rs_embed_qgis.engine.superres.raster import (Cancelled, resolve_band_map, super_resolve_raster,
-                                                  tile_starts)
-from superres_util import S2, save_sharded, write_raster
+from rs_embed_qgis.engine.superres.raster import (
+    Cancelled,
+    resolve_band_map,
+    super_resolve_raster,
+    tile_starts,
+)
 
 # receptive-field radius 5 input px: fits in the guard band (overlap // 4) of overlap >= 20
 NARROW = S2x10Config(num_feat=8, num_block=0, num_grow_ch=4, up_scales=(10,))
@@ -33,7 +37,7 @@ def test_tile_layout_covers_with_at_least_the_overlap():
     for n, t, o in [(70, 48, 20), (1000, 128, 32), (129, 128, 32), (128, 128, 32), (50, 128, 32)]:
         s = tile_starts(n, min(t, n), o)
         assert s[0] == 0 and s[-1] + min(t, n) == n
-        assert all(b - a <= min(t, n) - o for a, b in zip(s, s[1:]))
+        assert all(b - a <= min(t, n) - o for a, b in zip(s, s[1:], strict=False))
 
 
 def test_tiling_is_exact_when_receptive_field_fits_the_overlap(tmp_path):
@@ -50,7 +54,8 @@ def test_tiling_is_exact_when_receptive_field_fits_the_overlap(tmp_path):
 
 
 def test_tiling_too_narrow_overlap_is_not_exact(tmp_path):
-    """The exactness test above can fail: with the guard band smaller than the receptive field, seams differ."""
+    """The exactness test above can fail: with a guard band narrower than the receptive field,
+    seams differ."""
     data = write_raster(tmp_path / "in.tif", 70, 90)
     m = _narrow_model()
     meta = super_resolve_raster(tmp_path / "in.tif", tmp_path / "out.tif", model=m, tile=48, overlap=4,
@@ -85,7 +90,8 @@ def test_output_georeferencing_tags_and_layout(tmp_path):
     super_resolve_raster(tmp_path / "in.tif", tmp_path / "out.tif", model="bicubic", tile=24, overlap=8)
     out, prof, tags, desc, ds = _read(tmp_path / "out.tif")
     assert prof["crs"] == src_crs
-    assert prof["transform"].a == pytest.approx(src_t.a / 10) and prof["transform"].e == pytest.approx(src_t.e / 10)
+    assert prof["transform"].a == pytest.approx(src_t.a / 10)
+    assert prof["transform"].e == pytest.approx(src_t.e / 10)
     assert (prof["transform"].c, prof["transform"].f) == (src_t.c, src_t.f)
     assert (prof["width"], prof["height"]) == (400, 300)
     assert prof["tiled"] and prof["compress"] == "deflate" and prof["dtype"] == "uint16"
@@ -98,7 +104,8 @@ def test_output_georeferencing_tags_and_layout(tmp_path):
 
 def test_random_and_user_weights_are_recorded(tmp_path):
     write_raster(tmp_path / "in.tif", 20, 20)
-    meta = super_resolve_raster(tmp_path / "in.tif", tmp_path / "r.tif", model=_narrow_model(), tile=20, overlap=4)
+    meta = super_resolve_raster(tmp_path / "in.tif", tmp_path / "r.tif", model=_narrow_model(), tile=20,
+                                overlap=4)
     assert meta["random_weights"] is True
     assert _read(tmp_path / "r.tif")[2]["SR_WEIGHTS_STATUS"] == "random"
     torch.manual_seed(1)

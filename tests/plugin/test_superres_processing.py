@@ -113,7 +113,8 @@ def test_learned_model_without_weights_fails_clearly(sr_alg, tmp_path):
 
     _raster(tmp_path / "s2.tif")
     fb = Errors()
-    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 0, "OUTPUT": str(tmp_path / "x.tif")}, fb)
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 0,
+                            "OUTPUT": str(tmp_path / "x.tif")}, fb)
     assert not ok
     assert any("needs weights you provide" in e and "bicubic" in e for e in fb.errors), fb.errors
     assert not (tmp_path / "x.tif").exists()

@@ -26,9 +26,9 @@ its key bias must be zero) onto these.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -56,7 +56,7 @@ class BackboneConfig:
         if self.layerscale not in ("channel", "scalar"):
             raise ModelError(f"layerscale must be 'channel' or 'scalar', got {self.layerscale!r}")
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 
@@ -144,7 +144,7 @@ class S2DR3Backbone(nn.Module):
                     if m.bias is not None:
                         nn.init.zeros_(m.bias)
 
-    def forward_features(self, rgb: torch.Tensor, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward_features(self, rgb: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """All tokens after the final norm, (B, 1 + R + N, D)."""
         c = self.config
         if rgb.ndim != 4 or rgb.shape[1] != c.in_chans:
@@ -165,12 +165,12 @@ class S2DR3Backbone(nn.Module):
             x = blk(x)
         return self.norm(x)
 
-    def forward(self, rgb: torch.Tensor, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, rgb: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_features(rgb, masks)
 
     @torch.no_grad()
-    def extract_tokens(self, rgb: torch.Tensor, masks: Optional[torch.Tensor] = None
-                       ) -> Dict[str, torch.Tensor]:
+    def extract_tokens(self, rgb: torch.Tensor, masks: torch.Tensor | None = None
+                       ) -> dict[str, torch.Tensor]:
         """``{"cls": (B,D), "registers": (B,R,D), "patch": (B,N,D), "grid": (B,D,H/16,W/16)}``."""
         tokens = self.forward_features(rgb, masks)
         r = self.config.num_register_tokens
@@ -204,7 +204,7 @@ _TIMM_RULES = [
 ]
 
 
-def backbone_key_map(keys) -> Callable[[str], Optional[str]]:
+def backbone_key_map(keys) -> Callable[[str], str | None]:
     """A renaming function from a checkpoint's key layout to ours."""
     keys = list(keys)
     prefix = ""
@@ -214,7 +214,7 @@ def backbone_key_map(keys) -> Callable[[str], Optional[str]]:
             break
     rules = [(re.compile(a), b) for a, b in _HF_RULES + _TIMM_RULES]
 
-    def rename(k: str) -> Optional[str]:
+    def rename(k: str) -> str | None:
         k = k[len(prefix):]
         if k == "mask_token" or k == "embeddings.mask_token":
             return "mask_token"
@@ -226,7 +226,7 @@ def backbone_key_map(keys) -> Callable[[str], Optional[str]]:
     return rename
 
 
-def _qkv_transforms(files, rename) -> Dict[str, Callable]:
+def _qkv_transforms(files, rename) -> dict[str, Callable]:
     out = {}
     for keys in files.values():
         for k in keys:
@@ -235,7 +235,7 @@ def _qkv_transforms(files, rename) -> Dict[str, Callable]:
                 continue
             i, kind = m.group(2), m.group(3)
 
-            def split(t: torch.Tensor, i=i, kind=kind, key=k) -> Dict[str, torch.Tensor]:
+            def split(t: torch.Tensor, i=i, kind=kind, key=k) -> dict[str, torch.Tensor]:
                 q, kk, v = t.chunk(3, dim=0)
                 res = {f"blocks.{i}.attn.q_proj.{kind}": q, f"blocks.{i}.attn.v_proj.{kind}": v}
                 if kind == "weight":
@@ -250,19 +250,24 @@ def _qkv_transforms(files, rename) -> Dict[str, Callable]:
         for k in keys:
             m = re.match(r"^(.*blocks\.(\d+)\.attn)\.([qv])_bias$", k)
             if m:
-                out[k] = (lambda t, i=m.group(2), w=m.group(3): {f"blocks.{i}.attn.{w}_proj.bias": t})
+                out[k] = _rename_to(f"blocks.{m.group(2)}.attn.{m.group(3)}_proj.bias")
     return out
+
+
+def _rename_to(name: str) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    return lambda t: {name: t}
 
 
 def _mask_token_fix(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(1, -1)
 
 
-def config_from_shapes(shapes: Dict[str, Tuple[int, ...]], num_heads: Optional[int] = None
+def config_from_shapes(shapes: dict[str, tuple[int, ...]], num_heads: int | None = None
                        ) -> BackboneConfig:
     if "patch_embed.proj.weight" not in shapes:
         raise ModelError(f"checkpoint has no patch embedding ('patch_embed.proj.weight' or "
-                         f"'embeddings.patch_embeddings.projection.weight'); first keys: {sorted(shapes)[:5]}")
+                         f"'embeddings.patch_embeddings.projection.weight'); "
+                         f"first keys: {sorted(shapes)[:5]}")
     d, cin, p, _ = shapes["patch_embed.proj.weight"]
     depth = len({k.split(".")[1] for k in shapes if k.startswith("blocks.")})
     regs = shapes.get("register_tokens", (1, 0, d))[1]
@@ -275,7 +280,7 @@ def config_from_shapes(shapes: Dict[str, Tuple[int, ...]], num_heads: Optional[i
                           layerscale="scalar" if tuple(ls) == (1,) else "channel")
 
 
-def load_backbone_from_safetensors(path: Path | str, *, num_heads: Optional[int] = None,
+def load_backbone_from_safetensors(path: Path | str, *, num_heads: int | None = None,
                                    device: str | torch.device = "cpu") -> S2DR3Backbone:
     """Build the backbone from a safetensors file (or a folder of chunks), streamed.
 

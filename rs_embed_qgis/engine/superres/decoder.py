@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Dict, Tuple
 
 import torch
 from torch import nn
@@ -31,7 +30,7 @@ from torch.nn import functional as F
 
 from ..errors import ModelError
 
-S2_BANDS: Tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
+S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
 SCALE = 10
 
 
@@ -42,7 +41,7 @@ class S2x10Config:
     num_feat: int = 160
     num_block: int = 23
     num_grow_ch: int = 80
-    up_scales: Tuple[int, ...] = (2, 5)
+    up_scales: tuple[int, ...] = (2, 5)
     res_scale: float = 0.2
 
     def __post_init__(self) -> None:
@@ -62,7 +61,7 @@ class S2x10Config:
     def scale(self) -> int:
         return SCALE
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         d = asdict(self)
         d["up_scales"] = list(self.up_scales)
         return d
@@ -71,7 +70,7 @@ class S2x10Config:
 FULL_CONFIG = S2x10Config()
 
 
-def default_up_scales(n_stages: int) -> Tuple[int, ...]:
+def default_up_scales(n_stages: int) -> tuple[int, ...]:
     """Stage factors for a checkpoint with ``n_stages`` ``conv_up`` convs (product 10)."""
     if n_stages < 1:
         raise ModelError(f"a 10x head needs at least one upsample stage, the checkpoint has {n_stages}")
@@ -219,8 +218,8 @@ class S2x10NetS(nn.Module):
         return total
 
 
-def config_from_keys(shapes: Dict[str, Tuple[int, ...]],
-                     up_scales: Tuple[int, ...] | None = None) -> S2x10Config:
+def config_from_keys(shapes: dict[str, tuple[int, ...]],
+                     up_scales: tuple[int, ...] | None = None) -> S2x10Config:
     """Infer an :class:`S2x10Config` from a checkpoint's key -> shape map (no tensors read)."""
     need = ("conv_first.weight", "conv_last.weight")
     for k in need:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,14 +25,14 @@ from ..errors import ModelError
 from .decoder import S2x10Config, S2x10NetS, config_from_keys
 
 INDEX_NAME = "model.safetensors.index.json"
-KeyMap = Callable[[str], Optional[str]]
+KeyMap = Callable[[str], str | None]
 
 
 def _natural_key(p: Path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
 
 
-def checkpoint_files(path: Path | str) -> Dict[Path, List[str]]:
+def checkpoint_files(path: Path | str) -> dict[Path, list[str]]:
     """The chunk files of a checkpoint and the keys each holds (headers only are read).
 
     ``path`` is a ``.safetensors`` file, an index json, or a folder (with or
@@ -44,7 +44,7 @@ def checkpoint_files(path: Path | str) -> Dict[Path, List[str]]:
     if not p.exists():
         raise ModelError(f"weights path {str(p)!r} does not exist (expected a .safetensors file "
                          f"or a folder of .safetensors chunks)")
-    index: Optional[Path] = None
+    index: Path | None = None
     if p.is_dir():
         cand = sorted(p.glob("*.safetensors.index.json"))
         if cand:
@@ -61,7 +61,7 @@ def checkpoint_files(path: Path | str) -> Dict[Path, List[str]]:
         raise ModelError(f"weights file {str(p)!r} is not a .safetensors file or index json; "
                          f"convert pickled checkpoints to safetensors first")
 
-    files: Dict[Path, List[str]] = {}
+    files: dict[Path, list[str]] = {}
     if index is not None:
         try:
             weight_map = json.loads(index.read_text())["weight_map"]
@@ -83,13 +83,14 @@ def checkpoint_files(path: Path | str) -> Dict[Path, List[str]]:
     chunks = [p] if p.is_file() else sorted(p.glob("*.safetensors"), key=_natural_key)
     if not chunks:
         raise ModelError(f"folder {str(p)!r} holds no .safetensors chunks and no {INDEX_NAME}")
-    seen: Dict[str, Path] = {}
+    seen: dict[str, Path] = {}
     for f in chunks:
         try:
             with safe_open(str(f), framework="pt") as fh:
                 keys = list(fh.keys())
         except Exception as exc:  # noqa: BLE001 - corrupt headers raise several kinds
-            raise ModelError(f"cannot read safetensors chunk {str(f)!r}: {type(exc).__name__}: {exc}") from exc
+            raise ModelError(
+                f"cannot read safetensors chunk {str(f)!r}: {type(exc).__name__}: {exc}") from exc
         for k in keys:
             if k in seen:
                 raise ModelError(f"tensor {k!r} appears in two chunks: {seen[k].name!r} and {f.name!r}")
@@ -98,12 +99,12 @@ def checkpoint_files(path: Path | str) -> Dict[Path, List[str]]:
     return files
 
 
-def checkpoint_shapes(files: Dict[Path, List[str]], key_map: Optional[KeyMap] = None
-                      ) -> Dict[str, Tuple[int, ...]]:
+def checkpoint_shapes(files: dict[Path, list[str]], key_map: KeyMap | None = None
+                      ) -> dict[str, tuple[int, ...]]:
     """Key -> shape of every tensor, from the chunk headers (no tensor data read)."""
     from safetensors import safe_open
 
-    out: Dict[str, Tuple[int, ...]] = {}
+    out: dict[str, tuple[int, ...]] = {}
     for f, keys in files.items():
         with safe_open(str(f), framework="pt") as fh:
             for k in keys:
@@ -113,9 +114,9 @@ def checkpoint_shapes(files: Dict[Path, List[str]], key_map: Optional[KeyMap] = 
     return out
 
 
-def stream_into(module: nn.Module, files: Dict[Path, List[str]], *,
-                key_map: Optional[KeyMap] = None,
-                transforms: Optional[Dict[str, Callable[[torch.Tensor], Dict[str, torch.Tensor]]]] = None,
+def stream_into(module: nn.Module, files: dict[Path, list[str]], *,
+                key_map: KeyMap | None = None,
+                transforms: dict[str, Callable[[torch.Tensor], dict[str, torch.Tensor]]] | None = None,
                 source: str = "") -> nn.Module:
     """Fill every parameter and buffer of ``module`` from the chunks, one tensor at a time.
 
@@ -131,7 +132,7 @@ def stream_into(module: nn.Module, files: Dict[Path, List[str]], *,
         module.to_empty(device="cpu")
     own = module.state_dict(keep_vars=True)
     filled: set = set()
-    unexpected: List[str] = []
+    unexpected: list[str] = []
     src = source or (str(next(iter(files)).parent) if files else "?")
 
     def put(name: str, tensor: torch.Tensor, file: Path) -> None:
@@ -178,8 +179,8 @@ def _strip_prefix(keys: Iterable[str]) -> KeyMap:
     return lambda k: k
 
 
-def load_s2x10_from_chunks(path: Path | str, *, config: Optional[S2x10Config] = None,
-                           up_scales: Optional[Tuple[int, ...]] = None,
+def load_s2x10_from_chunks(path: Path | str, *, config: S2x10Config | None = None,
+                           up_scales: tuple[int, ...] | None = None,
                            device: str | torch.device = "cpu") -> S2x10NetS:
     """Build :class:`S2x10NetS` from a folder of safetensors chunks (or one file), streamed.
 

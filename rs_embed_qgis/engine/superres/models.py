@@ -11,7 +11,7 @@ import contextlib
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -23,7 +23,7 @@ BASELINES = ("bicubic", "lanczos")
 WEIGHTS_ENV = "RS_EMBED_S2X10_WEIGHTS"   # default weights of the learned model (file or folder)
 
 
-def default_weights() -> Tuple[Optional[Path], str]:
+def default_weights() -> tuple[Path | None, str]:
     """Where the learned model's weights come from when none are passed.
 
     ``RS_EMBED_S2X10_WEIGHTS`` > ``<cache>/weights/s2x10/`` (a folder of chunks or a
@@ -48,7 +48,7 @@ def default_weights() -> Tuple[Optional[Path], str]:
 METHODS = ("s2x10",) + BASELINES
 
 
-def resolve_device(device: Optional[str | torch.device]) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"auto"``/``None`` -> CUDA when available, else CPU; a clear error for a missing GPU."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -61,7 +61,7 @@ def resolve_device(device: Optional[str | torch.device]) -> torch.device:
     return dev
 
 
-def autocast_dtype(device: torch.device, precision: str = "auto") -> Optional[torch.dtype]:
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """bf16 (or fp16 where bf16 is unsupported) on a GPU, fp32 on CPU, unless told otherwise."""
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise SpecError(f"precision must be 'auto', 'fp32', 'bf16' or 'fp16', got {precision!r}")
@@ -81,12 +81,12 @@ class SuperResolver:
 
     scale: int = SCALE
     name: str = ""
-    bands: Optional[Tuple[str, ...]] = None   # required input bands in order; None: any
+    bands: tuple[str, ...] | None = None   # required input bands in order; None: any
     weights_status: str = "baseline"          # "baseline" | "random" | "user file"
-    weights_path: Optional[str] = None
-    weights_source: Optional[str] = None      # explicit | env:<VAR> | cache
+    weights_path: str | None = None
+    weights_source: str | None = None      # explicit | env:<VAR> | cache
     device: torch.device = torch.device("cpu")
-    precision: Optional[torch.dtype] = None
+    precision: torch.dtype | None = None
 
     def receptive_field_radius(self) -> int:
         raise NotImplementedError
@@ -98,7 +98,7 @@ class SuperResolver:
     def random_weights(self) -> bool:
         return self.weights_status == "random"
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {"model": self.name, "scale": self.scale,
                 "weights": {"status": self.weights_status, "path": self.weights_path,
                             **({"source": self.weights_source} if self.weights_source else {})},
@@ -110,7 +110,7 @@ class SuperResolver:
 class InterpolationUpsampler(SuperResolver):
     """A named, weight-free baseline: bicubic (torch, a = -0.75) or Lanczos-3 (separable)."""
 
-    def __init__(self, method: str = "bicubic", device: Optional[str] = "cpu") -> None:
+    def __init__(self, method: str = "bicubic", device: str | None = "cpu") -> None:
         if method not in BASELINES:
             raise SpecError(f"interpolation method must be one of {BASELINES}, got {method!r}")
         self.method = method
@@ -151,8 +151,8 @@ class LearnedUpsampler(SuperResolver):
 
     bands = S2_BANDS
 
-    def __init__(self, net: S2x10NetS, *, weights_status: str, weights_path: Optional[str] = None,
-                 device: Optional[str] = "cpu", precision: str = "auto",
+    def __init__(self, net: S2x10NetS, *, weights_status: str, weights_path: str | None = None,
+                 device: str | None = "cpu", precision: str = "auto",
                  input_scale: float = 10000.0) -> None:
         if weights_status not in ("random", "user file"):
             raise ModelError(f"weights_status must be 'random' or 'user file', got {weights_status!r}")
@@ -175,24 +175,25 @@ class LearnedUpsampler(SuperResolver):
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.to(self.device, torch.float32) / self.input_scale).contiguous(memory_format=torch.channels_last)
+        x = x.to(self.device, torch.float32) / self.input_scale
+        x = x.contiguous(memory_format=torch.channels_last)
         ctx = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
                else contextlib.nullcontext())
         with ctx:
             y = self.net(x)
         return (y.float() * self.input_scale).contiguous()
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["config"] = self.net.config.to_dict()
         d["input_scale"] = self.input_scale
         return d
 
 
-def load_superres_model(method: str = "s2x10", *, weights: Optional[str | Path] = None,
-                        random_weights: bool = False, device: Optional[str] = "auto",
-                        precision: str = "auto", config: Optional[S2x10Config] = None,
-                        up_scales: Optional[Tuple[int, ...]] = None, input_scale: float = 10000.0,
+def load_superres_model(method: str = "s2x10", *, weights: str | Path | None = None,
+                        random_weights: bool = False, device: str | None = "auto",
+                        precision: str = "auto", config: S2x10Config | None = None,
+                        up_scales: tuple[int, ...] | None = None, input_scale: float = 10000.0,
                         seed: int = 0) -> SuperResolver:
     """The super-resolver the raster path runs.
 
@@ -222,7 +223,8 @@ def load_superres_model(method: str = "s2x10", *, weights: Optional[str | Path] 
     if not random_weights:
         raise ModelError(
             "the learned S2x10 model needs weights you provide (weights=<.safetensors file or folder of "
-            f"chunks>, or {WEIGHTS_ENV}); no public weights exist to download. Use method 'bicubic' or 'lanczos' for an "
+            f"chunks>, or {WEIGHTS_ENV}); no public weights exist to download. Use method 'bicubic' or "
+            "'lanczos' for an "
             "interpolation baseline, or random_weights=True to test the plumbing (output marked random).")
     torch.manual_seed(seed)
     net = S2x10NetS(config or FULL_CONFIG)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -28,23 +28,23 @@ from .models import autocast_dtype, resolve_device
 
 @dataclass
 class S2DR3Artifacts:
-    backbone: Optional[S2DR3Backbone]
-    decoder: Optional[S2x10NetS]
+    backbone: S2DR3Backbone | None
+    decoder: S2x10NetS | None
     device: torch.device
-    meta: Dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
-def load_pipeline(backbone_ckpt: Optional[str | Path] = None, decoder_dir: Optional[str | Path] = None,
-                  *, device: Optional[str] = "auto", random_weights: bool = False,
+def load_pipeline(backbone_ckpt: str | Path | None = None, decoder_dir: str | Path | None = None,
+                  *, device: str | None = "auto", random_weights: bool = False,
                   backbone_config: BackboneConfig = VIT_L16,
-                  decoder_config: Optional[S2x10Config] = None,
+                  decoder_config: S2x10Config | None = None,
                   up_scales=None, seed: int = 0) -> S2DR3Artifacts:
     """Load the backbone (safetensors) and the decoder (folder of safetensors chunks), streamed."""
     dev = resolve_device(device)
     if backbone_ckpt is None and decoder_dir is None and not random_weights:
         raise ModelError("load_pipeline needs backbone_ckpt and/or decoder_dir (your checkpoints), "
                          "or random_weights=True to build random networks for testing")
-    weights: Dict[str, Any] = {}
+    weights: dict[str, Any] = {}
     backbone = decoder = None
     if backbone_ckpt is not None:
         backbone = load_backbone_from_safetensors(backbone_ckpt, device=dev)
@@ -90,7 +90,7 @@ class S2DR3Pipeline:
         return y.float()
 
     @torch.no_grad()
-    def extract_tokens(self, rgb: torch.Tensor, masks: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def extract_tokens(self, rgb: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         bb = self.artifacts.backbone
         if bb is None:
             raise ModelError("this pipeline was loaded without a backbone (pass backbone_ckpt=...)")

@@ -18,7 +18,8 @@ pixels) gets weight 0 and the middle half is cross-faded. A model whose
 receptive-field radius is <= guard therefore gives exactly the untiled result
 (tested); for a wider receptive field the cross-fade hides the seams.
 
-Output: tiled, DEFLATE-compressed (``compress=`` e.g. ``"zstd"``) band-interleaved GeoTIFF, pixel size / 10 on the same CRS and
+Output: tiled, DEFLATE-compressed (``compress=`` e.g. ``"zstd"``) band-interleaved
+GeoTIFF, pixel size / 10 on the same CRS and
 origin, band descriptions, nodata, and tags recording the model, the weights
 status (user file / random / baseline) and every parameter. Written to a temp
 file in the destination folder and renamed at the end: a cancelled or failed
@@ -31,8 +32,9 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -41,7 +43,7 @@ from ..providers.bands import canonical_band
 
 BLOCK = 256            # output GeoTIFF block size, and the row granularity of writes
 CHUNK_W = 4 * BLOCK    # output columns per write
-BandRef = Union[int, str]
+BandRef = Union[int, str]  # noqa: UP007 - a runtime alias, kept readable on Python 3.9
 
 
 class Cancelled(RsEmbedError):
@@ -50,7 +52,7 @@ class Cancelled(RsEmbedError):
 
 # --- tiling ---------------------------------------------------------------------------
 
-def tile_starts(n: int, tile: int, overlap: int) -> List[int]:
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of ``tile`` pixels covering ``n`` with overlaps >= ``overlap``.
 
     Tiles are spread evenly between 0 and ``n - tile``; a raster smaller than a
@@ -133,9 +135,9 @@ class _RowRing:
 
 # --- bands and nodata -------------------------------------------------------------------
 
-def resolve_band_map(descriptions: Sequence[Optional[str]], count: int,
-                     model_bands: Optional[Sequence[str]],
-                     band_map: Optional[Sequence[BandRef]]) -> List[int]:
+def resolve_band_map(descriptions: Sequence[str | None], count: int,
+                     model_bands: Sequence[str] | None,
+                     band_map: Sequence[BandRef] | None) -> list[int]:
     """1-based source band for each model band (or every band for a band-agnostic model).
 
     ``band_map`` entries are 1-based band numbers or band names matched against
@@ -156,7 +158,7 @@ def resolve_band_map(descriptions: Sequence[Optional[str]], count: int,
             f"the raster has {count} bands (descriptions {list(descriptions)}) but the model needs "
             f"{want} bands {list(model_bands)}; give band_map: one source band (number or name) per "
             f"model band, in that order")
-    out: List[int] = []
+    out: list[int] = []
     for ref in band_map:
         if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
             if not 1 <= int(ref) <= count:
@@ -191,7 +193,7 @@ def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return x[:, iy, ix].astype(np.float32)
 
 
-def _read_valid(src, bands: List[int], window, data: Optional[np.ndarray] = None) -> np.ndarray:
+def _read_valid(src, bands: list[int], window, data: np.ndarray | None = None) -> np.ndarray:
     valid = np.all(src.read_masks(bands, window=window) > 0, axis=0)
     if np.issubdtype(np.dtype(src.dtypes[bands[0] - 1]), np.floating):
         if data is None:
@@ -202,15 +204,15 @@ def _read_valid(src, bands: List[int], window, data: Optional[np.ndarray] = None
 
 # --- the main entry point ------------------------------------------------------------------
 
-def super_resolve_raster(src_path: Union[str, Path], dst_path: Union[str, Path], *,
-                         model: Any = "bicubic", band_map: Optional[Sequence[BandRef]] = None,
-                         tile: int = 128, overlap: int = 32, device: Optional[str] = "auto",
-                         weights: Optional[Union[str, Path]] = None, random_weights: bool = False,
-                         precision: str = "auto", out_dtype: Optional[str] = None,
-                         progress: Optional[Callable[[float], Any]] = None,
-                         is_cancelled: Optional[Callable[[], bool]] = None,
-                         scratch_dir: Optional[Union[str, Path]] = None,
-                         compress: str = "deflate") -> Dict[str, Any]:
+def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
+                         model: Any = "bicubic", band_map: Sequence[BandRef] | None = None,
+                         tile: int = 128, overlap: int = 32, device: str | None = "auto",
+                         weights: str | Path | None = None, random_weights: bool = False,
+                         precision: str = "auto", out_dtype: str | None = None,
+                         progress: Callable[[float], Any] | None = None,
+                         is_cancelled: Callable[[], bool] | None = None,
+                         scratch_dir: str | Path | None = None,
+                         compress: str = "deflate") -> dict[str, Any]:
     """Super-resolve ``src_path`` 10x into ``dst_path`` (GeoTIFF); returns a summary dict.
 
     ``model``: ``"s2x10"`` (the learned network; needs ``weights`` = a .safetensors
@@ -257,7 +259,7 @@ def super_resolve_raster(src_path: Union[str, Path], dst_path: Union[str, Path],
     uid = uuid.uuid4().hex[:8]
     tmp = dst_path.with_name(f".{dst_path.stem}.{uid}.partial.tif")
     ring_dir = Path(scratch_dir) if scratch_dir else dst_path.parent
-    ring: Optional[_RowRing] = None
+    ring: _RowRing | None = None
     try:
         env = rasterio.Env(GDAL_CACHEMAX=64, GDAL_TIFF_INTERNAL_MASK=True)
         with env, rasterio.open(src_path) as src:
@@ -283,7 +285,7 @@ def super_resolve_raster(src_path: Union[str, Path], dst_path: Union[str, Path],
             guard = overlap // 4
             out_bands = list(sr.bands) if sr.bands else [
                 src.descriptions[b - 1] or f"band {b}" for b in bands]
-            meta: Dict[str, Any] = dict(sr.describe())
+            meta: dict[str, Any] = dict(sr.describe())
             meta.update({
                 "source": str(src_path), "band_map": bands, "bands": out_bands,
                 "tile": tile, "overlap": overlap, "blend": f"cosine, guard {guard} px",
@@ -395,7 +397,7 @@ def _cast(val: np.ndarray, dtype: np.dtype, nodata) -> np.ndarray:
     return out
 
 
-def _tags(meta: Dict[str, Any]) -> Dict[str, str]:
+def _tags(meta: dict[str, Any]) -> dict[str, str]:
     w = meta.get("weights", {})
     return {
         "SR_MODEL": str(meta.get("model")),
