@@ -201,3 +201,15 @@ def test_existing_output_is_replaced_atomically(tmp_path):
     super_resolve_raster(tmp_path / "in.tif", tmp_path / "out.tif", model="bicubic", tile=16, overlap=0)
     assert _read(tmp_path / "out.tif")[0].shape == (10, 160, 160)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "out.tif"]
+
+
+def test_not_enough_scratch_space_is_reported_before_work(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    write_raster(tmp_path / "in.tif", 40, 40)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(SpecError, match="scratch_dir"):
+        super_resolve_raster(tmp_path / "in.tif", tmp_path / "out.tif", model="bicubic", tile=24, overlap=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -261,7 +262,8 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     ring_dir = Path(scratch_dir) if scratch_dir else dst_path.parent
     ring: _RowRing | None = None
     try:
-        env = rasterio.Env(GDAL_CACHEMAX=64, GDAL_TIFF_INTERNAL_MASK=True)
+        # MB: writes are whole blocks in order, so GDAL's block cache needs little
+        env = rasterio.Env(GDAL_CACHEMAX=16)
         with env, rasterio.open(src_path) as src:
             bands = resolve_band_map(src.descriptions, src.count, sr.bands, band_map)
             C = len(bands)
@@ -302,6 +304,12 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                 profile["zlevel"] = 1  # same size within 1-2 % here, twice as fast as the default 6
             if nodata is not None:
                 profile["nodata"] = nodata
+            ring_bytes = (th * s + BLOCK) * Wo * (C + 1) * 4
+            free = shutil.disk_usage(ring_dir).free
+            if ring_bytes > free:
+                raise SpecError(
+                    f"the blending buffer needs {ring_bytes / 2**30:.1f} GiB in {str(ring_dir)!r} but only "
+                    f"{free / 2**30:.1f} GiB are free; pass scratch_dir= (another disk) or a smaller tile")
             ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
             n_tiles = len(ys) * len(xs)
             done = 0
