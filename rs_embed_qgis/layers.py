@@ -41,21 +41,32 @@ def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict
     if ok.sum() < 2:
         return out.reshape(n, h, w), info
     xc = x[ok] - x[ok].mean(axis=0)
-    _, s, vt = np.linalg.svd(xc, full_matrices=False)
-    k = min(n, vt.shape[0])
-    pcs = xc @ vt[:k].T
+    # top-n eigenvectors of the smaller of the two Gram matrices (a full SVD of a
+    # cells x 1024 matrix takes seconds; this takes a BLAS product and an eigh). numpy's
+    # eigh releases the GIL (scipy's LAPACK wrappers do not), so the GUI thread keeps running.
+    m, dd = xc.shape
+    k = min(n, m - 1, dd)
+    if dd <= m:
+        evals, evecs = np.linalg.eigh(xc.T @ xc)
+        evals, vt = evals[::-1][:k], evecs[:, ::-1][:, :k].T             # (k, D) loadings
+        pcs = xc @ vt.T
+    else:
+        evals, evecs = np.linalg.eigh(xc @ xc.T)
+        evals, u = evals[::-1][:k], evecs[:, ::-1][:, :k]
+        pcs = u * np.sqrt(np.clip(evals, 0, None))                      # scores = U S
+        vt = (xc.T @ u / np.where(evals > 0, np.sqrt(np.clip(evals, 0, None)), 1.0)).T
+    total = float((xc ** 2).sum())
     for i in range(k):
         # sign convention: the largest loading is positive, so colours are reproducible
         if vt[i, np.argmax(np.abs(vt[i]))] < 0:
             pcs[:, i] = -pcs[:, i]
         out[i, ok] = pcs[:, i]
-    var = s ** 2
     stretch = []
     for i in range(n):
         v = out[i][np.isfinite(out[i])]
         lo, hi = (np.percentile(v, [2, 98]).tolist() if v.size else (0.0, 1.0))
         stretch.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
-    info = {"explained_variance_ratio": (var[:k] / var.sum()).tolist() if var.sum() > 0 else [0.0] * k,
+    info = {"explained_variance_ratio": [float(e / total) if total > 0 else 0.0 for e in evals[:k]],
             "stretch": stretch}
     return out.reshape(n, h, w), info
 
@@ -63,23 +74,37 @@ def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict
 def write_float_geotiff(arr: np.ndarray, crs: str, transform: Sequence[float], path: os.PathLike | str,
                         band_names: Optional[Sequence[str]] = None, tags: Optional[Dict[str, str]] = None,
                         nodata: Optional[float] = float("nan")) -> Path:
-    """A ``(B, H, W)`` float32 GeoTIFF, atomically."""
-    import rasterio
-    from rasterio.transform import Affine
+    """A ``(B, H, W)`` float32 GeoTIFF, atomically.
 
-    arr = np.asarray(arr, np.float32)
+    Written with GDAL's own bindings, which release the GIL while compressing and
+    flushing, so a task writing this never freezes Python code on the GUI thread.
+    """
+    from osgeo import gdal, osr
+
+    gdal.UseExceptions()
+    arr = np.ascontiguousarray(np.asarray(arr, np.float32))
     if arr.ndim == 2:
         arr = arr[None]
     b, h, w = arr.shape
-    profile = dict(driver="GTiff", width=w, height=h, count=b, dtype="float32", crs=crs,
-                   transform=Affine(*list(transform)[:6]), compress="deflate", nodata=nodata)
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(str(crs))
+    a, bb, c, d, e, f = list(transform)[:6]  # rasterio/affine order -> GDAL geotransform
     with atomic_path(path, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(arr)
-            for i, name in enumerate(band_names or []):
-                dst.set_band_description(i + 1, name)
-            if tags:
-                dst.update_tags(**tags)
+        ds = gdal.GetDriverByName("GTiff").Create(str(tmp), w, h, b, gdal.GDT_Float32,
+                                                  ["COMPRESS=DEFLATE", "PREDICTOR=3"])
+        ds.SetGeoTransform((c, a, bb, f, d, e))
+        ds.SetProjection(srs.ExportToWkt())
+        ds.WriteRaster(0, 0, w, h, arr.tobytes(), band_list=list(range(1, b + 1)))
+        for i in range(b):
+            band = ds.GetRasterBand(i + 1)
+            if nodata is not None:
+                band.SetNoDataValue(float(nodata))
+            if band_names and i < len(band_names):
+                band.SetDescription(str(band_names[i]))
+        if tags:
+            ds.SetMetadata({k: str(v) for k, v in tags.items()})
+        ds.FlushCache()
+        ds = None  # close before the rename
     return Path(path)
 
 

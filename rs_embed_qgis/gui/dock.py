@@ -436,10 +436,14 @@ class RsEmbedDock(QgsDockWidget):
         u = self.ui
         model = u.cmbModel.currentText()
         backend = u.cmbBackend.currentText()
+        device = u.cmbDevice.currentText()
+        requires = (getattr(self, "model_info", None) or {}).get("requires") or []
+        if device == "auto" and requires and "torch" not in requires:
+            device = "cpu"  # a numpy model: resolving "auto" would import torch (seconds, holding the GIL)
         return EmbedRequest(
             model=model, spatials=[sp for sp, _ in self.rois], temporal=self.temporal(),
             output=self.output(), sensor=self.sensor(), backend=backend,
-            device=u.cmbDevice.currentText(), input_prep=u.cmbInputPrep.currentText(),
+            device=device, input_prep=u.cmbInputPrep.currentText(),
             model_options=self.model_options(model), provider_options=self.provider_options(backend))
 
     def _sync_time_widgets(self, *_a) -> None:
