@@ -187,40 +187,38 @@ def write_pooled_gpkg(vectors: Sequence[np.ndarray], geometries_wkt: Sequence[st
     return Path(path)
 
 
-def write_rgb_preview(patch, path: os.PathLike | str, rgb_bands: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-    """The input patch's true-colour bands (raw values, first frame) as a 3-band GeoTIFF.
+def write_rgb_preview(chw: np.ndarray, bands: Sequence[str], crs: str, transform: Sequence[float],
+                      path: os.PathLike | str, rgb_bands: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """True-colour bands of a ``(C, H, W)`` input patch (raw values) as a 3-band GeoTIFF.
 
     Returns the bands used and a 2-98 % stretch per band for the renderer.
     """
     from .engine.providers.bands import band_index
 
-    bands = list(patch.bands)
-    chosen: List[str] = []
-    for cand in (rgb_bands or ("B4", "B3", "B2")):
-        try:
-            chosen.append(bands[band_index(bands, cand)])
-        except Exception:  # noqa: BLE001 - band absent: fall back to the first bands below
-            chosen = []
-            break
-    if len(chosen) != 3:
-        chosen = (bands * 3)[:3]
-    idx = [bands.index(b) for b in chosen]
-    arr = patch.data[0][idx].astype(np.float32)
-    g = patch.grid
-    write_float_geotiff(arr, g.crs, g.transform, path, band_names=chosen, nodata=None)
+    bands = list(bands)
+    try:
+        idx = [band_index(bands, b) for b in (rgb_bands or ("B4", "B3", "B2"))]
+    except Exception:  # noqa: BLE001 - no true-colour bands: show the first three
+        idx = ([0, 1, 2] if len(bands) >= 3 else [0] * 3)
+    arr = np.asarray(chw, np.float32)[idx]
+    write_float_geotiff(arr, crs, transform, path, band_names=[bands[i] for i in idx], nodata=None)
     stretch = []
     for a in arr:
         v = a[np.isfinite(a)]
         lo, hi = (np.percentile(v, [2, 98]).tolist() if v.size else (0.0, 1.0))
         stretch.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
-    return {"rgb_bands": chosen, "stretch": stretch}
+    return {"rgb_bands": [bands[i] for i in idx], "stretch": stretch}
 
 
-def band_stats(patch) -> List[Dict[str, Any]]:
-    """Per-band statistics of a patch (all frames): the numbers to check before blaming a model."""
+def band_stats(data: np.ndarray, bands: Sequence[str]) -> List[Dict[str, Any]]:
+    """Per-band statistics of a ``(T, C, H, W)`` or ``(C, H, W)`` patch: what to check before
+    blaming a model (value range, NaN and zero/fill fractions)."""
+    data = np.asarray(data)
+    if data.ndim == 3:
+        data = data[None]
     out = []
-    for i, b in enumerate(patch.bands):
-        a = patch.data[:, i].astype(np.float64)
+    for i, b in enumerate(bands):
+        a = data[:, i].astype(np.float64)
         fin = a[np.isfinite(a)]
         row: Dict[str, Any] = {"band": b, "nan_frac": float(1 - fin.size / max(1, a.size))}
         if fin.size:

@@ -172,40 +172,63 @@ class InspectTask(_Base):
         self.out_dir, self.name = Path(out_dir), name
 
     def compute(self) -> None:
-        from .engine import get_provider
         from .layers import band_stats, write_json, write_rgb_preview
 
         self.setProgress(5)
         t0 = time.perf_counter()
-        report: Dict[str, Any] = {}
-        patch = None
-        try:  # the engine's inspection (statistics, checks) where it is available
-            from .engine.inspect import inspect_provider_patch  # type: ignore[attr-defined]
-        except ImportError:
-            inspect_provider_patch = None
-        if inspect_provider_patch is not None:
-            out = inspect_provider_patch(self.spatial, self.temporal, self.sensor, backend=self.backend,
-                                         provider_options=self.provider_options, return_patch=True)
-            report, patch = (out if isinstance(out, tuple) else (out, None))
-            report = dict(report or {})
-        if patch is None:
-            patch = get_provider(self.backend, self.provider_options).fetch(
-                self.spatial, self.temporal, self.sensor, frames=self.frames)
+        report = self._inspect()
         self._check_cancel()
         self.setProgress(70)
-        report.setdefault("bands_stats", band_stats(patch))
-        report.setdefault("patch", patch.describe())
+        data = report.pop("array_tchw", None)
+        chw = report.pop("array_chw")
+        inp = report.get("input") or {}
+        bands = inp.get("bands") or list(self.sensor.bands)
+        report["bands_stats"] = band_stats(data if data is not None else chw, bands)
         report["fetch_s"] = time.perf_counter() - t0
         self.out_dir.mkdir(parents=True, exist_ok=True)
         stem = self.out_dir / f"{self.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}"
         tif = Path(f"{stem}_input_rgb.tif")
         self.written += [tif]
-        info = write_rgb_preview(patch, tif)
+        info = write_rgb_preview(chw, bands, inp["crs"], inp["transform"], tif)
         self.written += [Path(f"{stem}_input_report.json")]
         write_json(f"{stem}_input_report.json", report)
         self.result = {"geotiff": str(tif), "info": info, "report": report,
                        "report_path": f"{stem}_input_report.json"}
         self.setProgress(100)
+
+    def _inspect(self) -> Dict[str, Any]:
+        """The engine's inspection (statistics and checks) where it exists, else a plain fetch."""
+        try:
+            from .engine.inspect import inspect_provider_patch
+        except ImportError:
+            inspect_provider_patch = None
+        if inspect_provider_patch is not None:
+            return dict(inspect_provider_patch(
+                spatial=self.spatial, temporal=self.temporal, sensor=self.sensor, backend=self.backend,
+                name=self.name, return_array=True, provider_options=self.provider_options,
+                frames=self.frames))
+        from .engine import get_provider
+
+        patch = get_provider(self.backend, self.provider_options).fetch(
+            self.spatial, self.temporal, self.sensor, frames=self.frames)
+        out: Dict[str, Any] = {"backend": self.backend, "input": patch.describe(),
+                               "temporal": self.temporal.to_dict() if self.temporal else None,
+                               "sensor": self.sensor.to_dict(), "array_chw": patch.chw}
+        if patch.n_frames > 1:
+            out["array_tchw"] = patch.data
+        return out
+
+
+class GeeStatusTask(_Base):
+    """Earth Engine sign-in check (a network round trip): never on the GUI thread."""
+
+    def __init__(self, status_fn, project: Optional[str], **callbacks: Any):
+        super().__init__("RS Embed: check Earth Engine sign-in", **callbacks)
+        self.status_fn, self.project = status_fn, project
+
+    def compute(self) -> None:
+        st = self.status_fn(project=self.project)
+        self.result = dict(st) if isinstance(st, dict) else {"ok": False, "message": str(st)}
 
 
 class SimilarityTask(_Base):

@@ -32,7 +32,7 @@ from .. import layers as L
 from ..engine import BBox, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 from ..engine.errors import RsEmbedError, SpecError
 from ..jobs import EmbedRequest
-from ..tasks import LOG_TAG, EmbedTask, InspectTask, SimilarityTask, log, spatial_wkt
+from ..tasks import EmbedTask, GeeStatusTask, InspectTask, SimilarityTask, log, spatial_wkt
 from . import deps, icon, load_ui
 from . import settings as S
 from .maptools import PointMapTool, RectangleMapTool, SimilarityMapTool, roi_rubber_band
@@ -66,7 +66,7 @@ class RsEmbedDock(QgsDockWidget):
         self.roi_band = None
         self.tasks: List[Any] = []                  # keep Python refs until finished
         self.last_result: Dict[str, Any] = {}
-        self._gee_status: Optional[str] = None
+        self._gee_status: Optional[Dict[str, Any]] = None
 
         self.rect_tool = RectangleMapTool(self.canvas)
         self.point_tool = PointMapTool(self.canvas)
@@ -148,25 +148,53 @@ class RsEmbedDock(QgsDockWidget):
         cmb.setCurrentIndex(i if i >= 0 else 0)
         self._on_backend(cmb.currentText())
 
-    def gee_status(self) -> str:
-        """Earth Engine sign-in state, from the gee provider's ``ee_status()`` when it is there."""
+    @staticmethod
+    def ee_status_function():
+        """The gee provider's ``ee_status(project=...)``, or a sentence saying why there is none."""
         if not deps.is_importable("ee"):
-            return "unavailable: earthengine-api is not installed in QGIS's Python"
+            return None, "unavailable: earthengine-api is not installed in QGIS's Python"
         try:
             mod = importlib.import_module("rs_embed_qgis.engine.providers.gee")
         except ImportError as exc:
-            return f"unavailable: the Earth Engine backend could not be loaded ({exc})"
+            return None, f"unavailable: the Earth Engine backend could not be loaded ({exc})"
         fn = getattr(mod, "ee_status", None)
         if fn is None:
-            return "unavailable: this engine has no Earth Engine status check"
-        try:
-            st = fn(project=S.get("gee_project")) if _accepts(fn, "project") else fn()
-        except Exception as exc:  # noqa: BLE001 - a status check must never break the dock
-            return f"not ready: {exc}"
-        if isinstance(st, dict):
-            msg = st.get("message") or st.get("detail") or ", ".join(f"{k}: {v}" for k, v in st.items())
-            return ("ready: " if st.get("ok") or st.get("ready") or st.get("authenticated") else "not ready: ") + str(msg)
-        return str(st)
+            return None, "unavailable: this engine has no Earth Engine status check"
+        return fn, ""
+
+    def check_gee(self):
+        """Start the (network) sign-in check in a task; the label says "checking" meanwhile."""
+        fn, why = self.ee_status_function()
+        if fn is None:
+            self._show_gee_status({"ok": False, "message": why})
+            return None
+        if getattr(self, "_gee_task", None) is not None:
+            return self._gee_task
+        self.ui.lblBackendInfo.setText("Google Earth Engine: checking the sign-in…")
+        task = GeeStatusTask(fn, S.get("gee_project"), on_done=self._gee_checked,
+                             on_error=lambda t, exc: self._gee_checked(t, {"ok": False, "message": str(exc)}))
+        self._gee_task = task
+        self.tasks.append(task)
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _gee_checked(self, task, result=None) -> None:
+        self._gee_task = None
+        if task in self.tasks:
+            self.tasks.remove(task)
+        self._show_gee_status(result if result is not None else task.result)
+        self.taskFinished.emit("gee_status", True)
+
+    def _show_gee_status(self, st: Dict[str, Any]) -> None:
+        self._gee_status = st
+        if self.ui.cmbBackend.currentText() != "gee":
+            return
+        how = st.get("how_to_sign_in") or ("Sign in once with <code>earthengine authenticate</code> and set "
+                                           "your Google Cloud project in the RS Embed settings.")
+        head = "ready" if st.get("ok") else "not ready"
+        self.ui.lblBackendInfo.setText(
+            f"Google Earth Engine: <b>{head}</b> — {html.escape(str(st.get('message') or ''))}"
+            + ("" if st.get("ok") else f"<br>{html.escape(how) if '<code>' not in how else how}"))
 
     def _on_backend(self, backend: str) -> None:
         u = self.ui
@@ -175,11 +203,10 @@ class RsEmbedDock(QgsDockWidget):
         if local:
             u.lblBackendInfo.setText("Local GeoTIFF/COG folder or STAC catalog (default: the bundled "
                                      "Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85).")
+        elif self._gee_status is not None:
+            self._show_gee_status(self._gee_status)
         else:
-            st = self.gee_status()
-            u.lblBackendInfo.setText(
-                f"Google Earth Engine: {st}. Sign in once with <code>earthengine authenticate</code> "
-                "(or gcloud application-default login) and set your Cloud project in the settings.")
+            self.check_gee()
         self._update_deps()
 
     def _on_model(self, model: str) -> None:
@@ -650,6 +677,7 @@ class RsEmbedDock(QgsDockWidget):
 
         dlg = SettingsDialog(self)
         if dlg.exec_():
+            self._gee_status = None  # the project may have changed: check again
             self.reload_settings()
             self._on_model(self.ui.cmbModel.currentText())
 
@@ -687,25 +715,18 @@ def stats_html(report: Dict[str, Any]) -> str:
                         f"<td>{100 * b.get('zero_frac', 0):.1f}</td></tr>")
         else:
             rows.append(f"<tr><td>{html.escape(str(b['band']))}</td><td colspan=6>no valid pixel</td></tr>")
-    patch = report.get("patch") or {}
+    patch = report.get("input") or {}
     frames = patch.get("frames") or []
     fr = "; ".join(f"{f.get('start')}..{f.get('end')} ({f.get('n_scenes', '?')} scenes)" for f in frames[:4])
+    issues = list((report.get("report") or {}).get("issues") or []) + list(report.get("issues") or [])
     warn = ""
-    for k in ("warnings", "issues"):
-        if report.get(k):
-            warn += "<p style='color:#b00000'>" + "<br>".join(html.escape(str(w)) for w in report[k]) + "</p>"
+    if issues:
+        warn = "<p style='color:#b00000'>" + "<br>".join(html.escape(str(w)) for w in issues) + "</p>"
+    elif "ok" in report:
+        warn = "<p style='color:green'>The engine's input checks found no issue.</p>"
     return (f"<p>Input {patch.get('shape_tchw')} (T,C,H,W) in {html.escape(str(patch.get('crs')))}; "
             f"frames: {html.escape(fr)}</p>{warn}<table><tr><th>band</th><th>min</th><th>median</th><th>max</th>"
             f"<th>std</th><th>% NaN</th><th>% zero</th></tr>{''.join(rows)}</table>")
-
-
-def _accepts(fn, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class _InstallTask:

@@ -254,3 +254,6 @@ def test_inspect_input_adds_rgb_layer_with_stats(dock, sample_canvas, qtbot):
     text = dock.ui.txtReport.toPlainText()
     assert "B8" in text and "median" in text
     assert dock.last_result["info"]["rgb_bands"] == ["B4", "B3", "B2"]
+    if "report" in rep:  # the engine's inspect_provider_patch ran: its checks are shown too
+        assert isinstance(rep["report"]["issues"], list)
+        assert ("no issue" in text) == (not rep["report"]["issues"])

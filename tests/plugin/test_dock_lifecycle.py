@@ -155,12 +155,40 @@ def test_deps_folder_goes_on_sys_path(tmp_path, monkeypatch):
     sys.modules.pop("rs_embed_fake_dep", None)
 
 
-def test_gee_backend_state_is_explained(dock, monkeypatch):
+def test_gee_backend_without_provider_says_unavailable(dock, monkeypatch):
     from rs_embed_qgis.gui import deps
+    from rs_embed_qgis.gui.dock import RsEmbedDock
 
     monkeypatch.setattr(deps, "is_importable", lambda m: True)
+    monkeypatch.setattr(RsEmbedDock, "ee_status_function",
+                        staticmethod(lambda: (None, "unavailable: the Earth Engine backend could not be loaded")))
     dock._fill_backends("gee")
     assert dock.ui.cmbBackend.currentText() == "gee"
     info = dock.ui.lblBackendInfo.text()
-    assert "Earth Engine" in info and "earthengine authenticate" in info
+    assert "not ready" in info and "unavailable" in info and "earthengine authenticate" in info
     assert not dock.ui.fileDataFolder.isEnabled()
+
+
+def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settings):
+    import threading
+
+    from rs_embed_qgis.gui import deps
+    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis.gui.dock import RsEmbedDock
+
+    S.put("gee_project", "my-ee-project")
+    seen = {}
+
+    def fake_status(project=None):
+        seen.update(project=project, thread=threading.current_thread() is threading.main_thread())
+        return {"ok": False, "message": "no credentials found", "how_to_sign_in": "Run earthengine authenticate."}
+
+    monkeypatch.setattr(deps, "is_importable", lambda m: True)
+    monkeypatch.setattr(RsEmbedDock, "ee_status_function", staticmethod(lambda: (fake_status, "")))
+    with qtbot.waitSignal(dock.taskFinished, timeout=30000) as sig:
+        dock._fill_backends("gee")
+        assert "checking" in dock.ui.lblBackendInfo.text()
+    assert sig.args == ["gee_status", True]
+    assert seen == {"project": "my-ee-project", "thread": False}  # off the GUI thread
+    info = dock.ui.lblBackendInfo.text()
+    assert "not ready" in info and "no credentials found" in info and "earthengine authenticate" in info
