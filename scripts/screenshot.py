@@ -58,7 +58,7 @@ def main(out: str) -> None:
 
     win = QMainWindow()
     win.setWindowTitle("QGIS — RS Embed")
-    win.resize(1500, 920)
+    win.resize(1560, 940)
     central = QWidget()
     lay = QVBoxLayout(central)
     lay.setContentsMargins(0, 0, 0, 0)
@@ -80,7 +80,7 @@ def main(out: str) -> None:
     iface = MiniIface(win, canvas, bar, view)
     dock = RsEmbedDock(iface, win)
     win.addDockWidget(Qt.RightDockWidgetArea, dock)
-    win.resizeDocks([layers_dock, dock], [260, 400], Qt.Horizontal)
+    win.resizeDocks([layers_dock, dock], [300, 440], Qt.Horizontal)
     crs = QgsCoordinateReferenceSystem("EPSG:3857")
     QgsProject.instance().setCrs(crs)
     canvas.setDestinationCrs(crs)
