@@ -131,8 +131,7 @@ def run_install(cmd: Sequence[str], is_cancelled=None) -> str:
     """Run the pip command (in a QgsTask's worker thread); returns its output, raises on failure."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
     out = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
+    for line in proc.stdout or []:
         out.append(line)
         if is_cancelled and is_cancelled():
             proc.kill()

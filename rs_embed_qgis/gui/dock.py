@@ -494,8 +494,11 @@ class RsEmbedDock(QgsDockWidget):
         u.progressBar.setValue(0)
         u.progressBar.setVisible(True)
         u.btnCancel.setEnabled(True)
-        task.progressChanged.connect(lambda p: u.progressBar.setValue(int(p)))
+        task.progressChanged.connect(self._on_progress)
         QgsApplication.taskManager().addTask(task)
+
+    def _on_progress(self, p: float) -> None:
+        self.ui.progressBar.setValue(int(p))
 
     def _done_with(self, task) -> None:
         if task in self.tasks:
@@ -684,10 +687,17 @@ class RsEmbedDock(QgsDockWidget):
     def cleanup(self) -> None:
         """Remove map tools and rubber bands; cancel running tasks (plugin unload)."""
         for t in list(self.tasks):
+            # the dock is going away: a task finishing later must not call back into it
+            t.on_done = t.on_error = t.on_cancel = (lambda *a: None)
+            try:
+                t.progressChanged.disconnect(self._on_progress)
+            except (TypeError, RuntimeError):  # never connected (status checks) or already gone
+                pass
             try:
                 t.cancel()
             except RuntimeError:  # already deleted by the task manager
                 pass
+        self.tasks = []
         try:
             self.canvas.mapToolSet.disconnect(self._on_map_tool_set)
         except TypeError:

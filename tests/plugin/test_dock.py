@@ -257,3 +257,22 @@ def test_inspect_input_adds_rgb_layer_with_stats(dock, sample_canvas, qtbot):
     if "report" in rep:  # the engine's inspect_provider_patch ran: its checks are shown too
         assert isinstance(rep["report"]["issues"], list)
         assert ("no issue" in text) == (not rep["report"]["issues"])
+
+
+def test_year_window_and_output_options_reach_the_request(dock):
+    from rs_embed_qgis.engine import TemporalSpec
+
+    dock.use_canvas_extent()
+    dock.ui.rbYear.setChecked(True)
+    dock.ui.spinYear.setValue(2021)
+    assert not dock.ui.dateStart.isEnabled() and dock.ui.spinYear.isEnabled()
+    dock.ui.cmbOutputMode.setCurrentText("pooled")
+    assert not dock.ui.spinGridScale.isEnabled() and dock.ui.cmbPooling.isEnabled()
+    dock.ui.editBands.setText("B8; B4")
+    dock.ui.spinCloud.setValue(12)
+    dock.ui.cmbComposite.setCurrentText("mosaic")
+    req = dock.build_request()
+    assert req.temporal == TemporalSpec.year(2021)
+    assert req.sensor.bands == ("B8", "B4") and req.sensor.cloudy_pct == 12 and req.sensor.composite == "mosaic"
+    assert req.output.mode == "pooled" and req.backend == "local"
+    assert req.device == "cpu"  # MOSAIKS needs no torch: "auto" would import it for nothing

@@ -192,3 +192,23 @@ def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settin
     assert seen == {"project": "my-ee-project", "thread": False}  # off the GUI thread
     info = dock.ui.lblBackendInfo.text()
     assert "not ready" in info and "no credentials found" in info and "earthengine authenticate" in info
+
+
+def test_unload_while_a_run_is_going_cancels_it_and_adds_nothing(qgis_iface, sample_canvas, clean_settings,
+                                                                  qtbot, tmp_path):
+    from qgis.core import QgsApplication, QgsProject
+
+    import rs_embed_qgis
+
+    plugin = rs_embed_qgis.classFactory(qgis_iface)
+    plugin.initGui()
+    plugin.dock.ui.fileOutDir.setFilePath(str(tmp_path / "out"))
+    plugin.dock.use_canvas_extent()
+    task = plugin.dock.run()
+    qtbot.waitUntil(lambda: task.progress() > 0, timeout=60000)
+    plugin.unload()
+    qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=60000)
+    qtbot.wait(50)
+    assert QgsProject.instance().mapLayers() == {}
+    out = tmp_path / "out"
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
