@@ -672,3 +672,97 @@ def make_credentials(token: str = TEST_TOKEN):
     from google.oauth2.credentials import Credentials
 
     return Credentials(token)
+
+
+# -- pytest fixtures (import them into a test module to use them) ------------------------------
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the benchmark runs without pytest
+    pytest = None
+
+if pytest is not None:
+    @pytest.fixture(scope="session")
+    def ee_server():
+        """One loopback server for the session; the ee client is pointed at it."""
+        import ee.deprecation
+
+        saved = ee.deprecation._FetchDataCatalogStac
+        ee.deprecation._FetchDataCatalogStac = lambda: {}  # no fetch from storage.googleapis.com
+        srv = EETestServer().start()
+        yield srv
+        srv.stop()
+        ee.deprecation._FetchDataCatalogStac = saved
+        from rs_embed_qgis.engine.providers import gee as _gee
+
+        _gee._ACTIVE["key"] = None
+        ee.Reset()
+
+    @pytest.fixture(scope="session")
+    def ee_credentials():
+        return make_credentials()
+
+    @pytest.fixture
+    def ee_env(ee_server):
+        """The server with no faults, no latency and an empty request log."""
+        ee_server.reset()
+        yield ee_server
+        ee_server.reset()
+
+    @pytest.fixture
+    def make_gee(ee_env, ee_credentials):
+        """``make_gee(**options)`` -> a GEEProvider on the test server (no cache, fast backoff)."""
+        from rs_embed_qgis.engine.providers.gee import GEEProvider
+
+        def make(**kw):
+            opts = dict(project=TEST_PROJECT, credentials=ee_credentials, opt_url=ee_env.url,
+                        cache_dir=None, retry_backoff_s=0.01, max_retries=3, timeout=20.0)
+            opts.update(kw)
+            return GEEProvider(**opts)
+        return make
+
+    @pytest.fixture
+    def gee_options(ee_env, ee_credentials):
+        """provider_options for api calls with backend='gee' against the test server."""
+        return {"project": TEST_PROJECT, "credentials": ee_credentials, "opt_url": ee_env.url,
+                "cache_dir": None, "retry_backoff_s": 0.01, "max_retries": 3, "timeout": 20.0}
+
+
+def invocations(expression: Dict[str, Any], name: str) -> List[Dict[str, Any]]:
+    """Arguments of every call to ``name`` in a serialized expression (constants resolved)."""
+    values = expression["values"]
+    found: List[Dict[str, Any]] = []
+
+    def plain(n):
+        if "constantValue" in n:
+            return n["constantValue"]
+        if "valueReference" in n:
+            return plain(values[n["valueReference"]])
+        if "arrayValue" in n:
+            return [plain(v) for v in n["arrayValue"].get("values", [])]
+        if "functionInvocationValue" in n:
+            return {"fn": n["functionInvocationValue"].get("functionName")}
+        return n
+
+    def walk(n, seen):
+        if isinstance(n, dict):
+            if "valueReference" in n:
+                ref = n["valueReference"]
+                if ref not in seen:
+                    seen.add(ref)
+                    walk(values[ref], seen)
+                return
+            f = n.get("functionInvocationValue")
+            if f and f.get("functionName") == name:
+                found.append({k: plain(v) for k, v in f.get("arguments", {}).items()})
+            d = n.get("functionDefinitionValue")
+            if d and d["body"] not in seen:
+                seen.add(d["body"])
+                walk(values[d["body"]], seen)
+            for v in n.values():
+                walk(v, seen)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v, seen)
+
+    walk(values[expression["result"]], {expression["result"]})
+    return found

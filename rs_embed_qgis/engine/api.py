@@ -132,14 +132,14 @@ def _finish(emb: Embedding, patch: Patch, spatial: Optional[SpatialSpec],
 
 
 def _input_checks(patches: Sequence[Patch], sensor: SensorSpec, name: str) -> List[Optional[Dict[str, Any]]]:
-    if not sensor.check_input:
-        return [None] * len(patches)
-    from .inspect import check_patch
+    from .inspect import check_patch, checks_enabled, checks_should_raise
 
+    if not checks_enabled(sensor):  # SensorSpec.check_input or RS_EMBED_CHECK_INPUT=1
+        return [None] * len(patches)
     reports = []
     for i, p in enumerate(patches):
         rep = check_patch(p, sensor=sensor, name=f"{name}_{i}" if len(patches) > 1 else name)
-        if not rep["ok"] and sensor.check_raise:
+        if not rep["ok"] and checks_should_raise(sensor):
             raise ProviderError(f"input check failed for {name}: {rep['report'].get('issues')}")
         reports.append(rep)
     return reports
