@@ -312,6 +312,9 @@ class GEEProvider(Provider):
                 ee.data.setMaxRetries(0)  # retries are ours: backoff we control, errors we classify
                 if self.timeout:
                     ee.data.setDeadline(int(self.timeout * 1000))
+                # ee.Initialize does not always call the server (its algorithm list is cached
+                # per process), so one tiny computation proves the credentials and project.
+                ee.data.computeValue(ee.Number(1))
             except Exception as exc:  # noqa: BLE001
                 _ACTIVE["key"] = None
                 kind, status, _ = classify_error(exc)
@@ -368,7 +371,8 @@ class GEEProvider(Provider):
                     raise _TooLarge(reason) from None
                 if kind == "retry":
                     raise ProviderError(
-                        f"Earth Engine {what} failed after {attempt + 1} attempts (last: {code}: "
+                        f"Earth Engine {what} failed after {attempt + 1} "
+                        f"attempt{'s' if attempt else ''} (last: {code}: "
                         f"{reason}); raise max_retries/retry_backoff_s or lower num_workers"
                     ) from None
                 raise ProviderError(f"Earth Engine {what} failed ({code}: {reason})") from None
