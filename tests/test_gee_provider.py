@@ -45,7 +45,7 @@ def test_median_composite_equals_local_backend(make_gee, local):
     assert (f["start"], f["end"], f["n_scenes"]) == ("2022-06-01", "2022-09-01", 3)
     assert f["scene_dates"] == ["2022-06-24", "2022-07-15", "2022-08-09"]
     assert f["valid_fraction"] == 1.0
-    assert p.meta["cloud_mask"] == "scl" and p.meta["cache"] == "miss"
+    assert p.meta["cloud_mask"] == "scl" and p.meta["cache"] == "off"
 
 
 def test_request_carries_collection_filters_mask_reducer_bands_and_grid(make_gee, ee_env):
@@ -173,6 +173,35 @@ def test_cache_serves_a_rerun_and_a_second_provider(make_gee, ee_env, tmp_path):
     make_gee(cache_dir=cache).fetch(ROI, SUMMER, sensor(cloudy_pct=10))  # another request
     assert len(ee_env.log) > n
     assert len(list(cache.rglob("*.npz"))) == 2
+
+
+def test_recent_windows_are_not_cached(make_gee, ee_env, tmp_path, monkeypatch):
+    from rs_embed_qgis.engine.providers import gee
+
+    monkeypatch.setattr(gee, "CACHE_MIN_AGE_DAYS", 365 * 100)  # 2022 counts as "still ingesting"
+    p = make_gee(cache_dir=tmp_path).fetch(ROI, SUMMER, sensor())
+    assert p.meta["cache"].startswith("off") and not list(tmp_path.rglob("*.npz"))
+
+
+def test_api_uses_the_providers_num_workers(gee_options, monkeypatch):
+    from rs_embed_qgis.engine import get_embeddings_batch, get_provider
+
+    monkeypatch.delenv("RS_EMBED_FETCH_WORKERS", raising=False)
+    opts = dict(gee_options, num_workers=3)
+    prov = get_provider("gee", opts)
+    seen = []
+    real = prov.fetch_many
+
+    def spy(*a, **kw):
+        seen.append(kw.get("num_workers"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(prov, "fetch_many", spy)
+    embs = get_embeddings_batch("mosaiks", spatials=[ROI, PointBuffer(9.01, 47.835, 200)],
+                                temporal=SUMMER, backend="gee", provider_options=opts,
+                                model_options={"num_features": 16})
+    assert seen == [3] and len(embs) == 2 and embs[0].meta["backend"] == "gee"
+    assert embs[0].meta["input"]["collection"] == S2
 
 
 def test_fetch_many_keeps_order_with_threads(make_gee, local):

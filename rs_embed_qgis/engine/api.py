@@ -208,7 +208,10 @@ def get_embeddings_batch(
                    for a, s in zip(input_chws, spatials)]
     else:
         provider = get_provider(backend, provider_options)
-        workers = num_workers if num_workers is not None else int(os.environ.get("RS_EMBED_FETCH_WORKERS", "4"))
+        workers = num_workers
+        if workers is None:  # env, else the provider's own setting (gee: num_workers option), else 4
+            env = os.environ.get("RS_EMBED_FETCH_WORKERS")
+            workers = int(env) if env else int(getattr(provider, "num_workers", 4))
         patches = provider.fetch_many(spatials, temporal, sensor, frames=embedder.frames,
                                       num_workers=workers)
     t_fetch = time.perf_counter() - t0

@@ -225,9 +225,16 @@ def _load_credentials(credentials: Any):
     return credentials, None
 
 
-def _default_cache_dir() -> Path:
+#: windows ending less than this many days ago are not cached: Earth Engine is still
+#: ingesting their scenes, so a later fetch may find more
+CACHE_MIN_AGE_DAYS = 30
+
+
+def _default_cache_dir() -> Optional[Path]:
     base = os.environ.get("RS_EMBED_GEE_CACHE")
     if base:
+        if base.strip().lower() in ("0", "off", "no", "false", "none"):
+            return None
         return Path(base)
     from ..weights import cache_dir
 
@@ -516,8 +523,14 @@ class GEEProvider(Provider):
                 "start": s.isoformat() if s else None, "end": e.isoformat() if e else None,
                 "mid": mid.isoformat() if mid else None, "n_scenes": len(ids), "scenes": list(ids),
                 "scene_dates": [d.isoformat() for d in dates], "valid_fraction": valid_frac})
-        self._cache_save(key, data, frame_info)
-        return self._patch(data, frame_info, grid, sensor, temporal, info, key, "miss", n_req)
+        recent = bins[-1][1] is None or (
+            bins[-1][1] > _dt.date.today() - _dt.timedelta(days=CACHE_MIN_AGE_DAYS))
+        if recent and not info.annual:
+            cache = "off (window too recent)" if self.cache_dir else "off"
+        else:
+            cache = "miss" if self.cache_dir else "off"
+            self._cache_save(key, data, frame_info)
+        return self._patch(data, frame_info, grid, sensor, temporal, info, key, cache, n_req)
 
     def _patch(self, data, frame_info, grid, sensor, temporal, info, key, cache, n_req) -> Patch:
         return Patch(data, tuple(sensor.bands), grid, frame_info, sensor=sensor, temporal=temporal,
