@@ -334,3 +334,16 @@ def test_gse_year_without_data_names_the_year(gse_server, gee_options):
 
 def test_describe_is_json(make_gee):
     json.dumps(make_gee().describe())
+
+
+def test_gse_from_local_files(tmp_path):
+    _, v = _write_gse(tmp_path)
+    roi = BBox(9.0005, 47.8495, 9.006, 47.8525)
+    emb = get_embedding("gse", spatial=roi, temporal=TemporalSpec.year(2022), output=OutputSpec.pooled(),
+                        backend="local", provider_options={"root": str(tmp_path)})
+    g = roi_grid(roi, 10)
+    r0, c0 = int((5300000 - g.top) / 10), int((g.left - 500000) / 10)
+    want = v[:, r0:r0 + g.height, c0:c0 + g.width]
+    ok = ~(want == 0).all(axis=0)
+    np.testing.assert_allclose(emb.array, want[:, ok].mean(axis=1), atol=1e-6)
+    assert emb.meta["type"] == "precomputed" and emb.meta["valid_fraction"] < 1.0
