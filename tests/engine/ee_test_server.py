@@ -662,6 +662,22 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _token(self, raw: bytes):
+        from urllib.parse import parse_qs
+
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        grant = form.get("grant_type", "")
+        with self.srv._lock:
+            self.srv.log.append({"path": "/token", "body": form, "time": time.monotonic(), "fault": None})
+        ok = ((grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and form.get("assertion"))
+              or (grant == "refresh_token" and form.get("refresh_token") == "test-refresh"))
+        if not ok:
+            body = json.dumps({"error": "invalid_grant", "error_description": "Bad grant"}).encode()
+            return self._send(400, body)
+        body = json.dumps({"access_token": self.srv.token, "expires_in": 3600,
+                           "token_type": "Bearer"}).encode()
+        return self._send(200, body)
+
     def do_GET(self):  # noqa: N802
         path = self.path.split("?")[0]
         if path == "/$discovery/rest":
@@ -676,6 +692,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
+        if path == "/token":  # OAuth token endpoint for service-account / refresh-token sign-in
+            return self._token(raw)
         if not self._authorised() or not self._project_ok(path):
             return None
         try:

@@ -2,6 +2,8 @@
 exponential backoff on 429/5xx, timeouts and truncated bodies; clear errors for
 everything else, and sign-in errors that say how to sign in without showing a token.
 """
+import json
+
 import numpy as np
 import pytest
 
@@ -162,6 +164,50 @@ def test_service_account_key_errors_name_the_file(ee_env, tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ProviderError, match="bad.json.*JSON key"):
         GEEProvider(project=TEST_PROJECT, credentials=str(bad), opt_url=ee_env.url).initialize()
+
+
+def _service_account_key(path, token_uri):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": TEST_PROJECT, "private_key_id": "k1",
+        "private_key": pem, "client_email": f"robot@{TEST_PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1", "token_uri": token_uri}))
+    return path
+
+
+def test_service_account_key_signs_in_and_fetches(ee_env, tmp_path):
+    key = _service_account_key(tmp_path / "key.json", ee_env.url + "/token")
+    prov = GEEProvider(credentials=str(key), opt_url=ee_env.url, cache_dir=None)  # project from the key
+    p = prov.fetch(ROI, SUMMER, S2)
+    assert p.frames[0]["n_scenes"] == 3 and prov.active_project == TEST_PROJECT
+    (tok,) = ee_env.requests("/token")
+    assert tok["body"]["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def test_authorized_user_file_refreshes_its_token(ee_env, tmp_path, monkeypatch):
+    import google.oauth2.credentials as user_creds
+
+    # google-auth always sends user refresh tokens to Google's endpoint; point it at loopback
+    monkeypatch.setattr(user_creds, "_GOOGLE_OAUTH2_TOKEN_ENDPOINT", ee_env.url + "/token")
+    f = tmp_path / "adc.json"
+    f.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                             "refresh_token": "test-refresh", "token_uri": ee_env.url + "/token"}))
+    prov = GEEProvider(project=TEST_PROJECT, credentials=str(f), opt_url=ee_env.url, cache_dir=None)
+    prov.initialize()
+    assert ee_env.requests("/token")[0]["body"]["grant_type"] == "refresh_token"
+
+
+def test_nan_fill_value_is_not_sent_as_json_nan(make_gee, ee_env):
+    s = SensorSpec(collection=S2.collection, bands=("B4",), fill_value=float("nan"), cloudy_pct=100)
+    p = make_gee().fetch(ROI, TemporalSpec.range("2022-10-01", "2023-01-01"), s, frames=3)
+    assert np.isnan(p.data[2]).all() and not np.isnan(p.data[0]).any()
+    expr = ee_env.requests("computePixels")[0]["body"]["expression"]
+    assert "NaN" not in json.dumps(expr)
 
 
 def test_ee_status_for_the_gui(ee_env, ee_credentials):

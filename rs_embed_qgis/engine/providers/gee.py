@@ -212,15 +212,20 @@ def _load_credentials(credentials: Any):
                 f"Earth Engine service-account key file not found: {str(path)!r}. {HOW_TO_SIGN_IN}")
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
+            from google.oauth2 import credentials as user_credentials
             from google.oauth2 import service_account
 
             from ee import oauth
 
-            creds = service_account.Credentials.from_service_account_info(info, scopes=oauth.SCOPES)
+            if info.get("type") == "authorized_user":  # e.g. gcloud's application default file
+                creds = user_credentials.Credentials.from_authorized_user_info(info, scopes=oauth.SCOPES)
+            else:
+                creds = service_account.Credentials.from_service_account_info(info, scopes=oauth.SCOPES)
         except Exception as exc:  # noqa: BLE001 - bad JSON, wrong key type
             raise ProviderError(
-                f"cannot read the service-account key {str(path)!r} ({type(exc).__name__}); expected "
-                f"the JSON key downloaded from the Google Cloud console. {HOW_TO_SIGN_IN}") from None
+                f"cannot read the credentials file {str(path)!r} ({type(exc).__name__}); expected "
+                f"a service-account JSON key from the Google Cloud console (or an authorized_user "
+                f"JSON). {HOW_TO_SIGN_IN}") from None
         return creds, info.get("project_id")
     return credentials, None
 
@@ -347,7 +352,7 @@ class GEEProvider(Provider):
         with self._stats_lock:
             for k, v in kw.items():
                 if k == "sleeps":
-                    self.stats["sleeps"].append(v)
+                    self.stats["sleeps"] = (self.stats["sleeps"] + [v])[-1000:]
                 else:
                     self.stats[k] += v
 
@@ -448,7 +453,8 @@ class GEEProvider(Provider):
         img = None
         for i, comp in composites:
             names = [f"{b}__t{i}" for b in bands]
-            vals = comp.select(bands, names).toFloat().unmask(sensor.fill_value, False)
+            fill = sensor.fill_value if math.isfinite(sensor.fill_value) else 0  # JSON has no NaN
+            vals = comp.select(bands, names).toFloat().unmask(fill, False)
             valid = comp.select(bands).mask().reduce(ee.Reducer.min()).rename([f"_valid__t{i}"])
             part = vals.addBands(valid.toFloat())
             img = part if img is None else img.addBands(part)
@@ -564,20 +570,28 @@ class GEEProvider(Provider):
                 for r in range(0, grid.height, th) for c in range(0, grid.width, tw)]
 
     def _fetch_grid(self, image, names: List[str], grid: RoiGrid) -> Tuple[np.ndarray, int]:
+        """All tiles of the grid (in parallel when there are several), stitched."""
         out = np.zeros((len(names), grid.height, grid.width), np.float32)
-        todo = list(self.tiles(grid, len(names)))
-        n_req = 0
-        while todo:
-            r, c, h, w = todo.pop(0)
+        tiles = self.tiles(grid, len(names))
+
+        def region(t) -> int:
+            r, c, h, w = t
             try:
                 out[:, r:r + h, c:c + w] = self._fetch_tile(image, names, grid, r, c, h, w)
-                n_req += 1
+                return 1
             except _TooLarge as exc:  # the server's limit is lower than ours: split in four
                 if h == 1 and w == 1:
                     raise ProviderError(f"Earth Engine refused even a 1x1 pixel request: {exc}") from None
                 h2, w2 = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
-                todo[:0] = [(rr, cc, min(h2, r + h - rr), min(w2, c + w - cc))
-                            for rr in range(r, r + h, h2) for cc in range(c, c + w, w2)]
+                return sum(region((rr, cc, min(h2, r + h - rr), min(w2, c + w - cc)))
+                           for rr in range(r, r + h, h2) for cc in range(c, c + w, w2))
+
+        n = min(self.num_workers, len(tiles))
+        if n <= 1:
+            n_req = sum(region(t) for t in tiles)
+        else:
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="gee-tile") as pool:
+                n_req = sum(pool.map(region, tiles))
         self._count(tiles=n_req)
         return out, n_req
 
