@@ -244,3 +244,14 @@ def test_live_earth_engine():
     g = roi_grid(roi, 10)
     assert p.data.shape == (1, 3, g.height, g.width)
     assert p.frames[0]["n_scenes"] > 0 and float(p.data.mean()) > 0
+
+
+def test_option_table_matches_the_constructor():
+    import inspect
+
+    from rs_embed_qgis.engine.providers.gee import GEE_OPTIONS
+
+    params = inspect.signature(GEEProvider).parameters
+    for opt in GEE_OPTIONS:
+        assert opt["name"] in params and opt["help"]
+        assert params[opt["name"]].default == opt["default"]

@@ -725,17 +725,35 @@ _MASKS = {"scl": _mask_scl, "qa60": _mask_qa60, "qa_pixel": _mask_qa_pixel, "non
 
 
 # -- status for the GUI -------------------------------------------------------------------
+#: The provider's settings, for forms in the dock and the toolbox: name, type, default, help.
+GEE_OPTIONS: List[Dict[str, Any]] = [
+    {"name": "project", "type": "str", "default": None,
+     "help": "Google Cloud project registered for Earth Engine (else RS_EMBED_GEE_PROJECT, "
+             "EARTHENGINE_PROJECT, GOOGLE_CLOUD_PROJECT or `earthengine set_project`)"},
+    {"name": "credentials", "type": "path", "default": None,
+     "help": "service-account JSON key (empty: the sign-in stored by `earthengine authenticate`)"},
+    {"name": "cache_dir", "type": "path", "default": "default",
+     "help": "folder of cached patches (empty: no cache)"},
+    {"name": "num_workers", "type": "int", "default": 4, "help": "ROIs fetched at the same time"},
+    {"name": "max_retries", "type": "int", "default": 5, "help": "retries on 429/5xx and timeouts"},
+    {"name": "retry_backoff_s", "type": "float", "default": 1.0,
+     "help": "first wait before a retry, doubled each time"},
+    {"name": "timeout", "type": "float", "default": 120.0, "help": "seconds per request"},
+]
+
+
 def ee_status(project: Optional[str] = None, credentials: Any = None,
-              opt_url: Optional[str] = None) -> Dict[str, Any]:
+              opt_url: Optional[str] = None, timeout: float = 30.0) -> Dict[str, Any]:
     """Whether Earth Engine can be used here: ``{ok, message, how_to_sign_in, project}``.
 
-    Tries a real initialisation (one small request); never raises and never
-    includes a token.
+    Tries a real initialisation (one small request, ``timeout`` seconds); never
+    raises and never includes a token. Run it off the GUI thread.
     """
     out: Dict[str, Any] = {"ok": False, "message": "", "how_to_sign_in": HOW_TO_SIGN_IN,
                            "project": _resolve_project(project)}
     try:
-        prov = GEEProvider(project=project, credentials=credentials, opt_url=opt_url, cache_dir=None)
+        prov = GEEProvider(project=project, credentials=credentials, opt_url=opt_url, cache_dir=None,
+                           timeout=timeout)
         prov.initialize()
         out["project"] = getattr(prov, "active_project", out["project"])
         out.update(ok=True, message=f"Earth Engine is ready (project {out['project']!r})")
@@ -746,5 +764,5 @@ def ee_status(project: Optional[str] = None, credentials: Any = None,
     return out
 
 
-__all__ = ["GEEProvider", "ee_status", "collection_info", "CollectionInfo", "COLLECTIONS",
+__all__ = ["GEEProvider", "ee_status", "GEE_OPTIONS", "collection_info", "CollectionInfo", "COLLECTIONS",
            "GSE_COLLECTION", "HOW_TO_SIGN_IN", "classify_error", "decode_npy"]
