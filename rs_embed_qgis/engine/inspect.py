@@ -175,7 +175,8 @@ def save_quicklook(data: np.ndarray, bands: Sequence[str], path: os.PathLike | s
     gap = 2 if t > 1 else 0
     canvas = np.full((h, t * w + (t - 1) * gap, 3), 255, np.uint8)
     for k in range(t):
-        canvas[:, k * (w + gap):k * (w + gap) + w] = (out[k].transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        x0 = k * (w + gap)
+        canvas[:, x0:x0 + w] = (out[k].transpose(1, 2, 0) * 255).round().astype(np.uint8)
     with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(canvas, "RGB").save(tmp, format="PNG")
     return str(path)

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
-
 import ee
+import numpy as np
 
 from rs_embed_qgis.engine.providers.local import LocalProvider, bundled_sample_dir
 
@@ -57,9 +56,9 @@ class Img:
 
     def sub(self, names, new=None):
         new = new or names
-        return Img(list(new), {b: self.data[a] for a, b in zip(names, new)},
-                   {b: self.mask[a] for a, b in zip(names, new)},
-                   {b: self.dtype.get(a, "float64") for a, b in zip(names, new)})
+        return Img(list(new), {b: self.data[a] for a, b in zip(names, new, strict=True)},
+                   {b: self.mask[a] for a, b in zip(names, new, strict=True)},
+                   {b: self.dtype.get(a, "float64") for a, b in zip(names, new, strict=True)})
 
 
 @dataclass
@@ -72,10 +71,10 @@ class Item:
 class Closure:
     args: List[str]
     body: str
-    ev: "Evaluator"
+    ev: Evaluator
 
     def __call__(self, *vals):
-        return self.ev.value(self.body, dict(zip(self.args, vals)))
+        return self.ev.value(self.body, dict(zip(self.args, vals, strict=True)))
 
 
 @dataclass
@@ -232,7 +231,7 @@ def _img_const(ev, value):
     names = ["constant"] if len(vals) == 1 else [f"constant_{i}" for i in range(len(vals))]
     h, w = ev.shape
     dt = "int32" if all(isinstance(v, int) for v in vals) else "float64"
-    return Img(names, {n: np.full((h, w), float(v)) for n, v in zip(names, vals)},
+    return Img(names, {n: np.full((h, w), float(v)) for n, v in zip(names, vals, strict=True)},
                {n: np.ones((h, w), bool) for n in names}, {n: dt for n in names})
 
 
@@ -264,10 +263,10 @@ def _binary(op, out_dtype=None):
         elif len(a.names) == 1 and len(b.names) > 1:
             pairs = [(a.names[0], n) for n in b.names]
         else:
-            pairs = list(zip(a.names, b.names))
+            pairs = list(zip(a.names, b.names, strict=False))
         names = [p[0] if len(a.names) >= len(b.names) else p[1] for p in pairs]
         data, mask, dt = {}, {}, {}
-        for name, (na, nb) in zip(names, pairs):
+        for name, (na, nb) in zip(names, pairs, strict=True):
             data[name] = op(a.data[na], b.data[nb]).astype(np.float64)
             mask[name] = a.mask[na] & b.mask[nb]
             dt[name] = out_dtype or a.dtype.get(na, "float64")
@@ -290,7 +289,7 @@ def _remap(ev, image, **kw):
     n = kw.get("bandName") or image.names[0]
     v, m = image.band(n)
     out = np.full(v.shape, np.nan if default is None else float(default))
-    for a, b in zip(src, dst):
+    for a, b in zip(src, dst, strict=True):
         out[v == a] = b
     mask = m & ~np.isnan(out)
     return Img(["remapped"], {"remapped": np.nan_to_num(out)}, {"remapped": mask}, {"remapped": "int32"})
@@ -335,7 +334,8 @@ def _add_bands(ev, dstImg, srcImg, names=None, overwrite=False):
             raise EEError(400, f"Image.addBands: band {n!r} already exists")
         if n not in out.names:
             out.names.append(n)
-        out.data[n], out.mask[n], out.dtype[n] = srcImg.data[n], srcImg.mask[n], srcImg.dtype.get(n, "float64")
+        out.data[n], out.mask[n] = srcImg.data[n], srcImg.mask[n]
+        out.dtype[n] = srcImg.dtype.get(n, "float64")
     return out
 
 
@@ -424,7 +424,8 @@ def _rect(ev, coordinates, crs=None, geodesic=None, evenOdd=None):
     if crs not in (None, "EPSG:4326"):
         from pyproj import Transformer
 
-        x0, y0, x1, y1 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform_bounds(x0, y0, x1, y1)
+        t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        x0, y0, x1, y1 = t.transform_bounds(x0, y0, x1, y1)
     return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
@@ -467,7 +468,8 @@ FUNCS: Dict[str, Callable[..., Any]] = {
     "Filter.lessThanOrEquals": lambda ev, leftField, rightValue: (lambda p: p[leftField] <= rightValue),
     "Filter.not": lambda ev, filter: (lambda p: not filter(p)),
     "Filter.and": lambda ev, filters: (lambda p: all(f(p) for f in filters)),
-    "AggregateFeatureCollection.array": lambda ev, collection, property: [it.props[property] for it in collection],
+    "AggregateFeatureCollection.array": (
+        lambda ev, collection, property: [it.props[property] for it in collection]),
     "reduce.median": _median,
     "ImageCollection.mosaic": _mosaic,
     "Reducer.min": lambda ev: "min",
@@ -528,7 +530,7 @@ class EETestServer:
         assert self._httpd is not None
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def start(self) -> "EETestServer":
+    def start(self) -> EETestServer:
         server = self
 
         class Handler(_Handler):

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from ee_test_server import (  # noqa: F401 - fixtures
-    TEST_PROJECT, ee_credentials, ee_env, ee_server, make_credentials, make_gee)
+pytest.importorskip("ee")
+from ee_test_server import TEST_PROJECT, make_credentials  # noqa: E402 - fixtures come from conftest.py
+
 from rs_embed_qgis.engine import PointBuffer, ProviderError, SensorSpec, SpecError, TemporalSpec
 from rs_embed_qgis.engine.geo import roi_grid
 from rs_embed_qgis.engine.providers.gee import HOW_TO_SIGN_IN, GEEProvider, ee_status

@@ -11,10 +11,19 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from ee_test_server import (  # noqa: F401 - fixtures
-    TEST_PROJECT, ee_credentials, ee_env, ee_server, gee_options, invocations, make_gee)
-from rs_embed_qgis.engine import (BBox, OutputSpec, PointBuffer, ProviderError, SensorSpec, SpecError,
-                                  TemporalSpec, get_embedding)
+pytest.importorskip("ee")
+from ee_test_server import TEST_PROJECT, invocations  # noqa: E402 - fixtures come from conftest.py
+
+from rs_embed_qgis.engine import (
+    BBox,
+    OutputSpec,
+    PointBuffer,
+    ProviderError,
+    SensorSpec,
+    SpecError,
+    TemporalSpec,
+    get_embedding,
+)
 from rs_embed_qgis.engine.geo import roi_grid
 from rs_embed_qgis.engine.providers.local import LocalProvider
 
@@ -207,7 +216,7 @@ def test_api_uses_the_providers_num_workers(gee_options, monkeypatch):
 def test_fetch_many_keeps_order_with_threads(make_gee, local):
     rois = [PointBuffer(9.006 + 0.005 * i, 47.835 + 0.002 * i, 200) for i in range(6)]
     got = make_gee().fetch_many(rois, SUMMER, sensor(), num_workers=3)
-    for roi, p in zip(rois, got):
+    for roi, p in zip(rois, got, strict=True):
         assert p.grid == roi_grid(roi, 10)
         np.testing.assert_array_equal(p.data, local.fetch(roi, SUMMER, sensor()).data)
 

@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ee_test_server import ee_credentials, ee_env, ee_server, gee_options  # noqa: F401 - fixtures
-from rs_embed_qgis.engine import (PointBuffer, ProviderError, SensorSpec, SpecError, TemporalSpec,
-                                  get_embedding)
+from rs_embed_qgis.engine import (
+    PointBuffer,
+    ProviderError,
+    SensorSpec,
+    SpecError,
+    TemporalSpec,
+    get_embedding,
+)
 from rs_embed_qgis.engine.inspect import check_patch, inspect_array
 from rs_embed_qgis.engine.providers.base import Patch
 

@@ -212,10 +212,9 @@ def _load_credentials(credentials: Any):
                 f"Earth Engine service-account key file not found: {str(path)!r}. {HOW_TO_SIGN_IN}")
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
+            from ee import oauth
             from google.oauth2 import credentials as user_credentials
             from google.oauth2 import service_account
-
-            from ee import oauth
 
             if info.get("type") == "authorized_user":  # e.g. gcloud's application default file
                 creds = user_credentials.Credentials.from_authorized_user_info(info, scopes=oauth.SCOPES)
