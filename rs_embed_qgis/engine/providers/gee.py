@@ -307,8 +307,11 @@ class GEEProvider(Provider):
                 try:
                     creds = ee.data.get_persistent_credentials()
                 except Exception as exc:  # noqa: BLE001 - EEException, google.auth errors
+                    why = _first_line(exc)
+                    if "authorize access" in why.lower():  # ee's own advice, given below in full
+                        why = "no stored sign-in or application default credentials were found"
                     raise ProviderError(
-                        f"Earth Engine is not signed in on this computer ({_first_line(exc)}). "
+                        f"Earth Engine is not signed in on this computer ({why}). "
                         f"{HOW_TO_SIGN_IN}") from None
             project = _resolve_project(self.project) or key_project or getattr(
                 creds, "quota_project_id", None)
