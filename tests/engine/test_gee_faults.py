@@ -256,3 +256,16 @@ def test_option_table_matches_the_constructor():
     for opt in GEE_OPTIONS:
         assert opt["name"] in params and opt["help"]
         assert params[opt["name"]].default == opt["default"]
+
+
+@pytest.mark.skipif("os.environ.get('RS_EMBED_LIVE_GEE') != '1'")
+def test_live_google_satellite_embedding():
+    """Opt-in: the real annual embedding product, unit-length 64-d vectors."""
+    from rs_embed_qgis.engine import BBox, OutputSpec, get_embedding
+
+    emb = get_embedding("gse", spatial=BBox(121.48, 31.19, 121.50, 31.21),
+                        temporal=TemporalSpec.year(2023), output=OutputSpec.grid(), backend="gee",
+                        provider_options={"cache_dir": None})
+    norms = np.linalg.norm(emb.array.reshape(64, -1), axis=0)
+    norms = norms[np.isfinite(norms)]
+    assert norms.size and np.allclose(norms, 1.0, atol=0.02)
