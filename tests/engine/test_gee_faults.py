@@ -269,3 +269,24 @@ def test_live_google_satellite_embedding():
     norms = np.linalg.norm(emb.array.reshape(64, -1), axis=0)
     norms = norms[np.isfinite(norms)]
     assert norms.size and np.allclose(norms, 1.0, atol=0.02)
+
+
+def test_default_endpoint_is_passed_explicitly(ee_credentials, monkeypatch):
+    """ee keeps the last URL when Initialize gets none: the provider always passes its own."""
+    import ee
+
+    seen = []
+
+    def fake_initialize(**kw):  # no request leaves this machine
+        seen.append(kw["opt_url"])
+        raise ConnectionError("offline test")
+
+    monkeypatch.setattr(ee, "Initialize", fake_initialize)
+    for high_volume, url in ((False, "https://earthengine.googleapis.com"),
+                             (True, "https://earthengine-highvolume.googleapis.com")):
+        prov = GEEProvider(project=TEST_PROJECT, credentials=ee_credentials, cache_dir=None,
+                           high_volume=high_volume)
+        assert prov.endpoint == url
+        with pytest.raises(ProviderError, match="cannot reach Earth Engine"):
+            prov.initialize()
+    assert seen == ["https://earthengine.googleapis.com", "https://earthengine-highvolume.googleapis.com"]

@@ -52,6 +52,9 @@ from .base import Patch, Provider
 EE_MAX_REQUEST_BYTES = 48 * 1024 * 1024
 EE_MAX_GRID_DIM = 32768
 EE_MAX_BANDS = 1024
+EE_DEFAULT_URL = "https://earthengine.googleapis.com"
+#: recommended by Google for many automated requests (prefetching many ROIs)
+EE_HIGH_VOLUME_URL = "https://earthengine-highvolume.googleapis.com"
 
 #: SCL classes masked in Sentinel-2 SR (same as the local backend)
 SCL_MASKED = (0, 1, 3, 8, 9, 10)
@@ -255,7 +258,8 @@ class GEEProvider(Provider):
                  max_retries: int = 5, retry_backoff_s: float = 1.0, retry_jitter: float = 0.1,
                  num_workers: int = 4, timeout: Optional[float] = 120.0,
                  max_request_bytes: int = EE_MAX_REQUEST_BYTES, max_grid_dim: int = EE_MAX_GRID_DIM,
-                 cloud_property: Optional[str] = None, cloud_mask: Optional[str] = None) -> None:
+                 cloud_property: Optional[str] = None, cloud_mask: Optional[str] = None,
+                 high_volume: bool = False) -> None:
         try:
             import ee  # noqa: F401
         except ImportError as exc:
@@ -274,6 +278,7 @@ class GEEProvider(Provider):
         self._creds_arg = credentials
         self.project = project
         self.opt_url = opt_url.rstrip("/") if opt_url else None
+        self.high_volume = bool(high_volume)
         if cache_dir == "default":
             self.cache_dir: Optional[Path] = _default_cache_dir()
         else:
@@ -290,14 +295,25 @@ class GEEProvider(Provider):
         self._stats_lock = threading.Lock()
         self.stats: Dict[str, Any] = {"requests": 0, "retries": 0, "cache_hits": 0,
                                       "bytes": 0, "tiles": 0, "sleeps": []}
-        self._token: Optional[str] = None
+        self._creds: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        """The Earth Engine API base URL this provider talks to."""
+        if self.opt_url:
+            return self.opt_url
+        return EE_HIGH_VOLUME_URL if self.high_volume else EE_DEFAULT_URL
+
+    @property
+    def _token(self) -> Optional[str]:  # read when scrubbing: it changes on refresh
+        return getattr(self._creds, "token", None)
 
     # -- sign-in -------------------------------------------------------------------------
     def initialize(self) -> None:
         """Initialise Earth Engine for this provider's endpoint, project and credentials."""
         import ee
 
-        key = (self.opt_url, self.project, id(self._creds_arg), str(self._creds_arg)[:200],
+        key = (self.endpoint, self.project, id(self._creds_arg), str(self._creds_arg)[:200],
                self.timeout)
         with _INIT_LOCK:
             if _ACTIVE["key"] == key:
@@ -320,9 +336,10 @@ class GEEProvider(Provider):
                     "no Earth Engine project was given: pass provider_options={'project': "
                     "'YOUR_PROJECT'} or set RS_EMBED_GEE_PROJECT (a Google Cloud project "
                     f"registered for Earth Engine). {HOW_TO_SIGN_IN}")
-            self._token = getattr(creds, "token", None)
+            self._creds = creds
             try:
-                ee.Initialize(credentials=creds, project=project, opt_url=self.opt_url)
+                # the URL always explicit: ee keeps a previous call's URL when given None
+                ee.Initialize(credentials=creds, project=project, opt_url=self.endpoint)
                 ee.data.setMaxRetries(0)  # retries are ours: backoff we control, errors we classify
                 if self.timeout:
                     ee.data.setDeadline(int(self.timeout * 1000))
@@ -332,7 +349,7 @@ class GEEProvider(Provider):
             except Exception as exc:  # noqa: BLE001
                 _ACTIVE["key"] = None
                 kind, status, _ = classify_error(exc)
-                where = self.opt_url or "https://earthengine.googleapis.com"
+                where = self.endpoint
                 reason = _scrub(_first_line(exc), self._token)
                 if kind == "auth" or status in (401, 403):
                     raise ProviderError(
@@ -465,7 +482,7 @@ class GEEProvider(Provider):
     # -- fetching ---------------------------------------------------------------------------
     def cache_key(self, grid: RoiGrid, sensor: SensorSpec, bins, info: CollectionInfo) -> str:
         req = {
-            "v": 1, "endpoint": self.opt_url or "earthengine.googleapis.com",
+            "v": 1, "endpoint": self.opt_url or EE_DEFAULT_URL,  # high-volume serves the same data
             "collection": sensor.collection, "bands": self.ee_bands(sensor),
             "bins": [[s.isoformat() if s else None, e.isoformat() if e else None] for s, e in bins],
             "cloudy_pct": sensor.cloudy_pct if info.cloud_property else None,
@@ -547,7 +564,7 @@ class GEEProvider(Provider):
                          "cloud_property": info.cloud_property, "cloud_mask": info.cloud_mask,
                          "fill_value": sensor.fill_value, "cache": cache, "cache_key": key,
                          "pixel_requests": n_req,
-                         "endpoint": self.opt_url or "https://earthengine.googleapis.com"})
+                         "endpoint": self.endpoint})
 
     def _scene_lists(self, cols, sensor: SensorSpec) -> List[Tuple[List[str], List[int]]]:
         import ee
@@ -672,7 +689,7 @@ class GEEProvider(Provider):
 
     def describe(self) -> Dict[str, Any]:
         return {"backend": "gee", "project": _resolve_project(self.project),
-                "endpoint": self.opt_url or "https://earthengine.googleapis.com",
+                "endpoint": self.endpoint,
                 "cache_dir": str(self.cache_dir) if self.cache_dir else None,
                 "max_retries": self.max_retries, "retry_backoff_s": self.retry_backoff_s,
                 "num_workers": self.num_workers, "timeout": self.timeout}
@@ -741,6 +758,8 @@ GEE_OPTIONS: List[Dict[str, Any]] = [
     {"name": "retry_backoff_s", "type": "float", "default": 1.0,
      "help": "first wait before a retry, doubled each time"},
     {"name": "timeout", "type": "float", "default": 120.0, "help": "seconds per request"},
+    {"name": "high_volume", "type": "bool", "default": False,
+     "help": "use Earth Engine's high-volume endpoint (for many automated requests)"},
 ]
 
 
