@@ -276,3 +276,31 @@ def test_year_window_and_output_options_reach_the_request(dock):
     assert req.sensor.bands == ("B8", "B4") and req.sensor.cloudy_pct == 12 and req.sensor.composite == "mosaic"
     assert req.output.mode == "pooled" and req.backend == "local"
     assert req.device == "cpu"  # MOSAIKS needs no torch: "auto" would import it for nothing
+
+
+def test_selected_features_run_gives_one_grid_per_feature(dock, qtbot):
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
+    vl = QgsVectorLayer("Polygon?crs=EPSG:4326", "parcels", "memory")
+    feats = []
+    for x0 in (9.006, 9.022):
+        f = QgsFeature()
+        f.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({x0} 47.832, {x0 + 0.01} 47.832, {x0 + 0.008} 47.842, {x0} 47.84, {x0} 47.832))"))
+        feats.append(f)
+    vl.dataProvider().addFeatures(feats)
+    QgsProject.instance().addMapLayer(vl)
+    vl.selectAll()
+    dock.ui.cmbVectorLayer.setLayer(vl)
+    dock.ui.btnSelected.click()
+    dock.ui.spinGridScale.setValue(100)
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.run()
+    assert sig.args == ["embed", True]
+    assert len(dock.added_layers) == 4
+    names = sorted(lyr.name() for lyr in dock.added_layers)
+    assert names[0].endswith("ROI 0 PCA RGB") and names[-1].endswith("ROI 1 embedding")
+    pcas = [lyr for lyr in dock.added_layers if lyr.name().endswith("PCA RGB")]
+    # each grid sits on its own feature (UTM 32N): the two do not overlap
+    a, b = sorted((lyr.extent() for lyr in pcas), key=lambda e: e.xMinimum())
+    assert a.xMaximum() <= b.xMinimum() + 100
