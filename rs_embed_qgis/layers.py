@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .engine.io import atomic_path, to_json
+from .engine.io import atomic_path, principal_components, to_json
 
 META_PROPERTY = "rs_embed/meta"
 EMBEDDING_PROPERTY = "rs_embed/embedding_path"
@@ -26,50 +26,6 @@ KIND_PROPERTY = "rs_embed/kind"
 
 
 # --------------------------------------------------------------------------- files (any thread)
-
-def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """Raw (unstretched) first ``n`` principal components of a ``(D, H, W)`` grid.
-
-    Returns ``(n, H, W)`` float32 (NaN where a cell had non-finite values) and
-    ``{"explained_variance_ratio": [...], "stretch": [(lo, hi) per PC at 2-98 %]}``.
-    """
-    d, h, w = grid.shape
-    x = grid.reshape(d, -1).T.astype(np.float64)
-    ok = np.isfinite(x).all(axis=1)
-    out = np.full((n, h * w), np.nan, np.float32)
-    info: Dict[str, Any] = {"explained_variance_ratio": [0.0] * n, "stretch": [(0.0, 1.0)] * n}
-    if ok.sum() < 2:
-        return out.reshape(n, h, w), info
-    xc = x[ok] - x[ok].mean(axis=0)
-    # top-n eigenvectors of the smaller of the two Gram matrices (a full SVD of a
-    # cells x 1024 matrix takes seconds; this takes a BLAS product and an eigh). numpy's
-    # eigh releases the GIL (scipy's LAPACK wrappers do not), so the GUI thread keeps running.
-    m, dd = xc.shape
-    k = min(n, m - 1, dd)
-    if dd <= m:
-        evals, evecs = np.linalg.eigh(xc.T @ xc)
-        evals, vt = evals[::-1][:k], evecs[:, ::-1][:, :k].T             # (k, D) loadings
-        pcs = xc @ vt.T
-    else:
-        evals, evecs = np.linalg.eigh(xc @ xc.T)
-        evals, u = evals[::-1][:k], evecs[:, ::-1][:, :k]
-        pcs = u * np.sqrt(np.clip(evals, 0, None))                      # scores = U S
-        vt = (xc.T @ u / np.where(evals > 0, np.sqrt(np.clip(evals, 0, None)), 1.0)).T
-    total = float((xc ** 2).sum())
-    for i in range(k):
-        # sign convention: the largest loading is positive, so colours are reproducible
-        if vt[i, np.argmax(np.abs(vt[i]))] < 0:
-            pcs[:, i] = -pcs[:, i]
-        out[i, ok] = pcs[:, i]
-    stretch = []
-    for i in range(n):
-        v = out[i][np.isfinite(out[i])]
-        lo, hi = (np.percentile(v, [2, 98]).tolist() if v.size else (0.0, 1.0))
-        stretch.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
-    info = {"explained_variance_ratio": [float(e / total) if total > 0 else 0.0 for e in evals[:k]],
-            "stretch": stretch}
-    return out.reshape(n, h, w), info
-
 
 def write_float_geotiff(arr: np.ndarray, crs: str, transform: Sequence[float], path: os.PathLike | str,
                         band_names: Optional[Sequence[str]] = None, tags: Optional[Dict[str, str]] = None,
