@@ -48,6 +48,14 @@ class ForecastFrame(tuple):
         return self[1]
 
 
+class ForecastFrames(list):
+    """The list of :class:`ForecastFrame`; ``.manifest`` is the JSON written beside them and
+    ``.random_weights`` tells whether the model had no trained checkpoint."""
+
+    manifest: Optional[Path] = None
+    random_weights: bool = False
+
+
 # ---------------------------------------------------------------- inputs from rasters
 _DATE_RE = re.compile(r"(20\d\d)[-_]?([01]\d)[-_]?([0-3]\d)")
 
@@ -259,7 +267,7 @@ def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequen
 def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: Optional[Union[str, Path]],
                          out_dir: Union[str, Path], *, progress: Optional[ProgressFn] = None,
                          is_cancelled: Optional[Callable[[], bool]] = None, prefix: Optional[str] = None,
-                         write_ndvi: bool = True, tile: int = 128) -> List[ForecastFrame]:
+                         write_ndvi: bool = True, tile: int = 128) -> ForecastFrames:
     """Write 20 forecast GeoTIFFs (bands B02, B03, B04, B8A; reflectance) and their NDVI.
 
     ``source`` is a minicube NetCDF path or :class:`MinicubeArrays` (e.g. from
@@ -276,7 +284,8 @@ def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: O
     prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
     random = "true" if meta["random_weights"] else "false"
     tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
-    frames: List[ForecastFrame] = []
+    frames = ForecastFrames()
+    frames.random_weights = bool(meta["random_weights"])
     try:
         staged: List[Tuple[Path, Path]] = []
         n = len(res["dates"])
@@ -310,6 +319,7 @@ def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: O
             raise ForecastCancelled("forecast cancelled; no files written")
         for src, dst in staged:
             os.replace(src, dst)
+        frames.manifest = out_dir / mname
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     if progress:
@@ -318,4 +328,4 @@ def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: O
 
 
 __all__ = ["forecast_to_geotiffs", "forecast_arrays", "read_s2_stack", "read_weather_csv", "predict_deltas",
-           "ForecastCancelled", "ForecastFrame"]
+           "ForecastCancelled", "ForecastFrame", "ForecastFrames"]
