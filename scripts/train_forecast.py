@@ -45,7 +45,12 @@ def main(argv=None) -> int:
     ap.add_argument("--edge_weight", type=float, default=0.1)
     ap.add_argument("--num_workers", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for --small on busy CPUs)")
     a = ap.parse_args(argv)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
 
     norm = None
     if a.resume_from:  # keep the normalisation the run started with

@@ -12,6 +12,16 @@ from rs_embed_qgis.engine.forecast.model import (INPUT_NAMES, ForecastConfig, Fo
                                                  output_to_channels_last)
 
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest single-threaded; on a loaded 2-core machine threads only contend."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def make_inputs(cfg: ForecastConfig, b: int = 1, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     h, w = cfg.height, cfg.width
