@@ -129,6 +129,8 @@ def climatology_ndvi(history: MinicubeArrays, target_dates: Sequence[_dt.date], 
     if da.sizes["time"] < 2:
         raise ValueError("climatology needs at least two frames outside the forecast year")
     daily = da.resample(time="1D").mean().interpolate_na("time", method="linear")
+    if exclude_year is not None:   # resampling re-created the excluded year's days: drop them again
+        daily = daily.where(daily["time.year"] != exclude_year, drop=True)
     by_doy = daily.groupby("time.dayofyear").mean()
     doy_means = np.full((366,) + v.shape[1:], np.nan, np.float32)
     doy_means[by_doy["dayofyear"].values - 1] = by_doy.values
