@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     ap.add_argument("--edge_weight", type=float, default=0.1)
     ap.add_argument("--num_workers", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     ap.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for --small on busy CPUs)")
     a = ap.parse_args(argv)
     if a.threads:
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
                       plateau_patience=a.plateau_patience, regression_weight=a.regression_weight,
                       edge_weight=a.edge_weight, crop=a.crop, max_steps_per_epoch=a.max_steps_per_epoch,
                       checkpoint_dir=a.checkpoint_dir, log_dir=a.log_dir or None, seed=a.seed,
-                      num_workers=a.num_workers)
+                      num_workers=a.num_workers, device=a.device)
     model_cfg = ForecastConfig.small() if a.small else ForecastConfig()
 
     def report(kind, d):

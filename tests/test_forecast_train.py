@@ -172,3 +172,26 @@ def test_early_stopping(splits, tmp_path):
                       checkpoint_dir=str(tmp_path / "ck"), log_dir=None)
     res = fit(train, val, ForecastConfig.small(height=16, width=16), cfg)
     assert res["stopped_early"] and len(res["history"]) == 3
+
+
+def test_train_script_trains_and_resumes(splits, tmp_path, capsys):
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "train_forecast", pathlib.Path(__file__).resolve().parents[1] / "scripts" / "train_forecast.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    train, val = splits
+    tdir, vdir = train.files[0].parent.parent, val.files[0].parent.parent
+    ck = tmp_path / "ck"
+    common = ["--train_dir", str(tdir), "--val_dir", str(vdir), "--small", "--crop", "8",
+              "--checkpoint_dir", str(ck), "--log_dir", "", "--threads", "1"]
+    assert mod.main(common + ["--epochs", "1"]) == 0
+    assert mod.main(common + ["--epochs", "2", "--resume_from", str(ck / "model_at_1.safetensors"),
+                              "--initial_epoch", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1:" in out and "epoch 2:" in out
+    state = json.loads((ck / "model_at_2.json").read_text())
+    assert state["epoch"] == 2 and [h["epoch"] for h in state["train_state"]["history"]] == [1, 2]
+    assert state["config"]["filters"] == [8, 12, 16]

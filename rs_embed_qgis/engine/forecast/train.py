@@ -45,6 +45,7 @@ class TrainConfig:
     log_dir: Optional[str] = "logs"
     seed: int = 0
     num_workers: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -65,11 +66,17 @@ def _clip_per_tensor(params, max_norm: float) -> None:
             torch.nn.utils.clip_grad_norm_([p], max_norm)
 
 
+def _to(x, y, device):
+    return {k: v.to(device) for k, v in x.items()}, y.to(device)
+
+
 def evaluate(model: ReflectanceForecaster, loader, loss_fn: DeltaRegressionLoss) -> float:
     model.eval()
+    device = next(model.parameters()).device
     total, n = 0.0, 0
     with torch.no_grad():
         for x, y in loader:
+            x, y = _to(x, y, device)
             total += float(loss_fn(model(x), y)) * y.shape[0]
             n += y.shape[0]
     return total / max(1, n)
@@ -100,7 +107,7 @@ def fit(train_data: GreenEarthNetDataset, val_data: Optional[GreenEarthNetDatase
 
         meta = read_metadata(paths_of(resume_from)["weights"])
         model_cfg = ForecastConfig.from_dict(json.loads(meta["config"]))
-    model = ReflectanceForecaster(model_cfg or ForecastConfig())
+    model = ReflectanceForecaster(model_cfg or ForecastConfig()).to(cfg.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     start = 0
     if resume_from:
@@ -143,6 +150,7 @@ def fit(train_data: GreenEarthNetDataset, val_data: Optional[GreenEarthNetDatase
             for step, (x, y) in enumerate(train_loader):
                 if is_cancelled and is_cancelled():
                     raise KeyboardInterrupt("training cancelled")
+                x, y = _to(x, y, cfg.device)
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
                 if not torch.isfinite(loss):
