@@ -41,6 +41,13 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):
         return ForecastReflectanceAlgorithm()
 
+    def icon(self):
+        from qgis.PyQt.QtGui import QIcon
+
+        from . import common
+
+        return QIcon(common.icon_path())
+
     def shortHelpString(self) -> str:
         return (
             "Forecasts Sentinel-2 reflectance (B02, B03, B04, B8A) for the 100 days after the input "
@@ -56,7 +63,7 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
             "Checkpoint: a .safetensors written by scripts/train_forecast.py. Left empty, the model "
             "runs with RANDOM weights: outputs are tagged RANDOM_WEIGHTS=true and are not a forecast.\n\n"
             "Example (qgis_process):\n"
-            "qgis_process run rs_embed_qgis:forecast_reflectance -- "
+            "qgis_process run rs_embed:forecast_reflectance -- "
             "MINICUBE=/data/greenearthnet/val_chopped/32UNU/cube.nc "
             "CHECKPOINT=/models/model_best.safetensors OUTPUT_FOLDER=/tmp/forecast")
 

@@ -19,7 +19,7 @@ from rs_embed_qgis.engine.forecast.model import ForecastConfig, ReflectanceForec
 from rs_embed_qgis.engine.forecast.predict import (ForecastCancelled, forecast_arrays, forecast_to_geotiffs,
                                                    predict_deltas, read_s2_stack)
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

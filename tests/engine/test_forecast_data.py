@@ -195,7 +195,7 @@ def test_check_dataset_script(tmp_path, cube_path, capsys):
     D.synthetic_minicube(split / "32UNU" / "a.nc", size=16, seed=1)
     D.synthetic_minicube(split / "32UNU" / "b.nc", size=16, seed=2)
     spec = importlib.util.spec_from_file_location(
-        "check_dataset", pathlib.Path(__file__).resolve().parents[1] / "scripts" / "check_dataset.py")
+        "check_dataset", pathlib.Path(__file__).resolve().parents[2] / "scripts" / "check_dataset.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--split", str(split)]) == 0

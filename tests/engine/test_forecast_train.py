@@ -179,7 +179,7 @@ def test_train_script_trains_and_resumes(splits, tmp_path, capsys):
     import pathlib
 
     spec = importlib.util.spec_from_file_location(
-        "train_forecast", pathlib.Path(__file__).resolve().parents[1] / "scripts" / "train_forecast.py")
+        "train_forecast", pathlib.Path(__file__).resolve().parents[2] / "scripts" / "train_forecast.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     train, val = splits
