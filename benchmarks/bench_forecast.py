@@ -96,7 +96,8 @@ def main(argv=None) -> int:
               f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     full_i = next(r for r in rows if r["case"] == "infer" and r["model"] == "full")
     full_t = next(r for r in rows if r["case"] == "train" and r["model"] == "full")
-    print(f"  training step / inference time (full): {full_t['s_per_step'] * full_i['minicubes_per_s'] / a.batch:.1f}x")
+    ratio = full_t["s_per_step"] * full_i["minicubes_per_s"] / a.batch
+    print(f"  training step / inference time (full): {ratio:.1f}x")
     print(json.dumps(rows))
     return 0
 

@@ -7,12 +7,22 @@ Temporal Controller shows one forecast frame per 5-day step.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
 
-from qgis.core import (QgsColorRampShader, QgsDateTimeRange, QgsLayerTreeGroup, QgsMultiBandColorRenderer,
-                       QgsProject, QgsRasterLayer, QgsRasterLayerTemporalProperties, QgsRasterShader,
-                       QgsSingleBandPseudoColorRenderer, QgsStyle, QgsContrastEnhancement)
+from qgis.core import (
+    QgsColorRampShader,
+    QgsContrastEnhancement,
+    QgsDateTimeRange,
+    QgsLayerTreeGroup,
+    QgsMultiBandColorRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRasterLayerTemporalProperties,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+)
 from qgis.PyQt.QtCore import QDateTime, Qt, QTime
 
 FRAME_STEP_DAYS = 5
@@ -47,8 +57,8 @@ def _style_ndvi(layer: QgsRasterLayer, vmin: float = -0.2, vmax: float = 0.9) ->
     layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
 
 
-def forecast_layers(frames: Iterable[Tuple[_dt.date, Path]], *, ndvi: bool = False, name: str = "forecast",
-                    step_days: int = FRAME_STEP_DAYS) -> List[QgsRasterLayer]:
+def forecast_layers(frames: Iterable[tuple[_dt.date, Path]], *, ndvi: bool = False, name: str = "forecast",
+                    step_days: int = FRAME_STEP_DAYS) -> list[QgsRasterLayer]:
     """One styled raster layer per ``(date, path)`` with a fixed temporal range; invalid files raise."""
     layers = []
     for date, path in frames:
@@ -66,8 +76,8 @@ def forecast_layers(frames: Iterable[Tuple[_dt.date, Path]], *, ndvi: bool = Fal
     return layers
 
 
-def add_forecast_to_project(frames: Sequence, *, project: Optional[QgsProject] = None, name: str = "forecast",
-                            with_ndvi: bool = True, step_days: int = FRAME_STEP_DAYS) -> List[QgsRasterLayer]:
+def add_forecast_to_project(frames: Sequence, *, project: QgsProject | None = None, name: str = "forecast",
+                            with_ndvi: bool = True, step_days: int = FRAME_STEP_DAYS) -> list[QgsRasterLayer]:
     """Add reflectance (and NDVI, from each frame's ``.ndvi_path``) layers in a group and set the
     project's temporal range and step so the Temporal Controller can play the forecast."""
     project = project or QgsProject.instance()

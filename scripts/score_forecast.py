@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data_dir", default=None)
     ap.add_argument("--full_dir", help="multi-year minicubes (same file names) for the climatology baseline")
     ap.add_argument("--limit", type=int, help="score only the first N minicubes")
-    ap.add_argument("--all_pixels", action="store_true", help="skip GreenEarthNet's high-quality pixel filter")
+    ap.add_argument("--all_pixels", action="store_true", help="skip GreenEarthNet's high-quality filter")
     ap.add_argument("--out", default="scores", help="folder for metrics.json and pixel_scores.parquet")
     a = ap.parse_args(argv)
 

@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
-from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputBoolean,
-                       QgsProcessingOutputFile, QgsProcessingOutputMultipleLayers, QgsProcessingOutputString,
-                       QgsProcessingParameterBoolean, QgsProcessingParameterFile,
-                       QgsProcessingParameterFolderDestination, QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterRasterLayer, QgsProcessing)
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputBoolean,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterRasterLayer,
+)
 
 
 class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
@@ -23,7 +32,7 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
 
     def __init__(self) -> None:
         super().__init__()
-        self._frames: List[Any] = []
+        self._frames: list[Any] = []
         self._name = "forecast"
 
     def name(self) -> str:
@@ -78,7 +87,8 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             self.WEATHER, "Daily E-OBS weather CSV (for a raster stack)", extension="csv", optional=True))
         self.addParameter(QgsProcessingParameterFile(
-            self.CHECKPOINT, "Model checkpoint (.safetensors; empty = random weights)", extension="safetensors",
+            self.CHECKPOINT, "Model checkpoint (.safetensors; empty = random weights)",
+            extension="safetensors",
             optional=True))
         self.addParameter(QgsProcessingParameterBoolean(self.WRITE_NDVI, "Also write NDVI frames", True))
         self.addParameter(QgsProcessingParameterBoolean(
@@ -90,7 +100,7 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputFile("MANIFEST", "Forecast manifest (JSON)"))
         self.addOutput(QgsProcessingOutputBoolean("RANDOM_WEIGHTS", "Model ran with random weights"))
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context, feedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context, feedback) -> dict[str, Any]:
         from ..engine.errors import RsEmbedError
         from ..engine.forecast.predict import ForecastCancelled, forecast_to_geotiffs, read_s2_stack
 
@@ -113,7 +123,8 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
             else:
                 source = minicube
             frames = forecast_to_geotiffs(
-                source, checkpoint, out_dir, write_ndvi=self.parameterAsBool(parameters, self.WRITE_NDVI, context),
+                source, checkpoint, out_dir,
+                write_ndvi=self.parameterAsBool(parameters, self.WRITE_NDVI, context),
                 progress=lambda pct, msg: (feedback.setProgress(pct), feedback.setProgressText(msg)),
                 is_cancelled=feedback.isCanceled)
         except ForecastCancelled as exc:
@@ -129,11 +140,12 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
                 "DATES": ";".join(f.date.isoformat() for f in frames),
                 "MANIFEST": str(frames.manifest or ""), "RANDOM_WEIGHTS": bool(frames.random_weights)}
 
-    def postProcessAlgorithm(self, context, feedback) -> Dict[str, Any]:
+    def postProcessAlgorithm(self, context, feedback) -> dict[str, Any]:
         project = context.project()
         if self._frames and project is not None:
             from ..layers_forecast import add_forecast_to_project
 
             add_forecast_to_project(self._frames, project=project, name=self._name)
-            feedback.pushInfo("Forecast layers added; open View > Panels > Temporal Controller and press play.")
+            feedback.pushInfo("Forecast layers added; open View > Panels > Temporal Controller "
+                              "and press play.")
         return {}

@@ -13,7 +13,8 @@ from rs_embed_qgis.engine.forecast import data as D
 
 @pytest.fixture(scope="module")
 def cube_path(tmp_path_factory):
-    return D.synthetic_minicube(tmp_path_factory.mktemp("cubes") / "32UNU_2019-04-01_test.nc", size=16, seed=3)
+    folder = tmp_path_factory.mktemp("cubes")
+    return D.synthetic_minicube(folder / "32UNU_2019-04-01_test.nc", size=16, seed=3)
 
 
 def test_synthetic_cube_has_the_greenearthnet_layout(cube_path):
@@ -36,7 +37,7 @@ def test_read_minicube_frames_every_5th_day_from_day_4(cube_path):
     assert cube.reflectance.shape == (30, 4, 16, 16)
     assert cube.frame_dates[0] == t0 + dt.timedelta(days=4)
     assert cube.frame_dates[10] == t0 + dt.timedelta(days=54)         # first target frame
-    assert all((b - a).days == 5 for a, b in zip(cube.frame_dates, cube.frame_dates[1:]))
+    assert all((b - a).days == 5 for a, b in zip(cube.frame_dates, cube.frame_dates[1:], strict=False))
     assert cube.crs == "EPSG:4326" and cube.transform[0] > 0 and cube.transform[4] < 0
     assert set(cube.weather) == set(D.EOBS_VARS) and len(cube.weather_dates) == 150
 
@@ -85,7 +86,8 @@ def test_digital_numbers_are_scaled_to_reflectance(tmp_path):
 
 def test_missing_variables_and_files_are_named(tmp_path):
     ds = xr.Dataset({"s2_B02": (("time", "lat", "lon"), np.zeros((5, 2, 2)))},
-                    coords={"time": np.arange(5).astype("datetime64[D]"), "lat": [1.0, 0.0], "lon": [0.0, 1.0]})
+                    coords={"time": np.arange(5).astype("datetime64[D]"), "lat": [1.0, 0.0],
+                            "lon": [0.0, 1.0]})
     ds.to_netcdf(tmp_path / "bad.nc")
     with pytest.raises(ProviderError, match="s2_B03"):
         D.read_minicube(tmp_path / "bad.nc")

@@ -7,10 +7,14 @@ import pytest
 import torch
 
 from rs_embed_qgis.engine.errors import ModelError
-from rs_embed_qgis.engine.forecast.model import (INPUT_NAMES, ForecastConfig, FourierSynthesis,
-                                                 ReflectanceForecaster, inputs_from_channels_last,
-                                                 output_to_channels_last)
-
+from rs_embed_qgis.engine.forecast.model import (
+    INPUT_NAMES,
+    ForecastConfig,
+    FourierSynthesis,
+    ReflectanceForecaster,
+    inputs_from_channels_last,
+    output_to_channels_last,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +49,8 @@ def test_full_reference_config_shapes():
         y = model(make_inputs(cfg))
     assert y.shape == (1, 20, 4, 128, 128)
     assert torch.isfinite(y).all()
-    assert [m.cell.hidden for m in (model.encoder.lstm1, model.encoder.lstm2, model.encoder.lstm3)] == [32, 48, 64]
+    enc = model.encoder
+    assert [m.cell.hidden for m in (enc.lstm1, enc.lstm2, enc.lstm3)] == [32, 48, 64]
 
 
 def test_channels_last_mapping_matches_reference_layout():

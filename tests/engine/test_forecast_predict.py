@@ -16,8 +16,13 @@ from rs_embed_qgis.engine.forecast import scoring as S
 from rs_embed_qgis.engine.forecast.checkpoint import save_checkpoint
 from rs_embed_qgis.engine.forecast.data import compute_norm_stats, read_minicube, synthetic_minicube
 from rs_embed_qgis.engine.forecast.model import ForecastConfig, ReflectanceForecaster
-from rs_embed_qgis.engine.forecast.predict import (ForecastCancelled, forecast_arrays, forecast_to_geotiffs,
-                                                   predict_deltas, read_s2_stack)
+from rs_embed_qgis.engine.forecast.predict import (
+    ForecastCancelled,
+    forecast_arrays,
+    forecast_to_geotiffs,
+    predict_deltas,
+    read_s2_stack,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -32,7 +37,8 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="module")
 def cube(tmp_path_factory):
-    return synthetic_minicube(tmp_path_factory.mktemp("split") / "val" / "32UNU" / "cube_a.nc", size=16, seed=4)
+    split = tmp_path_factory.mktemp("split")
+    return synthetic_minicube(split / "val" / "32UNU" / "cube_a.nc", size=16, seed=4)
 
 
 @pytest.fixture(scope="module")

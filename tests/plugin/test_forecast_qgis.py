@@ -8,8 +8,12 @@ import torch
 
 pytest.importorskip("qgis.core")
 
-from qgis.core import (QgsProcessingContext, QgsProcessingFeedback, QgsProject,  # noqa: E402
-                       QgsRasterLayerTemporalProperties)
+from qgis.core import (  # noqa: E402
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayerTemporalProperties,
+)
 from qgis.PyQt.QtCore import QDateTime, Qt, QTime  # noqa: E402
 
 from rs_embed_qgis.engine.forecast.checkpoint import save_checkpoint  # noqa: E402
@@ -135,7 +139,7 @@ def test_forecast_layers_helper(cube_and_ckpt, tmp_path):
     layers = forecast_layers(frames[:3], name="f")
     assert [lyr.name() for lyr in layers] == [f"f {d.isoformat()}" for d, _ in frames[:3]]
     assert all(lyr.isValid() and lyr.renderer().type() == "multibandcolor" for lyr in layers)
-    ndvi = forecast_layers([(d, f.ndvi_path) for d, f in zip([f.date for f in frames[:2]], frames[:2])],
+    ndvi = forecast_layers([(f.date, f.ndvi_path) for f in frames[:2]],
                            ndvi=True)
     assert ndvi[0].renderer().type() == "singlebandpseudocolor"
     added = add_forecast_to_project(frames, name="demo")

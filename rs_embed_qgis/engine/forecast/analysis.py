@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -37,12 +38,13 @@ def _rgb(refl: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(rgb) / 0.25, 0, 1)
 
 
-def predict_sample(model, norm: NormStats, path: Union[str, Path]) -> Dict[str, Any]:
+def predict_sample(model, norm: NormStats, path: str | Path) -> dict[str, Any]:
     """Model deltas, true deltas and reflectances of one minicube with targets."""
     import torch
 
     cube = read_minicube(path)
-    s = build_sample(cube, norm, context_frames=model.cfg.context_frames, target_frames=model.cfg.target_frames)
+    s = build_sample(cube, norm, context_frames=model.cfg.context_frames,
+                     target_frames=model.cfg.target_frames)
     with torch.no_grad():
         pred = model({k: torch.from_numpy(v)[None] for k, v in s["inputs"].items()})[0].numpy()
     y = s["y"]
@@ -52,7 +54,7 @@ def predict_sample(model, norm: NormStats, path: Union[str, Path]) -> Dict[str, 
             "bap_refl": norm.denormalize(s["bap"], axis=0), "dates": s["target_dates"]}
 
 
-def plot_prediction(sample: Dict[str, Any], out_path: Union[str, Path],
+def plot_prediction(sample: dict[str, Any], out_path: str | Path,
                     horizons: Sequence[int] = (0, 5, 10, 19)) -> Path:
     """BAP, true and predicted RGB at a few horizons, plus the mean clear-sky NDVI curve."""
     plt = _plt()
@@ -87,14 +89,14 @@ def plot_prediction(sample: Dict[str, Any], out_path: Union[str, Path],
     return out
 
 
-def signal_diagnostics(samples: List[Dict[str, Any]], out_dir: Union[str, Path]) -> Dict[str, Any]:
+def signal_diagnostics(samples: list[dict[str, Any]], out_dir: str | Path) -> dict[str, Any]:
     """Does the forecast carry the signal? Per horizon and band: std of true vs predicted
     deltas, their correlation and the amplitude ratio |pred|/|true| over clear pixels.
     Writes ``signal_by_horizon.png``, ``delta_hist.png`` and ``signal.json``."""
     plt = _plt()
     out_dir = Path(out_dir)
     T = samples[0]["pred_delta"].shape[0]
-    stats: Dict[str, Any] = {"horizon_days": [5 * (h + 1) for h in range(T)], "bands": {}}
+    stats: dict[str, Any] = {"horizon_days": [5 * (h + 1) for h in range(T)], "bands": {}}
     all_p, all_t = [], []
     for b, band in enumerate(S2_BANDS):
         sd_t, sd_p, corr, ratio = [], [], [], []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any
 
 import torch
 
@@ -27,7 +27,7 @@ from .model import ForecastConfig, ReflectanceForecaster
 FORMAT = "rs_embed_qgis.forecast/1"
 
 
-def _stem(path: Union[str, Path]) -> Path:
+def _stem(path: str | Path) -> Path:
     p = Path(path)
     for suf in (".safetensors", ".json", ".optim.pt"):
         if p.name.endswith(suf):
@@ -35,7 +35,7 @@ def _stem(path: Union[str, Path]) -> Path:
     return p
 
 
-def paths_of(path: Union[str, Path]) -> Dict[str, Path]:
+def paths_of(path: str | Path) -> dict[str, Path]:
     s = _stem(path)
     return {"weights": s.with_name(s.name + ".safetensors"), "optim": s.with_name(s.name + ".optim.pt"),
             "state": s.with_name(s.name + ".json")}
@@ -52,9 +52,9 @@ def _atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
-def save_checkpoint(path: Union[str, Path], model: ReflectanceForecaster, *, norm: NormStats, epoch: int,
-                    optimizer: Optional[torch.optim.Optimizer] = None,
-                    train_state: Optional[Dict[str, Any]] = None) -> Path:
+def save_checkpoint(path: str | Path, model: ReflectanceForecaster, *, norm: NormStats, epoch: int,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    train_state: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint ``path`` (any of its three names, or the stem); returns the weights path."""
     from safetensors.torch import save_file
 
@@ -64,10 +64,10 @@ def save_checkpoint(path: Union[str, Path], model: ReflectanceForecaster, *, nor
             "epoch": str(int(epoch)), "random_weights": "false"}
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     _atomic(files["weights"], lambda p: save_file(sd, p, metadata=meta))
-    state: Dict[str, Any] = {"format": FORMAT, "epoch": int(epoch), "config": cfg, "norm": norm.to_dict(),
+    state: dict[str, Any] = {"format": FORMAT, "epoch": int(epoch), "config": cfg, "norm": norm.to_dict(),
                              "weights": files["weights"].name}
     if optimizer is not None:
-        flat: Dict[str, torch.Tensor] = {}
+        flat: dict[str, torch.Tensor] = {}
         for idx, st in optimizer.state_dict()["state"].items():
             for k, v in st.items():
                 flat[f"{idx}.{k}"] = v.detach().cpu() if torch.is_tensor(v) else torch.tensor(v)
@@ -83,19 +83,20 @@ def save_checkpoint(path: Union[str, Path], model: ReflectanceForecaster, *, nor
     return files["weights"]
 
 
-def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
+def read_metadata(path: str | Path) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as fh:
             return dict(fh.metadata() or {})
     except Exception as exc:  # noqa: BLE001 - corrupt files raise several kinds
-        raise ModelError(f"cannot read forecast checkpoint {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+        raise ModelError(
+            f"cannot read forecast checkpoint {str(path)!r}: {type(exc).__name__}: {exc}") from exc
 
 
-def load_forecast_model(path: Union[str, Path], *, device: str = "cpu"
-                        ) -> Tuple[ReflectanceForecaster, NormStats, Dict[str, Any]]:
-    """Model (eval mode), normalisation and info from a ``.safetensors`` written by :func:`save_checkpoint`."""
+def load_forecast_model(path: str | Path, *, device: str = "cpu"
+                        ) -> tuple[ReflectanceForecaster, NormStats, dict[str, Any]]:
+    """Model (eval mode), normalisation and info from a ``.safetensors`` of :func:`save_checkpoint`."""
     from ..weights import load_state_dict
 
     files = paths_of(path)
@@ -103,7 +104,7 @@ def load_forecast_model(path: Union[str, Path], *, device: str = "cpu"
     if not wpath.exists():
         raise ModelError(f"forecast checkpoint not found: {str(wpath)!r}")
     meta = read_metadata(wpath)
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     if files["state"].exists():
         state = json.loads(files["state"].read_text())
     cfg_d = json.loads(meta["config"]) if "config" in meta else state.get("config")
@@ -119,8 +120,8 @@ def load_forecast_model(path: Union[str, Path], *, device: str = "cpu"
     return model, NormStats.from_dict(norm_d), info
 
 
-def load_training_state(path: Union[str, Path], model: ReflectanceForecaster,
-                        optimizer: Optional[torch.optim.Optimizer] = None) -> Dict[str, Any]:
+def load_training_state(path: str | Path, model: ReflectanceForecaster,
+                        optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
     """Load weights into ``model`` and the optimizer state; returns the JSON training state."""
     from ..weights import load_state_dict
 
@@ -134,7 +135,7 @@ def load_training_state(path: Union[str, Path], model: ReflectanceForecaster,
         if not files["optim"].exists():
             raise ModelError(f"optimizer state {str(files['optim'])!r} is missing")
         flat = torch.load(str(files["optim"]), map_location="cpu", weights_only=True)
-        per: Dict[int, Dict[str, Any]] = {}
+        per: dict[int, dict[str, Any]] = {}
         for key, v in flat.items():
             idx, name = key.split(".", 1)
             per.setdefault(int(idx), {})[name] = v
@@ -147,5 +148,6 @@ def load_training_state(path: Union[str, Path], model: ReflectanceForecaster,
         try:
             optimizer.load_state_dict({"state": per, "param_groups": groups})
         except (ValueError, KeyError) as exc:
-            raise ModelError(f"optimizer state in {str(files['optim'])!r} does not fit this model: {exc}") from exc
+            raise ModelError(
+                f"optimizer state in {str(files['optim'])!r} does not fit this model: {exc}") from exc
     return state

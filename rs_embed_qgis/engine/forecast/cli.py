@@ -4,14 +4,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Optional
 
 from ..errors import ModelError, ProviderError
 
 DEFAULT_DATA_DIR = os.environ.get("GREENEARTHNET_DIR", "data/greenearthnet")
 
 
-def resolve_split(split: str, data_dir: Optional[str] = None) -> Path:
+def resolve_split(split: str, data_dir: str | None = None) -> Path:
     """``split`` as a folder, else ``<data_dir>/<split>`` (GreenEarthNet names: train, val_chopped, ...)."""
     p = Path(split)
     if p.exists():

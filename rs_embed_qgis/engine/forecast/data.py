@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
 from ..errors import ProviderError, SpecError
 
-S2_BANDS: Tuple[str, ...] = ("B02", "B03", "B04", "B8A")
-S2_VARS: Tuple[str, ...] = tuple(f"s2_{b}" for b in S2_BANDS)
-SCL_CLEAR: Tuple[int, ...] = (1, 2, 4, 5, 6, 7)
-EOBS_VARS: Tuple[str, ...] = ("tg", "tn", "tx", "rr", "pp", "hu", "qq")
+S2_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B8A")
+S2_VARS: tuple[str, ...] = tuple(f"s2_{b}" for b in S2_BANDS)
+SCL_CLEAR: tuple[int, ...] = (1, 2, 4, 5, 6, 7)
+EOBS_VARS: tuple[str, ...] = ("tg", "tn", "tx", "rr", "pp", "hu", "qq")
 # Means and standard deviations of the E-OBS variables over EarthNet2021x, as used by
 # earthnet-models-pytorch (data/en21x_data.py); the same units as the minicubes.
 EOBS_MEAN = {"tg": 8.90661030749754, "hu": 77.54440854529798, "pp": 1014.330962704611,
@@ -43,8 +44,8 @@ WEATHER_AGGREGATIONS = ("min_anomaly", "max_anomaly", "mean_climatology")
 CLIMATOLOGY_WINDOW_DAYS = 21
 # ESA WorldCover codes -> one-hot channel. Mangroves (95) share the wetland channel:
 # the reference uses 10 channels for WorldCover's 11 classes and Europe has no mangroves.
-WORLDCOVER_CODES: Tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
-WORLDCOVER_NAMES: Tuple[str, ...] = ("tree cover", "shrubland", "grassland", "cropland", "built-up",
+WORLDCOVER_CODES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+WORLDCOVER_NAMES: tuple[str, ...] = ("tree cover", "shrubland", "grassland", "cropland", "built-up",
                                      "bare / sparse vegetation", "snow and ice", "permanent water",
                                      "herbaceous wetland (+ mangroves)", "moss and lichen")
 FIRST_FRAME_DAY = 4
@@ -61,8 +62,8 @@ TARGET_CHANNELS = ("cloudmask", "delta_B02", "delta_B03", "delta_B04", "delta_B8
 class NormStats:
     """Global per-band 2nd and 98th percentiles of reflectance: ``x' = (x - p2) / (p98 - p2)``."""
 
-    p2: Tuple[float, ...]
-    p98: Tuple[float, ...]
+    p2: tuple[float, ...]
+    p98: tuple[float, ...]
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -71,12 +72,12 @@ class NormStats:
         if len(self.p2) != len(S2_BANDS) or len(self.p98) != len(S2_BANDS):
             raise SpecError(f"NormStats needs {len(S2_BANDS)} values per percentile, got "
                             f"p2={self.p2!r}, p98={self.p98!r}")
-        bad = [b for b, lo, hi in zip(S2_BANDS, self.p2, self.p98) if not hi > lo]
+        bad = [b for b, lo, hi in zip(S2_BANDS, self.p2, self.p98, strict=True) if not hi > lo]
         if bad:
             raise SpecError(f"NormStats p98 must exceed p2 for every band; not so for {bad}: "
                             f"p2={self.p2!r}, p98={self.p98!r}")
 
-    def _arrays(self, ndim: int, axis: int) -> Tuple[np.ndarray, np.ndarray]:
+    def _arrays(self, ndim: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
         shape = [1] * ndim
         shape[axis] = len(S2_BANDS)
         return (np.asarray(self.p2, np.float32).reshape(shape),
@@ -90,11 +91,11 @@ class NormStats:
         lo, hi = self._arrays(x.ndim, axis)
         return (x * (hi - lo) + lo).astype(np.float32)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"p2": list(self.p2), "p98": list(self.p98), "bands": list(S2_BANDS), "source": self.source}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "NormStats":
+    def from_dict(cls, d: Mapping[str, Any]) -> NormStats:
         return cls(d["p2"], d["p98"], d.get("source", ""))
 
 
@@ -111,14 +112,14 @@ class MinicubeArrays:
 
     reflectance: np.ndarray
     clear: np.ndarray
-    frame_dates: List[_dt.date]
-    landcover: Optional[np.ndarray] = None
-    weather: Dict[str, np.ndarray] = field(default_factory=dict)
-    weather_dates: List[_dt.date] = field(default_factory=list)
-    transform: Optional[Tuple[float, ...]] = None   # rasterio/affine order a, b, c, d, e, f
-    crs: Optional[str] = None
+    frame_dates: list[_dt.date]
+    landcover: np.ndarray | None = None
+    weather: dict[str, np.ndarray] = field(default_factory=dict)
+    weather_dates: list[_dt.date] = field(default_factory=list)
+    transform: tuple[float, ...] | None = None   # rasterio/affine order a, b, c, d, e, f
+    crs: str | None = None
     name: str = ""
-    meta: Dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         r = np.asarray(self.reflectance, np.float32)
@@ -135,7 +136,7 @@ class MinicubeArrays:
         self.reflectance, self.clear = r, c & np.isfinite(r).all(axis=1)
 
     @property
-    def shape_hw(self) -> Tuple[int, int]:
+    def shape_hw(self) -> tuple[int, int]:
         return tuple(self.reflectance.shape[2:])  # type: ignore[return-value]
 
 
@@ -143,7 +144,7 @@ def _to_date(v: Any) -> _dt.date:
     return np.datetime64(v, "D").astype(_dt.date)
 
 
-def spatial_dims(ds: Any) -> Tuple[str, str]:
+def spatial_dims(ds: Any) -> tuple[str, str]:
     """``("lat", "lon")`` or ``("y", "x")``, whichever the minicube uses."""
     for ydim, xdim in (("lat", "lon"), ("y", "x"), ("latitude", "longitude")):
         if ydim in ds.dims and xdim in ds.dims:
@@ -151,7 +152,7 @@ def spatial_dims(ds: Any) -> Tuple[str, str]:
     raise ProviderError(f"minicube has no lat/lon or y/x dimensions; dims are {dict(ds.sizes)}")
 
 
-def _crs_of(ds: Any, ydim: str) -> Optional[str]:
+def _crs_of(ds: Any, ydim: str) -> str | None:
     if ydim in ("lat", "latitude"):
         return "EPSG:4326"
     for key in ("crs", "epsg", "spatial_ref"):
@@ -189,7 +190,7 @@ def clear_sky_mask(ds: Any, time_index: Any) -> np.ndarray:
     raise ProviderError("minicube has no cloud mask: expected s2_dlmask + s2_SCL, s2_mask or s2_SCL")
 
 
-def read_minicube(path: Union[str, Path]) -> MinicubeArrays:
+def read_minicube(path: str | Path) -> MinicubeArrays:
     """Read a GreenEarthNet minicube NetCDF into :class:`MinicubeArrays` (north-up)."""
     import xarray as xr
 
@@ -228,7 +229,7 @@ def read_minicube(path: Union[str, Path]) -> MinicubeArrays:
             extra = [d for d in lc_da.dims if d not in (ydim, xdim)]
             lc_da = lc_da.isel({d: 0 for d in extra}).transpose(ydim, xdim)
             lc = lc_da.values.astype(np.float32)
-        weather: Dict[str, np.ndarray] = {}
+        weather: dict[str, np.ndarray] = {}
         for v in EOBS_VARS:
             name = f"eobs_{v}"
             if name in ds and ds[name].dims == ("time",):
@@ -254,7 +255,7 @@ def read_minicube(path: Union[str, Path]) -> MinicubeArrays:
 
 
 # ---------------------------------------------------------------- preparation
-def bap_fill(frames: np.ndarray, clear: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def bap_fill(frames: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Best-available-pixel fill of ``frames`` (T, C, H, W) under ``clear`` (T, H, W).
 
     A cloudy pixel takes the most recent earlier clear value (walking backwards
@@ -278,7 +279,7 @@ def bap_fill(frames: np.ndarray, clear: np.ndarray) -> Tuple[np.ndarray, np.ndar
     return out, out[-1].copy()
 
 
-def landcover_onehot(codes: Optional[np.ndarray], shape_hw: Tuple[int, int]) -> np.ndarray:
+def landcover_onehot(codes: np.ndarray | None, shape_hw: tuple[int, int]) -> np.ndarray:
     """WorldCover codes (H, W) -> (10, H, W) one-hot; 95 (mangroves) joins 90; unknown -> zeros."""
     out = np.zeros((len(WORLDCOVER_CODES),) + tuple(shape_hw), np.float32)
     if codes is None:
@@ -304,7 +305,7 @@ def normalized_doy(date: _dt.date) -> float:
 
 def weather_features(weather: Mapping[str, np.ndarray], weather_dates: Sequence[_dt.date],
                      target_dates: Sequence[_dt.date], window_days: int = FRAME_STEP_DAYS
-                     ) -> Tuple[np.ndarray, float]:
+                     ) -> tuple[np.ndarray, float]:
     """(len(target_dates), 21) weather features and the fraction of them that had data.
 
     For each variable: a centred 21-day rolling mean is the climatology, the
@@ -343,13 +344,13 @@ def weather_features(weather: Mapping[str, np.ndarray], weather_dates: Sequence[
 
 
 def target_dates_after(last_context: _dt.date, n: int = TARGET_FRAMES,
-                       step: int = FRAME_STEP_DAYS) -> List[_dt.date]:
+                       step: int = FRAME_STEP_DAYS) -> list[_dt.date]:
     return [last_context + _dt.timedelta(days=step * (j + 1)) for j in range(n)]
 
 
 def build_sample(cube: MinicubeArrays, norm: NormStats, *, context_frames: int = CONTEXT_FRAMES,
                  target_frames: int = TARGET_FRAMES, with_targets: bool = True
-                 ) -> Dict[str, Any]:
+                 ) -> dict[str, Any]:
     """Model inputs (channels-first numpy), packed targets and the dates of one minicube.
 
     Returns ``{"inputs": {name: array}, "y": (20, 9, H, W) or None, "target_dates",
@@ -361,7 +362,7 @@ def build_sample(cube: MinicubeArrays, norm: NormStats, *, context_frames: int =
     need = context_frames + (target_frames if with_targets else 0)
     if n < need:
         raise SpecError(f"minicube {cube.name!r} has {n} Sentinel-2 frames; need {need} "
-                        f"({context_frames} input{' + %d target' % target_frames if with_targets else ''})")
+                        f"({context_frames} input{f' + {target_frames} target' if with_targets else ''})")
     ctx = norm.normalize(np.nan_to_num(cube.reflectance[:context_frames], nan=0.0))
     filled, bap = bap_fill(ctx, cube.clear[:context_frames])
     last = cube.frame_dates[context_frames - 1]
@@ -390,7 +391,7 @@ def build_sample(cube: MinicubeArrays, norm: NormStats, *, context_frames: int =
             "weather_coverage": coverage}
 
 
-def compute_norm_stats(paths: Sequence[Union[str, Path]], *, max_files: int = 200,
+def compute_norm_stats(paths: Sequence[str | Path], *, max_files: int = 200,
                        pixels_per_file: int = 20000, seed: int = 0) -> NormStats:
     """Global 2nd/98th percentiles per band over clear pixels of (a sample of) ``paths``."""
     paths = list(paths)
@@ -414,7 +415,7 @@ def compute_norm_stats(paths: Sequence[Union[str, Path]], *, max_files: int = 20
     return NormStats(tuple(p2), tuple(p98), source=f"{len(paths)} minicubes, {allv.shape[1]} clear pixels")
 
 
-def find_minicubes(root: Union[str, Path, Sequence[Union[str, Path]]]) -> List[Path]:
+def find_minicubes(root: str | Path | Sequence[str | Path]) -> list[Path]:
     """Every ``*.nc`` under a folder (recursively, sorted), or the given list of files."""
     if isinstance(root, (list, tuple)):
         files = [Path(p) for p in root]
@@ -438,8 +439,8 @@ class GreenEarthNetDataset:
     ``random_crop=False``: the top-left corner), to train on CPU-sized tiles.
     """
 
-    def __init__(self, root: Union[str, Path, Sequence[Union[str, Path]]], norm: Optional[NormStats] = None,
-                 *, crop: Optional[int] = None, random_crop: bool = True, seed: int = 0,
+    def __init__(self, root: str | Path | Sequence[str | Path], norm: NormStats | None = None,
+                 *, crop: int | None = None, random_crop: bool = True, seed: int = 0,
                  context_frames: int = CONTEXT_FRAMES, target_frames: int = TARGET_FRAMES) -> None:
         self.files = find_minicubes(root)
         self.norm = norm or compute_norm_stats(self.files)
@@ -450,7 +451,7 @@ class GreenEarthNetDataset:
     def __len__(self) -> int:
         return len(self.files)
 
-    def sample(self, idx: int) -> Dict[str, Any]:
+    def sample(self, idx: int) -> dict[str, Any]:
         return build_sample(read_minicube(self.files[idx]), self.norm, context_frames=self.context_frames,
                             target_frames=self.target_frames)
 
@@ -474,10 +475,10 @@ class GreenEarthNetDataset:
                 torch.from_numpy(np.ascontiguousarray(y)))
 
 
-def write_minicube(path: Union[str, Path], *, s2: np.ndarray, dates: Sequence[Any], lat: np.ndarray,
-                   lon: np.ndarray, dlmask: Optional[np.ndarray] = None, scl: Optional[np.ndarray] = None,
-                   s2_mask: Optional[np.ndarray] = None, eobs: Optional[Mapping[str, np.ndarray]] = None,
-                   landcover: Optional[np.ndarray] = None, attrs: Optional[Mapping[str, Any]] = None) -> Path:
+def write_minicube(path: str | Path, *, s2: np.ndarray, dates: Sequence[Any], lat: np.ndarray,
+                   lon: np.ndarray, dlmask: np.ndarray | None = None, scl: np.ndarray | None = None,
+                   s2_mask: np.ndarray | None = None, eobs: Mapping[str, np.ndarray] | None = None,
+                   landcover: np.ndarray | None = None, attrs: Mapping[str, Any] | None = None) -> Path:
     """Write arrays as a minicube NetCDF in the GreenEarthNet layout (atomically).
 
     ``s2`` is (days, 4, H, W) over the daily ``dates`` (NaN on days without an
@@ -490,7 +491,7 @@ def write_minicube(path: Union[str, Path], *, s2: np.ndarray, dates: Sequence[An
 
     path = Path(path)
     thw = ("time", "lat", "lon")
-    data: Dict[str, Any] = {f"s2_{b}": (thw, s2[:, i].astype(np.float32)) for i, b in enumerate(S2_BANDS)}
+    data: dict[str, Any] = {f"s2_{b}": (thw, s2[:, i].astype(np.float32)) for i, b in enumerate(S2_BANDS)}
     if dlmask is not None:
         data["s2_dlmask"] = (thw, dlmask.astype(np.float32))
     if scl is not None:
@@ -511,7 +512,7 @@ def write_minicube(path: Union[str, Path], *, s2: np.ndarray, dates: Sequence[An
     return path
 
 
-def synthetic_minicube(path: Union[str, Path], *, size: int = 32, days: int = 150, seed: int = 0,
+def synthetic_minicube(path: str | Path, *, size: int = 32, days: int = 150, seed: int = 0,
                        start: str = "2019-04-01", cloud_fraction: float = 0.15,
                        lat0: float = 47.5, lon0: float = 10.5, res_deg: float = 0.0002) -> Path:
     """A small minicube with a learnable signal, in the real layout (for tests, demos, benchmarks).
@@ -568,12 +569,12 @@ def synthetic_minicube(path: Union[str, Path], *, size: int = 32, days: int = 15
                                                "synthetic": 1, "seed": seed})
 
 
-def dataset_summary(root: Union[str, Path], norm: Optional[NormStats] = None) -> Dict[str, Any]:
+def dataset_summary(root: str | Path, norm: NormStats | None = None) -> dict[str, Any]:
     """Ranges and counts of what the dataset produces, for ``scripts/check_dataset.py``."""
     files = find_minicubes(root)
     norm = norm or compute_norm_stats(files)
-    agg: Dict[str, List[float]] = {}
-    problems: List[str] = []
+    agg: dict[str, list[float]] = {}
+    problems: list[str] = []
     for f in files:
         try:
             s = build_sample(read_minicube(f), norm)

@@ -7,7 +7,6 @@ Targets are packed as in the reference, channels-first here:
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import torch
 from torch import nn
@@ -38,13 +37,14 @@ class DeltaRegressionLoss(nn.Module):
         self.regression_weight = float(regression_weight)
         self.edge_weight = float(edge_weight)
         self.underprediction_factor = float(underprediction_factor)
-        self.last: Dict[str, float] = {}
+        self.last: dict[str, float] = {}
 
     def forward(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         if y_true.ndim != 5 or y_true.shape[2] != 9:
             raise SpecError(f"y_true must be (B, T, 9, H, W) = [cloudmask, deltas(4), BAP(4)], "
                             f"got {tuple(y_true.shape)}")
-        if y_pred.shape[:2] != y_true.shape[:2] or y_pred.shape[2] != 4 or y_pred.shape[3:] != y_true.shape[3:]:
+        if (y_pred.shape[:2] != y_true.shape[:2] or y_pred.shape[2] != 4
+                or y_pred.shape[3:] != y_true.shape[3:]):
             raise SpecError(f"y_pred must be (B, T, 4, H, W) matching y_true {tuple(y_true.shape)}, "
                             f"got {tuple(y_pred.shape)}")
         mask, delta, _ = unpack_targets(y_true)

@@ -22,12 +22,12 @@ between the two. Reflectance = BAP + delta (both in normalised units, see
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..errors import ModelError
 
@@ -47,7 +47,7 @@ class ForecastConfig:
     landcover_classes: int = 10
     temporal_features: int = 3
     weather_features: int = 21
-    filters: Tuple[int, ...] = (32, 48, 64)
+    filters: tuple[int, ...] = (32, 48, 64)
     kernel_size: int = 3
     gn_groups: int = 8
     n_harmonics: int = 3
@@ -61,24 +61,25 @@ class ForecastConfig:
         for f in self.filters:
             if f % self.gn_groups:
                 raise ModelError(
-                    f"gn_groups={self.gn_groups} must divide every filter count, got filters {self.filters!r}")
+                    f"gn_groups={self.gn_groups} must divide every filter count, "
+                    f"got filters {self.filters!r}")
         if self.n_harmonics < 1:
             raise ModelError(f"n_harmonics must be >= 1, got {self.n_harmonics}")
 
     @classmethod
-    def small(cls, **kw: Any) -> "ForecastConfig":
+    def small(cls, **kw: Any) -> ForecastConfig:
         """The same architecture with a quarter of the width, for tests and CPU demos."""
         base = dict(filters=(8, 12, 16), gn_groups=4, height=32, width=32)
         base.update(kw)
         return cls(**base)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["filters"] = list(self.filters)
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ForecastConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> ForecastConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         unknown = sorted(set(d) - set(known))
         if unknown:
@@ -98,7 +99,7 @@ class ConvLSTMCell(nn.Module):
             self.conv.bias.zero_()
             self.conv.bias[hidden:2 * hidden].fill_(1.0)
 
-    def forward(self, x: torch.Tensor, state: Tuple[torch.Tensor, torch.Tensor]):
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         h, c = state
         i, f, g, o = torch.chunk(self.conv(torch.cat([x, h], dim=1)), 4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
@@ -146,7 +147,7 @@ class ConvLSTMEncoder(nn.Module):
         self.skip2 = nn.Conv2d(f1, f2, 1)
         self.skip3 = nn.Conv2d(f2, f3, 1)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h1 = _group_norm_seq(self.norm1, self.lstm1(x))
         h2 = _group_norm_seq(self.norm2, self.lstm2(h1))
         h2 = h2 + self.skip2(h1.flatten(0, 1)).unflatten(0, h1.shape[:2])
@@ -247,9 +248,9 @@ class ReflectanceForecaster(nn.Module):
         return harmonics + dc + weather
 
 
-def inputs_from_channels_last(inputs: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+def inputs_from_channels_last(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Reference (Keras, channels-last, batched) arrays -> this model's channels-first tensors."""
-    out: Dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     for name in INPUT_NAMES:
         v = torch.as_tensor(inputs[name], dtype=torch.float32)
         if name == "sentinel2_sequence":

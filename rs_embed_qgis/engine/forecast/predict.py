@@ -12,16 +12,25 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import ProviderError, RsEmbedError, SpecError
 from .checkpoint import load_forecast_model
-from .data import (CONTEXT_FRAMES, EOBS_VARS, S2_BANDS, SCL_CLEAR, MinicubeArrays, NormStats,
-                   build_sample, read_minicube)
+from .data import (
+    CONTEXT_FRAMES,
+    EOBS_VARS,
+    S2_BANDS,
+    SCL_CLEAR,
+    MinicubeArrays,
+    NormStats,
+    build_sample,
+    read_minicube,
+)
 from .model import ForecastConfig, ReflectanceForecaster
 
 ProgressFn = Callable[[float, str], None]
@@ -34,7 +43,7 @@ class ForecastCancelled(RsEmbedError):
 class ForecastFrame(tuple):
     """``(date, path)`` of one forecast GeoTIFF; ``.ndvi_path`` is its NDVI GeoTIFF."""
 
-    def __new__(cls, date: _dt.date, path: Path, ndvi_path: Optional[Path] = None):
+    def __new__(cls, date: _dt.date, path: Path, ndvi_path: Path | None = None):
         obj = super().__new__(cls, (date, path))
         obj.ndvi_path = ndvi_path
         return obj
@@ -52,7 +61,7 @@ class ForecastFrames(list):
     """The list of :class:`ForecastFrame`; ``.manifest`` is the JSON written beside them and
     ``.random_weights`` tells whether the model had no trained checkpoint."""
 
-    manifest: Optional[Path] = None
+    manifest: Path | None = None
     random_weights: bool = False
 
 
@@ -60,7 +69,7 @@ class ForecastFrames(list):
 _DATE_RE = re.compile(r"(20\d\d)[-_]?([01]\d)[-_]?([0-3]\d)")
 
 
-def _date_from(text: str) -> Optional[_dt.date]:
+def _date_from(text: str) -> _dt.date | None:
     m = _DATE_RE.search(text)
     if not m:
         return None
@@ -70,7 +79,7 @@ def _date_from(text: str) -> Optional[_dt.date]:
         return None
 
 
-def read_weather_csv(path: Union[str, Path]) -> Tuple[Dict[str, np.ndarray], List[_dt.date]]:
+def read_weather_csv(path: str | Path) -> tuple[dict[str, np.ndarray], list[_dt.date]]:
     """Daily E-OBS weather from a CSV with a ``date`` column and some of tg, tn, tx, rr, pp, hu, qq."""
     import pandas as pd
 
@@ -91,9 +100,9 @@ def read_weather_csv(path: Union[str, Path]) -> Tuple[Dict[str, np.ndarray], Lis
     return out, list(full)
 
 
-def read_s2_stack(paths: Sequence[Union[str, Path]], *, dates: Optional[Sequence[_dt.date]] = None,
-                  landcover: Optional[Union[str, Path]] = None,
-                  weather_csv: Optional[Union[str, Path]] = None) -> MinicubeArrays:
+def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | None = None,
+                  landcover: str | Path | None = None,
+                  weather_csv: str | Path | None = None) -> MinicubeArrays:
     """Sentinel-2 rasters (one per date; bands B02, B03, B04, B8A and optionally SCL) -> minicube arrays.
 
     Bands are matched by description (B02/B2, B03/B3, B04/B4, B8A); without
@@ -137,8 +146,8 @@ def read_s2_stack(paths: Sequence[Union[str, Path]], *, dates: Optional[Sequence
             elif grid[2] != ref[2] or not np.allclose(grid[1], ref[1]):
                 raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
                                 f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
-            d = dates[i] if dates is not None else (
-                _date_from(src.tags().get("date", "") or src.tags().get("TIFFTAG_DATETIME", "")) or _date_from(p.name))
+            tag = src.tags().get("date", "") or src.tags().get("TIFFTAG_DATETIME", "")
+            d = dates[i] if dates is not None else (_date_from(tag) or _date_from(p.name))
             if d is None:
                 raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
         frames.append(data)
@@ -164,9 +173,9 @@ def read_s2_stack(paths: Sequence[Union[str, Path]], *, dates: Optional[Sequence
 
 
 # ---------------------------------------------------------------- model runs
-def predict_deltas(model: ReflectanceForecaster, inputs: Dict[str, np.ndarray], *, tile: int = 128,
-                   overlap: int = 16, is_cancelled: Optional[Callable[[], bool]] = None,
-                   on_tile: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], *, tile: int = 128,
+                   overlap: int = 16, is_cancelled: Callable[[], bool] | None = None,
+                   on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
     """``(20, 4, H, W)`` deltas for one sample, in overlapping tiles when larger than ``tile``.
 
     Each tile keeps its centre (``overlap`` pixels are dropped on inner edges),
@@ -205,8 +214,8 @@ def predict_deltas(model: ReflectanceForecaster, inputs: Dict[str, np.ndarray], 
     return out
 
 
-def _load_model(checkpoint: Optional[Union[str, Path]], cube: MinicubeArrays, seed: int = 0
-                ) -> Tuple[ReflectanceForecaster, NormStats, Dict[str, Any]]:
+def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int = 0
+                ) -> tuple[ReflectanceForecaster, NormStats, dict[str, Any]]:
     if checkpoint:
         return load_forecast_model(checkpoint)
     torch.manual_seed(seed)
@@ -220,9 +229,9 @@ def _load_model(checkpoint: Optional[Union[str, Path]], cube: MinicubeArrays, se
     return model, norm, info
 
 
-def forecast_arrays(source: Union[str, Path, MinicubeArrays], checkpoint: Optional[Union[str, Path]] = None,
-                    *, tile: int = 128, is_cancelled: Optional[Callable[[], bool]] = None,
-                    progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
+def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | None = None,
+                    *, tile: int = 128, is_cancelled: Callable[[], bool] | None = None,
+                    progress: ProgressFn | None = None) -> dict[str, Any]:
     """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``."""
     cube = source if isinstance(source, MinicubeArrays) else read_minicube(source)
     model, norm, info = _load_model(checkpoint, cube)
@@ -247,7 +256,7 @@ def forecast_arrays(source: Union[str, Path, MinicubeArrays], checkpoint: Option
 
 
 def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequence[str],
-               tags: Dict[str, str]) -> None:
+               tags: dict[str, str]) -> None:
     import rasterio
     from rasterio.transform import Affine
 
@@ -264,9 +273,9 @@ def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequen
         dst.update_tags(**tags)
 
 
-def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: Optional[Union[str, Path]],
-                         out_dir: Union[str, Path], *, progress: Optional[ProgressFn] = None,
-                         is_cancelled: Optional[Callable[[], bool]] = None, prefix: Optional[str] = None,
+def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | Path | None,
+                         out_dir: str | Path, *, progress: ProgressFn | None = None,
+                         is_cancelled: Callable[[], bool] | None = None, prefix: str | None = None,
                          write_ndvi: bool = True, tile: int = 128) -> ForecastFrames:
     """Write 20 forecast GeoTIFFs (bands B02, B03, B04, B8A; reflectance) and their NDVI.
 
@@ -287,7 +296,7 @@ def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: O
     frames = ForecastFrames()
     frames.random_weights = bool(meta["random_weights"])
     try:
-        staged: List[Tuple[Path, Path]] = []
+        staged: list[tuple[Path, Path]] = []
         n = len(res["dates"])
         for j, d in enumerate(res["dates"]):
             if is_cancelled and is_cancelled():
@@ -296,14 +305,16 @@ def forecast_to_geotiffs(source: Union[str, Path, MinicubeArrays], checkpoint: O
                     "forecast_frame": str(j + 1), "forecast_frames": str(n),
                     "forecast_start": res["dates"][0].isoformat(), "RANDOM_WEIGHTS": random,
                     "weights_status": meta["weights"]["status"], "checkpoint": str(meta["weights"]["path"]),
-                    "units": "surface reflectance (0-1)", "model": "ConvLSTM + Fourier reflectance forecaster"}
+                    "units": "surface reflectance (0-1)",
+                    "model": "ConvLSTM + Fourier reflectance forecaster"}
             name = f"{prefix}_forecast_{d.isoformat()}.tif"
             _write_tif(tmpdir / name, res["reflectance"][j], cube, list(S2_BANDS), tags)
             staged.append((tmpdir / name, out_dir / name))
             ndvi_path = None
             if write_ndvi:
                 nname = f"{prefix}_ndvi_{d.isoformat()}.tif"
-                _write_tif(tmpdir / nname, res["ndvi"][j][None], cube, ["NDVI"], dict(tags, index="NDVI (spyndex)"))
+                _write_tif(tmpdir / nname, res["ndvi"][j][None], cube, ["NDVI"],
+                           dict(tags, index="NDVI (spyndex)"))
                 staged.append((tmpdir / nname, out_dir / nname))
                 ndvi_path = out_dir / nname
             frames.append(ForecastFrame(d, out_dir / name, ndvi_path))

@@ -11,13 +11,21 @@ RMSE down by > 0.01, 1/NNSE down by > 0.05, R2 up by > 0.05, |bias| down by > 0.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .data import CONTEXT_FRAMES, TARGET_FRAMES, WORLDCOVER_CODES, MinicubeArrays, find_minicubes, read_minicube
+from .data import (
+    CONTEXT_FRAMES,
+    TARGET_FRAMES,
+    WORLDCOVER_CODES,
+    MinicubeArrays,
+    find_minicubes,
+    read_minicube,
+)
 
 LANDCOVER_GROUPS = {"forest": 10, "shrub": 20, "grass": 30, "crop": 40}
 
@@ -32,8 +40,8 @@ def target_ndvi(cube: MinicubeArrays) -> np.ndarray:
     return np.clip(np.where(cube.clear, v, np.nan), -1, 1)
 
 
-def pixel_metrics(targ: np.ndarray, pred: np.ndarray, *, landcover: Optional[np.ndarray] = None,
-                  targ_full: Optional[np.ndarray] = None, name: str = "", hq: bool = True) -> pd.DataFrame:
+def pixel_metrics(targ: np.ndarray, pred: np.ndarray, *, landcover: np.ndarray | None = None,
+                  targ_full: np.ndarray | None = None, name: str = "", hq: bool = True) -> pd.DataFrame:
     """Per-pixel metrics of ``pred`` vs ``targ`` (both (T, H, W) NDVI; NaN = not observed).
 
     ``targ_full`` (all frames, context included) feeds the high-quality filter of
@@ -73,14 +81,14 @@ def pixel_metrics(targ: np.ndarray, pred: np.ndarray, *, landcover: Optional[np.
     return df.replace([np.inf, -np.inf], np.nan).reset_index(drop=True)
 
 
-def summarize(df: pd.DataFrame) -> Dict[str, float]:
+def summarize(df: pd.DataFrame) -> dict[str, float]:
     """The GreenEarthNet summary of a per-pixel table (see the module docstring)."""
     if df.empty:
         return {"n_pixels": 0, "nse": float("nan"), "rmse": float("nan"), "R2": float("nan"),
                 "biasabs": float("nan")}
     d = df.assign(r2=df.r ** 2, biasabs=df.bias.abs())
     per = d.groupby(["id", "landcover"])[["nnse", "rmse", "r2", "biasabs"]].mean().groupby("landcover").mean()
-    out: Dict[str, float] = {"n_pixels": int(len(df)), "n_minicubes": int(df.id.nunique()),
+    out: dict[str, float] = {"n_pixels": int(len(df)), "n_minicubes": int(df.id.nunique()),
                              "nse": float(2 - 1 / per.nnse.mean()), "rmse": float(per.rmse.mean()),
                              "R2": float(per.r2.mean()), "biasabs": float(per.biasabs.mean())}
     for name, code in LANDCOVER_GROUPS.items():
@@ -92,7 +100,7 @@ def summarize(df: pd.DataFrame) -> Dict[str, float]:
     return out
 
 
-def outperformance(model: pd.DataFrame, baseline: pd.DataFrame) -> Dict[str, float]:
+def outperformance(model: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float]:
     """Gains of ``model`` over ``baseline`` (e.g. climatology) per pixel, and the outperformance share."""
     key = ["id", "row", "col", "landcover"]
     m = model.set_index(key)
@@ -113,7 +121,7 @@ def outperformance(model: pd.DataFrame, baseline: pd.DataFrame) -> Dict[str, flo
 
 
 def climatology_ndvi(history: MinicubeArrays, target_dates: Sequence[_dt.date], *,
-                     exclude_year: Optional[int] = None, window_days: int = 30) -> np.ndarray:
+                     exclude_year: int | None = None, window_days: int = 30) -> np.ndarray:
     """NDVI climatology at ``target_dates`` from a multi-year cube, as GreenEarthNet's baseline.
 
     Clear NDVI of the other years is interpolated in time, averaged per day of
@@ -144,17 +152,17 @@ def climatology_ndvi(history: MinicubeArrays, target_dates: Sequence[_dt.date], 
     return np.stack(out).astype(np.float32)
 
 
-def score_split(split: Union[str, Path, Sequence[Union[str, Path]]], checkpoint: Optional[Union[str, Path]], *,
-                full_dir: Optional[Union[str, Path]] = None, hq: bool = True, limit: Optional[int] = None,
-                progress: Optional[Callable[[int, int, str], None]] = None) -> Dict[str, Any]:
+def score_split(split: str | Path | Sequence[str | Path], checkpoint: str | Path | None, *,
+                full_dir: str | Path | None = None, hq: bool = True, limit: int | None = None,
+                progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Forecast and score every minicube of a split; climatology comparison when ``full_dir`` has
     multi-year cubes of the same names. Returns ``{"summary", "climatology", "outperformance", "pixels"}``.
     """
     from .predict import forecast_arrays
 
     files = find_minicubes(split)[: limit or None]
-    model_dfs: List[pd.DataFrame] = []
-    clim_dfs: List[pd.DataFrame] = []
+    model_dfs: list[pd.DataFrame] = []
+    clim_dfs: list[pd.DataFrame] = []
     for i, f in enumerate(files):
         cube = read_minicube(f)
         if cube.reflectance.shape[0] < CONTEXT_FRAMES + TARGET_FRAMES:
@@ -167,13 +175,14 @@ def score_split(split: Union[str, Path, Sequence[Union[str, Path]]], checkpoint:
         if full_dir is not None:
             hist_path = Path(full_dir) / f.name
             if hist_path.exists():
-                clim = climatology_ndvi(read_minicube(hist_path), res["dates"], exclude_year=res["dates"][0].year)
+                clim = climatology_ndvi(read_minicube(hist_path), res["dates"],
+                                        exclude_year=res["dates"][0].year)
                 clim_dfs.append(pixel_metrics(targ, clim, landcover=cube.landcover, targ_full=allv,
                                               name=f.stem, hq=hq))
         if progress:
             progress(i + 1, len(files), f.name)
     pixels = pd.concat(model_dfs, ignore_index=True) if model_dfs else pd.DataFrame()
-    out: Dict[str, Any] = {"summary": summarize(pixels), "pixels": pixels}
+    out: dict[str, Any] = {"summary": summarize(pixels), "pixels": pixels}
     if clim_dfs:
         clim = pd.concat(clim_dfs, ignore_index=True)
         out["climatology"] = summarize(clim)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,10 +40,10 @@ class TrainConfig:
     min_delta: float = 0.0
     regression_weight: float = 5.0
     edge_weight: float = 0.1
-    crop: Optional[int] = None           # train on random square crops (pixels)
-    max_steps_per_epoch: Optional[int] = None
+    crop: int | None = None           # train on random square crops (pixels)
+    max_steps_per_epoch: int | None = None
     checkpoint_dir: str = "checkpoints"
-    log_dir: Optional[str] = "logs"
+    log_dir: str | None = "logs"
     seed: int = 0
     num_workers: int = 0
     device: str = "cpu"
@@ -82,11 +83,11 @@ def evaluate(model: ReflectanceForecaster, loader, loss_fn: DeltaRegressionLoss)
     return total / max(1, n)
 
 
-def fit(train_data: GreenEarthNetDataset, val_data: Optional[GreenEarthNetDataset],
-        model_cfg: Optional[ForecastConfig] = None, cfg: Optional[TrainConfig] = None, *,
-        resume_from: Optional[str] = None, initial_epoch: Optional[int] = None,
-        progress: Optional[Callable[[str, Dict[str, Any]], None]] = None,
-        is_cancelled: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
+def fit(train_data: GreenEarthNetDataset, val_data: GreenEarthNetDataset | None,
+        model_cfg: ForecastConfig | None = None, cfg: TrainConfig | None = None, *,
+        resume_from: str | None = None, initial_epoch: int | None = None,
+        progress: Callable[[str, dict[str, Any]], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train; returns ``{"history": [...], "last_checkpoint", "best_checkpoint", "stopped_early"}``.
 
     ``initial_epoch`` is the number of epochs already done (Keras' meaning): the
@@ -99,11 +100,12 @@ def fit(train_data: GreenEarthNetDataset, val_data: Optional[GreenEarthNetDatase
     ckdir = Path(cfg.checkpoint_dir)
     ckdir.mkdir(parents=True, exist_ok=True)
 
-    state: Dict[str, Any] = {"history": [], "plateau_best": math.inf, "plateau_bad": 0,
+    state: dict[str, Any] = {"history": [], "plateau_best": math.inf, "plateau_bad": 0,
                              "es_best": math.inf, "es_bad": 0, "base_lr": cfg.learning_rate}
     if resume_from:
-        from .checkpoint import read_metadata
         import json
+
+        from .checkpoint import read_metadata
 
         meta = read_metadata(paths_of(resume_from)["weights"])
         model_cfg = ForecastConfig.from_dict(json.loads(meta["config"]))
@@ -205,6 +207,6 @@ def fit(train_data: GreenEarthNetDataset, val_data: Optional[GreenEarthNetDatase
             "train_config": asdict(cfg)}
 
 
-def history_table(history: List[Dict[str, Any]]) -> str:
+def history_table(history: list[dict[str, Any]]) -> str:
     return "\n".join(f"epoch {h['epoch']:4d}  loss {h['loss']:.5f}  val_loss {h['val_loss']:.5f}  "
                      f"lr {h['lr']:.2e}" for h in history)
