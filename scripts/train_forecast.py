@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint_dir", default="checkpoints")
     ap.add_argument("--log_dir", default="logs", help="TensorBoard folder ('' to disable)")
     ap.add_argument("--crop", type=int, help="train on random CROP x CROP windows (CPU-friendly)")
+    ap.add_argument("--random_window", action="store_true",
+                    help="in cubes longer than 150 days, train on a random 30-frame window")
     ap.add_argument("--small", action="store_true", help="reduced-width model (filters 8/12/16)")
     ap.add_argument("--warmup_epochs", type=int, default=5)
     ap.add_argument("--early_stopping_patience", type=int, default=15)
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
     norm = None
     if a.resume_from:  # keep the normalisation the run started with
         _, norm, _ = load_forecast_model(a.resume_from)
-    train = GreenEarthNetDataset(a.train_dir, norm, crop=a.crop, seed=a.seed)
+    train = GreenEarthNetDataset(a.train_dir, norm, crop=a.crop, seed=a.seed, random_window=a.random_window)
     val = GreenEarthNetDataset(a.val_dir, train.norm, crop=a.crop, random_crop=False) if a.val_dir else None
     print(f"train: {len(train)} minicubes, val: {len(val) if val else 0}; norm p2={train.norm.p2} "
           f"p98={train.norm.p98}", flush=True)

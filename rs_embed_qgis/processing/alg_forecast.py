@@ -13,9 +13,11 @@ from qgis.core import (
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
 
@@ -26,6 +28,7 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
     LANDCOVER = "LANDCOVER"
     WEATHER = "WEATHER"
     CHECKPOINT = "CHECKPOINT"
+    START_FRAME = "START_FRAME"
     WRITE_NDVI = "WRITE_NDVI"
     ADD_TO_PROJECT = "ADD_TO_PROJECT"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
@@ -90,6 +93,11 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
             self.CHECKPOINT, "Model checkpoint (.safetensors; empty = random weights)",
             extension="safetensors",
             optional=True))
+        start = QgsProcessingParameterNumber(
+            self.START_FRAME, "First input frame of a minicube (0 = day 4, the GreenEarthNet setup)",
+            QgsProcessingParameterNumber.Integer, 0, optional=True, minValue=0)
+        start.setFlags(start.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(start)
         self.addParameter(QgsProcessingParameterBoolean(self.WRITE_NDVI, "Also write NDVI frames", True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.ADD_TO_PROJECT, "Add the frames to the project (temporal layers)", True))
@@ -125,6 +133,7 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
             frames = forecast_to_geotiffs(
                 source, checkpoint, out_dir,
                 write_ndvi=self.parameterAsBool(parameters, self.WRITE_NDVI, context),
+                start_frame=0 if stack else self.parameterAsInt(parameters, self.START_FRAME, context),
                 progress=lambda pct, msg: (feedback.setProgress(pct), feedback.setProgressText(msg)),
                 is_cancelled=feedback.isCanceled)
         except ForecastCancelled as exc:

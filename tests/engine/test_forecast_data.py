@@ -203,3 +203,18 @@ def test_check_dataset_script(tmp_path, cube_path, capsys):
     assert mod.main(["--split", str(split)]) == 0
     out = capsys.readouterr().out
     assert "weather_sequence" in out and "OUT OF RANGE" not in out
+
+
+def test_long_cubes_give_random_30_frame_windows(tmp_path):
+    p = D.synthetic_minicube(tmp_path / "long.nc", size=8, days=300, seed=2)
+    cube = D.read_minicube(p)
+    assert cube.reflectance.shape[0] == 60
+    w = cube.window(5, 30)
+    assert w.frame_dates == cube.frame_dates[5:35] and w.meta["start_frame"] == 5
+    with pytest.raises(SpecError, match="start frame 60"):
+        cube.window(60)
+    ds = D.GreenEarthNetDataset([p], random_window=True, seed=0)
+    starts = {ds.sample(0)["context_dates"][0] for _ in range(8)}
+    assert len(starts) > 1 and starts <= set(cube.frame_dates[:31])
+    fixed = D.GreenEarthNetDataset([p], ds.norm)
+    assert fixed.sample(0)["context_dates"][0] == cube.frame_dates[0]

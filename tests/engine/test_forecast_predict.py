@@ -209,3 +209,10 @@ def test_score_visualize_and_diagnose_scripts(cube, ckpt, tmp_path, capsys):
         assert (tmp_path / "diag" / f).exists()
     sig = json.loads((tmp_path / "diag" / "signal.json").read_text())
     assert len(sig["bands"]["B8A"]["corr"]) == 20
+
+
+def test_start_frame_moves_the_input_window(ckpt, tmp_path):
+    long = synthetic_minicube(tmp_path / "long.nc", size=16, days=200, seed=5)
+    mc = read_minicube(long)
+    frames = forecast_to_geotiffs(long, ckpt, tmp_path / "out", start_frame=8, write_ndvi=False)
+    assert frames[0].date == mc.frame_dates[8 + 9] + dt.timedelta(days=5)

@@ -135,6 +135,16 @@ class MinicubeArrays:
             raise SpecError(f"landcover must be {r.shape[2:]} (H, W), got {np.shape(self.landcover)}")
         self.reflectance, self.clear = r, c & np.isfinite(r).all(axis=1)
 
+    def window(self, start: int, n: int | None = None) -> MinicubeArrays:
+        """The frames ``start .. start + n`` (all after ``start`` when ``n`` is None)."""
+        total = self.reflectance.shape[0]
+        if not 0 <= start < total:
+            raise SpecError(f"start frame {start} outside the cube's {total} Sentinel-2 frames")
+        sl = slice(start, None if n is None else start + n)
+        return MinicubeArrays(self.reflectance[sl], self.clear[sl], self.frame_dates[sl], self.landcover,
+                              self.weather, self.weather_dates, self.transform, self.crs, self.name,
+                              dict(self.meta, start_frame=start))
+
     @property
     def shape_hw(self) -> tuple[int, int]:
         return tuple(self.reflectance.shape[2:])  # type: ignore[return-value]
@@ -437,14 +447,18 @@ class GreenEarthNetDataset:
 
     ``crop`` (pixels) takes a random square window per item (deterministic when
     ``random_crop=False``: the top-left corner), to train on CPU-sized tiles.
+    ``random_window`` picks a random 30-frame window in cubes longer than 30 frames
+    (default: the first, days 4..149, as the reference).
     """
 
     def __init__(self, root: str | Path | Sequence[str | Path], norm: NormStats | None = None,
                  *, crop: int | None = None, random_crop: bool = True, seed: int = 0,
+                 random_window: bool = False,
                  context_frames: int = CONTEXT_FRAMES, target_frames: int = TARGET_FRAMES) -> None:
         self.files = find_minicubes(root)
         self.norm = norm or compute_norm_stats(self.files)
         self.crop, self.random_crop = crop, random_crop
+        self.random_window = random_window
         self.context_frames, self.target_frames = context_frames, target_frames
         self._rng = np.random.default_rng(seed)
 
@@ -452,7 +466,11 @@ class GreenEarthNetDataset:
         return len(self.files)
 
     def sample(self, idx: int) -> dict[str, Any]:
-        return build_sample(read_minicube(self.files[idx]), self.norm, context_frames=self.context_frames,
+        cube = read_minicube(self.files[idx])
+        spare = cube.reflectance.shape[0] - self.context_frames - self.target_frames
+        if self.random_window and spare > 0:   # long cubes: any 30-frame window
+            cube = cube.window(int(self._rng.integers(0, spare + 1)))
+        return build_sample(cube, self.norm, context_frames=self.context_frames,
                             target_frames=self.target_frames)
 
     def __getitem__(self, idx: int):

@@ -230,15 +230,18 @@ def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int =
 
 
 def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | None = None,
-                    *, tile: int = 128, is_cancelled: Callable[[], bool] | None = None,
+                    *, tile: int = 128, start_frame: int = 0, is_cancelled: Callable[[], bool] | None = None,
                     progress: ProgressFn | None = None) -> dict[str, Any]:
     """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``."""
     cube = source if isinstance(source, MinicubeArrays) else read_minicube(source)
+    if start_frame:
+        cube = cube.window(int(start_frame))
     model, norm, info = _load_model(checkpoint, cube)
     if progress:
         progress(5.0, f"loaded {'random weights' if info['random_weights'] else info['path']}")
     ctx = model.cfg.context_frames
-    # A full minicube (30 frames) is forecast from its first 10 frames, as in the benchmark.
+    # A full minicube (30 frames) is forecast from its first 10 frames (after start_frame),
+    # as in the benchmark.
     sample = build_sample(cube, norm, context_frames=ctx, target_frames=model.cfg.target_frames,
                           with_targets=False)
     deltas = predict_deltas(model, sample["inputs"], tile=tile, is_cancelled=is_cancelled,
@@ -276,19 +279,21 @@ def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequen
 def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | Path | None,
                          out_dir: str | Path, *, progress: ProgressFn | None = None,
                          is_cancelled: Callable[[], bool] | None = None, prefix: str | None = None,
-                         write_ndvi: bool = True, tile: int = 128) -> ForecastFrames:
+                         write_ndvi: bool = True, tile: int = 128, start_frame: int = 0) -> ForecastFrames:
     """Write 20 forecast GeoTIFFs (bands B02, B03, B04, B8A; reflectance) and their NDVI.
 
     ``source`` is a minicube NetCDF path or :class:`MinicubeArrays` (e.g. from
     :func:`read_s2_stack`); ``checkpoint`` a ``.safetensors`` from training, or
     None for random weights (then every file is tagged ``RANDOM_WEIGHTS=true``).
+    The 10 input frames are the cube's frames ``start_frame .. start_frame + 9``.
     Returns ``[(date, path), ...]`` (each item also has ``.ndvi_path``); a manifest
     ``<prefix>_forecast.json`` lists them. Raises :class:`ForecastCancelled` when
     ``is_cancelled()`` turns true, leaving no files.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    res = forecast_arrays(source, checkpoint, tile=tile, is_cancelled=is_cancelled, progress=progress)
+    res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, is_cancelled=is_cancelled,
+                          progress=progress)
     cube, meta = res["cube"], res["meta"]
     prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
     random = "true" if meta["random_weights"] else "false"
