@@ -218,3 +218,20 @@ def test_long_cubes_give_random_30_frame_windows(tmp_path):
     assert len(starts) > 1 and starts <= set(cube.frame_dates[:31])
     fixed = D.GreenEarthNetDataset([p], ds.norm)
     assert fixed.sample(0)["context_dates"][0] == cube.frame_dates[0]
+
+
+def test_projected_xy_cube_keeps_its_crs(tmp_path):
+    days, n = 10, 4
+    rng = np.random.default_rng(0)
+    thw = ("time", "y", "x")
+    data = {f"s2_{b}": (thw, rng.uniform(0.05, 0.3, (days, n, n)).astype(np.float32)) for b in D.S2_BANDS}
+    data["s2_mask"] = (thw, np.zeros((days, n, n), np.float32))
+    time = np.datetime64("2021-05-01") + np.arange(days).astype("timedelta64[D]")
+    ds = xr.Dataset(data, coords={"time": time, "y": 5300005.0 - 10 * np.arange(n),
+                                  "x": 500005.0 + 10 * np.arange(n)},
+                    attrs={"epsg": 32632})
+    ds.to_netcdf(tmp_path / "utm.nc")
+    cube = D.read_minicube(tmp_path / "utm.nc")
+    assert cube.crs == "EPSG:32632"
+    assert cube.transform == pytest.approx((10.0, 0.0, 500000.0, 0.0, -10.0, 5300010.0))
+    assert cube.landcover is None and cube.weather == {}
