@@ -216,3 +216,19 @@ def test_start_frame_moves_the_input_window(ckpt, tmp_path):
     mc = read_minicube(long)
     frames = forecast_to_geotiffs(long, ckpt, tmp_path / "out", start_frame=8, write_ndvi=False)
     assert frames[0].date == mc.frame_dates[8 + 9] + dt.timedelta(days=5)
+
+
+def test_run_analysis_script_loads_once_and_runs_all_steps(cube, ckpt, tmp_path, monkeypatch):
+    import rs_embed_qgis.engine.forecast.checkpoint as ck_mod
+
+    mod = _script("run_forecast_analysis")
+    calls = []
+    real = ck_mod.load_forecast_model
+    monkeypatch.setattr(mod, "load_forecast_model", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(ck_mod, "load_forecast_model", lambda p: calls.append(p) or real(p))
+    assert mod.main(["--model", str(ckpt), "--split", str(cube.parent.parent), "--images_dir",
+                     str(tmp_path / "img"), "--scores_dir", str(tmp_path / "sc")]) == 0
+    assert len(calls) == 1
+    assert (tmp_path / "img" / "predictions" / "cube_a.png").exists()
+    assert (tmp_path / "img" / "diagnostics" / "signal.json").exists()
+    assert "nse" in json.loads((tmp_path / "sc" / "metrics.json").read_text())["model"]

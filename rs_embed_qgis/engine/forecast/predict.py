@@ -216,6 +216,8 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
 
 def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int = 0
                 ) -> tuple[ReflectanceForecaster, NormStats, dict[str, Any]]:
+    if isinstance(checkpoint, tuple):      # already loaded: (model, norm, info)
+        return checkpoint
     if checkpoint:
         return load_forecast_model(checkpoint)
     torch.manual_seed(seed)
@@ -229,10 +231,14 @@ def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int =
     return model, norm, info
 
 
-def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | None = None,
+def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | tuple | None = None,
                     *, tile: int = 128, start_frame: int = 0, is_cancelled: Callable[[], bool] | None = None,
                     progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``."""
+    """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``.
+
+    ``checkpoint`` is a path, None (random weights) or the ``(model, norm, info)`` of
+    :func:`~.checkpoint.load_forecast_model`, to load once for many cubes.
+    """
     cube = source if isinstance(source, MinicubeArrays) else read_minicube(source)
     if start_frame:
         cube = cube.window(int(start_frame))

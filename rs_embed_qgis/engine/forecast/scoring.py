@@ -152,15 +152,18 @@ def climatology_ndvi(history: MinicubeArrays, target_dates: Sequence[_dt.date], 
     return np.stack(out).astype(np.float32)
 
 
-def score_split(split: str | Path | Sequence[str | Path], checkpoint: str | Path | None, *,
+def score_split(split: str | Path | Sequence[str | Path], checkpoint: str | Path | tuple | None, *,
                 full_dir: str | Path | None = None, hq: bool = True, limit: int | None = None,
                 progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Forecast and score every minicube of a split; climatology comparison when ``full_dir`` has
     multi-year cubes of the same names. Returns ``{"summary", "climatology", "outperformance", "pixels"}``.
     """
+    from .checkpoint import load_forecast_model
     from .predict import forecast_arrays
 
     files = find_minicubes(split)[: limit or None]
+    if checkpoint is not None and not isinstance(checkpoint, tuple):
+        checkpoint = load_forecast_model(checkpoint)      # once, not per minicube
     model_dfs: list[pd.DataFrame] = []
     clim_dfs: list[pd.DataFrame] = []
     for i, f in enumerate(files):
