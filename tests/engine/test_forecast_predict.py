@@ -232,3 +232,12 @@ def test_run_analysis_script_loads_once_and_runs_all_steps(cube, ckpt, tmp_path,
     assert (tmp_path / "img" / "predictions" / "cube_a.png").exists()
     assert (tmp_path / "img" / "diagnostics" / "signal.json").exists()
     assert "nse" in json.loads((tmp_path / "sc" / "metrics.json").read_text())["model"]
+
+
+def test_pixels_never_clear_in_the_input_are_nodata(ckpt, tmp_path):
+    mc = read_minicube(synthetic_minicube(tmp_path / "c.nc", size=16, seed=4))
+    mc.clear[:10, 3, 5] = False                       # always cloudy in the 10 input frames
+    res = forecast_arrays(mc, ckpt)
+    assert np.isnan(res["reflectance"][:, :, 3, 5]).all() and np.isnan(res["ndvi"][:, 3, 5]).all()
+    assert np.isfinite(res["reflectance"][:, :, 3, 4]).all()
+    assert res["meta"]["pixels_without_clear_input"] == 1

@@ -254,13 +254,18 @@ def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path 
                             on_tile=(lambda k, n: progress(5.0 + 75.0 * k / n, f"tile {k}/{n}"))
                             if progress else None)
     refl = norm.denormalize(sample["bap"][None] + deltas, axis=1)
+    # A pixel never clear in the input has no baseline of its own (BAP fell back to the
+    # cube median): its forecast would be invented, so it is written as no-data.
+    no_input = ~cube.clear[:ctx].any(axis=0)
+    refl[:, :, no_input] = np.nan
     import spyndex
 
     ndvi = np.asarray(spyndex.computeIndex("NDVI", params={"N": refl[:, 3], "R": refl[:, 2]}), np.float32)
     meta = {"checkpoint": info, "random_weights": bool(info["random_weights"]),
             "weights": {"status": "random" if info["random_weights"] else "trained", "path": info["path"]},
             "norm": norm.to_dict(), "context_dates": [d.isoformat() for d in sample["context_dates"]],
-            "weather_coverage": sample["weather_coverage"], "source": cube.meta, "name": cube.name}
+            "weather_coverage": sample["weather_coverage"], "source": cube.meta, "name": cube.name,
+            "pixels_without_clear_input": int(no_input.sum())}
     return {"reflectance": refl, "ndvi": ndvi, "dates": sample["target_dates"], "cube": cube, "meta": meta}
 
 
