@@ -235,3 +235,14 @@ def test_projected_xy_cube_keeps_its_crs(tmp_path):
     assert cube.crs == "EPSG:32632"
     assert cube.transform == pytest.approx((10.0, 0.0, 500000.0, 0.0, -10.0, 5300010.0))
     assert cube.landcover is None and cube.weather == {}
+
+
+def test_dataloader_workers_draw_different_crops(cube_path):
+    import torch
+
+    torch.manual_seed(0)
+    ds = D.GreenEarthNetDataset([cube_path] * 2, crop=4, seed=0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
+    # item 0 comes from worker 0, item 1 from worker 1: each worker's first draw
+    crops = [x["sentinel2_sequence"][0, 0, 0].numpy().tobytes() for x, _ in loader]
+    assert crops[0] != crops[1]

@@ -476,6 +476,11 @@ class GreenEarthNetDataset:
     def __getitem__(self, idx: int):
         import torch
 
+        info = torch.utils.data.get_worker_info()
+        if info is not None and getattr(self, "_worker_seeded", None) != info.id:
+            # DataLoader workers get copies of one RNG: reseed each from its own torch seed
+            self._rng = np.random.default_rng(info.seed)
+            self._worker_seeded = info.id
         s = self.sample(idx)
         inputs, y = s["inputs"], s["y"]
         if self.crop:
