@@ -116,11 +116,12 @@ def signal_diagnostics(samples: list[dict[str, Any]], out_dir: str | Path) -> di
         stats["bands"][band] = {"std_true": sd_t, "std_pred": sd_p, "corr": corr, "amplitude_ratio": ratio}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     x = stats["horizon_days"]
-    for band, d in stats["bands"].items():
-        axes[0].plot(x, d["std_true"], "-", label=f"{band} true")
-        axes[0].plot(x, d["std_pred"], "--", label=f"{band} pred")
-        axes[1].plot(x, d["corr"], label=band)
-        axes[2].plot(x, d["amplitude_ratio"], label=band)
+    for i, (band, d) in enumerate(stats["bands"].items()):
+        c = f"C{i}"
+        axes[0].plot(x, d["std_true"], "-", color=c, label=f"{band} true")
+        axes[0].plot(x, d["std_pred"], "--", color=c, label=f"{band} pred")
+        axes[1].plot(x, d["corr"], color=c, label=band)
+        axes[2].plot(x, d["amplitude_ratio"], color=c, label=band)
     axes[0].set_title("std of deltas (clear pixels)")
     axes[1].set_title("corr(pred, true)")
     axes[2].set_title("mean |pred| / mean |true|")
