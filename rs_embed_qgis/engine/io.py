@@ -93,13 +93,44 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
         "RS_EMBED_OUTPUT": to_json(meta.get("output")),
         "RS_EMBED_META": to_json(meta),
     }
+    names = [f"{band_prefix}_{i:03d}" for i in range(d)]
     with atomic_path(path, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(arr.astype(np.float32))
-            for i in range(d):
-                dst.set_band_description(i + 1, f"{band_prefix}_{i:03d}")
-            dst.update_tags(**tags)
+        if not _write_gtiff_nogil(tmp, arr, profile, names, tags):
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(arr.astype(np.float32))
+                for i in range(d):
+                    dst.set_band_description(i + 1, names[i])
+                dst.update_tags(**tags)
     return Path(path)
+
+
+def _write_gtiff_nogil(tmp: Path, arr: np.ndarray, profile: Dict[str, Any], names, tags) -> bool:
+    """Same file through GDAL's own bindings, which release the GIL while compressing and
+    flushing (rasterio holds it on close: ~1 s for a 1024-band grid), so a background
+    writer never freezes the GUI thread. False when the bindings are not installed."""
+    try:
+        from osgeo import gdal, osr
+    except ImportError:
+        return False
+    gdal.UseExceptions()
+    d, h, w = arr.shape
+    opts = [f"COMPRESS={str(profile['compress']).upper()}", f"INTERLEAVE={profile['interleave'].upper()}"]
+    if profile.get("tiled"):
+        opts += ["TILED=YES", f"BLOCKXSIZE={profile['blockxsize']}", f"BLOCKYSIZE={profile['blockysize']}"]
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp), w, h, d, gdal.GDT_Float32, opts)
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(str(profile["crs"]))
+    t = profile["transform"]
+    ds.SetGeoTransform((t.c, t.a, t.b, t.f, t.d, t.e))
+    ds.SetProjection(srs.ExportToWkt())
+    ds.WriteRaster(0, 0, w, h, np.ascontiguousarray(arr, dtype=np.float32).tobytes(),
+                   band_list=list(range(1, d + 1)))
+    for i in range(d):
+        ds.GetRasterBand(i + 1).SetDescription(names[i])
+    ds.SetMetadata({k: str(v) for k, v in tags.items()})
+    ds.FlushCache()
+    ds = None
+    return True
 
 
 def pca_rgb(grid: np.ndarray, n: int = 3, clip_pct: Tuple[float, float] = (2.0, 98.0),
