@@ -195,12 +195,13 @@ def get_embeddings_batch(
             raise SpecError(f"input_chws has {len(input_chws)} arrays for {len(spatials)} spatials")
         from .geo import roi_grid
 
-        patches = [Patch(np.asarray(a, np.float32), sensor.bands, roi_grid(s, sensor.scale_m),
+        patches = [Patch(embedder.prepare_input_chw(a), sensor.bands, roi_grid(s, sensor.scale_m),
                          sensor=sensor, temporal=temporal, backend=f"{backend}:input_chw")
                    for a, s in zip(input_chws, spatials)]
     else:
         provider = get_provider(backend, provider_options)
-        workers = num_workers if num_workers is not None else int(os.environ.get("RS_EMBED_FETCH_WORKERS", "4"))
+        workers = num_workers if num_workers is not None else (
+            embedder.fetch_workers or int(os.environ.get("RS_EMBED_FETCH_WORKERS", "4")))
         patches = provider.fetch_many(spatials, temporal, sensor, frames=embedder.frames,
                                       num_workers=workers)
     t_fetch = time.perf_counter() - t0
