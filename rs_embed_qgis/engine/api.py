@@ -117,9 +117,17 @@ def _finish(emb: Embedding, patch: Patch, spatial: Optional[SpatialSpec],
     m.setdefault("timings", {}).update(timings)
     arr = emb.array
     if arr.ndim == 3 and patch.grid is not None:
-        m["crs"] = patch.grid.crs
-        m["transform"] = list(patch.grid.coarsen(arr.shape[1], arr.shape[2]))
-        m["bounds"] = list(patch.grid.bounds)
+        g = patch.grid
+        m["crs"] = g.crs
+        cell = m.get("cell_px")
+        if cell:  # each cell covers cell_px input pixels from the top-left (tiles, pooling windows)
+            cy, cx = cell
+            m["transform"] = [g.res * cx, 0.0, g.left, 0.0, -g.yres * cy, g.top]
+        else:  # the grid spans the ROI bounds (resize)
+            m["transform"] = list(g.coarsen(arr.shape[1], arr.shape[2]))
+        a, _, c, _, e, f = m["transform"]
+        m["bounds"] = [c, f + e * arr.shape[1], c + a * arr.shape[2], f]
+        m["roi_bounds"] = list(g.bounds)
     return emb
 
 

@@ -207,6 +207,8 @@ class TokenEmbedder(Embedder):
             else:
                 grid = self._stitch(grids, (ny, nx), patch.data.shape[-2:], valid)
             meta = self.base_meta(output, input_prep)
+            if input_prep == "tile":  # tokens keep native pixels: patch_size px per cell
+                meta["cell_px"] = [self.patch_size, self.patch_size]
             meta.update(grid_hw=list(grid.shape[1:]), tiles=len(tiles),
                         image_size=self.image_size, patch_size=self.patch_size,
                         infer_seconds_per_item=elapsed / max(1, len(patches)))

@@ -1,0 +1,143 @@
+"""Writing embeddings as georeferenced files: GeoTIFF grids and PCA quick-looks.
+
+A grid ``Embedding`` carries ``crs`` and ``transform`` of the ROI it covers, so
+the GeoTIFF lands exactly on the ROI. Writes are atomic: a temporary file in the
+destination folder, renamed into place when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import numpy as np
+
+from .embedding import Embedding
+from .errors import SpecError
+
+
+@contextmanager
+def atomic_path(dst: os.PathLike | str, suffix: Optional[str] = None) -> Iterator[Path]:
+    """Yield a temp path beside ``dst``; rename it onto ``dst`` only if the block succeeds."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=suffix or dst.suffix or ".tmp",
+                               dir=dst.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dst)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+        for side in tmp_path.parent.glob(tmp_path.name + ".*"):  # e.g. GDAL .aux.xml
+            side.unlink()
+
+
+def atomic_write_text(dst: os.PathLike | str, text: str) -> Path:
+    with atomic_path(dst) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(dst)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def to_json(obj: Any, **kw: Any) -> str:
+    return json.dumps(obj, default=_json_default, **kw)
+
+
+def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
+                            band_prefix: str = "emb", compress: str = "deflate") -> Path:
+    """Write a grid embedding ``(D, H, W)`` as a float32 GeoTIFF on its ROI.
+
+    Bands are described ``emb_000``...; tags hold the model, specs and run metadata
+    (``RS_EMBED_META`` is the whole ``meta`` as JSON).
+    """
+    import rasterio
+    from rasterio.transform import Affine
+
+    arr = emb.array
+    if arr.ndim != 3:
+        raise SpecError(
+            f"only grid embeddings (D, H, W) can be written as GeoTIFF, got shape {arr.shape}; "
+            "use OutputSpec.grid()")
+    crs, t = emb.meta.get("crs"), emb.meta.get("transform")
+    if crs is None or t is None:
+        raise SpecError("this grid embedding has no crs/transform in meta, so it cannot be placed "
+                        "on a map; embed from a provider or pass crs= and transform= with your data")
+    d, h, w = arr.shape
+    profile = dict(driver="GTiff", width=w, height=h, count=d, dtype="float32", crs=crs,
+                   transform=Affine(*t[:6]), compress=compress, nodata=None,
+                   interleave="pixel" if d <= 4 else "band")
+    if w >= 16 and h >= 16:
+        profile.update(tiled=True, blockxsize=max(16, min(256, (w // 16) * 16)),
+                       blockysize=max(16, min(256, (h // 16) * 16)))
+    meta = emb.meta
+    tags = {
+        "RS_EMBED_MODEL": str(meta.get("model", "")),
+        "RS_EMBED_RANDOM_WEIGHTS": str(bool(meta.get("random_weights", False))),
+        "RS_EMBED_TEMPORAL": to_json(meta.get("temporal")),
+        "RS_EMBED_SENSOR": to_json(meta.get("sensor")),
+        "RS_EMBED_OUTPUT": to_json(meta.get("output")),
+        "RS_EMBED_META": to_json(meta),
+    }
+    with atomic_path(path, suffix=".tif") as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(arr.astype(np.float32))
+            for i in range(d):
+                dst.set_band_description(i + 1, f"{band_prefix}_{i:03d}")
+            dst.update_tags(**tags)
+    return Path(path)
+
+
+def pca_rgb(grid: np.ndarray, n: int = 3, clip_pct: Tuple[float, float] = (2.0, 98.0),
+            ) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """First ``n`` principal components of a ``(D, H, W)`` grid, stretched to 0..1.
+
+    Returns ``(n, H, W)`` float32 and a dict with explained variance ratios.
+    """
+    d, h, w = grid.shape
+    x = grid.reshape(d, -1).T.astype(np.float64)
+    ok = np.isfinite(x).all(axis=1)
+    xc = x[ok] - x[ok].mean(axis=0)
+    if xc.shape[0] < 2:
+        raise SpecError(f"PCA needs at least 2 valid cells, got {xc.shape[0]}")
+    # SVD of the (cells x D) matrix: components are the right singular vectors
+    _, s, vt = np.linalg.svd(xc, full_matrices=False)
+    k = min(n, vt.shape[0])
+    comps = np.full((x.shape[0], n), np.nan)
+    comps[ok, :k] = xc @ vt[:k].T
+    var = s ** 2
+    out = np.zeros((n, h * w), np.float32)
+    for i in range(k):
+        c = comps[:, i]
+        lo, hi = np.nanpercentile(c, clip_pct)
+        out[i] = np.clip((c - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    info = {"explained_variance_ratio": (var[:k] / var.sum()).tolist() if var.sum() > 0 else [0.0] * k}
+    return out.reshape(n, h, w), info
+
+
+def write_pca_quicklook(emb: Embedding, path: os.PathLike | str, *, upscale: int = 1) -> Path:
+    """PNG of the first three principal components (RGB), for a quick look."""
+    from PIL import Image
+
+    rgb, _ = pca_rgb(emb.array)
+    img = (np.nan_to_num(rgb).transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    im = Image.fromarray(img, "RGB")
+    if upscale > 1:
+        im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
+    with atomic_path(path, suffix=".png") as tmp:
+        im.save(tmp, format="PNG")
+    return Path(path)
