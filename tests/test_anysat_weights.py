@@ -227,3 +227,15 @@ def test_repo_path_without_hubconf_is_refused(tmp_path):
         "model_size": "tiny", "pretrained": False, "repo_path": str(tmp_path)})
     with pytest.raises(ModelError, match="hubconf.py"):
         emb.model()
+
+
+def test_a_file_with_python_objects_is_not_unpickled_and_the_fix_is_explained(tmp_path):
+    import argparse
+
+    sd = official_state_dict("tiny")
+    p = tmp_path / "lightning_like.pth"
+    # a non-tensor object a weights_only load refuses (as full training checkpoints hold)
+    torch.save({"state_dict": sd, "hyper_parameters": argparse.Namespace(lr=1e-4)}, str(p))
+    with pytest.raises(ModelError) as ei:
+        _load(p)
+    assert "lightning_like.pth" in str(ei.value) and "safetensors" in str(ei.value)

@@ -372,9 +372,9 @@ class AnySatEmbedder(Embedder):
                     raise
                 r, note = None, str(exc)
             if r is not None and r.path is not None:
-                from ..weights import load_into, load_state_dict
+                from ..weights import load_into
 
-                sd = to_official_layout(load_state_dict(r.path))
+                sd = to_official_layout(_load_checked(r.path))
                 load_into(target, sd, r.path)
                 wmeta = {"status": "pretrained", **r.describe(), "n_tensors": len(sd),
                          "hf_repo": self.spec.weights.hf_repo, "hf_filename": self.spec.weights.hf_filename}
@@ -499,6 +499,25 @@ class AnySatEmbedder(Embedder):
                  "normalization": meta["normalization"], "n_frames": meta["n_frames"],
                  "random_weights": int(bool(meta["random_weights"]))}
         return xr.DataArray(grid, dims=("band", "y", "x"), coords=coords, attrs=attrs, name="embedding")
+
+
+def _load_checked(path: Path) -> Dict[str, Any]:
+    """Safe load; if the file holds more than tensors, say how to convert it once."""
+    from ..weights import load_state_dict
+
+    try:
+        return load_state_dict(path)
+    except ModelError as exc:
+        text = str(exc)
+        if "weights_only" in text or "Unpickl" in text or "GLOBAL" in text:
+            raise ModelError(
+                f"{text}\nThe file holds Python objects besides tensors, which this plugin never "
+                f"unpickles. If you trust it (e.g. the official g-astruc/AnySat file), convert it "
+                f"once to safetensors and pass that file instead:\n  python -c \"import torch; "
+                f"from safetensors.torch import save_file; d = torch.load({str(path)!r}, "
+                f"weights_only=False); d = d.get('state_dict', d); save_file({{k: v.contiguous() "
+                f"for k, v in d.items()}}, 'AnySat.safetensors')\"") from exc
+        raise
 
 
 def _offline() -> bool:
