@@ -8,11 +8,26 @@ import numpy as np
 import pytest
 
 from rs_embed_qgis.engine import api
-from rs_embed_qgis.engine.embedders import anysat as A
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.providers.base import Patch
 from rs_embed_qgis.engine.registry import S2_10, get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
+
+
+class _LazyAdapter:
+    """The adapter module, imported at first use (collecting tests must not import models)."""
+
+    def __getattr__(self, name):
+        import importlib
+
+        if name.startswith(("_", "pytest")):  # pytest probes objects while collecting
+            raise AttributeError(name)
+
+        return getattr(importlib.import_module("rs_embed_qgis.engine.embedders.anysat"), name)
+
+
+A = _LazyAdapter()
+
 
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
 YEAR = TemporalSpec.range("2022-01-01", "2023-01-01")

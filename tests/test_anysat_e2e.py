@@ -9,8 +9,23 @@ import pytest
 import torch
 
 from rs_embed_qgis.engine import api
-from rs_embed_qgis.engine.embedders import anysat as A
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
+
+
+class _LazyAdapter:
+    """The adapter module, imported at first use (collecting tests must not import models)."""
+
+    def __getattr__(self, name):
+        import importlib
+
+        if name.startswith(("_", "pytest")):  # pytest probes objects while collecting
+            raise AttributeError(name)
+
+        return getattr(importlib.import_module("rs_embed_qgis.engine.embedders.anysat"), name)
+
+
+A = _LazyAdapter()
+
 
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "anysat_official_keys.json").read_text())
 CENTER = (9.02, 47.84)  # inside the bundled sample (EPSG:32632, 2022)

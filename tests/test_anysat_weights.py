@@ -15,12 +15,27 @@ import pytest
 import torch
 
 from rs_embed_qgis.engine import api
-from rs_embed_qgis.engine.embedders import anysat as A
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.nn.anysat import AnySat
 from rs_embed_qgis.engine.registry import get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
 from rs_embed_qgis.engine.weights import load_into, load_state_dict, resolve_weights
+
+
+class _LazyAdapter:
+    """The adapter module, imported at first use (collecting tests must not import models)."""
+
+    def __getattr__(self, name):
+        import importlib
+
+        if name.startswith(("_", "pytest")):  # pytest probes objects while collecting
+            raise AttributeError(name)
+
+        return getattr(importlib.import_module("rs_embed_qgis.engine.embedders.anysat"), name)
+
+
+A = _LazyAdapter()
+
 
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "anysat_official_keys.json").read_text())
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
