@@ -170,10 +170,53 @@ def test_patch_larger_than_the_image_is_a_model_error():
                           backend="local", device="cpu", input_chw=series(2), model_options=TINY_RANDOM)
 
 
-def test_input_prep_tile_is_refused_with_the_reason():
-    with pytest.raises(ModelError, match="'tile'"):
+def test_unknown_input_prep_is_refused():
+    with pytest.raises(ModelError, match="'crop'"):
         api.get_embedding("anysat", spatial=ROI, temporal=YEAR, backend="local", device="cpu",
-                          input_prep="tile", input_chw=series(2), model_options=TINY_RANDOM)
+                          input_prep="crop", input_chw=series(2), model_options=TINY_RANDOM)
+
+
+def test_tile_mode_covers_the_native_pixels_with_stitched_patch_grids():
+    kw = dict(spatial=ROI, temporal=YEAR, backend="local", device="cpu",
+              model_options={**TINY_RANDOM, "norm": "raw", "frames": 2})
+    x = series(2, 30, 30, seed=4)
+    e = api.get_embedding("anysat", input_chw=x, input_prep="tile", output=OutputSpec.grid(scale_m=20), **kw)
+    m = e.meta
+    assert e.array.shape == (256, 15, 15) and m["grid_hw"] == [15, 15]   # 30 px / 2 px patches
+    assert m["tiles"] == 9 and m["grid_cell_px"] == 2 and m["input_prep"] == "tile"
+    # the top-left tile is the model run on the top-left img x img pixels alone
+    alone = api.get_embedding("anysat", input_chw=x[:, :, :12, :12], input_prep="resize",
+                              output=OutputSpec.grid(scale_m=20), **kw)
+    assert np.allclose(e.array[:, :6, :6], alone.array, atol=1e-4)
+
+
+def test_tile_mode_on_an_image_of_model_size_equals_resize_mode():
+    kw = dict(spatial=ROI, temporal=YEAR, backend="local", device="cpu", input_chw=series(2, 12, 12),
+              output=OutputSpec.grid(scale_m=10), model_options=TINY_RANDOM)
+    a = api.get_embedding("anysat", input_prep="tile", **kw).array
+    b = api.get_embedding("anysat", input_prep="resize", **kw).array
+    assert np.allclose(a, b, atol=1e-5)
+
+
+def test_tile_mode_needs_img_a_multiple_of_the_patch():
+    with pytest.raises(ModelError, match="img=12"):
+        api.get_embedding("anysat", spatial=ROI, temporal=YEAR, backend="local", device="cpu",
+                          input_prep="tile", input_chw=series(2), output=OutputSpec.grid(scale_m=50),
+                          model_options=TINY_RANDOM)
+
+
+def test_temporal_encoder_chunks_pixels_without_changing_results():
+    import torch
+
+    from rs_embed_qgis.engine.nn.anysat import AnySat
+
+    m = AnySat("tiny").eval()
+    x = {"s2": torch.randn(2, 3, 10, 8, 8), "s2_dates": torch.tensor([[5, 100, 200], [30, 60, 90]])}
+    with torch.inference_mode():
+        whole = m(x, 20)
+        m.projector_s2.patch_embed.chunk_pixels = 7
+        chunked = m(x, 20)
+    assert torch.allclose(whole, chunked, atol=1e-5)
 
 
 # -- settings: option > env > default -------------------------------------------------------

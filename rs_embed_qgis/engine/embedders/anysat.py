@@ -36,7 +36,7 @@ from ..providers.base import Patch
 from ..registry import S2_10, ModelSpec
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_dir, resolve_weights
-from .base import Embedder, pool_grid
+from .base import INPUT_PREPS, Embedder, pool_grid, tile_origins
 
 N_CHANNELS = 10
 SIZES = ("tiny", "small", "base")
@@ -300,23 +300,67 @@ class AnySatEmbedder(Embedder):
         return coerce_tchw(arr, self.frames)
 
     def check_input_prep(self, input_prep: str) -> None:
-        if input_prep != "resize":
+        if input_prep not in INPUT_PREPS:
             raise ModelError(
-                f"anysat resizes each series to RS_EMBED_ANYSAT_IMG={self.image_size} px "
-                f"(option 'img'); input_prep must be 'resize', got {input_prep!r}")
+                f"anysat input_prep must be 'resize' (the series resized to img="
+                f"{self.image_size} px, the reference path) or 'tile' (native pixels cut into "
+                f"img x img tiles, patch grids stitched), got {input_prep!r}")
 
-    def series(self, patch: Patch) -> Tuple[np.ndarray, Dict[str, Any]]:
-        """Model input of one patch, ``(T, 10, S, S)`` normalised, and its metadata."""
+    def series(self, patch: Patch, input_prep: str = "resize", scale: int = 1
+               ) -> Tuple[List[np.ndarray], Dict[str, Any]]:
+        """Model inputs of one patch (``(T, 10, S, S)`` normalised tiles) and their metadata.
+
+        ``resize``: one tile, the series resized to ``img``. ``tile``: the series is
+        normalised as a whole (no seams between tiles), padded to whole patches and at
+        least one tile, and cut into ``img x img`` tiles whose origins are whole patches.
+        """
         raw = self.require_bands(patch, S2_10)
         tchw = coerce_tchw(raw, self.frames)
-        h, w = tchw.shape[-2:]
-        if self.image_size <= 0 and h != w:
-            raise ModelError(f"anysat needs square frames; with img=0 (no resize) the input is "
-                             f"{h}x{w} px. Set img (RS_EMBED_ANYSAT_IMG) > 0 or use a square ROI")
-        x = normalize_series(resize_tchw(tchw, self.image_size), self.settings["norm"])
+        h, w = (int(v) for v in tchw.shape[-2:])
         doys, mids, source = doy0_values(patch, self.frames)
-        return x, {"input_hw": [int(h), int(w)], "doy0_values": doys, "frame_mids": mids,
-                   "doy_source": source, "n_frames_in": int(raw.shape[0])}
+        info: Dict[str, Any] = {"input_hw": [h, w], "doy0_values": doys, "frame_mids": mids,
+                                "doy_source": source, "n_frames_in": int(raw.shape[0])}
+        size = self.image_size
+        if input_prep == "resize":
+            if size <= 0 and h != w:
+                raise ModelError(f"anysat needs square frames; with img=0 (no resize) the input is "
+                                 f"{h}x{w} px. Set img (RS_EMBED_ANYSAT_IMG) > 0 or use a square ROI")
+            x = normalize_series(resize_tchw(tchw, size), self.settings["norm"])
+            if x.shape[-1] // scale < 1:
+                raise ModelError(
+                    f"output.scale_m={scale * 10} m makes patches of {scale} px, larger than the "
+                    f"{x.shape[-1]} px model input (img={size}); use a smaller scale_m or a larger img")
+            info.update(layout=None, tiles=1)
+            return [x], info
+        if size <= 0 or size % scale:
+            raise ModelError(f"input_prep='tile' needs img (RS_EMBED_ANYSAT_IMG) > 0 and a multiple of "
+                             f"the patch of {scale} px (output.scale_m={scale * 10}), got img={size}")
+        x = normalize_series(tchw, self.settings["norm"])
+        hp = max(size, -(-h // scale) * scale)
+        wp = max(size, -(-w // scale) * scale)
+        if (hp, wp) != (h, w):
+            mode = "reflect" if (hp - h < h and wp - w < w) else "edge"
+            x = np.pad(x, ((0, 0), (0, 0), (0, hp - h), (0, wp - w)), mode=mode)
+        ys, xs = tile_origins(hp, size), tile_origins(wp, size)
+        tiles = [x[:, :, y:y + size, x0:x0 + size] for y in ys for x0 in xs]
+        info.update(layout=(ys, xs), padded_hw=[hp, wp], tiles=len(tiles),
+                    valid_cells=[-(-h // scale), -(-w // scale)])
+        return tiles, info
+
+    @staticmethod
+    def stitch(feats: Sequence[np.ndarray], info: Dict[str, Any], scale: int) -> np.ndarray:
+        """Tile patch grids ``(g, g, D)`` -> one ``(Hc, Wc, D)`` grid of the whole input."""
+        ys, xs = info["layout"]
+        hp, wp = info["padded_hw"]
+        g, d = feats[0].shape[0], feats[0].shape[-1]
+        out = np.zeros((hp // scale, wp // scale, d), np.float32)
+        k = 0
+        for y in ys:
+            for x0 in xs:
+                out[y // scale:y // scale + g, x0 // scale:x0 // scale + g] = feats[k]
+                k += 1
+        vh, vw = info["valid_cells"]
+        return out[:vh, :vw]
 
     # -- model --------------------------------------------------------------------------
     def _weights_spec(self) -> WeightsSpec:
@@ -426,27 +470,27 @@ class AnySatEmbedder(Embedder):
         patch_size_m = check_patch_size(output.scale_m)
         scale = patch_size_m // 10
         t0 = time.perf_counter()
-        prepared = [self.series(p) for p in patches]
-        for x, info in prepared:
-            side = x.shape[-1]
-            if side // scale < 1:
-                raise ModelError(
-                    f"output.scale_m={output.scale_m} m makes patches of {scale} px, larger than the "
-                    f"{side} px model input (img={self.image_size}); use a smaller scale_m or a larger img")
-        # group equal shapes (all equal unless img=0) and run each group in true batches
-        groups: Dict[Tuple[int, ...], List[int]] = {}
-        for i, (x, _) in enumerate(prepared):
-            groups.setdefault(tuple(x.shape), []).append(i)
-        feats: List[Optional[np.ndarray]] = [None] * len(prepared)
-        for idx in groups.values():
-            xs = np.stack([prepared[i][0] for i in idx])
-            ds = np.asarray([prepared[i][1]["doy0_values"] for i in idx], dtype=np.int64)
+        prepared = [self.series(p, input_prep, scale) for p in patches]
+        # every tile of every patch, grouped by shape (all equal unless img=0), run in true batches
+        flat = [(i, k) for i, (tiles, _) in enumerate(prepared) for k in range(len(tiles))]
+        groups: Dict[Tuple[int, ...], List[Tuple[int, int]]] = {}
+        for i, k in flat:
+            groups.setdefault(tuple(prepared[i][0][k].shape), []).append((i, k))
+        feats: Dict[Tuple[int, int], np.ndarray] = {}
+        for members in groups.values():
+            xs = np.stack([prepared[i][0][k] for i, k in members])
+            ds = np.asarray([prepared[i][1]["doy0_values"] for i, _ in members], dtype=np.int64)
             out = self.forward_batch(xs, ds, patch_size_m)
-            for k, i in enumerate(idx):
-                feats[i] = out[k]
+            for j, key in enumerate(members):
+                feats[key] = out[j]
         elapsed = time.perf_counter() - t0
-        return [self._embedding(p, f, info, output, input_prep, patch_size_m, elapsed / len(patches))
-                for p, f, (_, info) in zip(patches, feats, prepared)]
+        results = []
+        for i, (patch, (tiles, info)) in enumerate(zip(patches, prepared)):
+            parts = [feats[(i, k)] for k in range(len(tiles))]
+            feat = parts[0] if info["layout"] is None else self.stitch(parts, info, scale)
+            results.append(self._embedding(patch, feat, info, output, input_prep, patch_size_m,
+                                           elapsed / len(patches)))
+        return results
 
     def _embedding(self, patch: Patch, feat: np.ndarray, info: Dict[str, Any], output: OutputSpec,
                    input_prep: str, patch_size_m: int, seconds: float) -> Embedding:
@@ -466,7 +510,9 @@ class AnySatEmbedder(Embedder):
             "patch_size_m": patch_size_m, "patch_px": patch_size_m // 10,
             "patch_output": "patch", "patch_output_hw": [gh, gw], "feature_dim": d,
             "grid_hw": [gh, gw], "grid_shape": [d, gh, gw], "grid_kind": "patch_tokens",
-            "pixels_used": [gh * (patch_size_m // 10), gw * (patch_size_m // 10)],
+            "pixels_used": ([gh * (patch_size_m // 10), gw * (patch_size_m // 10)]
+                            if info["layout"] is None else info["input_hw"]),
+            "tiles": info["tiles"], "grid_cell_px": patch_size_m // 10,
             "batch_size": self.batch_size, "settings_source": dict(self.sources),
             "repo": {"path": s["repo_path"], "url": s["repo_url"], "cache": s["repo_cache"],
                      "auto_download_repo": False,

@@ -174,18 +174,27 @@ class LTAE2d(nn.Module):
         self.mlp = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
 
+    #: pixel series encoded at once; every pixel is independent, so chunking only bounds memory
+    chunk_pixels: int = 16384
+
     def forward(self, x: torch.Tensor, dates: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)``, ``(B, T)`` -> ``(B, D, H, W)``."""
         b, t, c, h, w = x.shape
-        out = x.permute(0, 3, 4, 1, 2).reshape(b * h * w * t, c)
-        out = self.inconv(out).view(b * h * w, t, -1)
+        seqs = x.permute(0, 3, 4, 1, 2).reshape(b * h * w, t, c)
+        pos = dates[:, None, None, :].expand(b, h, w, t).reshape(b * h * w, t)
+        outs = [self._encode(seqs[i:i + self.chunk_pixels], pos[i:i + self.chunk_pixels])
+                for i in range(0, seqs.shape[0], self.chunk_pixels)]
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+
+    def _encode(self, seqs: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        n, t, c = seqs.shape
+        out = self.inconv(seqs.reshape(n * t, c)).view(n, t, -1)
         out = self.in_norm(out.permute(0, 2, 1)).permute(0, 2, 1)
         if self.positional_encoder is not None:
-            pos = dates[:, None, None, :].expand(b, h, w, t).reshape(b * h * w, t)
             out = out + self.positional_encoder(pos)
         out = self.attention_heads(out)
-        out = self.out_norm(self.dropout(self.mlp(out)))
-        return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+        return self.out_norm(self.dropout(self.mlp(out)))
 
 
 class PatchLTAEMulti(nn.Module):
