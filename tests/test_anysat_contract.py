@@ -315,3 +315,22 @@ def test_normalisation_modes_change_the_input():
     u = api.get_embedding("anysat", model_options={**TINY_RANDOM, "norm": "unit_scale"}, **kw)
     assert u.meta["normalization"] == "unit_scale"
     assert not np.allclose(z.array, u.array, atol=1e-4)
+
+
+def test_embedding_from_caller_data_uses_its_dates():
+    e = api.get_embedding_from_data("anysat", series(2, 12, 12), dates=["2022-03-01", "2022-09-01"],
+                                    crs="EPSG:32632", transform=[10, 0, 500000, 0, -10, 5300000],
+                                    output=OutputSpec.grid(scale_m=20), device="cpu",
+                                    model_options={**TINY_RANDOM, "frames": 3})
+    assert e.meta["doy0_values"] == [59, 243, 243] and e.meta["doy_source"] == "patch frame midpoints"
+    assert e.array.shape == (256, 6, 6) and e.meta["crs"] == "EPSG:32632"
+
+
+def test_catalog_entry_describes_weights_without_importing_the_model():
+    from rs_embed_qgis.engine.registry import describe_model, list_models
+
+    assert "anysat" in list_models()
+    d = describe_model("anysat")
+    assert d["weights"]["hf_repo"] == "g-astruc/AnySat" and d["weights"]["hf_filename"] == "models/AnySat.pth"
+    assert d["weights"]["env_var"] == "RS_EMBED_ANYSAT_CKPT" and d["weights"]["status"] == "missing"
+    assert d["side_inputs"] == ["s2_dates"] and d["requires"] == ["torch"]
