@@ -70,7 +70,8 @@ def test_tchw_is_padded_with_its_last_frame_or_truncated():
     x = series(3)
     padded = A.coerce_tchw(x, 5)
     assert padded.shape[0] == 5
-    assert np.array_equal(padded[:3], x) and np.array_equal(padded[3], x[2]) and np.array_equal(padded[4], x[2])
+    assert np.array_equal(padded[:3], x)
+    assert np.array_equal(padded[3], x[2]) and np.array_equal(padded[4], x[2])
     cut = A.coerce_tchw(series(9), 4)
     assert np.array_equal(cut, series(9)[:4])
 

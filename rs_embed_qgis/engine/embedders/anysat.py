@@ -31,10 +31,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..embedding import Embedding
-from ..errors import ModelError, SpecError
+from ..errors import ModelError
 from ..providers.base import Patch
 from ..registry import S2_10, ModelSpec
-from ..specs import OutputSpec, TemporalSpec, normalize_temporal
+from ..specs import OutputSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_dir, resolve_weights
 from .base import INPUT_PREPS, Embedder, pool_grid, tile_origins
 
