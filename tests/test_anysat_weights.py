@@ -49,7 +49,12 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("RS_EMBED_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     api.clear_caches()
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
     yield
+    torch.set_num_threads(threads)
     api.clear_caches()
 
 
