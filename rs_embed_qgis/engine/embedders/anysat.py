@@ -47,6 +47,9 @@ NORM_MODES = {
 }
 UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
+#: series per forward when not set: CPU inference is compute-bound (bigger batches only
+#: cost memory); accelerators gain from large batches
+DEFAULT_BATCH = {"cpu": 4, "mps": 16, "cuda": 32}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -115,7 +118,8 @@ KNOBS: Dict[str, Tuple[Tuple[str, ...], Optional[str], Any, Callable[..., Any]]]
                            _parse_bool),
     "fetch_workers": (("fetch_workers",), "RS_EMBED_ANYSAT_FETCH_WORKERS", 8,
                       lambda n, v: _parse_int(n, v, minimum=1)),
-    "batch_size": (("batch_size",), "RS_EMBED_ANYSAT_BATCH_SIZE", 16,
+    # None: per device (DEFAULT_BATCH), resolved when the device is known
+    "batch_size": (("batch_size",), "RS_EMBED_ANYSAT_BATCH_SIZE", None,
                    lambda n, v: _parse_int(n, v, minimum=1)),
     # the checkpoint path's environment variable (RS_EMBED_ANYSAT_CKPT) is read by the
     # shared weights resolver, so its precedence (explicit > env > cache > download) is one rule
@@ -289,7 +293,8 @@ class AnySatEmbedder(Embedder):
         self.frames = s["frames"]
         self.fetch_workers = s["fetch_workers"]
         self.image_size = s["img"]
-        self.batch_size = s["batch_size"]
+        dev = self.device.split(":")[0]
+        self.batch_size = s["batch_size"] or DEFAULT_BATCH.get(dev, 4)
         self._lock = threading.RLock()
         self._model: Any = None
         self._model_meta: Dict[str, Any] = {}

@@ -175,7 +175,8 @@ class LTAE2d(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     #: pixel series encoded at once; every pixel is independent, so chunking only bounds memory
-    chunk_pixels: int = 16384
+    #: (and keeps the widest layer, T*chunk x 2D floats, near the CPU caches)
+    chunk_pixels: int = 1024
 
     def forward(self, x: torch.Tensor, dates: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)``, ``(B, T)`` -> ``(B, D, H, W)``."""
