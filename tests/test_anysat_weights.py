@@ -259,3 +259,30 @@ def test_a_file_with_python_objects_is_not_unpickled_and_the_fix_is_explained(tm
     with pytest.raises(ModelError) as ei:
         _load(p)
     assert "lightning_like.pth" in str(ei.value) and "safetensors" in str(ei.value)
+
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "anysat_upstream_reference.json").read_text())
+
+
+@pytest.mark.parametrize("flash", [False, True])
+def test_outputs_match_values_recorded_from_the_upstream_model(tmp_path, flash):
+    """Same checkpoint and input as recorded from upstream hubconf.AnySat('tiny') (see the json)."""
+    g = torch.Generator().manual_seed(0)
+    sd = {k: torch.randn(tuple(s), generator=g) * 0.05 for k, s in OFFICIAL["sizes"]["tiny"]}
+    for k in sd:
+        if "norm" in k and k.endswith(".weight") and sd[k].ndim == 1:
+            sd[k] = 1.0 + sd[k]
+    path = tmp_path / "AnySat_tiny.pth"
+    torch.save({"state_dict": sd}, str(path))
+    model = AnySat("tiny", flash_attn=flash).eval()
+    load_into(model, load_state_dict(path), path)
+    gi = torch.Generator().manual_seed(1)
+    x = {"s2": torch.randn((1, 4, 10, 12, 12), generator=gi), "s2_dates": torch.tensor([[10, 100, 200, 300]])}
+    ref = REFERENCE["cases"][f"flash_{int(flash)}"]
+    with torch.inference_mode():
+        patch = model(x, patch_size=20, output="patch")
+        tile = model(x, patch_size=20, output="tile")
+    assert list(patch.shape) == ref["patch_shape"]
+    assert np.allclose(patch[0, :, :, :8].flatten().numpy(), ref["patch_slice_0_all_all_0to8"], atol=1e-4)
+    assert np.allclose(tile[0, :16].numpy(), ref["tile_0to16"], atol=1e-4)
+    assert abs(float(patch.mean()) - ref["patch_mean"]) < 1e-4
