@@ -340,3 +340,11 @@ def test_catalog_entry_describes_weights_without_importing_the_model():
     assert d["weights"]["hf_repo"] == "g-astruc/AnySat" and d["weights"]["hf_filename"] == "models/AnySat.pth"
     assert d["weights"]["env_var"] == "RS_EMBED_ANYSAT_CKPT" and d["weights"]["status"] == "missing"
     assert d["side_inputs"] == ["s2_dates"] and d["requires"] == ["torch"]
+
+
+def test_no_temporal_uses_the_rs_embed_default_window_with_a_warning():
+    with pytest.warns(UserWarning, match="2022-06-01..2022-09-01"):
+        e = api.get_embedding("anysat", spatial=ROI, backend="local", device="cpu", input_chw=series(2),
+                              model_options={**TINY_RANDOM, "frames": 2})
+    assert e.meta["temporal"] == {"mode": "range", "year": None, "start": "2022-06-01", "end": "2022-09-01"}
+    assert e.meta["start"] == "2022-06-01" and e.meta["doy0_values"] == [174, 220]  # Jun 24, Aug 9

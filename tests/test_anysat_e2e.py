@@ -132,3 +132,16 @@ def test_batch_runs_true_batched_forwards_with_the_same_results(tiny_ckpt):
     for b, s in zip(out, single):
         assert np.allclose(b.array, s.array, atol=1e-4)
     assert not np.allclose(out[0].array, out[1].array, atol=1e-4)  # ROIs differ
+
+
+def test_sample_without_temporal_runs_on_the_default_window(tiny_ckpt, sample_dir):
+    if not any(sample_dir.glob("*.tif")):
+        pytest.skip("bundled sample data missing")
+    roi = PointBuffer(lon=CENTER[0], lat=CENTER[1], buffer_m=200)
+    with pytest.warns(UserWarning, match="default window"):
+        e = api.get_embedding("anysat", spatial=roi, backend="local", device="cpu",
+                              provider_options={"root": str(sample_dir)},
+                              model_options={"model_size": "tiny", "ckpt": str(tiny_ckpt), "frames": 2})
+    frames = e.meta["input"]["frames"]
+    assert [f["start"] for f in frames] == ["2022-06-01", "2022-07-17"]
+    assert all(f["scene_dates"] and all("2022-06" <= d < "2022-09" for d in f["scene_dates"]) for f in frames)

@@ -196,6 +196,7 @@ def get_embeddings_batch(
     output = _check_output(output)
     embedder = get_embedder(model, device=device, model_options=model_options)
     embedder.check_input_prep(input_prep)
+    temporal = embedder.resolve_temporal(temporal)
     sensor = _resolve_sensor(embedder, sensor)
     t0 = time.perf_counter()
     if input_chws is not None:

@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -34,7 +35,7 @@ from ..embedding import Embedding
 from ..errors import ModelError
 from ..providers.base import Patch
 from ..registry import S2_10, ModelSpec
-from ..specs import OutputSpec, normalize_temporal
+from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_dir, resolve_weights
 from .base import INPUT_PREPS, Embedder, pool_grid, tile_origins
 
@@ -46,6 +47,8 @@ NORM_MODES = {
     "raw": "raw", "none": "raw", "off": "raw",
 }
 UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
+#: window used when temporal=None (rs-embed's ``temporal_to_range`` default), end excluded
+DEFAULT_WINDOW = ("2022-06-01", "2022-09-01")
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
 #: series per forward when not set: CPU inference is compute-bound (bigger batches only
 #: cost memory); accelerators gain from large batches
@@ -301,6 +304,16 @@ class AnySatEmbedder(Embedder):
         self.weights_meta = {"status": "not loaded yet"}
 
     # -- input --------------------------------------------------------------------------
+    def resolve_temporal(self, temporal: Optional[TemporalSpec]) -> TemporalSpec:
+        """``year`` -> its range; ``None`` -> rs-embed's default window, with a warning."""
+        if temporal is None:
+            warnings.warn(
+                f"anysat: temporal=None, using the default window {DEFAULT_WINDOW[0]}..{DEFAULT_WINDOW[1]} "
+                f"(as rs-embed); pass temporal=TemporalSpec.range(...) for reproducible results",
+                UserWarning, stacklevel=3)
+            return TemporalSpec.range(*DEFAULT_WINDOW)
+        return normalize_temporal(temporal)
+
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         return coerce_tchw(arr, self.frames)
 

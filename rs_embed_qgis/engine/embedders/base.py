@@ -17,7 +17,7 @@ from ..embedding import Embedding
 from ..errors import ModelError, SpecError
 from ..providers.base import Patch
 from ..registry import ModelSpec
-from ..specs import OutputSpec, SensorSpec
+from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
 INPUT_PREPS = ("resize", "tile")
 
@@ -74,6 +74,10 @@ class Embedder:
     def check_input_prep(self, input_prep: str) -> None:
         if input_prep not in INPUT_PREPS:
             raise SpecError(f"input_prep must be one of {INPUT_PREPS}, got {input_prep!r}")
+
+    def resolve_temporal(self, temporal: Optional[TemporalSpec]) -> Optional[TemporalSpec]:
+        """The window the model runs on (a model may normalise ``year``/``None``)."""
+        return temporal
 
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
