@@ -189,7 +189,7 @@ def test_tile_mode_covers_the_native_pixels_with_stitched_patch_grids():
     e = api.get_embedding("anysat", input_chw=x, input_prep="tile", output=OutputSpec.grid(scale_m=20), **kw)
     m = e.meta
     assert e.array.shape == (256, 15, 15) and m["grid_hw"] == [15, 15]   # 30 px / 2 px patches
-    assert m["tiles"] == 9 and m["grid_cell_px"] == 2 and m["input_prep"] == "tile"
+    assert m["tiles"] == 9 and m["grid_cell_px"] == 2 and m["input_prep"] == "tile"  # 36 px padded: 3x3
     # the top-left tile is the model run on the top-left img x img pixels alone
     alone = api.get_embedding("anysat", input_chw=x[:, :, :12, :12], input_prep="resize",
                               output=OutputSpec.grid(scale_m=20), **kw)

@@ -37,7 +37,7 @@ from ..providers.base import Patch
 from ..registry import S2_10, ModelSpec
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_dir, resolve_weights
-from .base import INPUT_PREPS, Embedder, pool_grid, tile_origins
+from .base import INPUT_PREPS, Embedder, pool_grid
 
 N_CHANNELS = 10
 SIZES = ("tiny", "small", "base")
@@ -329,8 +329,8 @@ class AnySatEmbedder(Embedder):
         """Model inputs of one patch (``(T, 10, S, S)`` normalised tiles) and their metadata.
 
         ``resize``: one tile, the series resized to ``img``. ``tile``: the series is
-        normalised as a whole (no seams between tiles), padded to whole patches and at
-        least one tile, and cut into ``img x img`` tiles whose origins are whole patches.
+        normalised as a whole (no seams between tiles), padded to whole tiles and cut into
+        non-overlapping ``img x img`` tiles (so every patch sits on one grid).
         """
         raw = self.require_bands(patch, S2_10)
         tchw = coerce_tchw(raw, self.frames)
@@ -354,12 +354,12 @@ class AnySatEmbedder(Embedder):
             raise ModelError(f"input_prep='tile' needs img (RS_EMBED_ANYSAT_IMG) > 0 and a multiple of "
                              f"the patch of {scale} px (output.scale_m={scale * 10}), got img={size}")
         x = normalize_series(tchw, self.settings["norm"])
-        hp = max(size, -(-h // scale) * scale)
-        wp = max(size, -(-w // scale) * scale)
+        # pad (reflect) to whole tiles: tiles do not overlap and every patch sits on the grid
+        hp, wp = -(-h // size) * size, -(-w // size) * size
         if (hp, wp) != (h, w):
             mode = "reflect" if (hp - h < h and wp - w < w) else "edge"
             x = np.pad(x, ((0, 0), (0, 0), (0, hp - h), (0, wp - w)), mode=mode)
-        ys, xs = tile_origins(hp, size), tile_origins(wp, size)
+        ys, xs = list(range(0, hp, size)), list(range(0, wp, size))
         tiles = [x[:, :, y:y + size, x0:x0 + size] for y in ys for x0 in xs]
         info.update(layout=(ys, xs), padded_hw=[hp, wp], tiles=len(tiles),
                     valid_cells=[-(-h // scale), -(-w // scale)])
