@@ -3,7 +3,7 @@
 1. Full-size S2x10NetS on CPU: output megapixels/s on a small input tile, and the
    FLOP/s it reached against a plain torch matmul measured in the same run.
 2. Peak memory (VmHWM of a fresh process) while super-resolving rasters of 1x, 4x
-   and 16x the area: should stay flat.
+   and 16x the area (and 64x for the baseline): should stay flat.
 3. Peak memory of the streamed chunk loader against a naive torch.load +
    load_state_dict of the same weights (full-size decoder).
 4. The overlap's cost: time with overlap / time without, and the extra input area
@@ -155,8 +155,8 @@ def bench_flat_memory(work: Path, base: int) -> None:
     print("\n[2] peak memory (peak RSS of a fresh process) vs raster area; tile 64, overlap 16")
     idle = _child(["idle"])["peak_rss_mb"]
     print(f"    process with torch + engine imported: {idle:.0f} MB")
-    for model in ("bicubic", "small"):
-        for k in (1, 2, 4):
+    for model, sides in (("bicubic", (1, 2, 4, 8)), ("small", (1, 2, 4))):
+        for k in sides:
             side = base * k
             src = work / f"mem_{side}.tif"
             if not src.exists():

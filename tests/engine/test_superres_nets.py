@@ -189,3 +189,13 @@ def test_full_resolution_tail_in_strips_equals_one_pass(ups):
         strips = net(x)
     assert strips.shape == whole.shape == (1, 10, 130, 110)
     torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_package_exposes_the_entry_points_lazily():
+    import rs_embed_qgis.engine.superres as sr
+
+    assert callable(sr.super_resolve_raster) and callable(sr.load_pipeline)
+    assert callable(sr.load_s2x10_from_chunks) and callable(sr.load_backbone_from_safetensors)
+    assert issubclass(sr.Cancelled, Exception)
+    with pytest.raises(AttributeError):
+        sr.not_a_thing  # noqa: B018
