@@ -164,6 +164,10 @@ def test_band_map_by_name_number_and_errors(tmp_path):
     assert resolve_band_map(desc, 12, S2, ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11",
                                            "B12"]) == [11, 10, 9, 8, 7, 6, 5, 4, 3, 2]
     assert resolve_band_map(desc, 12, None, None) == list(range(1, 13))
+    # a baseline takes the ten S2 bands when the raster names them (not B1, B9 or SCL) ...
+    assert resolve_band_map(desc, 12, None, None, prefer=S2) == [11, 10, 9, 8, 7, 6, 5, 4, 3, 2]
+    # ... and every band otherwise
+    assert resolve_band_map([None] * 12, 12, None, None, prefer=S2) == list(range(1, 13))
     with pytest.raises(SpecError, match="13"):
         resolve_band_map(desc, 12, S2, [13, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     with pytest.raises(SpecError, match="has 3 entries"):
@@ -213,3 +217,19 @@ def test_not_enough_scratch_space_is_reported_before_work(tmp_path, monkeypatch)
     with pytest.raises(SpecError, match="scratch_dir"):
         super_resolve_raster(tmp_path / "in.tif", tmp_path / "out.tif", model="bicubic", tile=24, overlap=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+def test_raster_module_imports_without_torch():
+    """QGIS code may import the entry point at start-up; torch loads only when a raster is processed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; import rs_embed_qgis.engine.superres.raster as r; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(r.S2_BANDS[0])")
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "B2"

@@ -29,9 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
-
-S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
-SCALE = 10
+from .constants import S2_BANDS, SCALE  # noqa: F401 - S2_BANDS re-exported
 
 
 @dataclass(frozen=True)

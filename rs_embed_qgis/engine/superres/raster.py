@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import ProviderError, RsEmbedError, SpecError
 from ..providers.bands import canonical_band
+from .constants import S2_BANDS
 
 BLOCK = 256            # output GeoTIFF block size, and the row granularity of writes
 CHUNK_W = 4 * BLOCK    # output columns per write
@@ -138,18 +139,23 @@ class _RowRing:
 
 def resolve_band_map(descriptions: Sequence[str | None], count: int,
                      model_bands: Sequence[str] | None,
-                     band_map: Sequence[BandRef] | None) -> list[int]:
-    """1-based source band for each model band (or every band for a band-agnostic model).
+                     band_map: Sequence[BandRef] | None,
+                     prefer: Sequence[str] | None = None) -> list[int]:
+    """1-based source band for each model band (or the bands a band-agnostic model uses).
 
     ``band_map`` entries are 1-based band numbers or band names matched against
     the raster's band descriptions (``B02`` == ``B2``). Without it, bands are
     found by description, else a raster with exactly the model's band count is
-    taken in order.
+    taken in order. A band-agnostic model (a baseline) takes the ``prefer``
+    bands when the raster names them all (so a scene-class band such as SCL is
+    not interpolated), else every band.
     """
     desc = [canonical_band(d) if d else None for d in descriptions]
     want = len(model_bands) if model_bands is not None else None
     if band_map is None:
         if model_bands is None:
+            if prefer and all(canonical_band(b) in desc for b in prefer):
+                return [desc.index(canonical_band(b)) + 1 for b in prefer]
             return list(range(1, count + 1))
         if all(canonical_band(b) in desc for b in model_bands):
             return [desc.index(canonical_band(b)) + 1 for b in model_bands]
@@ -265,7 +271,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
         # MB: writes are whole blocks in order, so GDAL's block cache needs little
         env = rasterio.Env(GDAL_CACHEMAX=16)
         with env, rasterio.open(src_path) as src:
-            bands = resolve_band_map(src.descriptions, src.count, sr.bands, band_map)
+            bands = resolve_band_map(src.descriptions, src.count, sr.bands, band_map, prefer=S2_BANDS)
             C = len(bands)
             H, W = src.height, src.width
             in_dtype = np.dtype(src.dtypes[bands[0] - 1])
