@@ -74,7 +74,9 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             "file, random or not needed (baseline).<br><br>"
             f"<b>Bands</b>: the learned model takes {S2_BANDS}, in this order. Leave the band list "
             "empty to find them by band name, or to take a 10-band raster in order; otherwise pick "
-            "the 10 source bands in that order.<br>"
+            "the 10 source bands in that order. The baselines take those ten bands when the raster "
+            "names them (a class band such as SCL is not interpolated), else every band, or the bands "
+            "you pick.<br>"
             "<b>Weights</b>: a .safetensors file, the model.safetensors.index.json of a sharded "
             "checkpoint, or a folder of .safetensors chunks (loaded streamed, one tensor at a "
             "time). None are downloaded: no public weights exist.<br>"
@@ -83,8 +85,8 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             "<b>Example</b> (qgis_process, baseline on the bundled sample):<br>"
             "<code>qgis_process run rs_embed:superresolve_raster -- "
             "INPUT=resources/sample_data/S2_L2A_20220624_sample.tif METHOD=1 "
-            "BANDS=1 BANDS=2 BANDS=3 BANDS=4 BANDS=5 BANDS=6 BANDS=7 BANDS=8 BANDS=9 BANDS=10 "
-            "TILE=128 OVERLAP=32 OUTPUT=/tmp/sr_1m.tif</code><br>"
+            "TILE=128 OVERLAP=32 OUTPUT=/tmp/sr_1m.tif</code> (bands found by name; or list them: "
+            "BANDS=1 BANDS=2 ... BANDS=10)<br>"
             "With your weights: METHOD=0 WEIGHTS=/path/to/s2x10_chunks/")
 
     def initAlgorithm(self, config=None):
