@@ -143,6 +143,8 @@ def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, 
         opts = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None)
         opts.update(dask_options or {})
+        if not opts.get("processes") and "protocol" not in (dask_options or {}):
+            opts.pop("host", None)  # threads in this process talk in-process, no socket at all
         cluster = own_cluster = LocalCluster(**opts)
         client = Client(cluster)
     elif isinstance(scheduler_address, Client):

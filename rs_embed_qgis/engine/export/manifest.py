@@ -57,24 +57,20 @@ def library_versions() -> Dict[str, Optional[str]]:
 
     out["rs_embed_qgis"] = __version__
     out["numpy"] = np.__version__
-    for mod in ("torch", "rasterio", "pyproj", "scipy", "xarray", "pyarrow", "shapely", "dask",
-                "distributed", "zarr", "netCDF4"):
-        try:
-            m = __import__(mod)
-            out[mod] = str(getattr(m, "__version__", None))
-        except Exception:  # noqa: BLE001 - optional library absent or broken
-            out[mod] = None
+    from importlib import metadata
+
+    for dist in ("torch", "rasterio", "pyproj", "scipy", "xarray", "pyarrow", "shapely", "dask",
+                 "distributed", "zarr", "netCDF4", "h5netcdf", "earthengine-api"):
+        try:  # package metadata: no need to import torch just to name its version
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
     try:
-        from osgeo import gdal  # type: ignore
+        import rasterio
 
-        out["gdal"] = gdal.__version__
-    except Exception:  # noqa: BLE001
-        try:
-            import rasterio
-
-            out["gdal"] = rasterio.__gdal_version__
-        except Exception:  # noqa: BLE001
-            out["gdal"] = None
+        out["gdal"] = rasterio.__gdal_version__
+    except Exception:  # noqa: BLE001 - rasterio absent or broken
+        out["gdal"] = None
     return out
 
 

@@ -1,0 +1,368 @@
+"""Dataset export: export_batch / export_npz / load_export on the bundled sample.
+
+Two models: MOSAIKS (RGB) and a MOSAIKS variant registered as ``mosaiks_nir``
+(B8, B11, B4), so both share one fetch of the band union.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rs_embed_qgis.engine import OutputSpec, PointBuffer, ProviderError, SensorSpec, SpecError
+from rs_embed_qgis.engine.api import get_embeddings_batch, get_provider
+from rs_embed_qgis.engine.export import export_batch, export_npz, load_export
+
+sys.path.insert(0, str(Path(__file__).parent))
+import export_job  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+MODELS = ["mosaiks", "mosaiks_nir"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _second_model():
+    export_job.register_second_model()
+    yield
+
+
+def _run(out, layout="per_item", n=5, **kw):
+    kw.setdefault("show_progress", False)
+    kw.setdefault("resume", False)
+    return export_job.run(str(out), layout, n, **kw)
+
+
+def _temp_files(folder: Path):
+    from rs_embed_qgis.engine.export.writers import is_temp_name
+
+    return [p.name for p in Path(folder).rglob(".*") if is_temp_name(p.name)]
+
+
+def _assert_same_export(a: Path, b: Path, names):
+    """Item by item: same arrays (exactly) and consistent manifests."""
+    for n in names:
+        with np.load(a / f"{n}.npz") as za, np.load(b / f"{n}.npz") as zb:
+            assert sorted(za.files) == sorted(zb.files), n
+            for k in za.files:
+                assert np.array_equal(za[k], zb[k]), (n, k)
+        ma = json.loads((a / f"{n}.json").read_text())
+        mb = json.loads((b / f"{n}.json").read_text())
+        for key in ("index", "name", "status", "job_key", "spatial", "temporal", "output"):
+            assert ma[key] == mb[key], (n, key)
+        assert [m["model"] for m in ma["models"]] == [m["model"] for m in mb["models"]]
+        for ea, eb in zip(ma["models"], mb["models"]):
+            assert ea["status"] == eb["status"] == "ok"
+            assert ea["embedding"] == eb["embedding"]
+            assert ea["input"]["sha1"] == eb["input"]["sha1"]
+        assert [f["path"] for f in ma["files"]] == [f["path"] for f in mb["files"]]
+        assert [f["bytes"] for f in ma["files"]] == [f["bytes"] for f in mb["files"]]
+
+
+# -- what gets written ------------------------------------------------------------------------
+def test_per_item_npz_matches_the_embedding_api(tmp_path):
+    res = _run(tmp_path / "out", n=4)
+    assert [m["name"] for m in res] == [f"roi_{i:03d}" for i in range(4)]
+    out = tmp_path / "out"
+    run = json.loads((out / "export_run.json").read_text())
+    assert run["status"] == "complete" and run["summary"]["ok"] == 4 and run["failures"] == []
+    assert run["versions"]["numpy"] == np.__version__ and "gdal" in run["versions"]
+    assert [m["model"] for m in run["models"]] == MODELS
+    assert run["models"][0]["weights"]["status"] == "not needed"
+    assert len(run["fetch_groups"]) == 1  # same collection/scale/composite: one fetch of B4 B3 B2 B8 B11
+    assert run["fetch_groups"][0]["sensor"]["bands"] == ["B4", "B3", "B2", "B8", "B11"]
+    spatials = export_job.rois(4)
+    for m in MODELS:
+        ref = get_embeddings_batch(m, spatials=spatials, temporal=export_job.TEMPORAL,
+                                   backend="local", model_options=export_job.OPTIONS[m])
+        for i, e in enumerate(ref):
+            with np.load(out / f"roi_{i:03d}.npz") as z:
+                np.testing.assert_allclose(z[f"embedding__{m}"], e.array, rtol=1e-5, atol=1e-6)
+                sensor = get_spec_sensor(m)
+                direct = get_provider("local").fetch(spatials[i], export_job.TEMPORAL, sensor)
+                assert np.array_equal(z[f"input_chw__{m}"], direct.chw)  # union fetch == own fetch
+    man = json.loads((out / "roi_000.json").read_text())
+    e0 = man["models"][0]
+    assert e0["meta"]["model"] == "mosaiks" and e0["meta"]["spatial"]["type"] == "PointBuffer"
+    assert e0["input"]["bands"] == ["B4", "B3", "B2"] and e0["embedding"]["shape"] == [16]
+    assert [f["path"] for f in man["files"]] == ["roi_000.npz"]
+    loaded = load_export(str(out))
+    assert loaded["embeddings"]["mosaiks"].shape == (4, 16)
+    assert loaded["embeddings"]["mosaiks_nir"].shape == (4, 8)
+    ins = loaded["inputs"]["mosaiks_nir"]  # ROI sizes differ (150-170 m): a list, not a stack
+    assert isinstance(ins, list) and [a.shape[0] for a in ins] == [3] * 4
+    assert _temp_files(out) == []
+
+
+def get_spec_sensor(model):
+    from rs_embed_qgis.engine.registry import get_spec
+
+    return get_spec(model).default_sensor
+
+
+def test_each_roi_is_fetched_once_for_all_models(tmp_path, monkeypatch):
+    prov = get_provider("local")
+    calls = []
+    orig = type(prov).fetch
+
+    def counting(self, spatial, temporal, sensor, *, frames=None):
+        calls.append((spatial, tuple(sensor.bands)))
+        return orig(self, spatial, temporal, sensor, frames=frames)
+
+    monkeypatch.setattr(type(prov), "fetch", counting)
+    _run(tmp_path / "o", n=3)
+    assert len(calls) == 3
+    assert {c[1] for c in calls} == {("B4", "B3", "B2", "B8", "B11")}
+
+
+def test_per_model_sensors_split_fetch_groups(tmp_path):
+    s20 = SensorSpec("COPERNICUS/S2_SR_HARMONIZED", ("B8", "B11", "B4"), scale_m=20)
+    res = _run(tmp_path / "o", n=2, per_model_sensors={"mosaiks_nir": s20})
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert len(run["fetch_groups"]) == 2
+    e = res[0]["models"][1]
+    assert e["sensor"]["scale_m"] == 20 and e["input"]["key"] == "input_chw__mosaiks_nir"
+    assert e["input"]["shape"][1] < res[0]["models"][0]["input"]["shape"][1]  # coarser grid
+
+
+def test_combined_npz_and_export_npz(tmp_path):
+    man = _run(tmp_path / "all", layout="combined", n=3)
+    assert man["status"] == "complete" and (tmp_path / "all.npz").exists()
+    assert (tmp_path / "all.json").exists() and not (tmp_path / "all.npz.parts").exists()
+    with np.load(tmp_path / "all.npz") as z:
+        assert z["embeddings__mosaiks"].shape == (3, 16)
+        assert z["input_chw__mosaiks_nir__00002"].shape[0] == 3  # sizes differ: kept per ROI
+    assert [it["name"] for it in man["items"]] == ["roi_000", "roi_001", "roi_002"]
+    back = load_export(str(tmp_path / "all.npz"))
+    per = _run(tmp_path / "per", n=3)
+    for i in range(3):
+        with np.load(tmp_path / "per" / f"roi_{i:03d}.npz") as z:
+            assert np.array_equal(back["embeddings"]["mosaiks"][i], z["embedding__mosaiks"])
+    one = export_npz(spatial=export_job.rois(1)[0], temporal=export_job.TEMPORAL, models=["mosaiks"],
+                     out_path=str(tmp_path / "single"), backend="local",
+                     model_options={"num_features": 16})
+    assert one["summary"]["ok"] == 1 and (tmp_path / "single.npz").exists()
+    with np.load(tmp_path / "single.npz") as z:
+        assert np.array_equal(z["embeddings__mosaiks"][0], back["embeddings"]["mosaiks"][0])
+
+
+@pytest.mark.parametrize("fmt,layout,mode", [
+    ("geotiff", "per_item", "grid"), ("netcdf", "per_item", "grid"), ("zarr", "combined", "grid"),
+    ("netcdf", "combined", "pooled"), ("geoparquet", "combined", "pooled"),
+    ("geoparquet", "per_item", "pooled"),
+])
+def test_geo_formats_round_trip(tmp_path, fmt, layout, mode):
+    out_spec = OutputSpec.grid(scale_m=60) if mode == "grid" else OutputSpec.pooled()
+    ref = _run(tmp_path / "ref", n=3, output=out_spec)
+    got = _run(tmp_path / "x", layout=layout, n=3, output=out_spec, format=fmt)
+    target = tmp_path / "x" if layout == "per_item" else Path(got["target"])
+    back = load_export(str(target))
+    assert back["format"] == fmt
+    for i, r in enumerate(ref):
+        with np.load(tmp_path / "ref" / f"roi_{i:03d}.npz") as z:
+            for m in MODELS:
+                assert np.array_equal(np.asarray(back["embeddings"][m][i]), z[f"embedding__{m}"]), (m, i)
+                k = f"input_chw__{m}"
+                assert np.array_equal(np.asarray(back["inputs"][m][i]), z[k]), (m, i)
+    if fmt == "geotiff":
+        import rasterio
+
+        with rasterio.open(target / "roi_000.mosaiks.tif") as src:
+            meta = ref[0]["models"][0]["meta"]
+            assert src.crs.to_string() == meta["crs"] and list(src.transform)[:6] == meta["transform"]
+            assert src.count == 16
+    if fmt == "geoparquet":
+        import pyarrow.parquet as pq
+        import shapely
+
+        path = target if layout == "combined" else target / "roi_000.parquet"
+        t = pq.read_table(path)
+        geo = json.loads(t.schema.metadata[b"geo"])
+        assert geo["primary_column"] == "geometry" and geo["version"].startswith("1.")
+        col = geo["columns"]["geometry"]
+        assert col["encoding"] == "WKB" and col["geometry_types"] == ["Polygon"]
+        assert col["crs"]["id"]["code"] == "CRS84"
+        poly = shapely.from_wkb(t.column("geometry")[0].as_py())
+        sp = export_job.rois(3)[0]
+        assert poly.contains(shapely.Point(sp.lon, sp.lat))
+        minx, miny, maxx, maxy = poly.bounds  # the 2 x 150 m square, in degrees
+        assert 0.0035 < maxx - minx < 0.0045 and 0.0025 < maxy - miny < 0.0030
+        assert all(col["bbox"][k] <= poly.bounds[k] + 1e-9 for k in (0, 1))
+        assert t.schema.field("embedding__mosaiks").type.list_size == 16
+    assert _temp_files(tmp_path) == []
+
+
+def test_bad_arguments_raise_spec_errors(tmp_path):
+    sp = export_job.rois(2)
+    base = dict(spatials=sp, temporal=export_job.TEMPORAL, models=["mosaiks"], backend="local",
+                show_progress=False)
+    with pytest.raises(SpecError, match="'xlsx'"):
+        export_batch(out_dir=str(tmp_path / "a"), format="xlsx", **base)
+    with pytest.raises(SpecError, match="geotiff"):
+        export_batch(out_dir=str(tmp_path / "a"), format="geotiff", **base)
+    with pytest.raises(SpecError, match="out_dir"):
+        export_batch(out_dir=str(tmp_path / "a"), out_path=str(tmp_path / "b.npz"), **base)
+    with pytest.raises(SpecError, match="names has 1"):
+        export_batch(out_dir=str(tmp_path / "a"), names=["x"], **base)
+    with pytest.raises(SpecError, match="duplicates"):
+        export_batch(out_dir=str(tmp_path / "a"), names=["x", "x"], **base)
+    with pytest.raises(SpecError, match="'../x'"):
+        export_batch(out_dir=str(tmp_path / "a"), names=["../x", "y"], **base)
+    with pytest.raises(SpecError, match="mosaiks_nir"):
+        export_batch(out_dir=str(tmp_path / "a"), per_model_sensors={"mosaiks_nir": None}, **base)
+    with pytest.raises(SpecError, match="'celery'"):
+        export_batch(out_dir=str(tmp_path / "a"), executor="celery", **base)
+
+
+def test_failures_are_recorded_and_redone_on_resume(tmp_path):
+    sp = export_job.rois(3) + [PointBuffer(12.0, 45.0, 150)]  # outside the sample: fetch fails
+    kw = dict(spatials=sp, temporal=export_job.TEMPORAL, models=MODELS, backend="local",
+              out_dir=str(tmp_path / "o"), model_options=export_job.OPTIONS, show_progress=False)
+    with pytest.raises(ProviderError, match="outside the local data"):
+        export_batch(**kw)
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert run["status"] == "failed" and "outside the local data" in run["error"]
+    res = export_batch(continue_on_error=True, **kw)
+    assert [m["status"] for m in res] == ["ok", "ok", "ok", "failed"]
+    assert res[3]["models"][0]["stage"] == "fetch" and "outside" in res[3]["models"][0]["error"]
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert run["status"] == "complete_with_failures"
+    assert {(f["name"], f["model"]) for f in run["failures"]} == {("p00003", "mosaiks"), ("p00003", "mosaiks_nir")}
+    assert all("ProviderError" in f["error"] for f in run["failures"])
+    res2 = export_batch(continue_on_error=True, resume=True, **kw)
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert run["summary"]["resumed"] == 3 and run["timings"]["items_processed"] == 1
+    assert res2[3]["status"] == "failed"
+    back = load_export(str(tmp_path / "o"))
+    assert np.isnan(back["embeddings"]["mosaiks"][3]).all() and np.isfinite(back["embeddings"]["mosaiks"][:3]).all()
+
+
+def test_resume_redoes_only_incomplete_items(tmp_path):
+    out = tmp_path / "o"
+    _run(out, n=5)
+    (out / "roi_001.npz").write_bytes(b"truncated")      # damaged data file
+    (out / "roi_003.json").unlink()                       # manifest missing: never finished
+    (out / ".roi_004.npz.abc123.npz").write_bytes(b"x")   # a temp file left by a crash
+    (out / "unrelated.txt").write_text("keep me")
+    mtime = (out / "roi_000.npz").stat().st_mtime_ns
+    _run(out, n=5, resume=True)
+    run = json.loads((out / "export_run.json").read_text())
+    assert run["summary"]["resumed"] == 3 and run["timings"]["items_processed"] == 2
+    assert run["temp_files_removed"] == [".roi_004.npz.abc123.npz"]
+    assert (out / "roi_000.npz").stat().st_mtime_ns == mtime
+    assert (out / "unrelated.txt").exists() and _temp_files(out) == []
+    ref = tmp_path / "ref"
+    _run(ref, n=5)
+    _assert_same_export(ref, out, [f"roi_{i:03d}" for i in range(5)])
+    # a different job in the same folder is not "complete": options changed -> redone
+    _run(out, n=5, resume=True, model_options={"mosaiks": {"num_features": 32},
+                                                "mosaiks_nir": {"num_features": 8}})
+    run = json.loads((out / "export_run.json").read_text())
+    assert run["summary"]["resumed"] == 0
+
+
+def test_progress_callback_and_cancel_leave_no_partial_files(tmp_path):
+    seen = []
+    state = {"n": 0}
+
+    def progress(frac, msg):
+        seen.append((frac, msg))
+
+    def cancelled():
+        state["n"] += 1
+        return len([s for s in seen if s[1].startswith("written")]) >= 2
+
+    res = _run(tmp_path / "o", n=8, progress=progress, is_cancelled=cancelled)
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert run["status"] == "cancelled" and 2 <= len(res) < 8
+    assert any(m.startswith("infer[mosaiks_nir]") for _, m in seen)
+    fr = [f for f, _ in seen]
+    assert fr == sorted(fr) and 0 < fr[-1] < 1
+    for m in res:  # what was written is complete
+        assert (tmp_path / "o" / f"{m['name']}.npz").exists()
+    assert _temp_files(tmp_path / "o") == []
+    done = _run(tmp_path / "o", n=8, resume=True, progress=progress)
+    assert len(done) == 8 and seen[-1][0] == pytest.approx(1.0)
+
+
+# -- crash safety -------------------------------------------------------------------------------
+@pytest.mark.timeout(170)
+def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
+    n = 12
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    job = [PY, str(ROOT / "tests" / "export_job.py")]
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    _run(clean, n=n, resume=True)  # the same job, in this process, never interrupted
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    kills, done_at_kill, temps_seen = 0, [], 0
+    t0 = time.time()
+    while kills < 10:
+        proc = subprocess.Popen(job + [str(killed), "per_item", str(n)], env=env)
+        time.sleep(rng.uniform(0.8, 2.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            done_at_kill.append(len(list(killed.glob("roi_*.json"))))
+            temps_seen += len(_temp_files(killed))
+        else:
+            assert proc.returncode == 0
+            for p in list(killed.glob("roi_00[0-7].*")):  # finished first: undo part, kill again
+                p.unlink()
+    subprocess.run(job + [str(killed), "per_item", str(n)], env=env, check=True, timeout=120)
+    print(f"seed={seed} items done at each kill={done_at_kill} temp files seen={temps_seen} "
+          f"{time.time() - t0:.1f}s")
+    assert any(0 < d < n for d in done_at_kill)  # some kills landed in the middle of the work
+    names = [f"roi_{i:03d}" for i in range(n)]
+    _assert_same_export(clean, killed, names)
+    run = json.loads((killed / "export_run.json").read_text())
+    assert run["status"] == "complete" and run["summary"]["ok"] == n
+    assert _temp_files(killed) == []
+    assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in clean.iterdir())
+
+
+# -- Dask -------------------------------------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_dask_local_cluster_writes_the_same_and_resumes(tmp_path):
+    ref = _run(tmp_path / "ref", n=6)
+    loopback = {"n_workers": 2, "processes": False, "threads_per_worker": 1,
+                "protocol": "tcp://", "host": "127.0.0.1"}
+    res = _run(tmp_path / "dk", n=6, executor="dask", dask_options=loopback)
+    assert [m["status"] for m in res] == ["ok"] * 6
+    run = json.loads((tmp_path / "dk" / "export_run.json").read_text())
+    assert run["dask"]["n_workers"] == 2 and run["dask"]["local_cluster"] is True
+    assert run["dask"]["scheduler"].startswith("tcp://127.0.0.1:")
+    _assert_same_export(tmp_path / "ref", tmp_path / "dk", [m["name"] for m in ref])
+    (tmp_path / "dk" / "roi_002.json").unlink()
+    _run(tmp_path / "dk", n=6, executor="dask", resume=True, dask_options=loopback)
+    run = json.loads((tmp_path / "dk" / "export_run.json").read_text())
+    assert run["summary"]["resumed"] == 5 and run["timings"]["items_processed"] == 1
+    _assert_same_export(tmp_path / "ref", tmp_path / "dk", [m["name"] for m in ref])
+
+
+@pytest.mark.slow  # ~20 s: two worker processes start and import the engine
+@pytest.mark.timeout(120)
+def test_dask_scheduler_address_with_process_workers(tmp_path):
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        addr = cluster.scheduler_address
+        assert addr.startswith("tcp://127.0.0.1")
+        res = _run(tmp_path / "dk", layout="combined", n=4, executor="dask", scheduler_address=addr)
+        with Client(addr) as c:  # the workers registered mosaiks_nir from the plan
+            assert len(c.scheduler_info()["workers"]) == 2
+    assert res["status"] == "complete" and res["dask"]["scheduler"] == addr
+    ref = _run(tmp_path / "ref", layout="combined", n=4)
+    a, b = load_export(res["target"]), load_export(ref["target"])
+    for m in MODELS:
+        assert np.array_equal(a["embeddings"][m], b["embeddings"][m])
