@@ -306,8 +306,15 @@ def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
     kills, done_at_kill, temps_seen = 0, [], 0
     t0 = time.time()
     while kills < 10:
+        started = time.time()
         proc = subprocess.Popen(job + [str(killed), "per_item", str(n)], env=env)
-        time.sleep(rng.uniform(0.8, 2.6))
+        if rng.random() < 0.25:  # now and then during start-up / the run manifest write
+            time.sleep(rng.uniform(0.3, 2.0))
+        else:  # mostly at a random moment once this attempt has started exporting
+            run_file = killed / "export_run.json"
+            while proc.poll() is None and not (run_file.exists() and run_file.stat().st_mtime > started):
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.3, 2.2))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
