@@ -373,3 +373,36 @@ def test_dask_scheduler_address_with_process_workers(tmp_path):
     a, b = load_export(res["target"]), load_export(ref["target"])
     for m in MODELS:
         assert np.array_equal(a["embeddings"][m], b["embeddings"][m])
+
+
+def _blank_scene_folder(folder: Path) -> Path:
+    """One Sentinel-2-like scene with no valid pixel (all 0 = nodata), as a cloud-covered tile."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    folder.mkdir()
+    bands = ["B2", "B3", "B4", "B8", "B11"]
+    prof = dict(driver="GTiff", width=100, height=100, count=len(bands), dtype="uint16",
+                crs="EPSG:32632", transform=from_origin(500000, 5300000, 10, 10), nodata=0)
+    with rasterio.open(folder / "S2_L2A_20220701_blank.tif", "w", **prof) as dst:
+        dst.write(np.zeros((len(bands), 100, 100), np.uint16))
+        for i, b in enumerate(bands):
+            dst.set_band_description(i + 1, b)
+    return folder
+
+
+def test_fail_on_bad_input(tmp_path):
+    root = _blank_scene_folder(tmp_path / "data")
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True).transform(500500, 5299500)
+    kw = dict(spatials=[PointBuffer(lon, lat, 100)], temporal=export_job.TEMPORAL, models=["mosaiks"],
+              backend="local", provider_options={"root": str(root)}, show_progress=False,
+              model_options={"num_features": 8}, out_dir=str(tmp_path / "o"))
+    res = export_batch(**kw)  # without the check the blank input is embedded as it is
+    assert res[0]["status"] == "ok"
+    with pytest.raises(ProviderError, match="input check failed"):
+        export_batch(fail_on_bad_input=True, **kw)
+    res = export_batch(fail_on_bad_input=True, continue_on_error=True, **kw)
+    e = res[0]["models"][0]
+    assert res[0]["status"] == "failed" and e["stage"] == "input" and "input check failed" in e["error"]

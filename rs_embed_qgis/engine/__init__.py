@@ -43,4 +43,5 @@ __all__ = [
     "get_embedding", "get_embeddings_batch", "get_embedding_from_data", "get_embedder",
     "get_provider", "clear_caches", "list_models", "describe_model",
     "write_embedding_geotiff", "pca_rgb", "write_pca_quicklook",
+    "export_batch", "export_npz", "load_export",
 ]
