@@ -44,7 +44,7 @@ def main() -> None:
     spatials = [PointBuffer(9.003 + (i % cols) * 0.0017, 47.830 + (i // cols % 10) * 0.0021, 200)
                 for i in range(args.n)]
     common = dict(spatials=spatials, temporal=TemporalSpec.range("2022-06-01", "2022-09-01"),
-                  models=["mosaiks", "mosaiks_nir"], backend="local", output=OutputSpec.pooled(),
+                  models=["mosaiks", "mosaiks_nir"], backend="local", device="cpu", output=OutputSpec.pooled(),
                   model_options={"mosaiks": {"num_features": args.features},
                                  "mosaiks_nir": {"num_features": args.features, "seed": 1}},
                   chunk_size=args.chunk, show_progress=False, format="npz")

@@ -24,7 +24,7 @@ from rs_embed_qgis.engine.export import export_batch, export_npz, load_export
 sys.path.insert(0, str(Path(__file__).parent))
 import export_job  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 MODELS = ["mosaiks", "mosaiks_nir"]
 
@@ -298,7 +298,7 @@ def test_progress_callback_and_cancel_leave_no_partial_files(tmp_path):
 def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
     n = 12
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    job = [PY, str(ROOT / "tests" / "export_job.py")]
+    job = [PY, str(ROOT / "tests" / "engine" / "export_job.py")]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     _run(clean, n=n, resume=True)  # the same job, in this process, never interrupted
     seed = random.randrange(1 << 30)
@@ -308,13 +308,19 @@ def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
     while kills < 10:
         started = time.time()
         proc = subprocess.Popen(job + [str(killed), "per_item", str(n)], env=env)
-        if rng.random() < 0.25:  # now and then during start-up / the run manifest write
+        n_before = len(list(killed.glob("roi_*.json")))
+        run_file = killed / "export_run.json"
+        r = rng.random()
+        if r < 0.2:  # during start-up (imports, plan, run manifest write)
             time.sleep(rng.uniform(0.3, 2.0))
-        else:  # mostly at a random moment once this attempt has started exporting
-            run_file = killed / "export_run.json"
+        elif r < 0.5:  # once this attempt has started exporting (fetch / inference of a chunk)
             while proc.poll() is None and not (run_file.exists() and run_file.stat().st_mtime > started):
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.3, 2.2))
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 1.0))
+        else:  # while items are being written
+            while proc.poll() is None and len(list(killed.glob("roi_*.json"))) <= n_before:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.6))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

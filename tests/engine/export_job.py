@@ -1,6 +1,6 @@
 """A small export job run as a subprocess by the export tests (killed and resumed).
 
-    python tests/export_job.py OUT LAYOUT N_ROIS [dask]
+    python tests/engine/export_job.py OUT LAYOUT N_ROIS
 
 Two models: MOSAIKS on RGB and a second MOSAIKS variant registered under its
 own id with NIR/SWIR bands (so the run has two models sharing one fetch).
@@ -41,7 +41,7 @@ def run(out: str, layout: str, n: int, executor: str = "threads", **kw):
 
     register_second_model()
     args = dict(spatials=rois(n), temporal=TEMPORAL, models=["mosaiks", "mosaiks_nir"], out=out,
-                layout=layout, backend="local", output=OutputSpec.pooled(), chunk_size=2,
+                layout=layout, backend="local", device="cpu", output=OutputSpec.pooled(), chunk_size=2,
                 num_workers=2, model_options=OPTIONS, resume=True, show_progress=False,
                 executor=executor, names=[f"roi_{i:03d}" for i in range(n)])
     args.update(kw)
