@@ -269,6 +269,19 @@ def test_resume_redoes_only_incomplete_items(tmp_path):
     assert run["summary"]["resumed"] == 0
 
 
+def test_without_item_manifests_resume_trusts_the_atomic_files(tmp_path):
+    out = tmp_path / "o"
+    res = _run(out, n=3, save_manifest=False)
+    assert sorted(p.name for p in out.iterdir()) == ["export_run.json", "roi_000.npz", "roi_001.npz",
+                                                     "roi_002.npz"]
+    assert res[0]["status"] == "ok"
+    (out / "roi_001.npz").unlink()
+    _run(out, n=3, save_manifest=False, resume=True)
+    run = json.loads((out / "export_run.json").read_text())
+    assert run["summary"]["resumed"] == 2 and run["timings"]["items_processed"] == 1
+    assert load_export(str(out))["embeddings"]["mosaiks"].shape == (3, 16)
+
+
 def test_progress_callback_and_cancel_leave_no_partial_files(tmp_path):
     seen = []
     state = {"n": 0}

@@ -6,7 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import SpecError
 from ..io import atomic_write_text, to_json
@@ -90,8 +90,6 @@ def export_batch(
         raise SpecError(f"chunk_size must be >= 1, got {chunk_size}")
     if not (save_inputs or save_embeddings):
         raise SpecError("save_inputs and save_embeddings are both False: nothing to export")
-    if names is not None and layout == "combined":
-        pass  # names label the rows of a combined file too
     if layout == "combined":
         ext = writers.EXT[fmt]
         final = target if target.suffix == ext else target.with_name(target.name + ext)

@@ -23,7 +23,6 @@ writes) or as Dask tasks (``"dask"``) that fetch, embed and write on workers.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,14 +31,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ModelError, ProviderError, RsEmbedError, SpecError
+from ..errors import ProviderError, SpecError
 from ..io import atomic_write_text, to_json
 from ..providers.base import Patch
 from ..registry import ModelSpec, get_spec
 from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 from . import writers
-from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, digest, failures_of, item_status, jsonable,
-                       library_versions, read_json, sanitize_key, sha1_array, utc_now)
+from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, digest, item_status, jsonable, read_json,
+                       sanitize_key, sha1_array, utc_now)
 
 EXECUTORS = ("serial", "threads", "dask")
 
@@ -170,7 +169,8 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         spatials=list(spatials), names=names, temporal=temporal, output=output, models=models,
         model_specs=[get_spec(m) for m in models], model_options=opts, sensors=sensors,
         groups=groups, group_of=group_of, backend=backend, device=device,
-        provider_options=provider_options, fmt=fmt, layout=layout, item_dir=Path(item_dir),
+        provider_options=provider_options, fmt=fmt, layout=layout,
+        item_dir=Path(item_dir).absolute(),  # Dask workers may run elsewhere
         input_prep=input_prep, save_inputs=knobs["save_inputs"],
         save_embeddings=knobs["save_embeddings"], save_manifest=knobs["save_manifest"],
         fail_on_bad_input=knobs["fail_on_bad_input"], continue_on_error=knobs["continue_on_error"],
@@ -483,4 +483,4 @@ def clean_temp(folder: Path, names: Sequence[str], extra: Sequence[str] = ()) ->
 
 
 __all__ = ["ExportPlan", "make_plan", "fetch_chunk", "process_chunk", "write_item", "run_chunk",
-           "completed_item", "clean_temp", "EXECUTORS", "RsEmbedError", "ModelError"]
+           "completed_item", "clean_temp", "EXECUTORS"]
