@@ -269,6 +269,25 @@ def test_resume_redoes_only_incomplete_items(tmp_path):
     assert run["summary"]["resumed"] == 0
 
 
+def test_max_retries_recovers_from_a_transient_fetch_error(tmp_path, monkeypatch):
+    prov = get_provider("local")
+    orig = type(prov).fetch
+    state = {"calls": 0}
+
+    def flaky(self, spatial, temporal, sensor, *, frames=None):
+        state["calls"] += 1
+        if state["calls"] == 2:
+            raise ProviderError("HTTP 503 from the data server (transient)")
+        return orig(self, spatial, temporal, sensor, frames=frames)
+
+    monkeypatch.setattr(type(prov), "fetch", flaky)
+    with pytest.raises(ProviderError, match="503"):
+        _run(tmp_path / "a", n=2, max_retries=0)
+    state["calls"] = 0
+    res = _run(tmp_path / "b", n=2, max_retries=2, retry_backoff_s=0.01)
+    assert [m["status"] for m in res] == ["ok", "ok"] and state["calls"] >= 3
+
+
 def test_without_item_manifests_resume_trusts_the_atomic_files(tmp_path):
     out = tmp_path / "o"
     res = _run(out, n=3, save_manifest=False)

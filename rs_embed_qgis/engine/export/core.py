@@ -238,6 +238,9 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> Dict[str, Any]:
             for i, p in zip(indices, patches):
                 out[(gi, i)] = p
         except Exception:  # noqa: BLE001 - find which ROIs fail, keep the others
+            if not plan.continue_on_error:
+                raise
+
             def one(i):
                 try:
                     return retry(lambda: provider.fetch(plan.spatials[i], plan.temporal, g.sensor,
