@@ -227,9 +227,10 @@ def test_failures_are_recorded_and_redone_on_resume(tmp_path):
     kw = dict(spatials=sp, temporal=export_job.TEMPORAL, models=MODELS, backend="local",
               out_dir=str(tmp_path / "o"), model_options=export_job.OPTIONS, show_progress=False)
     with pytest.raises(ProviderError, match="outside the local data"):
-        export_batch(**kw)
+        export_batch(chunk_size=2, **kw)
     run = json.loads((tmp_path / "o" / "export_run.json").read_text())
     assert run["status"] == "failed" and "outside the local data" in run["error"]
+    assert run["summary"]["ok"] == 2 and run["summary"]["missing"] == 2  # the first chunk was written
     res = export_batch(continue_on_error=True, **kw)
     assert [m["status"] for m in res] == ["ok", "ok", "ok", "failed"]
     assert res[3]["models"][0]["stage"] == "fetch" and "outside" in res[3]["models"][0]["error"]

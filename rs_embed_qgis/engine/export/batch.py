@@ -145,18 +145,20 @@ def export_batch(
         atomic_write_text(manifest_path, to_json(run, indent=1))
 
     prog = Progress(plan, len(pending), len(existing), show_progress, progress)
-    cluster = None
+    cluster: Dict[str, Any] = {}
     error: Optional[BaseException] = None
     new: List[Dict[str, Any]] = []
     cancelled = False
     try:
         if executor == "dask" and chunks:
-            new, cancelled, cluster = run_dask(plan, chunks, prog, scheduler_address=scheduler_address,
-                                               dask_options=dask_options, is_cancelled=is_cancelled)
+            cancelled = run_dask(plan, chunks, prog, scheduler_address=scheduler_address,
+                                 dask_options=dask_options, is_cancelled=is_cancelled,
+                                 results=new, info=cluster)
         elif chunks:
-            new, cancelled = run_local(plan, chunks, prog, prefetch=executor == "threads",
-                                       async_write=async_write and executor == "threads",
-                                       writer_workers=writer_workers, is_cancelled=is_cancelled)
+            cancelled = run_local(plan, chunks, prog, prefetch=executor == "threads",
+                                  async_write=async_write and executor == "threads",
+                                  writer_workers=writer_workers, is_cancelled=is_cancelled,
+                                  results=new)
     except BaseException as exc:  # record the failure in the run manifest, then raise
         error = exc
     finally:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .core import ExportPlan, fetch_chunk, process_chunk, run_chunk, write_item
 
@@ -79,9 +79,10 @@ class Progress:
 
 def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, *,
               prefetch: bool, async_write: bool, writer_workers: int,
-              is_cancelled: Optional[Callable[[], bool]]) -> Tuple[List[Dict[str, Any]], bool]:
-    """Serial or threaded execution in this process. Returns (manifests, cancelled)."""
-    results: List[Dict[str, Any]] = []
+              is_cancelled: Optional[Callable[[], bool]],
+              results: List[Dict[str, Any]]) -> bool:
+    """Serial or threaded execution in this process; manifests go to ``results`` as items
+    are written (so they are known even if a later chunk raises). Returns ``cancelled``."""
     fetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rs-embed-prefetch") if prefetch else None
     write_pool = (ThreadPoolExecutor(max_workers=max(1, writer_workers), thread_name_prefix="rs-embed-write")
                   if async_write else None)
@@ -125,13 +126,19 @@ def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress,
             fetch_pool.shutdown(wait=True, cancel_futures=True)
         if write_pool is not None:
             write_pool.shutdown(wait=True)  # finish what was handed over: never half a file
-    return results, cancelled
+            for batch in writes:  # written before the error: still recorded
+                for f in batch:
+                    if f.done() and f.exception() is None:
+                        results.append(f.result())
+    return cancelled
 
 
 def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, *,
              scheduler_address: Any, dask_options: Optional[Dict[str, Any]],
-             is_cancelled: Optional[Callable[[], bool]]) -> Tuple[List[Dict[str, Any]], bool, Dict[str, Any]]:
-    """Chunks as Dask tasks. Returns (manifests, cancelled, cluster info)."""
+             is_cancelled: Optional[Callable[[], bool]],
+             results: List[Dict[str, Any]], info: Dict[str, Any]) -> bool:
+    """Chunks as Dask tasks; manifests go to ``results``, cluster facts to ``info``.
+    Returns ``cancelled``."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - dask is a dependency
@@ -151,9 +158,9 @@ def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, 
         client = scheduler_address
     else:
         client = Client(scheduler_address)
-    info = {"scheduler": client.scheduler.address if client.scheduler else None,
-            "n_workers": len(client.scheduler_info().get("workers", {})), "local_cluster": own_cluster is not None}
-    results: List[Dict[str, Any]] = []
+    info.update(scheduler=client.scheduler.address if client.scheduler else None,
+                n_workers=len(client.scheduler_info().get("workers", {})),
+                local_cluster=own_cluster is not None)
     cancelled = False
     try:
         futs = [client.submit(run_chunk, plan, list(idx), pure=False) for idx in chunks]
@@ -175,4 +182,4 @@ def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, 
             client.close()
         if own_cluster is not None:
             own_cluster.close()
-    return results, cancelled, info
+    return cancelled
