@@ -133,6 +133,14 @@ def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress,
     return cancelled
 
 
+def _python_executable() -> bool:
+    """Whether new processes can be spawned with ``sys.executable`` (a Python interpreter)."""
+    import os
+
+    name = os.path.basename(sys.executable or "").lower()
+    return name.startswith("python") or name.startswith("pypy")
+
+
 def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, *,
              scheduler_address: Any, dask_options: Optional[Dict[str, Any]],
              is_cancelled: Optional[Callable[[], bool]],
@@ -149,6 +157,8 @@ def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, 
     if scheduler_address is None:
         opts = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None)
+        if not _python_executable():  # e.g. inside QGIS: spawned workers would start QGIS itself
+            opts["processes"] = False
         opts.update(dask_options or {})
         if not opts.get("processes") and "protocol" not in (dask_options or {}):
             opts.pop("host", None)  # threads in this process talk in-process, no socket at all
