@@ -157,7 +157,7 @@ def test_combined_npz_and_export_npz(tmp_path):
 @pytest.mark.parametrize("fmt,layout,mode", [
     ("geotiff", "per_item", "grid"), ("netcdf", "per_item", "grid"), ("zarr", "combined", "grid"),
     ("netcdf", "combined", "pooled"), ("geoparquet", "combined", "pooled"),
-    ("geoparquet", "per_item", "pooled"),
+    ("geoparquet", "per_item", "pooled"), ("gpkg", "combined", "pooled"),
 ])
 def test_geo_formats_round_trip(tmp_path, fmt, layout, mode):
     out_spec = OutputSpec.grid(scale_m=60) if mode == "grid" else OutputSpec.pooled()
@@ -197,6 +197,18 @@ def test_geo_formats_round_trip(tmp_path, fmt, layout, mode):
         assert 0.0035 < maxx - minx < 0.0045 and 0.0025 < maxy - miny < 0.0030
         assert all(col["bbox"][k] <= poly.bounds[k] + 1e-9 for k in (0, 1))
         assert t.schema.field("embedding__mosaiks").type.list_size == 16
+    if fmt == "gpkg":
+        from osgeo import ogr
+
+        ds = ogr.Open(str(target))
+        lyr = ds.GetLayerByName("mosaiks_nir")
+        assert lyr.GetFeatureCount() == 3 and lyr.GetLayerDefn().GetFieldCount() == 3 + 8
+        assert lyr.GetSpatialRef().GetAuthorityCode(None) == "4326"
+        f = lyr.GetNextFeature()
+        sp = export_job.rois(3)[0]
+        assert f.GetGeometryRef().Contains(ogr.CreateGeometryFromWkt(f"POINT ({sp.lon} {sp.lat})"))
+        assert f.GetField("name") == "roi_000" and f.GetField("status") == "ok"
+        ds = None
     assert _temp_files(tmp_path) == []
 
 

@@ -2,6 +2,7 @@
 ``export_npz`` (one ROI) and ``load_export`` (read any export back). See docs/export.md."""
 from .batch import export_batch, export_npz
 from .load import load_export
+from .core import EXECUTORS
 from .writers import FORMATS, LAYOUTS
 
-__all__ = ["export_batch", "export_npz", "load_export", "FORMATS", "LAYOUTS"]
+__all__ = ["export_batch", "export_npz", "load_export", "FORMATS", "LAYOUTS", "EXECUTORS"]

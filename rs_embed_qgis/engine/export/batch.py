@@ -78,8 +78,8 @@ def export_batch(
 
     Targets: ``out_dir`` (one file per ROI) or ``out_path`` (one combined file), or
     the ``out`` + ``layout`` ("per_item" | "combined") style. Formats: "npz",
-    "geotiff" (grids, per ROI), "netcdf" / "zarr" (xarray), "geoparquet" (pooled
-    vectors with ROI polygons). Returns the per-ROI manifests (per_item) or the
+    "geotiff" (grids, per ROI), "netcdf" / "zarr" (xarray), "geoparquet" / "gpkg"
+    (pooled vectors with ROI polygons). Returns the per-ROI manifests (per_item) or the
     combined manifest (combined). See docs/export.md for every extra.
     """
     layout, target = _target(out, layout, out_dir, out_path, format)

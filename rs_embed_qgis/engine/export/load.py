@@ -52,10 +52,14 @@ def _read_item(folder: Path, name: str, fmt: str, man: Optional[Dict[str, Any]],
                 with rasterio.open(p) as src:
                     arrays[inp["key"]] = src.read().astype(np.float32).reshape(inp["shape"])
         return arrays
-    if fmt == "geoparquet":
-        cols = _read_parquet(folder / f"{name}.parquet")
-        arrays = {k: np.asarray(v[0], np.float32) for k, v in cols.items()
-                  if k.startswith("embedding__") and v[0] is not None}
+    if fmt in writers.VECTOR_FORMATS:
+        if fmt == "geoparquet":
+            cols = _read_parquet(folder / f"{name}.parquet")
+            arrays = {k: np.asarray(v[0], np.float32) for k, v in cols.items()
+                      if k.startswith("embedding__") and v[0] is not None}
+        else:
+            arrays = {f"embedding__{k}": v[0] for k, v in writers.read_gpkg(folder / f"{name}.gpkg").items()
+                      if v and v[0] is not None}
         side = folder / f"{name}.inputs.npz"
         if side.exists():
             with np.load(side) as z:
@@ -127,14 +131,16 @@ def load_export(path: str) -> Dict[str, Any]:
             arrays = {k: z[k] for k in z.files}
     elif fmt in ("netcdf", "zarr"):
         arrays = _read_dataset(final, fmt)
-    elif fmt == "geoparquet":
-        cols = _read_parquet(final)
+    elif fmt in writers.VECTOR_FORMATS:
+        if fmt == "geoparquet":
+            cols = {k: [None if x is None else np.asarray(x, np.float32) for x in v]
+                    for k, v in _read_parquet(final).items() if k.startswith("embedding__")}
+        else:
+            cols = {f"embedding__{k}": v for k, v in writers.read_gpkg(final).items()}
         arrays = {}
-        for k, v in cols.items():
-            if k.startswith("embedding__"):
-                per = [None if x is None else np.asarray(x, np.float32) for x in v]
-                st = writers._stack(per)
-                arrays[k] = st if st is not None else per
+        for k, per in cols.items():
+            st = writers._stack(per)
+            arrays[k] = st if st is not None else per
         side = final.with_name(final.stem + ".inputs.npz")
         if side.exists():
             with np.load(side) as z:
@@ -144,7 +150,7 @@ def load_export(path: str) -> Dict[str, Any]:
     emb, inp = {}, {}
     for m in models:
         k = f"embedding__{sanitize_key(m)}"
-        if fmt == "geoparquet":
+        if fmt in writers.VECTOR_FORMATS:
             if k in arrays:
                 emb[m] = arrays[k]
         else:

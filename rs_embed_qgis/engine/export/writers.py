@@ -1,5 +1,5 @@
-"""Export writers: npz (as rs-embed), GeoTIFF (grids), NetCDF / Zarr (xarray) and
-GeoParquet (pooled vectors with their ROI geometry).
+"""Export writers: npz (as rs-embed), GeoTIFF (grids), NetCDF / Zarr (xarray),
+GeoParquet and GeoPackage (pooled vectors with their ROI geometry).
 
 Every writer writes a temporary file (or folder, for Zarr) beside its target and
 renames it into place only when complete, so a crash never leaves a half file
@@ -24,15 +24,19 @@ from ..errors import SpecError
 from ..io import atomic_path, to_json
 from .manifest import sanitize_key
 
-FORMATS = ("npz", "geotiff", "netcdf", "zarr", "geoparquet")
+FORMATS = ("npz", "geotiff", "netcdf", "zarr", "geoparquet", "gpkg")
+VECTOR_FORMATS = ("geoparquet", "gpkg")
 LAYOUTS = ("per_item", "combined")
 _HDF5_LOCK = threading.Lock()
-EXT = {"npz": ".npz", "geotiff": ".tif", "netcdf": ".nc", "zarr": ".zarr", "geoparquet": ".parquet"}
+EXT = {"npz": ".npz", "geotiff": ".tif", "netcdf": ".nc", "zarr": ".zarr", "geoparquet": ".parquet",
+       "gpkg": ".gpkg"}
+GPKG_MAX_DIM = 1990  # SQLite allows 2000 columns per table
 
 
 def check_format(fmt: str, layout: str, output_mode: str, save_inputs: bool) -> str:
     f = str(fmt).lower().strip()
-    f = {"nc": "netcdf", "tif": "geotiff", "tiff": "geotiff", "parquet": "geoparquet"}.get(f, f)
+    f = {"nc": "netcdf", "tif": "geotiff", "tiff": "geotiff", "parquet": "geoparquet",
+         "geopackage": "gpkg"}.get(f, f)
     if f not in FORMATS:
         raise SpecError(f"format must be one of {FORMATS}, got {fmt!r}")
     if f == "geotiff" and output_mode != "grid":
@@ -41,8 +45,8 @@ def check_format(fmt: str, layout: str, output_mode: str, save_inputs: bool) -> 
     if f == "geotiff" and layout == "combined":
         raise SpecError("format='geotiff' writes one GeoTIFF per ROI and model; "
                         "use layout='per_item' (out_dir=...), not layout='combined'")
-    if f == "geoparquet" and output_mode != "pooled":
-        raise SpecError("format='geoparquet' stores pooled vectors (one row per ROI); "
+    if f in VECTOR_FORMATS and output_mode != "pooled":
+        raise SpecError(f"format={f!r} stores pooled vectors (one row per ROI); "
                         "got a grid output. Use OutputSpec.pooled() or format='geotiff'/'netcdf'/'zarr'")
     return f
 
@@ -224,6 +228,81 @@ def _write_geoparquet(rows: List[Dict[str, Any]], models: Sequence[str], dims: D
         pq.write_table(table, tmp)
 
 
+def _write_gpkg(rows: List[Dict[str, Any]], models: Sequence[str], dims: Dict[str, int],
+                dst: Path, file_meta: Dict[str, Any]) -> None:
+    """GeoPackage (opens in any QGIS): one polygon layer per model, fields ``name``,
+    ``index``, ``status``, ``emb_000``... (float32 values stored exactly as REAL)."""
+    try:
+        from osgeo import ogr, osr
+    except ImportError as exc:
+        raise SpecError(f"format='gpkg' needs the GDAL Python bindings (osgeo): {exc}") from exc
+    import shapely
+
+    too_big = {m: d for m, d in dims.items() if d > GPKG_MAX_DIM}
+    if too_big:
+        raise SpecError(f"format='gpkg' holds at most {GPKG_MAX_DIM} dimensions per model "
+                        f"(SQLite column limit), got {too_big}; use format='geoparquet' or 'npz'")
+    ogr.UseExceptions()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    geoms = [shapely.to_wkb(roi_polygon_4326(r["spatial"])) for r in rows]
+    with atomic_path(dst, suffix=".gpkg") as tmp:
+        tmp.unlink()  # GDAL creates the file itself
+        ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
+        try:
+            for m in models:
+                d = dims.get(m, 0)
+                lyr = ds.CreateLayer(sanitize_key(m), srs, ogr.wkbPolygon,
+                                     options=["SPATIAL_INDEX=YES", "FID=fid"])
+                for fname, ftype in (("name", ogr.OFTString), ("index", ogr.OFTInteger64),
+                                     ("status", ogr.OFTString)):
+                    lyr.CreateField(ogr.FieldDefn(fname, ftype))
+                for j in range(d):
+                    lyr.CreateField(ogr.FieldDefn(f"emb_{j:03d}", ogr.OFTReal))
+                defn = lyr.GetLayerDefn()
+                lyr.StartTransaction()
+                for r, wkb in zip(rows, geoms):
+                    f = ogr.Feature(defn)
+                    f.SetField("name", r["name"])
+                    f.SetField("index", int(r["index"]))
+                    vec = r["emb"].get(m)
+                    f.SetField("status", "ok" if vec is not None else "failed")
+                    if vec is not None:
+                        for j, v in enumerate(np.asarray(vec, np.float32).tolist()):
+                            f.SetField(3 + j, v)  # after name, index, status
+                    f.SetGeometry(ogr.CreateGeometryFromWkb(wkb))
+                    lyr.CreateFeature(f)
+                lyr.CommitTransaction()
+            ds.SetMetadataItem("RS_EMBED", to_json(file_meta))
+        finally:
+            ds = None  # close: flushes and releases the file
+
+
+def read_gpkg(path: Path) -> Dict[str, List[Optional[np.ndarray]]]:
+    """``{model layer: [vector or None per row, in index order]}``."""
+    from osgeo import ogr
+
+    ogr.UseExceptions()
+    ds = ogr.Open(str(path))
+    out: Dict[str, List[Optional[np.ndarray]]] = {}
+    try:
+        for k in range(ds.GetLayerCount()):
+            lyr = ds.GetLayer(k)
+            defn = lyr.GetLayerDefn()
+            emb_idx = [j for j in range(defn.GetFieldCount())
+                       if defn.GetFieldDefn(j).GetName().startswith("emb_")]
+            rows = []
+            for f in lyr:
+                vec = (np.asarray([f.GetFieldAsDouble(j) for j in emb_idx], np.float32)
+                       if f.GetField("status") == "ok" else None)
+                rows.append((f.GetField("index"), vec))
+            out[lyr.GetName()] = [v for _, v in sorted(rows, key=lambda t: t[0])]
+    finally:
+        ds = None
+    return out
+
+
 # -- per item ----------------------------------------------------------------------------------
 def item_paths(out_dir: Path, name: str, fmt: str) -> Path:
     return out_dir / f"{name}{EXT[fmt]}"
@@ -259,14 +338,15 @@ def write_item(out_dir: Path, fmt: str, name: str, arrays: Dict[str, np.ndarray]
                 dst = out_dir / f"{name}.input.{sanitize_key(model)}.tif"
                 _write_input_geotiff(arr, info, dst)
             files.append(dst)
-    elif fmt == "geoparquet":
+    elif fmt in VECTOR_FORMATS:
         entries = _model_entries(manifest)
         emb = {m: arrays.get(f"embedding__{sanitize_key(m)}") for m in entries}
         dims = {m: int(a.shape[0]) for m, a in emb.items() if a is not None}
         row = {"name": name, "index": manifest["index"], "status": manifest["status"],
                "spatial": manifest["spatial"], "emb": emb}
-        dst = out_dir / f"{name}.parquet"
-        _write_geoparquet([row], list(entries), dims, dst, _slim(manifest))
+        dst = out_dir / f"{name}{EXT[fmt]}"
+        writer = _write_geoparquet if fmt == "geoparquet" else _write_gpkg
+        writer([row], list(entries), dims, dst, _slim(manifest))
         files.append(dst)
         inputs = {k: v for k, v in arrays.items() if k.startswith("input_")}
         if inputs:  # vectors only in GeoParquet: inputs go to a side npz, nothing is dropped
@@ -340,7 +420,7 @@ def combine_arrays(items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]
 def write_combined(dst: Path, fmt: str, items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]],
                    models: Sequence[str], manifest: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     """Write all ROIs into one file; returns the key map stored in the manifest."""
-    if fmt == "geoparquet":
+    if fmt in VECTOR_FORMATS:
         rows, dims = [], {}
         for arrays, man in items:
             emb = {m: arrays.get(f"embedding__{sanitize_key(m)}") for m in models}
@@ -349,7 +429,8 @@ def write_combined(dst: Path, fmt: str, items: List[Tuple[Dict[str, np.ndarray],
                     dims[m] = int(a.shape[0])
             rows.append({"name": man["name"], "index": man["index"], "status": man["status"],
                          "spatial": man["spatial"], "emb": emb})
-        _write_geoparquet(rows, models, dims, dst, {k: v for k, v in manifest.items() if k != "items"})
+        writer = _write_geoparquet if fmt == "geoparquet" else _write_gpkg
+        writer(rows, models, dims, dst, {k: v for k, v in manifest.items() if k != "items"})
         inputs = [({k: v for k, v in a.items() if k.startswith("input_")}, m) for a, m in items]
         kmap = {}
         if any(i for i, _ in inputs):
