@@ -339,22 +339,19 @@ def test_progress_callback_and_cancel_leave_no_partial_files(tmp_path):
 
 
 # -- crash safety -------------------------------------------------------------------------------
-@pytest.mark.timeout(170)
-def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
-    n = 12
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    job = [PY, str(ROOT / "tests" / "engine" / "export_job.py")]
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    _run(clean, n=n, resume=True)  # the same job, in this process, never interrupted
-    seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
+def _kill_repeatedly(args, items_dir: Path, run_file: Path, n: int, kills_wanted: int, rng, env,
+                     undo=None):
+    """Start the export job and SIGKILL it at random points until ``kills_wanted`` kills landed.
+
+    If an attempt finishes before its kill, ``undo()`` removes part of the result so the
+    next attempt has work to be killed in.
+    """
+    job = [PY, str(ROOT / "tests" / "engine" / "export_job.py")] + args
     kills, done_at_kill, temps_seen = 0, [], 0
-    t0 = time.time()
-    while kills < 10:
+    while kills < kills_wanted:
         started = time.time()
-        proc = subprocess.Popen(job + [str(killed), "per_item", str(n)], env=env)
-        n_before = len(list(killed.glob("roi_*.json")))
-        run_file = killed / "export_run.json"
+        proc = subprocess.Popen(job, env=env)
+        n_before = len(list(items_dir.glob("roi_*.json")))
         r = rng.random()
         if r < 0.2:  # during start-up (imports, plan, run manifest write)
             time.sleep(rng.uniform(0.3, 2.0))
@@ -363,20 +360,37 @@ def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
                 time.sleep(0.005)
             time.sleep(rng.uniform(0.0, 1.0))
         else:  # while items are being written
-            while proc.poll() is None and len(list(killed.glob("roi_*.json"))) <= n_before:
+            while proc.poll() is None and len(list(items_dir.glob("roi_*.json"))) <= n_before:
                 time.sleep(0.005)
             time.sleep(rng.uniform(0.0, 0.6))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
-            done_at_kill.append(len(list(killed.glob("roi_*.json"))))
-            temps_seen += len(_temp_files(killed))
+            done_at_kill.append(len(list(items_dir.glob("roi_*.json"))))
+            temps_seen += len(_temp_files(items_dir.parent))
         else:
             assert proc.returncode == 0
-            for p in list(killed.glob("roi_00[0-7].*")):  # finished first: undo part, kill again
-                p.unlink()
-    subprocess.run(job + [str(killed), "per_item", str(n)], env=env, check=True, timeout=120)
+            if undo is not None:
+                undo()
+            else:
+                for p in list(items_dir.glob("roi_00[0-7].*")):  # finished first: undo part, kill again
+                    p.unlink()
+    subprocess.run(job, env=env, check=True, timeout=120)
+    return done_at_kill, temps_seen
+
+
+@pytest.mark.timeout(170)
+def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
+    n = 12
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    _run(clean, n=n, resume=True)  # the same job, in this process, never interrupted
+    seed = random.randrange(1 << 30)
+    t0 = time.time()
+    done_at_kill, temps_seen = _kill_repeatedly([str(killed), "per_item", str(n)], killed,
+                                                killed / "export_run.json", n, 10,
+                                                random.Random(seed), env)
     print(f"seed={seed} items done at each kill={done_at_kill} temp files seen={temps_seen} "
           f"{time.time() - t0:.1f}s")
     assert any(0 < d < n for d in done_at_kill)  # some kills landed in the middle of the work
@@ -386,6 +400,33 @@ def test_sigkill_at_random_points_then_resume_equals_clean_run(tmp_path):
     assert run["status"] == "complete" and run["summary"]["ok"] == n
     assert _temp_files(killed) == []
     assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in clean.iterdir())
+
+
+@pytest.mark.slow  # ~30 s: the same for a combined file (shards in <out>.npz.parts, then assembly)
+@pytest.mark.timeout(170)
+def test_sigkill_combined_layout_then_resume_equals_clean_run(tmp_path):
+    n = 12
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    clean = _run(tmp_path / "clean", layout="combined", n=n, resume=True)
+    seed = random.randrange(1 << 30)
+    out = tmp_path / "killed"
+    parts = tmp_path / "killed.npz.parts"
+    def undo():  # the run completed: drop the combined file so the next attempt redoes it all
+        for f in ("killed.npz", "killed.json"):
+            (tmp_path / f).unlink()
+
+    done_at_kill, _ = _kill_repeatedly([str(out), "combined", str(n)], parts, tmp_path / "killed.json",
+                                       n, 6, random.Random(seed), env, undo=undo)
+    print(f"seed={seed} shards done at each kill={done_at_kill}")
+    with np.load(tmp_path / "clean.npz") as a, np.load(tmp_path / "killed.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            assert np.array_equal(a[k], b[k], equal_nan=True), k
+    man = json.loads((tmp_path / "killed.json").read_text())
+    assert man["status"] == "complete" and man["keys"] == clean["keys"]
+    assert [(it["name"], it["status"]) for it in man["items"]] == [(it["name"], it["status"])
+                                                                   for it in clean["items"]]
+    assert not parts.exists() and _temp_files(tmp_path) == []
 
 
 # -- Dask -------------------------------------------------------------------------------------------

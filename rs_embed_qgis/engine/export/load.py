@@ -157,15 +157,13 @@ def load_export(path: str) -> Dict[str, Any]:
             info = kmap.get(k)
             if info:
                 emb[m] = (arrays[info["key"]] if info.get("stacked")
-                          else [arrays.get(info["keys"].get(str(i)) or info["keys"].get(i))
-                                for i in range(len(names))])
+                          else [arrays.get(info["keys"].get(str(i))) for i in range(len(names))])
         e0 = next((x for it in items for x in it.get("models", []) if x.get("model") == m
                    and x.get("input")), None)
         ikey = (e0 or {}).get("input", {}).get("key") if e0 else None
         info = kmap.get(ikey) if ikey else None
         if info:
             inp[m] = (arrays[info["key"]] if info.get("stacked")
-                      else [arrays.get(info["keys"].get(str(i)) or info["keys"].get(i))
-                            for i in range(len(names))])
+                      else [arrays.get(info["keys"].get(str(i))) for i in range(len(names))])
     return {"manifest": run, "layout": "combined", "format": fmt, "names": names, "items": items,
             "embeddings": emb, "inputs": inp}

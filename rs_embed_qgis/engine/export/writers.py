@@ -412,7 +412,7 @@ def combine_arrays(items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]
                 if a is not None:
                     kk = f"{k}__{int(man['index']):05d}"
                     out[kk] = a
-                    ks[int(man["index"])] = kk
+                    ks[str(int(man["index"]))] = kk  # str: the same in JSON and in memory
             kmap[k] = {"keys": ks, "stacked": False}
     return out, kmap
 
