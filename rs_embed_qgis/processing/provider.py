@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 #: optional dependency is missing is skipped with a log line, not a broken provider.
 ALGORITHMS = [
     ("alg_embed_extent", "EmbedExtentAlgorithm"),
+    ("alg_forecast", "ForecastReflectanceAlgorithm"),
 ]
 
 
