@@ -498,3 +498,26 @@ def test_fail_on_bad_input(tmp_path):
     res = export_batch(fail_on_bad_input=True, continue_on_error=True, **kw)
     e = res[0]["models"][0]
     assert res[0]["status"] == "failed" and e["stage"] == "input" and "input check failed" in e["error"]
+
+
+def test_two_model_families_multi_frame_inputs(tmp_path):
+    """MOSAIKS (one composite) + AnySat (T binned composites, torch, random tiny weights)."""
+    anysat = {"model_size": "tiny", "pretrained": False, "img": 12, "frames": 2}
+    opts = {"mosaiks": {"num_features": 16}, "anysat": anysat}
+    sp = export_job.rois(3)
+    res = export_batch(spatials=sp, temporal=export_job.TEMPORAL, models=["mosaiks", "anysat"],
+                       out_dir=str(tmp_path / "o"), backend="local", device="cpu",
+                       model_options=opts, show_progress=False)
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert len(run["fetch_groups"]) == 2  # one composite vs two time bins: two fetches per ROI
+    a = run["models"][1]
+    assert a["model"] == "anysat" and a["random_weights"] is True and a["frames"] == 2
+    for m in ("mosaiks", "anysat"):
+        ref = get_embeddings_batch(m, spatials=sp, temporal=export_job.TEMPORAL, backend="local",
+                                   device="cpu", model_options=opts[m])
+        for i, e in enumerate(ref):
+            with np.load(tmp_path / "o" / f"p{i:05d}.npz") as z:
+                np.testing.assert_allclose(z[f"embedding__{m}"], e.array, rtol=1e-4, atol=1e-5)
+    e = res[0]["models"][1]
+    assert e["input"]["key"] == "input_tchw__anysat" and e["input"]["shape"][:2] == [2, 10]
+    assert e["meta"]["random_weights"] is True and len(e["input"]["frames"]) == 2

@@ -173,6 +173,7 @@ def export_batch(
     run["finished_at"] = utc_now()
     run["timings"] = _timings(new, wall)
     run["failures"] = failures_of(items)
+    _weights_from_items(plan, run, items)
     run["summary"] = _summary(items, len(existing))
     if cluster:
         run["dask"] = cluster
@@ -205,6 +206,7 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> Dict[str, Any]:
         emb = get_embedder(m, device=plan.device, model_options=plan.model_options[m])
         models.append({"model": m, "family": emb.spec.family, "type": emb.spec.kind,
                        "sensor": plan.sensors[m].to_dict(), "frames": plan.groups[plan.group_of[m]].frames,
+                       "temporal": plan.temporals[m].to_dict() if plan.temporals[m] else None,
                        "fetch_group": plan.group_of[m], "options": jsonable(plan.model_options[m]),
                        "device": emb.device, "weights": jsonable(emb.weights_meta),
                        "random_weights": emb.weights_meta.get("status") == "random"})
@@ -217,10 +219,26 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> Dict[str, Any]:
         "output": plan.output.to_dict(), "backend": plan.backend,
         "provider_options": jsonable(plan.provider_options), "device": plan.device,
         "models": models,
-        "fetch_groups": [{"sensor": g.sensor.to_dict(), "frames": g.frames, "models": g.members}
+        "fetch_groups": [{"sensor": g.sensor.to_dict(), "frames": g.frames, "models": g.members,
+                          "temporal": g.temporal.to_dict() if g.temporal else None}
                          for g in plan.groups],
         "knobs": knobs, "versions": library_versions(),
     }
+
+
+def _weights_from_items(plan, run: Dict[str, Any], items) -> None:
+    """Weights identity as used (models may load lazily, on workers): from the items' meta."""
+    from ..api import get_embedder
+
+    for entry in run["models"]:
+        m = entry["model"]
+        used = next((e["meta"]["weights"] for it in items if it for e in it.get("models", [])
+                     if e.get("model") == m and (e.get("meta") or {}).get("weights")), None)
+        if used is None:  # nothing embedded in this run (all resumed): the cached embedder's view
+            used = jsonable(get_embedder(m, device=plan.device,
+                                         model_options=plan.model_options[m]).weights_meta)
+        entry["weights"] = used
+        entry["random_weights"] = used.get("status") == "random"
 
 
 def _timings(new: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:

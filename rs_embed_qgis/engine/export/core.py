@@ -48,6 +48,7 @@ EXECUTORS = ("serial", "threads", "dask")
 class FetchGroup:
     sensor: SensorSpec          # the union of the members' bands
     frames: Optional[int]
+    temporal: Optional[TemporalSpec]  # the window the members run on (Embedder.resolve_temporal)
     members: List[str]          # model ids
 
 
@@ -63,6 +64,7 @@ class ExportPlan:
     model_specs: List[ModelSpec]
     model_options: Dict[str, Dict[str, Any]]
     sensors: Dict[str, SensorSpec]
+    temporals: Dict[str, Optional[TemporalSpec]]
     groups: List[FetchGroup]
     group_of: Dict[str, int]
     backend: str
@@ -93,12 +95,14 @@ class ExportPlan:
         return self.layout == "combined" or self.save_manifest
 
 
-def _sensor_fetch_key(s: SensorSpec, frames: Optional[int]) -> Tuple[Any, ...]:
-    return (s.collection, float(s.scale_m), s.cloudy_pct, float(s.fill_value), s.composite, frames)
+def _sensor_fetch_key(s: SensorSpec, frames: Optional[int],
+                      temporal: Optional[TemporalSpec] = None) -> Tuple[Any, ...]:
+    t = tuple(sorted(temporal.to_dict().items())) if temporal is not None else None
+    return (s.collection, float(s.scale_m), s.cloudy_pct, float(s.fill_value), s.composite, frames, t)
 
 
-def _full_sensor_key(s: SensorSpec, frames: Optional[int]) -> str:
-    return digest([list(_sensor_fetch_key(s, frames)), [str(b) for b in s.bands]])
+def _full_sensor_key(s: SensorSpec, frames: Optional[int], temporal: Optional[TemporalSpec]) -> str:
+    return digest([repr(_sensor_fetch_key(s, frames, temporal)), [str(b) for b in s.bands]])
 
 
 def _model_options_for(models: Sequence[str], model_options: Optional[Dict[str, Any]]
@@ -139,6 +143,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
     names = _check_names(names, len(spatials))
     opts = _model_options_for(models, model_options)
     sensors: Dict[str, SensorSpec] = {}
+    temporals: Dict[str, Optional[TemporalSpec]] = {}
     groups: List[FetchGroup] = []
     group_of: Dict[str, int] = {}
     by_key: Dict[Tuple[Any, ...], int] = {}
@@ -147,10 +152,11 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         emb.check_input_prep(input_prep)
         s = _resolve_sensor(emb, (per_model_sensors or {}).get(m) or sensor)
         sensors[m] = s
-        key = _sensor_fetch_key(s, emb.frames)
+        temporals[m] = emb.resolve_temporal(temporal)  # as get_embeddings_batch does
+        key = _sensor_fetch_key(s, emb.frames, temporals[m])
         if key not in by_key:
             by_key[key] = len(groups)
-            groups.append(FetchGroup(s, emb.frames, []))
+            groups.append(FetchGroup(s, emb.frames, temporals[m], []))
         gi = by_key[key]
         g = groups[gi]
         union = list(g.sensor.bands) + [b for b in s.bands if b not in g.sensor.bands]
@@ -168,7 +174,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
     return ExportPlan(
         spatials=list(spatials), names=names, temporal=temporal, output=output, models=models,
         model_specs=[get_spec(m) for m in models], model_options=opts, sensors=sensors,
-        groups=groups, group_of=group_of, backend=backend, device=device,
+        temporals=temporals, groups=groups, group_of=group_of, backend=backend, device=device,
         provider_options=provider_options, fmt=fmt, layout=layout,
         item_dir=Path(item_dir).absolute(),  # Dask workers may run elsewhere
         input_prep=input_prep, save_inputs=knobs["save_inputs"],
@@ -233,7 +239,7 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> Dict[str, Any]:
     for gi, g in enumerate(plan.groups):
         try:
             patches = retry(lambda: provider.fetch_many(
-                sps, plan.temporal, g.sensor, frames=g.frames, num_workers=plan.num_workers),
+                sps, g.temporal, g.sensor, frames=g.frames, num_workers=plan.num_workers),
                 plan.max_retries, plan.retry_backoff_s)
             for i, p in zip(indices, patches):
                 out[(gi, i)] = p
@@ -243,7 +249,7 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> Dict[str, Any]:
 
             def one(i):
                 try:
-                    return retry(lambda: provider.fetch(plan.spatials[i], plan.temporal, g.sensor,
+                    return retry(lambda: provider.fetch(plan.spatials[i], g.temporal, g.sensor,
                                                         frames=g.frames),
                                  plan.max_retries, plan.retry_backoff_s)
                 except Exception as exc:  # noqa: BLE001
@@ -307,7 +313,7 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: Dict[str, A
             return None
         sensor, gi = plan.sensors[m], plan.group_of[m]
         frames = plan.groups[gi].frames
-        skey = _full_sensor_key(sensor, frames)
+        skey = _full_sensor_key(sensor, frames, plan.temporals[m])
         todo: List[Tuple[int, Patch, Dict[str, Any]]] = []
         for i in indices:
             e: Dict[str, Any] = {"model": m, "status": "ok", "sensor": sensor.to_dict(),
@@ -351,7 +357,9 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: Dict[str, A
             for (i, p, e), emb in results:
                 try:
                     e["stage"] = "embed"
-                    emb = _finish(emb, p, plan.spatials[i], plan.temporal, sensor, plan.backend,
+                    if e.get("input") and e["input"].get("inspection") is not None:
+                        emb.meta["input_check"] = e["input"]["inspection"]
+                    emb = _finish(emb, p, plan.spatials[i], plan.temporals[m], sensor, plan.backend,
                                   {"fetch_s": fetched["fetch_s"] / n, "embed_s": dt / max(1, len(todo))})
                     arr = np.ascontiguousarray(emb.array, dtype=np.float32)
                     key = f"embedding__{sanitize_key(m)}"
