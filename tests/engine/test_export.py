@@ -521,3 +521,14 @@ def test_two_model_families_multi_frame_inputs(tmp_path):
     e = res[0]["models"][1]
     assert e["input"]["key"] == "input_tchw__anysat" and e["input"]["shape"][:2] == [2, 10]
     assert e["meta"]["random_weights"] is True and len(e["input"]["frames"]) == 2
+
+
+def test_manifests_never_hold_credentials():
+    from rs_embed_qgis.engine.export.manifest import redact
+
+    opts = {"project": "my-proj", "credentials": {"private_key": "-----BEGIN"}, "root": "/d",
+            "http": {"api_key": "abc", "timeout": 5}}
+    r = redact(opts)
+    assert r == {"project": "my-proj", "credentials": "<redacted>", "root": "/d",
+                 "http": {"api_key": "<redacted>", "timeout": 5}}
+    assert "BEGIN" not in json.dumps(r)

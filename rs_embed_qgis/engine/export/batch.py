@@ -15,7 +15,7 @@ from . import writers
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
 from .executors import Progress, run_dask, run_local
 from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, failures_of, jsonable, library_versions,
-                       read_json, utc_now)
+                       read_json, redact, utc_now)
 
 
 def _target(out, layout, out_dir, out_path, fmt_hint: str):
@@ -217,7 +217,7 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> Dict[str, Any]:
         "spatials": [s.to_dict() for s in plan.spatials],
         "temporal": plan.temporal.to_dict() if plan.temporal else None,
         "output": plan.output.to_dict(), "backend": plan.backend,
-        "provider_options": jsonable(plan.provider_options), "device": plan.device,
+        "provider_options": redact(plan.provider_options), "device": plan.device,
         "models": models,
         "fetch_groups": [{"sensor": g.sensor.to_dict(), "frames": g.frames, "models": g.members,
                           "temporal": g.temporal.to_dict() if g.temporal else None}

@@ -38,7 +38,7 @@ from ..registry import ModelSpec, get_spec
 from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 from . import writers
 from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, digest, item_status, jsonable, read_json,
-                       sanitize_key, sha1_array, utc_now)
+                       redact, sanitize_key, sha1_array, utc_now)
 
 EXECUTORS = ("serial", "threads", "dask")
 
@@ -165,7 +165,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         group_of[m] = gi
     job = {
         "temporal": temporal.to_dict() if temporal else None, "output": output.to_dict(),
-        "backend": backend, "provider_options": jsonable(provider_options),
+        "backend": backend, "provider_options": redact(provider_options),
         "models": models, "sensors": {m: sensors[m].to_dict() for m in models},
         "model_options": jsonable(opts), "input_prep": input_prep,
         "save_inputs": knobs["save_inputs"], "save_embeddings": knobs["save_embeddings"],

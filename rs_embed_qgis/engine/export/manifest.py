@@ -36,6 +36,18 @@ def jsonable(obj: Any) -> Any:
     return json.loads(to_json(obj))
 
 
+_SECRET_WORDS = ("credential", "token", "secret", "password", "passwd", "private_key", "api_key")
+
+
+def redact(options: Any) -> Any:
+    """Provider options for a manifest: credentials are never written, only their presence."""
+    if not isinstance(options, dict):
+        return jsonable(options)
+    return {k: ("<redacted>" if any(w in str(k).lower() for w in _SECRET_WORDS) and v is not None
+                else redact(v) if isinstance(v, dict) else jsonable(v))
+            for k, v in options.items()}
+
+
 def sha1_array(arr: np.ndarray) -> str:
     a = np.ascontiguousarray(arr)
     h = hashlib.sha1()
