@@ -532,3 +532,14 @@ def test_manifests_never_hold_credentials():
     assert r == {"project": "my-proj", "credentials": "<redacted>", "root": "/d",
                  "http": {"api_key": "<redacted>", "timeout": 5}}
     assert "BEGIN" not in json.dumps(r)
+
+
+def test_missing_format_library_fails_before_any_work(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    with pytest.raises(SpecError, match="pyarrow"):
+        _run(tmp_path / "o", n=2, format="geoparquet")
+    assert not (tmp_path / "o").exists()

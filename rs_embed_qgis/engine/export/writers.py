@@ -48,7 +48,26 @@ def check_format(fmt: str, layout: str, output_mode: str, save_inputs: bool) -> 
     if f in VECTOR_FORMATS and output_mode != "pooled":
         raise SpecError(f"format={f!r} stores pooled vectors (one row per ROI); "
                         "got a grid output. Use OutputSpec.pooled() or format='geotiff'/'netcdf'/'zarr'")
+    _require(f)
     return f
+
+
+_NEEDS = {"zarr": (("zarr",), "pip install 'zarr<3'"),
+          "geoparquet": (("pyarrow",), "pip install 'pyarrow<17'"),
+          "gpkg": (("osgeo",), "the GDAL Python bindings (Debian: apt install python3-gdal)")}
+
+
+def _require(fmt: str) -> None:
+    """Fail before any work when the format's library is missing."""
+    import importlib.util
+
+    if fmt == "netcdf":
+        _netcdf_engine()
+        return
+    mods, how = _NEEDS.get(fmt, ((), ""))
+    missing = [m for m in mods if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SpecError(f"format={fmt!r} needs {', '.join(missing)}: {how}")
 
 
 # -- atomic folder (Zarr) -------------------------------------------------------------------
