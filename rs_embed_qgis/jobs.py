@@ -77,3 +77,402 @@ def save_grid(emb: Embedding, path: str | Path, quicklook: Optional[str | Path] 
         res["quicklook"] = str(write_pca_quicklook(emb, quicklook, upscale=max(1, 256 // max(emb.array.shape[1:]))))
     res["write_s"] = time.perf_counter() - t0
     return res
+
+
+# ---------------------------------------------------------------------------------------
+# Shared by the Processing algorithms and (where useful) the dock. Additive helpers.
+# ---------------------------------------------------------------------------------------
+ItemError = Callable[[int, Exception], None]
+
+
+def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
+                    is_cancelled: Optional[Cancelled] = None, chunk: int = 8,
+                    on_error: Optional[ItemError] = None) -> List[Optional[Embedding]]:
+    """Like :func:`run_embed`, but an ROI the engine cannot embed does not sink the run.
+
+    A failing batch is retried ROI by ROI; each ROI that still fails gives ``None`` in the
+    result (same order as ``req.spatials``) and ``on_error(index, exc)`` is called.
+    Without ``on_error`` the first error is raised, as in :func:`run_embed`.
+    """
+    from .engine import get_embeddings_batch
+
+    if on_error is None:
+        return list(run_embed(req, progress, is_cancelled, chunk))
+    out: List[Optional[Embedding]] = []
+    n = len(req.spatials)
+
+    def _batch(spatials):
+        return get_embeddings_batch(
+            req.model, spatials=spatials, temporal=req.temporal, sensor=req.sensor,
+            output=req.output, backend=req.backend, device=req.device, input_prep=req.input_prep,
+            model_options=req.model_options or None, provider_options=req.provider_options or None)
+
+    for i in range(0, n, chunk):
+        if is_cancelled and is_cancelled():
+            raise JobCancelled("cancelled by the user")
+        if progress:
+            progress(i / n, f"embedding ROIs {i + 1}-{min(n, i + chunk)} of {n} with {req.model}")
+        part = req.spatials[i:i + chunk]
+        try:
+            out.extend(_batch(part))
+            continue
+        except RsEmbedError:
+            pass  # find the ROI(s) to blame, one at a time
+        for j, s in enumerate(part):
+            if is_cancelled and is_cancelled():
+                raise JobCancelled("cancelled by the user")
+            try:
+                out.extend(_batch([s]))
+            except RsEmbedError as exc:
+                on_error(i + j, exc)
+                out.append(None)
+    if progress:
+        progress(1.0, "done")
+    return out
+
+
+def file_stems(names: List[str], default: str = "roi") -> List[str]:
+    """File-name-safe, unique stems for user names (``"Field #1/a"`` -> ``"Field_1_a"``).
+
+    Repeats get ``_2``, ``_3``...; case-insensitive so they stay apart on every file system.
+    """
+    import re
+
+    out: List[str] = []
+    seen: set = set()
+    for raw in names:
+        stem = re.sub(r"[^\w.-]+", "_", str(raw if raw is not None else ""), flags=re.UNICODE)
+        stem = stem.strip("._") or default
+        stem = stem[:120]
+        cand, k = stem, 2
+        while cand.lower() in seen:
+            cand = f"{stem}_{k}"
+            k += 1
+        seen.add(cand.lower())
+        out.append(cand)
+    return out
+
+
+def roi_footprint(emb: Embedding) -> Optional[Dict[str, Any]]:
+    """The pixels an embedding saw: ``{"crs", "bounds"}`` of the fetched patch, if known."""
+    inp = emb.meta.get("input") or {}
+    if inp.get("crs") and inp.get("bounds"):
+        return {"crs": inp["crs"], "bounds": list(inp["bounds"])}
+    if emb.meta.get("crs") and emb.meta.get("roi_bounds"):
+        return {"crs": emb.meta["crs"], "bounds": list(emb.meta["roi_bounds"])}
+    return None
+
+
+# -- embedding pixels the user already has (a raster layer) ------------------------------
+def parse_band_map(text: str) -> Dict[str, int]:
+    """``"B4=3, B3=2, B2=1"`` -> ``{"B4": 3, "B3": 2, "B2": 1}`` (model band = 1-based layer band)."""
+    from .engine.errors import SpecError
+    from .engine.providers.bands import canonical_band
+
+    out: Dict[str, int] = {}
+    for part in [p.strip() for p in str(text or "").replace(";", ",").split(",") if p.strip()]:
+        if "=" not in part:
+            raise SpecError(f"band mapping entries must look like MODEL_BAND=LAYER_BAND (e.g. B4=3), "
+                            f"got {part!r}")
+        k, v = (x.strip() for x in part.split("=", 1))
+        try:
+            idx = int(v)
+        except ValueError:
+            raise SpecError(f"layer band in {part!r} must be a 1-based band number, got {v!r}") from None
+        if idx < 1:
+            raise SpecError(f"layer band in {part!r} must be >= 1, got {idx}")
+        if not k:
+            raise SpecError(f"model band name missing in {part!r}")
+        if canonical_band(k) in {canonical_band(x) for x in out}:
+            raise SpecError(f"model band {k!r} is mapped twice in {text!r}")
+        out[k] = idx
+    return out
+
+
+def resolve_band_map(model_bands: List[str], layer_descriptions: List[str],
+                     band_map: Optional[Dict[str, int]] = None) -> Dict[str, int]:
+    """Model band -> 1-based layer band.
+
+    An explicit map wins; else bands are matched by the layer's band descriptions
+    (``B04`` matches ``B4``); else a layer with exactly the model's band count is
+    taken in order. Anything else is an error that lists both sides.
+    """
+    from .engine.errors import SpecError
+    from .engine.providers.bands import canonical_band
+
+    n = len(layer_descriptions)
+    if band_map:
+        for k, v in band_map.items():
+            if v > n:
+                raise SpecError(f"band mapping {k}={v}: the layer has only {n} band(s)")
+        missing = [b for b in model_bands
+                   if canonical_band(b) not in {canonical_band(k) for k in band_map}]
+        if missing and model_bands:
+            raise SpecError(f"band mapping {band_map} leaves model band(s) {missing} unmapped; "
+                            f"the model needs {list(model_bands)}")
+        return dict(band_map)
+    desc = [canonical_band(d or "") for d in layer_descriptions]
+    if model_bands and all(canonical_band(b) in desc for b in model_bands):
+        return {b: desc.index(canonical_band(b)) + 1 for b in model_bands}
+    if model_bands and n == len(model_bands):
+        return {b: i + 1 for i, b in enumerate(model_bands)}
+    raise SpecError(
+        f"cannot tell which layer bands are the model's {list(model_bands)}: the layer has {n} "
+        f"band(s) described {layer_descriptions}; give a band mapping such as "
+        + ", ".join(f"{b}={i + 1}" for i, b in enumerate(model_bands)))
+
+
+def read_raster_for_model(path: str | Path, band_map: Dict[str, int], *, scale: float = 1.0,
+                          bounds: Optional[tuple] = None, bounds_crs: Optional[str] = None,
+                          dst_crs: Optional[str] = None, max_pixels: int = 40_000_000,
+                          ) -> Dict[str, Any]:
+    """Read the mapped bands of a raster file as CHW float32 in model units.
+
+    ``bounds`` (in ``bounds_crs``, default the raster's) crops to a window; ``dst_crs``
+    warps (bilinear) onto that CRS first, e.g. a metric UTM grid for a raster in degrees.
+    No-data pixels become 0 (the engine's ``fill_value``), counted in ``nodata_fraction``.
+    Returns ``{"data", "bands", "crs", "transform", "nodata_fraction"}``.
+    """
+    import numpy as np
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import from_bounds
+
+    from .engine.errors import ProviderError, SpecError
+
+    try:
+        src = rasterio.open(str(path))
+    except Exception as exc:  # noqa: BLE001 - any GDAL failure: say which file
+        raise ProviderError(f"cannot open raster {str(path)!r}: {exc}") from exc
+    with src:
+        if src.crs is None:
+            raise SpecError(f"raster {str(path)!r} has no CRS; assign one before embedding it")
+        ds = src
+        vrt = None
+        if dst_crs and rasterio.crs.CRS.from_user_input(dst_crs) != src.crs:
+            vrt = WarpedVRT(src, crs=dst_crs, resampling=Resampling.bilinear,
+                            src_nodata=src.nodata, nodata=src.nodata if src.nodata is not None else 0)
+            ds = vrt
+        try:
+            window = None
+            if bounds is not None:
+                b = tuple(bounds)
+                if bounds_crs and rasterio.crs.CRS.from_user_input(bounds_crs) != ds.crs:
+                    b = transform_bounds(bounds_crs, ds.crs, *b, densify_pts=21)
+                window = from_bounds(*b, transform=ds.transform).round_offsets().round_lengths()
+                window = window.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
+            h = int(window.height) if window is not None else ds.height
+            w = int(window.width) if window is not None else ds.width
+            if h * w * len(band_map) > max_pixels:
+                raise SpecError(f"the raster part to embed is {w} x {h} px x {len(band_map)} bands, "
+                                f"more than {max_pixels} values; choose a smaller extent")
+            idx = list(band_map.values())
+            arr = ds.read(idx, window=window, masked=True).astype(np.float32)
+            transform = ds.window_transform(window) if window is not None else ds.transform
+            mask = np.ma.getmaskarray(arr).any(axis=0)
+            data = np.where(np.ma.getmaskarray(arr), 0.0, arr.filled(0) * float(scale)).astype(np.float32)
+            crs = ds.crs.to_string()
+        finally:
+            if vrt is not None:
+                vrt.close()
+    return {"data": data, "bands": list(band_map.keys()), "crs": crs,
+            "transform": list(transform)[:6], "nodata_fraction": float(mask.mean()) if mask.size else 0.0}
+
+
+# -- inspecting a provider patch (no model) ----------------------------------------------
+def _band_stats(x, fill_value: float) -> Dict[str, Any]:
+    import numpy as np
+
+    x = x.astype(np.float64).ravel()
+    finite = x[np.isfinite(x)]
+    valid = finite[finite != fill_value]
+    st: Dict[str, Any] = {
+        "nan_fraction": float(1 - finite.size / x.size) if x.size else 1.0,
+        "fill_fraction": float((finite == fill_value).sum() / x.size) if x.size else 0.0,
+    }
+    if valid.size:
+        p = np.percentile(valid, [2, 50, 98])
+        st.update(min=float(valid.min()), max=float(valid.max()), mean=float(valid.mean()),
+                  std=float(valid.std()), p2=float(p[0]), median=float(p[1]), p98=float(p[2]))
+    return st
+
+
+def patch_report(patch: Any, value_range: Optional[tuple] = None) -> Dict[str, Any]:
+    """Quality report of a patch: per-band statistics, frames, and the issues found.
+
+    The shape follows the engine's input check (``{"ok", "report": {..., "issues"}}``);
+    used when ``rs_embed_qgis.engine.inspect.check_patch`` is not available.
+    """
+    import numpy as np
+
+    fill = float(patch.sensor.fill_value) if patch.sensor is not None else 0.0
+    bands = {b: _band_stats(patch.data[:, i], fill) for i, b in enumerate(patch.bands)}
+    issues: List[str] = []
+    for b, st in bands.items():
+        if "mean" not in st:
+            issues.append(f"band {b}: no valid pixel (all NaN or fill value {fill})")
+            continue
+        if st["fill_fraction"] + st["nan_fraction"] > 0.2:
+            issues.append(f"band {b}: {100 * (st['fill_fraction'] + st['nan_fraction']):.0f}% "
+                          f"of pixels are no-data/fill")
+        if st["std"] == 0:
+            issues.append(f"band {b}: constant value {st['mean']}")
+        if value_range is not None:
+            lo, hi = value_range
+            x = patch.data[:, list(patch.bands).index(b)]
+            x = x[np.isfinite(x) & (x != fill)]
+            out = float(((x < lo) | (x > hi)).mean()) if x.size else 0.0
+            st["outside_value_range_fraction"] = out
+            if out > 0.01:
+                issues.append(f"band {b}: {100 * out:.1f}% of values outside {list(value_range)}")
+    for k, fr in enumerate(patch.frames or []):
+        if fr.get("n_scenes") == 0:
+            issues.append(f"frame {k} [{fr.get('start')}, {fr.get('end')}): no scene")
+        elif fr.get("valid_fraction") is not None and fr["valid_fraction"] < 0.5:
+            issues.append(f"frame {k}: only {100 * fr['valid_fraction']:.0f}% of pixels valid "
+                          f"(clouds/no-data)")
+    return {"ok": not issues,
+            "report": {"shape_tchw": list(patch.data.shape), "bands": bands,
+                       "value_range": list(value_range) if value_range else None,
+                       "issues": issues, "checker": "rs_embed_qgis.jobs.patch_report"}}
+
+
+def inspect_patch(spatial: Any, temporal: Optional[TemporalSpec], sensor: SensorSpec, *,
+                  backend: str = "local", provider_options: Optional[Dict[str, Any]] = None,
+                  value_range: Optional[tuple] = None, name: str = "patch") -> tuple:
+    """Fetch the patch a model would get (no model run) and check it: ``(patch, report)``.
+
+    The report is JSON-ready: the check (the engine's ``check_patch`` when present, else
+    :func:`patch_report`), the specs, and where the pixels are (CRS, transform, bounds).
+    """
+    from .engine import get_provider
+    from .engine.io import _json_default
+
+    sensor = sensor.validate()
+    patch = get_provider(backend, provider_options or None).fetch(spatial, temporal, sensor)
+    try:
+        from .engine.inspect import check_patch
+    except ImportError:
+        check_patch = None
+    if check_patch is not None:
+        rep = check_patch(patch, sensor=sensor, name=name)
+        if value_range is not None:  # our range check on top of the engine's
+            own = patch_report(patch, value_range)
+            rep.setdefault("report", {})["value_range_check"] = own["report"]
+            rep["ok"] = bool(rep.get("ok")) and own["ok"]
+    else:
+        rep = patch_report(patch, value_range)
+    out = {
+        "ok": bool(rep.get("ok")), "name": name, "report": rep.get("report", rep),
+        "spatial": spatial.to_dict(), "temporal": temporal.to_dict() if temporal else None,
+        "sensor": sensor.to_dict(), "backend": backend, "patch": patch.describe(),
+    }
+    import json
+
+    return patch, json.loads(json.dumps(out, default=_json_default))
+
+
+def save_rgb(patch: Any, rgb_bands: List[str], path: str | Path, stretch: str = "percentile",
+             clip_pct: tuple = (2.0, 98.0)) -> Dict[str, Any]:
+    """Write three bands of a patch as a GeoTIFF on its grid.
+
+    ``stretch="percentile"``: uint8 0..255 stretched per band between the ``clip_pct``
+    percentiles (0 = no data); ``"raw"``: float32 values as fetched (e.g. reflectance
+    x 10000), band descriptions naming the bands. Multi-frame patches: median over time.
+    """
+    import warnings
+
+    import numpy as np
+    import rasterio
+    from rasterio.transform import Affine
+
+    from .engine.errors import SpecError
+    from .engine.io import atomic_path
+
+    if len(rgb_bands) != 3:
+        raise SpecError(f"RGB needs exactly 3 bands, got {list(rgb_bands)}")
+    if stretch not in ("percentile", "raw"):
+        raise SpecError(f"stretch must be 'percentile' or 'raw', got {stretch!r}")
+    if patch.grid is None:
+        raise SpecError("this patch has no grid (crs/transform), so it cannot be written on a map")
+    sub = patch.select_bands(rgb_bands)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        img = np.nanmedian(sub.data, axis=0) if sub.n_frames > 1 else sub.chw
+    fill = float(patch.sensor.fill_value) if patch.sensor is not None else 0.0
+    nodata = ~np.isfinite(img).all(axis=0) | (img == fill).all(axis=0)
+    limits = []
+    if stretch == "percentile":
+        out = np.zeros(img.shape, np.uint8)
+        for i in range(3):
+            v = img[i][~nodata]
+            lo, hi = (np.percentile(v, clip_pct) if v.size else (0.0, 1.0))
+            limits.append([float(lo), float(hi)])
+            s = np.clip((img[i] - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+            out[i] = np.where(nodata, 0, 1 + np.round(s * 254)).astype(np.uint8)
+        dtype, nd = "uint8", 0
+    else:
+        out = np.where(nodata[None], np.nan, img).astype(np.float32)
+        dtype, nd = "float32", float("nan")
+    g = sub.grid
+    profile = dict(driver="GTiff", width=g.width, height=g.height, count=3, dtype=dtype,
+                   crs=g.crs, transform=Affine(*g.transform), nodata=nd, compress="deflate",
+                   photometric="RGB" if dtype == "uint8" else None)
+    profile = {k: v for k, v in profile.items() if v is not None}
+    with atomic_path(path, suffix=".tif") as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(out)
+            for i, b in enumerate(rgb_bands):
+                dst.set_band_description(i + 1, str(b))
+            dst.update_tags(RS_EMBED_STRETCH=stretch, RS_EMBED_BANDS=",".join(rgb_bands),
+                            RS_EMBED_LIMITS=str(limits))
+    return {"rgb": str(path), "stretch": stretch, "limits": limits, "bands": list(rgb_bands)}
+
+
+# -- batch export ------------------------------------------------------------------------
+def run_export(*, spatials: List[Any], temporal: Optional[TemporalSpec], models: List[str],
+               out_dir: str | Path, names: Optional[List[str]] = None, backend: str = "local",
+               device: str = "auto", output: Optional[OutputSpec] = None,
+               sensor: Optional[SensorSpec] = None, format: str = "npz",
+               save_inputs: bool = True, save_embeddings: bool = True, save_manifest: bool = True,
+               chunk_size: int = 16, num_workers: int = 4, continue_on_error: bool = False,
+               resume: bool = True, model_options: Optional[Dict[str, Any]] = None,
+               provider_options: Optional[Dict[str, Any]] = None,
+               progress: Optional[Progress] = None, is_cancelled: Optional[Cancelled] = None,
+               ) -> Dict[str, Any]:
+    """ROIs x models -> an export folder with manifests, through the engine's ``export_batch``.
+
+    Arguments the installed ``export_batch`` does not take are left out and listed in
+    ``result["ignored"]`` (so a caller can warn). Raises :class:`JobCancelled` if the user
+    cancelled; items already written stay (each is written atomically) and ``resume=True``
+    continues from them.
+    """
+    import inspect as _inspect
+
+    from .engine.errors import ModelError
+
+    try:
+        from .engine.export import export_batch
+    except ImportError as exc:
+        raise ModelError(f"this build has no batch export (rs_embed_qgis.engine.export): {exc}") from exc
+    kw: Dict[str, Any] = dict(
+        spatials=list(spatials), temporal=temporal, models=list(models), out_dir=str(out_dir),
+        names=names, backend=backend, device=device, output=output or OutputSpec.pooled(),
+        sensor=sensor, format=format, save_inputs=save_inputs, save_embeddings=save_embeddings,
+        save_manifest=save_manifest, chunk_size=chunk_size, num_workers=num_workers,
+        continue_on_error=continue_on_error, resume=resume, show_progress=False,
+        model_options=model_options or None, provider_options=provider_options or None,
+        progress=progress, is_cancelled=is_cancelled)
+    params = _inspect.signature(export_batch).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        ignored = [k for k in kw if k not in params and kw[k] is not None]
+        kw = {k: v for k, v in kw.items() if k in params}
+    else:
+        ignored = []
+    t0 = time.perf_counter()
+    manifests = export_batch(**kw)
+    if is_cancelled and is_cancelled():
+        raise JobCancelled("cancelled by the user; finished items are kept, run again to resume")
+    return {"manifests": manifests, "ignored": ignored, "seconds": time.perf_counter() - t0}

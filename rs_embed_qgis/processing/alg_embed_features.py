@@ -1,0 +1,220 @@
+"""Processing algorithm: one embedding per feature of a vector layer.
+
+Points become square ``PointBuffer`` ROIs, other geometries the lon/lat bounding box of
+their outline. Outputs: a polygon layer (ROI footprints in the input layer's CRS) with
+the pooled vector as attributes ``e0..eN``, keyed by ``input_fid``; and/or a folder of
+grid GeoTIFFs named after a field. Nothing is written until every embedding is computed,
+so a cancelled or failed run leaves no partial outputs.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessing,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..engine import OutputSpec
+from ..engine.errors import RsEmbedError
+from ..jobs import EmbedRequest, JobCancelled, file_stems, roi_footprint, run_embed_items, save_grid
+from . import common
+
+
+class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
+    OUTPUT = "OUTPUT"
+    GRID_FOLDER = "GRID_FOLDER"
+    GRID_SCALE = "GRID_SCALE"
+    POOLING = "POOLING"
+    SKIP_FAILED = "SKIP_FAILED"
+
+    def name(self):
+        return "embed_features"
+
+    def displayName(self):
+        return "Embed features (vector layer of ROIs)"
+
+    def shortHelpString(self):
+        return (
+            "One embedding per feature. Points become square ROIs of half-side BUFFER metres "
+            "(or BUFFER_FIELD per point); polygons and lines their bounding box in EPSG:4326. "
+            "Layers in any CRS are reprojected.<br>"
+            "<b>Outputs</b>: a polygon layer in the input layer's CRS (each ROI's pixel footprint) "
+            "with fields <i>input_fid</i>, <i>name</i>, <i>model</i> and <i>e0..eN</i> (the pooled "
+            "vector), and/or a folder of grid GeoTIFFs, one per feature, named after NAME_FIELD "
+            "(made file-safe and unique). Invalid or empty geometries are skipped with a warning or "
+            "fail the run (INVALID_GEOMETRY). Cancelling leaves no partial outputs.<br><br>"
+            "<b>Example</b> (bundled sample):<br><code>qgis_process run rs_embed:embed_features -- "
+            "INPUT=/path/points.gpkg BUFFER=300 MODEL=mosaiks START=2022-06-01 END=2022-09-01 "
+            "OUTPUT=/tmp/emb.gpkg</code>")
+
+    def initAlgorithm(self, config=None):
+        common.add_roi_params(self)
+        common.add_model_params(self)
+        common.add_time_params(self)
+        self.addParameter(QgsProcessingParameterEnum(
+            self.POOLING, "Pooling of the vector", options=["mean", "max"], defaultValue="mean",
+            usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.GRID_SCALE, "Grid cell size (m) of the grid GeoTIFFs", QgsProcessingParameterNumber.Double,
+            defaultValue=100.0, minValue=0.1))
+        self.addParameter(common._advanced(QgsProcessingParameterBoolean(
+            self.SKIP_FAILED, "Skip features the engine cannot embed (e.g. outside the data), with a warning",
+            defaultValue=False)))
+        common.add_sensor_params(self)
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Embeddings (pooled vectors)", type=QgsProcessing.TypeVectorPolygon,
+            optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.GRID_FOLDER, "Folder of grid GeoTIFFs (one per feature)", optional=True,
+            createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber("COUNT", "Features embedded"))
+        self.addOutput(QgsProcessingOutputNumber("SKIPPED", "Features skipped"))
+        self.addOutput(QgsProcessingOutputString("METADATA", "Run metadata (JSON)"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        want_vec = parameters.get(self.OUTPUT) not in (None, "")
+        grid_dir = self.parameterAsString(parameters, self.GRID_FOLDER, context) \
+            if parameters.get(self.GRID_FOLDER) not in (None, "") else ""
+        if not want_vec and not grid_dir:
+            raise QgsProcessingException("choose at least one output: OUTPUT (vector layer) or "
+                                         "GRID_FOLDER (grid GeoTIFFs)")
+        try:
+            rois = common.rois_from(self, parameters, context, feedback)
+        except JobCancelled:
+            return {}
+        n_in = self.parameterAsSource(parameters, "INPUT", context).featureCount()
+        model = self.parameterAsEnumString(parameters, "MODEL", context)
+        backend = self.parameterAsEnumString(parameters, "BACKEND", context)
+        folder = self.parameterAsFile(parameters, "DATA_FOLDER", context) or None
+        device = self.parameterAsEnumString(parameters, "DEVICE", context)
+        skipped = {}
+
+        def on_error(i, exc):
+            skipped[i] = exc
+            feedback.reportError(f"feature {rois[i].fid} ({rois[i].name}): {exc}; skipped",
+                                 fatalError=False)
+
+        try:
+            from ..engine import get_embedder
+
+            temporal = common.temporal_from(self, parameters, context)
+            mopts = common.model_options_for(model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            sensor = common.sensor_from(self, parameters, context,
+                                        get_embedder(model, device=device, model_options=mopts or None)
+                                        .default_sensor())
+            base = dict(model=model, spatials=[r.spatial for r in rois], temporal=temporal, sensor=sensor,
+                        backend=backend, device=device,
+                        input_prep=self.parameterAsEnumString(parameters, "INPUT_PREP", context),
+                        model_options=mopts, provider_options=common.provider_options(backend, folder))
+            feedback.pushInfo(f"{len(rois)} ROI(s) from {n_in} feature(s); {model} ({backend}), "
+                              f"window {common.describe_temporal(temporal)}")
+            handler = on_error if self.parameterAsBool(parameters, self.SKIP_FAILED, context) else None
+            passes = ([("pooled", OutputSpec.pooled(self.parameterAsEnumString(parameters, self.POOLING, context)))]
+                      if want_vec else [])
+            if grid_dir:
+                passes.append(("grid", OutputSpec.grid(
+                    scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))))
+            results = {}
+            for k, (kind, output) in enumerate(passes):
+                lo, span = 5 + 90 * k / len(passes), 90 / len(passes)
+                feedback.pushInfo(f"{kind} embeddings...")
+                results[kind] = run_embed_items(
+                    EmbedRequest(output=output, **base),
+                    progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
+                                                             feedback.pushDebugInfo(m)),
+                    is_cancelled=feedback.isCanceled, on_error=handler)
+            if feedback.isCanceled():
+                raise JobCancelled("cancelled by the user")
+        except JobCancelled:
+            feedback.pushInfo("cancelled; nothing was written")
+            return {}
+        except (RsEmbedError, ValueError) as exc:
+            raise common.engine_error(exc) from exc
+
+        # an ROI failing in one pass is dropped from both, so the outputs describe the same features
+        ok = [i for i in range(len(rois)) if all(results[k][i] is not None for k in results)]
+        if not ok:
+            raise QgsProcessingException("no feature could be embedded (see the warnings above)")
+        out = {"COUNT": len(ok), "SKIPPED": n_in - len(ok)}
+        first = results[passes[0][0]][ok[0]]
+        common.warn_random_weights(feedback, first.meta)
+        if grid_dir:
+            try:
+                out[self.GRID_FOLDER] = self._write_grids(grid_dir, [rois[i] for i in ok],
+                                                          [results["grid"][i] for i in ok], feedback)
+            except JobCancelled:
+                feedback.pushInfo("cancelled; nothing was written")
+                return {}
+        if want_vec:
+            out[self.OUTPUT] = self._write_vectors(parameters, context, model, [rois[i] for i in ok],
+                                                   [results["pooled"][i] for i in ok])
+        out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok))
+        feedback.setProgress(100)
+        feedback.pushInfo(f"{len(ok)} feature(s) embedded, {n_in - len(ok)} skipped")
+        return out
+
+    def _write_vectors(self, parameters, context, model, rois, embs):
+        source = self.parameterAsSource(parameters, "INPUT", context)
+        crs = source.sourceCrs() if source.sourceCrs().isValid() else common.WGS84
+        dim = int(embs[0].array.shape[0])
+        fields = QgsFields()
+        fields.append(QgsField("input_fid", QVariant.LongLong))
+        fields.append(QgsField("name", QVariant.String))
+        fields.append(QgsField("model", QVariant.String))
+        for j in range(dim):
+            fields.append(QgsField(f"e{j}", QVariant.Double))
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                          QgsWkbTypes.Polygon, crs)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        for roi, emb in zip(rois, embs):
+            f = QgsFeature(fields)
+            fp = roi_footprint(emb)
+            if fp is not None:
+                f.setGeometry(common.footprint_geometry(fp, crs, context))
+            vec = emb.array.astype(float).tolist()
+            f.setAttributes([roi.fid, roi.name, model] + vec)
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+        return dest
+
+    def _write_grids(self, grid_dir, rois, embs, feedback):
+        """All GeoTIFFs go to a hidden staging folder first, then are moved in together."""
+        dest = Path(grid_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".rs_embed_partial_", dir=dest))
+        try:
+            stems = file_stems([r.name for r in rois])
+            taken = {p.name.lower() for p in dest.iterdir()}
+            for k, (stem, emb) in enumerate(zip(stems, embs)):
+                if feedback.isCanceled():
+                    raise JobCancelled("cancelled by the user")
+                save_grid(emb, stage / f"{stem}.tif")
+                feedback.setProgress(95 + 5 * (k + 1) / len(embs))
+            overwritten = [s for s in stems if f"{s}.tif".lower() in taken]
+            if overwritten:
+                feedback.pushInfo(f"replacing {len(overwritten)} existing GeoTIFF(s) in {dest}")
+            for stem in stems:
+                os.replace(stage / f"{stem}.tif", dest / f"{stem}.tif")
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        feedback.pushInfo(f"{len(embs)} grid GeoTIFF(s) written to {dest}")
+        return str(dest)
+
