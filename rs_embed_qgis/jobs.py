@@ -262,7 +262,12 @@ def read_raster_for_model(path: str | Path, band_map: Dict[str, int], *, scale: 
                 if bounds_crs and rasterio.crs.CRS.from_user_input(bounds_crs) != ds.crs:
                     b = transform_bounds(bounds_crs, ds.crs, *b, densify_pts=21)
                 window = from_bounds(*b, transform=ds.transform).round_offsets().round_lengths()
-                window = window.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
+                try:
+                    window = window.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
+                except rasterio.errors.WindowError:
+                    raise SpecError(f"the extent {tuple(round(v, 6) for v in bounds)} does not overlap "
+                                    f"the raster {str(path)!r} (bounds {tuple(ds.bounds)} in "
+                                    f"{ds.crs})") from None
             h = int(window.height) if window is not None else ds.height
             w = int(window.width) if window is not None else ds.width
             if h * w * len(band_map) > max_pixels:
