@@ -440,8 +440,9 @@ def save_rgb(patch: Any, rgb_bands: List[str], path: str | Path, stretch: str = 
 def run_export(*, spatials: List[Any], temporal: Optional[TemporalSpec], models: List[str],
                out_dir: str | Path, names: Optional[List[str]] = None, backend: str = "local",
                device: str = "auto", output: Optional[OutputSpec] = None,
-               sensor: Optional[SensorSpec] = None, format: str = "npz",
-               save_inputs: bool = True, save_embeddings: bool = True, save_manifest: bool = True,
+               sensor: Optional[SensorSpec] = None,
+               per_model_sensors: Optional[Dict[str, SensorSpec]] = None, format: str = "npz",
+               input_prep: str = "resize", save_inputs: bool = True, save_embeddings: bool = True, save_manifest: bool = True,
                chunk_size: int = 16, num_workers: int = 4, continue_on_error: bool = False,
                resume: bool = True, model_options: Optional[Dict[str, Any]] = None,
                provider_options: Optional[Dict[str, Any]] = None,
@@ -465,14 +466,16 @@ def run_export(*, spatials: List[Any], temporal: Optional[TemporalSpec], models:
     kw: Dict[str, Any] = dict(
         spatials=list(spatials), temporal=temporal, models=list(models), out_dir=str(out_dir),
         names=names, backend=backend, device=device, output=output or OutputSpec.pooled(),
-        sensor=sensor, format=format, save_inputs=save_inputs, save_embeddings=save_embeddings,
+        sensor=sensor, per_model_sensors=per_model_sensors or None, format=format,
+        input_prep=input_prep, save_inputs=save_inputs, save_embeddings=save_embeddings,
         save_manifest=save_manifest, chunk_size=chunk_size, num_workers=num_workers,
         continue_on_error=continue_on_error, resume=resume, show_progress=False,
         model_options=model_options or None, provider_options=provider_options or None,
         progress=progress, is_cancelled=is_cancelled)
     params = _inspect.signature(export_batch).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        ignored = [k for k in kw if k not in params and kw[k] is not None]
+        ignored = [k for k in kw if k not in params and kw[k] is not None
+                   and (k, kw[k]) not in (("show_progress", False), ("input_prep", "resize"))]
         kw = {k: v for k, v in kw.items() if k in params}
     else:
         ignored = []
