@@ -30,8 +30,11 @@ stamp="$VENV/.rs_embed_requirements.sha256"
 want=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing Python packages into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -c requirements/constraints.txt \
-      -r requirements/base.txt -r requirements/extras.txt -r requirements/dev.txt
+  mkdir -p build
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check -c requirements/constraints.txt \
+      -r requirements/base.txt -r requirements/extras.txt -r requirements/dev.txt > build/pip-install.log 2>&1; then
+    grep -v "is ignored: it is neither" build/pip-install.log; echo "[setup] pip install failed"; exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 "$VENV/bin/python" - <<'PY'

@@ -194,7 +194,9 @@ class LocalProvider(Provider):
         scenes = self.scenes()
         hit = [s for s in scenes if _intersects(s.bounds_4326, roi)]
         if not hit:
-            ext = self.extent_4326()
+            from ..geo import roi_bounds_4326
+
+            ext, roi = self.extent_4326(), roi_bounds_4326(spatial)
             raise ProviderError(
                 "ROI is outside the local data: ROI lon/lat bounds "
                 f"({roi[0]:.5f}, {roi[1]:.5f}, {roi[2]:.5f}, {roi[3]:.5f}), data extent "
