@@ -87,18 +87,20 @@ ItemError = Callable[[int, Exception], None]
 
 def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
                     is_cancelled: Optional[Cancelled] = None, chunk: int = 8,
-                    on_error: Optional[ItemError] = None) -> List[Optional[Embedding]]:
+                    on_error: Optional[ItemError] = None,
+                    on_result: Optional[Callable[[int, Embedding], Any]] = None) -> List[Any]:
     """Like :func:`run_embed`, but an ROI the engine cannot embed does not sink the run.
 
     A failing batch is retried ROI by ROI; each ROI that still fails gives ``None`` in the
     result (same order as ``req.spatials``) and ``on_error(index, exc)`` is called.
     Without ``on_error`` the first error is raised, as in :func:`run_embed`.
+    ``on_result(index, embedding)``, if given, receives each embedding as soon as its batch
+    is done and its return value is kept instead (e.g. write a file and keep the path, so
+    memory stays flat however many ROIs there are).
     """
     from .engine import get_embeddings_batch
 
-    if on_error is None:
-        return list(run_embed(req, progress, is_cancelled, chunk))
-    out: List[Optional[Embedding]] = []
+    out: List[Any] = []
     n = len(req.spatials)
 
     def _batch(spatials):
@@ -114,18 +116,21 @@ def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
             progress(i / n, f"embedding ROIs {i + 1}-{min(n, i + chunk)} of {n} with {req.model}")
         part = req.spatials[i:i + chunk]
         try:
-            out.extend(_batch(part))
-            continue
+            got: List[Optional[Embedding]] = list(_batch(part))
         except RsEmbedError:
-            pass  # find the ROI(s) to blame, one at a time
-        for j, s in enumerate(part):
-            if is_cancelled and is_cancelled():
-                raise JobCancelled("cancelled by the user")
-            try:
-                out.extend(_batch([s]))
-            except RsEmbedError as exc:
-                on_error(i + j, exc)
-                out.append(None)
+            if on_error is None:
+                raise
+            got = []  # find the ROI(s) to blame, one at a time
+            for j, s in enumerate(part):
+                if is_cancelled and is_cancelled():
+                    raise JobCancelled("cancelled by the user")
+                try:
+                    got.extend(_batch([s]))
+                except RsEmbedError as exc:
+                    on_error(i + j, exc)
+                    got.append(None)
+        for j, emb in enumerate(got):
+            out.append(on_result(i + j, emb) if (on_result is not None and emb is not None) else emb)
     if progress:
         progress(1.0, "done")
     return out

@@ -8,6 +8,7 @@ so a cancelled or failed run leaves no partial outputs.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -44,6 +45,10 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     GRID_SCALE = "GRID_SCALE"
     POOLING = "POOLING"
     SKIP_FAILED = "SKIP_FAILED"
+    VECTOR_LAYOUT = "VECTOR_LAYOUT"
+    # column limits of common formats (fields besides the vector: input_fid, name, model;
+    # GeoPackage/SQLite: 2000 columns including fid and geometry; shapefile: 255 fields)
+    MAX_FIELDS = {".gpkg": 1998, ".sqlite": 1998, ".shp": 255, ".dbf": 255}
 
     def name(self):
         return "embed_features"
@@ -75,6 +80,9 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.GRID_SCALE, "Grid cell size (m) of the grid GeoTIFFs", QgsProcessingParameterNumber.Double,
             defaultValue=100.0, minValue=0.1))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.VECTOR_LAYOUT, "Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)",
+            options=["columns", "json"], defaultValue="columns", usesStaticStrings=True))
         self.addParameter(common._advanced(QgsProcessingParameterBoolean(
             self.SKIP_FAILED, "Skip features the engine cannot embed (e.g. outside the data), with a warning",
             defaultValue=False)))
@@ -96,6 +104,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         if not want_vec and not grid_dir:
             raise QgsProcessingException("choose at least one output: OUTPUT (vector layer) or "
                                          "GRID_FOLDER (grid GeoTIFFs)")
+        layout = self.parameterAsEnumString(parameters, self.VECTOR_LAYOUT, context)
         try:
             rois = common.rois_from(self, parameters, context, feedback)
         except JobCancelled:
@@ -112,6 +121,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             feedback.reportError(f"feature {rois[i].fid} ({rois[i].name}): {exc}; skipped",
                                  fatalError=False)
 
+        stage = None
         try:
             from ..engine import get_embedder
 
@@ -133,6 +143,10 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 passes.append(("grid", OutputSpec.grid(
                     scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))))
             results = {}
+            if grid_dir:  # grids go to a hidden staging folder as they come (flat memory)
+                self._made_dir = None if Path(grid_dir).exists() else Path(grid_dir)
+                Path(grid_dir).mkdir(parents=True, exist_ok=True)
+                stage = Path(tempfile.mkdtemp(prefix=".rs_embed_partial_", dir=grid_dir))
             for k, (kind, output) in enumerate(passes):
                 lo, span = 5 + 90 * k / len(passes), 90 / len(passes)
                 feedback.pushInfo(f"{kind} embeddings...")
@@ -140,15 +154,45 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                     EmbedRequest(output=output, **base),
                     progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
                                                              feedback.pushDebugInfo(m)),
-                    is_cancelled=feedback.isCanceled, on_error=handler)
+                    is_cancelled=feedback.isCanceled, on_error=handler,
+                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb)) if kind == "grid" else None)
             if feedback.isCanceled():
                 raise JobCancelled("cancelled by the user")
         except JobCancelled:
+            self._drop(stage)
             feedback.pushInfo("cancelled; nothing was written")
             return {}
         except (RsEmbedError, ValueError) as exc:
+            self._drop(stage)
             raise common.engine_error(exc) from exc
+        except BaseException:
+            self._drop(stage)
+            raise
+        try:
+            return self._finish(parameters, context, feedback, model, rois, results, passes, n_in,
+                                want_vec, grid_dir, stage, layout)
+        finally:
+            self._drop(stage)
 
+    _made_dir = None
+
+    def _drop(self, stage):
+        """Remove the staging folder, and the grid folder too if this run made it and it is empty."""
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        made = self._made_dir
+        if made is not None and made.exists() and not any(made.iterdir()):
+            made.rmdir()
+
+    @staticmethod
+    def _stage_grid(stage, i, emb):
+        """Write one grid to the staging folder now; keep its path and meta, not the array."""
+        path = stage / f"{i}.tif"
+        save_grid(emb, path)
+        return _Staged(path, emb.meta)
+
+    def _finish(self, parameters, context, feedback, model, rois, results, passes, n_in,
+                want_vec, grid_dir, stage, layout):
         # an ROI failing in one pass is dropped from both, so the outputs describe the same features
         ok = [i for i in range(len(rois)) if all(results[k][i] is not None for k in results)]
         if not ok:
@@ -156,22 +200,37 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         out = {"COUNT": len(ok), "SKIPPED": n_in - len(ok)}
         first = results[passes[0][0]][ok[0]]
         common.warn_random_weights(feedback, first.meta)
+        dim = int(first.array.shape[0]) if want_vec else 0
+        if want_vec and layout == "columns":
+            self._check_width(parameters, context, dim)
         if grid_dir:
             try:
-                out[self.GRID_FOLDER] = self._write_grids(grid_dir, [rois[i] for i in ok],
-                                                          [results["grid"][i] for i in ok], feedback)
+                out[self.GRID_FOLDER] = self._publish_grids(grid_dir, stage, [rois[i] for i in ok],
+                                                            [results["grid"][i] for i in ok], feedback)
             except JobCancelled:
                 feedback.pushInfo("cancelled; nothing was written")
                 return {}
         if want_vec:
             out[self.OUTPUT] = self._write_vectors(parameters, context, model, [rois[i] for i in ok],
-                                                   [results["pooled"][i] for i in ok])
+                                                   [results["pooled"][i] for i in ok], layout)
         out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok))
         feedback.setProgress(100)
         feedback.pushInfo(f"{len(ok)} feature(s) embedded, {n_in - len(ok)} skipped")
         return out
 
-    def _write_vectors(self, parameters, context, model, rois, embs):
+    def _check_width(self, parameters, context, dim):
+        """Fail before writing anything if the output format cannot hold D + 3 fields."""
+        dest = parameters.get(self.OUTPUT)
+        dest = getattr(dest, "sink", dest)
+        text = str(dest.staticValue() if hasattr(dest, "staticValue") else dest).lower()
+        limit = next((n for ext, n in self.MAX_FIELDS.items() if text.split("|")[0].endswith(ext)), None)
+        if limit is not None and dim + 3 > limit:
+            raise QgsProcessingException(
+                f"the {dim}-dimensional vectors need {dim + 3} fields, more than this output format "
+                f"holds ({limit}); choose VECTOR_LAYOUT=json (one JSON array field), another format "
+                "(e.g. a memory layer or GeoParquet), or the grid/export outputs")
+
+    def _write_vectors(self, parameters, context, model, rois, embs, layout="columns"):
         source = self.parameterAsSource(parameters, "INPUT", context)
         crs = source.sourceCrs() if source.sourceCrs().isValid() else common.WGS84
         dim = int(embs[0].array.shape[0])
@@ -179,8 +238,11 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         fields.append(QgsField("input_fid", QVariant.LongLong))
         fields.append(QgsField("name", QVariant.String))
         fields.append(QgsField("model", QVariant.String))
-        for j in range(dim):
-            fields.append(QgsField(f"e{j}", QVariant.Double))
+        if layout == "json":
+            fields.append(QgsField("embedding", QVariant.String))
+        else:
+            for j in range(dim):
+                fields.append(QgsField(f"e{j}", QVariant.Double))
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                           QgsWkbTypes.Polygon, crs)
         if sink is None:
@@ -191,30 +253,36 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             if fp is not None:
                 f.setGeometry(common.footprint_geometry(fp, crs, context))
             vec = emb.array.astype(float).tolist()
-            f.setAttributes([roi.fid, roi.name, model] + vec)
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            if layout == "json":
+                f.setAttributes([roi.fid, roi.name, model, json.dumps(vec)])
+            else:
+                f.setAttributes([roi.fid, roi.name, model] + vec)
+            if not sink.addFeature(f, QgsFeatureSink.FastInsert):
+                err = sink.lastError() if hasattr(sink, "lastError") else ""
+                raise QgsProcessingException(
+                    f"could not write feature {roi.fid} ({roi.name}) to the output: {err or 'write failed'}")
         return dest
 
-    def _write_grids(self, grid_dir, rois, embs, feedback):
-        """All GeoTIFFs go to a hidden staging folder first, then are moved in together."""
+    def _publish_grids(self, grid_dir, stage, rois, staged, feedback):
+        """Move the staged GeoTIFFs to their final names together, at the very end."""
         dest = Path(grid_dir)
-        dest.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".rs_embed_partial_", dir=dest))
-        try:
-            stems = file_stems([r.name for r in rois])
-            taken = {p.name.lower() for p in dest.iterdir()}
-            for k, (stem, emb) in enumerate(zip(stems, embs)):
-                if feedback.isCanceled():
-                    raise JobCancelled("cancelled by the user")
-                save_grid(emb, stage / f"{stem}.tif")
-                feedback.setProgress(95 + 5 * (k + 1) / len(embs))
-            overwritten = [s for s in stems if f"{s}.tif".lower() in taken]
-            if overwritten:
-                feedback.pushInfo(f"replacing {len(overwritten)} existing GeoTIFF(s) in {dest}")
-            for stem in stems:
-                os.replace(stage / f"{stem}.tif", dest / f"{stem}.tif")
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-        feedback.pushInfo(f"{len(embs)} grid GeoTIFF(s) written to {dest}")
+        stems = file_stems([r.name for r in rois])
+        if feedback.isCanceled():
+            raise JobCancelled("cancelled by the user")
+        taken = {p.name.lower() for p in dest.iterdir()}
+        overwritten = [s for s in stems if f"{s}.tif".lower() in taken]
+        if overwritten:
+            feedback.pushInfo(f"replacing {len(overwritten)} existing GeoTIFF(s) in {dest}")
+        for stem, st in zip(stems, staged):
+            os.replace(st.path, dest / f"{stem}.tif")
+        feedback.pushInfo(f"{len(stems)} grid GeoTIFF(s) written to {dest}")
         return str(dest)
 
+
+class _Staged:
+    """A grid already written to the staging folder (path + metadata, no array)."""
+
+    __slots__ = ("path", "meta")
+
+    def __init__(self, path, meta):
+        self.path, self.meta = path, meta

@@ -424,9 +424,6 @@ class RsEmbedAlgorithm:
     def createInstance(self):
         return type(self)()
 
-    def helpUrl(self):
-        return "https://github.com/cybergis/rs-embed"
-
 
 def warn_random_weights(feedback, meta: Dict[str, Any]) -> None:
     if meta.get("random_weights"):

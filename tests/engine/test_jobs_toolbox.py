@@ -54,6 +54,8 @@ def test_run_embed_items_isolates_a_failing_roi(summer):
     out = jobs.run_embed_items(req, on_error=lambda i, e: errors.append((i, str(e))))
     assert [o is None for o in out] == [False, True, False]
     assert errors[0][0] == 1 and "outside the local data" in errors[0][1]
+    shapes = jobs.run_embed_items(req, on_error=lambda i, e: None, on_result=lambda i, e: (i, e.array.shape))
+    assert shapes == [(0, (16,)), None, (2, (16,))]
     alone = jobs.run_embed(jobs.EmbedRequest(**{**req.__dict__, "spatials": [req.spatials[2]]}))[0]
     np.testing.assert_allclose(out[2].array, alone.array)
 

@@ -133,7 +133,7 @@ def test_cancel_leaves_no_outputs(processing, tmp_path):
         BASE, INPUT=lyr, OUTPUT=str(out), GRID_FOLDER=str(grids)), feedback=fb)
     assert fb.isCanceled()
     assert not out.exists()
-    assert not grids.exists() or not any(grids.iterdir())
+    assert not grids.exists()  # made by this run, removed again with the staging folder
     assert not res.get("COUNT")
 
 
@@ -161,3 +161,21 @@ def test_embed_features_from_qgis_process(tmp_path):
     assert all(r[2] == "mosaiks" and np.isfinite(r[3]) for r in rows)
     assert sorted(p.name for p in (tmp_path / "qp_grids").iterdir()) == [
         "field_A.tif", "field_A_2.tif", "field_B.tif"]
+
+
+def test_wide_vectors_json_layout_or_clear_error(processing, tmp_path):
+    """2048 dims do not fit GeoPackage columns: a clear error before writing, or one JSON field."""
+    import json as _json
+
+    from qgis.core import QgsProcessingException, QgsVectorLayer
+
+    wide = dict(BASE, MODEL_OPTIONS='{"num_features": 2048}', INPUT=points_layer())
+    with pytest.raises(QgsProcessingException, match="VECTOR_LAYOUT=json"):
+        processing.run("rs_embed:embed_features", dict(wide, OUTPUT=str(tmp_path / "w.gpkg")))
+    assert not (tmp_path / "w.gpkg").exists()
+    res = processing.run("rs_embed:embed_features", dict(wide, VECTOR_LAYOUT="json",
+                                                         OUTPUT=str(tmp_path / "j.gpkg")))
+    vl = QgsVectorLayer(res["OUTPUT"], "j", "ogr")
+    assert vl.isValid() and vl.featureCount() == 3
+    vec = _json.loads(next(vl.getFeatures())["embedding"])
+    assert len(vec) == 2048 and all(np.isfinite(vec))
