@@ -13,6 +13,16 @@ from ._layers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+@pytest.fixture(autouse=True)
+def _collect_garbage():
+    """Free QGIS objects caught in reference cycles (e.g. a test frame kept alive by a caught
+    exception's traceback) while QGIS is still running; freed after exit they crash it."""
+    yield
+    import gc
+
+    gc.collect()
+
+
 BASE = {"MODEL": "mosaiks", "START": "2022-06-01", "END": "2022-09-01", "MODEL_OPTIONS": MOSAIKS_32}
 
 
@@ -163,19 +173,27 @@ def test_embed_features_from_qgis_process(tmp_path):
         "field_A.tif", "field_A_2.tif", "field_B.tif"]
 
 
-def test_wide_vectors_json_layout_or_clear_error(processing, tmp_path):
-    """2048 dims do not fit GeoPackage columns: a clear error before writing, or one JSON field."""
+def test_wide_vectors_in_geopackage_columns_fail_before_writing(processing, tmp_path):
+    """2048 dims do not fit GeoPackage columns: a clear error, and nothing written."""
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="VECTOR_LAYOUT=json"):
+        processing.run("rs_embed:embed_features", dict(
+            BASE, MODEL_OPTIONS='{"num_features": 2048}', INPUT=points_layer(),
+            OUTPUT=str(tmp_path / "w.gpkg")))
+    assert not (tmp_path / "w.gpkg").exists()
+
+
+def test_wide_vectors_as_one_json_field(processing, tmp_path):
     import json as _json
 
-    from qgis.core import QgsProcessingException, QgsVectorLayer
+    from qgis.core import QgsVectorLayer
 
-    wide = dict(BASE, MODEL_OPTIONS='{"num_features": 2048}', INPUT=points_layer())
-    with pytest.raises(QgsProcessingException, match="VECTOR_LAYOUT=json"):
-        processing.run("rs_embed:embed_features", dict(wide, OUTPUT=str(tmp_path / "w.gpkg")))
-    assert not (tmp_path / "w.gpkg").exists()
-    res = processing.run("rs_embed:embed_features", dict(wide, VECTOR_LAYOUT="json",
-                                                         OUTPUT=str(tmp_path / "j.gpkg")))
+    res = processing.run("rs_embed:embed_features", dict(
+        BASE, MODEL_OPTIONS='{"num_features": 2048}', INPUT=points_layer(), VECTOR_LAYOUT="json",
+        OUTPUT=str(tmp_path / "j.gpkg")))
     vl = QgsVectorLayer(res["OUTPUT"], "j", "ogr")
     assert vl.isValid() and vl.featureCount() == 3
-    vec = _json.loads(next(vl.getFeatures())["embedding"])
+    rows = vector_rows(vl)
+    vec = _json.loads(rows[0]["embedding"])
     assert len(vec) == 2048 and all(np.isfinite(vec))
