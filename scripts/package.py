@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "rs_embed_qgis"
-SKIP_DIRS = {"__pycache__", ".pytest_cache"}
+SKIP_DIRS = {"__pycache__", ".pytest_cache", "screenshots"}  # screenshots are for the README
 SKIP_SUFFIXES = {".pyc", ".pyo"}
 
 

@@ -155,3 +155,29 @@ def load_embedder_class(model: str):
         sys.modules.pop(modname, None)  # a failed import must not poison the next try
         raise ModelError(f"model {spec.id!r} could not be imported: {exc}") from exc
     return getattr(mod, spec.cls)
+
+
+GSE_BANDS = tuple(f"A{i:02d}" for i in range(64))
+
+register(ModelSpec(
+    id="gse",
+    module="gse",
+    cls="GSEEmbedder",
+    family="Google Satellite Embedding (AlphaEarth Foundations)",
+    kind="precomputed",
+    description=(
+        "Annual 64-dimensional embeddings at 10 m precomputed by Google DeepMind's AlphaEarth "
+        "Foundations and served by Earth Engine (GOOGLE/SATELLITE_EMBEDDING/V1/ANNUAL, bands "
+        "A00..A63, unit-length vectors). Read, not computed: grid = the product on the ROI's "
+        "10 m grid, pooled = mean/max over the ROI."),
+    default_sensor=SensorSpec(collection="GOOGLE/SATELLITE_EMBEDDING/V1/ANNUAL", bands=GSE_BANDS,
+                              scale_m=10, cloudy_pct=100, fill_value=0.0, composite="mosaic"),
+    temporal_mode="annual product: the year(s) of the window (TemporalSpec.year(YYYY))",
+    outputs=("pooled", "grid"),
+    embedding_dim=64,
+    weights=WeightsSpec(needs_weights=False,
+                        note="precomputed product read from Earth Engine; no model weights"),
+    requires=("numpy",),
+    aliases=("google_satellite_embedding", "gse_annual"),
+    paper="https://arxiv.org/abs/2507.22291",
+))

@@ -19,6 +19,7 @@ ALGORITHMS = [
     ("alg_embed_raster", "EmbedRasterAlgorithm"),
     ("alg_export_batch", "ExportBatchAlgorithm"),
     ("alg_inspect_patch", "InspectPatchAlgorithm"),
+    ("alg_forecast", "ForecastReflectanceAlgorithm"),
 ]
 
 

@@ -16,3 +16,9 @@ class _BlockQgis(importlib.abc.MetaPathFinder):
 
 if os.environ.get("RS_EMBED_BLOCK_QGIS") == "1":
     sys.meta_path.insert(0, _BlockQgis())
+
+# Earth Engine tests: the loopback EE REST server and its fixtures (tests/engine/ee_test_server.py)
+try:
+    from ee_test_server import ee_credentials, ee_env, ee_server, gee_options, make_gee  # noqa: F401 - fixtures
+except ImportError:  # earthengine-api not installed: the gee tests are skipped by their own import
+    pass

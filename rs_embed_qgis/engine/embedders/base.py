@@ -26,6 +26,8 @@ def resolve_device(device: str = "auto") -> str:
     dev = (device or "auto").lower()
     if dev not in ("auto", "cpu", "cuda", "mps") and not dev.startswith("cuda:"):
         raise ModelError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
+    if dev == "cpu":  # no torch import (4 s, holding the GIL) for models that never use it
+        return "cpu"
     try:
         import torch
     except ImportError:

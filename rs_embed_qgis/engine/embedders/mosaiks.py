@@ -156,9 +156,11 @@ class MosaiksEmbedder(Embedder):
             meta = self.base_meta(output, input_prep)
             if output.mode == "grid":
                 cell = max(1, int(round(output.scale_m / res)))
-                ncx = int(np.ceil(w / cell))
-                data = np.empty((self.num_features, int(np.ceil(h / cell)), ncx), np.float32)
-                for r0, f in self._blocks(img, bank, cell):
+                # whole cells from the ROI's top-left; a last partial cell is kept only when it
+                # holds at least half a cell of pixels, so no cell stands on a sliver of data
+                ncy, ncx = max(1, int(h / cell + 0.5)), max(1, int(w / cell + 0.5))
+                data = np.empty((self.num_features, ncy, ncx), np.float32)
+                for r0, f in self._blocks(img[:, :ncy * cell], bank, cell):
                     for j in range(ncx):
                         data[:, r0 // cell, j] = f[:, j * cell:(j + 1) * cell].mean(axis=(0, 1))
                 meta.update(grid_hw=list(data.shape[1:]), cell_px=[cell, cell], grid_cell_m=cell * res)
