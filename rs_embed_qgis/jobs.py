@@ -292,96 +292,36 @@ def read_raster_for_model(path: str | Path, band_map: Dict[str, int], *, scale: 
 
 
 # -- inspecting a provider patch (no model) ----------------------------------------------
-def _band_stats(x, fill_value: float) -> Dict[str, Any]:
-    import numpy as np
-
-    x = x.astype(np.float64).ravel()
-    finite = x[np.isfinite(x)]
-    valid = finite[finite != fill_value]
-    st: Dict[str, Any] = {
-        "nan_fraction": float(1 - finite.size / x.size) if x.size else 1.0,
-        "fill_fraction": float((finite == fill_value).sum() / x.size) if x.size else 0.0,
-    }
-    if valid.size:
-        p = np.percentile(valid, [2, 50, 98])
-        st.update(min=float(valid.min()), max=float(valid.max()), mean=float(valid.mean()),
-                  std=float(valid.std()), p2=float(p[0]), median=float(p[1]), p98=float(p[2]))
-    return st
-
-
-def patch_report(patch: Any, value_range: Optional[tuple] = None) -> Dict[str, Any]:
-    """Quality report of a patch: per-band statistics, frames, and the issues found.
-
-    The shape follows the engine's input check (``{"ok", "report": {..., "issues"}}``);
-    used when ``rs_embed_qgis.engine.inspect.check_patch`` is not available.
-    """
-    import numpy as np
-
-    fill = float(patch.sensor.fill_value) if patch.sensor is not None else 0.0
-    bands = {b: _band_stats(patch.data[:, i], fill) for i, b in enumerate(patch.bands)}
-    issues: List[str] = []
-    for b, st in bands.items():
-        if "mean" not in st:
-            issues.append(f"band {b}: no valid pixel (all NaN or fill value {fill})")
-            continue
-        if st["fill_fraction"] + st["nan_fraction"] > 0.2:
-            issues.append(f"band {b}: {100 * (st['fill_fraction'] + st['nan_fraction']):.0f}% "
-                          f"of pixels are no-data/fill")
-        if st["std"] == 0:
-            issues.append(f"band {b}: constant value {st['mean']}")
-        if value_range is not None:
-            lo, hi = value_range
-            x = patch.data[:, list(patch.bands).index(b)]
-            x = x[np.isfinite(x) & (x != fill)]
-            out = float(((x < lo) | (x > hi)).mean()) if x.size else 0.0
-            st["outside_value_range_fraction"] = out
-            if out > 0.01:
-                issues.append(f"band {b}: {100 * out:.1f}% of values outside {list(value_range)}")
-    for k, fr in enumerate(patch.frames or []):
-        if fr.get("n_scenes") == 0:
-            issues.append(f"frame {k} [{fr.get('start')}, {fr.get('end')}): no scene")
-        elif fr.get("valid_fraction") is not None and fr["valid_fraction"] < 0.5:
-            issues.append(f"frame {k}: only {100 * fr['valid_fraction']:.0f}% of pixels valid "
-                          f"(clouds/no-data)")
-    return {"ok": not issues,
-            "report": {"shape_tchw": list(patch.data.shape), "bands": bands,
-                       "value_range": list(value_range) if value_range else None,
-                       "issues": issues, "checker": "rs_embed_qgis.jobs.patch_report"}}
-
-
 def inspect_patch(spatial: Any, temporal: Optional[TemporalSpec], sensor: SensorSpec, *,
                   backend: str = "local", provider_options: Optional[Dict[str, Any]] = None,
                   value_range: Optional[tuple] = None, name: str = "patch") -> tuple:
     """Fetch the patch a model would get (no model run) and check it: ``(patch, report)``.
 
-    The report is JSON-ready: the check (the engine's ``check_patch`` when present, else
-    :func:`patch_report`), the specs, and where the pixels are (CRS, transform, bounds).
+    The report is the engine's ``inspect_provider_patch`` result (JSON-ready: ``ok``,
+    ``report`` with per-band statistics and ``issues``, ``sensor``, ``temporal``,
+    ``backend``, ``input`` = CRS, transform, bounds and frames) plus the ``spatial``;
+    ``patch`` is rebuilt from the returned pixels and grid, e.g. for :func:`save_rgb`.
     """
-    from .engine import get_provider
-    from .engine.io import _json_default
-
-    sensor = sensor.validate()
-    patch = get_provider(backend, provider_options or None).fetch(spatial, temporal, sensor)
-    try:
-        from .engine.inspect import check_patch
-    except ImportError:
-        check_patch = None
-    if check_patch is not None:
-        rep = check_patch(patch, sensor=sensor, name=name)
-        if value_range is not None:  # our range check on top of the engine's
-            own = patch_report(patch, value_range)
-            rep.setdefault("report", {})["value_range_check"] = own["report"]
-            rep["ok"] = bool(rep.get("ok")) and own["ok"]
-    else:
-        rep = patch_report(patch, value_range)
-    out = {
-        "ok": bool(rep.get("ok")), "name": name, "report": rep.get("report", rep),
-        "spatial": spatial.to_dict(), "temporal": temporal.to_dict() if temporal else None,
-        "sensor": sensor.to_dict(), "backend": backend, "patch": patch.describe(),
-    }
     import json
 
-    return patch, json.loads(json.dumps(out, default=_json_default))
+    from .engine.geo import RoiGrid
+    from .engine.inspect import inspect_provider_patch
+    from .engine.io import _json_default
+    from .engine.providers.base import Patch
+
+    rep = inspect_provider_patch(spatial=spatial, temporal=temporal, sensor=sensor, backend=backend,
+                                 name=name, value_range=value_range, return_array=True,
+                                 provider_options=provider_options or None)
+    tchw, chw = rep.pop("array_tchw", None), rep.pop("array_chw")
+    data = tchw if tchw is not None else chw
+    inp = rep.get("input") or {}
+    grid = None
+    if inp.get("crs") and inp.get("transform"):
+        grid = RoiGrid.from_transform(inp["crs"], inp["transform"], data.shape[-1], data.shape[-2])
+    patch = Patch(data, tuple(inp.get("bands") or sensor.bands), grid, list(inp.get("frames") or []),
+                  sensor=sensor, temporal=temporal, backend=rep.get("backend", backend))
+    rep["spatial"] = spatial.to_dict()
+    return patch, json.loads(json.dumps(rep, default=_json_default))
 
 
 def save_rgb(patch: Any, rgb_bands: List[str], path: str | Path, stretch: str = "percentile",

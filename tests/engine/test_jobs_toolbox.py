@@ -58,20 +58,3 @@ def test_run_embed_items_isolates_a_failing_roi(summer):
     assert shapes == [(0, (16,)), None, (2, (16,))]
     alone = jobs.run_embed(jobs.EmbedRequest(**{**req.__dict__, "spatials": [req.spatials[2]]}))[0]
     np.testing.assert_allclose(out[2].array, alone.array)
-
-
-def test_patch_report_flags_problems():
-    from rs_embed_qgis.engine import SensorSpec
-    from rs_embed_qgis.engine.providers.base import Patch
-
-    data = np.full((1, 2, 10, 10), 500, np.float32)
-    data[0, 0, :5] = 0  # half fill
-    data[0, 1] += np.arange(10)
-    p = Patch(data, ("B4", "B3"), sensor=SensorSpec("S2", ("B4", "B3")),
-              frames=[{"n_scenes": 1, "valid_fraction": 0.5}])
-    rep = jobs.patch_report(p, value_range=(0, 505))
-    assert rep["ok"] is False
-    issues = "\n".join(rep["report"]["issues"])
-    assert "B4: 50% of pixels" in issues and "constant value 500" in issues
-    assert "B3: 40.0% of values outside [0, 505]" in issues
-    assert rep["report"]["bands"]["B4"]["fill_fraction"] == 0.5

@@ -32,12 +32,12 @@ def test_raw_rgb_values_and_report(processing, tmp_path):
         np.testing.assert_allclose(src.read(), patch.data[0][[2, 1, 0]])
     report = json.loads(rep.read_text())
     assert report["ok"] is True and report["backend"] == "local"
-    b4 = report["report"]["bands"]["B4"]
+    b4 = report["report"]["band_stats"]["B4"]
     x = patch.data[0][2]
     assert b4["mean"] == pytest.approx(float(x.mean()), rel=1e-5)
     assert b4["max"] == pytest.approx(float(x.max()))
-    assert report["patch"]["crs"] == "EPSG:32632"
-    assert report["patch"]["frames"][0]["n_scenes"] == 3  # 2022-06-24, 07-15, 08-09
+    assert report["input"]["crs"] == "EPSG:32632"
+    assert report["input"]["frames"][0]["n_scenes"] == 3  # 2022-06-24, 07-15, 08-09
     assert report["temporal"]["start"] == "2022-06-01"
 
 
