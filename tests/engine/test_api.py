@@ -35,8 +35,18 @@ def test_catalog_lists_and_describes_without_importing_models():
     assert d["outputs"] == ["pooled", "grid"] and d["weights"]["status"] == "not needed"
     assert d["default_sensor"]["collection"] == "COPERNICUS/S2_SR_HARMONIZED"
     assert isinstance(d["temporal_mode"], str) and d["temporal_mode"]
-    # describe_model must not have imported torch-heavy modules for this
-    assert "rs_embed_qgis.engine.embedders.anysat" not in sys.modules
+    # listing and describing every model imports no model module and no torch (fresh process)
+    import subprocess
+
+    code = ("import sys\n"
+            "from rs_embed_qgis.engine import describe_model, list_models\n"
+            "[describe_model(m) for m in list_models()]\n"
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('rs_embed_qgis.engine.embedders.')"
+            " and not m.endswith(('.base',))]\n"
+            "print(bad)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 def test_unknown_model_suggests_close_ids():

@@ -17,7 +17,7 @@ from ..embedding import Embedding
 from ..errors import ModelError, SpecError
 from ..providers.base import Patch
 from ..registry import ModelSpec
-from ..specs import OutputSpec, SensorSpec
+from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
 INPUT_PREPS = ("resize", "tile")
 
@@ -60,6 +60,8 @@ class Embedder:
 
     #: number of time frames the model wants from the provider (None: one composite)
     frames: Optional[int] = None
+    #: provider fetch workers for batch calls (None: RS_EMBED_FETCH_WORKERS, the provider's own, or 4)
+    fetch_workers: Optional[int] = None
 
     def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
         self.spec = spec
@@ -74,6 +76,18 @@ class Embedder:
     def check_input_prep(self, input_prep: str) -> None:
         if input_prep not in INPUT_PREPS:
             raise SpecError(f"input_prep must be one of {INPUT_PREPS}, got {input_prep!r}")
+
+    def resolve_temporal(self, temporal: Optional[TemporalSpec]) -> Optional[TemporalSpec]:
+        """The window the model runs on (a model may normalise ``year``/``None``)."""
+        return temporal
+
+    def prepare_input_chw(self, arr: Any) -> np.ndarray:
+        """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
+
+        Models with an input contract for ``input_chw`` (e.g. AnySat: CHW repeated to
+        T frames, TCHW padded/truncated, clipped) override this.
+        """
+        return np.asarray(arr, dtype=np.float32)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
                       input_prep: str = "resize") -> List[Embedding]:
