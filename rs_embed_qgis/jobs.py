@@ -123,7 +123,7 @@ def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
             got = []  # find the ROI(s) to blame, one at a time
             for j, s in enumerate(part):
                 if is_cancelled and is_cancelled():
-                    raise JobCancelled("cancelled by the user")
+                    raise JobCancelled("cancelled by the user") from None
                 try:
                     got.extend(_batch([s]))
                 except RsEmbedError as exc:
@@ -387,7 +387,8 @@ def run_export(*, spatials: List[Any], temporal: Optional[TemporalSpec], models:
                device: str = "auto", output: Optional[OutputSpec] = None,
                sensor: Optional[SensorSpec] = None,
                per_model_sensors: Optional[Dict[str, SensorSpec]] = None, format: str = "npz",
-               input_prep: str = "resize", save_inputs: bool = True, save_embeddings: bool = True, save_manifest: bool = True,
+               input_prep: str = "resize", save_inputs: bool = True, save_embeddings: bool = True,
+               save_manifest: bool = True,
                chunk_size: int = 16, num_workers: int = 4, continue_on_error: bool = False,
                resume: bool = True, model_options: Optional[Dict[str, Any]] = None,
                provider_options: Optional[Dict[str, Any]] = None,

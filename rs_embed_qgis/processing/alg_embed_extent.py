@@ -72,7 +72,8 @@ class EmbedExtentAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
 
             temporal = common.temporal_from(self, parameters, context)
             output = OutputSpec.grid(scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))
-            mopts = common.model_options_for(model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_for(
+                    model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
             sensor = common.sensor_from(self, parameters, context,
                                         get_embedder(model, device=device, model_options=mopts or None)
                                         .default_sensor())

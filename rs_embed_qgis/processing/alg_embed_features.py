@@ -15,11 +15,11 @@ import tempfile
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessing,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
     QgsFields,
+    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -81,7 +81,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             self.GRID_SCALE, "Grid cell size (m) of the grid GeoTIFFs", QgsProcessingParameterNumber.Double,
             defaultValue=100.0, minValue=0.1))
         self.addParameter(QgsProcessingParameterEnum(
-            self.VECTOR_LAYOUT, "Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)",
+            self.VECTOR_LAYOUT,
+            "Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)",
             options=["columns", "json"], defaultValue="columns", usesStaticStrings=True))
         self.addParameter(common._advanced(QgsProcessingParameterBoolean(
             self.SKIP_FAILED, "Skip features the engine cannot embed (e.g. outside the data), with a warning",
@@ -126,7 +127,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             from ..engine import get_embedder
 
             temporal = common.temporal_from(self, parameters, context)
-            mopts = common.model_options_for(model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_for(
+                    model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
             sensor = common.sensor_from(self, parameters, context,
                                         get_embedder(model, device=device, model_options=mopts or None)
                                         .default_sensor())
@@ -137,8 +139,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             feedback.pushInfo(f"{len(rois)} ROI(s) from {n_in} feature(s); {model} ({backend}), "
                               f"window {common.describe_temporal(temporal)}")
             handler = on_error if self.parameterAsBool(parameters, self.SKIP_FAILED, context) else None
-            passes = ([("pooled", OutputSpec.pooled(self.parameterAsEnumString(parameters, self.POOLING, context)))]
-                      if want_vec else [])
+            pooling = self.parameterAsEnumString(parameters, self.POOLING, context)
+            passes = [("pooled", OutputSpec.pooled(pooling))] if want_vec else []
             if grid_dir:
                 passes.append(("grid", OutputSpec.grid(
                     scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))))
@@ -247,7 +249,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                           QgsWkbTypes.Polygon, crs)
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        for roi, emb in zip(rois, embs):
+        for roi, emb in zip(rois, embs, strict=True):
             f = QgsFeature(fields)
             fp = roi_footprint(emb)
             if fp is not None:
@@ -273,7 +275,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         overwritten = [s for s in stems if f"{s}.tif".lower() in taken]
         if overwritten:
             feedback.pushInfo(f"replacing {len(overwritten)} existing GeoTIFF(s) in {dest}")
-        for stem, st in zip(stems, staged):
+        for stem, st in zip(stems, staged, strict=True):
             os.replace(st.path, dest / f"{stem}.tif")
         feedback.pushInfo(f"{len(stems)} grid GeoTIFF(s) written to {dest}")
         return str(dest)

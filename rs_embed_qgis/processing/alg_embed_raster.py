@@ -100,14 +100,16 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             from ..engine import get_embedder, get_embedding_from_data
             from ..engine.geo import utm_epsg
 
-            mopts = common.model_options_for(model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_for(
+                    model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
             embedder = get_embedder(model, device=device, model_options=mopts or None)
             sensor = embedder.default_sensor()
             model_bands = list(sensor.bands) if sensor is not None else []
             with rasterio.open(path) as src:
                 descriptions = [d or "" for d in src.descriptions]
             band_map = resolve_band_map(
-                model_bands, descriptions, parse_band_map(self.parameterAsString(parameters, self.BAND_MAP, context)))
+                model_bands, descriptions,
+                parse_band_map(self.parameterAsString(parameters, self.BAND_MAP, context)))
             feedback.pushInfo("band mapping (model band = layer band): "
                               + ", ".join(f"{k}={v}" for k, v in band_map.items()))
             dst_crs = None
@@ -158,7 +160,8 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         feedback.setProgress(100)
         feedback.pushInfo(f"grid {emb.array.shape} in {emb.meta.get('crs')} written to {res['geotiff']}")
         out = {self.OUTPUT: res["geotiff"],
-               "METADATA": common.run_summary(emb.meta, source=path, band_map=band_map, input=emb.meta.get("input"))}
+               "METADATA": common.run_summary(emb.meta, source=path, band_map=band_map,
+                                              input=emb.meta.get("input"))}
         if quicklook:
             out[self.QUICKLOOK] = res["quicklook"]
         return out

@@ -79,7 +79,8 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             "CONTINUE_ON_ERROR", "Continue when a ROI fails (recorded in its manifest)", defaultValue=False))
         self.addParameter(common._advanced(QgsProcessingParameterNumber(
-            "CHUNK_SIZE", "ROIs per chunk", QgsProcessingParameterNumber.Integer, defaultValue=16, minValue=1)))
+            "CHUNK_SIZE", "ROIs per chunk", QgsProcessingParameterNumber.Integer, defaultValue=16,
+            minValue=1)))
         self.addParameter(common._advanced(QgsProcessingParameterNumber(
             "NUM_WORKERS", "Parallel fetches", QgsProcessingParameterNumber.Integer, defaultValue=4,
             minValue=1)))
@@ -105,7 +106,8 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             from ..engine import get_embedder
 
             temporal = common.temporal_from(self, parameters, context)
-            mopts = common.model_options_multi(models, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_multi(
+                models, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
             per_model = {}
             for m in models:
                 base = get_embedder(m, device=device, model_options=mopts[m] or None).default_sensor()

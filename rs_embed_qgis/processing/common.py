@@ -208,7 +208,9 @@ def sensor_from(alg, parameters, context, base):
         over["bands"] = tuple(b.strip() for b in bands.split(",") if b.strip())
     if parameters.get("CLOUDY_PCT") not in (None, ""):
         over["cloudy_pct"] = alg.parameterAsInt(parameters, "CLOUDY_PCT", context)
-    comp = alg.parameterAsEnumString(parameters, "COMPOSITE", context) if parameters.get("COMPOSITE") not in (None, "") else ""
+    comp = ""
+    if parameters.get("COMPOSITE") not in (None, ""):
+        comp = alg.parameterAsEnumString(parameters, "COMPOSITE", context)
     if comp:
         over["composite"] = comp
     coll = alg.parameterAsString(parameters, "COLLECTION", context) if "COLLECTION" in parameters else ""
@@ -235,7 +237,8 @@ def model_options_multi(models: List[str], extra_json: str = "") -> Dict[str, Di
         try:
             raw = json.loads(extra_json)
         except json.JSONDecodeError as exc:
-            raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}: {exc}")
+            raise QgsProcessingException(
+                f"model options must be a JSON object, got {extra_json!r}: {exc}") from exc
         if not isinstance(raw, dict):
             raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}")
     keyed = bool(raw) and all(k in models and isinstance(v, dict) for k, v in raw.items())
@@ -267,7 +270,8 @@ def add_roi_params(alg, input_label: str = "ROIs (points or polygons)") -> None:
         "BUFFER", "Half-side (m) of the square ROI around each point", QgsProcessingParameterNumber.Double,
         defaultValue=500.0, minValue=0.01))
     alg.addParameter(QgsProcessingParameterField(
-        "BUFFER_FIELD", "Per-point half-side (m) from this field (overrides the buffer)", parentLayerParameterName="INPUT",
+        "BUFFER_FIELD", "Per-point half-side (m) from this field (overrides the buffer)",
+        parentLayerParameterName="INPUT",
         type=QgsProcessingParameterField.Numeric, optional=True))
     alg.addParameter(QgsProcessingParameterField(
         "NAME_FIELD", "Name field (names outputs; empty: the feature id)", parentLayerParameterName="INPUT",
@@ -323,7 +327,7 @@ def rois_from(alg, parameters, context, feedback) -> List[Roi]:
     if source.sourceCrs().isValid() and source.sourceCrs() != WGS84:
         xform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
     elif not source.sourceCrs().isValid():
-        feedback.reportError(f"the input layer has no CRS; its coordinates are taken as EPSG:4326",
+        feedback.reportError("the input layer has no CRS; its coordinates are taken as EPSG:4326",
                              fatalError=False)
 
     def bad(fid: int, why: str) -> None:
@@ -334,7 +338,8 @@ def rois_from(alg, parameters, context, feedback) -> List[Roi]:
 
     out: List[Roi] = []
     req = QgsFeatureRequest()
-    for k, feat in enumerate(source.getFeatures(req, QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)):
+    feats = source.getFeatures(req, QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
+    for k, feat in enumerate(feats):
         if feedback.isCanceled():
             raise JobCancelled("cancelled by the user")
         fid = int(feat.id())
@@ -393,9 +398,10 @@ def footprint_geometry(footprint: Dict[str, Any], dest_crs, context, densify: in
     """The ROI's pixel footprint (``{"crs", "bounds"}``) as a polygon in ``dest_crs``."""
     from qgis.core import QgsGeometry, QgsPointXY
 
-    l, b, r, t = footprint["bounds"]
+    x_lo, y_lo, x_hi, y_hi = footprint["bounds"]
+    corners = ((x_lo, y_lo), (x_hi, y_lo), (x_hi, y_hi), (x_lo, y_hi))
     ring = []
-    for (x0, y0), (x1, y1) in (((l, b), (r, b)), ((r, b), (r, t)), ((r, t), (l, t)), ((l, t), (l, b))):
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:] + corners[:1], strict=True):
         for i in range(densify):
             f = i / densify
             ring.append(QgsPointXY(x0 + f * (x1 - x0), y0 + f * (y1 - y0)))

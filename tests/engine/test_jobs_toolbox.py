@@ -48,7 +48,8 @@ def test_read_raster_window_scale_and_nodata(tmp_path):
 def test_run_embed_items_isolates_a_failing_roi(summer):
     req = jobs.EmbedRequest(
         model="mosaiks", temporal=summer, output=OutputSpec.pooled(), backend="local",
-        spatials=[PointBuffer(9.02, 47.84, 200), PointBuffer(10.5, 48.0, 200), PointBuffer(9.01, 47.835, 200)],
+        spatials=[PointBuffer(9.02, 47.84, 200), PointBuffer(10.5, 48.0, 200),
+                  PointBuffer(9.01, 47.835, 200)],
         model_options={"num_features": 16})
     errors = []
     out = jobs.run_embed_items(req, on_error=lambda i, e: errors.append((i, str(e))))

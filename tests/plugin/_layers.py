@@ -1,8 +1,8 @@
 """Small vector layers on the bundled sample (lon 9.005-9.035, lat 47.83-47.85) for the tests."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
 
 POINTS_4326 = [(9.012, 47.836, "field A", 300.0), (9.025, 47.842, "field/B", 200.0),
                (9.030, 47.846, "field A", 250.0)]
@@ -10,7 +10,7 @@ POINTS_4326 = [(9.012, 47.836, "field A", 300.0), (9.025, 47.842, "field/B", 200
 BOXES_4326 = [(9.006, 47.832, 9.016, 47.838, "north farm"), (9.020, 47.840, 9.034, 47.849, "lake")]
 
 
-def to_3857(lon: float, lat: float) -> Tuple[float, float]:
+def to_3857(lon: float, lat: float) -> tuple[float, float]:
     from pyproj import Transformer
 
     return Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
@@ -32,7 +32,7 @@ def points_layer(crs: str = "EPSG:4326", extra: Iterable = ()):  # (lon, lat, na
     return lyr
 
 
-def boxes_layer(crs: str = "EPSG:3857", wkt_extra: Sequence[Tuple[str, str]] = ()):
+def boxes_layer(crs: str = "EPSG:3857", wkt_extra: Sequence[tuple[str, str]] = ()):
     from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
 
     lyr = QgsVectorLayer(f"Polygon?crs={crs}&field=label:string", "boxes", "memory")
@@ -79,7 +79,7 @@ MOSAIKS_32 = '{"num_features": 32}'
 
 
 def vector_rows(layer) -> list:
-    return [dict(zip(layer.fields().names(), f.attributes()), _geom=f.geometry())
+    return [dict(zip(layer.fields().names(), f.attributes(), strict=True), _geom=f.geometry())
             for f in layer.getFeatures()]
 
 
@@ -100,5 +100,5 @@ def feedback_cancelling_after(n_progress: int):
     return _Fb()
 
 
-def optional(x: Optional[str]) -> str:
+def optional(x: str | None) -> str:
     return x or ""

@@ -8,8 +8,15 @@ import pytest
 import rasterio
 
 from ._layers import (
-    BOXES_4326, MOSAIKS_32, POINTS_4326, boxes_layer, engine_vectors, feedback_cancelling_after,
-    points_layer, vector_rows, write_gpkg,
+    BOXES_4326,
+    MOSAIKS_32,
+    POINTS_4326,
+    boxes_layer,
+    engine_vectors,
+    feedback_cancelling_after,
+    points_layer,
+    vector_rows,
+    write_gpkg,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,12 +54,12 @@ def test_points_give_pooled_vectors_keyed_by_fid(processing, tmp_path):
     assert [r["name"] for r in rows] == [p[2] for p in POINTS_4326]
     # values: the engine's own pooled MOSAIKS vectors for the same ROIs (per-point buffers)
     ref = engine_vectors([PointBuffer(lon, lat, buf) for lon, lat, _, buf in POINTS_4326])
-    for r, e in zip(rows, ref):
+    for r, e in zip(rows, ref, strict=True):
         got = np.array([r[f"e{i}"] for i in range(32)])
         np.testing.assert_allclose(got, e.array, rtol=1e-5, atol=1e-7)
         assert r["model"] == "mosaiks"
     # geometry: the ROI footprint (square of ~2 x buffer) around its point, in the layer CRS
-    for r, (lon, lat, _, buf) in zip(rows, POINTS_4326):
+    for r, (lon, lat, _, buf) in zip(rows, POINTS_4326, strict=True):
         g = r["_geom"]
         assert g.contains(QgsPointXY(lon, lat))
         w_m = (g.boundingBox().width()) * 111320 * np.cos(np.radians(lat))
@@ -76,7 +83,7 @@ def test_polygons_in_3857_are_reprojected_and_grids_written(processing, tmp_path
     rows = sorted(vector_rows(vl), key=lambda r: r["input_fid"])
     spatials = [BBox(x0, y0, x1, y1) for x0, y0, x1, y1, _ in BOXES_4326]
     ref = engine_vectors(spatials, pooling="max")
-    for r, e in zip(rows, ref):
+    for r, e in zip(rows, ref, strict=True):
         np.testing.assert_allclose([r[f"e{i}"] for i in range(32)], e.array, rtol=1e-4, atol=1e-6)
     files = sorted(p.name for p in grids.iterdir())
     assert files == ["lake.tif", "north_farm.tif"]  # named after the field, made file-safe

@@ -4,7 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from ._layers import MOSAIKS_32, POINTS_4326, boxes_layer, engine_vectors, feedback_cancelling_after, points_layer
+from ._layers import (
+    MOSAIKS_32,
+    POINTS_4326,
+    boxes_layer,
+    engine_vectors,
+    feedback_cancelling_after,
+    points_layer,
+)
 
 pytest.importorskip(
     "rs_embed_qgis.engine.export",
@@ -32,7 +39,7 @@ def test_export_folder_values_manifests_and_resume(processing, tmp_path):
     for s in stems:
         assert (out / f"{s}.npz").exists() and (out / f"{s}.json").exists()
     ref = engine_vectors([PointBuffer(lon, lat, buf) for lon, lat, _, buf in POINTS_4326])
-    for s, e in zip(stems, ref):
+    for s, e in zip(stems, ref, strict=True):
         np.testing.assert_allclose(_emb(out / f"{s}.npz"), e.array, rtol=1e-5, atol=1e-7)
     run = json.loads((out / "export_run.json").read_text())
     assert res["MANIFEST"] == str(out / "export_run.json")

@@ -15,7 +15,8 @@ def _fetch(bands, temporal=("2022-06-01", "2022-09-01")):
     from rs_embed_qgis.engine.registry import S2_SR
 
     sensor = SensorSpec(collection=S2_SR, bands=tuple(bands), scale_m=10, cloudy_pct=30)
-    return get_provider("local").fetch(BBox(9.005, 47.83, 9.035, 47.85), TemporalSpec.range(*temporal), sensor)
+    roi = BBox(9.005, 47.83, 9.035, 47.85)
+    return get_provider("local").fetch(roi, TemporalSpec.range(*temporal), sensor)
 
 
 def test_raw_rgb_values_and_report(processing, tmp_path):

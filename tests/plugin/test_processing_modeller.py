@@ -9,8 +9,10 @@ def test_model_chains_inspect_patch_into_embed_raster(processing, tmp_path):
         QgsProcessingFeedback,
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelChildParameterSource as Src,
         QgsProcessingModelOutput,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Src,
     )
 
     model = QgsProcessingModelAlgorithm("rgb_then_embed", "tests")
