@@ -52,9 +52,12 @@ def test_band_mapping_and_values(processing, tmp_path, scene):
 
 def test_automatic_mapping_by_descriptions_and_extent(processing, tmp_path):
     """The sample scene names its bands: no mapping needed; EXTENT (in EPSG:4326) crops it."""
+    import shutil
+
+    scene = shutil.copy(SAMPLE_TIF, tmp_path / SAMPLE_TIF.name)  # QGIS may write .aux.xml beside it
     out = tmp_path / "crop.tif"
     res = processing.run("rs_embed:embed_raster", {
-        "INPUT": str(SAMPLE_TIF), "MODEL": "mosaiks", "MODEL_OPTIONS": MOSAIKS_32,
+        "INPUT": str(scene), "MODEL": "mosaiks", "MODEL_OPTIONS": MOSAIKS_32,
         "EXTENT": "9.01,9.02,47.835,47.842 [EPSG:4326]", "GRID_SCALE": 50, "OUTPUT": str(out)})
     _, _, in_h, in_w = json.loads(res["METADATA"])["input"]["shape_tchw"]
     from pyproj import Transformer
