@@ -66,9 +66,11 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "vector), and/or a folder of grid GeoTIFFs, one per feature, named after NAME_FIELD "
             "(made file-safe and unique). Invalid or empty geometries are skipped with a warning or "
             "fail the run (INVALID_GEOMETRY). Cancelling leaves no partial outputs.<br><br>"
-            "<b>Example</b> (bundled sample):<br><code>qgis_process run rs_embed:embed_features -- "
-            "INPUT=/path/points.gpkg BUFFER=300 MODEL=mosaiks START=2022-06-01 END=2022-09-01 "
-            "OUTPUT=/tmp/emb.gpkg</code>")
+            "<b>Example</b> (bundled sample; paths relative to the plugin folder):<br>"
+            "<code>qgis_process run rs_embed:embed_features -- "
+            "INPUT=resources/examples/sample_points.geojson BUFFER_FIELD=buffer_m NAME_FIELD=label "
+            "MODEL=mosaiks START=2022-06-01 END=2022-09-01 OUTPUT=/tmp/points_emb.gpkg "
+            "GRID_FOLDER=/tmp/point_grids GRID_SCALE=50</code>")
 
     def initAlgorithm(self, config=None):
         common.add_roi_params(self)

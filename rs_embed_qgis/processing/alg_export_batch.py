@@ -52,9 +52,10 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "Each file is written atomically; a cancelled run keeps the finished ROIs and "
             "RESUME (on by default) continues from them. CONTINUE_ON_ERROR records failing ROIs in "
             "the manifests instead of stopping.<br><br>"
-            "<b>Example</b> (bundled sample):<br><code>qgis_process run rs_embed:export_batch -- "
-            "INPUT=/path/points.gpkg NAME_FIELD=label MODELS=mosaiks START=2022-06-01 "
-            "END=2022-09-01 OUTPUT_FOLDER=/tmp/export</code>")
+            "<b>Example</b> (bundled sample; paths relative to the plugin folder):<br>"
+            "<code>qgis_process run rs_embed:export_batch -- "
+            "INPUT=resources/examples/sample_points.geojson BUFFER_FIELD=buffer_m NAME_FIELD=label "
+            "MODELS=mosaiks START=2022-06-01 END=2022-09-01 OUTPUT_FOLDER=/tmp/export</code>")
 
     def initAlgorithm(self, config=None):
         common.add_roi_params(self)
