@@ -54,7 +54,8 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "<b>Units</b>: models expect Sentinel-2 L2A reflectance x 10000; a layer in reflectance "
             "0..1 needs SCALE_FACTOR=10000. No-data pixels are filled with 0.<br>"
             "A layer in degrees is warped to its UTM zone so GRID_SCALE is in metres.<br><br>"
-            "<b>Example</b> (a bundled sample scene; paths relative to the plugin folder):<br><code>qgis_process run rs_embed:embed_raster -- "
+            "<b>Example</b> (a bundled sample scene; paths relative to the plugin folder):<br>"
+            "<code>qgis_process run rs_embed:embed_raster -- "
             "INPUT=resources/sample_data/S2_L2A_20220715_sample.tif MODEL=mosaiks "
             "BAND_MAP=B4=3,B3=2,B2=1 GRID_SCALE=100 OUTPUT=/tmp/raster_emb.tif</code>")
 
