@@ -13,10 +13,6 @@ from ._layers import (
     points_layer,
 )
 
-pytest.importorskip(
-    "rs_embed_qgis.engine.export",
-    reason="rs_embed_qgis.engine.export (export_batch, branch `export`) has not landed on this branch yet")
-
 BASE = {"MODELS": ["mosaiks"], "START": "2022-06-01", "END": "2022-09-01", "MODEL_OPTIONS": MOSAIKS_32}
 
 
@@ -86,3 +82,27 @@ def test_export_unknown_name_field_fails(processing, tmp_path):
     with pytest.raises(QgsProcessingException):
         processing.run("rs_embed:export_batch", dict(
             BASE, INPUT=points_layer(), NAME_FIELD="nope", OUTPUT_FOLDER=str(tmp_path / "n")))
+
+
+def test_export_geotiff_grids_and_format_mismatch(processing, tmp_path):
+    import rasterio
+    from qgis.core import QgsProcessingException
+
+    from rs_embed_qgis.engine import BBox, OutputSpec
+
+    from ._layers import BOXES_4326
+
+    out = tmp_path / "tifs"
+    res = processing.run("rs_embed:export_batch", dict(
+        BASE, INPUT=boxes_layer("EPSG:3857"), NAME_FIELD="label", OUTPUT_MODE="grid", GRID_SCALE=100,
+        FORMAT="geotiff", SAVE_INPUTS=False, OUTPUT_FOLDER=str(out)))
+    assert res["COUNT"] == 2
+    ref = engine_vectors([BBox(*b[:4]) for b in BOXES_4326], output=OutputSpec.grid(scale_m=100))
+    tifs = sorted(out.glob("north_farm*.tif"))
+    assert len(tifs) == 1, sorted(p.name for p in out.iterdir())
+    with rasterio.open(tifs[0]) as src:
+        assert src.crs.to_epsg() == 32632 and src.count == 32
+        np.testing.assert_allclose(src.read(), ref[0].array, rtol=1e-4, atol=1e-6)
+    with pytest.raises(QgsProcessingException, match="geotiff"):
+        processing.run("rs_embed:export_batch", dict(
+            BASE, INPUT=points_layer(), FORMAT="geotiff", OUTPUT_FOLDER=str(tmp_path / "bad")))

@@ -11,8 +11,6 @@ def test_algorithm_is_complete(processing_provider, name):
     from rs_embed_qgis.engine import list_models
 
     alg = processing_provider.algorithm(name)
-    if name == "export_batch" and alg is None:
-        pytest.skip("export_batch needs rs_embed_qgis.engine.export")
     assert alg is not None, [a.id() for a in processing_provider.algorithms()]
     assert alg.group() == "Embeddings" and not alg.icon().isNull()
     help_text = alg.shortHelpString()
