@@ -20,16 +20,6 @@ from ._layers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-@pytest.fixture(autouse=True)
-def _collect_garbage():
-    """Free QGIS objects caught in reference cycles (e.g. a test frame kept alive by a caught
-    exception's traceback) while QGIS is still running; freed after exit they crash it."""
-    yield
-    import gc
-
-    gc.collect()
-
-
 BASE = {"MODEL": "mosaiks", "START": "2022-06-01", "END": "2022-09-01", "MODEL_OPTIONS": MOSAIKS_32}
 
 
