@@ -48,4 +48,5 @@ __all__ = [
     "get_provider", "clear_caches", "list_models", "describe_model",
     "write_embedding_geotiff", "pca_rgb", "write_pca_quicklook",
     "inspect_provider_patch", "inspect_gee_patch", "ee_status",
+    "export_batch", "export_npz", "load_export",
 ]

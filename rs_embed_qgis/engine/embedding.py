@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Union
+from typing import TYPE_CHECKING, Any, Dict, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray
 
 # xarray (and pandas behind it) is imported only when a DataArray is made: importing
 # it at plugin start costs QGIS more than a second.

@@ -15,6 +15,10 @@ log = logging.getLogger(__name__)
 #: optional dependency is missing is skipped with a log line, not a broken provider.
 ALGORITHMS = [
     ("alg_embed_extent", "EmbedExtentAlgorithm"),
+    ("alg_embed_features", "EmbedFeaturesAlgorithm"),
+    ("alg_embed_raster", "EmbedRasterAlgorithm"),
+    ("alg_export_batch", "ExportBatchAlgorithm"),
+    ("alg_inspect_patch", "InspectPatchAlgorithm"),
     ("alg_forecast", "ForecastReflectanceAlgorithm"),
 ]
 

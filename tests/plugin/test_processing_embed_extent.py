@@ -76,3 +76,26 @@ def test_embed_extent_from_qgis_process(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     with rasterio.open(out) as src:
         assert src.count == 32 and src.crs.to_epsg() == 32632 and src.res == (200.0, 200.0)
+
+
+def test_embed_extent_sensor_overrides_and_year(processing, tmp_path):
+    """Year window, 20 m input, mosaic compositing and other bands reach the engine."""
+    from rs_embed_qgis.engine import BBox, OutputSpec, SensorSpec, TemporalSpec, get_embedding
+    from rs_embed_qgis.engine.registry import S2_SR
+
+    out = tmp_path / "ov.tif"
+    res = processing.run("rs_embed:embed_extent", {
+        "EXTENT": "9.005,9.035,47.83,47.85 [EPSG:4326]", "MODEL": "mosaiks", "YEAR": 2022,
+        "SENSOR_SCALE": 20, "BANDS": "B8,B4,B3", "COMPOSITE": "mosaic", "CLOUDY_PCT": 50,
+        "GRID_SCALE": 200, "MODEL_OPTIONS": '{"num_features": 32}', "OUTPUT": str(out)})
+    meta = json.loads(res["METADATA"])
+    assert meta["temporal"]["mode"] == "year" and meta["temporal"]["year"] == 2022
+    assert meta["sensor"]["bands"] == ["B8", "B4", "B3"] and meta["sensor"]["scale_m"] == 20
+    assert meta["sensor"]["composite"] == "mosaic" and meta["sensor"]["cloudy_pct"] == 50
+    ref = get_embedding(
+        "mosaiks", spatial=BBox(9.005, 47.83, 9.035, 47.85), temporal=TemporalSpec.year(2022),
+        sensor=SensorSpec(S2_SR, ("B8", "B4", "B3"), scale_m=20, cloudy_pct=50, composite="mosaic"),
+        output=OutputSpec.grid(scale_m=200), backend="local", model_options={"num_features": 32})
+    with rasterio.open(out) as src:
+        np.testing.assert_allclose(src.read(), ref.array, rtol=1e-5, atol=1e-7)
+        assert src.res == (200.0, 200.0)

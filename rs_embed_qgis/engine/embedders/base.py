@@ -22,10 +22,16 @@ from ..specs import OutputSpec, SensorSpec, TemporalSpec
 INPUT_PREPS = ("resize", "tile")
 
 
-def resolve_device(device: str = "auto") -> str:
+def check_device_name(device: str = "auto") -> str:
+    """Validate a device name without importing torch."""
     dev = (device or "auto").lower()
     if dev not in ("auto", "cpu", "cuda", "mps") and not dev.startswith("cuda:"):
         raise ModelError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
+    return dev
+
+
+def resolve_device(device: str = "auto") -> str:
+    dev = check_device_name(device)
     if dev == "cpu":  # no torch import (4 s, holding the GIL) for models that never use it
         return "cpu"
     try:

@@ -27,7 +27,7 @@ from ..errors import ModelError
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from .base import Embedder, resolve_device
+from .base import Embedder, check_device_name
 
 DEFAULT_REFERENCE = "S2_L2A_20220715_sample.tif"
 
@@ -64,7 +64,7 @@ class MosaiksEmbedder(Embedder):
     """Random convolutional features; one filter bank per band set (cached)."""
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        resolve_device(device)  # an invalid device is still an error
+        check_device_name(device)  # an invalid device is still an error; torch is not needed
         super().__init__(spec, device="cpu", **options)  # numpy: always CPU
         self.num_features = int(options.get("num_features", 1024))
         self.kernel_size = int(options.get("kernel_size", 3))

@@ -43,8 +43,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ProviderError, SpecError
-from ..geo import RoiGrid, roi_grid
-from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
+from ..geo import RoiGrid
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 from .bands import canonical_band
 from .base import Patch, Provider
 
@@ -494,11 +494,7 @@ class GEEProvider(Provider):
 
     def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
               sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
-        spatial = validate_spatial(spatial)
-        if not isinstance(sensor, SensorSpec):
-            raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
-        sensor = sensor.validate()
-        grid = roi_grid(spatial, sensor.scale_m)
+        spatial, sensor, grid = self.checked(spatial, sensor)
         info = self._info(sensor)
         bins = self.windows(temporal, sensor, frames)
         key = self.cache_key(grid, sensor, bins, info)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid, transform_bounds
-from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 from .bands import canonical_band
 from .base import Patch, Provider
 
@@ -225,11 +225,7 @@ class LocalProvider(Provider):
 
     def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
               sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
-        spatial = validate_spatial(spatial)
-        if not isinstance(sensor, SensorSpec):
-            raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
-        sensor = sensor.validate()
-        grid = roi_grid(spatial, sensor.scale_m)
+        spatial, sensor, grid = self.checked(spatial, sensor)
         scenes = self.select_scenes(spatial, temporal, sensor, grid)
         if frames is None:
             start = min(s.date for s in scenes)
