@@ -178,3 +178,14 @@ def test_default_weights_from_environment_then_cache(tmp_path, monkeypatch):
     save_sharded(_trained_like().state_dict(), cache_dir() / "weights" / "s2x10", n_chunks=2)
     m = load_superres_model("s2x10", device="cpu")
     assert m.describe()["weights"]["source"] == "cache" and m.weights_status == "user file"
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_one_picked_shard_stands_for_its_checkpoint(tmp_path, index):
+    """A file dialog returns one shard; the loader takes the whole sharded checkpoint."""
+    net = _trained_like(seed=9)
+    save_sharded(net.state_dict(), tmp_path / "ck", n_chunks=3, index=index)
+    _same(net, load_s2x10_from_chunks(tmp_path / "ck" / "model-00002-of-00003.safetensors"))
+    (tmp_path / "ck" / "model-00003-of-00003.safetensors").unlink()
+    with pytest.raises(ModelError, match="model-00003-of-00003|shard of 3 but 2"):
+        load_s2x10_from_chunks(tmp_path / "ck" / "model-00001-of-00003.safetensors")

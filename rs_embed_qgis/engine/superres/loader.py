@@ -13,6 +13,7 @@ Only safetensors are read here: nothing is unpickled.
 """
 from __future__ import annotations
 
+import glob
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -60,6 +61,18 @@ def checkpoint_files(path: Path | str) -> dict[Path, list[str]]:
     elif p.suffix != ".safetensors":
         raise ModelError(f"weights file {str(p)!r} is not a .safetensors file or index json; "
                          f"convert pickled checkpoints to safetensors first")
+    else:
+        # one shard picked in a file dialog stands for its whole checkpoint
+        index = _index_listing(p)
+        shard = re.search(r"-\d+-of-(\d+)\.safetensors$", p.name)
+        if index is None and shard:
+            prefix = p.name[:shard.start()]
+            mates = sorted(p.parent.glob(f"{glob.escape(prefix)}-*-of-{shard.group(1)}.safetensors"),
+                           key=_natural_key)
+            if len(mates) != int(shard.group(1)):
+                raise ModelError(f"{p.name!r} is shard of {int(shard.group(1))} but {len(mates)} shards are "
+                                 f"in {str(p.parent)!r}")
+            return _plain_chunks(mates)
 
     files: dict[Path, list[str]] = {}
     if index is not None:
@@ -83,6 +96,24 @@ def checkpoint_files(path: Path | str) -> dict[Path, list[str]]:
     chunks = [p] if p.is_file() else sorted(p.glob("*.safetensors"), key=_natural_key)
     if not chunks:
         raise ModelError(f"folder {str(p)!r} holds no .safetensors chunks and no {INDEX_NAME}")
+    return _plain_chunks(chunks)
+
+
+def _index_listing(f: Path) -> Path | None:
+    """The index json next to ``f`` that lists it, if any."""
+    for idx in sorted(f.parent.glob("*.safetensors.index.json")):
+        try:
+            if f.name in set(json.loads(idx.read_text()).get("weight_map", {}).values()):
+                return idx
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
+def _plain_chunks(chunks: list[Path]) -> dict[Path, list[str]]:
+    from safetensors import safe_open
+
+    files: dict[Path, list[str]] = {}
     seen: dict[str, Path] = {}
     for f in chunks:
         try:
