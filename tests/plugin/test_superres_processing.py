@@ -131,3 +131,27 @@ def test_cancel_leaves_nothing(sr_alg, tmp_path):
                             "OUTPUT": str(tmp_path / "out" / "sr.tif")}, fb)
     assert "OUTPUT" not in res
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_learned_model_with_user_weights_picked_as_one_shard(sr_alg, tmp_path):
+    """METHOD 0 with a (small) sharded checkpoint; the dialog gives one shard file."""
+    import torch
+    from safetensors.torch import save_file
+
+    from rs_embed_qgis.engine.superres.decoder import S2x10Config, S2x10NetS
+
+    torch.manual_seed(0)
+    sd = S2x10NetS(S2x10Config(num_feat=8, num_block=1, num_grow_ch=4)).state_dict()
+    keys = list(sd)
+    (tmp_path / "ck").mkdir()
+    for i, part in enumerate((keys[: len(keys) // 2], keys[len(keys) // 2:]), start=1):
+        name = tmp_path / "ck" / f"m-{i:05d}-of-00002.safetensors"
+        save_file({k: sd[k].contiguous() for k in part}, str(name))
+    _raster(tmp_path / "s2.tif", 12, 12)
+    res, ok = _run(sr_alg, {"INPUT": str(tmp_path / "s2.tif"), "METHOD": 0,
+                            "WEIGHTS": str(tmp_path / "ck" / "m-00001-of-00002.safetensors"),
+                            "TILE": 12, "OVERLAP": 0, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "u.tif")})
+    assert ok
+    with rasterio.open(res["OUTPUT"]) as ds:
+        assert ds.tags()["SR_WEIGHTS_STATUS"] == "user file" and ds.tags()["SR_RANDOM_WEIGHTS"] == "False"
+        assert ds.shape == (120, 120) and list(ds.descriptions) == S2
