@@ -107,12 +107,23 @@ class RsEmbedDock(QgsDockWidget):
         self._fill_models()
         self._sync_time_widgets()
         self._sync_output_widgets()
+        self.tool_tabs = self._add_tool_tabs()
 
     # ------------------------------------------------------------------ public helpers
 
     def add_tab(self, widget, title: str) -> int:
         """Where other tools (Super-resolution, Forecast) plug into the dock."""
         return self.ui.tabs.addTab(widget, title)
+
+    def _add_tool_tabs(self) -> Dict[str, Any]:
+        """The Super-resolution and Forecast tabs (each runs its Processing algorithm)."""
+        from .forecast_tab import ForecastTab
+        from .superres_tab import SuperResTab
+
+        tabs = {"superres": SuperResTab(self.iface), "forecast": ForecastTab(self.iface)}
+        self.add_tab(tabs["superres"], "Super-resolution")
+        self.add_tab(tabs["forecast"], "Forecast")
+        return tabs
 
     def reload_settings(self) -> None:
         u = self.ui
@@ -698,6 +709,8 @@ class RsEmbedDock(QgsDockWidget):
             except RuntimeError:  # already deleted by the task manager
                 pass
         self.tasks = []
+        for tab in getattr(self, "tool_tabs", {}).values():
+            tab.cleanup()
         try:
             self.canvas.mapToolSet.disconnect(self._on_map_tool_set)
         except TypeError:
