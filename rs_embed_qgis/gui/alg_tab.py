@@ -201,10 +201,10 @@ class AlgorithmTab(QWidget):
                 sig.disconnect(slot)
             except (TypeError, RuntimeError):
                 pass
-        self.cancel()
         _ORPHANS.append(kept)
-        try:
+        try:  # connected before cancelling: a queued task reports back at once
             task.executed.connect(lambda *a: _ORPHANS.remove(kept) if kept in _ORPHANS else None)
         except RuntimeError:  # the task manager already deleted it
             _ORPHANS.remove(kept)
+        self.cancel()
         self.task = self.context = self.feedback = self.alg = None

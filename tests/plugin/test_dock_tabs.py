@@ -176,3 +176,36 @@ def test_forecast_tab_errors_in_plain_words(qgis_iface, qtbot, tmp_path):
     msg = qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
     assert "missing.nc" in msg and "ProviderError" in msg
     assert _rasters() == [] and list((tmp_path / "fc").iterdir()) == []
+
+
+def test_unload_during_a_tab_run_cancels_it_and_adds_nothing(qgis_iface, sample_canvas, qtbot, tmp_path):
+    import rs_embed_qgis
+    from rs_embed_qgis.gui import alg_tab
+
+    reg = QgsApplication.processingRegistry()
+    if reg.providerById("rs_embed") is not None:
+        reg.removeProvider(reg.providerById("rs_embed"))
+    src = QgsRasterLayer(str(_s2(tmp_path / "big.tif", 240, 240)), "big", "gdal")
+    QgsProject.instance().addMapLayer(src)
+    plugin = rs_embed_qgis.classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        tab = plugin.dock.tool_tabs["superres"]
+        tab.cmbLayer.setLayer(src)
+        tab.set_method("bicubic")
+        tab.spinTile.setValue(16)
+        tab.spinOverlap.setValue(4)
+        out = tmp_path / "out" / "sr.tif"
+        tab.fileOut.setFilePath(str(out))
+        task = tab.run()
+        assert task is not None and tab.is_running()
+        from qgis.core import QgsTask
+
+        qtbot.waitUntil(lambda: task.status() == QgsTask.Running, timeout=10000)
+    finally:
+        plugin.unload()
+    assert plugin.dock is None and alg_tab._ORPHANS      # the running task is kept alive until it ends
+    qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=60000)
+    qtbot.waitUntil(lambda: not alg_tab._ORPHANS, timeout=5000)
+    assert _rasters() == [src]
+    assert not out.exists()
