@@ -196,7 +196,8 @@ class AlgorithmTab(QWidget):
         if self.task is None:
             return
         task, kept = self.task, (self.task, self.context, self.feedback, self.alg)
-        for sig, slot in ((task.executed, self._on_executed), (self.feedback.progressChanged, self._on_progress)):
+        pairs = ((task.executed, self._on_executed), (self.feedback.progressChanged, self._on_progress))
+        for sig, slot in pairs:
             try:
                 sig.disconnect(slot)
             except (TypeError, RuntimeError):

@@ -41,6 +41,17 @@ class ForecastTab(AlgorithmTab):
                                   "(bands B02, B03, B04, B8A; date from a 'date' tag or a YYYY-MM-DD "
                                   "file name)")
         form.addRow("or S2 raster stack", self.fileStack)
+        self.fileLandcover = QgsFileWidget()
+        self.fileLandcover.setStorageMode(QgsFileWidget.GetFile)
+        self.fileLandcover.setFilter("Rasters (*.tif *.tiff *.vrt);;All files (*)")
+        self.fileLandcover.setToolTip("ESA WorldCover raster for a raster stack (optional)")
+        form.addRow("  land cover (stack)", self.fileLandcover)
+        self.fileWeather = QgsFileWidget()
+        self.fileWeather.setStorageMode(QgsFileWidget.GetFile)
+        self.fileWeather.setFilter("CSV (*.csv)")
+        self.fileWeather.setToolTip("Daily E-OBS weather CSV (date, tg, tn, tx, rr, pp, hu, qq) for a raster "
+                                    "stack (optional; without it the weather anomalies are zero)")
+        form.addRow("  weather CSV (stack)", self.fileWeather)
         self.fileCheckpoint = QgsFileWidget()
         self.fileCheckpoint.setStorageMode(QgsFileWidget.GetFile)
         self.fileCheckpoint.setFilter("safetensors (*.safetensors)")
@@ -84,6 +95,9 @@ class ForecastTab(AlgorithmTab):
             params["MINICUBE"] = minicube
         else:
             params["S2_STACK"] = stack
+            for key, w in (("LANDCOVER", self.fileLandcover), ("WEATHER", self.fileWeather)):
+                if w.filePath().strip():
+                    params[key] = w.filePath().strip()
         if checkpoint:
             params["CHECKPOINT"] = checkpoint
         return params

@@ -9,10 +9,10 @@ from typing import Any, Dict
 
 from qgis.core import Qgis, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout
 
 from ..processing import common
-from ..processing.alg_superres import METHODS, SuperResolveRasterAlgorithm
+from ..processing.alg_superres import METHODS, S2_BANDS, SuperResolveRasterAlgorithm
 from . import settings as S
 from .alg_tab import AlgorithmTab
 
@@ -34,9 +34,14 @@ class SuperResTab(AlgorithmTab):
         self.cmbLayer.setFilters(QgsMapLayerProxyModel.RasterLayer)
         form.addRow("Input raster (10 m)", self.cmbLayer)
         self.cmbMethod = QComboBox()
-        for i, (_, random_w, label) in enumerate(METHODS):
+        for i, (_, _random, label) in enumerate(METHODS):
             self.cmbMethod.addItem(label, i)
         form.addRow("Method", self.cmbMethod)
+        self.editBands = QLineEdit()
+        self.editBands.setPlaceholderText("empty: found by name (or all bands in order)")
+        self.editBands.setToolTip(f"Band numbers of the source bands for {S2_BANDS}, in this order, e.g. "
+                                  "2,3,4,5,6,7,8,9,12,13. The baselines interpolate the bands listed.")
+        form.addRow("Source bands", self.editBands)
         self.fileWeights = QgsFileWidget()
         self.fileWeights.setStorageMode(QgsFileWidget.GetFile)
         self.fileWeights.setFilter("safetensors (*.safetensors *.safetensors.index.json);;All files (*)")
@@ -104,10 +109,29 @@ class SuperResTab(AlgorithmTab):
             "INPUT": layer.source().split("|")[0], "METHOD": idx,
             "TILE": self.spinTile.value(), "OVERLAP": self.spinOverlap.value(),
             "DEVICE": self.cmbDevice.currentText(), "OUTPUT": out}
+        bands = self.bands(layer.bandCount())
+        if bands:
+            params["BANDS"] = bands
         weights = self.fileWeights.filePath().strip()
         if weights and method == "s2x10" and not random_w:
             params["WEIGHTS"] = weights
         return params
+
+    def bands(self, count: int) -> list:
+        """The band numbers typed in the form (1-based), checked against the layer's ``count``."""
+        out = []
+        for tok in self.editBands.text().replace(";", ",").replace(" ", ",").split(","):
+            if not tok.strip():
+                continue
+            try:
+                b = int(tok)
+            except ValueError:
+                raise ValueError(f"source band {tok.strip()!r} is not a band number "
+                                 f"(expected numbers 1..{count}, comma separated)") from None
+            if not 1 <= b <= count:
+                raise ValueError(f"source band {b} does not exist: the layer has bands 1..{count}")
+            out.append(b)
+        return out
 
     def add_results(self, results: Dict[str, Any]) -> list:
         path = results.get("OUTPUT")

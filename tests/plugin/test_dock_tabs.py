@@ -95,9 +95,11 @@ def test_superres_tab_bicubic_adds_a_1m_layer(qgis_iface, qtbot, tmp_path):
     lyr = [x for x in _rasters() if x is not src][0]
     assert lyr.source() == str(out) and lyr.name() == "s2 scene 1 m (bicubic)"
     assert lyr.crs().authid() == "EPSG:32632"
-    assert lyr.rasterUnitsPerPixelX() == pytest.approx(1.0) and lyr.rasterUnitsPerPixelY() == pytest.approx(1.0)
+    assert lyr.rasterUnitsPerPixelX() == pytest.approx(1.0)
+    assert lyr.rasterUnitsPerPixelY() == pytest.approx(1.0)
     assert (lyr.width(), lyr.height(), lyr.bandCount()) == (200, 200, 4)
-    assert lyr.extent().xMinimum() == pytest.approx(500000) and lyr.extent().yMaximum() == pytest.approx(5300000)
+    assert lyr.extent().xMinimum() == pytest.approx(500000)
+    assert lyr.extent().yMaximum() == pytest.approx(5300000)
     assert tab.btnRun.isEnabled() and not tab.btnCancel.isEnabled() and tab.task is None
     with rasterio.open(out) as ds:
         assert ds.descriptions == ("B2", "B3", "B4", "B8")
@@ -209,3 +211,53 @@ def test_unload_during_a_tab_run_cancels_it_and_adds_nothing(qgis_iface, sample_
     qtbot.waitUntil(lambda: not alg_tab._ORPHANS, timeout=5000)
     assert _rasters() == [src]
     assert not out.exists()
+
+
+def test_superres_tab_band_list_and_learned_model_without_weights(qgis_iface, qtbot, tmp_path):
+    from rs_embed_qgis.gui.superres_tab import SuperResTab
+
+    src = QgsRasterLayer(str(_s2(tmp_path / "s2.tif", 12, 12)), "s2", "gdal")
+    QgsProject.instance().addMapLayer(src)
+    tab = SuperResTab(qgis_iface)
+    qtbot.addWidget(tab)
+    tab.cmbLayer.setLayer(src)
+    tab.fileOut.setFilePath(str(tmp_path / "out" / "sr.tif"))
+    tab.editBands.setText("3, 9")
+    assert tab.run() is None
+    assert "source band 9 does not exist" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
+    tab.editBands.setText("3,2,1")
+    assert tab.parameters()["BANDS"] == [3, 2, 1]
+    tab.set_method("s2x10")                       # the learned model, no weights anywhere
+    assert tab.fileWeights.isEnabled()
+    with qtbot.waitSignal(tab.runFinished, timeout=60000) as sig:
+        qtbot.mouseClick(tab.btnRun, Qt.LeftButton)
+    assert sig.args == [False]
+    assert "needs weights you provide" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
+    assert not (tmp_path / "out" / "sr.tif").exists() and _rasters() == [src]
+    tab.set_method("bicubic")
+    with qtbot.waitSignal(tab.runFinished, timeout=60000) as sig:
+        qtbot.mouseClick(tab.btnRun, Qt.LeftButton)
+    assert sig.args == [True]
+    with rasterio.open(tmp_path / "out" / "sr.tif") as ds:
+        assert ds.count == 3 and ds.descriptions == ("B4", "B3", "B2") and ds.shape == (120, 120)
+
+
+def test_forecast_tab_stack_parameters(qgis_iface, qtbot, tmp_path):
+    from rs_embed_qgis.gui.forecast_tab import ForecastTab
+
+    tab = ForecastTab(qgis_iface)
+    qtbot.addWidget(tab)
+    files = [str(tmp_path / f"s2_2021-06-{d:02d}.tif") for d in range(1, 31, 5)]
+    tab.fileStack.setFilePath(" ".join(f'"{f}"' for f in files))
+    tab.fileLandcover.setFilePath(str(tmp_path / "wc.tif"))
+    tab.fileWeather.setFilePath(str(tmp_path / "eobs.csv"))
+    tab.fileCheckpoint.setFilePath(str(tmp_path / "m.safetensors"))
+    assert not tab.lblRandom.isVisibleTo(tab)
+    tab.fileOutDir.setFilePath(str(tmp_path / "fc"))
+    p = tab.parameters()
+    assert p["S2_STACK"] == files and "MINICUBE" not in p
+    assert p["LANDCOVER"] == str(tmp_path / "wc.tif") and p["WEATHER"] == str(tmp_path / "eobs.csv")
+    assert p["CHECKPOINT"] == str(tmp_path / "m.safetensors") and p["ADD_TO_PROJECT"] is False
+    tab.fileMinicube.setFilePath(str(tmp_path / "c.nc"))
+    with pytest.raises(ValueError, match="either a minicube"):
+        tab.parameters()
