@@ -209,11 +209,16 @@ class ViTEmbedder(TokenEmbedder):
         if resolved.source != "download":  # downloads are verified in weights.py
             verify_file(path, ws)
         sd = self.read_checkpoint(path)
-        from ..nn.vit import split_checkpoint
+        from torch import nn
 
         prefix, ignore = self.checkpoint_layout()
-        enc, ignored = split_checkpoint(sd, prefix=prefix, ignore_prefixes=ignore)
-        load_into(self.model, enc, path)
+        ignored = [k for k in sd if any(k.startswith(p) for p in ignore)]
+        enc = {k: v for k, v in sd.items() if not any(k.startswith(p) for p in ignore)}
+        target = self.model
+        if prefix:  # hold the encoder under its name in the file, so errors show the file's keys
+            target = nn.Module()
+            target.add_module(prefix.rstrip("."), self.model)
+        load_into(target, enc, path)
         return {"status": "pretrained", "variant": self.variant, **resolved.describe(),
                 "file": path.name, "encoder_keys": len(enc), "ignored_keys": len(ignored),
                 "ignored_key_groups": sorted({k.split(".")[0] for k in ignored}),

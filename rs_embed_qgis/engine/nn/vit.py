@@ -10,7 +10,7 @@ by ground sample distance) and Prithvi (3D), written from their definitions.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -143,25 +143,3 @@ def vit_flops(tokens: int, width: int, depth: int, mlp_ratio: float = 4.0) -> fl
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def split_checkpoint(state_dict: Dict[str, torch.Tensor], *, prefix: str = "",
-                     ignore_prefixes: Sequence[str] = ()
-                     ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """The encoder's part of an official checkpoint, by its key names.
-
-    Keys that start with one of ``ignore_prefixes`` (the pretraining decoder, a
-    text tower) are set aside and returned by name; keys under ``prefix`` form the
-    encoder state dict (prefix removed); any other key is kept under its full name
-    so that the strict load reports it as unexpected.
-    """
-    enc: Dict[str, torch.Tensor] = {}
-    ignored: List[str] = []
-    for k, v in state_dict.items():
-        if any(k.startswith(p) for p in ignore_prefixes):
-            ignored.append(k)
-        elif k.startswith(prefix):
-            enc[k[len(prefix):]] = v
-        else:
-            enc[k] = v
-    return enc, ignored
