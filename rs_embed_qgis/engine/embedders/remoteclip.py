@@ -2,7 +2,7 @@
 image-text pairs, through open_clip's architecture.
 
 Input: Sentinel-2 B4, B3, B2 (reflectance x 10000) -> ``/10000`` clipped to [0, 1]
-in 1/255 steps (rs-embed's uint8 RGB) -> resized to 224 -> CLIP mean/std.
+in 1/255 steps (rs-embed's uint8 RGB) -> resized to 224 (bicubic) -> CLIP mean/std.
 Outputs: ``pooled`` = the CLIP image embedding (class token, ``ln_post``, ``proj``;
 512-d for ViT-B-32, 768-d for ViT-L-14), the same vector that matches text
 prompts; ``grid`` = the patch tokens after ``ln_post`` (width 768 / 1024),
@@ -42,6 +42,16 @@ class RemoteCLIPEmbedder(ViTEmbedder):
 
     def checkpoint_layout(self):
         return "visual.", TEXT_TOWER_PREFIXES
+
+    def _resize(self, chw: np.ndarray, size: int) -> np.ndarray:
+        """Bicubic with antialiasing, as open_clip's ``Resize(224, BICUBIC)``."""
+        import torch
+        import torch.nn.functional as F
+
+        if chw.shape[-2:] == (size, size):
+            return chw
+        t = torch.from_numpy(np.ascontiguousarray(chw))[None]
+        return F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False, antialias=True)[0].numpy()
 
     def preprocess(self, patch: Patch) -> np.ndarray:
         rgb = self.require_bands(patch, self.BANDS)[0]
