@@ -201,7 +201,8 @@ def test_embeddings_of_the_bundled_sample(ckpts, model, variant):
     assert not np.allclose(other.array, pooled.array)
 
 
-@pytest.mark.parametrize("model,variant", CASES)
+# SatMAE++ runs the very classes of SatMAE (only its checkpoint layout differs, tested on its own)
+@pytest.mark.parametrize("model,variant", [c for c in CASES if c[0] != "satmaepp"])
 def test_batch_equals_loop_in_one_forward(ckpts, model, variant):
     opts = _opts(ckpts, model, variant, batch_size=8)
     emb = get_embedder(model, device="cpu", model_options=opts)

@@ -213,6 +213,8 @@ def test_unknown_options_and_variants_are_errors():
         get_embedder("prithvi", device="cpu", model_options={"frame": 2, "allow_random_weights": True})
     with pytest.raises(ModelError, match="'ViT-H-14'"):
         get_embedder("remoteclip", device="cpu", model_options={"variant": "ViT-H-14", "allow_random_weights": True})
+    with pytest.raises(ModelError, match="'frames'"):  # a Prithvi option is not a RemoteCLIP one
+        get_embedder("remoteclip", device="cpu", model_options={"frames": 2, "allow_random_weights": True})
     with pytest.raises(ModelError, match="frames must be an int from 1 to 4"):
         get_embedder("prithvi", device="cpu", model_options={"frames": 6, "allow_random_weights": True})
 

@@ -42,6 +42,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
 
 class PrithviEmbedder(ViTEmbedder):
     VARIANTS = VARIANTS
+    extra_options = ("frames",)
     DEFAULT_VARIANT = "300M"
     BANDS = ("B2", "B3", "B4", "B8A", "B11", "B12")
 

@@ -33,6 +33,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
 
 class ScaleMAEEmbedder(ViTEmbedder):
     VARIANTS = VARIANTS
+    extra_options = ("gsd_m",)
     DEFAULT_VARIANT = "vitlarge-800"
     BANDS = ("B4", "B3", "B2")
 
