@@ -30,6 +30,10 @@ def __getattr__(name):  # lazily exposed parts that pull optional dependencies
         from . import inspect as _inspect
 
         return getattr(_inspect, name)
+    if name == "ee_status":  # for the GUI: can Earth Engine be used, and how to sign in
+        from .providers.gee import ee_status
+
+        return ee_status
     if name in ("export_batch", "export_npz", "load_export"):
         from . import export as _export
 
@@ -43,4 +47,6 @@ __all__ = [
     "get_embedding", "get_embeddings_batch", "get_embedding_from_data", "get_embedder",
     "get_provider", "clear_caches", "list_models", "describe_model",
     "write_embedding_geotiff", "pca_rgb", "write_pca_quicklook",
+    "inspect_provider_patch", "inspect_gee_patch", "ee_status",
+    "export_batch", "export_npz", "load_export",
 ]

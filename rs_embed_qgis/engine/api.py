@@ -132,14 +132,14 @@ def _finish(emb: Embedding, patch: Patch, spatial: Optional[SpatialSpec],
 
 
 def _input_checks(patches: Sequence[Patch], sensor: SensorSpec, name: str) -> List[Optional[Dict[str, Any]]]:
-    if not sensor.check_input:
-        return [None] * len(patches)
-    from .inspect import check_patch
+    from .inspect import check_patch, checks_enabled, checks_should_raise
 
+    if not checks_enabled(sensor):  # SensorSpec.check_input or RS_EMBED_CHECK_INPUT=1
+        return [None] * len(patches)
     reports = []
     for i, p in enumerate(patches):
         rep = check_patch(p, sensor=sensor, name=f"{name}_{i}" if len(patches) > 1 else name)
-        if not rep["ok"] and sensor.check_raise:
+        if not rep["ok"] and checks_should_raise(sensor):
             raise ProviderError(f"input check failed for {name}: {rep['report'].get('issues')}")
         reports.append(rep)
     return reports
@@ -196,6 +196,7 @@ def get_embeddings_batch(
     output = _check_output(output)
     embedder = get_embedder(model, device=device, model_options=model_options)
     embedder.check_input_prep(input_prep)
+    temporal = embedder.resolve_temporal(temporal)
     sensor = _resolve_sensor(embedder, sensor)
     t0 = time.perf_counter()
     if input_chws is not None:
@@ -203,12 +204,17 @@ def get_embeddings_batch(
             raise SpecError(f"input_chws has {len(input_chws)} arrays for {len(spatials)} spatials")
         from .geo import roi_grid
 
-        patches = [Patch(np.asarray(a, np.float32), sensor.bands, roi_grid(s, sensor.scale_m),
+        patches = [Patch(embedder.prepare_input_chw(a), sensor.bands, roi_grid(s, sensor.scale_m),
                          sensor=sensor, temporal=temporal, backend=f"{backend}:input_chw")
                    for a, s in zip(input_chws, spatials)]
     else:
         provider = get_provider(backend, provider_options)
-        workers = num_workers if num_workers is not None else int(os.environ.get("RS_EMBED_FETCH_WORKERS", "4"))
+        # explicit > the model's own knob (e.g. RS_EMBED_ANYSAT_FETCH_WORKERS) > env >
+        # the provider's own setting (gee: num_workers option) > 4
+        workers = num_workers if num_workers is not None else embedder.fetch_workers
+        if workers is None:
+            env = os.environ.get("RS_EMBED_FETCH_WORKERS")
+            workers = int(env) if env else int(getattr(provider, "num_workers", 4))
         patches = provider.fetch_many(spatials, temporal, sensor, frames=embedder.frames,
                                       num_workers=workers)
     t_fetch = time.perf_counter() - t0

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Union
+from typing import TYPE_CHECKING, Any, Dict, Union
 
 import numpy as np
 
-try:  # xarray is a core dependency, but keep the type importable without it
-    import xarray as xr
-except ImportError:  # pragma: no cover
-    xr = None  # type: ignore[assignment]
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray
 
-ArrayLike = Union[np.ndarray, "xr.DataArray"]
+# xarray (and pandas behind it) is imported only when a DataArray is made: importing
+# it at plugin start costs QGIS more than a second.
+ArrayLike = Union[np.ndarray, "xarray.DataArray"]
+
+
+def _is_dataarray(obj: Any) -> bool:
+    return type(obj).__name__ == "DataArray" and type(obj).__module__.startswith("xarray")
 
 
 @dataclass
@@ -27,7 +31,7 @@ class Embedding:
     meta: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if xr is not None and isinstance(self.data, xr.DataArray):
+        if _is_dataarray(self.data):
             if self.data.dtype != np.float32:
                 self.data = self.data.astype(np.float32)
         else:
@@ -42,11 +46,11 @@ class Embedding:
     def is_grid(self) -> bool:
         return self.array.ndim == 3
 
-    def to_xarray(self) -> "xr.DataArray":
+    def to_xarray(self) -> "xarray.DataArray":
         """Grid as ``xarray.DataArray`` with ``band``/``y``/``x`` coordinates when georeferenced."""
-        if xr is None:  # pragma: no cover
-            raise ImportError("xarray is needed for to_xarray()")
-        if isinstance(self.data, xr.DataArray):
+        import xarray as xr
+
+        if _is_dataarray(self.data):
             return self.data
         arr = self.array
         if arr.ndim == 1:

@@ -93,13 +93,88 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
         "RS_EMBED_OUTPUT": to_json(meta.get("output")),
         "RS_EMBED_META": to_json(meta),
     }
+    names = [f"{band_prefix}_{i:03d}" for i in range(d)]
     with atomic_path(path, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(arr.astype(np.float32))
-            for i in range(d):
-                dst.set_band_description(i + 1, f"{band_prefix}_{i:03d}")
-            dst.update_tags(**tags)
+        if not _write_gtiff_nogil(tmp, arr, profile, names, tags):
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(arr.astype(np.float32))
+                for i in range(d):
+                    dst.set_band_description(i + 1, names[i])
+                dst.update_tags(**tags)
     return Path(path)
+
+
+def _write_gtiff_nogil(tmp: Path, arr: np.ndarray, profile: Dict[str, Any], names, tags) -> bool:
+    """Same file through GDAL's own bindings, which release the GIL while compressing and
+    flushing (rasterio holds it on close: ~1 s for a 1024-band grid), so a background
+    writer never freezes the GUI thread. False when the bindings are not installed."""
+    try:
+        from osgeo import gdal, osr
+    except ImportError:
+        return False
+    gdal.UseExceptions()
+    d, h, w = arr.shape
+    opts = [f"COMPRESS={str(profile['compress']).upper()}", f"INTERLEAVE={profile['interleave'].upper()}"]
+    if profile.get("tiled"):
+        opts += ["TILED=YES", f"BLOCKXSIZE={profile['blockxsize']}", f"BLOCKYSIZE={profile['blockysize']}"]
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp), w, h, d, gdal.GDT_Float32, opts)
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(str(profile["crs"]))
+    t = profile["transform"]
+    ds.SetGeoTransform((t.c, t.a, t.b, t.f, t.d, t.e))
+    ds.SetProjection(srs.ExportToWkt())
+    ds.WriteRaster(0, 0, w, h, np.ascontiguousarray(arr, dtype=np.float32).tobytes(),
+                   band_list=list(range(1, d + 1)))
+    for i in range(d):
+        ds.GetRasterBand(i + 1).SetDescription(names[i])
+    ds.SetMetadata({k: str(v) for k, v in tags.items()})
+    ds.FlushCache()
+    ds = None
+    return True
+
+
+def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Raw (unstretched) first ``n`` principal components of a ``(D, H, W)`` grid.
+
+    Returns ``(n, H, W)`` float32 (NaN where a cell had non-finite values) and
+    ``{"explained_variance_ratio": [...], "stretch": [(lo, hi) per PC at 2-98 %]}``.
+    """
+    d, h, w = grid.shape
+    x = grid.reshape(d, -1).T.astype(np.float64)
+    ok = np.isfinite(x).all(axis=1)
+    out = np.full((n, h * w), np.nan, np.float32)
+    info: Dict[str, Any] = {"explained_variance_ratio": [0.0] * n, "stretch": [(0.0, 1.0)] * n}
+    if ok.sum() < 2:
+        return out.reshape(n, h, w), info
+    xc = x[ok] - x[ok].mean(axis=0)
+    # top-n eigenvectors of the smaller of the two Gram matrices (a full SVD of a
+    # cells x 1024 matrix takes seconds; this takes a BLAS product and an eigh). numpy's
+    # eigh releases the GIL (scipy's LAPACK wrappers do not), so the GUI thread keeps running.
+    m, dd = xc.shape
+    k = min(n, m - 1, dd)
+    if dd <= m:
+        evals, evecs = np.linalg.eigh(xc.T @ xc)
+        evals, vt = evals[::-1][:k], evecs[:, ::-1][:, :k].T             # (k, D) loadings
+        pcs = xc @ vt.T
+    else:
+        evals, evecs = np.linalg.eigh(xc @ xc.T)
+        evals, u = evals[::-1][:k], evecs[:, ::-1][:, :k]
+        pcs = u * np.sqrt(np.clip(evals, 0, None))                      # scores = U S
+        vt = (xc.T @ u / np.where(evals > 0, np.sqrt(np.clip(evals, 0, None)), 1.0)).T
+    total = float((xc ** 2).sum())
+    for i in range(k):
+        # sign convention: the largest loading is positive, so colours are reproducible
+        if vt[i, np.argmax(np.abs(vt[i]))] < 0:
+            pcs[:, i] = -pcs[:, i]
+        out[i, ok] = pcs[:, i]
+    stretch = []
+    for i in range(n):
+        v = out[i][np.isfinite(out[i])]
+        lo, hi = (np.percentile(v, [2, 98]).tolist() if v.size else (0.0, 1.0))
+        stretch.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
+    info = {"explained_variance_ratio": [float(e / total) if total > 0 else 0.0 for e in evals[:k]],
+            "stretch": stretch}
+    return out.reshape(n, h, w), info
 
 
 def pca_rgb(grid: np.ndarray, n: int = 3, clip_pct: Tuple[float, float] = (2.0, 98.0),
@@ -108,25 +183,17 @@ def pca_rgb(grid: np.ndarray, n: int = 3, clip_pct: Tuple[float, float] = (2.0, 
 
     Returns ``(n, H, W)`` float32 and a dict with explained variance ratios.
     """
-    d, h, w = grid.shape
-    x = grid.reshape(d, -1).T.astype(np.float64)
-    ok = np.isfinite(x).all(axis=1)
-    xc = x[ok] - x[ok].mean(axis=0)
-    if xc.shape[0] < 2:
-        raise SpecError(f"PCA needs at least 2 valid cells, got {xc.shape[0]}")
-    # SVD of the (cells x D) matrix: components are the right singular vectors
-    _, s, vt = np.linalg.svd(xc, full_matrices=False)
-    k = min(n, vt.shape[0])
-    comps = np.full((x.shape[0], n), np.nan)
-    comps[ok, :k] = xc @ vt[:k].T
-    var = s ** 2
-    out = np.zeros((n, h * w), np.float32)
-    for i in range(k):
-        c = comps[:, i]
-        lo, hi = np.nanpercentile(c, clip_pct)
-        out[i] = np.clip((c - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-    info = {"explained_variance_ratio": (var[:k] / var.sum()).tolist() if var.sum() > 0 else [0.0] * k}
-    return out.reshape(n, h, w), info
+    pcs, info = principal_components(grid, n)
+    out = np.zeros_like(pcs)
+    for i in range(n):
+        v = pcs[i][np.isfinite(pcs[i])]
+        if not v.size:
+            continue
+        lo, hi = np.percentile(v, clip_pct)
+        out[i] = np.clip((pcs[i] - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    if int(np.isfinite(pcs[0]).sum()) < 2:
+        raise SpecError(f"PCA needs at least 2 valid cells, got {int(np.isfinite(pcs[0]).sum())}")
+    return np.nan_to_num(out), info
 
 
 def write_pca_quicklook(emb: Embedding, path: os.PathLike | str, *, upscale: int = 1) -> Path:

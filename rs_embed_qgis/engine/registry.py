@@ -188,6 +188,36 @@ register(ModelSpec(
 ))
 
 
+register(ModelSpec(
+    id="anysat",
+    module="anysat",
+    cls="AnySatEmbedder",
+    family="AnySat (JEPA multi-modal, resolution-adaptive; S2 time series + day-of-year)",
+    kind="on-the-fly",
+    description=(
+        "AnySat (Astruc et al., CVPR 2025) on a Sentinel-2 10-band time series: the window "
+        "is split into T bins (RS_EMBED_ANYSAT_FRAMES, default 8), one composite per bin, "
+        "day-of-year of each bin midpoint as s2_dates; patch size = output.scale_m. "
+        "Network in plain torch with the official parameter names."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=S2_10, scale_m=10, cloudy_pct=30,
+                              composite="median", fill_value=0.0),
+    temporal_mode="range split into T bins, one composite per bin (year/None -> range)",
+    outputs=("pooled", "grid"),
+    side_inputs=("s2_dates",),
+    embedding_dim=768,
+    weights=WeightsSpec(
+        env_var="RS_EMBED_ANYSAT_CKPT",
+        hf_repo="g-astruc/AnySat",
+        hf_filename="models/AnySat.pth",
+        url="https://huggingface.co/g-astruc/AnySat/resolve/main/models/AnySat.pth",
+        cache_name="AnySat.pth",
+        note=("official base checkpoint, a torch file {'state_dict': ...} with AnyModule keys "
+              "(no prefix); tiny/small have no published weights (pass your own file)")),
+    requires=("torch",),
+    paper="https://arxiv.org/abs/2412.14123",
+))
+
+
 def _aliases() -> Dict[str, str]:
     out = {}
     for spec in MODEL_SPECS.values():
@@ -267,3 +297,29 @@ def load_embedder_class(model: str):
         sys.modules.pop(modname, None)  # a failed import must not poison the next try
         raise ModelError(f"model {spec.id!r} could not be imported: {exc}") from exc
     return getattr(mod, spec.cls)
+
+
+GSE_BANDS = tuple(f"A{i:02d}" for i in range(64))
+
+register(ModelSpec(
+    id="gse",
+    module="gse",
+    cls="GSEEmbedder",
+    family="Google Satellite Embedding (AlphaEarth Foundations)",
+    kind="precomputed",
+    description=(
+        "Annual 64-dimensional embeddings at 10 m precomputed by Google DeepMind's AlphaEarth "
+        "Foundations and served by Earth Engine (GOOGLE/SATELLITE_EMBEDDING/V1/ANNUAL, bands "
+        "A00..A63, unit-length vectors). Read, not computed: grid = the product on the ROI's "
+        "10 m grid, pooled = mean/max over the ROI."),
+    default_sensor=SensorSpec(collection="GOOGLE/SATELLITE_EMBEDDING/V1/ANNUAL", bands=GSE_BANDS,
+                              scale_m=10, cloudy_pct=100, fill_value=0.0, composite="mosaic"),
+    temporal_mode="annual product: the year(s) of the window (TemporalSpec.year(YYYY))",
+    outputs=("pooled", "grid"),
+    embedding_dim=64,
+    weights=WeightsSpec(needs_weights=False,
+                        note="precomputed product read from Earth Engine; no model weights"),
+    requires=("numpy",),
+    aliases=("google_satellite_embedding", "gse_annual"),
+    paper="https://arxiv.org/abs/2507.22291",
+))

@@ -17,15 +17,23 @@ from ..embedding import Embedding
 from ..errors import ModelError, SpecError
 from ..providers.base import Patch
 from ..registry import ModelSpec
-from ..specs import OutputSpec, SensorSpec
+from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
 INPUT_PREPS = ("resize", "tile")
 
 
-def resolve_device(device: str = "auto") -> str:
+def check_device_name(device: str = "auto") -> str:
+    """Validate a device name without importing torch."""
     dev = (device or "auto").lower()
     if dev not in ("auto", "cpu", "cuda", "mps") and not dev.startswith("cuda:"):
         raise ModelError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
+    return dev
+
+
+def resolve_device(device: str = "auto") -> str:
+    dev = check_device_name(device)
+    if dev == "cpu":  # no torch import (4 s, holding the GIL) for models that never use it
+        return "cpu"
     try:
         import torch
     except ImportError:
@@ -58,6 +66,8 @@ class Embedder:
 
     #: number of time frames the model wants from the provider (None: one composite)
     frames: Optional[int] = None
+    #: provider fetch workers for batch calls (None: RS_EMBED_FETCH_WORKERS, the provider's own, or 4)
+    fetch_workers: Optional[int] = None
 
     def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
         self.spec = spec
@@ -72,6 +82,18 @@ class Embedder:
     def check_input_prep(self, input_prep: str) -> None:
         if input_prep not in INPUT_PREPS:
             raise SpecError(f"input_prep must be one of {INPUT_PREPS}, got {input_prep!r}")
+
+    def resolve_temporal(self, temporal: Optional[TemporalSpec]) -> Optional[TemporalSpec]:
+        """The window the model runs on (a model may normalise ``year``/``None``)."""
+        return temporal
+
+    def prepare_input_chw(self, arr: Any) -> np.ndarray:
+        """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
+
+        Models with an input contract for ``input_chw`` (e.g. AnySat: CHW repeated to
+        T frames, TCHW padded/truncated, clipped) override this.
+        """
+        return np.asarray(arr, dtype=np.float32)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
                       input_prep: str = "resize") -> List[Embedding]:
@@ -106,14 +128,6 @@ class Embedder:
 
 def _jsonable(v: Any) -> bool:
     return isinstance(v, (str, int, float, bool, type(None), list, tuple))
-
-
-def tile_origins(size: int, tile: int) -> List[int]:
-    """Origins of tiles of ``tile`` px covering ``size`` px (last tile flush with the end)."""
-    if size <= tile:
-        return [0]
-    n = math.ceil(size / tile)
-    return [min(i * tile, size - tile) for i in range(n)]
 
 
 class TokenEmbedder(Embedder):
@@ -153,11 +167,13 @@ class TokenEmbedder(Embedder):
         if input_prep == "resize":
             return [self._resize(chw, s)], (1, 1), (s // self.patch_size, s // self.patch_size)
         c, h, w = chw.shape
-        if h < s or w < s:  # small image: pad by reflection up to one tile
-            ph, pw = max(0, s - h), max(0, s - w)
+        # pad (reflect) to whole tiles so every tile, and so every token, sits on the patch grid
+        H, W = math.ceil(h / s) * s, math.ceil(w / s) * s
+        if (H, W) != (h, w):
+            ph, pw = H - h, W - w
             mode = "reflect" if (ph < h and pw < w) else "edge"
             chw = np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode=mode)
-        ys, xs = tile_origins(chw.shape[1], s), tile_origins(chw.shape[2], s)
+        ys, xs = range(0, H, s), range(0, W, s)
         tiles = [chw[:, y:y + s, x:x + s] for y in ys for x in xs]
         return tiles, (len(ys), len(xs)), (h, w)
 
@@ -215,19 +231,10 @@ class TokenEmbedder(Embedder):
 
     def _stitch(self, grids: List[np.ndarray], layout: Tuple[int, int],
                 hw: Tuple[int, int], valid: Tuple[int, int]) -> np.ndarray:
-        """Place tile token grids at their token offsets; crop to the image's valid extent."""
+        """Place tile token grids side by side; crop to the cells that touch the image."""
         ny, nx = layout
-        s, p = self.image_size, self.patch_size
-        g = s // p
-        h, w = hw
-        H, W = max(h, s), max(w, s)
-        oy, ox = tile_origins(H, s), tile_origins(W, s)
-        d = grids[0].shape[0]
-        th, tw = math.ceil(H / p), math.ceil(W / p)
-        out = np.zeros((d, th, tw), np.float32)
-        for iy, y in enumerate(oy):
-            for ix, x in enumerate(ox):
-                ty, tx = y // p, x // p
-                out[:, ty:ty + g, tx:tx + g] = grids[iy * nx + ix]
-        vh, vw = max(1, math.ceil(valid[0] / p)), max(1, math.ceil(valid[1] / p))
-        return out[:, :vh, :vw]
+        rows = [np.concatenate(grids[iy * nx:(iy + 1) * nx], axis=2) for iy in range(ny)]
+        out = np.concatenate(rows, axis=1)
+        vh = max(1, math.ceil(valid[0] / self.patch_size))
+        vw = max(1, math.ceil(valid[1] / self.patch_size))
+        return np.ascontiguousarray(out[:, :vh, :vw])

@@ -27,7 +27,7 @@ from ..errors import ModelError
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from .base import Embedder
+from .base import Embedder, check_device_name
 
 DEFAULT_REFERENCE = "S2_L2A_20220715_sample.tif"
 
@@ -64,6 +64,7 @@ class MosaiksEmbedder(Embedder):
     """Random convolutional features; one filter bank per band set (cached)."""
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
+        check_device_name(device)  # an invalid device is still an error; torch is not needed
         super().__init__(spec, device="cpu", **options)  # numpy: always CPU
         self.num_features = int(options.get("num_features", 1024))
         self.kernel_size = int(options.get("kernel_size", 3))
@@ -155,9 +156,11 @@ class MosaiksEmbedder(Embedder):
             meta = self.base_meta(output, input_prep)
             if output.mode == "grid":
                 cell = max(1, int(round(output.scale_m / res)))
-                ncx = int(np.ceil(w / cell))
-                data = np.empty((self.num_features, int(np.ceil(h / cell)), ncx), np.float32)
-                for r0, f in self._blocks(img, bank, cell):
+                # whole cells from the ROI's top-left; a last partial cell is kept only when it
+                # holds at least half a cell of pixels, so no cell stands on a sliver of data
+                ncy, ncx = max(1, int(h / cell + 0.5)), max(1, int(w / cell + 0.5))
+                data = np.empty((self.num_features, ncy, ncx), np.float32)
+                for r0, f in self._blocks(img[:, :ncy * cell], bank, cell):
                     for j in range(ncx):
                         data[:, r0 // cell, j] = f[:, j * cell:(j + 1) * cell].mean(axis=(0, 1))
                 meta.update(grid_hw=list(data.shape[1:]), cell_px=[cell, cell], grid_cell_m=cell * res)

@@ -86,6 +86,19 @@ class Provider:
         """One composite over the window (``frames=None``) or ``frames`` binned composites."""
         raise NotImplementedError
 
+    @staticmethod
+    def checked(spatial: SpatialSpec, sensor: SensorSpec):
+        """Validated spatial and sensor, and the ROI's grid at the sensor's scale."""
+        from ..errors import SpecError
+        from ..geo import roi_grid
+        from ..specs import validate_spatial
+
+        spatial = validate_spatial(spatial)
+        if not isinstance(sensor, SensorSpec):
+            raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
+        sensor = sensor.validate()
+        return spatial, sensor, roi_grid(spatial, sensor.scale_m)
+
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: Optional[TemporalSpec],
                    sensor: SensorSpec, *, frames: Optional[int] = None,
                    num_workers: int = 1) -> List[Patch]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid, transform_bounds
-from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 from .bands import canonical_band
 from .base import Patch, Provider
 
@@ -194,7 +194,9 @@ class LocalProvider(Provider):
         scenes = self.scenes()
         hit = [s for s in scenes if _intersects(s.bounds_4326, roi)]
         if not hit:
-            ext = self.extent_4326()
+            from ..geo import roi_bounds_4326
+
+            ext, roi = self.extent_4326(), roi_bounds_4326(spatial)
             raise ProviderError(
                 "ROI is outside the local data: ROI lon/lat bounds "
                 f"({roi[0]:.5f}, {roi[1]:.5f}, {roi[2]:.5f}, {roi[3]:.5f}), data extent "
@@ -223,11 +225,7 @@ class LocalProvider(Provider):
 
     def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
               sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
-        spatial = validate_spatial(spatial)
-        if not isinstance(sensor, SensorSpec):
-            raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
-        sensor = sensor.validate()
-        grid = roi_grid(spatial, sensor.scale_m)
+        spatial, sensor, grid = self.checked(spatial, sensor)
         scenes = self.select_scenes(spatial, temporal, sensor, grid)
         if frames is None:
             start = min(s.date for s in scenes)

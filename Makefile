@@ -1,0 +1,44 @@
+# rs-embed-qgis: every target does its own setup (idempotent).
+SHELL := /bin/bash
+PY := .venv/bin/python
+export QT_QPA_PLATFORM ?= offscreen
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+
+.PHONY: setup demo test test-engine test-plugin test-slow package install-plugin bench screenshot clean
+
+setup:
+	@bash scripts/setup.sh
+
+## The main job on the bundled sample: the Processing algorithm, headless, via qgis_process.
+demo: setup
+	@bash scripts/demo.sh
+
+## All tests: engine tests in a process where qgis cannot be imported, then plugin tests in QGIS.
+test: setup
+	@bash scripts/run_tests.sh
+
+test-engine: setup
+	@bash scripts/run_tests.sh engine
+
+test-plugin: setup
+	@bash scripts/run_tests.sh plugin
+
+test-slow: setup
+	@$(PY) -m pytest tests -m slow -q
+
+## The installable plugin zip (dist/rs_embed_qgis-<version>.zip).
+package: setup
+	@$(PY) scripts/package.py
+
+## Install that zip into the default QGIS profile (or QGIS_PROFILE_DIR).
+install-plugin: package
+	@$(PY) scripts/package.py --install
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+screenshot: setup
+	@bash scripts/screenshot.sh
+
+clean:
+	rm -rf build dist out

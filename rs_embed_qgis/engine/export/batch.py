@@ -1,0 +1,317 @@
+"""``export_batch`` and ``export_npz``: the public export entry points (rs-embed signatures
+plus documented extras)."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from ..errors import SpecError
+from ..io import atomic_write_text, to_json
+from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
+from . import writers
+from .core import EXECUTORS, clean_temp, completed_item, make_plan
+from .executors import Progress, run_dask, run_local
+from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, failures_of, jsonable, library_versions,
+                       read_json, redact, utc_now)
+
+
+def _target(out, layout, out_dir, out_path, fmt_hint: str):
+    """Resolve (out + layout) or the legacy out_dir / out_path into (layout, path)."""
+    if out is not None or layout is not None:
+        if out_dir is not None or out_path is not None:
+            raise SpecError("use either out + layout or out_dir / out_path, not both")
+        if out is None:
+            raise SpecError(f"layout={layout!r} needs out=<folder or file path>")
+        layout = layout or "per_item"
+        if layout not in writers.LAYOUTS:
+            raise SpecError(f"layout must be one of {writers.LAYOUTS}, got {layout!r}")
+        return layout, Path(out)
+    if (out_dir is None) == (out_path is None):
+        raise SpecError("give exactly one of out_dir (one file per ROI) or out_path (one combined file), "
+                        f"got out_dir={out_dir!r}, out_path={out_path!r}")
+    return ("per_item", Path(out_dir)) if out_dir is not None else ("combined", Path(out_path))
+
+
+def export_batch(
+    *,
+    spatials: List[SpatialSpec],
+    temporal: Optional[TemporalSpec],
+    models: List[str],
+    out_dir: Optional[str] = None,
+    out_path: Optional[str] = None,
+    names: Optional[List[str]] = None,
+    backend: str = "gee",
+    device: str = "auto",
+    output: OutputSpec = OutputSpec.pooled(),
+    sensor: Optional[SensorSpec] = None,
+    per_model_sensors: Optional[Dict[str, SensorSpec]] = None,
+    format: str = "npz",
+    save_inputs: bool = True,
+    save_embeddings: bool = True,
+    save_manifest: bool = True,
+    fail_on_bad_input: bool = False,
+    chunk_size: int = 16,
+    num_workers: int = 8,
+    continue_on_error: bool = False,
+    max_retries: int = 0,
+    retry_backoff_s: float = 0.0,
+    async_write: bool = True,
+    writer_workers: int = 2,
+    resume: bool = False,
+    show_progress: bool = True,
+    # extras beyond the rs-embed signature
+    out: Optional[str] = None,
+    layout: Optional[str] = None,
+    input_prep: str = "resize",
+    executor: str = "threads",
+    scheduler_address: Any = None,
+    dask_options: Optional[Dict[str, Any]] = None,
+    model_options: Optional[Dict[str, Any]] = None,
+    provider_options: Optional[Dict[str, Any]] = None,
+    progress: Optional[Callable[[float, str], None]] = None,
+    is_cancelled: Optional[Callable[[], bool]] = None,
+) -> Any:
+    """Export inputs + embeddings + manifests for many ROIs x many models.
+
+    Targets: ``out_dir`` (one file per ROI) or ``out_path`` (one combined file), or
+    the ``out`` + ``layout`` ("per_item" | "combined") style. Formats: "npz",
+    "geotiff" (grids, per ROI), "netcdf" / "zarr" (xarray), "geoparquet" / "gpkg"
+    (pooled vectors with ROI polygons). Returns the per-ROI manifests (per_item) or the
+    combined manifest (combined). See docs/export.md for every extra.
+    """
+    layout, target = _target(out, layout, out_dir, out_path, format)
+    fmt = writers.check_format(format, layout, getattr(output, "mode", "pooled"), save_inputs)
+    if executor not in EXECUTORS:
+        raise SpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if int(chunk_size) < 1:
+        raise SpecError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not (save_inputs or save_embeddings):
+        raise SpecError("save_inputs and save_embeddings are both False: nothing to export")
+    if layout == "combined":
+        ext = writers.EXT[fmt]
+        final = target if target.suffix == ext else target.with_name(target.name + ext)
+        item_dir = final.with_name(final.name + ".parts")
+        manifest_path = final.with_suffix(".json")
+    else:
+        final = None
+        item_dir = target
+        manifest_path = target / RUN_MANIFEST
+    knobs = dict(save_inputs=save_inputs, save_embeddings=save_embeddings, save_manifest=save_manifest,
+                 fail_on_bad_input=fail_on_bad_input, chunk_size=int(chunk_size),
+                 num_workers=int(num_workers), continue_on_error=continue_on_error,
+                 max_retries=int(max_retries), retry_backoff_s=float(retry_backoff_s),
+                 async_write=async_write, writer_workers=int(writer_workers), resume=resume,
+                 show_progress=show_progress, executor=executor, input_prep=input_prep,
+                 scheduler_address=None if scheduler_address is None else str(scheduler_address),
+                 dask_options=jsonable(dask_options))
+    plan = make_plan(spatials=spatials, temporal=temporal, models=models, names=names,
+                     backend=backend, device=device, output=output, sensor=sensor,
+                     per_model_sensors=per_model_sensors, fmt=fmt, layout=layout, item_dir=item_dir,
+                     input_prep=input_prep, model_options=model_options,
+                     provider_options=provider_options, knobs=knobs)
+    t_start = time.perf_counter()
+    item_dir.mkdir(parents=True, exist_ok=True)
+
+    if layout == "combined" and resume:
+        done = read_json(manifest_path)
+        if (done and done.get("job_key") == plan.job_key and done.get("status") == "complete"
+                and final.exists() and writers.path_size(final) == done.get("bytes")):
+            shutil.rmtree(item_dir, ignore_errors=True)  # killed after the manifest, before cleanup
+            return done
+
+    removed = clean_temp(item_dir, plan.names, extra=[RUN_MANIFEST])
+    if final is not None:
+        removed += clean_temp(final.parent, [final.name, manifest_path.name,
+                                             final.stem + ".inputs.npz"])
+
+    # resume: what is already complete
+    existing: Dict[int, Dict[str, Any]] = {}
+    if resume or layout == "combined":  # combined parts are this run's checkpoint; reuse only on resume
+        if resume:
+            for i in range(len(plan.spatials)):
+                man = completed_item(plan, i)
+                if man is not None:
+                    existing[i] = man
+    pending = [i for i in range(len(plan.spatials)) if i not in existing]
+    chunks = [pending[k:k + int(chunk_size)] for k in range(0, len(pending), int(chunk_size))]
+
+    run = _run_manifest(plan, knobs, fmt, layout, target, final)
+    run.update(status="running", started_at=utc_now(), resumed_items=len(existing),
+               temp_files_removed=removed)
+    if layout == "per_item":
+        atomic_write_text(manifest_path, to_json(run, indent=1))
+
+    prog = Progress(plan, len(pending), len(existing), show_progress, progress)
+    cluster: Dict[str, Any] = {}
+    error: Optional[BaseException] = None
+    new: List[Dict[str, Any]] = []
+    cancelled = False
+    try:
+        if executor == "dask" and chunks:
+            cancelled = run_dask(plan, chunks, prog, scheduler_address=scheduler_address,
+                                 dask_options=dask_options, is_cancelled=is_cancelled,
+                                 results=new, info=cluster)
+        elif chunks:
+            cancelled = run_local(plan, chunks, prog, prefetch=executor == "threads",
+                                  async_write=async_write and executor == "threads",
+                                  writer_workers=writer_workers, is_cancelled=is_cancelled,
+                                  results=new)
+    except BaseException as exc:  # record the failure in the run manifest, then raise
+        error = exc
+    finally:
+        prog.close()
+
+    items: List[Optional[Dict[str, Any]]] = [None] * len(plan.spatials)
+    for i, m in existing.items():
+        items[i] = m
+    for m in new:
+        items[int(m["index"])] = m
+    wall = time.perf_counter() - t_start
+    run["finished_at"] = utc_now()
+    run["timings"] = _timings(new, wall)
+    run["failures"] = failures_of(items)
+    _weights_from_items(plan, run, items)
+    run["summary"] = _summary(items, len(existing))
+    if cluster:
+        run["dask"] = cluster
+    if error is not None:
+        run["status"] = "failed"
+        run["error"] = f"{type(error).__name__}: {error}"
+    elif cancelled:
+        run["status"] = "cancelled"
+    else:
+        run["status"] = "complete" if not run["failures"] else "complete_with_failures"
+
+    if layout == "per_item":
+        atomic_write_text(manifest_path, to_json(run, indent=1))
+        if error is not None:
+            raise error
+        return [m for m in items if m is not None]
+    if error is not None or cancelled:  # shards stay in the .parts folder for resume=True
+        atomic_write_text(manifest_path, to_json(run, indent=1))
+        if error is not None:
+            raise error
+        return run
+    return _assemble(plan, run, final, manifest_path, items)
+
+
+def _run_manifest(plan, knobs, fmt, layout, target, final) -> Dict[str, Any]:
+    from ..api import get_embedder
+
+    models = []
+    for m in plan.models:
+        emb = get_embedder(m, device=plan.device, model_options=plan.model_options[m])
+        models.append({"model": m, "family": emb.spec.family, "type": emb.spec.kind,
+                       "sensor": plan.sensors[m].to_dict(), "frames": plan.groups[plan.group_of[m]].frames,
+                       "temporal": plan.temporals[m].to_dict() if plan.temporals[m] else None,
+                       "fetch_group": plan.group_of[m], "options": jsonable(plan.model_options[m]),
+                       "device": emb.device, "weights": jsonable(emb.weights_meta),
+                       "random_weights": emb.weights_meta.get("status") == "random"})
+    return {
+        "manifest_version": MANIFEST_VERSION, "kind": "rs_embed_export_run", "job_key": plan.job_key,
+        "layout": layout, "format": fmt, "target": str(final or target),
+        "n_items": len(plan.spatials), "names": plan.names,
+        "spatials": [s.to_dict() for s in plan.spatials],
+        "temporal": plan.temporal.to_dict() if plan.temporal else None,
+        "output": plan.output.to_dict(), "backend": plan.backend,
+        "provider_options": redact(plan.provider_options), "device": plan.device,
+        "models": models,
+        "fetch_groups": [{"sensor": g.sensor.to_dict(), "frames": g.frames, "models": g.members,
+                          "temporal": g.temporal.to_dict() if g.temporal else None}
+                         for g in plan.groups],
+        "knobs": knobs, "versions": library_versions(),
+    }
+
+
+def _weights_from_items(plan, run: Dict[str, Any], items) -> None:
+    """Weights identity as used (models may load lazily, on workers): from the items' meta."""
+    from ..api import get_embedder
+
+    for entry in run["models"]:
+        m = entry["model"]
+        used = next((e["meta"]["weights"] for it in items if it for e in it.get("models", [])
+                     if e.get("model") == m and (e.get("meta") or {}).get("weights")), None)
+        if used is None:  # nothing embedded in this run (all resumed): the cached embedder's view
+            used = jsonable(get_embedder(m, device=plan.device,
+                                         model_options=plan.model_options[m]).weights_meta)
+        entry["weights"] = used
+        entry["random_weights"] = used.get("status") == "random"
+
+
+def _timings(new: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
+    fetch = sum(float(m.get("timings", {}).get("fetch_s", 0.0)) for m in new)
+    write = sum(float(m.get("timings", {}).get("write_s", 0.0)) for m in new)
+    embed: Dict[str, float] = {}
+    for m in new:
+        for k, v in (m.get("timings", {}).get("embed_s") or {}).items():
+            embed[k] = embed.get(k, 0.0) + float(v)
+    return {"wall_s": wall, "fetch_s": fetch, "embed_s": embed, "write_s": write,
+            "items_processed": len(new), "items_per_s": len(new) / wall if wall > 0 else None}
+
+
+def _summary(items, n_resumed: int) -> Dict[str, int]:
+    st = [m.get("status") if m else "missing" for m in items]
+    return {"total": len(items), "ok": st.count("ok"), "partial": st.count("partial"),
+            "failed": st.count("failed"), "missing": st.count("missing"), "resumed": n_resumed}
+
+
+def _assemble(plan, run, final: Path, manifest_path: Path, items) -> Dict[str, Any]:
+    """Combined layout: read the per-ROI shards back and write the one file + its manifest."""
+    import numpy as np
+
+    pairs = []
+    for i, man in enumerate(items):
+        if man is None:
+            raise SpecError(f"ROI {i} ({plan.names[i]}) has no result; cannot assemble {final}")
+        with np.load(plan.item_dir / f"{plan.names[i]}.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        pairs.append((arrays, man))
+    t0 = time.perf_counter()
+    kmap = writers.write_combined(final, plan.fmt, pairs, plan.models, run)
+    run["keys"] = kmap
+    run["items"] = [{k: v for k, v in m.items() if k not in ("files", "format")} for _, m in pairs]
+    run["timings"]["assemble_s"] = time.perf_counter() - t0
+    run["bytes"] = writers.path_size(final)
+    run["files"] = [final.name] + ([final.stem + ".inputs.npz"]
+                                   if (final.parent / (final.stem + ".inputs.npz")).exists() else [])
+    # the combined manifest is also the run record, so it is written even if save_manifest=False
+    atomic_write_text(manifest_path, to_json(run, indent=1))
+    shutil.rmtree(plan.item_dir, ignore_errors=True)
+    return run
+
+
+def export_npz(
+    *,
+    spatial: SpatialSpec,
+    temporal: Optional[TemporalSpec],
+    models: List[str],
+    out_path: str,
+    backend: str = "gee",
+    device: str = "auto",
+    output: OutputSpec = OutputSpec.pooled(),
+    sensor: Optional[SensorSpec] = None,
+    per_model_sensors: Optional[Dict[str, SensorSpec]] = None,
+    save_inputs: bool = True,
+    save_embeddings: bool = True,
+    save_manifest: bool = True,
+    fail_on_bad_input: bool = False,
+    continue_on_error: bool = False,
+    max_retries: int = 0,
+    retry_backoff_s: float = 0.0,
+    **extras: Any,
+) -> Dict[str, Any]:
+    """One ROI, all models, one ``.npz`` (``.npz`` is appended if missing) + its ``.json``."""
+    p = str(out_path)
+    if not p.endswith(".npz"):
+        p += ".npz"
+    os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
+    extras.setdefault("show_progress", False)
+    return export_batch(spatials=[spatial], temporal=temporal, models=models, out_path=p,
+                        backend=backend, device=device, output=output, sensor=sensor,
+                        per_model_sensors=per_model_sensors, format="npz", save_inputs=save_inputs,
+                        save_embeddings=save_embeddings, save_manifest=save_manifest,
+                        fail_on_bad_input=fail_on_bad_input, continue_on_error=continue_on_error,
+                        max_retries=max_retries, retry_backoff_s=retry_backoff_s, **extras)

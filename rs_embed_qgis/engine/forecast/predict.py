@@ -1,0 +1,358 @@
+"""Forecast a minicube (or a stack of Sentinel-2 rasters) into 20 dated GeoTIFFs plus NDVI.
+
+:func:`forecast_to_geotiffs` is what the QGIS algorithm calls. All files are
+written into a hidden temporary folder inside ``out_dir`` and moved into place
+only when every frame is done, so a cancelled or failed run leaves nothing.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ProviderError, RsEmbedError, SpecError
+from .checkpoint import load_forecast_model
+from .data import (
+    CONTEXT_FRAMES,
+    EOBS_VARS,
+    S2_BANDS,
+    SCL_CLEAR,
+    MinicubeArrays,
+    NormStats,
+    build_sample,
+    read_minicube,
+)
+from .model import ForecastConfig, ReflectanceForecaster
+
+ProgressFn = Callable[[float, str], None]
+
+
+class ForecastCancelled(RsEmbedError):
+    """The user cancelled a forecast; no output files were left behind."""
+
+
+class ForecastFrame(tuple):
+    """``(date, path)`` of one forecast GeoTIFF; ``.ndvi_path`` is its NDVI GeoTIFF."""
+
+    def __new__(cls, date: _dt.date, path: Path, ndvi_path: Path | None = None):
+        obj = super().__new__(cls, (date, path))
+        obj.ndvi_path = ndvi_path
+        return obj
+
+    @property
+    def date(self) -> _dt.date:
+        return self[0]
+
+    @property
+    def path(self) -> Path:
+        return self[1]
+
+
+class ForecastFrames(list):
+    """The list of :class:`ForecastFrame`; ``.manifest`` is the JSON written beside them and
+    ``.random_weights`` tells whether the model had no trained checkpoint."""
+
+    manifest: Path | None = None
+    random_weights: bool = False
+
+
+# ---------------------------------------------------------------- inputs from rasters
+_DATE_RE = re.compile(r"(20\d\d)[-_]?([01]\d)[-_]?([0-3]\d)")
+
+
+def _date_from(text: str) -> _dt.date | None:
+    m = _DATE_RE.search(text)
+    if not m:
+        return None
+    try:
+        return _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def read_weather_csv(path: str | Path) -> tuple[dict[str, np.ndarray], list[_dt.date]]:
+    """Daily E-OBS weather from a CSV with a ``date`` column and some of tg, tn, tx, rr, pp, hu, qq."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    cols = {c.lower().replace("eobs_", ""): c for c in df.columns}
+    if "date" not in cols and "time" not in cols:
+        raise SpecError(f"weather CSV {str(path)!r} needs a 'date' column; has {list(df.columns)}")
+    dates = pd.to_datetime(df[cols.get("date", cols.get("time"))]).dt.date
+    have = [v for v in EOBS_VARS if v in cols]
+    if not have:
+        raise SpecError(f"weather CSV {str(path)!r} has none of the E-OBS columns {list(EOBS_VARS)}; "
+                        f"has {list(df.columns)}")
+    full = pd.date_range(min(dates), max(dates), freq="D").date
+    out = {}
+    for v in have:
+        s = pd.Series(df[cols[v]].to_numpy(np.float64), index=list(dates))
+        out[v] = s.reindex(list(full)).to_numpy()
+    return out, list(full)
+
+
+def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | None = None,
+                  landcover: str | Path | None = None,
+                  weather_csv: str | Path | None = None) -> MinicubeArrays:
+    """Sentinel-2 rasters (one per date; bands B02, B03, B04, B8A and optionally SCL) -> minicube arrays.
+
+    Bands are matched by description (B02/B2, B03/B3, B04/B4, B8A); without
+    descriptions the first four bands are taken in that order. Dates come from
+    ``dates``, a ``date``/``DATETIME`` tag, or the file name (YYYY-MM-DD or YYYYMMDD).
+    The last 10 rasters by date are used; values > 2 are taken as reflectance x 10000.
+    """
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    paths = [Path(p) for p in paths]
+    if len(paths) < CONTEXT_FRAMES:
+        raise SpecError(f"need at least {CONTEXT_FRAMES} Sentinel-2 rasters (one per date), got {len(paths)}")
+    if dates is not None and len(dates) != len(paths):
+        raise SpecError(f"{len(dates)} dates given for {len(paths)} rasters")
+    frames, clears, ds_dates = [], [], []
+    ref = None
+    aliases = {"B02": ("B02", "B2", "BLUE"), "B03": ("B03", "B3", "GREEN"), "B04": ("B04", "B4", "RED"),
+               "B8A": ("B8A", "NIR08", "NARROW_NIR")}
+    for i, p in enumerate(paths):
+        if not p.exists():
+            raise ProviderError(f"Sentinel-2 raster not found: {str(p)!r}")
+        with rasterio.open(p) as src:
+            desc = [(d or "").upper() for d in src.descriptions]
+            idx = []
+            for b in S2_BANDS:
+                hit = [j for j, d in enumerate(desc) if d in aliases[b]]
+                idx.append(hit[0] + 1 if hit else None)
+            if any(j is None for j in idx):
+                if src.count < 4:
+                    raise ProviderError(f"{p.name!r} has {src.count} bands; expected B02, B03, B04, B8A")
+                idx = [1, 2, 3, 4]
+            data = src.read(idx).astype(np.float32)
+            if src.nodata is not None and not np.isnan(src.nodata):
+                data[data == src.nodata] = np.nan
+            scl = [j for j, d in enumerate(desc) if d == "SCL"]
+            clear = np.isin(src.read(scl[0] + 1), SCL_CLEAR) if scl else np.ones(data.shape[1:], bool)
+            grid = (src.crs.to_string() if src.crs else None, tuple(src.transform)[:6], src.shape)
+            if ref is None:
+                ref = grid
+            elif grid[2] != ref[2] or not np.allclose(grid[1], ref[1]):
+                raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
+                                f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
+            tag = src.tags().get("date", "") or src.tags().get("TIFFTAG_DATETIME", "")
+            d = dates[i] if dates is not None else (_date_from(tag) or _date_from(p.name))
+            if d is None:
+                raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
+        frames.append(data)
+        clears.append(clear)
+        ds_dates.append(d)
+    order = np.argsort(np.array(ds_dates, dtype="datetime64[D]"), kind="stable")[-CONTEXT_FRAMES:]
+    refl = np.stack([frames[i] for i in order])
+    if np.nanpercentile(refl, 99) > 2.0:
+        refl = refl / 10000.0
+    crs, transform, shape = ref
+    lc = None
+    if landcover:
+        with rasterio.open(landcover) as src:
+            lc = np.zeros(shape, np.float32)
+            reproject(rasterio.band(src, 1), lc, dst_transform=rasterio.Affine(*transform), dst_crs=crs,
+                      resampling=Resampling.nearest)
+    weather, wdates = read_weather_csv(weather_csv) if weather_csv else ({}, [])
+    return MinicubeArrays(reflectance=refl, clear=np.stack([clears[i] for i in order]),
+                          frame_dates=[ds_dates[i] for i in order], landcover=lc, weather=weather,
+                          weather_dates=wdates, transform=transform, crs=crs,
+                          name=Path(paths[0]).stem.split("_")[0] or "stack",
+                          meta={"paths": [str(paths[i]) for i in order]})
+
+
+# ---------------------------------------------------------------- model runs
+def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], *, tile: int = 128,
+                   overlap: int = 16, is_cancelled: Callable[[], bool] | None = None,
+                   on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """``(20, 4, H, W)`` deltas for one sample, in overlapping tiles when larger than ``tile``.
+
+    Each tile keeps its centre (``overlap`` pixels are dropped on inner edges),
+    so memory stays bounded for large stacks.
+    """
+    s2 = inputs["sentinel2_sequence"]
+    h, w = s2.shape[-2:]
+    out = np.zeros((model.cfg.target_frames, s2.shape[1], h, w), np.float32)
+    step = max(1, tile - 2 * overlap)
+    ys = list(range(0, max(1, h - tile) + 1, step)) if h > tile else [0]
+    xs = list(range(0, max(1, w - tile) + 1, step)) if w > tile else [0]
+    if h > tile and ys[-1] + tile < h:
+        ys.append(h - tile)
+    if w > tile and xs[-1] + tile < w:
+        xs.append(w - tile)
+    total, k = len(ys) * len(xs), 0
+    with torch.no_grad():
+        for y0 in ys:
+            for x0 in xs:
+                if is_cancelled and is_cancelled():
+                    raise ForecastCancelled("forecast cancelled")
+                y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+                x = {k_: torch.from_numpy(np.ascontiguousarray(
+                    v[..., y0:y1, x0:x1] if k_ in ("sentinel2_sequence", "landcover_map") else v))[None]
+                    for k_, v in inputs.items()}
+                pred = model(x)[0].numpy()
+                # keep the centre of this tile: drop `overlap` px on edges that touch another tile
+                ty0 = 0 if y0 == 0 else overlap
+                tx0 = 0 if x0 == 0 else overlap
+                ty1 = (y1 - y0) if y1 == h else (y1 - y0) - overlap
+                tx1 = (x1 - x0) if x1 == w else (x1 - x0) - overlap
+                out[..., y0 + ty0:y0 + ty1, x0 + tx0:x0 + tx1] = pred[..., ty0:ty1, tx0:tx1]
+                k += 1
+                if on_tile:
+                    on_tile(k, total)
+    return out
+
+
+def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int = 0
+                ) -> tuple[ReflectanceForecaster, NormStats, dict[str, Any]]:
+    if isinstance(checkpoint, tuple):      # already loaded: (model, norm, info)
+        return checkpoint
+    if checkpoint:
+        return load_forecast_model(checkpoint)
+    torch.manual_seed(seed)
+    model = ReflectanceForecaster(ForecastConfig(height=cube.shape_hw[0], width=cube.shape_hw[1])).eval()
+    clear = cube.reflectance.transpose(1, 0, 2, 3)[:, cube.clear[:, :]]
+    if clear.shape[1] < 10:
+        raise SpecError(f"minicube {cube.name!r} has only {clear.shape[1]} clear pixels; cannot normalise")
+    p2, p98 = np.percentile(clear, [2, 98], axis=1)
+    norm = NormStats(tuple(p2), tuple(p98), source=f"input {cube.name!r} (no checkpoint)")
+    info = {"path": None, "epoch": 0, "format": None, "random_weights": True}
+    return model, norm, info
+
+
+def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | tuple | None = None,
+                    *, tile: int = 128, start_frame: int = 0, is_cancelled: Callable[[], bool] | None = None,
+                    progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``.
+
+    ``checkpoint`` is a path, None (random weights) or the ``(model, norm, info)`` of
+    :func:`~.checkpoint.load_forecast_model`, to load once for many cubes.
+    """
+    cube = source if isinstance(source, MinicubeArrays) else read_minicube(source)
+    if start_frame:
+        cube = cube.window(int(start_frame))
+    model, norm, info = _load_model(checkpoint, cube)
+    if progress:
+        progress(5.0, f"loaded {'random weights' if info['random_weights'] else info['path']}")
+    ctx = model.cfg.context_frames
+    # A full minicube (30 frames) is forecast from its first 10 frames (after start_frame),
+    # as in the benchmark.
+    sample = build_sample(cube, norm, context_frames=ctx, target_frames=model.cfg.target_frames,
+                          with_targets=False)
+    deltas = predict_deltas(model, sample["inputs"], tile=tile, is_cancelled=is_cancelled,
+                            on_tile=(lambda k, n: progress(5.0 + 75.0 * k / n, f"tile {k}/{n}"))
+                            if progress else None)
+    refl = norm.denormalize(sample["bap"][None] + deltas, axis=1)
+    # A pixel never clear in the input has no baseline of its own (BAP fell back to the
+    # cube median): its forecast would be invented, so it is written as no-data.
+    no_input = ~cube.clear[:ctx].any(axis=0)
+    refl[:, :, no_input] = np.nan
+    import spyndex
+
+    ndvi = np.asarray(spyndex.computeIndex("NDVI", params={"N": refl[:, 3], "R": refl[:, 2]}), np.float32)
+    meta = {"checkpoint": info, "random_weights": bool(info["random_weights"]),
+            "weights": {"status": "random" if info["random_weights"] else "trained", "path": info["path"]},
+            "norm": norm.to_dict(), "context_dates": [d.isoformat() for d in sample["context_dates"]],
+            "weather_coverage": sample["weather_coverage"], "source": cube.meta, "name": cube.name,
+            "pixels_without_clear_input": int(no_input.sum())}
+    return {"reflectance": refl, "ndvi": ndvi, "dates": sample["target_dates"], "cube": cube, "meta": meta}
+
+
+def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequence[str],
+               tags: dict[str, str]) -> None:
+    import rasterio
+    from rasterio.transform import Affine
+
+    profile = dict(driver="GTiff", width=data.shape[-1], height=data.shape[-2], count=data.shape[0],
+                   dtype="float32", nodata=float("nan"), compress="deflate", tiled=False)
+    if cube.transform is not None:
+        profile["transform"] = Affine(*cube.transform)
+    if cube.crs:
+        profile["crs"] = cube.crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data.astype(np.float32))
+        for i, n in enumerate(names, start=1):
+            dst.set_band_description(i, n)
+        dst.update_tags(**tags)
+
+
+def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | Path | None,
+                         out_dir: str | Path, *, progress: ProgressFn | None = None,
+                         is_cancelled: Callable[[], bool] | None = None, prefix: str | None = None,
+                         write_ndvi: bool = True, tile: int = 128, start_frame: int = 0) -> ForecastFrames:
+    """Write 20 forecast GeoTIFFs (bands B02, B03, B04, B8A; reflectance) and their NDVI.
+
+    ``source`` is a minicube NetCDF path or :class:`MinicubeArrays` (e.g. from
+    :func:`read_s2_stack`); ``checkpoint`` a ``.safetensors`` from training, or
+    None for random weights (then every file is tagged ``RANDOM_WEIGHTS=true``).
+    The 10 input frames are the cube's frames ``start_frame .. start_frame + 9``.
+    Returns ``[(date, path), ...]`` (each item also has ``.ndvi_path``); a manifest
+    ``<prefix>_forecast.json`` lists them. Raises :class:`ForecastCancelled` when
+    ``is_cancelled()`` turns true, leaving no files.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, is_cancelled=is_cancelled,
+                          progress=progress)
+    cube, meta = res["cube"], res["meta"]
+    prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
+    random = "true" if meta["random_weights"] else "false"
+    tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
+    frames = ForecastFrames()
+    frames.random_weights = bool(meta["random_weights"])
+    try:
+        staged: list[tuple[Path, Path]] = []
+        n = len(res["dates"])
+        for j, d in enumerate(res["dates"]):
+            if is_cancelled and is_cancelled():
+                raise ForecastCancelled("forecast cancelled; no files written")
+            tags = {"date": d.isoformat(), "TIFFTAG_DATETIME": d.strftime("%Y:%m:%d 00:00:00"),
+                    "forecast_frame": str(j + 1), "forecast_frames": str(n),
+                    "forecast_start": res["dates"][0].isoformat(), "RANDOM_WEIGHTS": random,
+                    "weights_status": meta["weights"]["status"], "checkpoint": str(meta["weights"]["path"]),
+                    "units": "surface reflectance (0-1)",
+                    "model": "ConvLSTM + Fourier reflectance forecaster"}
+            name = f"{prefix}_forecast_{d.isoformat()}.tif"
+            _write_tif(tmpdir / name, res["reflectance"][j], cube, list(S2_BANDS), tags)
+            staged.append((tmpdir / name, out_dir / name))
+            ndvi_path = None
+            if write_ndvi:
+                nname = f"{prefix}_ndvi_{d.isoformat()}.tif"
+                _write_tif(tmpdir / nname, res["ndvi"][j][None], cube, ["NDVI"],
+                           dict(tags, index="NDVI (spyndex)"))
+                staged.append((tmpdir / nname, out_dir / nname))
+                ndvi_path = out_dir / nname
+            frames.append(ForecastFrame(d, out_dir / name, ndvi_path))
+            if progress:
+                progress(80.0 + 19.0 * (j + 1) / n, f"wrote frame {j + 1}/{n} ({d.isoformat()})")
+        manifest = {"frames": [{"date": f.date.isoformat(), "path": f.path.name,
+                                "ndvi_path": f.ndvi_path.name if f.ndvi_path else None} for f in frames],
+                    **{k: v for k, v in meta.items() if k != "source"}, "source": str(meta["source"])}
+        mname = f"{prefix}_forecast.json"
+        (tmpdir / mname).write_text(json.dumps(manifest, indent=2, default=str))
+        staged.append((tmpdir / mname, out_dir / mname))
+        if is_cancelled and is_cancelled():
+            raise ForecastCancelled("forecast cancelled; no files written")
+        for src, dst in staged:
+            os.replace(src, dst)
+        frames.manifest = out_dir / mname
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    if progress:
+        progress(100.0, f"{len(frames)} forecast frames in {out_dir}")
+    return frames
+
+
+__all__ = ["forecast_to_geotiffs", "forecast_arrays", "read_s2_stack", "read_weather_csv", "predict_deltas",
+           "ForecastCancelled", "ForecastFrame", "ForecastFrames"]

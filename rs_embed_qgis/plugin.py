@@ -1,0 +1,106 @@
+"""The QGIS plugin: registers the Processing provider, the menu/toolbar and the dock.
+
+``unload()`` removes everything ``initGui()`` added (actions, dock, map tools,
+rubber bands, log handler), so reloading the plugin leaves nothing behind.
+"""
+from __future__ import annotations
+
+import logging
+
+from qgis.core import Qgis, QgsApplication, QgsMessageLog
+from qgis.PyQt.QtCore import Qt
+
+
+class _QgsLogHandler(logging.Handler):
+    """Engine log records -> the "RS Embed" tab of QGIS's log panel."""
+
+    LEVELS = {logging.DEBUG: Qgis.Info, logging.INFO: Qgis.Info, logging.WARNING: Qgis.Warning,
+              logging.ERROR: Qgis.Critical, logging.CRITICAL: Qgis.Critical}
+
+    def emit(self, record):
+        try:
+            QgsMessageLog.logMessage(self.format(record), "RS Embed",
+                                     self.LEVELS.get(record.levelno, Qgis.Info))
+        except Exception:  # noqa: BLE001 - logging must never raise
+            pass
+
+
+class RsEmbedPlugin:
+    def __init__(self, iface):
+        self.iface = iface
+        self.provider = None
+        self.actions = []
+        self.menu = "&RS Embed"
+        self.dock = None
+        self.log_handler = None
+        self.deps_path = None
+
+    def initProcessing(self):  # noqa: N802 - called by QGIS (also by qgis_process)
+        if self.provider is None:
+            from .processing.provider import RsEmbedProvider
+
+            self.provider = RsEmbedProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self):  # noqa: N802
+        from .gui import deps
+        from .gui import settings as S
+
+        try:  # packages the user installed from the dock live in a folder the plugin owns
+            self.deps_path = deps.add_to_path()
+        except Exception:  # noqa: BLE001 - a broken folder must not stop the plugin
+            self.deps_path = None
+        S.apply_environment()
+        self.log_handler = _QgsLogHandler()
+        self.log_handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logging.getLogger("rs_embed_qgis").addHandler(self.log_handler)
+
+        self.initProcessing()
+
+        from qgis.PyQt.QtWidgets import QAction
+
+        from .gui import icon
+        from .gui.dock import RsEmbedDock
+
+        self.dock = RsEmbedDock(self.iface, self.iface.mainWindow())
+        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        action = QAction(icon("rs_embed.svg"), "RS Embed", self.iface.mainWindow())
+        action.setObjectName("rs_embed_dock_action")
+        action.setCheckable(True)
+        action.setToolTip("Embed a region with a remote-sensing foundation model")
+        action.toggled.connect(self.dock.setUserVisible)
+        self.dock.visibilityChanged.connect(action.setChecked)
+        self.iface.addPluginToRasterMenu(self.menu, action)
+        self.iface.addToolBarIcon(action)
+        self.actions.append(action)
+        settings_action = QAction(icon("settings.svg"), "RS Embed settings…", self.iface.mainWindow())
+        settings_action.setObjectName("rs_embed_settings_action")
+        settings_action.triggered.connect(self.dock.open_settings)
+        self.iface.addPluginToRasterMenu(self.menu, settings_action)
+        self.actions.append(settings_action)
+
+    def unload(self):
+        for action in self.actions:
+            try:
+                self.iface.removePluginRasterMenu(self.menu, action)
+                self.iface.removeToolBarIcon(action)
+            except Exception:  # noqa: BLE001 - iface may be half torn down at exit
+                pass
+            action.deleteLater()
+        self.actions = []
+        if self.dock is not None:
+            try:
+                self.dock.cleanup()
+                self.iface.removeDockWidget(self.dock)
+            except Exception:  # noqa: BLE001
+                pass
+            self.dock.setParent(None)
+            self.dock.deleteLater()
+            self.dock = None
+        if self.log_handler is not None:
+            logging.getLogger("rs_embed_qgis").removeHandler(self.log_handler)
+            self.log_handler = None
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None

@@ -1,0 +1,1 @@
+"""QGIS Processing face of the engine: the ``rs_embed`` provider and its algorithms."""

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# All tests: (1) engine tests in a process where qgis cannot be imported, (2) plugin tests
+# inside a headless QGIS (pytest-qgis). Pass "engine" or "plugin" to run one part.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PY=.venv/bin/python
+export QT_QPA_PLATFORM=offscreen
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/runtime-$(id -u)}
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export QGIS_CUSTOM_CONFIG_PATH=${QGIS_CUSTOM_CONFIG_PATH:-$ROOT/build/qgis-profile-tests}
+what=${1:-all}
+rc=0
+if [ "$what" = all ] || [ "$what" = engine ]; then
+  echo "== engine tests (qgis blocked)"
+  RS_EMBED_BLOCK_QGIS=1 $PY -m pytest tests/engine -q -p no:pytest_qgis -p no:pytestqt "${@:2}" || rc=$?
+fi
+if [ "$what" = all ] || [ "$what" = plugin ]; then
+  echo "== plugin tests (QGIS $($PY -c 'from qgis.core import Qgis; print(Qgis.QGIS_VERSION)' 2>/dev/null))"
+  $PY -m pytest tests/plugin -q "${@:2}" || rc=$((rc ? rc : $?))
+fi
+exit $rc

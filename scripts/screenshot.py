@@ -1,0 +1,121 @@
+"""Screenshot of the RS Embed dock with a real run on the bundled sample (see screenshot.sh).
+
+A full QGIS main window cannot be built headless from Python, so this assembles
+the parts users see: a layers panel, the map canvas and the dock, in a
+QMainWindow. It draws the ROI, runs the embedding task exactly as the Run
+button does, waits for the layers, and grabs the window.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsProject,
+    QgsRectangle,
+)
+from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsLayerTreeView, QgsMapCanvas, QgsMessageBar
+from qgis.core import QgsLayerTreeModel
+from qgis.PyQt.QtCore import QEventLoop, Qt, QTimer
+from qgis.PyQt.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
+
+
+class MiniIface:
+    """What the dock asks of QGIS's ``iface``."""
+
+    def __init__(self, window, canvas, bar, view):
+        self._w, self._c, self._bar, self._view = window, canvas, bar, view
+
+    def mapCanvas(self):  # noqa: N802
+        return self._c
+
+    def mainWindow(self):  # noqa: N802
+        return self._w
+
+    def messageBar(self):  # noqa: N802
+        return self._bar
+
+    def activeLayer(self):  # noqa: N802
+        return self._view.currentLayer()
+
+
+def wait(signal, timeout_ms=120_000):
+    loop = QEventLoop()
+    signal.connect(lambda *a: loop.quit())
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec_()
+
+
+def main(out: str) -> None:
+    app = QgsApplication([], True)
+    app.initQgis()
+    from rs_embed_qgis.gui.dock import RsEmbedDock
+
+    win = QMainWindow()
+    win.setWindowTitle("QGIS — RS Embed")
+    win.resize(1560, 940)
+    central = QWidget()
+    lay = QVBoxLayout(central)
+    lay.setContentsMargins(0, 0, 0, 0)
+    bar = QgsMessageBar()
+    canvas = QgsMapCanvas()
+    canvas.setCanvasColor(Qt.white)
+    lay.addWidget(bar)
+    lay.addWidget(canvas)
+    win.setCentralWidget(central)
+    root = QgsProject.instance().layerTreeRoot()
+    model = QgsLayerTreeModel(root)
+    model.setFlag(QgsLayerTreeModel.AllowNodeChangeVisibility)
+    view = QgsLayerTreeView()
+    view.setModel(model)
+    QgsLayerTreeMapCanvasBridge(root, canvas, win)
+    layers_dock = QDockWidget("Layers", win)
+    layers_dock.setWidget(view)
+    win.addDockWidget(Qt.LeftDockWidgetArea, layers_dock)
+    iface = MiniIface(win, canvas, bar, view)
+    dock = RsEmbedDock(iface, win)
+    win.addDockWidget(Qt.RightDockWidgetArea, dock)
+    win.resizeDocks([layers_dock, dock], [300, 440], Qt.Horizontal)
+    crs = QgsCoordinateReferenceSystem("EPSG:3857")
+    QgsProject.instance().setCrs(crs)
+    canvas.setDestinationCrs(crs)
+    win.show()
+    app.processEvents()
+    wgs = QgsCoordinateReferenceSystem("EPSG:4326")
+    xf = QgsCoordinateTransform(wgs, crs, QgsProject.instance())
+    canvas.setExtent(xf.transformBoundingBox(QgsRectangle(8.998, 47.824, 9.042, 47.855)))
+
+    out_dir = tempfile.mkdtemp(prefix="rs_embed_shot_")
+    dock.ui.fileOutDir.setFilePath(out_dir)
+    # the input patch first (true colour), then the embedding of a smaller ROI on top
+    dock.set_roi_rectangle(QgsRectangle(9.001, 47.827, 9.039, 47.852), wgs)
+    dock.ui.editBands.setText("B4, B3, B2")
+    dock.inspect_input()
+    wait(dock.taskFinished)
+    dock.set_roi_rectangle(QgsRectangle(9.010, 47.833, 9.030, 47.846), wgs)
+    dock.ui.cmbModel.setCurrentText("mosaiks")
+    dock.ui.spinGridScale.setValue(60)
+    dock.run()
+    wait(dock.taskFinished)
+    canvas.refreshAllLayers()
+    wait(canvas.mapCanvasRefreshed, 30_000)
+    view.expandAll()
+    app.processEvents()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    win.grab().save(out)
+    print(f"wrote {out}: {dock.ui.txtReport.toPlainText()[:200]}")
+    dock.cleanup()
+    QgsProject.instance().removeAllMapLayers()
+    sys.stdout.flush()
+    # QGIS's Python teardown of a hand-built window can crash at interpreter exit; the PNG is
+    # written, so leave without running destructors.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots/dock.png")

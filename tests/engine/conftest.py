@@ -1,0 +1,24 @@
+"""Engine tests run in a process where ``qgis`` cannot be imported (scripts/run_tests.sh
+sets RS_EMBED_BLOCK_QGIS=1): the engine must not need QGIS."""
+from __future__ import annotations
+
+import importlib.abc
+import os
+import sys
+
+
+class _BlockQgis(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "qgis" or fullname.startswith("qgis."):
+            raise ImportError(f"qgis is blocked in engine tests (tried to import {fullname!r})")
+        return None
+
+
+if os.environ.get("RS_EMBED_BLOCK_QGIS") == "1":
+    sys.meta_path.insert(0, _BlockQgis())
+
+# Earth Engine tests: the loopback EE REST server and its fixtures (tests/engine/ee_test_server.py)
+try:
+    from ee_test_server import ee_credentials, ee_env, ee_server, gee_options, make_gee  # noqa: F401 - fixtures
+except ImportError:  # earthengine-api not installed: the gee tests are skipped by their own import
+    pass

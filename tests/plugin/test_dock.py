@@ -1,0 +1,306 @@
+"""The dock driven as a user would: draw on the map, pick a model, run, get layers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+WAIT_MS = 90_000
+
+
+def _pixel(canvas, lon, lat):
+    """Screen position of a lon/lat on the canvas."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject
+    from qgis.PyQt.QtCore import QPoint
+
+    xf = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"),
+                                canvas.mapSettings().destinationCrs(), QgsProject.instance())
+    p = canvas.getCoordinateTransform().transform(xf.transform(QgsPointXY(lon, lat)))
+    return QPoint(int(round(p.x())), int(round(p.y())))
+
+
+def drag_rectangle(canvas, lonlat0, lonlat1):
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtTest import QTest
+
+    vp = canvas.viewport()
+    a, b = _pixel(canvas, *lonlat0), _pixel(canvas, *lonlat1)
+    QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, a)
+    mid = (a + b) / 2
+    QTest.mouseMove(vp, mid)
+    QTest.mouseMove(vp, b)
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, b)
+    return a, b
+
+
+def click(canvas, lon, lat):
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtTest import QTest
+
+    QTest.mouseClick(canvas.viewport(), Qt.LeftButton, Qt.NoModifier, _pixel(canvas, lon, lat))
+
+
+def written_files(folder: Path):
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else []
+
+
+def test_draw_rectangle_shows_roi_in_wgs84(dock, sample_canvas):
+    from rs_embed_qgis.engine import BBox
+
+    dock.ui.btnRect.click()
+    assert sample_canvas.mapTool() is dock.rect_tool
+    drag_rectangle(sample_canvas, (9.008, 47.848), (9.032, 47.832))
+    assert len(dock.rois) == 1
+    bbox = dock.rois[0][0]
+    assert isinstance(bbox, BBox)
+    # one screen pixel is ~5 m here: the drawn corners come back within 1e-4 degrees
+    assert bbox.minlon == pytest.approx(9.008, abs=1e-4) and bbox.maxlon == pytest.approx(9.032, abs=1e-4)
+    assert bbox.minlat == pytest.approx(47.832, abs=1e-4) and bbox.maxlat == pytest.approx(47.848, abs=1e-4)
+    assert "EPSG:4326" in dock.ui.lblRoi.text() and "9.00" in dock.ui.lblRoi.text()
+    assert dock.roi_band is not None and dock.roi_band.numberOfVertices() >= 4
+
+
+def test_run_grid_adds_pca_rgb_layer_on_the_roi(dock, sample_canvas, qtbot, tmp_path):
+    from pyproj import Transformer
+    from qgis.core import QgsProject
+
+    dock.ui.btnRect.click()
+    drag_rectangle(sample_canvas, (9.008, 47.848), (9.032, 47.832))
+    dock.ui.cmbModel.setCurrentText("mosaiks")
+    assert "not needed" in dock.ui.txtModelInfo.toPlainText()
+    assert dock.ui.editBands.text() == "B4, B3, B2"  # pre-filled from the model's default sensor
+    dock.ui.cmbOutputMode.setCurrentText("grid")
+    dock.ui.spinGridScale.setValue(100)
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        task = dock.ui.btnRun.click() or dock.tasks[-1]
+        assert task.description().startswith("RS Embed: mosaiks")
+    assert sig.args == ["embed", True]
+    pca, emb = dock.added_layers
+    assert pca.crs().authid() == "EPSG:32632" and emb.crs().authid() == "EPSG:32632"
+    assert pca.bandCount() == 3 and emb.bandCount() == 1024
+    assert pca.renderer().type() == "multibandcolor"
+    stretch = dock.last_result["items"][0]["pca_info"]["stretch"]
+    ce = pca.renderer().redContrastEnhancement()
+    assert ce.minimumValue() == pytest.approx(stretch[0][0]) and ce.maximumValue() == pytest.approx(stretch[0][1])
+    # the grid lands on the ROI (UTM 32N), to within one 100 m cell
+    t = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True)
+    x0, y0 = t.transform(9.008, 47.832)
+    x1, y1 = t.transform(9.032, 47.848)
+    ext = pca.extent()
+    assert abs(ext.xMinimum() - min(x0, t.transform(9.008, 47.848)[0])) < 100
+    assert abs(ext.yMaximum() - max(y1, t.transform(9.032, 47.848)[1])) < 100
+    assert ext.xMaximum() > max(x1, t.transform(9.032, 47.832)[0]) - 100
+    assert ext == emb.extent()
+    # the run's metadata travels with the layer
+    md = pca.metadata()
+    assert "mosaiks" in md.abstract() and "[2022-06-01, 2022-09-01)" in md.abstract()
+    assert "RANDOM" not in md.abstract()
+    assert any("rs_embed run" in h for h in md.history())
+    # both layers are in one group; the PCA one is visible, the 1024-band one hidden
+    group = QgsProject.instance().layerTreeRoot().findGroup("RS Embed: mosaiks_2022-06-01_2022-09-01")
+    assert group is not None
+    assert group.findLayer(pca.id()).isVisible() and not group.findLayer(emb.id()).isVisible()
+    with rasterio.open(emb.source()) as src:
+        arr = src.read()
+        assert np.isfinite(arr).all() and arr.std() > 0
+    assert not [p for p in written_files(tmp_path / "out") if p.name.startswith(".")]  # no temp files left
+
+    # similarity: click a cell of the grid with the map tool
+    dock.ui.btnSimilarity.click()
+    assert sample_canvas.mapTool() is dock.sim_tool
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        click(sample_canvas, 9.02, 47.84)
+    assert sig.args == ["similarity", True]
+    (sim,) = dock.added_layers
+    assert sim.renderer().type() == "singlebandpseudocolor" and sim.bandCount() == 1
+    r, c = dock.last_result["row"], dock.last_result["col"]
+    with rasterio.open(sim.source()) as src:
+        s = src.read(1)
+        assert s[r, c] == pytest.approx(1.0, abs=1e-5)
+        assert s.shape == arr.shape[1:] and np.nanmin(s) < 0.999
+    x = arr.reshape(arr.shape[0], -1)
+    ref = arr[:, r, c]
+    expected = (ref @ x) / (np.linalg.norm(ref) * np.linalg.norm(x, axis=0))
+    assert np.allclose(s.ravel(), expected, atol=1e-4)
+
+
+def test_run_pooled_point_gives_geopackage_with_roi_geometry(dock, sample_canvas, qtbot):
+    from qgis.core import QgsWkbTypes
+
+    dock.ui.spinBuffer.setValue(300)
+    dock.ui.btnPoint.click()
+    click(sample_canvas, 9.02, 47.84)
+    assert dock.rois[0][0].buffer_m == 300
+    dock.ui.cmbOutputMode.setCurrentText("pooled")
+    dock.ui.cmbPooling.setCurrentText("max")
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.ui.btnRun.click()
+    assert sig.args == ["embed", True]
+    (lyr,) = dock.added_layers
+    assert lyr.crs().authid() == "EPSG:4326" and lyr.featureCount() == 1
+    assert lyr.geometryType() == QgsWkbTypes.PolygonGeometry
+    names = lyr.fields().names()
+    assert "e0" in names and "e1023" in names and "model" in names
+    f = next(lyr.getFeatures())
+    assert f["model"] == "mosaiks"
+    # the circle of 300 m around the point: area ~ pi r^2, centred on the click
+    g = f.geometry()
+    c = g.centroid().asPoint()
+    assert c.x() == pytest.approx(9.02, abs=2e-4) and c.y() == pytest.approx(47.84, abs=2e-4)
+    vec = np.array([f[f"e{i}"] for i in range(1024)])
+    assert np.isfinite(vec).all() and vec.std() > 0
+    assert "max" in lyr.metadata().abstract() and lyr.source().split("|")[0].endswith(".gpkg")
+
+
+def test_canvas_extent_and_selected_features_rois(dock, sample_canvas, qgis_iface):
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
+    dock.ui.btnCanvas.click()
+    (bbox, _), = dock.rois
+    assert 8.97 < bbox.minlon < 9.0 and 9.04 < bbox.maxlon < 9.07
+    vl = QgsVectorLayer("Polygon?crs=EPSG:3857", "fields", "memory")
+    feats = []
+    for lon in (1002000.0, 1004000.0):
+        f = QgsFeature()
+        f.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({lon} 6078000, {lon + 500} 6078000, {lon + 500} 6078500, {lon} 6078500, {lon} 6078000))"))
+        feats.append(f)
+    vl.dataProvider().addFeatures(feats)
+    QgsProject.instance().addMapLayer(vl)
+    dock.ui.cmbVectorLayer.setLayer(vl)
+    dock.ui.btnSelected.click()  # nothing selected: a warning, ROI unchanged
+    assert len(dock.rois) == 1
+    assert any("selected" in m for m in qgis_iface.messageBar().get_messages(1))
+    vl.selectAll()
+    dock.ui.btnSelected.click()
+    assert len(dock.rois) == 2
+    minlons = sorted(sp.minlon for sp, _ in dock.rois)
+    assert minlons == pytest.approx([x / 6378137 * 180 / np.pi for x in (1002000, 1004000)], abs=1e-6)
+    assert "2 feature(s) of fields" in dock.ui.lblRoi.text()
+
+
+def test_cancel_mid_run_leaves_no_file_and_no_layer(dock, sample_canvas, qtbot, tmp_path):
+    from qgis.core import QgsProject
+
+    dock.use_canvas_extent()
+    dock.ui.spinGridScale.setValue(50)
+    n_layers = len(QgsProject.instance().mapLayers())
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        task = dock.run()
+        qtbot.waitUntil(lambda: task.progress() > 0, timeout=WAIT_MS)  # running in the worker
+        dock.ui.btnCancel.click()
+    assert sig.args == ["cancelled", False]
+    assert len(QgsProject.instance().mapLayers()) == n_layers
+    assert written_files(tmp_path / "out") == []
+    assert any("cancelled" in m for m in qgis_iface_messages(dock))
+
+
+def qgis_iface_messages(dock):
+    bar = dock.iface.messageBar()
+    return [m for lvl in range(4) for m in bar.get_messages(lvl)]
+
+
+def test_engine_error_shows_plain_message_and_adds_nothing(dock, sample_canvas, qtbot, tmp_path):
+    from qgis.core import Qgis, QgsProject
+
+    dock.use_canvas_extent()
+    empty = tmp_path / "no_scenes_here"
+    empty.mkdir()
+    dock.ui.fileDataFolder.setFilePath(str(empty))
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.run()
+    assert sig.args == ["error", False]
+    msgs = dock.iface.messageBar().get_messages(Qgis.Critical)
+    assert msgs and "no_scenes_here" in msgs[-1] and "Traceback" not in msgs[-1]
+    assert "ProviderError" in dock.ui.txtReport.toPlainText()
+    assert QgsProject.instance().mapLayers() == {}
+    assert written_files(tmp_path / "out") == []
+
+
+def test_bad_inputs_are_refused_before_any_task(dock, qgis_iface):
+    from qgis.core import Qgis, QgsApplication
+
+    assert dock.run() is None  # no ROI yet
+    assert "no region" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
+    dock.use_canvas_extent()
+    dock.ui.dateStart.setDate(dock.ui.dateEnd.date())  # empty window
+    assert dock.run() is None
+    assert "2022-09-01" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
+    dock.ui.dateStart.setDate(dock.ui.dateStart.date().addMonths(-3))
+    dock.ui.editBands.setText(" , ")
+    assert dock.run() is None
+    assert "band list is empty" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
+    assert QgsApplication.taskManager().countActiveTasks() == 0
+
+
+def test_inspect_input_adds_rgb_layer_with_stats(dock, sample_canvas, qtbot):
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
+
+    dock.set_roi_rectangle(QgsRectangle(9.005, 47.83, 9.035, 47.85), QgsCoordinateReferenceSystem("EPSG:4326"))
+    dock.ui.editBands.setText("B4, B3, B2, B8")
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.ui.btnInspect.click()
+    assert sig.args == ["inspect", True]
+    (lyr,) = dock.added_layers
+    assert lyr.bandCount() == 3 and lyr.crs().authid() == "EPSG:32632"
+    assert lyr.renderer().type() == "multibandcolor"
+    rep = dock.last_result["report"]
+    stats = {b["band"]: b for b in rep["bands_stats"]}
+    assert set(stats) == {"B4", "B3", "B2", "B8"}
+    # reflectance x 10000: NIR brighter than red over vegetation in summer
+    assert 0 < stats["B4"]["median"] < stats["B8"]["median"] < 10000
+    text = dock.ui.txtReport.toPlainText()
+    assert "B8" in text and "median" in text
+    assert dock.last_result["info"]["rgb_bands"] == ["B4", "B3", "B2"]
+    if "report" in rep:  # the engine's inspect_provider_patch ran: its checks are shown too
+        assert isinstance(rep["report"]["issues"], list)
+        assert ("no issue" in text) == (not rep["report"]["issues"])
+
+
+def test_year_window_and_output_options_reach_the_request(dock):
+    from rs_embed_qgis.engine import TemporalSpec
+
+    dock.use_canvas_extent()
+    dock.ui.rbYear.setChecked(True)
+    dock.ui.spinYear.setValue(2021)
+    assert not dock.ui.dateStart.isEnabled() and dock.ui.spinYear.isEnabled()
+    dock.ui.cmbOutputMode.setCurrentText("pooled")
+    assert not dock.ui.spinGridScale.isEnabled() and dock.ui.cmbPooling.isEnabled()
+    dock.ui.editBands.setText("B8; B4")
+    dock.ui.spinCloud.setValue(12)
+    dock.ui.cmbComposite.setCurrentText("mosaic")
+    req = dock.build_request()
+    assert req.temporal == TemporalSpec.year(2021)
+    assert req.sensor.bands == ("B8", "B4") and req.sensor.cloudy_pct == 12 and req.sensor.composite == "mosaic"
+    assert req.output.mode == "pooled" and req.backend == "local"
+    assert req.device == "cpu"  # MOSAIKS needs no torch: "auto" would import it for nothing
+
+
+def test_selected_features_run_gives_one_grid_per_feature(dock, qtbot):
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
+    vl = QgsVectorLayer("Polygon?crs=EPSG:4326", "parcels", "memory")
+    feats = []
+    for x0 in (9.006, 9.022):
+        f = QgsFeature()
+        f.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({x0} 47.832, {x0 + 0.01} 47.832, {x0 + 0.008} 47.842, {x0} 47.84, {x0} 47.832))"))
+        feats.append(f)
+    vl.dataProvider().addFeatures(feats)
+    QgsProject.instance().addMapLayer(vl)
+    vl.selectAll()
+    dock.ui.cmbVectorLayer.setLayer(vl)
+    dock.ui.btnSelected.click()
+    dock.ui.spinGridScale.setValue(100)
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.run()
+    assert sig.args == ["embed", True]
+    assert len(dock.added_layers) == 4
+    names = sorted(lyr.name() for lyr in dock.added_layers)
+    assert names[0].endswith("ROI 0 PCA RGB") and names[-1].endswith("ROI 1 embedding")
+    pcas = [lyr for lyr in dock.added_layers if lyr.name().endswith("PCA RGB")]
+    # each grid sits on its own feature (UTM 32N): the two do not overlap
+    a, b = sorted((lyr.extent() for lyr in pcas), key=lambda e: e.xMinimum())
+    assert a.xMaximum() <= b.xMinimum() + 100

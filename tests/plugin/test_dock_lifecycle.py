@@ -1,0 +1,214 @@
+"""Plugin wiring of the dock: initGui adds, unload removes; settings; optional dependencies."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+def _rubber_bands(canvas):
+    from qgis.gui import QgsRubberBand
+
+    return [i for i in canvas.scene().items() if isinstance(i, QgsRubberBand)]
+
+
+def test_init_gui_adds_dock_and_actions_and_unload_removes_everything(qgis_iface, sample_canvas, clean_settings):
+    from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsRectangle
+    from qgis.PyQt.QtWidgets import QAction
+
+    import rs_embed_qgis
+    from rs_embed_qgis.gui.dock import RsEmbedDock
+
+    reg = QgsApplication.processingRegistry()
+    if reg.providerById("rs_embed") is not None:
+        reg.removeProvider(reg.providerById("rs_embed"))
+    bands_before = len(_rubber_bands(sample_canvas))
+    handlers_before = list(logging.getLogger("rs_embed_qgis").handlers)
+    qgis_iface.addPluginToRasterMenu.reset_mock()
+    qgis_iface.removePluginRasterMenu.reset_mock()
+
+    plugin = rs_embed_qgis.classFactory(qgis_iface)
+    plugin.initGui()
+    dock = plugin.dock
+    assert isinstance(dock, RsEmbedDock)
+    assert [a.objectName() for a in plugin.actions] == ["rs_embed_dock_action", "rs_embed_settings_action"]
+    assert qgis_iface.addPluginToRasterMenu.call_count == 2
+    assert len(logging.getLogger("rs_embed_qgis").handlers) == len(handlers_before) + 1
+    # the toggle action shows the dock
+    plugin.actions[0].setChecked(True)
+    assert dock.isUserVisible()
+    # a map tool active and an ROI on the map, as a user would leave them
+    dock.ui.btnRect.click()
+    assert sample_canvas.mapTool() is dock.rect_tool
+    dock.set_roi_rectangle(QgsRectangle(9.005, 47.83, 9.035, 47.85), QgsCoordinateReferenceSystem("EPSG:4326"))
+    assert len(_rubber_bands(sample_canvas)) > bands_before
+    tools = dock.map_tools()
+    mw = qgis_iface.mainWindow()
+
+    plugin.unload()
+    assert plugin.actions == [] and plugin.dock is None
+    assert qgis_iface.removePluginRasterMenu.call_count == 2
+    assert sample_canvas.mapTool() not in tools
+    assert len(_rubber_bands(sample_canvas)) == bands_before
+    assert logging.getLogger("rs_embed_qgis").handlers == handlers_before
+    assert reg.providerById("rs_embed") is None
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    assert not [a for a in mw.findChildren(QAction) if a.objectName().startswith("rs_embed")]
+    assert not [w for w in mw.findChildren(RsEmbedDock)]
+
+
+def test_settings_dialog_round_trip(qgis_app, clean_settings, tmp_path):
+    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis.gui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog()
+    assert dlg.tblWeights.rowCount() >= 1 and dlg.tblWeights.item(0, 0).text()
+    dlg.fileLocalData.setFilePath(str(tmp_path / "scenes"))
+    dlg.editGeeProject.setText("my-ee-project")
+    dlg.cmbDevice.setCurrentText("cpu")
+    dlg.fileCache.setFilePath(str(tmp_path / "cache"))
+    dlg.tblWeights.item(0, 1).setText(str(tmp_path / "w.safetensors"))
+    dlg.accept()
+    assert S.get("local_data") == str(tmp_path / "scenes")
+    assert S.get("gee_project") == "my-ee-project" and S.get("device") == "cpu"
+    model = dlg.tblWeights.item(0, 0).text()
+    assert S.weights_path(model) == str(tmp_path / "w.safetensors")
+    import os
+
+    assert os.environ["RS_EMBED_CACHE"] == str(tmp_path / "cache")
+    # the Processing helpers read the same keys
+    from rs_embed_qgis.processing import common
+
+    assert common.model_options_for(model) == {"weights": str(tmp_path / "w.safetensors")}
+    assert common.provider_options("gee", None) == {"project": "my-ee-project"}
+    again = SettingsDialog()
+    assert again.editGeeProject.text() == "my-ee-project"
+    assert again.tblWeights.item(0, 1).text() == str(tmp_path / "w.safetensors")
+
+
+def test_dock_uses_settings_and_model_weights(dock, clean_settings, tmp_path):
+    from rs_embed_qgis.gui import settings as S
+
+    S.put("local_data", str(tmp_path))
+    S.set_weights_path("mosaiks", str(tmp_path / "x.safetensors"))
+    dock.reload_settings()
+    assert dock.ui.fileDataFolder.filePath() == str(tmp_path)
+    assert dock.model_options("mosaiks") == {"weights": str(tmp_path / "x.safetensors")}
+    assert dock.provider_options("local") == {"root": str(tmp_path)}
+
+
+def test_default_data_folder_is_the_bundled_sample(dock, sample_dir):
+    assert Path(dock.ui.fileDataFolder.filePath()).resolve() == Path(sample_dir).resolve()
+    assert dock.ui.dateStart.date().toString("yyyy-MM-dd") == "2022-06-01"
+    assert dock.ui.dateEnd.date().toString("yyyy-MM-dd") == "2022-09-01"
+
+
+def test_missing_torch_is_reported_and_installable_without_blocking_mosaiks(dock, monkeypatch, tmp_path):
+    from rs_embed_qgis.gui import deps
+
+    real = deps.is_importable
+    monkeypatch.setattr(deps, "is_importable", lambda m: False if m in ("torch", "ee") else real(m))
+    dock._fill_backends("gee")
+    assert [dock.ui.cmbBackend.itemText(i) for i in range(dock.ui.cmbBackend.count())] == ["local"]
+    dock._on_model("mosaiks")
+    assert not dock.ui.lblDeps.isHidden()
+    txt = dock.ui.lblDeps.text()
+    assert "torch" in txt and "does not need it" in txt
+    assert not dock.ui.btnInstallDeps.isHidden() and dock.ui.btnRun.isEnabled()
+    # the install command (dry run: built, never executed here)
+    monkeypatch.setattr(deps, "deps_dir", lambda profile_dir=None: tmp_path / "python" / deps.DEPS_DIRNAME)
+    cmd = dock.install_command()
+    assert cmd[1:4] == ["-m", "pip", "install"]
+    assert cmd[cmd.index("--target") + 1] == str(tmp_path / "python" / "rs_embed_qgis_deps")
+    cons = Path(cmd[cmd.index("-c") + 1]).read_text()
+    import numpy
+
+    assert f"numpy=={numpy.__version__}" in cons and "torch==" in cons
+    assert cmd[-1] == "torch"
+
+
+def test_model_needing_a_missing_module_cannot_run(dock, monkeypatch):
+    from rs_embed_qgis.gui import deps
+
+    dock.model_info = dict(dock.model_info, requires=["torch", "numpy"])
+    monkeypatch.setattr(deps, "is_importable", lambda m: m != "torch")
+    dock._update_deps()
+    assert not dock.ui.btnRun.isEnabled() and "torch" in dock.ui.btnRun.toolTip()
+
+
+def test_deps_folder_goes_on_sys_path(tmp_path, monkeypatch):
+    from rs_embed_qgis.gui import deps
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    folder = deps.deps_dir(str(tmp_path))
+    assert folder == tmp_path / "python" / "rs_embed_qgis_deps"
+    assert deps.add_to_path(folder) is None  # not created yet: nothing added
+    folder.mkdir(parents=True)
+    (folder / "rs_embed_fake_dep.py").write_text("VALUE = 42\n")
+    assert deps.add_to_path(folder) == str(folder) and sys.path[-1] == str(folder)
+    import importlib
+
+    importlib.invalidate_caches()
+    assert importlib.import_module("rs_embed_fake_dep").VALUE == 42
+    sys.modules.pop("rs_embed_fake_dep", None)
+
+
+def test_gee_backend_without_provider_says_unavailable(dock, monkeypatch):
+    from rs_embed_qgis.gui import deps
+    from rs_embed_qgis.gui.dock import RsEmbedDock
+
+    monkeypatch.setattr(deps, "is_importable", lambda m: True)
+    monkeypatch.setattr(RsEmbedDock, "ee_status_function",
+                        staticmethod(lambda: (None, "unavailable: the Earth Engine backend could not be loaded")))
+    dock._fill_backends("gee")
+    assert dock.ui.cmbBackend.currentText() == "gee"
+    info = dock.ui.lblBackendInfo.text()
+    assert "not ready" in info and "unavailable" in info and "earthengine authenticate" in info
+    assert not dock.ui.fileDataFolder.isEnabled()
+
+
+def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settings):
+    import threading
+
+    from rs_embed_qgis.gui import deps
+    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis.gui.dock import RsEmbedDock
+
+    S.put("gee_project", "my-ee-project")
+    seen = {}
+
+    def fake_status(project=None):
+        seen.update(project=project, thread=threading.current_thread() is threading.main_thread())
+        return {"ok": False, "message": "no credentials found", "how_to_sign_in": "Run earthengine authenticate."}
+
+    monkeypatch.setattr(deps, "is_importable", lambda m: True)
+    monkeypatch.setattr(RsEmbedDock, "ee_status_function", staticmethod(lambda: (fake_status, "")))
+    with qtbot.waitSignal(dock.taskFinished, timeout=30000) as sig:
+        dock._fill_backends("gee")
+        assert "checking" in dock.ui.lblBackendInfo.text()
+    assert sig.args == ["gee_status", True]
+    assert seen == {"project": "my-ee-project", "thread": False}  # off the GUI thread
+    info = dock.ui.lblBackendInfo.text()
+    assert "not ready" in info and "no credentials found" in info and "earthengine authenticate" in info
+
+
+def test_unload_while_a_run_is_going_cancels_it_and_adds_nothing(qgis_iface, sample_canvas, clean_settings,
+                                                                  qtbot, tmp_path):
+    from qgis.core import QgsApplication, QgsProject
+
+    import rs_embed_qgis
+
+    plugin = rs_embed_qgis.classFactory(qgis_iface)
+    plugin.initGui()
+    plugin.dock.ui.fileOutDir.setFilePath(str(tmp_path / "out"))
+    plugin.dock.use_canvas_extent()
+    task = plugin.dock.run()
+    qtbot.waitUntil(lambda: task.progress() > 0, timeout=60000)
+    plugin.unload()
+    qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=60000)
+    qtbot.wait(50)
+    assert QgsProject.instance().mapLayers() == {}
+    out = tmp_path / "out"
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]

@@ -1,0 +1,22 @@
+"""Every rs_embed algorithm is loaded, documented, grouped and offers the catalog's models."""
+import pytest
+
+ALGS = ["embed_extent", "embed_features", "embed_raster", "export_batch", "inspect_patch"]
+
+
+@pytest.mark.parametrize("name", ALGS)
+def test_algorithm_is_complete(processing_provider, name):
+    from qgis.core import QgsProcessingParameterEnum
+
+    from rs_embed_qgis.engine import list_models
+
+    alg = processing_provider.algorithm(name)
+    assert alg is not None, [a.id() for a in processing_provider.algorithms()]
+    assert alg.group() == "Embeddings" and not alg.icon().isNull()
+    help_text = alg.shortHelpString()
+    assert "Example" in help_text and f"rs_embed:{name}" in help_text
+    for p in alg.parameterDefinitions():
+        if p.name() in ("MODEL", "MODELS", "SENSOR_OF"):
+            assert isinstance(p, QgsProcessingParameterEnum) and p.usesStaticStrings()
+            assert list(p.options()) == list_models()
+    assert alg.outputDefinitions(), "outputs must be typed for the modeller"
