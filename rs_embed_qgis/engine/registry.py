@@ -77,7 +77,7 @@ register(ModelSpec(
 
 
 # -- the ViT family (issue 5): plain-torch architectures with the official key layouts ---------
-from .embedders import vit_weights as _vw  # noqa: E402 - torch-free table of official files
+from . import official_weights as _vw  # noqa: E402 - torch-free table of official files
 
 _RGB = ("B4", "B3", "B2")
 register(ModelSpec(

@@ -29,7 +29,7 @@ from ..errors import ModelError
 from ..nn.prithvi import PRITHVI_CONFIGS, PRITHVI_MEAN, PRITHVI_STD, PrithviEncoder
 from ..providers.base import Patch
 from .vit_base import ViTEmbedder, roi_center_lonlat
-from .vit_weights import PRITHVI
+from ..official_weights import PRITHVI
 
 MAX_FRAMES = 4
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..nn.clip_visual import CLIP_CONFIGS, TEXT_TOWER_PREFIXES, CLIPVisionTransformer
 from ..providers.base import Patch
 from .vit_base import CLIP_MEAN, CLIP_STD, ViTEmbedder, normalise, rgb_unit8
-from .vit_weights import REMOTECLIP
+from ..official_weights import REMOTECLIP
 
 
 VARIANTS: Dict[str, Dict[str, Any]] = {

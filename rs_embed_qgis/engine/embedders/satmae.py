@@ -26,7 +26,7 @@ from ..nn.satmae import MAE_DECODER_PREFIXES, GroupChannelConfig, GroupChannelEn
 from ..providers.base import Patch
 from ..registry import S2_10, S2_SR
 from ..specs import SensorSpec
-from .vit_weights import SATMAE, SATMAEPP
+from ..official_weights import SATMAE, SATMAEPP
 from .vit_base import FMOW_RGB_MEAN, FMOW_RGB_STD, ViTEmbedder, normalise, rgb_unit8, sentinel_normalize
 
 RGB_BANDS = ("B4", "B3", "B2")

@@ -21,7 +21,7 @@ from ..errors import ModelError
 from ..nn.satmae import MAE_DECODER_PREFIXES
 from ..nn.scalemae import SCALEMAE_CONFIG, ScaleMAEEncoder
 from ..providers.base import Patch
-from .vit_weights import SCALEMAE
+from ..official_weights import SCALEMAE
 from .vit_base import IMAGENET_MEAN, IMAGENET_STD, ViTEmbedder, normalise, rgb_unit8
 
 VARIANTS: Dict[str, Dict[str, Any]] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-from ..weights import WeightsSpec
+from .weights import WeightsSpec
 
 REMOTECLIP: Dict[str, WeightsSpec] = {
     name: WeightsSpec(env_var="RS_EMBED_REMOTECLIP_CKPT", hf_repo="chendelong/RemoteCLIP",
