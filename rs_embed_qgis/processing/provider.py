@@ -20,6 +20,7 @@ ALGORITHMS = [
     ("alg_export_batch", "ExportBatchAlgorithm"),
     ("alg_inspect_patch", "InspectPatchAlgorithm"),
     ("alg_forecast", "ForecastReflectanceAlgorithm"),
+    ("alg_superres", "SuperResolveRasterAlgorithm"),
 ]
 
 

@@ -1,0 +1,155 @@
+"""Processing algorithm: super-resolve a Sentinel-2 raster layer 10x (10 m -> 1 m).
+
+Thin: it reads the parameters and calls
+:func:`rs_embed_qgis.engine.superres.raster.super_resolve_raster`, which tiles,
+blends, writes the GeoTIFF atomically and records the model and weights status.
+"""
+from __future__ import annotations
+
+import json
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from ..engine.errors import RsEmbedError
+from . import common
+
+#: (engine method, random weights?, label shown in the dialog)
+METHODS = [
+    ("s2x10", False, "S2x10NetS learned model (needs your weights)"),
+    ("bicubic", False, "Bicubic interpolation (baseline, no model)"),
+    ("lanczos", False, "Lanczos-3 interpolation (baseline, no model)"),
+    ("s2x10", True, "S2x10NetS with RANDOM weights (tests the plumbing only)"),
+]
+S2_BANDS = "B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12"
+
+
+class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    METHOD = "METHOD"
+    BANDS = "BANDS"
+    WEIGHTS = "WEIGHTS"
+    TILE = "TILE"
+    OVERLAP = "OVERLAP"
+    DEVICE = "DEVICE"
+    OUTPUT = "OUTPUT"
+    METADATA = "METADATA"
+
+    def name(self):
+        return "superresolve_raster"
+
+    def displayName(self):
+        return "Super-resolve raster layer"
+
+    def group(self):
+        return "Super-resolution"
+
+    def groupId(self):
+        return "superresolution"
+
+    def icon(self):
+        return QIcon(common.icon_path())
+
+    def createInstance(self):
+        return SuperResolveRasterAlgorithm()
+
+    def shortHelpString(self):
+        return (
+            "Super-resolves a Sentinel-2 raster 10x (10 m pixels -> 1 m) with the S2x10NetS network, "
+            "or with a bicubic/Lanczos interpolation baseline. Rasters of any size are processed in "
+            "overlapping tiles blended with a cosine ramp and written block by block, so memory stays "
+            "flat. The output has the same CRS and origin, one tenth of the pixel size, the band "
+            "names, the input's nodata, and tags recording the method and whether weights were your "
+            "file, random or not needed (baseline).<br><br>"
+            f"<b>Bands</b>: the learned model takes {S2_BANDS}, in this order. Leave the band list "
+            "empty to find them by band name, or to take a 10-band raster in order; otherwise pick "
+            "the 10 source bands in that order. The baselines take those ten bands when the raster "
+            "names them (a class band such as SCL is not interpolated), else every band, or the bands "
+            "you pick.<br>"
+            "<b>Weights</b>: a .safetensors file, the model.safetensors.index.json or any one shard "
+            "of a sharded checkpoint, or a folder of .safetensors chunks (loaded streamed, one tensor "
+            "at a time). None are downloaded: no public weights exist. Empty: the plugin setting "
+            "weights/s2x10, then RS_EMBED_S2X10_WEIGHTS.<br>"
+            "<b>Tile size / overlap</b> are in input pixels; the output of one tile is 100x its "
+            "area, and the full network needs a few GB per 128x128 tile on CPU.<br><br>"
+            "<b>Example</b> (qgis_process, baseline on the bundled sample):<br>"
+            "<code>qgis_process run rs_embed:superresolve_raster -- "
+            "INPUT=resources/sample_data/S2_L2A_20220624_sample.tif METHOD=1 "
+            "TILE=128 OVERLAP=32 OUTPUT=/tmp/sr_1m.tif</code> (bands found by name; or list them: "
+            "BANDS=1 BANDS=2 ... BANDS=10)<br>"
+            "With your weights: METHOD=0 WEIGHTS=/path/to/s2x10_chunks/")
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Sentinel-2 raster (10 m)"))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.METHOD, "Method", options=[m[2] for m in METHODS], defaultValue=0))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BANDS, f"Source bands for {S2_BANDS} (in this order; empty: by name or in order)",
+            parentLayerParameterName=self.INPUT, optional=True, allowMultiple=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.WEIGHTS, "Weights (.safetensors file, index json, or folder of chunks; learned model)",
+            behavior=QgsProcessingParameterFile.File, optional=True,
+            fileFilter="safetensors (*.safetensors *.safetensors.index.json);;All files (*)"))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TILE, "Tile size (input pixels)", QgsProcessingParameterNumber.Integer,
+            defaultValue=128, minValue=8))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.OVERLAP, "Tile overlap (input pixels, < half the tile)",
+            QgsProcessingParameterNumber.Integer, defaultValue=32, minValue=0))
+        dev = QgsProcessingParameterEnum(self.DEVICE, "Device", options=common.DEVICES, defaultValue="auto",
+                                         usesStaticStrings=True)
+        dev.setFlags(dev.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(dev)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Super-resolved raster (1 m)"))
+        self.addOutput(QgsProcessingOutputString(self.METADATA, "Run metadata (JSON)"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from ..engine.superres.raster import Cancelled, super_resolve_raster
+
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                f"the input layer {layer.name()!r} is a {layer.providerType()!r} layer; save it as a "
+                f"GeoTIFF first (super-resolution reads files through GDAL)")
+        src = layer.source().split("|")[0]
+        method, random_weights, label = METHODS[self.parameterAsEnum(parameters, self.METHOD, context)]
+        bands = self.parameterAsInts(parameters, self.BANDS, context) or None
+        weights = (self.parameterAsFile(parameters, self.WEIGHTS, context) or "").strip() or None
+        if method == "s2x10" and not random_weights and weights is None:
+            weights = common.setting("weights/s2x10") or None
+        if method != "s2x10":
+            weights = None
+        out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        tile = self.parameterAsInt(parameters, self.TILE, context)
+        overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        device = self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"
+        feedback.pushInfo(f"{label}: {src} -> {out_path} (tile {tile}, overlap {overlap}, device {device})")
+        if random_weights:
+            feedback.reportError("WARNING: RANDOM weights: the output only tests the plumbing and is not a "
+                                 "super-resolved image.", fatalError=False)
+        try:
+            meta = super_resolve_raster(
+                src, out_path, model=method, band_map=bands, tile=tile, overlap=overlap, device=device,
+                weights=weights, random_weights=random_weights,
+                progress=lambda f: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled)
+        except Cancelled:
+            feedback.pushInfo("Cancelled: no output was written.")
+            return {}
+        except (RsEmbedError, ValueError) as exc:
+            raise common.engine_error(exc) from exc
+        feedback.pushInfo(f"Wrote {meta['output_size'][1]} x {meta['output_size'][0]} px, {meta['tiles']} "
+                          f"tiles in {meta['seconds']} s; weights: {meta['weights']['status']}")
+        return {self.OUTPUT: out_path, self.METADATA: json.dumps(meta, default=str)}
