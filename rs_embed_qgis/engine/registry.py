@@ -76,6 +76,118 @@ register(ModelSpec(
 ))
 
 
+# -- the ViT family (issue 5): plain-torch architectures with the official key layouts ---------
+from . import official_weights as _vw  # noqa: E402 - torch-free table of official files
+
+_RGB = ("B4", "B3", "B2")
+register(ModelSpec(
+    id="remoteclip",
+    module="remoteclip",
+    cls="RemoteCLIPEmbedder",
+    family="RemoteCLIP (CLIP ViT, open_clip layout)",
+    kind="on-the-fly",
+    description=(
+        "RemoteCLIP (Liu et al., IEEE TGRS 2024): CLIP continually trained on remote-sensing "
+        "image-text pairs. ViT-B-32 by default (variant 'ViT-L-14' too). RGB B4/B3/B2 / 10000 "
+        "-> [0,1] -> 224 px -> CLIP mean/std. pooled = the CLIP image embedding (512-d, matches "
+        "text prompts); grid = patch tokens after ln_post (768 x 7 x 7)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=_RGB, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    embedding_dim=512,
+    weights=_vw.REMOTECLIP["ViT-B-32"],
+    requires=("torch",),
+    aliases=("remoteclip_s2rgb",),
+    paper="https://arxiv.org/abs/2306.11029",
+))
+
+register(ModelSpec(
+    id="prithvi",
+    module="prithvi",
+    cls="PrithviEmbedder",
+    family="Prithvi-EO-2.0 (multi-temporal ViT MAE)",
+    kind="on-the-fly",
+    description=(
+        "Prithvi-EO-2.0 300M-TL (IBM/NASA/Juelich; variant '100M' too): 3D-patch ViT pretrained on "
+        "HLS time series. Bands B2, B3, B4, B8A, B11, B12 at 30 m, up to 4 frames (model option "
+        "frames), each (x - mean) / std with the official statistics, 224 px. pooled = mean of "
+        "patch tokens; grid = patch tokens averaged over frames (1024 x 14 x 14)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=("B2", "B3", "B4", "B8A", "B11", "B12"), scale_m=30,
+                              cloudy_pct=30, composite="median"),
+    temporal_mode="window split into `frames` (default 4) equal bins, one composite each; empty bins dropped",
+    outputs=("pooled", "grid"),
+    side_inputs=("time: (year, day of year) of each frame's midpoint", "location: ROI centre (lat, lon)"),
+    embedding_dim=1024,
+    weights=_vw.PRITHVI["300M"],
+    requires=("torch",),
+    aliases=("prithvi_eo_v2_s2_6b",),
+    paper="https://arxiv.org/abs/2412.02732",
+))
+
+register(ModelSpec(
+    id="satmae",
+    module="satmae",
+    cls="SatMAEEmbedder",
+    family="SatMAE (MAE ViT-L on fMoW)",
+    kind="on-the-fly",
+    description=(
+        "SatMAE (Cong et al., NeurIPS 2022) fMoW-RGB ViT-L/16: RGB B4/B3/B2 / 10000 -> [0,1] -> "
+        "224 px -> fMoW mean/std; variant 'multispectral': the fMoW-Sentinel group-channel ViT-L/8 "
+        "on B2-B12 (10 bands, SentinelNormalize, 96 px). pooled = mean of patch tokens; grid = "
+        "patch tokens (1024 x 14 x 14; 1024 x 12 x 12 multispectral)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=_RGB, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    embedding_dim=1024,
+    weights=_vw.SATMAE["rgb"],
+    requires=("torch",),
+    aliases=("satmae_rgb",),
+    paper="https://arxiv.org/abs/2207.08051",
+))
+
+register(ModelSpec(
+    id="satmaepp",
+    module="satmae",
+    cls="SatMAEPPEmbedder",
+    family="SatMAE++ (multi-scale MAE ViT-L on fMoW)",
+    kind="on-the-fly",
+    description=(
+        "SatMAE++ (Noman et al., CVPR 2024) fMoW-RGB ViT-L/16: RGB B4/B3/B2 / 10000 -> [0,1] -> "
+        "224 px -> fMoW mean/std; variant 'multispectral': the fMoW-Sentinel group-channel ViT-L/8 "
+        "(10 bands, SentinelNormalize, 96 px). pooled = mean of patch tokens; grid = patch tokens."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=_RGB, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    embedding_dim=1024,
+    weights=_vw.SATMAEPP["rgb"],
+    requires=("torch",),
+    aliases=("satmaepp_rgb",),
+    paper="https://arxiv.org/abs/2403.05419",
+))
+
+register(ModelSpec(
+    id="scalemae",
+    module="scalemae",
+    cls="ScaleMAEEmbedder",
+    family="ScaleMAE (scale-aware MAE ViT-L)",
+    kind="on-the-fly",
+    description=(
+        "ScaleMAE (Reed et al., ICCV 2023) ViT-L/16: RGB B4/B3/B2 / 10000 -> [0,1] -> 224 px -> "
+        "ImageNet mean/std; the position encoding is scaled by the ground sample distance of the "
+        "model input (sensor.scale_m x resize factor). pooled = mean of patch tokens; grid = patch "
+        "tokens (1024 x 14 x 14)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=_RGB, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    side_inputs=("input_res: ground sample distance of the model input in metres (from sensor.scale_m)",),
+    embedding_dim=1024,
+    weights=_vw.SCALEMAE["vitlarge-800"],
+    requires=("torch",),
+    aliases=("scalemae_rgb",),
+    paper="https://arxiv.org/abs/2212.14532",
+))
+
+
 register(ModelSpec(
     id="anysat",
     module="anysat",
@@ -104,6 +216,7 @@ register(ModelSpec(
     requires=("torch",),
     paper="https://arxiv.org/abs/2412.14123",
 ))
+
 
 def _aliases() -> Dict[str, str]:
     out = {}

@@ -22,3 +22,26 @@ try:
     from ee_test_server import ee_credentials, ee_env, ee_server, gee_options, make_gee  # noqa: F401 - fixtures
 except ImportError:  # earthengine-api not installed: the gee tests are skipped by their own import
     pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def anysat_env(monkeypatch):
+    """No AnySat knobs from the environment, offline hub, one torch thread (tiny models)."""
+    from anysat_util import A
+
+    from rs_embed_qgis.engine import api
+
+    for var in [v for _, v, _, _ in A.KNOBS.values() if v] + ["RS_EMBED_ANYSAT_CKPT"]:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    api.clear_caches()
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
+    yield
+    torch.set_num_threads(threads)
+    api.clear_caches()

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from anysat_util import A, YEAR
+
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.providers.base import Patch
@@ -14,40 +16,16 @@ from rs_embed_qgis.engine.registry import S2_10, get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
 
 
-class _LazyAdapter:
-    """The adapter module, imported at first use (collecting tests must not import models)."""
-
-    def __getattr__(self, name):
-        import importlib
-
-        if name.startswith(("_", "pytest")):  # pytest probes objects while collecting
-            raise AttributeError(name)
-
-        return getattr(importlib.import_module("rs_embed_qgis.engine.embedders.anysat"), name)
-
-
-A = _LazyAdapter()
 
 
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
-YEAR = TemporalSpec.range("2022-01-01", "2023-01-01")
 TINY_RANDOM = {"model_size": "tiny", "pretrained": False, "img": 12}
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path):
-    for var in [v for _, v, _, _ in A.KNOBS.values() if v] + ["RS_EMBED_ANYSAT_CKPT"]:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RS_EMBED_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    api.clear_caches()
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
+def _clean_env(anysat_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("RS_EMBED_CACHE", str(tmp_path / "cache"))  # tests put files there
     yield
-    torch.set_num_threads(threads)
-    api.clear_caches()
 
 
 def series(t=3, h=20, w=20, seed=0):

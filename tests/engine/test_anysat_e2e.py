@@ -1,50 +1,26 @@
 """AnySat end to end on the bundled Sentinel-2 sample, and true batching."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from anysat_util import OFFICIAL, YEAR
+
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
 
 
-class _LazyAdapter:
-    """The adapter module, imported at first use (collecting tests must not import models)."""
-
-    def __getattr__(self, name):
-        import importlib
-
-        if name.startswith(("_", "pytest")):  # pytest probes objects while collecting
-            raise AttributeError(name)
-
-        return getattr(importlib.import_module("rs_embed_qgis.engine.embedders.anysat"), name)
 
 
-A = _LazyAdapter()
-
-
-OFFICIAL = json.loads((Path(__file__).parent / "data" / "anysat_official_keys.json").read_text())
 CENTER = (9.02, 47.84)  # inside the bundled sample (EPSG:32632, 2022)
-YEAR = TemporalSpec.range("2022-01-01", "2023-01-01")
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for var in [v for _, v, _, _ in A.KNOBS.values() if v] + ["RS_EMBED_ANYSAT_CKPT"]:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    api.clear_caches()
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
+def _clean_env(anysat_env):
     yield
-    torch.set_num_threads(threads)
-    api.clear_caches()
 
 
 @pytest.fixture(scope="module")

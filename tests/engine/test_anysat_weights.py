@@ -14,48 +14,25 @@ import numpy as np
 import pytest
 import torch
 
+from anysat_util import A, OFFICIAL, YEAR
+
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.nn.anysat import AnySat
 from rs_embed_qgis.engine.registry import get_spec
-from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
+from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer
 from rs_embed_qgis.engine.weights import load_into, load_state_dict, resolve_weights
 
 
-class _LazyAdapter:
-    """The adapter module, imported at first use (collecting tests must not import models)."""
-
-    def __getattr__(self, name):
-        import importlib
-
-        if name.startswith(("_", "pytest")):  # pytest probes objects while collecting
-            raise AttributeError(name)
-
-        return getattr(importlib.import_module("rs_embed_qgis.engine.embedders.anysat"), name)
 
 
-A = _LazyAdapter()
-
-
-OFFICIAL = json.loads((Path(__file__).parent / "data" / "anysat_official_keys.json").read_text())
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
-YEAR = TemporalSpec.range("2022-01-01", "2023-01-01")
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path):
-    for var in [v for _, v, _, _ in A.KNOBS.values() if v] + ["RS_EMBED_ANYSAT_CKPT"]:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("RS_EMBED_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    api.clear_caches()
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
+def _clean_env(anysat_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("RS_EMBED_CACHE", str(tmp_path / "cache"))  # tests put files there
     yield
-    torch.set_num_threads(threads)
-    api.clear_caches()
 
 
 def official_state_dict(size: str, seed: int = 0) -> dict:

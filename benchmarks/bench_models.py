@@ -1,0 +1,163 @@
+"""Speed and memory of the ViT-family models on this machine, all figures from one run.
+
+For each model, in its own process (so peak memory is that model's):
+
+- ROIs/s of a loop of ``get_embedding`` and of one ``get_embeddings_batch`` call on the
+  same ROIs of the bundled sample (``backend="local"``), and their ratio;
+- peak resident memory of the process;
+- achieved GFLOP/s of the batched forward (analytic FLOPs / measured time) against a
+  plain ``torch.matmul`` measured in the same process, i.e. the fraction of what
+  this machine's BLAS reaches.
+
+Weights are random (``allow_random_weights=True``; no download): speed does not
+depend on the values, and the results are marked ``random`` in the table. Sizes
+are chosen to fit 2 CPU cores in minutes; ``--full`` runs the published sizes.
+
+    PYTHONPATH=. python benchmarks/bench_models.py            # all models, 32 ROIs
+    PYTHONPATH=. python benchmarks/bench_models.py --models prithvi --rois 8 --full
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+# model id -> (model_options at the benchmark size, at the published size)
+SIZES = {
+    "remoteclip": ({"variant": "ViT-B-32"}, {"variant": "ViT-B-32"}),
+    "prithvi": ({"variant": "100M", "frames": 2}, {"variant": "300M", "frames": 4}),
+    "satmae": ({"arch": {"embed_dim": 768, "depth": 12, "num_heads": 12}}, {}),
+    "satmaepp": ({"variant": "multispectral", "arch": {"embed_dim": 768, "depth": 12, "num_heads": 12,
+                                                       "channel_embed": 192}}, {"variant": "multispectral"}),
+    "scalemae": ({"arch": {"embed_dim": 768, "depth": 12, "num_heads": 12}}, {}),
+}
+CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
+
+
+def rois(n: int):
+    from rs_embed_qgis.engine.specs import PointBuffer
+
+    side = int(n ** 0.5 + 0.999)
+    step = 0.0022  # ~170-250 m between centres, all inside the sample
+    out = []
+    for i in range(n):
+        r, c = divmod(i, side)
+        out.append(PointBuffer(CENTRE[0] + (c - side / 2) * step, CENTRE[1] + (r - side / 2) * step * 0.7, 480))
+    return out
+
+
+def matmul_gflops(n: int = 1536, reps: int = 6) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def forward_flops(emb) -> float:
+    m = emb.model
+    if hasattr(m, "flops_per_sample"):
+        return m.flops_per_sample(emb.n_frames)
+    return m.flops_per_image()
+
+
+def run_one(model: str, n_rois: int, full: bool) -> dict:
+    import numpy as np
+    import torch
+
+    from rs_embed_qgis.engine.api import get_embedder, get_embedding, get_embeddings_batch
+    from rs_embed_qgis.engine.specs import OutputSpec, TemporalSpec
+
+    opts = dict(SIZES[model][1 if full else 0], allow_random_weights=True, download=False)
+    temporal = TemporalSpec.year(2022)
+    spatials = rois(n_rois)
+    emb = get_embedder(model, device="cpu", model_options=opts)
+    kw = dict(temporal=temporal, output=OutputSpec.pooled(), backend="local", device="cpu", model_options=opts)
+    get_embedding(model, spatial=spatials[0], **kw)  # warm-up: reader, BLAS, caches
+
+    t = time.perf_counter()
+    loop = [get_embedding(model, spatial=s, **kw) for s in spatials]
+    t_loop = time.perf_counter() - t
+    t = time.perf_counter()
+    batch = get_embeddings_batch(model, spatials=spatials, **kw)
+    t_batch = time.perf_counter() - t
+    same = all(np.allclose(a.array, b.array, rtol=1e-4, atol=1e-4) for a, b in zip(loop, batch))
+
+    # the batched forward alone, on model inputs prepared as the adapter does
+    from rs_embed_qgis.engine.api import get_provider
+
+    patches = get_provider("local").fetch_many(spatials[: emb.batch_size], temporal, emb.default_sensor(),
+                                               frames=emb.frames, num_workers=4)
+    xs = np.stack([emb._tiles(emb.preprocess(p), "resize")[0][0] for p in patches])
+    sides = [emb.side_inputs(p, 1, "resize") for p in patches]
+    side = {k: torch.from_numpy(np.concatenate([s[k] for s in sides])) for k in sides[0]}
+    x = torch.from_numpy(xs)
+    # forward and matmul alternate, best of each: both see the same machine (it may be shared)
+    best, mm = float("inf"), 0.0
+    with torch.inference_mode():
+        emb.forward_batch(x, side)
+        for _ in range(4):
+            t = time.perf_counter()
+            emb.forward_batch(x, side)
+            best = min(best, time.perf_counter() - t)
+            mm = max(mm, matmul_gflops(reps=3))
+    fwd_gflops = forward_flops(emb) * x.shape[0] / best / 1e9
+    return {
+        "model": model, "size": "published" if full else "bench", "variant": emb.variant,
+        "params_M": sum(p.numel() for p in emb.model.parameters()) / 1e6,
+        "weights": emb.weights_meta["status"], "rois": n_rois, "batch_size": emb.batch_size,
+        "loop_rps": n_rois / t_loop, "batch_rps": n_rois / t_batch, "ratio": t_loop / t_batch,
+        "batch_equals_loop": same,
+        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "forward_gflops": fwd_gflops, "matmul_gflops": mm, "fraction_of_matmul": fwd_gflops / mm,
+        "gflop_per_roi": forward_flops(emb) / 1e9,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="*", default=list(SIZES))
+    ap.add_argument("--rois", type=int, default=32)
+    ap.add_argument("--full", action="store_true", help="published model sizes (slow on 2 cores)")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        print(json.dumps(run_one(a.one, a.rois, a.full)))
+        return
+    import torch
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+          f"{a.rois} ROIs of the bundled sample, backend=local, TemporalSpec.year(2022), pooled output")
+    rows = []
+    for m in a.models:
+        cmd = [sys.executable, __file__, "--one", m, "--rois", str(a.rois)] + (["--full"] if a.full else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+        if out.returncode:
+            print(f"{m}: failed\n{out.stderr[-2000:]}")
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"  done {m}: {r['ratio']:.2f}x, {r['fraction_of_matmul']:.0%} of matmul", flush=True)
+    hdr = (f"{'model':<11}{'size':<10}{'variant':<15}{'params':>8}{'weights':>9}{'GFLOP/ROI':>10}{'loop ROI/s':>11}"
+           f"{'batch ROI/s':>12}{'ratio':>7}{'same':>6}{'peak MiB':>9}{'fwd GFLOP/s':>12}{'matmul':>8}{'frac':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['model']:<11}{r['size']:<10}{r['variant']:<15}{r['params_M']:>7.0f}M{r['weights']:>9}{r['gflop_per_roi']:>10.1f}"
+              f"{r['loop_rps']:>11.2f}{r['batch_rps']:>12.2f}{r['ratio']:>6.2f}x{str(r['batch_equals_loop']):>6}"
+              f"{r['peak_rss_MiB']:>9.0f}{r['forward_gflops']:>12.1f}{r['matmul_gflops']:>8.1f}"
+              f"{r['fraction_of_matmul']:>6.0%}")
+    print("weights: random (allow_random_weights=True) - speed does not depend on the values")
+
+
+if __name__ == "__main__":
+    main()

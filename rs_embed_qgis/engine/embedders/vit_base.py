@@ -1,0 +1,332 @@
+"""What the ViT-family adapters (RemoteCLIP, Prithvi, SatMAE, SatMAE++, ScaleMAE) share.
+
+Options (``model_options``), the same for each model:
+
+- ``variant``: which published model (e.g. ``"ViT-B-32"``/``"ViT-L-14"``, ``"300M"``/``"100M"``,
+  ``"rgb"``/``"multispectral"``); the default is the one rs-embed uses.
+- ``weights``: path of the checkpoint file (else ``RS_EMBED_<MODEL>_CKPT``, the cache
+  folder, then a download of the official file from Hugging Face when online).
+- ``allow_random_weights`` (default False): without a checkpoint, run randomly
+  initialised instead of raising; the embeddings are then meaningless and
+  ``meta["random_weights"]`` is True.
+- ``download`` (default True): may fetch the official file when it is not found locally.
+- ``batch_size``: images per forward (default 8 on CPU - 16 for RemoteCLIP's short
+  token sequences - and 32 on GPU).
+- ``arch``: architecture overrides (a dict, e.g. ``{"depth": 12}``) for checkpoints of
+  the same family at another size.
+
+Weights are loaded strictly: every encoder key of the file must match the
+model's name and shape; keys of parts the embeddings do not use (the MAE
+decoder, CLIP's text tower) are set aside by name, any other key is an error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..embedding import Embedding
+from ..errors import ModelError
+from ..providers.base import Patch
+from ..specs import OutputSpec
+from ..weights import ResolvedWeights, WeightsSpec, cache_dir, load_into, load_state_dict, resolve_weights, verify_file
+from .base import TokenEmbedder, pool_grid
+
+#: SatMAE/SatMAE++ fMoW-RGB normalisation (their ``util/datasets.py``)
+FMOW_RGB_MEAN = (0.4182007312774658, 0.4214799106121063, 0.3991275727748871)
+FMOW_RGB_STD = (0.28774282336235046, 0.27541765570640564, 0.2764017581939697)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+#: Sentinel-2 statistics of fMoW-Sentinel (SatMAE ``SentinelIndividualImageDataset``)
+#: for B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 (B1, B9, B10 dropped as in the papers)
+SENTINEL_MEAN = (1184.3824625, 1120.77120066, 1136.26026392, 1263.73947144, 1645.40315151,
+                 1846.87040806, 1762.59530783, 1972.62420416, 1732.16362238, 1247.91870117)
+SENTINEL_STD = (650.2842772, 712.12507725, 965.23119807, 948.9819932, 1108.06650639,
+                1258.36394548, 1233.1492281, 1364.38688993, 1310.36996126, 1087.6020813)
+
+KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "batch_size", "arch")
+
+
+def rgb_unit8(chw: np.ndarray) -> np.ndarray:
+    """Surface reflectance x 10000 -> [0, 1] in 1/255 steps (rs-embed's uint8 RGB path)."""
+    x = np.clip(np.nan_to_num(chw, nan=0.0) / 10000.0, 0.0, 1.0)
+    return (np.floor(x * 255.0) / 255.0).astype(np.float32)
+
+
+def normalise(chw: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    m = np.asarray(mean, np.float32)[:, None, None]
+    s = np.asarray(std, np.float32)[:, None, None]
+    return ((chw - m) / s).astype(np.float32)
+
+
+def sentinel_normalize(chw: np.ndarray) -> np.ndarray:
+    """SatMAE's ``SentinelNormalize``: ``(x - (mean - 2 std)) / (4 std)`` to uint8, then ``/255``."""
+    m = np.asarray(SENTINEL_MEAN, np.float32)[:, None, None]
+    s = np.asarray(SENTINEL_STD, np.float32)[:, None, None]
+    lo, hi = m - 2 * s, m + 2 * s
+    x = np.clip((np.nan_to_num(chw, nan=0.0) - lo) / (hi - lo) * 255.0, 0.0, 255.0)
+    return (x.astype(np.uint8).astype(np.float32) / 255.0)
+
+
+def download_url(model_id: str, ws: WeightsSpec) -> Path:
+    """Fetch an official file published outside Hugging Face (Zenodo, GitHub releases)
+    into the cache folder: streamed to a temporary file, checked, then renamed."""
+    import os
+    import tempfile
+    import urllib.request
+
+    name = ws.cache_name or Path(ws.url or "").name
+    dest = cache_dir() / "weights" / model_id / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=str(dest.parent))
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ws.url, timeout=60) as resp:  # noqa: S310 - official https URL
+            while True:
+                block = resp.read(1 << 20)
+                if not block:
+                    break
+                out.write(block)
+        verify_file(Path(tmp), ws)
+        os.replace(tmp, dest)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - offline, HTTP errors ...
+        raise ModelError(
+            f"could not download weights of {model_id!r} from {ws.url}: {exc}. Download it yourself and "
+            f"pass its path (model_options={{'weights': ...}}) or set {ws.env_var}.") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def roi_center_lonlat(patch: Patch) -> Optional[Tuple[float, float]]:
+    if patch.grid is None:
+        return None
+    x0, y0, x1, y1 = patch.grid.bounds_in("EPSG:4326")
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+
+
+class ViTEmbedder(TokenEmbedder):
+    """A TokenEmbedder whose network is one of ``engine.nn`` with an official checkpoint.
+
+    Subclasses set ``VARIANTS`` (name -> dict with ``config``, ``weights``, ...),
+    ``DEFAULT_VARIANT``, and write ``build(variant_info, config)``,
+    ``checkpoint_layout()`` (prefix, ignored prefixes), ``preprocess`` and
+    ``forward_batch``.
+    """
+
+    VARIANTS: Dict[str, Dict[str, Any]] = {}
+    DEFAULT_VARIANT: str = ""
+    extra_options: Tuple[str, ...] = ()
+    #: default images per forward on CPU (enough rows for the matrix products to run near peak)
+    cpu_batch_size: int = 8
+
+    def __init__(self, spec, device: str = "auto", **options: Any) -> None:
+        super().__init__(spec, device=device, **options)
+        known = KNOWN_OPTIONS + self.extra_options
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")
+        variant = str(options.get("variant") or self.DEFAULT_VARIANT)
+        key = self._variant_key(variant)
+        self.variant = key
+        self.variant_info = self.VARIANTS[key]
+        cfg = self.variant_info["config"]
+        arch = options.get("arch") or {}
+        if not isinstance(arch, dict):
+            raise ModelError(f"arch must be a dict of architecture settings, got {arch!r}")
+        try:
+            cfg = dataclasses.replace(cfg, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in arch.items()})
+        except TypeError as exc:
+            fields = [f.name for f in dataclasses.fields(cfg)]
+            raise ModelError(f"arch has a setting {spec.id!r} does not know ({exc}); known: {fields}") from None
+        self.config = cfg
+        bs = options.get("batch_size")
+        if bs is None:
+            bs = 32 if self.device.startswith("cuda") else self.cpu_batch_size
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise ModelError(f"batch_size must be a positive int, got {bs!r}")
+        self.batch_size = bs
+        import torch
+
+        self.model = self.build(cfg).eval()
+        self.weights_meta = self._load_weights()
+        self.model.to(self.device)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self._torch = torch
+
+    # -- variants and weights ---------------------------------------------------------------
+    def _variant_key(self, variant: str) -> str:
+        for k, info in self.VARIANTS.items():
+            names = {k.lower(), *[a.lower() for a in info.get("aliases", ())]}
+            if variant.lower() in names:
+                return k
+        raise ModelError(f"unknown variant {variant!r} of {self.spec.id!r}; expected one of {list(self.VARIANTS)}")
+
+    def weights_spec(self) -> WeightsSpec:
+        return self.variant_info["weights"]
+
+    def build(self, config: Any):  # pragma: no cover - each family writes it
+        raise NotImplementedError
+
+    def checkpoint_layout(self) -> Tuple[str, Tuple[str, ...]]:
+        """(prefix of the encoder keys in the official file, prefixes of keys not used)."""
+        return "", ()
+
+    def _missing_weights_error(self, ws: WeightsSpec) -> ModelError:
+        where = cache_dir() / "weights" / self.spec.id / (ws.cache_name or ws.hf_filename or "<file>")
+        src = (f"https://huggingface.co/{ws.hf_repo}/blob/main/{ws.hf_filename}" if ws.hf_repo
+               else (ws.url or "the authors' release"))
+        return ModelError(
+            f"no weights for {self.spec.id!r} (variant {self.variant!r}): pass model_options="
+            f"{{'weights': '/path/to/{ws.hf_filename or Path(ws.url or 'file').name}'}}, set "
+            f"{ws.env_var}, or put the file at {str(where)!r}. Official file: {src}. "
+            f"To run with random weights (meaningless embeddings, for testing only) pass "
+            f"model_options={{'allow_random_weights': True}}.")
+
+    def _load_weights(self) -> Dict[str, Any]:
+        ws = self.weights_spec()
+        explicit = self.options.get("weights")
+        allow_random = bool(self.options.get("allow_random_weights", False))
+        resolved = resolve_weights(self.spec.id, ws, explicit, download=False)
+        if resolved.path is None and not allow_random and self.options.get("download", True):
+            if ws.hf_repo and ws.hf_filename:
+                resolved = resolve_weights(self.spec.id, ws, None, download=True)
+            elif ws.url:
+                resolved = ResolvedWeights(download_url(self.spec.id, ws), "download", ws)
+        if resolved.path is None:
+            if not allow_random:
+                raise self._missing_weights_error(ws)
+            return {"status": "random", "variant": self.variant,
+                    "note": "randomly initialised (allow_random_weights=True): embeddings carry no meaning",
+                    "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
+        path = resolved.path
+        if resolved.source != "download":  # downloads are verified in weights.py
+            verify_file(path, ws)
+        sd = self.read_checkpoint(path)
+        from torch import nn
+
+        prefix, ignore = self.checkpoint_layout()
+        ignored = [k for k in sd if any(k.startswith(p) for p in ignore)]
+        enc = {k: v for k, v in sd.items() if not any(k.startswith(p) for p in ignore)}
+        target = self.model
+        if prefix:  # hold the encoder under its name in the file, so errors show the file's keys
+            target = nn.Module()
+            target.add_module(prefix.rstrip("."), self.model)
+        load_into(target, enc, path)
+        return {"status": "pretrained", "variant": self.variant, **resolved.describe(),
+                "file": path.name, "encoder_keys": len(enc), "ignored_keys": len(ignored),
+                "ignored_key_groups": sorted({k.split(".")[0] for k in ignored}),
+                "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
+
+    def read_checkpoint(self, path: Path) -> Dict[str, Any]:
+        """State dict of an official file: safetensors, a state dict, ``{"model": sd}``.
+
+        Training checkpoints of the MAE family also hold their ``argparse.Namespace``
+        of arguments; that one class is allowed in the weights-only unpickler.
+        """
+        import argparse
+
+        import torch
+
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return load_state_dict(path)
+
+    # -- embedding ------------------------------------------------------------------------------
+    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> Dict[str, np.ndarray]:
+        """Per-tile side inputs (arrays with a leading ``n_tiles`` axis); none by default."""
+        return {}
+
+    def forward_batch(self, x, side: Dict[str, Any]):  # pragma: no cover - each family writes it
+        """``(B, C, S, S)`` -> (patch tokens ``(B, h*w, D)``, model pooled vector ``(B, E)`` or None)."""
+        raise NotImplementedError
+
+    def group_key(self, chw: np.ndarray) -> Any:
+        """Tiles with the same key are batched together (Prithvi: same frame count)."""
+        return chw.shape
+
+    def extra_meta(self, patch: Patch, side: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        return {}
+
+    def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
+                      input_prep: str = "resize") -> List[Embedding]:
+        torch = self._torch
+        self.check_input_prep(input_prep)
+        t0 = time.perf_counter()
+        per_patch, flat, flat_side = [], [], []
+        for p in patches:
+            tiles, layout, valid = self._tiles(self.preprocess(p), input_prep)
+            side = self.side_inputs(p, len(tiles), input_prep)
+            per_patch.append((tiles, layout, valid, side))
+            for i, t in enumerate(tiles):
+                flat.append(np.ascontiguousarray(t, dtype=np.float32))
+                flat_side.append({k: v[i] for k, v in side.items()})
+        t_prep = time.perf_counter() - t0
+        groups: Dict[Any, List[int]] = {}
+        for i, t in enumerate(flat):
+            groups.setdefault((self.group_key(t), tuple(sorted(flat_side[i]))), []).append(i)
+        tokens_out: List[Optional[np.ndarray]] = [None] * len(flat)
+        pooled_out: List[Optional[np.ndarray]] = [None] * len(flat)
+        n_forwards = 0
+        t1 = time.perf_counter()
+        pin = self.device.startswith("cuda")
+        with torch.inference_mode():
+            for idx in groups.values():
+                for s in range(0, len(idx), self.batch_size):
+                    chunk = idx[s:s + self.batch_size]
+                    xb = torch.from_numpy(np.stack([flat[i] for i in chunk]))
+                    if pin:
+                        xb = xb.pin_memory()
+                    xb = xb.to(self.device, non_blocking=pin)
+                    side_b = {k: torch.from_numpy(np.stack([np.asarray(flat_side[i][k]) for i in chunk]))
+                              .to(self.device) for k in (flat_side[chunk[0]] if chunk else {})}
+                    tok, pooled = self.forward_batch(xb, side_b)
+                    n_forwards += 1
+                    tok_np = tok.float().cpu().numpy()
+                    pooled_np = pooled.float().cpu().numpy() if pooled is not None else None
+                    for j, i in enumerate(chunk):
+                        tokens_out[i] = tok_np[j]
+                        pooled_out[i] = pooled_np[j] if pooled_np is not None else None
+        t_fwd = time.perf_counter() - t1
+        g = self.image_size // self.patch_size
+        results, k = [], 0
+        for patch, (tiles, (ny, nx), valid, side) in zip(patches, per_patch):
+            toks = tokens_out[k:k + len(tiles)]
+            pools = pooled_out[k:k + len(tiles)]
+            k += len(tiles)
+            grids = [t.reshape(g, g, -1).transpose(2, 0, 1) for t in toks]
+            grid = grids[0] if input_prep == "resize" else self._stitch(grids, (ny, nx), patch.data.shape[-2:], valid)
+            grid = np.ascontiguousarray(grid, dtype=np.float32)
+            meta = self.base_meta(output, input_prep)
+            meta.update(
+                variant=self.variant, architecture=_plain(self.config.to_dict()), grid_hw=list(grid.shape[1:]), tiles=len(tiles),
+                image_size=self.image_size, patch_size=self.patch_size,
+                grid_semantics="vit_patch_tokens", token_dim=int(grid.shape[0]),
+                batch_size=self.batch_size, forwards_in_call=n_forwards,
+                infer_seconds_per_item=(t_prep + t_fwd) / max(1, len(patches)))
+            meta.update(self.extra_meta(patch, side))
+            if output.mode == "pooled":
+                if pools[0] is not None and len(pools) == 1:
+                    vec, meta["pooled_from"] = pools[0], "model image embedding"
+                elif pools[0] is not None:
+                    vec = np.mean(np.stack(pools), axis=0) if output.pooling == "mean" else np.max(np.stack(pools), axis=0)
+                    meta["pooled_from"] = f"model image embedding of each tile ({output.pooling})"
+                else:
+                    vec = pool_grid(grid, output.pooling)
+                    meta["pooled_from"] = f"patch tokens ({output.pooling}), class token excluded"
+                results.append(Embedding(np.asarray(vec, np.float32), meta))
+            else:
+                results.append(Embedding(grid, meta))
+        return results
+
+
+def _plain(d: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
