@@ -577,10 +577,8 @@ def _load_checked(path: Path) -> Dict[str, Any]:
             raise ModelError(
                 f"{text}\nThe file holds Python objects besides tensors, which this plugin never "
                 f"unpickles. If you trust it (e.g. the official g-astruc/AnySat file), convert it "
-                f"once to safetensors and pass that file instead:\n  python -c \"import torch; "
-                f"from safetensors.torch import save_file; d = torch.load({str(path)!r}, "
-                f"weights_only=False); d = d.get('state_dict', d); save_file({{k: v.contiguous() "
-                f"for k, v in d.items()}}, 'AnySat.safetensors')\"") from exc
+                f"once to safetensors yourself (docs/anysat.md shows how) and pass that file instead."
+            ) from exc
         raise
 
 

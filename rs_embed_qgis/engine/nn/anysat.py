@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .vit import Mlp  # same fc1/fc2 key layout
+
 #: model size -> (embed_dim, depth, num_heads), as upstream ``get_default_config``
 SIZES: Dict[str, Tuple[int, int, int]] = {
     "tiny": (256, 2, 4),
@@ -234,15 +236,6 @@ class PatchMLPMulti(nn.Module):
 
 
 # -- transformer parts -------------------------------------------------------------------
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 @lru_cache(maxsize=32)

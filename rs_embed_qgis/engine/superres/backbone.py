@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..nn.vit import Mlp  # same fc1/fc2 key layout
 from torch.nn import functional as F
 
 from ..errors import ModelError
@@ -84,15 +86,6 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class Block(nn.Module):
