@@ -101,6 +101,7 @@ class RsEmbedDock(QgsDockWidget):
         u.cmbOutputMode.currentTextChanged.connect(self._sync_output_widgets)
         u.cmbBackend.currentTextChanged.connect(self._on_backend)
         u.cmbModel.currentTextChanged.connect(self._on_model)
+        u.chkRandomWeights.toggled.connect(lambda _checked: self._on_model(u.cmbModel.currentText()))
         for w in (u.fileDataFolder, u.fileOutDir):
             w.setStorageMode(QgsFileWidget.GetDirectory)
         self.reload_settings()
@@ -233,8 +234,8 @@ class RsEmbedDock(QgsDockWidget):
         self.model_info = d
         w = d["weights"]
         status = w.get("status", "?")
-        if S.weights_path(model) is None and status == "missing" and w.get("allow_random"):
-            status = "missing (would run with RANDOM weights)"
+        if S.weights_path(model) is None and status == "missing" and self.ui.chkRandomWeights.isChecked():
+            status = "missing (will run with RANDOM weights)"
         colour = {"found": "green", "not needed": "green"}.get(status, "#b00000")
         rows = [
             ("Type", f"{d['type']} — {d['family']}"),
@@ -465,8 +466,14 @@ class RsEmbedDock(QgsDockWidget):
         return {"project": project} if project else {}
 
     def model_options(self, model: str) -> Dict[str, Any]:
+        opts: Dict[str, Any] = {}
         w = S.weights_path(model)
-        return {"weights": str(w)} if w else {}
+        if w:
+            opts["weights"] = str(w)
+        info = getattr(self, "model_info", None) or {}
+        if self.ui.chkRandomWeights.isChecked() and (info.get("weights") or {}).get("needs_weights", True):
+            opts["allow_random_weights"] = True  # asked for explicitly; outputs say RANDOM WEIGHTS
+        return opts
 
     def build_request(self) -> EmbedRequest:
         if not self.rois:

@@ -304,3 +304,31 @@ def test_selected_features_run_gives_one_grid_per_feature(dock, qtbot):
     # each grid sits on its own feature (UTM 32N): the two do not overlap
     a, b = sorted((lyr.extent() for lyr in pcas), key=lambda e: e.xMinimum())
     assert a.xMaximum() <= b.xMinimum() + 100
+
+
+def test_model_without_weights_refuses_then_runs_random_only_when_asked(dock, sample_canvas, qtbot):
+    """A pretrained model whose checkpoint is missing fails with a plain message; ticking the
+    random-weights box runs it, and the layer says RANDOM WEIGHTS."""
+    from qgis.core import Qgis
+
+    dock.ui.spinBuffer.setValue(300)
+    dock.ui.btnPoint.click()
+    click(sample_canvas, 9.02, 47.84)
+    dock.ui.cmbModel.setCurrentText("remoteclip")
+    dock.ui.cmbOutputMode.setCurrentText("pooled")
+    assert "missing" in dock.ui.txtModelInfo.toPlainText()
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.ui.btnRun.click()
+    assert sig.args[1] is False
+    msg = dock.iface.messageBar().get_messages(Qgis.Critical)[-1]
+    assert "remoteclip" in msg.lower() and "Traceback" not in msg
+
+    dock.ui.chkRandomWeights.setChecked(True)
+    assert "RANDOM" in dock.ui.txtModelInfo.toPlainText()
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.ui.btnRun.click()
+    assert sig.args == ["embed", True]
+    (lyr,) = dock.added_layers
+    assert "RANDOM WEIGHTS" in lyr.metadata().abstract()
+    f = next(lyr.getFeatures())
+    assert f["model"] == "remoteclip" and "e511" in lyr.fields().names()
