@@ -19,6 +19,23 @@ from .embedding import Embedding
 from .errors import SpecError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: read once at import: mkstemp makes 0600 files, finished outputs get the usual 0666 & ~umask
+_FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()  # for finished folders made with mkdtemp (0700)
+
+
+def publish(tmp: os.PathLike | str, dst: os.PathLike | str) -> None:
+    """Give a finished temp file normal permissions and rename it onto ``dst`` (atomic)."""
+    os.chmod(tmp, _FILE_MODE)
+    os.replace(tmp, dst)
+
+
 @contextmanager
 def atomic_path(dst: os.PathLike | str, suffix: Optional[str] = None) -> Iterator[Path]:
     """Yield a temp path beside ``dst``; rename it onto ``dst`` only if the block succeeds."""
@@ -30,7 +47,7 @@ def atomic_path(dst: os.PathLike | str, suffix: Optional[str] = None) -> Iterato
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, dst)
+        publish(tmp_path, dst)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -189,3 +189,15 @@ def test_mosaiks_bad_options_are_model_errors():
         get_embedder("mosaiks", model_options={"num_features": 3})
     with pytest.raises(ModelError, match="nowhere.tif"):
         get_embedder("mosaiks", model_options={"filter_source": "/nowhere.tif"})
+
+
+def test_written_files_get_normal_permissions(tmp_path, roi, summer):
+    import os
+    import stat
+
+    e = get_embedding("mosaiks", spatial=roi, temporal=summer, output=OutputSpec.grid(scale_m=100),
+                      backend="local", model_options=SMALL)
+    tif = write_embedding_geotiff(e, tmp_path / "perm.tif")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(tif.stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600

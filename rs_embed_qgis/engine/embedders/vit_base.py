@@ -93,7 +93,9 @@ def download_url(model_id: str, ws: WeightsSpec) -> Path:
                     break
                 out.write(block)
         verify_file(Path(tmp), ws)
-        os.replace(tmp, dest)
+        from ..io import publish
+
+        publish(tmp, dest)
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - offline, HTTP errors ...

@@ -79,6 +79,9 @@ def atomic_dir(dst: os.PathLike | str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
     try:
         yield tmp
+        from ..io import DIR_MODE
+
+        os.chmod(tmp, DIR_MODE)  # mkdtemp made it 0700
         if dst.exists():  # a directory cannot be replaced atomically: move the old one aside first
             old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
             os.replace(dst, old / "x")
