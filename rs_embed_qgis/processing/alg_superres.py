@@ -114,6 +114,10 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Super-resolved raster (1 m)"))
         self.addOutput(QgsProcessingOutputString(self.METADATA, "Run metadata (JSON)"))
 
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - main thread
+        common.snapshot_settings()  # QgsSettings is read here, not in the worker thread
+        return True
+
     def processAlgorithm(self, parameters, context, feedback):
         from ..engine.superres.raster import Cancelled, super_resolve_raster
 

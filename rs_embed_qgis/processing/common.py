@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -31,8 +32,38 @@ def model_ids() -> List[str]:
     return list_models()
 
 
+_snapshot: Dict[str, Any] = {}
+_snapshot_lock = threading.Lock()
+
+
+def _in_main_thread() -> bool:
+    from qgis.PyQt.QtCore import QCoreApplication, QThread
+
+    app = QCoreApplication.instance()
+    return app is None or QThread.currentThread() == app.thread()
+
+
+def snapshot_settings() -> None:
+    """Copy the plugin's settings; call on the main thread (``prepareAlgorithm``).
+
+    QgsSettings is not safe off the main thread (it shares one global settings object):
+    algorithms run in worker threads read this copy instead.
+    """
+    qs = QgsSettings()
+    qs.beginGroup(SETTINGS_PREFIX)
+    values = {k: qs.value(k) for k in qs.allKeys()}
+    qs.endGroup()
+    with _snapshot_lock:
+        _snapshot.clear()
+        _snapshot.update(values)
+
+
 def setting(key: str, default: Any = None) -> Any:
-    return QgsSettings().value(f"{SETTINGS_PREFIX}/{key}", default)
+    if _in_main_thread():
+        return QgsSettings().value(f"{SETTINGS_PREFIX}/{key}", default)
+    with _snapshot_lock:
+        value = _snapshot.get(key)
+    return default if value is None else value
 
 
 def local_data_folder(explicit: Optional[str] = None) -> Optional[str]:
@@ -429,6 +460,10 @@ class RsEmbedAlgorithm:
 
     def createInstance(self):
         return type(self)()
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API, main thread
+        snapshot_settings()
+        return True
 
 
 def warn_random_weights(feedback, meta: Dict[str, Any]) -> None:

@@ -20,3 +20,26 @@ def test_algorithm_is_complete(processing_provider, name):
             assert isinstance(p, QgsProcessingParameterEnum) and p.usesStaticStrings()
             assert list(p.options()) == list_models()
     assert alg.outputDefinitions(), "outputs must be typed for the modeller"
+
+
+def test_settings_are_read_on_the_main_thread_only(qgis_app):
+    """QgsSettings is not safe in worker threads (a dock-tab run crashed QGIS): algorithms
+    snapshot the settings in prepareAlgorithm and worker threads read the snapshot."""
+    import threading
+
+    from qgis.core import QgsSettings
+
+    from rs_embed_qgis.processing import common
+
+    QgsSettings().setValue("rs_embed/weights/s2x10", "/data/s2x10.safetensors")
+    try:
+        common.snapshot_settings()
+        got = {}
+        t = threading.Thread(target=lambda: got.update(
+            w=common.setting("weights/s2x10"), missing=common.setting("nope", "dflt")))
+        t.start()
+        t.join()
+        assert got == {"w": "/data/s2x10.safetensors", "missing": "dflt"}
+    finally:
+        QgsSettings().remove("rs_embed/weights/s2x10")
+        common.snapshot_settings()
