@@ -35,7 +35,7 @@ install-plugin: package
 	@$(PY) scripts/package.py --install
 
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; PYTHONPATH=. $(PY) $$b || exit 1; done
 
 screenshot: setup
 	@bash scripts/screenshot.sh
