@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))  # the working tree
+
 # model id -> (model_options at the benchmark size, at the published size)
 SIZES = {
     "remoteclip": ({"variant": "ViT-B-32"}, {"variant": "ViT-B-32"}),

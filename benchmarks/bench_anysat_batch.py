@@ -1,6 +1,6 @@
 """Prints AnySat throughput: one batched call vs one call per ROI (same inputs, same model).
 
-    PYTHONPATH=. python benchmarks/anysat_batch.py [n_rois] [model_size] [torch_threads] [batch_size]
+    python benchmarks/bench_anysat_batch.py [n_rois] [model_size] [torch_threads] [batch_size]
 
 Random weights (pretrained=False): speed does not depend on the weights.
 """
@@ -11,8 +11,10 @@ import time
 
 import numpy as np
 
-from rs_embed_qgis.engine import api
-from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))  # the working tree
+
+from rs_embed_qgis.engine import api  # noqa: E402
+from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec  # noqa: E402
 
 
 def main() -> None:
