@@ -139,12 +139,13 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
           f"{a.rois} ROIs of the bundled sample, backend=local, TemporalSpec.year(2022), pooled output")
-    rows = []
+    rows, failed = [], []
     for m in a.models:
         cmd = [sys.executable, __file__, "--one", m, "--rois", str(a.rois)] + (["--full"] if a.full else [])
         out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
         if out.returncode:
             print(f"{m}: failed\n{out.stderr[-2000:]}")
+            failed.append(m)
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
@@ -159,6 +160,8 @@ def main() -> None:
               f"{r['peak_rss_MiB']:>9.0f}{r['forward_gflops']:>12.1f}{r['matmul_gflops']:>8.1f}"
               f"{r['fraction_of_matmul']:>6.0%}")
     print("weights: random (allow_random_weights=True) - speed does not depend on the values")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
