@@ -7,29 +7,20 @@ Writes images/diagnostics/signal_by_horizon.png, delta_hist.png and signal.json.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rs_embed_qgis.engine.forecast.analysis import predict_sample, signal_diagnostics  # noqa: E402
-from rs_embed_qgis.engine.forecast.checkpoint import load_forecast_model  # noqa: E402
-from rs_embed_qgis.engine.forecast.cli import resolve_checkpoint, resolve_split  # noqa: E402
-from rs_embed_qgis.engine.forecast.data import find_minicubes  # noqa: E402
+from rs_embed_qgis.engine.forecast.cli import analysis_parser, load_model_and_cubes  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", default="val_chopped")
-    ap.add_argument("--data_dir", default=None)
-    ap.add_argument("--model", default="best")
-    ap.add_argument("--checkpoint_dir", default="checkpoints")
-    ap.add_argument("--max_samples", type=int, default=30)
+    ap = analysis_parser(__doc__, max_samples=30)
     ap.add_argument("--out_dir", default="images/diagnostics")
     a = ap.parse_args(argv)
-    model, norm, _ = load_forecast_model(resolve_checkpoint(a.model, a.checkpoint_dir))
-    files = find_minicubes(resolve_split(a.split, a.data_dir))[: a.max_samples]
+    (model, norm, _), files = load_model_and_cubes(a)
     stats = signal_diagnostics([predict_sample(model, norm, f) for f in files], a.out_dir)
     for band, d in stats["bands"].items():
         print(f"{band}: corr@5d {d['corr'][0]:.3f} corr@100d {d['corr'][-1]:.3f} "

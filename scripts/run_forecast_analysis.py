@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -15,27 +14,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rs_embed_qgis.engine.forecast.analysis import plot_prediction, predict_sample, signal_diagnostics  # noqa: E402
-from rs_embed_qgis.engine.forecast.checkpoint import load_forecast_model  # noqa: E402
-from rs_embed_qgis.engine.forecast.cli import resolve_checkpoint, resolve_split  # noqa: E402
-from rs_embed_qgis.engine.forecast.data import find_minicubes  # noqa: E402
+from rs_embed_qgis.engine.forecast.cli import analysis_parser, load_model_and_cubes  # noqa: E402
 from rs_embed_qgis.engine.forecast.scoring import score_split  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", default="val_chopped")
-    ap.add_argument("--data_dir", default=None)
-    ap.add_argument("--model", default="best")
-    ap.add_argument("--checkpoint_dir", default="checkpoints")
+    ap = analysis_parser(__doc__, max_samples=30)
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3])
-    ap.add_argument("--max_samples", type=int, default=30)
     ap.add_argument("--full_dir", help="multi-year cubes for the climatology comparison (step 3)")
     ap.add_argument("--images_dir", default="images")
     ap.add_argument("--scores_dir", default="scores")
     a = ap.parse_args(argv)
-    loaded = load_forecast_model(resolve_checkpoint(a.model, a.checkpoint_dir))
+    loaded, files = load_model_and_cubes(a)
     model, norm, _ = loaded
-    files = find_minicubes(resolve_split(a.split, a.data_dir))[: a.max_samples]
     samples = [predict_sample(model, norm, f) for f in files] if {1, 2} & set(a.steps) else []
     if 1 in a.steps:
         for s in samples:

@@ -224,7 +224,6 @@ def test_run_analysis_script_loads_once_and_runs_all_steps(cube, ckpt, tmp_path,
     mod = _script("run_forecast_analysis")
     calls = []
     real = ck_mod.load_forecast_model
-    monkeypatch.setattr(mod, "load_forecast_model", lambda p: calls.append(p) or real(p))
     monkeypatch.setattr(ck_mod, "load_forecast_model", lambda p: calls.append(p) or real(p))
     assert mod.main(["--model", str(ckpt), "--split", str(cube.parent.parent), "--images_dir",
                      str(tmp_path / "img"), "--scores_dir", str(tmp_path / "sc")]) == 0

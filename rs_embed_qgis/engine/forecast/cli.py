@@ -39,3 +39,26 @@ def resolve_checkpoint(model: str, checkpoint_dir: str = "checkpoints") -> Path:
             return found[-1]
     raise ModelError(f"checkpoint {model!r} not found (a .safetensors path, or best/final in "
                      f"{str(d)!r})")
+
+
+def analysis_parser(doc: str | None, max_samples: int):
+    """The arguments every analysis script shares: split, data, model, samples."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", default="val_chopped")
+    ap.add_argument("--data_dir", default=None)
+    ap.add_argument("--model", default="best")
+    ap.add_argument("--checkpoint_dir", default="checkpoints")
+    ap.add_argument("--max_samples", type=int, default=max_samples)
+    return ap
+
+
+def load_model_and_cubes(args):
+    """``(loaded model triple, minicube paths)`` for parsed analysis arguments."""
+    from .checkpoint import load_forecast_model
+    from .data import find_minicubes
+
+    loaded = load_forecast_model(resolve_checkpoint(args.model, args.checkpoint_dir))
+    files = find_minicubes(resolve_split(args.split, args.data_dir))[: args.max_samples]
+    return loaded, files
