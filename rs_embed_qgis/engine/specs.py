@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
@@ -130,6 +131,19 @@ def _parse_date(name: str, value: Any) -> _dt.date:
         return _dt.date.fromisoformat(value.strip()[:10])
     except ValueError:
         raise SpecError(f"{name} must be an ISO date 'YYYY-MM-DD', got {value!r}") from None
+
+
+_DATE_IN_TEXT = re.compile(r"((?:19|20)\d\d)[-_]?([01]\d)[-_]?([0-3]\d)")
+
+
+def date_in_text(text: Optional[str]) -> Optional[_dt.date]:
+    """The first ``YYYYMMDD`` / ``YYYY-MM-DD`` / ``YYYY_MM_DD`` date in a name or tag, if any."""
+    for m in _DATE_IN_TEXT.finditer(text or ""):
+        try:
+            return _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            continue
+    return None
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,19 @@ def anysat_env(monkeypatch):
     api.clear_caches()
     import torch
 
-    threads = torch.get_num_threads()
+    n = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
     yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n)
     api.clear_caches()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest single-threaded; on a loaded 2-core machine threads only contend."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -17,13 +17,7 @@ from rs_embed_qgis.engine.forecast.model import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core machine threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_inputs(cfg: ForecastConfig, b: int = 1, seed: int = 0):

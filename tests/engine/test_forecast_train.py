@@ -14,13 +14,7 @@ from rs_embed_qgis.engine.forecast.model import ForecastConfig, ReflectanceForec
 from rs_embed_qgis.engine.forecast.train import TrainConfig, evaluate, fit, warmup_lr
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core machine threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def packed(delta, mask=None):

@@ -85,3 +85,13 @@ def test_specs_round_trip_through_dicts():
     assert TemporalSpec.from_dict(t.to_dict()) == t
     for sp in (BBox(9, 47, 9.1, 47.1), PointBuffer(9, 47, 100)):
         assert spatial_from_dict(sp.to_dict()) == sp
+
+
+def test_dates_are_found_in_file_names_and_tags():
+    from rs_embed_qgis.engine.specs import date_in_text
+
+    assert date_in_text("S2_L2A_20220715_sample.tif") == dt.date(2022, 7, 15)
+    assert date_in_text("scene_2022-06-10.tif") == dt.date(2022, 6, 10)
+    assert date_in_text("2022_06_10") == dt.date(2022, 6, 10)
+    assert date_in_text("tile_12345678_20210101") == dt.date(2021, 1, 1)  # skips non-dates
+    assert date_in_text("no date here") is None and date_in_text(None) is None

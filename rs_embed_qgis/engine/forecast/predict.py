@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ProviderError, RsEmbedError, SpecError
+from ..specs import date_in_text
 from .checkpoint import load_forecast_model
 from .data import (
     CONTEXT_FRAMES,
@@ -66,19 +67,6 @@ class ForecastFrames(list):
 
 
 # ---------------------------------------------------------------- inputs from rasters
-_DATE_RE = re.compile(r"(20\d\d)[-_]?([01]\d)[-_]?([0-3]\d)")
-
-
-def _date_from(text: str) -> _dt.date | None:
-    m = _DATE_RE.search(text)
-    if not m:
-        return None
-    try:
-        return _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
 def read_weather_csv(path: str | Path) -> tuple[dict[str, np.ndarray], list[_dt.date]]:
     """Daily E-OBS weather from a CSV with a ``date`` column and some of tg, tn, tx, rr, pp, hu, qq."""
     import pandas as pd
@@ -147,7 +135,7 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
                 raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
                                 f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
             tag = src.tags().get("date", "") or src.tags().get("TIFFTAG_DATETIME", "")
-            d = dates[i] if dates is not None else (_date_from(tag) or _date_from(p.name))
+            d = dates[i] if dates is not None else (date_in_text(tag) or date_in_text(p.name))
             if d is None:
                 raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
         frames.append(data)

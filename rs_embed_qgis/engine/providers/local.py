@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,13 @@ import numpy as np
 
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid, transform_bounds
-from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec, date_in_text
 from .bands import canonical_band
 from .base import Patch, Provider
 
 #: SCL classes masked as invalid: no data, saturated, cloud shadow, cloud (medium,
 #: high probability), thin cirrus. Snow (11) is kept: it is a surface.
 SCL_MASKED = (0, 1, 3, 8, 9, 10)
-_DATE_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 
 
 def bundled_sample_dir() -> Path:
@@ -63,16 +61,6 @@ class Scene:
 
     def files(self) -> List[str]:
         return sorted({f for f, _ in self.bands.values()})
-
-
-def _parse_date(text: str) -> Optional[_dt.date]:
-    m = _DATE_RE.search(text or "")
-    if not m:
-        return None
-    try:
-        return _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
 
 
 def _intersects(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -129,9 +117,9 @@ class LocalProvider(Provider):
                 raise ProviderError(
                     f"raster {str(path)!r} has bands without descriptions {src.descriptions}; "
                     f"name each band (B2, B3, ..., SCL) in its band descriptions")
-            date = (_parse_date(tags.get("ACQUISITION_DATE", "")) or
-                    _parse_date(tags.get("TIFFTAG_DATETIME", "").replace(":", "-", 2)) or
-                    _parse_date(path.name))
+            date = (date_in_text(tags.get("ACQUISITION_DATE", "")) or
+                    date_in_text(tags.get("TIFFTAG_DATETIME", "").replace(":", "-", 2)) or
+                    date_in_text(path.name))
             if date is None:
                 raise ProviderError(
                     f"raster {str(path)!r} has no date: set the ACQUISITION_DATE tag or put "
