@@ -108,12 +108,19 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputFile("MANIFEST", "Forecast manifest (JSON)"))
         self.addOutput(QgsProcessingOutputBoolean("RANDOM_WEIGHTS", "Model ran with random weights"))
 
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - main thread
+        # project layers belong to the main thread: take their file paths here, not in the worker
+        self._stack = [lyr.source() for lyr in self.parameterAsLayerList(parameters, self.S2_STACK, context)]
+        lc = self.parameterAsRasterLayer(parameters, self.LANDCOVER, context)
+        self._landcover = lc.source() if lc else None
+        return True
+
     def processAlgorithm(self, parameters: dict[str, Any], context, feedback) -> dict[str, Any]:
         from ..engine.errors import RsEmbedError
         from ..engine.forecast.predict import ForecastCancelled, forecast_to_geotiffs, read_s2_stack
 
         minicube = self.parameterAsFile(parameters, self.MINICUBE, context)
-        stack = self.parameterAsLayerList(parameters, self.S2_STACK, context)
+        stack = self._stack
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context) or None
         out_dir = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         if bool(minicube) == bool(stack):
@@ -124,10 +131,8 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
                                  "RANDOM_WEIGHTS=true and are not a forecast.", fatalError=False)
         try:
             if stack:
-                lc = self.parameterAsRasterLayer(parameters, self.LANDCOVER, context)
                 weather = self.parameterAsFile(parameters, self.WEATHER, context) or None
-                source: Any = read_s2_stack([layer.source() for layer in stack],
-                                            landcover=lc.source() if lc else None, weather_csv=weather)
+                source: Any = read_s2_stack(stack, landcover=self._landcover, weather_csv=weather)
             else:
                 source = minicube
             frames = forecast_to_geotiffs(

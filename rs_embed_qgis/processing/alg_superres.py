@@ -115,12 +115,9 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.METADATA, "Run metadata (JSON)"))
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - main thread
-        common.snapshot_settings()  # QgsSettings is read here, not in the worker thread
-        return True
-
-    def processAlgorithm(self, parameters, context, feedback):
-        from ..engine.superres.raster import Cancelled, super_resolve_raster
-
+        # Project layers and QgsSettings belong to the main thread: read them here, where
+        # QGIS calls prepare, and let processAlgorithm (a worker thread) use plain values.
+        common.snapshot_settings()
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
@@ -128,12 +125,19 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"the input layer {layer.name()!r} is a {layer.providerType()!r} layer; save it as a "
                 f"GeoTIFF first (super-resolution reads files through GDAL)")
-        src = layer.source().split("|")[0]
+        self._src = layer.source().split("|")[0]
+        self._weights_setting = common.setting("weights/s2x10") or None
+        return True
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from ..engine.superres.raster import Cancelled, super_resolve_raster
+
+        src = self._src
         method, random_weights, label = METHODS[self.parameterAsEnum(parameters, self.METHOD, context)]
         bands = self.parameterAsInts(parameters, self.BANDS, context) or None
         weights = (self.parameterAsFile(parameters, self.WEIGHTS, context) or "").strip() or None
         if method == "s2x10" and not random_weights and weights is None:
-            weights = common.setting("weights/s2x10") or None
+            weights = self._weights_setting
         if method != "s2x10":
             weights = None
         out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)

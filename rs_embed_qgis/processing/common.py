@@ -37,10 +37,8 @@ _snapshot_lock = threading.Lock()
 
 
 def _in_main_thread() -> bool:
-    from qgis.PyQt.QtCore import QCoreApplication, QThread
-
-    app = QCoreApplication.instance()
-    return app is None or QThread.currentThread() == app.thread()
+    # plain Python: no Qt call (or import) from a worker thread just to ask where we are
+    return threading.current_thread() is threading.main_thread()
 
 
 def snapshot_settings() -> None:
