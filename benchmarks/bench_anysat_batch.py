@@ -34,7 +34,7 @@ def main() -> None:
     kw = dict(temporal=t, backend="local", device="cpu", output=OutputSpec.pooled(), model_options=opts)
     api.get_embedding("anysat", spatial=rois[0], input_chw=arrays[0], **kw)  # build + warm up
     t0 = time.perf_counter()
-    for r, a in zip(rois, arrays):
+    for r, a in zip(rois, arrays, strict=True):
         api.get_embedding("anysat", spatial=r, input_chw=a, **kw)
     loop = time.perf_counter() - t0
     t0 = time.perf_counter()

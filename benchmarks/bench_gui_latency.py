@@ -122,8 +122,8 @@ def main() -> None:
         if i == 0:
             clear_caches()  # the first run also builds the embedder (cold)
         state = {}
-        dock.taskFinished.connect(lambda kind, ok: state.update(ok=ok, kind=kind))
-        stall, wall, n, gaps = measure(dock.run, lambda: "ok" in state)
+        dock.taskFinished.connect(lambda kind, ok, state=state: state.update(ok=ok, kind=kind))
+        stall, wall, n, gaps = measure(dock.run, lambda state=state: "ok" in state)
         dock.taskFinished.disconnect()
         if not state.get("ok"):
             raise SystemExit(f"run failed: {dock.ui.txtReport.toPlainText()}")
@@ -134,7 +134,6 @@ def main() -> None:
               f"{n} ticks, longest GUI stall {stall:6.1f} ms, p99 stall {p99:5.1f} ms")
 
     # the same job on the GUI thread, for comparison
-    t0 = time.perf_counter()
     stall_blocking, wall_b, _, _ = measure(lambda: run_embed(req), lambda: True)
     print(f"  same job on the GUI thread: longest stall {stall_blocking:7.1f} ms")
     worst = max(r[0] for r in rows)

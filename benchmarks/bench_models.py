@@ -92,7 +92,7 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
     t = time.perf_counter()
     batch = get_embeddings_batch(model, spatials=spatials, **kw)
     t_batch = time.perf_counter() - t
-    same = all(np.allclose(a.array, b.array, rtol=1e-4, atol=1e-4) for a, b in zip(loop, batch))
+    same = all(np.allclose(a.array, b.array, rtol=1e-4, atol=1e-4) for a, b in zip(loop, batch, strict=True))
 
     # the batched forward alone, on model inputs prepared as the adapter does
     from rs_embed_qgis.engine.api import get_provider

@@ -7,9 +7,10 @@ requests from their widgets/parameters and hand progress/cancel callbacks in.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 from .engine import Embedding, OutputSpec, SensorSpec, TemporalSpec
 from .engine.errors import RsEmbedError
@@ -25,17 +26,17 @@ class JobCancelled(RsEmbedError):
 @dataclass
 class EmbedRequest:
     model: str
-    spatials: List[Any]
-    temporal: Optional[TemporalSpec]
+    spatials: list[Any]
+    temporal: TemporalSpec | None
     output: OutputSpec
-    sensor: Optional[SensorSpec] = None
+    sensor: SensorSpec | None = None
     backend: str = "local"
     device: str = "auto"
     input_prep: str = "resize"
-    model_options: Dict[str, Any] = field(default_factory=dict)
-    provider_options: Dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    provider_options: dict[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {
             "model": self.model, "spatials": [s.to_dict() for s in self.spatials],
             "temporal": self.temporal.to_dict() if self.temporal else None,
@@ -45,12 +46,12 @@ class EmbedRequest:
         }
 
 
-def run_embed(req: EmbedRequest, progress: Optional[Progress] = None,
-              is_cancelled: Optional[Cancelled] = None, chunk: int = 8) -> List[Embedding]:
+def run_embed(req: EmbedRequest, progress: Progress | None = None,
+              is_cancelled: Cancelled | None = None, chunk: int = 8) -> list[Embedding]:
     """Embeddings for every ROI of the request, in batches, honouring cancel between batches."""
     from .engine import get_embeddings_batch
 
-    out: List[Embedding] = []
+    out: list[Embedding] = []
     n = len(req.spatials)
     for i in range(0, n, chunk):
         if is_cancelled and is_cancelled():
@@ -66,13 +67,13 @@ def run_embed(req: EmbedRequest, progress: Optional[Progress] = None,
     return out
 
 
-def save_grid(emb: Embedding, path: str | Path, quicklook: Optional[str | Path] = None) -> Dict[str, Any]:
+def save_grid(emb: Embedding, path: str | Path, quicklook: str | Path | None = None) -> dict[str, Any]:
     """Write a grid embedding as GeoTIFF (and optionally its PCA quick-look PNG)."""
     from .engine.io import write_embedding_geotiff, write_pca_quicklook
 
     t0 = time.perf_counter()
     tif = write_embedding_geotiff(emb, path)
-    res: Dict[str, Any] = {"geotiff": str(tif)}
+    res: dict[str, Any] = {"geotiff": str(tif)}
     if quicklook:
         res["quicklook"] = str(write_pca_quicklook(emb, quicklook, upscale=max(1, 256 // max(emb.array.shape[1:]))))
     res["write_s"] = time.perf_counter() - t0
@@ -85,10 +86,10 @@ def save_grid(emb: Embedding, path: str | Path, quicklook: Optional[str | Path] 
 ItemError = Callable[[int, Exception], None]
 
 
-def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
-                    is_cancelled: Optional[Cancelled] = None, chunk: int = 8,
-                    on_error: Optional[ItemError] = None,
-                    on_result: Optional[Callable[[int, Embedding], Any]] = None) -> List[Any]:
+def run_embed_items(req: EmbedRequest, progress: Progress | None = None,
+                    is_cancelled: Cancelled | None = None, chunk: int = 8,
+                    on_error: ItemError | None = None,
+                    on_result: Callable[[int, Embedding], Any] | None = None) -> list[Any]:
     """Like :func:`run_embed`, but an ROI the engine cannot embed does not sink the run.
 
     A failing batch is retried ROI by ROI; each ROI that still fails gives ``None`` in the
@@ -100,7 +101,7 @@ def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
     """
     from .engine import get_embeddings_batch
 
-    out: List[Any] = []
+    out: list[Any] = []
     n = len(req.spatials)
 
     def _batch(spatials):
@@ -116,7 +117,7 @@ def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
             progress(i / n, f"embedding ROIs {i + 1}-{min(n, i + chunk)} of {n} with {req.model}")
         part = req.spatials[i:i + chunk]
         try:
-            got: List[Optional[Embedding]] = list(_batch(part))
+            got: list[Embedding | None] = list(_batch(part))
         except RsEmbedError:
             if on_error is None:
                 raise
@@ -136,14 +137,14 @@ def run_embed_items(req: EmbedRequest, progress: Optional[Progress] = None,
     return out
 
 
-def file_stems(names: List[str], default: str = "roi") -> List[str]:
+def file_stems(names: list[str], default: str = "roi") -> list[str]:
     """File-name-safe, unique stems for user names (``"Field #1/a"`` -> ``"Field_1_a"``).
 
     Repeats get ``_2``, ``_3``...; case-insensitive so they stay apart on every file system.
     """
     import re
 
-    out: List[str] = []
+    out: list[str] = []
     seen: set = set()
     for raw in names:
         stem = re.sub(r"[^\w.-]+", "_", str(raw if raw is not None else ""), flags=re.UNICODE)
@@ -158,7 +159,7 @@ def file_stems(names: List[str], default: str = "roi") -> List[str]:
     return out
 
 
-def roi_footprint(emb: Embedding) -> Optional[Dict[str, Any]]:
+def roi_footprint(emb: Embedding) -> dict[str, Any] | None:
     """The pixels an embedding saw: ``{"crs", "bounds"}`` of the fetched patch, if known."""
     inp = emb.meta.get("input") or {}
     if inp.get("crs") and inp.get("bounds"):
@@ -169,12 +170,12 @@ def roi_footprint(emb: Embedding) -> Optional[Dict[str, Any]]:
 
 
 # -- embedding pixels the user already has (a raster layer) ------------------------------
-def parse_band_map(text: str) -> Dict[str, int]:
+def parse_band_map(text: str) -> dict[str, int]:
     """``"B4=3, B3=2, B2=1"`` -> ``{"B4": 3, "B3": 2, "B2": 1}`` (model band = 1-based layer band)."""
     from .engine.errors import SpecError
     from .engine.providers.bands import canonical_band
 
-    out: Dict[str, int] = {}
+    out: dict[str, int] = {}
     for part in [p.strip() for p in str(text or "").replace(";", ",").split(",") if p.strip()]:
         if "=" not in part:
             raise SpecError(f"band mapping entries must look like MODEL_BAND=LAYER_BAND (e.g. B4=3), "
@@ -194,8 +195,8 @@ def parse_band_map(text: str) -> Dict[str, int]:
     return out
 
 
-def resolve_band_map(model_bands: List[str], layer_descriptions: List[str],
-                     band_map: Optional[Dict[str, int]] = None) -> Dict[str, int]:
+def resolve_band_map(model_bands: list[str], layer_descriptions: list[str],
+                     band_map: dict[str, int] | None = None) -> dict[str, int]:
     """Model band -> 1-based layer band.
 
     An explicit map wins; else bands are matched by the layer's band descriptions
@@ -227,10 +228,10 @@ def resolve_band_map(model_bands: List[str], layer_descriptions: List[str],
         + ", ".join(f"{b}={i + 1}" for i, b in enumerate(model_bands)))
 
 
-def read_raster_for_model(path: str | Path, band_map: Dict[str, int], *, scale: float = 1.0,
-                          bounds: Optional[tuple] = None, bounds_crs: Optional[str] = None,
-                          dst_crs: Optional[str] = None, max_pixels: int = 40_000_000,
-                          ) -> Dict[str, Any]:
+def read_raster_for_model(path: str | Path, band_map: dict[str, int], *, scale: float = 1.0,
+                          bounds: tuple | None = None, bounds_crs: str | None = None,
+                          dst_crs: str | None = None, max_pixels: int = 40_000_000,
+                          ) -> dict[str, Any]:
     """Read the mapped bands of a raster file as CHW float32 in model units.
 
     ``bounds`` (in ``bounds_crs``, default the raster's) crops to a window; ``dst_crs``
@@ -292,9 +293,9 @@ def read_raster_for_model(path: str | Path, band_map: Dict[str, int], *, scale: 
 
 
 # -- inspecting a provider patch (no model) ----------------------------------------------
-def inspect_patch(spatial: Any, temporal: Optional[TemporalSpec], sensor: SensorSpec, *,
-                  backend: str = "local", provider_options: Optional[Dict[str, Any]] = None,
-                  value_range: Optional[tuple] = None, name: str = "patch") -> tuple:
+def inspect_patch(spatial: Any, temporal: TemporalSpec | None, sensor: SensorSpec, *,
+                  backend: str = "local", provider_options: dict[str, Any] | None = None,
+                  value_range: tuple | None = None, name: str = "patch") -> tuple:
     """Fetch the patch a model would get (no model run) and check it: ``(patch, report)``.
 
     The report is the engine's ``inspect_provider_patch`` result (JSON-ready: ``ok``,
@@ -324,8 +325,8 @@ def inspect_patch(spatial: Any, temporal: Optional[TemporalSpec], sensor: Sensor
     return patch, json.loads(json.dumps(rep, default=_json_default))
 
 
-def save_rgb(patch: Any, rgb_bands: List[str], path: str | Path, stretch: str = "percentile",
-             clip_pct: tuple = (2.0, 98.0)) -> Dict[str, Any]:
+def save_rgb(patch: Any, rgb_bands: list[str], path: str | Path, stretch: str = "percentile",
+             clip_pct: tuple = (2.0, 98.0)) -> dict[str, Any]:
     """Write three bands of a patch as a GeoTIFF on its grid.
 
     ``stretch="percentile"``: uint8 0..255 stretched per band between the ``clip_pct``
@@ -382,18 +383,18 @@ def save_rgb(patch: Any, rgb_bands: List[str], path: str | Path, stretch: str = 
 
 
 # -- batch export ------------------------------------------------------------------------
-def run_export(*, spatials: List[Any], temporal: Optional[TemporalSpec], models: List[str],
-               out_dir: str | Path, names: Optional[List[str]] = None, backend: str = "local",
-               device: str = "auto", output: Optional[OutputSpec] = None,
-               sensor: Optional[SensorSpec] = None,
-               per_model_sensors: Optional[Dict[str, SensorSpec]] = None, format: str = "npz",
+def run_export(*, spatials: list[Any], temporal: TemporalSpec | None, models: list[str],
+               out_dir: str | Path, names: list[str] | None = None, backend: str = "local",
+               device: str = "auto", output: OutputSpec | None = None,
+               sensor: SensorSpec | None = None,
+               per_model_sensors: dict[str, SensorSpec] | None = None, format: str = "npz",
                input_prep: str = "resize", save_inputs: bool = True, save_embeddings: bool = True,
                save_manifest: bool = True,
                chunk_size: int = 16, num_workers: int = 4, continue_on_error: bool = False,
-               resume: bool = True, model_options: Optional[Dict[str, Any]] = None,
-               provider_options: Optional[Dict[str, Any]] = None,
-               progress: Optional[Progress] = None, is_cancelled: Optional[Cancelled] = None,
-               ) -> Dict[str, Any]:
+               resume: bool = True, model_options: dict[str, Any] | None = None,
+               provider_options: dict[str, Any] | None = None,
+               progress: Progress | None = None, is_cancelled: Cancelled | None = None,
+               ) -> dict[str, Any]:
     """ROIs x models -> an export folder with manifests, through the engine's ``export_batch``.
 
     Arguments the installed ``export_batch`` does not take are left out and listed in
@@ -409,7 +410,7 @@ def run_export(*, spatials: List[Any], temporal: Optional[TemporalSpec], models:
         from .engine.export import export_batch
     except ImportError as exc:
         raise ModelError(f"this build has no batch export (rs_embed_qgis.engine.export): {exc}") from exc
-    kw: Dict[str, Any] = dict(
+    kw: dict[str, Any] = dict(
         spatials=list(spatials), temporal=temporal, models=list(models), out_dir=str(out_dir),
         names=names, backend=backend, device=device, output=output or OutputSpec.pooled(),
         sensor=sensor, per_model_sensors=per_model_sensors or None, format=format,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,8 @@ KIND_PROPERTY = "rs_embed/kind"
 # --------------------------------------------------------------------------- files (any thread)
 
 def write_float_geotiff(arr: np.ndarray, crs: str, transform: Sequence[float], path: os.PathLike | str,
-                        band_names: Optional[Sequence[str]] = None, tags: Optional[Dict[str, str]] = None,
-                        nodata: Optional[float] = float("nan")) -> Path:
+                        band_names: Sequence[str] | None = None, tags: dict[str, str] | None = None,
+                        nodata: float | None = float("nan")) -> Path:
     """A ``(B, H, W)`` float32 GeoTIFF, atomically.
 
     Written with GDAL's own bindings, which release the GIL while compressing and
@@ -64,7 +65,7 @@ def write_float_geotiff(arr: np.ndarray, crs: str, transform: Sequence[float], p
     return Path(path)
 
 
-def write_pca_geotiff(emb, path: os.PathLike | str) -> Dict[str, Any]:
+def write_pca_geotiff(emb, path: os.PathLike | str) -> dict[str, Any]:
     """The grid embedding's first three PCs as a 3-band GeoTIFF beside it; returns the stretch."""
     pcs, info = principal_components(emb.array, 3)
     write_float_geotiff(pcs, emb.meta["crs"], emb.meta["transform"], path,
@@ -94,7 +95,7 @@ def cosine_similarity_grid(grid: np.ndarray, row: int, col: int) -> np.ndarray:
 
 
 def write_pooled_gpkg(vectors: Sequence[np.ndarray], geometries_wkt: Sequence[str],
-                      path: os.PathLike | str, meta: Dict[str, Any], layer_name: str = "embeddings") -> Path:
+                      path: os.PathLike | str, meta: dict[str, Any], layer_name: str = "embeddings") -> Path:
     """Pooled embeddings as a GeoPackage: one feature per ROI (EPSG:4326 geometry),
     attributes ``model``, ``start``, ``end``, ``random_weights`` and ``e0..eN``."""
     from osgeo import ogr, osr
@@ -122,7 +123,7 @@ def write_pooled_gpkg(vectors: Sequence[np.ndarray], geometries_wkt: Sequence[st
             lyr.CreateField(ogr.FieldDefn(f"e{i}", ogr.OFTReal))
         ds.StartTransaction()
         defn = lyr.GetLayerDefn()
-        for k, (vec, wkt) in enumerate(zip(vectors, geometries_wkt)):
+        for k, (vec, wkt) in enumerate(zip(vectors, geometries_wkt, strict=True)):
             v = np.asarray(vec, np.float64).ravel()
             f = ogr.Feature(defn)
             f.SetField("roi", k)
@@ -144,7 +145,7 @@ def write_pooled_gpkg(vectors: Sequence[np.ndarray], geometries_wkt: Sequence[st
 
 
 def write_rgb_preview(chw: np.ndarray, bands: Sequence[str], crs: str, transform: Sequence[float],
-                      path: os.PathLike | str, rgb_bands: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+                      path: os.PathLike | str, rgb_bands: Sequence[str] | None = None) -> dict[str, Any]:
     """True-colour bands of a ``(C, H, W)`` input patch (raw values) as a 3-band GeoTIFF.
 
     Returns the bands used and a 2-98 % stretch per band for the renderer.
@@ -166,7 +167,7 @@ def write_rgb_preview(chw: np.ndarray, bands: Sequence[str], crs: str, transform
     return {"rgb_bands": [bands[i] for i in idx], "stretch": stretch}
 
 
-def band_stats(data: np.ndarray, bands: Sequence[str]) -> List[Dict[str, Any]]:
+def band_stats(data: np.ndarray, bands: Sequence[str]) -> list[dict[str, Any]]:
     """Per-band statistics of a ``(T, C, H, W)`` or ``(C, H, W)`` patch: what to check before
     blaming a model (value range, NaN and zero/fill fractions)."""
     data = np.asarray(data)
@@ -176,7 +177,7 @@ def band_stats(data: np.ndarray, bands: Sequence[str]) -> List[Dict[str, Any]]:
     for i, b in enumerate(bands):
         a = data[:, i].astype(np.float64)
         fin = a[np.isfinite(a)]
-        row: Dict[str, Any] = {"band": b, "nan_frac": float(1 - fin.size / max(1, a.size))}
+        row: dict[str, Any] = {"band": b, "nan_frac": float(1 - fin.size / max(1, a.size))}
         if fin.size:
             p2, p50, p98 = np.percentile(fin, [2, 50, 98])
             row.update(min=float(fin.min()), max=float(fin.max()), mean=float(fin.mean()),
@@ -192,7 +193,7 @@ def write_json(path: os.PathLike | str, obj: Any) -> Path:
     return atomic_write_text(path, to_json(obj, indent=2))
 
 
-def _temporal_bounds(temporal: Dict[str, Any]) -> Tuple[str, str]:
+def _temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
     if not temporal:
         return "", ""
     if temporal.get("mode") == "year" and temporal.get("year"):
@@ -201,7 +202,7 @@ def _temporal_bounds(temporal: Dict[str, Any]) -> Tuple[str, str]:
     return str(temporal.get("start") or ""), str(temporal.get("end") or "")
 
 
-def summary(meta: Dict[str, Any]) -> Dict[str, Any]:
+def summary(meta: dict[str, Any]) -> dict[str, Any]:
     """The parts of an embedding's meta a user wants in the layer metadata."""
     keys = ("model", "family", "type", "device", "random_weights", "weights", "temporal", "input_time",
             "sensor", "output", "input_prep", "backend", "crs", "transform", "grid_hw", "timings",
@@ -214,7 +215,7 @@ def summary(meta: Dict[str, Any]) -> Dict[str, Any]:
 
 # --------------------------------------------------------------------------- layers (main thread)
 
-def layer_metadata(meta: Dict[str, Any], title: str, extra: Optional[Dict[str, Any]] = None):
+def layer_metadata(meta: dict[str, Any], title: str, extra: dict[str, Any] | None = None):
     """A ``QgsLayerMetadata`` with the run's model, specs, weights and timings."""
     from qgis.core import QgsLayerMetadata
 
@@ -258,20 +259,20 @@ def layer_metadata(meta: Dict[str, Any], title: str, extra: Optional[Dict[str, A
     return md
 
 
-def _apply_meta(layer, meta: Dict[str, Any], title: str, kind: str, extra: Optional[Dict[str, Any]] = None) -> None:
+def _apply_meta(layer, meta: dict[str, Any], title: str, kind: str, extra: dict[str, Any] | None = None) -> None:
     layer.setMetadata(layer_metadata(meta, title, extra))
     layer.setCustomProperty(META_PROPERTY, to_json(summary(meta)))
     layer.setCustomProperty(KIND_PROPERTY, kind)
 
 
-def multiband_style(layer, bands: Sequence[int], stretch: Sequence[Tuple[float, float]]) -> None:
+def multiband_style(layer, bands: Sequence[int], stretch: Sequence[tuple[float, float]]) -> None:
     """RGB from three bands, each stretched min..max (the given values)."""
     from qgis.core import QgsContrastEnhancement, QgsMultiBandColorRenderer
 
     prov = layer.dataProvider()
     r = QgsMultiBandColorRenderer(prov, *bands)
     ces = []
-    for band, (lo, hi) in zip(bands, stretch):
+    for band, (lo, hi) in zip(bands, stretch, strict=True):
         ce = QgsContrastEnhancement(prov.dataType(band))
         ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
         ce.setMinimumValue(lo)
@@ -305,7 +306,7 @@ def pseudocolor_style(layer, lo: float, hi: float, ramp_name: str = "Viridis") -
     layer.triggerRepaint()
 
 
-def grid_layers(tif: str, pca_tif: str, pca_info: Dict[str, Any], meta: Dict[str, Any], name: str):
+def grid_layers(tif: str, pca_tif: str, pca_info: dict[str, Any], meta: dict[str, Any], name: str):
     """The PCA-RGB layer (shown) and the full embedding layer (all D bands, for analysis)."""
     from qgis.core import QgsRasterLayer
 
@@ -320,7 +321,7 @@ def grid_layers(tif: str, pca_tif: str, pca_info: Dict[str, Any], meta: Dict[str
         lyr.setCustomProperty(EMBEDDING_PROPERTY, str(tif))
     multiband_style(pca, (1, 2, 3), pca_info["stretch"])
     # the embedding layer itself: its first band in grey, so it is readable if shown
-    from qgis.core import QgsSingleBandGrayRenderer, QgsContrastEnhancement
+    from qgis.core import QgsContrastEnhancement, QgsSingleBandGrayRenderer
 
     g = QgsSingleBandGrayRenderer(emb.dataProvider(), 1)
     ce = QgsContrastEnhancement(emb.dataProvider().dataType(1))
@@ -333,7 +334,7 @@ def grid_layers(tif: str, pca_tif: str, pca_info: Dict[str, Any], meta: Dict[str
     return pca, emb
 
 
-def pooled_layer(gpkg: str, meta: Dict[str, Any], name: str):
+def pooled_layer(gpkg: str, meta: dict[str, Any], name: str):
     from qgis.core import QgsVectorLayer
 
     lyr = QgsVectorLayer(f"{gpkg}|layername=embeddings", f"{name} pooled", "ogr")
@@ -348,7 +349,7 @@ def pooled_layer(gpkg: str, meta: Dict[str, Any], name: str):
     return lyr
 
 
-def similarity_layer(tif: str, src_meta: Dict[str, Any], name: str, clicked: Dict[str, Any]):
+def similarity_layer(tif: str, src_meta: dict[str, Any], name: str, clicked: dict[str, Any]):
     from qgis.core import QgsRasterLayer
 
     lyr = QgsRasterLayer(str(tif), name)
@@ -361,7 +362,7 @@ def similarity_layer(tif: str, src_meta: Dict[str, Any], name: str, clicked: Dic
     return lyr
 
 
-def inspect_layer(tif: str, info: Dict[str, Any], name: str, report: Dict[str, Any]):
+def inspect_layer(tif: str, info: dict[str, Any], name: str, report: dict[str, Any]):
     from qgis.core import QgsLayerMetadata, QgsRasterLayer
 
     lyr = QgsRasterLayer(str(tif), name)
@@ -379,7 +380,7 @@ def inspect_layer(tif: str, info: Dict[str, Any], name: str, report: Dict[str, A
     return lyr
 
 
-def layer_meta(layer) -> Dict[str, Any]:
+def layer_meta(layer) -> dict[str, Any]:
     raw = layer.customProperty(META_PROPERTY)
     try:
         return json.loads(raw) if raw else {}

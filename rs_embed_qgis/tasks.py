@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
@@ -49,15 +50,15 @@ def spatial_wkt(spatial) -> str:
 class _Base(QgsTask):
     """Common plumbing: exceptions captured in run(), callbacks on the main thread."""
 
-    def __init__(self, description: str, on_done: Callable[["_Base"], None],
-                 on_error: Callable[["_Base", BaseException], None],
-                 on_cancel: Optional[Callable[["_Base"], None]] = None):
+    def __init__(self, description: str, on_done: Callable[[_Base], None],
+                 on_error: Callable[[_Base, BaseException], None],
+                 on_cancel: Callable[[_Base], None] | None = None):
         super().__init__(description, QgsTask.CanCancel)
         self.on_done, self.on_error, self.on_cancel = on_done, on_error, on_cancel
-        self.exception: Optional[BaseException] = None
+        self.exception: BaseException | None = None
         self.details = ""
-        self.written: List[Path] = []
-        self.result: Dict[str, Any] = {}
+        self.written: list[Path] = []
+        self.result: dict[str, Any] = {}
         self.t_run = 0.0
 
     def compute(self) -> None:  # pragma: no cover - subclasses
@@ -116,7 +117,7 @@ class EmbedTask(_Base):
     """Embeds the ROIs of a request; grids -> GeoTIFF + PCA GeoTIFF, pooled -> GeoPackage."""
 
     def __init__(self, req: EmbedRequest, out_dir: str | Path, name: str,
-                 geometries_wkt: Optional[Sequence[str]] = None, **callbacks: Any):
+                 geometries_wkt: Sequence[str] | None = None, **callbacks: Any):
         super().__init__(f"RS Embed: {req.model} on {len(req.spatials)} ROI(s)", **callbacks)
         self.req = req
         self.out_dir = Path(out_dir)
@@ -164,8 +165,8 @@ class EmbedTask(_Base):
 class InspectTask(_Base):
     """Fetches the input patch without running a model; writes an RGB GeoTIFF and a stats report."""
 
-    def __init__(self, spatial, temporal, sensor, backend: str, provider_options: Dict[str, Any],
-                 out_dir: str | Path, name: str, frames: Optional[int] = None, **callbacks: Any):
+    def __init__(self, spatial, temporal, sensor, backend: str, provider_options: dict[str, Any],
+                 out_dir: str | Path, name: str, frames: int | None = None, **callbacks: Any):
         super().__init__(f"RS Embed: inspect input ({backend})", **callbacks)
         self.spatial, self.temporal, self.sensor = spatial, temporal, sensor
         self.backend, self.provider_options, self.frames = backend, dict(provider_options), frames
@@ -196,7 +197,7 @@ class InspectTask(_Base):
                        "report_path": f"{stem}_input_report.json"}
         self.setProgress(100)
 
-    def _inspect(self) -> Dict[str, Any]:
+    def _inspect(self) -> dict[str, Any]:
         """The engine's inspection (statistics and checks) where it exists, else a plain fetch."""
         try:
             from .engine.inspect import inspect_provider_patch
@@ -211,7 +212,7 @@ class InspectTask(_Base):
 
         patch = get_provider(self.backend, self.provider_options).fetch(
             self.spatial, self.temporal, self.sensor, frames=self.frames)
-        out: Dict[str, Any] = {"backend": self.backend, "input": patch.describe(),
+        out: dict[str, Any] = {"backend": self.backend, "input": patch.describe(),
                                "temporal": self.temporal.to_dict() if self.temporal else None,
                                "sensor": self.sensor.to_dict(), "array_chw": patch.chw}
         if patch.n_frames > 1:
@@ -222,7 +223,7 @@ class InspectTask(_Base):
 class GeeStatusTask(_Base):
     """Earth Engine sign-in check (a network round trip): never on the GUI thread."""
 
-    def __init__(self, status_fn, project: Optional[str], **callbacks: Any):
+    def __init__(self, status_fn, project: str | None, **callbacks: Any):
         super().__init__("RS Embed: check Earth Engine sign-in", **callbacks)
         self.status_fn, self.project = status_fn, project
 

@@ -11,6 +11,10 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 export QGIS_CUSTOM_CONFIG_PATH=${QGIS_CUSTOM_CONFIG_PATH:-$ROOT/build/qgis-profile-tests}
 what=${1:-all}
 rc=0
+if [ "$what" = all ] || [ "$what" = lint ]; then
+  echo "== lint (ruff, the rules in pyproject.toml)"
+  $PY -m ruff check rs_embed_qgis tests scripts benchmarks || rc=$?
+fi
 if [ "$what" = all ] || [ "$what" = engine ]; then
   echo "== engine tests (qgis blocked)"
   RS_EMBED_BLOCK_QGIS=1 $PY -m pytest tests/engine -q -p no:pytest_qgis -p no:pytestqt "${@:2}" || rc=$?

@@ -16,11 +16,11 @@ from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsLayerTreeModel,
     QgsProject,
     QgsRectangle,
 )
 from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsLayerTreeView, QgsMapCanvas, QgsMessageBar
-from qgis.core import QgsLayerTreeModel
 from qgis.PyQt.QtCore import QEventLoop, Qt, QTimer
 from qgis.PyQt.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,16 +26,16 @@ from .specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_s
 BACKENDS = ("local", "gee")
 
 _lock = threading.RLock()
-_embedders: Dict[Tuple[Any, ...], Embedder] = {}
-_providers: Dict[Tuple[Any, ...], Provider] = {}
+_embedders: dict[tuple[Any, ...], Embedder] = {}
+_providers: dict[tuple[Any, ...], Provider] = {}
 
 
-def _freeze(d: Optional[Dict[str, Any]]) -> Tuple[Any, ...]:
+def _freeze(d: dict[str, Any] | None) -> tuple[Any, ...]:
     return tuple(sorted((k, repr(v)) for k, v in (d or {}).items()))
 
 
 def get_embedder(model: str, *, device: str = "auto",
-                 model_options: Optional[Dict[str, Any]] = None) -> Embedder:
+                 model_options: dict[str, Any] | None = None) -> Embedder:
     """The cached embedder for (model, options, device); built once, thread-safe."""
     spec = get_spec(model)
     key = (spec.id, device, _freeze(model_options))
@@ -54,7 +55,7 @@ def clear_caches() -> None:
         _providers.clear()
 
 
-def get_provider(backend: str, provider_options: Optional[Dict[str, Any]] = None) -> Provider:
+def get_provider(backend: str, provider_options: dict[str, Any] | None = None) -> Provider:
     """The cached provider for a backend name and its options."""
     if backend not in BACKENDS:
         raise ProviderError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -85,7 +86,7 @@ def _check_output(output: OutputSpec) -> OutputSpec:
     return output.validate()
 
 
-def _resolve_sensor(embedder: Embedder, sensor: Optional[SensorSpec]) -> SensorSpec:
+def _resolve_sensor(embedder: Embedder, sensor: SensorSpec | None) -> SensorSpec:
     s = sensor or embedder.default_sensor()
     if s is None:
         raise SpecError(f"model {embedder.spec.id!r} has no default sensor; pass sensor=SensorSpec(...)")
@@ -94,7 +95,7 @@ def _resolve_sensor(embedder: Embedder, sensor: Optional[SensorSpec]) -> SensorS
     return s.validate()
 
 
-def _check_temporal(temporal: Optional[TemporalSpec]) -> Optional[TemporalSpec]:
+def _check_temporal(temporal: TemporalSpec | None) -> TemporalSpec | None:
     if temporal is None:
         return None
     if not isinstance(temporal, TemporalSpec):
@@ -102,9 +103,9 @@ def _check_temporal(temporal: Optional[TemporalSpec]) -> Optional[TemporalSpec]:
     return temporal.validate()
 
 
-def _finish(emb: Embedding, patch: Patch, spatial: Optional[SpatialSpec],
-            temporal: Optional[TemporalSpec], sensor: Optional[SensorSpec],
-            backend: str, timings: Dict[str, float]) -> Embedding:
+def _finish(emb: Embedding, patch: Patch, spatial: SpatialSpec | None,
+            temporal: TemporalSpec | None, sensor: SensorSpec | None,
+            backend: str, timings: dict[str, float]) -> Embedding:
     """Common metadata, and the grid's georeferencing on the ROI."""
     m = emb.meta
     m["spatial"] = spatial.to_dict() if spatial is not None else None
@@ -131,7 +132,7 @@ def _finish(emb: Embedding, patch: Patch, spatial: Optional[SpatialSpec],
     return emb
 
 
-def _input_checks(patches: Sequence[Patch], sensor: SensorSpec, name: str) -> List[Optional[Dict[str, Any]]]:
+def _input_checks(patches: Sequence[Patch], sensor: SensorSpec, name: str) -> list[dict[str, Any] | None]:
     from .inspect import check_patch, checks_enabled, checks_should_raise
 
     if not checks_enabled(sensor):  # SensorSpec.check_input or RS_EMBED_CHECK_INPUT=1
@@ -149,15 +150,15 @@ def get_embedding(
     model: str,
     *,
     spatial: SpatialSpec,
-    temporal: Optional[TemporalSpec] = None,
-    sensor: Optional[SensorSpec] = None,
+    temporal: TemporalSpec | None = None,
+    sensor: SensorSpec | None = None,
     output: OutputSpec = OutputSpec.pooled(),
     backend: str = "gee",
     device: str = "auto",
     input_prep: str = "resize",
-    input_chw: Optional[np.ndarray] = None,
-    model_options: Optional[Dict[str, Any]] = None,
-    provider_options: Optional[Dict[str, Any]] = None,
+    input_chw: np.ndarray | None = None,
+    model_options: dict[str, Any] | None = None,
+    provider_options: dict[str, Any] | None = None,
 ) -> Embedding:
     """Embedding of one ROI (see the rs-embed reference).
 
@@ -176,18 +177,18 @@ def get_embedding(
 def get_embeddings_batch(
     model: str,
     *,
-    spatials: List[SpatialSpec],
-    temporal: Optional[TemporalSpec] = None,
-    sensor: Optional[SensorSpec] = None,
+    spatials: list[SpatialSpec],
+    temporal: TemporalSpec | None = None,
+    sensor: SensorSpec | None = None,
     output: OutputSpec = OutputSpec.pooled(),
     backend: str = "gee",
     device: str = "auto",
     input_prep: str = "resize",
-    input_chws: Optional[Sequence[np.ndarray]] = None,
-    model_options: Optional[Dict[str, Any]] = None,
-    provider_options: Optional[Dict[str, Any]] = None,
-    num_workers: Optional[int] = None,
-) -> List[Embedding]:
+    input_chws: Sequence[np.ndarray] | None = None,
+    model_options: dict[str, Any] | None = None,
+    provider_options: dict[str, Any] | None = None,
+    num_workers: int | None = None,
+) -> list[Embedding]:
     """Embeddings of many ROIs with one embedder instance and batched forwards."""
     if not isinstance(spatials, (list, tuple)) or not spatials:
         raise SpecError(f"spatials must be a non-empty list, got {spatials!r}")
@@ -206,7 +207,7 @@ def get_embeddings_batch(
 
         patches = [Patch(embedder.prepare_input_chw(a), sensor.bands, roi_grid(s, sensor.scale_m),
                          sensor=sensor, temporal=temporal, backend=f"{backend}:input_chw")
-                   for a, s in zip(input_chws, spatials)]
+                   for a, s in zip(input_chws, spatials, strict=True)]
     else:
         provider = get_provider(backend, provider_options)
         # explicit > the model's own knob (e.g. RS_EMBED_ANYSAT_FETCH_WORKERS) > env >
@@ -224,7 +225,7 @@ def get_embeddings_batch(
     t_embed = time.perf_counter() - t1
     n = len(patches)
     out = []
-    for emb, patch, spatial, check in zip(embs, patches, spatials, checks):
+    for emb, patch, spatial, check in zip(embs, patches, spatials, checks, strict=True):
         if check is not None:
             emb.meta["input_check"] = check
         out.append(_finish(emb, patch, spatial, temporal, sensor, backend,
@@ -236,15 +237,15 @@ def get_embedding_from_data(
     model: str,
     data: np.ndarray,
     *,
-    bands: Optional[Sequence[str]] = None,
-    crs: Optional[str] = None,
-    transform: Optional[Sequence[float]] = None,
-    dates: Optional[Sequence[str]] = None,
-    temporal: Optional[TemporalSpec] = None,
+    bands: Sequence[str] | None = None,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
+    dates: Sequence[str] | None = None,
+    temporal: TemporalSpec | None = None,
     output: OutputSpec = OutputSpec.pooled(),
     device: str = "auto",
     input_prep: str = "resize",
-    model_options: Optional[Dict[str, Any]] = None,
+    model_options: dict[str, Any] | None = None,
 ) -> Embedding:
     """Embed pixels the caller already has (a QGIS raster layer, a numpy array).
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class Embedding:
     """
 
     data: ArrayLike
-    meta: Dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if _is_dataarray(self.data):
@@ -46,7 +46,7 @@ class Embedding:
     def is_grid(self) -> bool:
         return self.array.ndim == 3
 
-    def to_xarray(self) -> "xarray.DataArray":
+    def to_xarray(self) -> xarray.DataArray:
         """Grid as ``xarray.DataArray`` with ``band``/``y``/``x`` coordinates when georeferenced."""
         import xarray as xr
 
@@ -56,7 +56,7 @@ class Embedding:
         if arr.ndim == 1:
             return xr.DataArray(arr, dims=("dim",), attrs=_attrs(self.meta))
         d, h, w = arr.shape
-        coords: Dict[str, Any] = {"band": np.arange(d)}
+        coords: dict[str, Any] = {"band": np.arange(d)}
         t = self.meta.get("transform")
         if t is not None:
             a, _, c, _, e, f = t[:6]
@@ -65,5 +65,5 @@ class Embedding:
         return xr.DataArray(arr, dims=("band", "y", "x"), coords=coords, attrs=_attrs(self.meta))
 
 
-def _attrs(meta: Dict[str, Any]) -> Dict[str, Any]:
+def _attrs(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float))}

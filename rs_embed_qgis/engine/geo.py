@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Tuple
 
 from .errors import SpecError
 from .specs import BBox, PointBuffer, SpatialSpec, validate_spatial
@@ -31,8 +30,8 @@ def _transformer(src: str, dst: str):
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def transform_bounds(bounds: Tuple[float, float, float, float], src: str, dst: str,
-                     densify: int = 21) -> Tuple[float, float, float, float]:
+def transform_bounds(bounds: tuple[float, float, float, float], src: str, dst: str,
+                     densify: int = 21) -> tuple[float, float, float, float]:
     """Bounds of a rectangle after reprojection (edges densified)."""
     if src == dst:
         return bounds
@@ -56,17 +55,17 @@ class RoiGrid:
         return self.res_y or self.res
 
     @property
-    def transform(self) -> Tuple[float, float, float, float, float, float]:
+    def transform(self) -> tuple[float, float, float, float, float, float]:
         """Affine in rasterio order ``(a, b, c, d, e, f)``."""
         return (self.res, 0.0, self.left, 0.0, -self.yres, self.top)
 
     @property
-    def bounds(self) -> Tuple[float, float, float, float]:
+    def bounds(self) -> tuple[float, float, float, float]:
         return (self.left, self.top - self.height * self.yres,
                 self.left + self.width * self.res, self.top)
 
     @classmethod
-    def from_transform(cls, crs: str, transform, width: int, height: int) -> "RoiGrid":
+    def from_transform(cls, crs: str, transform, width: int, height: int) -> RoiGrid:
         """A grid from a north-up affine transform (rasterio order)."""
         a, b, c, d, e, f = tuple(transform)[:6]
         if b != 0 or d != 0 or a <= 0 or e >= 0:
@@ -75,13 +74,13 @@ class RoiGrid:
         return cls(crs=str(crs), left=float(c), top=float(f), res=float(a),
                    width=int(width), height=int(height), res_y=float(-e))
 
-    def bounds_in(self, crs: str) -> Tuple[float, float, float, float]:
+    def bounds_in(self, crs: str) -> tuple[float, float, float, float]:
         return transform_bounds(self.bounds, self.crs, crs)
 
-    def coarsen(self, height: int, width: int) -> Tuple[float, float, float, float, float, float]:
+    def coarsen(self, height: int, width: int) -> tuple[float, float, float, float, float, float]:
         """Transform of a ``height x width`` grid covering the same bounds."""
-        l, b, r, t = self.bounds
-        return ((r - l) / width, 0.0, l, 0.0, -(t - b) / height, t)
+        x0, b, r, t = self.bounds
+        return ((r - x0) / width, 0.0, x0, 0.0, -(t - b) / height, t)
 
 
 def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
@@ -93,12 +92,12 @@ def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
     crs = f"EPSG:{utm_epsg(lon, lat)}"
     if isinstance(spatial, PointBuffer):
         x, y = _transformer("EPSG:4326", crs).transform(lon, lat)
-        l, b, r, t = x - spatial.buffer_m, y - spatial.buffer_m, x + spatial.buffer_m, y + spatial.buffer_m
+        x0, b, r, t = x - spatial.buffer_m, y - spatial.buffer_m, x + spatial.buffer_m, y + spatial.buffer_m
     else:
         assert isinstance(spatial, BBox)
-        l, b, r, t = transform_bounds(
+        x0, b, r, t = transform_bounds(
             (spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat), "EPSG:4326", crs)
-    left = math.floor(l / scale_m) * scale_m
+    left = math.floor(x0 / scale_m) * scale_m
     top = math.ceil(t / scale_m) * scale_m
     width = max(1, int(math.ceil((r - left) / scale_m - 1e-9)))
     height = max(1, int(math.ceil((top - b) / scale_m - 1e-9)))
@@ -106,7 +105,7 @@ def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
                    width=width, height=height)
 
 
-def roi_bounds_4326(spatial: SpatialSpec) -> Tuple[float, float, float, float]:
+def roi_bounds_4326(spatial: SpatialSpec) -> tuple[float, float, float, float]:
     """The ROI's lon/lat bounds (for a PointBuffer, of its square in UTM)."""
     spatial = validate_spatial(spatial)
     if isinstance(spatial, BBox):

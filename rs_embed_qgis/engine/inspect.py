@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,28 +35,28 @@ def _flag(name: str, default: str = "0") -> bool:
     return os.environ.get(name, default).strip().lower() not in ("", "0", "false", "no", "off")
 
 
-def checks_enabled(sensor: Optional[SensorSpec]) -> bool:
+def checks_enabled(sensor: SensorSpec | None) -> bool:
     return _flag("RS_EMBED_CHECK_INPUT") or bool(getattr(sensor, "check_input", False))
 
 
-def checks_should_raise(sensor: Optional[SensorSpec]) -> bool:
+def checks_should_raise(sensor: SensorSpec | None) -> bool:
     if "RS_EMBED_CHECK_RAISE" in os.environ:
         return _flag("RS_EMBED_CHECK_RAISE", "1")
     return bool(getattr(sensor, "check_raise", True))
 
 
-def checks_save_dir(sensor: Optional[SensorSpec]) -> Optional[str]:
+def checks_save_dir(sensor: SensorSpec | None) -> str | None:
     return os.environ.get("RS_EMBED_CHECK_SAVE_DIR") or getattr(sensor, "check_save_dir", None)
 
 
-def inspect_array(x: np.ndarray, *, name: str = "input", bands: Optional[Sequence[str]] = None,
-                  expected_channels: Optional[int] = None,
-                  value_range: Optional[Tuple[float, float]] = None,
-                  fill_value: Optional[float] = None,
-                  max_values: int = 4_000_000) -> Dict[str, Any]:
+def inspect_array(x: np.ndarray, *, name: str = "input", bands: Sequence[str] | None = None,
+                  expected_channels: int | None = None,
+                  value_range: tuple[float, float] | None = None,
+                  fill_value: float | None = None,
+                  max_values: int = 4_000_000) -> dict[str, Any]:
     """Statistics and checks of a ``(C, H, W)`` or ``(T, C, H, W)`` array."""
     arr = np.asarray(x)
-    rep: Dict[str, Any] = {"name": name, "ok": True, "issues": [], "shape": list(arr.shape),
+    rep: dict[str, Any] = {"name": name, "ok": True, "issues": [], "shape": list(arr.shape),
                            "dtype": str(arr.dtype)}
     if arr.ndim == 3:
         arr = arr[None]
@@ -133,7 +134,7 @@ def inspect_array(x: np.ndarray, *, name: str = "input", bands: Optional[Sequenc
     return rep
 
 
-def _rgb_indices(bands: Sequence[str]) -> List[int]:
+def _rgb_indices(bands: Sequence[str]) -> list[int]:
     from .providers.bands import canonical_band
 
     canon = [canonical_band(b) for b in bands]
@@ -145,7 +146,7 @@ def _rgb_indices(bands: Sequence[str]) -> List[int]:
 
 
 def save_quicklook(data: np.ndarray, bands: Sequence[str], path: os.PathLike | str, *,
-                   fill_value: Optional[float] = None, pmin: float = 2.0, pmax: float = 98.0,
+                   fill_value: float | None = None, pmin: float = 2.0, pmax: float = 98.0,
                    max_frames: int = 12) -> str:
     """PNG of a patch (RGB bands when present, else the first band); frames side by side.
 
@@ -186,9 +187,9 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "patch"
 
 
-def check_patch(patch: Patch, *, sensor: Optional[SensorSpec] = None, name: str = "input",
-                value_range: Optional[Tuple[float, float]] = None,
-                save_dir: Optional[str] = None) -> Dict[str, Any]:
+def check_patch(patch: Patch, *, sensor: SensorSpec | None = None, name: str = "input",
+                value_range: tuple[float, float] | None = None,
+                save_dir: str | None = None) -> dict[str, Any]:
     """Inspection result of a fetched patch: ``{ok, report, sensor, temporal, backend, artifacts}``."""
     sensor = sensor or patch.sensor
     fill = getattr(sensor, "fill_value", None)
@@ -201,7 +202,7 @@ def check_patch(patch: Patch, *, sensor: Optional[SensorSpec] = None, name: str 
         g = patch.grid
         rep["grid"] = {"crs": g.crs, "transform": list(g.transform), "width": g.width,
                        "height": g.height, "bounds": list(g.bounds)}
-    artifacts: Dict[str, Any] = {}
+    artifacts: dict[str, Any] = {}
     save_dir = save_dir or checks_save_dir(sensor)
     if save_dir:
         ts = _dt.datetime.utcnow().strftime("%Y%m%dT%H%M%S%fZ")
@@ -221,12 +222,12 @@ def check_patch(patch: Patch, *, sensor: Optional[SensorSpec] = None, name: str 
     }
 
 
-def inspect_provider_patch(*, spatial: SpatialSpec, temporal: Optional[TemporalSpec] = None,
+def inspect_provider_patch(*, spatial: SpatialSpec, temporal: TemporalSpec | None = None,
                            sensor: SensorSpec, backend: str = "gee", name: str = "gee_patch",
-                           value_range: Optional[Tuple[float, float]] = None,
+                           value_range: tuple[float, float] | None = None,
                            return_array: bool = False,
-                           provider_options: Optional[Dict[str, Any]] = None,
-                           frames: Optional[int] = None) -> Dict[str, Any]:
+                           provider_options: dict[str, Any] | None = None,
+                           frames: int | None = None) -> dict[str, Any]:
     """Fetch a patch from a backend and check it, without running a model.
 
     Returns a JSON-serialisable dict (``ok``, ``report``, ``sensor``, ``temporal``,
@@ -257,12 +258,12 @@ def inspect_provider_patch(*, spatial: SpatialSpec, temporal: Optional[TemporalS
     return out
 
 
-def inspect_gee_patch(*, spatial: SpatialSpec, temporal: Optional[TemporalSpec] = None,
+def inspect_gee_patch(*, spatial: SpatialSpec, temporal: TemporalSpec | None = None,
                       sensor: SensorSpec, backend: str = "gee", name: str = "gee_patch",
-                      value_range: Optional[Tuple[float, float]] = None,
+                      value_range: tuple[float, float] | None = None,
                       return_array: bool = False,
-                      provider_options: Optional[Dict[str, Any]] = None,
-                      frames: Optional[int] = None) -> Dict[str, Any]:
+                      provider_options: dict[str, Any] | None = None,
+                      frames: int | None = None) -> dict[str, Any]:
     """Alias of :func:`inspect_provider_patch` (rs-embed's name)."""
     return inspect_provider_patch(spatial=spatial, temporal=temporal, sensor=sensor,
                                   backend=backend, name=name, value_range=value_range,

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def publish(tmp: os.PathLike | str, dst: os.PathLike | str) -> None:
 
 
 @contextmanager
-def atomic_path(dst: os.PathLike | str, suffix: Optional[str] = None) -> Iterator[Path]:
+def atomic_path(dst: os.PathLike | str, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path beside ``dst``; rename it onto ``dst`` only if the block succeeds."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,7 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
     return Path(path)
 
 
-def _write_gtiff_nogil(tmp: Path, arr: np.ndarray, profile: Dict[str, Any], names, tags) -> bool:
+def _write_gtiff_nogil(tmp: Path, arr: np.ndarray, profile: dict[str, Any], names, tags) -> bool:
     """Same file through GDAL's own bindings, which release the GIL while compressing and
     flushing (rasterio holds it on close: ~1 s for a 1024-band grid), so a background
     writer never freezes the GUI thread. False when the bindings are not installed."""
@@ -150,7 +151,7 @@ def _write_gtiff_nogil(tmp: Path, arr: np.ndarray, profile: Dict[str, Any], name
     return True
 
 
-def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict[str, Any]]:
+def principal_components(grid: np.ndarray, n: int = 3) -> tuple[np.ndarray, dict[str, Any]]:
     """Raw (unstretched) first ``n`` principal components of a ``(D, H, W)`` grid.
 
     Returns ``(n, H, W)`` float32 (NaN where a cell had non-finite values) and
@@ -160,7 +161,7 @@ def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict
     x = grid.reshape(d, -1).T.astype(np.float64)
     ok = np.isfinite(x).all(axis=1)
     out = np.full((n, h * w), np.nan, np.float32)
-    info: Dict[str, Any] = {"explained_variance_ratio": [0.0] * n, "stretch": [(0.0, 1.0)] * n}
+    info: dict[str, Any] = {"explained_variance_ratio": [0.0] * n, "stretch": [(0.0, 1.0)] * n}
     if ok.sum() < 2:
         return out.reshape(n, h, w), info
     xc = x[ok] - x[ok].mean(axis=0)
@@ -194,8 +195,8 @@ def principal_components(grid: np.ndarray, n: int = 3) -> Tuple[np.ndarray, Dict
     return out.reshape(n, h, w), info
 
 
-def pca_rgb(grid: np.ndarray, n: int = 3, clip_pct: Tuple[float, float] = (2.0, 98.0),
-            ) -> Tuple[np.ndarray, Dict[str, Any]]:
+def pca_rgb(grid: np.ndarray, n: int = 3, clip_pct: tuple[float, float] = (2.0, 98.0),
+            ) -> tuple[np.ndarray, dict[str, Any]]:
     """First ``n`` principal components of a ``(D, H, W)`` grid, stretched to 0..1.
 
     Returns ``(n, H, W)`` float32 and a dict with explained variance ratios.

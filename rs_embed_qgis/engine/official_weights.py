@@ -8,25 +8,23 @@ the hosts guarantee; users can pin one through their own copy.
 """
 from __future__ import annotations
 
-from typing import Dict
-
 from .weights import WeightsSpec
 
-REMOTECLIP: Dict[str, WeightsSpec] = {
+REMOTECLIP: dict[str, WeightsSpec] = {
     name: WeightsSpec(env_var="RS_EMBED_REMOTECLIP_CKPT", hf_repo="chendelong/RemoteCLIP",
                       hf_filename=f"RemoteCLIP-{name}.pt",
                       note="full open_clip CLIP state dict; visual.* is loaded, the text tower is set aside")
     for name in ("ViT-B-32", "ViT-L-14")
 }
 
-PRITHVI: Dict[str, WeightsSpec] = {
+PRITHVI: dict[str, WeightsSpec] = {
     size: WeightsSpec(env_var="RS_EMBED_PRITHVI_CKPT", hf_repo=f"ibm-nasa-geospatial/Prithvi-EO-2.0-{size}-TL",
                       hf_filename=f"Prithvi_EO_V2_{size}_TL.pt",
                       note="full PrithviMAE state dict; encoder.* is loaded, decoder.* set aside")
     for size in ("300M", "100M")
 }
 
-SATMAE: Dict[str, WeightsSpec] = {
+SATMAE: dict[str, WeightsSpec] = {
     "rgb": WeightsSpec(env_var="RS_EMBED_SATMAE_CKPT", url="https://zenodo.org/record/7369797/files/fmow_pretrain.pth",
                        cache_name="fmow_pretrain.pth",
                        note="SatMAE fMoW-RGB ViT-L/16 pretraining checkpoint (800 epochs), {'model': state_dict}"),
@@ -36,7 +34,7 @@ SATMAE: Dict[str, WeightsSpec] = {
                                  note="SatMAE fMoW-Sentinel group-channel ViT-L/8 pretraining checkpoint (200 epochs)"),
 }
 
-SATMAEPP: Dict[str, WeightsSpec] = {
+SATMAEPP: dict[str, WeightsSpec] = {
     "rgb": WeightsSpec(env_var="RS_EMBED_SATMAEPP_CKPT", hf_repo="mubashir04/checkpoint_ViT-L_pretrain_fmow_rgb",
                        hf_filename="checkpoint_ViT-L_pretrain_fmow_rgb.pth",
                        note="SatMAE++ fMoW-RGB ViT-L/16 pretraining checkpoint, {'model': state_dict}"),
@@ -46,7 +44,7 @@ SATMAEPP: Dict[str, WeightsSpec] = {
                                  note="SatMAE++ fMoW-Sentinel group-channel ViT-L/8 pretraining checkpoint"),
 }
 
-SCALEMAE: Dict[str, WeightsSpec] = {
+SCALEMAE: dict[str, WeightsSpec] = {
     "vitlarge-800": WeightsSpec(
         env_var="RS_EMBED_SCALEMAE_CKPT",
         url="https://github.com/bair-climate-initiative/scale-mae/releases/download/base-800/scalemae-vitlarge-800.pth",

@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from .errors import ModelError
 from .specs import SensorSpec
@@ -31,22 +31,22 @@ class ModelSpec:
     family: str
     kind: str                         # "on-the-fly" | "precomputed"
     description: str
-    default_sensor: Optional[SensorSpec]
+    default_sensor: SensorSpec | None
     temporal_mode: str                # how the window is used
-    outputs: Tuple[str, ...] = ("pooled", "grid")
-    side_inputs: Tuple[str, ...] = ()
-    embedding_dim: Optional[int] = None
+    outputs: tuple[str, ...] = ("pooled", "grid")
+    side_inputs: tuple[str, ...] = ()
+    embedding_dim: int | None = None
     weights: WeightsSpec = field(default_factory=WeightsSpec)
-    requires: Tuple[str, ...] = ()    # importable modules the model needs
-    aliases: Tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()    # importable modules the model needs
+    aliases: tuple[str, ...] = ()
     paper: str = ""
 
     @property
-    def bands(self) -> Tuple[str, ...]:
+    def bands(self) -> tuple[str, ...]:
         return self.default_sensor.bands if self.default_sensor else ()
 
 
-MODEL_SPECS: Dict[str, ModelSpec] = {}
+MODEL_SPECS: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -218,7 +218,7 @@ register(ModelSpec(
 ))
 
 
-def _aliases() -> Dict[str, str]:
+def _aliases() -> dict[str, str]:
     out = {}
     for spec in MODEL_SPECS.values():
         for a in spec.aliases:
@@ -241,16 +241,16 @@ def get_spec(model: str) -> ModelSpec:
     raise ModelError(f"unknown model id {model!r}{hint} Known models: {sorted(MODEL_SPECS)}")
 
 
-def list_models() -> List[str]:
+def list_models() -> list[str]:
     """Every model id in the catalog (nothing is imported)."""
     return sorted(MODEL_SPECS)
 
 
-def missing_requirements(spec: ModelSpec) -> List[str]:
+def missing_requirements(spec: ModelSpec) -> list[str]:
     return [m for m in spec.requires if m not in sys.modules and importlib.util.find_spec(m) is None]
 
 
-def describe_model(model: str, *, weights_path: Optional[str] = None) -> Dict[str, Any]:
+def describe_model(model: str, *, weights_path: str | None = None) -> dict[str, Any]:
     """Everything a user needs to pick a model: type, bands, time, outputs, weights status."""
     spec = get_spec(model)
     w = spec.weights

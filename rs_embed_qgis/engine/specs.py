@@ -11,7 +11,7 @@ import datetime as _dt
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Literal
 
 from .errors import SpecError
 
@@ -45,7 +45,7 @@ class BBox:
     maxlat: float
     crs: str = "EPSG:4326"
 
-    def validate(self) -> "BBox":
+    def validate(self) -> BBox:
         _check_crs(self.crs)
         minlon = _check_number("minlon", self.minlon)
         minlat = _check_number("minlat", self.minlat)
@@ -62,10 +62,10 @@ class BBox:
         return self
 
     @property
-    def center(self) -> Tuple[float, float]:
+    def center(self) -> tuple[float, float]:
         return ((self.minlon + self.maxlon) / 2.0, (self.minlat + self.maxlat) / 2.0)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "BBox", **asdict(self)}
 
 
@@ -78,7 +78,7 @@ class PointBuffer:
     buffer_m: float
     crs: str = "EPSG:4326"
 
-    def validate(self) -> "PointBuffer":
+    def validate(self) -> PointBuffer:
         _check_crs(self.crs)
         lon = _check_number("lon", self.lon)
         lat = _check_number("lat", self.lat)
@@ -92,17 +92,17 @@ class PointBuffer:
         return self
 
     @property
-    def center(self) -> Tuple[float, float]:
+    def center(self) -> tuple[float, float]:
         return (self.lon, self.lat)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"type": "PointBuffer", **asdict(self)}
 
 
-SpatialSpec = Union[BBox, PointBuffer]
+SpatialSpec = BBox | PointBuffer
 
 
-def spatial_from_dict(d: Dict[str, Any]) -> SpatialSpec:
+def spatial_from_dict(d: dict[str, Any]) -> SpatialSpec:
     kind = d.get("type")
     args = {k: v for k, v in d.items() if k != "type"}
     if kind == "BBox":
@@ -136,7 +136,7 @@ def _parse_date(name: str, value: Any) -> _dt.date:
 _DATE_IN_TEXT = re.compile(r"((?:19|20)\d\d)[-_]?([01]\d)[-_]?([0-3]\d)")
 
 
-def date_in_text(text: Optional[str]) -> Optional[_dt.date]:
+def date_in_text(text: str | None) -> _dt.date | None:
     """The first ``YYYYMMDD`` / ``YYYY-MM-DD`` / ``YYYY_MM_DD`` date in a name or tag, if any."""
     for m in _DATE_IN_TEXT.finditer(text or ""):
         try:
@@ -157,7 +157,7 @@ class TimeBin:
     def mid(self) -> _dt.date:
         return self.start + (self.end - self.start) / 2
 
-    def to_dict(self) -> Dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
                 "mid": self.mid.isoformat()}
 
@@ -169,26 +169,26 @@ class TemporalSpec:
     # ``year`` is both a field and the ``TemporalSpec.year(2022)`` constructor,
     # as in rs-embed, hence the hand-written ``__init__``.
     mode: Literal["year", "range"]
-    year: Optional[int]
-    start: Optional[str]
-    end: Optional[str]
+    year: int | None
+    start: str | None
+    end: str | None
 
-    def __init__(self, mode: str, year: Optional[int] = None,
-                 start: Optional[str] = None, end: Optional[str] = None) -> None:
+    def __init__(self, mode: str, year: int | None = None,
+                 start: str | None = None, end: str | None = None) -> None:
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "year", year)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
 
     @classmethod
-    def year(cls, year: int) -> "TemporalSpec":  # type: ignore[override]
+    def year(cls, year: int) -> TemporalSpec:  # type: ignore[override]
         return cls(mode="year", year=year).validate()
 
     @classmethod
-    def range(cls, start: str, end: str) -> "TemporalSpec":
+    def range(cls, start: str, end: str) -> TemporalSpec:
         return cls(mode="range", start=start, end=end).validate()
 
-    def validate(self) -> "TemporalSpec":
+    def validate(self) -> TemporalSpec:
         if self.mode == "year":
             if isinstance(self.year, bool) or not isinstance(self.year, int):
                 raise SpecError(f"year must be an int for mode='year', got {self.year!r}")
@@ -210,7 +210,7 @@ class TemporalSpec:
             return self
         raise SpecError(f"mode must be 'year' or 'range', got {self.mode!r}")
 
-    def bounds(self) -> Tuple[_dt.date, _dt.date]:
+    def bounds(self) -> tuple[_dt.date, _dt.date]:
         """The half-open window ``[start, end)`` as dates."""
         self.validate()
         if self.mode == "year":
@@ -223,7 +223,7 @@ class TemporalSpec:
         s, e = self.bounds()
         return s + (e - s) / 2
 
-    def split(self, n: int) -> List[TimeBin]:
+    def split(self, n: int) -> list[TimeBin]:
         """Split the window into ``n`` contiguous bins of (near) equal length."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise SpecError(f"number of time bins must be a positive int, got {n!r}")
@@ -231,22 +231,22 @@ class TemporalSpec:
         days = (e - s).days
         edges = [s + _dt.timedelta(days=round(i * days / n)) for i in range(n + 1)]
         bins = []
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
             if b <= a:  # window shorter than n days: bins of one day at least
                 b = a + _dt.timedelta(days=1)
             bins.append(TimeBin(a, b))
         return bins
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "TemporalSpec":
+    def from_dict(cls, d: dict[str, Any]) -> TemporalSpec:
         return cls(**d).validate()
 
 
-def normalize_temporal(temporal: Optional[TemporalSpec],
-                       default: Optional[TemporalSpec] = None) -> TemporalSpec:
+def normalize_temporal(temporal: TemporalSpec | None,
+                       default: TemporalSpec | None = None) -> TemporalSpec:
     """``year``/``None`` become a range, as rs-embed's shared helper does."""
     if temporal is None:
         if default is None:
@@ -263,20 +263,20 @@ class SensorSpec:
     """Which collection and bands to fetch, at what resolution and compositing."""
 
     collection: str
-    bands: Tuple[str, ...]
+    bands: tuple[str, ...]
     scale_m: int = 10
     cloudy_pct: int = 30
     fill_value: float = 0.0
     composite: Literal["median", "mosaic"] = "median"
     check_input: bool = False
     check_raise: bool = True
-    check_save_dir: Optional[str] = None
+    check_save_dir: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.bands, list):
             object.__setattr__(self, "bands", tuple(self.bands))
 
-    def validate(self) -> "SensorSpec":
+    def validate(self) -> SensorSpec:
         if not isinstance(self.collection, str) or not self.collection.strip():
             raise SpecError(f"collection must be a non-empty string, got {self.collection!r}")
         if isinstance(self.bands, str) or not isinstance(self.bands, tuple) or not self.bands:
@@ -299,13 +299,13 @@ class SensorSpec:
             raise SpecError(f"composite must be 'median' or 'mosaic', got {self.composite!r}")
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bands"] = list(self.bands)
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "SensorSpec":
+    def from_dict(cls, d: dict[str, Any]) -> SensorSpec:
         d = dict(d)
         d["bands"] = tuple(d.get("bands") or ())
         return cls(**d).validate()
@@ -321,15 +321,15 @@ class OutputSpec:
     grid_orientation: Literal["north_up", "native"] = "north_up"
 
     @classmethod
-    def pooled(cls, pooling: str = "mean") -> "OutputSpec":
+    def pooled(cls, pooling: str = "mean") -> OutputSpec:
         return cls(mode="pooled", pooling=pooling).validate()  # type: ignore[arg-type]
 
     @classmethod
-    def grid(cls, scale_m: int = 10, grid_orientation: str = "north_up") -> "OutputSpec":
+    def grid(cls, scale_m: int = 10, grid_orientation: str = "north_up") -> OutputSpec:
         return cls(mode="grid", scale_m=scale_m,
                    grid_orientation=grid_orientation).validate()  # type: ignore[arg-type]
 
-    def validate(self) -> "OutputSpec":
+    def validate(self) -> OutputSpec:
         if self.mode not in ("grid", "pooled"):
             raise SpecError(f"output mode must be 'grid' or 'pooled', got {self.mode!r}")
         scale = _check_number("scale_m", self.scale_m)
@@ -343,11 +343,11 @@ class OutputSpec:
             )
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "OutputSpec":
+    def from_dict(cls, d: dict[str, Any]) -> OutputSpec:
         return cls(**d).validate()
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 
 from .errors import ModelError
 
@@ -20,17 +21,17 @@ from .errors import ModelError
 class WeightsSpec:
     """Where a model's official weights live and how to check them."""
 
-    env_var: Optional[str] = None          # e.g. RS_EMBED_ANYSAT_CKPT
-    hf_repo: Optional[str] = None          # official Hugging Face repo id
-    hf_filename: Optional[str] = None      # file in that repo
-    url: Optional[str] = None              # official URL, for users who are online
-    sha256: Optional[str] = None           # where published
-    size_bytes: Optional[int] = None       # where published
-    cache_name: Optional[str] = None       # file name in the cache folder
+    env_var: str | None = None          # e.g. RS_EMBED_ANYSAT_CKPT
+    hf_repo: str | None = None          # official Hugging Face repo id
+    hf_filename: str | None = None      # file in that repo
+    url: str | None = None              # official URL, for users who are online
+    sha256: str | None = None           # where published
+    size_bytes: int | None = None       # where published
+    cache_name: str | None = None       # file name in the cache folder
     note: str = ""
     needs_weights: bool = True             # False for models like MOSAIKS (no training)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -41,24 +42,24 @@ def cache_dir() -> Path:
 
 @dataclass
 class ResolvedWeights:
-    path: Optional[Path]
+    path: Path | None
     source: str  # explicit | env:<VAR> | cache | download | none
     spec: WeightsSpec = field(default_factory=WeightsSpec)
 
-    def describe(self) -> Dict[str, Any]:
-        d: Dict[str, Any] = {"source": self.source, "path": str(self.path) if self.path else None}
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"source": self.source, "path": str(self.path) if self.path else None}
         if self.path and self.path.exists():
             d["size_bytes"] = self.path.stat().st_size
         return d
 
 
-def _cache_candidates(spec: WeightsSpec, model_id: str) -> List[Path]:
+def _cache_candidates(spec: WeightsSpec, model_id: str) -> list[Path]:
     names = [n for n in (spec.cache_name, spec.hf_filename) if n]
     base = cache_dir() / "weights" / model_id
     return [base / Path(n).name for n in names]
 
 
-def resolve_weights(model_id: str, spec: WeightsSpec, explicit: Optional[str] = None,
+def resolve_weights(model_id: str, spec: WeightsSpec, explicit: str | None = None,
                     *, download: bool = False) -> ResolvedWeights:
     """Find the checkpoint file; ``download=True`` lets it fetch the official file."""
     if explicit:
@@ -118,7 +119,7 @@ def verify_file(path: Path, spec: WeightsSpec) -> None:
             raise ModelError(f"weights file {str(path)!r} has sha256 {got}, expected {spec.sha256}")
 
 
-def load_state_dict(path: Path | str, *, key: Optional[str] = None) -> Dict[str, Any]:
+def load_state_dict(path: Path | str, *, key: str | None = None) -> dict[str, Any]:
     """Load a state dict from safetensors or a torch file, never unpickling objects.
 
     ``key`` picks a nested dict (``"state_dict"``, ``"model"``) when present.
@@ -147,7 +148,7 @@ def load_state_dict(path: Path | str, *, key: Optional[str] = None) -> Dict[str,
     return sd
 
 
-def load_into(module: Any, state_dict: Dict[str, Any], path: Path | str,
+def load_into(module: Any, state_dict: dict[str, Any], path: Path | str,
               *, strip_prefixes: Iterable[str] = ()) -> None:
     """``load_state_dict(strict=True)`` with an error naming the file and the first mismatches."""
     sd = dict(state_dict)
@@ -157,7 +158,7 @@ def load_into(module: Any, state_dict: Dict[str, Any], path: Path | str,
     own = module.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    shapes: List[Tuple[str, Any, Any]] = [
+    shapes: list[tuple[str, Any, Any]] = [
         (k, tuple(sd[k].shape), tuple(own[k].shape))
         for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:

@@ -10,7 +10,7 @@ full feedback log to the "RS Embed" log tab; a cancelled run adds nothing.
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from qgis.core import (
     Qgis,
@@ -35,7 +35,7 @@ class _Feedback(QgsProcessingFeedback):
 
     def __init__(self):
         super().__init__()
-        self.errors: List[str] = []
+        self.errors: list[str] = []
 
     def reportError(self, error, fatalError=False):  # noqa: N802,N803 - Qt naming
         self.errors.append(str(error))
@@ -55,14 +55,14 @@ class AlgorithmTab(QWidget):
     def __init__(self, iface, parent=None):
         super().__init__(parent)
         self.iface = iface
-        self.task: Optional[QgsProcessingAlgRunnerTask] = None
-        self.context: Optional[QgsProcessingContext] = None
-        self.feedback: Optional[_Feedback] = None
+        self.task: QgsProcessingAlgRunnerTask | None = None
+        self.context: QgsProcessingContext | None = None
+        self.feedback: _Feedback | None = None
         self.alg = None
         self.added_layers: list = []
-        self.last_results: Dict[str, Any] = {}
+        self.last_results: dict[str, Any] = {}
         self._cancel_requested = False
-        self._run_info: Dict[str, Any] = {}
+        self._run_info: dict[str, Any] = {}
 
     def add_run_row(self, layout) -> None:
         row = QHBoxLayout()
@@ -84,10 +84,10 @@ class AlgorithmTab(QWidget):
 
     # ------------------------------------------------------------------ subclass hooks
 
-    def parameters(self) -> Dict[str, Any]:
+    def parameters(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def add_results(self, results: Dict[str, Any]) -> list:
+    def add_results(self, results: dict[str, Any]) -> list:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ running
@@ -147,7 +147,7 @@ class AlgorithmTab(QWidget):
         except RuntimeError:  # already deleted by the task manager
             pass
 
-    def _on_executed(self, ok: bool, results: Dict[str, Any]) -> None:
+    def _on_executed(self, ok: bool, results: dict[str, Any]) -> None:
         feedback, alg = self.feedback, self.alg
         cancelled = self._cancel_requested or (feedback is not None and feedback.isCanceled())
         self.task = None

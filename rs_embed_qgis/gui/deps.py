@@ -17,13 +17,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 DEPS_DIRNAME = "rs_embed_qgis_deps"
 
 # import name -> pip requirement, and what needs it
-OPTIONAL: Dict[str, Dict[str, str]] = {
+OPTIONAL: dict[str, dict[str, str]] = {
     "torch": {"pip": "torch", "for": "deep-learning models (AnySat, Prithvi, SatMAE, ScaleMAE, RemoteCLIP, ...)"},
     "ee": {"pip": "earthengine-api", "for": "the Google Earth Engine backend"},
     "safetensors": {"pip": "safetensors", "for": "reading .safetensors checkpoints"},
@@ -33,7 +33,7 @@ OPTIONAL: Dict[str, Dict[str, str]] = {
 PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
 
 
-def deps_dir(profile_dir: Optional[str] = None) -> Path:
+def deps_dir(profile_dir: str | None = None) -> Path:
     """``<QGIS profile>/python/rs_embed_qgis_deps``."""
     if profile_dir is None:
         from qgis.core import QgsApplication
@@ -42,7 +42,7 @@ def deps_dir(profile_dir: Optional[str] = None) -> Path:
     return Path(profile_dir) / "python" / DEPS_DIRNAME
 
 
-def add_to_path(folder: Optional[Path] = None) -> Optional[str]:
+def add_to_path(folder: Path | None = None) -> str | None:
     """Put the plugin's dependency folder on ``sys.path`` (after QGIS's own packages)."""
     folder = Path(folder) if folder is not None else deps_dir()
     if not folder.is_dir():
@@ -62,7 +62,7 @@ def is_importable(module: str) -> bool:
         return False
 
 
-def missing(modules: Optional[Sequence[str]] = None) -> List[str]:
+def missing(modules: Sequence[str] | None = None) -> list[str]:
     """Import names (of ``modules``, default all optional ones) that cannot be imported here."""
     return [m for m in (modules or list(OPTIONAL)) if not is_importable(m)]
 
@@ -85,7 +85,7 @@ def python_executable() -> str:
     return str(exe)
 
 
-def constraints_file(repo_constraints: Optional[str] = None) -> Path:
+def constraints_file(repo_constraints: str | None = None) -> Path:
     """Pins that protect QGIS's own packages (numpy, GDAL bindings) plus the project's constraints."""
     lines = []
     try:
@@ -106,14 +106,14 @@ def constraints_file(repo_constraints: Optional[str] = None) -> Path:
     return Path(path)
 
 
-def _find_repo_constraints() -> Optional[str]:
+def _find_repo_constraints() -> str | None:
     from . import find_resource
 
     return find_resource("requirements", "constraints.txt") or None
 
 
-def install_command(modules: Sequence[str], target: Path, constraints: Optional[Path] = None,
-                    python: Optional[str] = None) -> List[str]:
+def install_command(modules: Sequence[str], target: Path, constraints: Path | None = None,
+                    python: str | None = None) -> list[str]:
     """The pip command that installs ``modules`` into ``target`` (nothing is run)."""
     if not modules:
         raise ValueError("nothing to install")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import importlib
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from qgis.core import (
     Qgis,
@@ -61,12 +61,12 @@ class RsEmbedDock(QgsDockWidget):
         self.ui = FORM()
         self.ui.setupUi(self.body)
         self.setWidget(self.body)
-        self.rois: List[Tuple[Any, str]] = []      # (engine spatial, EPSG:4326 WKT)
+        self.rois: list[tuple[Any, str]] = []      # (engine spatial, EPSG:4326 WKT)
         self.roi_kind = ""
         self.roi_band = None
-        self.tasks: List[Any] = []                  # keep Python refs until finished
-        self.last_result: Dict[str, Any] = {}
-        self._gee_status: Optional[Dict[str, Any]] = None
+        self.tasks: list[Any] = []                  # keep Python refs until finished
+        self.last_result: dict[str, Any] = {}
+        self._gee_status: dict[str, Any] | None = None
 
         self.rect_tool = RectangleMapTool(self.canvas)
         self.point_tool = PointMapTool(self.canvas)
@@ -116,7 +116,7 @@ class RsEmbedDock(QgsDockWidget):
         """Where other tools (Super-resolution, Forecast) plug into the dock."""
         return self.ui.tabs.addTab(widget, title)
 
-    def _add_tool_tabs(self) -> Dict[str, Any]:
+    def _add_tool_tabs(self) -> dict[str, Any]:
         """The Super-resolution and Forecast tabs (each runs its Processing algorithm)."""
         from .forecast_tab import ForecastTab
         from .superres_tab import SuperResTab
@@ -197,7 +197,7 @@ class RsEmbedDock(QgsDockWidget):
         self._show_gee_status(result if result is not None else task.result)
         self.taskFinished.emit("gee_status", True)
 
-    def _show_gee_status(self, st: Dict[str, Any]) -> None:
+    def _show_gee_status(self, st: dict[str, Any]) -> None:
         self._gee_status = st
         if self.ui.cmbBackend.currentText() != "gee":
             return
@@ -275,9 +275,9 @@ class RsEmbedDock(QgsDockWidget):
             u.cmbOutputMode.setCurrentText(d["outputs"][0])
         self._update_deps()
 
-    def missing_dependencies(self) -> List[str]:
+    def missing_dependencies(self) -> list[str]:
         """What the chosen model and backend need but QGIS's Python lacks (import names)."""
-        need: List[str] = []
+        need: list[str] = []
         info = getattr(self, "model_info", None) or {}
         need += [m for m in info.get("requires", []) if not deps.is_importable(m)]
         if self.ui.cmbBackend.currentText() == "gee" and not deps.is_importable("ee"):
@@ -302,7 +302,7 @@ class RsEmbedDock(QgsDockWidget):
         u.btnRun.setToolTip("" if not model_need else f"{u.cmbModel.currentText()} needs "
                             f"{', '.join(model_need)}; install it first")
 
-    def install_command(self) -> List[str]:
+    def install_command(self) -> list[str]:
         """The pip command the install button would run (dry run: nothing is executed)."""
         return deps.install_command(self.missing_dependencies(), deps.deps_dir(), deps.constraints_file())
 
@@ -348,7 +348,7 @@ class RsEmbedDock(QgsDockWidget):
     def canvas_crs(self) -> QgsCoordinateReferenceSystem:
         return self.canvas.mapSettings().destinationCrs()
 
-    def set_roi_rectangle(self, rect: QgsRectangle, crs: Optional[QgsCoordinateReferenceSystem] = None) -> None:
+    def set_roi_rectangle(self, rect: QgsRectangle, crs: QgsCoordinateReferenceSystem | None = None) -> None:
         crs = crs or self.canvas_crs()
         if rect is None or rect.isEmpty():
             raise SpecError("the rectangle is empty; drag on the map to draw a region")
@@ -356,8 +356,8 @@ class RsEmbedDock(QgsDockWidget):
         bbox = BBox(r.xMinimum(), r.yMinimum(), r.xMaximum(), r.yMaximum()).validate()
         self._set_rois([(bbox, spatial_wkt(bbox))], "rectangle")
 
-    def set_roi_point(self, point: QgsPointXY, crs: Optional[QgsCoordinateReferenceSystem] = None,
-                      buffer_m: Optional[float] = None) -> None:
+    def set_roi_point(self, point: QgsPointXY, crs: QgsCoordinateReferenceSystem | None = None,
+                      buffer_m: float | None = None) -> None:
         crs = crs or self.canvas_crs()
         p = _xform(crs, WGS84).transform(point) if crs.isValid() and crs != WGS84 else point
         pb = PointBuffer(lon=p.x(), lat=p.y(), buffer_m=float(buffer_m or self.ui.spinBuffer.value())).validate()
@@ -410,7 +410,7 @@ class RsEmbedDock(QgsDockWidget):
         except RsEmbedError as exc:
             self._error(exc)
 
-    def _set_rois(self, rois: List[Tuple[Any, str]], kind: str) -> None:
+    def _set_rois(self, rois: list[tuple[Any, str]], kind: str) -> None:
         self.rois, self.roi_kind = rois, kind
         if self.roi_band is None:
             self.roi_band = roi_rubber_band(self.canvas)
@@ -458,15 +458,15 @@ class RsEmbedDock(QgsDockWidget):
             return OutputSpec.pooled(u.cmbPooling.currentText())
         return OutputSpec.grid(scale_m=int(u.spinGridScale.value()))
 
-    def provider_options(self, backend: str) -> Dict[str, Any]:
+    def provider_options(self, backend: str) -> dict[str, Any]:
         if backend == "local":
             folder = self.ui.fileDataFolder.filePath().strip() or S.local_data_folder()
             return {"root": folder}
         project = S.get("gee_project")
         return {"project": project} if project else {}
 
-    def model_options(self, model: str) -> Dict[str, Any]:
-        opts: Dict[str, Any] = {}
+    def model_options(self, model: str) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
         w = S.weights_path(model)
         if w:
             opts["weights"] = str(w)
@@ -621,7 +621,7 @@ class RsEmbedDock(QgsDockWidget):
     def _on_similarity_click(self, point: QgsPointXY) -> None:
         self.similarity_at(point, self.canvas_crs())
 
-    def _embedding_layer_at(self, point: QgsPointXY, crs) -> Optional[QgsRasterLayer]:
+    def _embedding_layer_at(self, point: QgsPointXY, crs) -> QgsRasterLayer | None:
         cands = []
         active = self.iface.activeLayer()
         if active is not None:
@@ -736,7 +736,7 @@ class RsEmbedDock(QgsDockWidget):
         return [self.rect_tool, self.point_tool, self.sim_tool]
 
 
-def stats_html(report: Dict[str, Any]) -> str:
+def stats_html(report: dict[str, Any]) -> str:
     rows = []
     for b in report.get("bands_stats", []):
         if "min" in b:

@@ -5,7 +5,7 @@ import datetime as _dt
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 from qgis.core import Qgis
 from qgis.gui import QgsFileWidget
@@ -76,7 +76,7 @@ class ForecastTab(AlgorithmTab):
     def _sync(self, *_a) -> None:
         self.lblRandom.setVisible(not self.fileCheckpoint.filePath().strip())
 
-    def parameters(self) -> Dict[str, Any]:
+    def parameters(self) -> dict[str, Any]:
         minicube = self.fileMinicube.filePath().strip()
         stack = [p for p in QgsFileWidget.splitFilePaths(self.fileStack.filePath()) if p.strip()]
         if bool(minicube) == bool(stack):
@@ -89,7 +89,7 @@ class ForecastTab(AlgorithmTab):
         os.makedirs(out, exist_ok=True)
         checkpoint = self.fileCheckpoint.filePath().strip()
         self._run_info = {"name": name, "random": not checkpoint}
-        params: Dict[str, Any] = {"WRITE_NDVI": self.chkNdvi.isChecked(), "ADD_TO_PROJECT": False,
+        params: dict[str, Any] = {"WRITE_NDVI": self.chkNdvi.isChecked(), "ADD_TO_PROJECT": False,
                                   "OUTPUT_FOLDER": out}
         if minicube:
             params["MINICUBE"] = minicube
@@ -102,7 +102,7 @@ class ForecastTab(AlgorithmTab):
             params["CHECKPOINT"] = checkpoint
         return params
 
-    def add_results(self, results: Dict[str, Any]) -> list:
+    def add_results(self, results: dict[str, Any]) -> list:
         from ..engine.forecast.predict import ForecastFrame
         from ..layers_forecast import add_forecast_to_project
 
@@ -112,7 +112,7 @@ class ForecastTab(AlgorithmTab):
         if not paths or len(paths) != len(dates):
             raise ValueError(f"the algorithm returned {len(paths)} frames and {len(dates)} dates")
         frames = [ForecastFrame(_dt.date.fromisoformat(d), Path(p), Path(ndvi[i]) if len(ndvi) == len(paths)
-                                else None) for i, (d, p) in enumerate(zip(dates, paths))]
+                                else None) for i, (d, p) in enumerate(zip(dates, paths, strict=True))]
         name = self._run_info.get("name", "forecast")
         random_w = bool(results.get("RANDOM_WEIGHTS"))
         if random_w:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from qgis.core import QgsSettings
 
@@ -24,11 +24,11 @@ def put(key: str, value: Any) -> None:
         s.setValue(f"{PREFIX}/{key}", value)
 
 
-def weights_path(model: str) -> Optional[str]:
+def weights_path(model: str) -> str | None:
     return get(f"weights/{model}")
 
 
-def set_weights_path(model: str, path: Optional[str]) -> None:
+def set_weights_path(model: str, path: str | None) -> None:
     put(f"weights/{model}", path)
 
 

@@ -5,7 +5,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 from qgis.core import Qgis, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
@@ -90,7 +90,7 @@ class SuperResTab(AlgorithmTab):
                 return
         raise ValueError(f"unknown method {engine_method!r}")
 
-    def parameters(self) -> Dict[str, Any]:
+    def parameters(self) -> dict[str, Any]:
         layer = self.cmbLayer.currentLayer()
         if layer is None:
             raise ValueError("no input raster: add a Sentinel-2 raster layer and pick it")
@@ -105,7 +105,7 @@ class SuperResTab(AlgorithmTab):
             out = str(Path(S.output_dir()) / f"{stem}_sr_1m.tif")
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         self._run_info = {"layer_name": layer.name(), "method": method, "random": random_w}
-        params: Dict[str, Any] = {
+        params: dict[str, Any] = {
             "INPUT": layer.source().split("|")[0], "METHOD": idx,
             "TILE": self.spinTile.value(), "OVERLAP": self.spinOverlap.value(),
             "DEVICE": self.cmbDevice.currentText(), "OUTPUT": out}
@@ -133,7 +133,7 @@ class SuperResTab(AlgorithmTab):
             out.append(b)
         return out
 
-    def add_results(self, results: Dict[str, Any]) -> list:
+    def add_results(self, results: dict[str, Any]) -> list:
         path = results.get("OUTPUT")
         if not path or not os.path.exists(path):
             raise ValueError(f"the algorithm returned no output file ({path!r})")

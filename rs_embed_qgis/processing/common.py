@@ -5,7 +5,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -26,13 +26,13 @@ INPUT_PREPS = ["resize", "tile"]
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 
 
-def model_ids() -> List[str]:
+def model_ids() -> list[str]:
     from ..engine import list_models
 
     return list_models()
 
 
-_snapshot: Dict[str, Any] = {}
+_snapshot: dict[str, Any] = {}
 _snapshot_lock = threading.Lock()
 
 
@@ -64,7 +64,7 @@ def setting(key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def local_data_folder(explicit: Optional[str] = None) -> Optional[str]:
+def local_data_folder(explicit: str | None = None) -> str | None:
     """Explicit parameter > plugin setting > RS_EMBED_LOCAL_DATA > bundled sample."""
     for cand in (explicit, setting("local_data"), os.environ.get("RS_EMBED_LOCAL_DATA")):
         if cand:
@@ -72,20 +72,20 @@ def local_data_folder(explicit: Optional[str] = None) -> Optional[str]:
     return None
 
 
-def provider_options(backend: str, data_folder: Optional[str]) -> Dict[str, Any]:
+def provider_options(backend: str, data_folder: str | None) -> dict[str, Any]:
     if backend == "local":
         folder = local_data_folder(data_folder)
         return {"root": folder} if folder else {}
-    opts: Dict[str, Any] = {}
+    opts: dict[str, Any] = {}
     project = setting("gee_project") or os.environ.get("EE_PROJECT_ID") or os.environ.get("GOOGLE_CLOUD_PROJECT")
     if project:
         opts["project"] = project
     return opts
 
 
-def model_options_for(model: str, extra_json: str = "") -> Dict[str, Any]:
+def model_options_for(model: str, extra_json: str = "") -> dict[str, Any]:
     """Per-model weights path from the settings, plus JSON options typed by the user."""
-    opts: Dict[str, Any] = {}
+    opts: dict[str, Any] = {}
     wpath = setting(f"weights/{model}")
     if wpath:
         opts["weights"] = str(wpath)
@@ -93,7 +93,8 @@ def model_options_for(model: str, extra_json: str = "") -> Dict[str, Any]:
         try:
             user = json.loads(extra_json)
         except json.JSONDecodeError as exc:
-            raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}: {exc}")
+            raise QgsProcessingException(
+                f"model options must be a JSON object, got {extra_json!r}: {exc}") from exc
         if not isinstance(user, dict):
             raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}")
         opts.update(user)
@@ -197,7 +198,7 @@ def describe_temporal(t) -> str:
     return f"[{s}, {e})"
 
 
-def add_sensor_params(alg, scale_default: Optional[float] = None) -> None:
+def add_sensor_params(alg, scale_default: float | None = None) -> None:
     """Advanced overrides of the model's default sensor; empty = the model's value."""
     from qgis.core import (
         QgsProcessingParameterEnum,
@@ -229,7 +230,7 @@ def sensor_from(alg, parameters, context, base):
     from ..engine import SensorSpec
     from ..engine.errors import SpecError
 
-    over: Dict[str, Any] = {}
+    over: dict[str, Any] = {}
     if parameters.get("SENSOR_SCALE") not in (None, ""):
         over["scale_m"] = alg.parameterAsDouble(parameters, "SENSOR_SCALE", context)
     bands = alg.parameterAsString(parameters, "BANDS", context) if "BANDS" in parameters else ""
@@ -255,13 +256,13 @@ def sensor_from(alg, parameters, context, base):
     return dataclasses.replace(base, **over).validate()
 
 
-def model_options_multi(models: List[str], extra_json: str = "") -> Dict[str, Dict[str, Any]]:
+def model_options_multi(models: list[str], extra_json: str = "") -> dict[str, dict[str, Any]]:
     """Per-model options for several models: settings' weights, then JSON.
 
     The JSON is either keyed by model id (``{"mosaiks": {...}}``) or one flat object
     applied to every model.
     """
-    raw: Dict[str, Any] = {}
+    raw: dict[str, Any] = {}
     if extra_json and extra_json.strip():
         try:
             raw = json.loads(extra_json)
@@ -315,11 +316,11 @@ class Roi:
 
     __slots__ = ("fid", "name", "spatial", "attrs")
 
-    def __init__(self, fid: int, name: str, spatial: Any, attrs: Optional[Dict[str, Any]] = None):
+    def __init__(self, fid: int, name: str, spatial: Any, attrs: dict[str, Any] | None = None):
         self.fid, self.name, self.spatial, self.attrs = fid, name, spatial, attrs or {}
 
 
-def rois_from(alg, parameters, context, feedback) -> List[Roi]:
+def rois_from(alg, parameters, context, feedback) -> list[Roi]:
     """Every feature of INPUT as a ``PointBuffer`` (points) or ``BBox`` (other geometries).
 
     Geometries are reprojected to EPSG:4326 first; a polygon's ROI is the lon/lat
@@ -365,7 +366,7 @@ def rois_from(alg, parameters, context, feedback) -> List[Roi]:
             raise QgsProcessingException(msg + " (set INVALID_GEOMETRY=skip to skip such features)")
         feedback.reportError(msg + "; skipped", fatalError=False)
 
-    out: List[Roi] = []
+    out: list[Roi] = []
     req = QgsFeatureRequest()
     feats = source.getFeatures(req, QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
     for k, feat in enumerate(feats):
@@ -423,7 +424,7 @@ def rois_from(alg, parameters, context, feedback) -> List[Roi]:
     return out
 
 
-def footprint_geometry(footprint: Dict[str, Any], dest_crs, context, densify: int = 8):
+def footprint_geometry(footprint: dict[str, Any], dest_crs, context, densify: int = 8):
     """The ROI's pixel footprint (``{"crs", "bounds"}``) as a polygon in ``dest_crs``."""
     from qgis.core import QgsGeometry, QgsPointXY
 
@@ -464,13 +465,13 @@ class RsEmbedAlgorithm:
         return True
 
 
-def warn_random_weights(feedback, meta: Dict[str, Any]) -> None:
+def warn_random_weights(feedback, meta: dict[str, Any]) -> None:
     if meta.get("random_weights"):
         feedback.reportError("WARNING: this model ran with RANDOM weights; the output is not a "
                              "pretrained embedding.", fatalError=False)
 
 
-def run_summary(meta: Dict[str, Any], **extra: Any) -> str:
+def run_summary(meta: dict[str, Any], **extra: Any) -> str:
     """A JSON string of the run's key metadata (for the METADATA output)."""
     import datetime as _dt
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import torch
 
@@ -25,7 +25,7 @@ SMALL = {
 }
 
 
-def _randomise(sd: Dict[str, torch.Tensor], seed: int) -> Dict[str, torch.Tensor]:
+def _randomise(sd: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     """Trained-looking weights: every float tensor redrawn (fixed tables kept)."""
     g = torch.Generator().manual_seed(seed)
     out = {}
@@ -41,21 +41,21 @@ def _randomise(sd: Dict[str, torch.Tensor], seed: int) -> Dict[str, torch.Tensor
     return out
 
 
-def encoder_state(model_id: str, variant: str | None = None, seed: int = 0) -> Tuple[Dict[str, torch.Tensor], Any]:
+def encoder_state(model_id: str, variant: str | None = None, seed: int = 0) -> tuple[dict[str, torch.Tensor], Any]:
     """State dict of our encoder at the small size (official names), randomised."""
     from rs_embed_qgis.engine.registry import get_spec, load_embedder_class
 
     spec = get_spec(model_id)
     cls = load_embedder_class(model_id)
     key = "satmae_ms" if variant == "multispectral" else model_id
-    opts: Dict[str, Any] = {"allow_random_weights": True, "download": False, "arch": SMALL[key]}
+    opts: dict[str, Any] = {"allow_random_weights": True, "download": False, "arch": SMALL[key]}
     if variant:
         opts["variant"] = variant
     emb = cls(spec, device="cpu", **opts)
     return _randomise(emb.model.state_dict(), seed), emb.config
 
 
-def clip_text_tower(width: int = 32, layers: int = 1, vocab: int = 50, ctx: int = 8, embed: int = 32) -> Dict[str, torch.Tensor]:
+def clip_text_tower(width: int = 32, layers: int = 1, vocab: int = 50, ctx: int = 8, embed: int = 32) -> dict[str, torch.Tensor]:
     sd = {"positional_embedding": torch.randn(ctx, width), "text_projection": torch.randn(width, embed),
           "logit_scale": torch.tensor(4.6052), "token_embedding.weight": torch.randn(vocab, width),
           "ln_final.weight": torch.ones(width), "ln_final.bias": torch.zeros(width)}
@@ -70,7 +70,7 @@ def clip_text_tower(width: int = 32, layers: int = 1, vocab: int = 50, ctx: int 
     return sd
 
 
-def mae_decoder(d: int = 64, dec: int = 32, extra: Dict[str, Tuple[int, ...]] | None = None) -> Dict[str, torch.Tensor]:
+def mae_decoder(d: int = 64, dec: int = 32, extra: dict[str, tuple[int, ...]] | None = None) -> dict[str, torch.Tensor]:
     sd = {"decoder_embed.weight": torch.randn(dec, d), "decoder_embed.bias": torch.zeros(dec),
           "mask_token": torch.zeros(1, 1, dec), "decoder_pos_embed": torch.zeros(1, 197, dec),
           "decoder_blocks.0.norm1.weight": torch.ones(dec), "decoder_blocks.0.attn.qkv.weight": torch.randn(3 * dec, dec),
@@ -81,7 +81,7 @@ def mae_decoder(d: int = 64, dec: int = 32, extra: Dict[str, Tuple[int, ...]] | 
     return sd
 
 
-def write_official(model_id: str, folder: Path, variant: str | None = None, seed: int = 0) -> Tuple[Path, Dict[str, torch.Tensor]]:
+def write_official(model_id: str, folder: Path, variant: str | None = None, seed: int = 0) -> tuple[Path, dict[str, torch.Tensor]]:
     """Write the small checkpoint as the official file of ``model_id`` is written.
 
     Returns the path and the encoder state dict (official names, no prefix).

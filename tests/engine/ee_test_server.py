@@ -21,9 +21,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import ee
 import numpy as np
@@ -46,10 +47,10 @@ class EEError(Exception):
 class Img:
     """An image on the request grid: ordered bands, values, masks and pixel types."""
 
-    names: List[str]
-    data: Dict[str, np.ndarray]
-    mask: Dict[str, np.ndarray]
-    dtype: Dict[str, str] = field(default_factory=dict)
+    names: list[str]
+    data: dict[str, np.ndarray]
+    mask: dict[str, np.ndarray]
+    dtype: dict[str, str] = field(default_factory=dict)
 
     def band(self, n):
         return self.data[n], self.mask[n]
@@ -63,13 +64,13 @@ class Img:
 
 @dataclass
 class Item:
-    props: Dict[str, Any]
+    props: dict[str, Any]
     thunk: Callable[[], Img]
 
 
 @dataclass
 class Closure:
-    args: List[str]
+    args: list[str]
     body: str
     ev: Evaluator
 
@@ -81,8 +82,8 @@ class Closure:
 class Scene:
     id: str
     date: _dt.date
-    bands: Dict[str, Tuple[str, int]]
-    bounds_4326: Tuple[float, float, float, float]
+    bands: dict[str, tuple[str, int]]
+    bounds_4326: tuple[float, float, float, float]
     cloudy_pct: float
 
 
@@ -91,9 +92,9 @@ class Catalog:
     """Collection id -> scenes from a local folder (LocalProvider's index)."""
 
     def __init__(self) -> None:
-        self.collections: Dict[str, List[Scene]] = {}
-        self._cache: Dict[Tuple, Dict[str, Tuple[np.ndarray, np.ndarray]]] = {}
-        self._files: Dict[str, Any] = {}
+        self.collections: dict[str, list[Scene]] = {}
+        self._cache: dict[tuple, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        self._files: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def add_folder(self, collection: str, root) -> None:
@@ -118,7 +119,7 @@ class Catalog:
                 self._files[path] = hit
         return hit
 
-    def read(self, scene: Scene, grid) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    def read(self, scene: Scene, grid) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """All bands of a scene on the grid (nearest neighbour, as computePixels' default).
 
         A grid aligned with the file's pixels is a slice of the file; any other grid
@@ -130,7 +131,7 @@ class Catalog:
         if hit is not None:
             return hit
         out = {}
-        by_file: Dict[str, List[Tuple[str, int]]] = {}
+        by_file: dict[str, list[tuple[str, int]]] = {}
         for name, (f, i) in scene.bands.items():
             by_file.setdefault(f, []).append((name, i))
         for f, pairs in by_file.items():
@@ -173,13 +174,13 @@ class Catalog:
 
 # -- the interpreter ---------------------------------------------------------------------------
 class Evaluator:
-    def __init__(self, expression: Dict[str, Any], catalog: Catalog, grid=None) -> None:
+    def __init__(self, expression: dict[str, Any], catalog: Catalog, grid=None) -> None:
         self.values = expression["values"]
         self.result = expression["result"]
         self.catalog = catalog
         self.grid = grid
-        self.memo: Dict[str, Any] = {}
-        self.calls: List[str] = []
+        self.memo: dict[str, Any] = {}
+        self.calls: list[str] = []
 
     @property
     def shape(self):
@@ -190,7 +191,7 @@ class Evaluator:
     def run(self):
         return self.value(self.result, {})
 
-    def value(self, ref: str, scope: Dict[str, Any]):
+    def value(self, ref: str, scope: dict[str, Any]):
         if not scope and ref in self.memo:
             return self.memo[ref]
         v = self.node(self.values[ref], scope)
@@ -198,7 +199,7 @@ class Evaluator:
             self.memo[ref] = v
         return v
 
-    def node(self, n: Dict[str, Any], scope: Dict[str, Any]):
+    def node(self, n: dict[str, Any], scope: dict[str, Any]):
         if "constantValue" in n:
             return n["constantValue"]
         if "valueReference" in n:
@@ -263,7 +264,7 @@ def _binary(op, out_dtype=None):
         elif len(a.names) == 1 and len(b.names) > 1:
             pairs = [(a.names[0], n) for n in b.names]
         else:
-            pairs = list(zip(a.names, b.names, strict=False))
+            pairs = list(zip(a.names, b.names, strict=True))
         names = [p[0] if len(a.names) >= len(b.names) else p[1] for p in pairs]
         data, mask, dt = {}, {}, {}
         for name, (na, nb) in zip(names, pairs, strict=True):
@@ -454,7 +455,7 @@ def _date_range_contains(ev, leftValue=None, rightField=None, **kw):
     return lambda p: s <= p[rightField] < e
 
 
-FUNCS: Dict[str, Callable[..., Any]] = {
+FUNCS: dict[str, Callable[..., Any]] = {
     "ImageCollection.load": _load_collection,
     "Collection.filter": lambda ev, collection, filter: [it for it in collection if filter(it.props)],
     "Collection.map": _map,
@@ -498,10 +499,10 @@ class Fault:
     """One injected failure: ``status`` (e.g. 429), ``slow`` seconds, or ``truncate``."""
 
     match: str = "computePixels"
-    status: Optional[int] = None
+    status: int | None = None
     slow: float = 0.0
     truncate: bool = False
-    retry_after: Optional[float] = None
+    retry_after: float | None = None
     times: int = 1
 
 
@@ -515,10 +516,10 @@ class EETestServer:
         self.latency = 0.0
         self.max_request_bytes = 48 * 1024 * 1024
         self.max_grid_dim = 32768
-        self.faults: List[Fault] = []
-        self.log: List[Dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._httpd: Optional[ThreadingHTTPServer] = None
+        self._httpd: ThreadingHTTPServer | None = None
         with open(os.path.join(EE_DIR, "tests", "cloud_api_discovery_document.json"), encoding="utf-8") as f:
             self._discovery_template = f.read().replace('"v1alpha/', '"v1/')
         with open(os.path.join(EE_DIR, "tests", "algorithms.json"), "rb") as f:
@@ -562,11 +563,11 @@ class EETestServer:
         with self._lock:
             self.faults.append(Fault(**kw))
 
-    def requests(self, kind: str = "computePixels") -> List[Dict[str, Any]]:
+    def requests(self, kind: str = "computePixels") -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.log if kind in r["path"]]
 
-    def _take_fault(self, path: str) -> Optional[Fault]:
+    def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for f in self.faults:
                 if f.match == "*" or f.match in path:
@@ -791,10 +792,10 @@ if pytest is not None:
                 "cache_dir": None, "retry_backoff_s": 0.01, "max_retries": 3, "timeout": 20.0}
 
 
-def invocations(expression: Dict[str, Any], name: str) -> List[Dict[str, Any]]:
+def invocations(expression: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """Arguments of every call to ``name`` in a serialized expression (constants resolved)."""
     values = expression["values"]
-    found: List[Dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
 
     def plain(n):
         if "constantValue" in n:

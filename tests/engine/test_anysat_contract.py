@@ -6,17 +6,13 @@ import datetime as dt
 
 import numpy as np
 import pytest
-
-from anysat_util import A, YEAR
+from anysat_util import YEAR, A
 
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.providers.base import Patch
 from rs_embed_qgis.engine.registry import S2_10, get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
-
-
-
 
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
 TINY_RANDOM = {"model_size": "tiny", "pretrained": False, "img": 12}

@@ -6,14 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from anysat_util import OFFICIAL, YEAR
 
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
-
-
-
 
 CENTER = (9.02, 47.84)  # inside the bundled sample (EPSG:32632, 2022)
 
@@ -103,9 +99,9 @@ def test_batch_runs_true_batched_forwards_with_the_same_results(tiny_ckpt):
     counting.batches.clear()
     single = [api.get_embedding("anysat", spatial=r, temporal=YEAR, backend="local", device="cpu",
                                 input_chw=a, output=OutputSpec.grid(scale_m=20), model_options=opts)
-              for r, a in zip(rois, arrays)]
+              for r, a in zip(rois, arrays, strict=True)]
     assert counting.batches == [1] * 5
-    for b, s in zip(out, single):
+    for b, s in zip(out, single, strict=True):
         assert np.allclose(b.array, s.array, atol=1e-4)
     assert not np.allclose(out[0].array, out[1].array, atol=1e-4)  # ROIs differ
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from anysat_util import A, OFFICIAL, YEAR
+from anysat_util import OFFICIAL, YEAR, A
 
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.errors import ModelError
@@ -22,9 +21,6 @@ from rs_embed_qgis.engine.nn.anysat import AnySat
 from rs_embed_qgis.engine.registry import get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer
 from rs_embed_qgis.engine.weights import load_into, load_state_dict, resolve_weights
-
-
-
 
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
 

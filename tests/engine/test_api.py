@@ -102,7 +102,7 @@ def test_batch_equals_loop_and_reuses_one_embedder(summer):
     loop = [get_embedding("mosaiks", spatial=r, temporal=summer, backend="local", model_options=SMALL)
             for r in rois]
     assert len(batch) == 4
-    for a, b in zip(batch, loop):
+    for a, b in zip(batch, loop, strict=True):
         assert np.array_equal(a.data, b.data)
     assert not np.allclose(batch[0].data, batch[3].data)
     assert get_embedder("mosaiks", model_options=SMALL) is get_embedder("mosaiks", model_options=SMALL)

@@ -59,7 +59,7 @@ def _assert_same_export(a: Path, b: Path, names):
         for key in ("index", "name", "status", "job_key", "spatial", "temporal", "output"):
             assert ma[key] == mb[key], (n, key)
         assert [m["model"] for m in ma["models"]] == [m["model"] for m in mb["models"]]
-        for ea, eb in zip(ma["models"], mb["models"]):
+        for ea, eb in zip(ma["models"], mb["models"], strict=True):
             assert ea["status"] == eb["status"] == "ok"
             assert ea["embedding"] == eb["embedding"]
             assert ea["input"]["sha1"] == eb["input"]["sha1"]
@@ -142,7 +142,7 @@ def test_combined_npz_and_export_npz(tmp_path):
         assert z["input_chw__mosaiks_nir__00002"].shape[0] == 3  # sizes differ: kept per ROI
     assert [it["name"] for it in man["items"]] == ["roi_000", "roi_001", "roi_002"]
     back = load_export(str(tmp_path / "all.npz"))
-    per = _run(tmp_path / "per", n=3)
+    _run(tmp_path / "per", n=3)
     for i in range(3):
         with np.load(tmp_path / "per" / f"roi_{i:03d}.npz") as z:
             assert np.array_equal(back["embeddings"]["mosaiks"][i], z["embedding__mosaiks"])
@@ -166,7 +166,7 @@ def test_geo_formats_round_trip(tmp_path, fmt, layout, mode):
     target = tmp_path / "x" if layout == "per_item" else Path(got["target"])
     back = load_export(str(target))
     assert back["format"] == fmt
-    for i, r in enumerate(ref):
+    for i in range(len(ref)):
         with np.load(tmp_path / "ref" / f"roi_{i:03d}.npz") as z:
             for m in MODELS:
                 assert np.array_equal(np.asarray(back["embeddings"][m][i]), z[f"embedding__{m}"]), (m, i)

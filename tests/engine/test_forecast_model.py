@@ -16,7 +16,6 @@ from rs_embed_qgis.engine.forecast.model import (
     output_to_channels_last,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -13,7 +13,6 @@ from rs_embed_qgis.engine.forecast.losses import DeltaRegressionLoss, log_cosh
 from rs_embed_qgis.engine.forecast.model import ForecastConfig, ReflectanceForecaster
 from rs_embed_qgis.engine.forecast.train import TrainConfig, evaluate, fit, warmup_lr
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -33,7 +33,7 @@ def test_split_into_bins_covers_the_window_without_gaps():
     bins = TemporalSpec.year(2022).split(8)
     assert len(bins) == 8
     assert bins[0].start == dt.date(2022, 1, 1) and bins[-1].end == dt.date(2023, 1, 1)
-    for a, b in zip(bins, bins[1:]):
+    for a, b in zip(bins, bins[1:], strict=False):
         assert a.end == b.start
     assert all(b.start < b.mid < b.end for b in bins)
 

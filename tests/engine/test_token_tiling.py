@@ -64,6 +64,6 @@ def test_resize_sees_the_whole_roi_and_batches_patches_together():
     patches = [_patch(64, 64, seed=s) for s in range(5)]
     outs = emb.embed_patches(patches, OutputSpec.pooled(), input_prep="resize")
     assert emb.calls == [3, 2]
-    for p, o in zip(patches, outs):
+    for p, o in zip(patches, outs, strict=True):
         assert o.data.shape == (2,)
         assert np.allclose(o.data, p.chw.mean(axis=(1, 2)), rtol=1e-3)

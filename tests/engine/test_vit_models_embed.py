@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from _vit_ckpt import SMALL, encoder_state, write_official
-from rs_embed_qgis.engine.api import clear_caches, get_embedder, get_embedding, get_embedding_from_data, get_embeddings_batch
+
+from rs_embed_qgis.engine.api import (
+    clear_caches,
+    get_embedder,
+    get_embedding,
+    get_embedding_from_data,
+    get_embeddings_batch,
+)
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 
 CENTRE = (9.0200, 47.8398)  # the bundled sample: 3 km x 3 km, UTM 32N, 2022
@@ -60,7 +66,7 @@ def _ref_blocks(x, sd, depth, heads, eps, prefix="blocks."):
         h = F.layer_norm(x, x.shape[-1:], sd[p + "norm1.weight"], sd[p + "norm1.bias"], eps)
         q, k, v = F.linear(h, sd[p + "attn.qkv.weight"], sd[p + "attn.qkv.bias"]).chunk(3, dim=-1)
         b, n, c = q.shape
-        split = lambda t: t.reshape(b, n, heads, c // heads).transpose(1, 2)  # noqa: E731
+        split = lambda t, b=b, n=n, c=c: t.reshape(b, n, heads, c // heads).transpose(1, 2)  # noqa: E731
         a = torch.softmax(split(q) @ split(k).transpose(-1, -2) / math.sqrt(c // heads), dim=-1) @ split(v)
         x = x + F.linear(a.transpose(1, 2).reshape(b, n, c), sd[p + "attn.proj.weight"], sd[p + "attn.proj.bias"])
         h = F.layer_norm(x, x.shape[-1:], sd[p + "norm2.weight"], sd[p + "norm2.bias"], eps)
@@ -218,7 +224,7 @@ def test_batch_equals_loop_in_one_forward(ckpts, model, variant):
         assert calls == [1, 1, 1]
     finally:
         hook.remove()
-    for b, one in zip(batch, loop):
+    for b, one in zip(batch, loop, strict=True):
         np.testing.assert_allclose(b.array, one.array, rtol=1e-5, atol=1e-5)
         assert b.meta["transform"] == one.meta["transform"]
 

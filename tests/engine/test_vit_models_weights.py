@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _vit_ckpt import SMALL, write_official
+
 from rs_embed_qgis.engine.api import clear_caches, get_embedder
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.registry import describe_model

@@ -154,7 +154,7 @@ def test_forecast_tab_random_weights_adds_20_temporal_layers(qgis_iface, qtbot, 
         assert tp.isActive() and tp.mode() == QgsRasterLayerTemporalProperties.ModeFixedTemporalRange
         assert lyr.bandCount() == 4
     begins = sorted(lyr.temporalProperties().fixedTemporalRange().begin() for lyr in layers)
-    assert all(a.daysTo(b) == 5 for a, b in zip(begins, begins[1:]))
+    assert all(a.daysTo(b) == 5 for a, b in zip(begins, begins[1:], strict=False))
     span = QgsProject.instance().timeSettings().temporalRange()
     assert span.begin() == begins[0] and begins[-1].daysTo(span.end()) == 5
     assert QgsProject.instance().layerTreeRoot().findGroup("cube_t (RANDOM weights) (20 frames)")

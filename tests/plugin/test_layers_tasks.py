@@ -34,7 +34,7 @@ def test_principal_components_match_svd(shape):
     assert np.isnan(got[0]).all()
     assert np.allclose(got[ok], ref, atol=1e-3)
     assert info["explained_variance_ratio"] == pytest.approx((s[:3] ** 2 / (s ** 2).sum()).tolist(), rel=1e-6)
-    for (lo, hi), col in zip(info["stretch"], ref.T):
+    for (lo, hi), col in zip(info["stretch"], ref.T, strict=True):
         assert lo == pytest.approx(np.percentile(col, 2), rel=1e-3, abs=1e-3)
         assert hi == pytest.approx(np.percentile(col, 98), rel=1e-3, abs=1e-3)
 

@@ -26,8 +26,9 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def _parse_str(name: str, value: Any) -> str:
 
 
 #: knob -> (option names, environment variable, default, parser)
-KNOBS: Dict[str, Tuple[Tuple[str, ...], Optional[str], Any, Callable[..., Any]]] = {
+KNOBS: dict[str, tuple[tuple[str, ...], str | None, Any, Callable[..., Any]]] = {
     "frames": (("frames", "n_frames"), "RS_EMBED_ANYSAT_FRAMES", 8,
                lambda n, v: _parse_int(n, v, minimum=1)),
     "img": (("img", "image_size"), "RS_EMBED_ANYSAT_IMG", 24,
@@ -133,15 +134,15 @@ KNOBS: Dict[str, Tuple[Tuple[str, ...], Optional[str], Any, Callable[..., Any]]]
 _OPTION_NAMES = {o: k for k, (opts, _, _, _) in KNOBS.items() for o in opts}
 
 
-def resolve_settings(options: Dict[str, Any], environ: Optional[Dict[str, str]] = None
-                     ) -> Tuple[Dict[str, Any], Dict[str, str]]:
+def resolve_settings(options: dict[str, Any], environ: dict[str, str] | None = None
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
     """Effective settings and where each came from (``option`` | ``env:VAR`` | ``default``)."""
     env = os.environ if environ is None else environ
     unknown = sorted(k for k in options if k not in _OPTION_NAMES)
     if unknown:
         raise ModelError(f"unknown AnySat model_options {unknown}; known: {sorted(_OPTION_NAMES)}")
-    values: Dict[str, Any] = {}
-    sources: Dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for knob, (opts, var, default, parse) in KNOBS.items():
         given = [o for o in opts if o in options and options[o] is not None]
         if len(given) > 1:
@@ -204,7 +205,7 @@ def doy0(day: _dt.date) -> int:
     return max(0, min(364, day.timetuple().tm_yday - 1))
 
 
-def frame_dates(patch: Patch, frames: int) -> Tuple[List[_dt.date], str]:
+def frame_dates(patch: Patch, frames: int) -> tuple[list[_dt.date], str]:
     """Midpoint date of each of the ``frames`` bins, and where they came from."""
     mids = patch.frame_dates()
     source = "patch frame midpoints"
@@ -219,7 +220,7 @@ def frame_dates(patch: Patch, frames: int) -> Tuple[List[_dt.date], str]:
     return mids[:frames], source
 
 
-def doy0_values(patch: Patch, frames: int) -> Tuple[List[int], List[str], str]:
+def doy0_values(patch: Patch, frames: int) -> tuple[list[int], list[str], str]:
     mids, source = frame_dates(patch, frames)
     if not mids:
         return [DEFAULT_DOY0] * frames, [], f"default {DEFAULT_DOY0} (no temporal window or frame dates)"
@@ -251,7 +252,7 @@ def resize_tchw(x: np.ndarray, size: int) -> np.ndarray:
     return out.reshape(t, c, size, size).numpy()
 
 
-def to_official_layout(sd: Dict[str, Any]) -> Dict[str, Any]:
+def to_official_layout(sd: dict[str, Any]) -> dict[str, Any]:
     """Keys as in the official file (``AnyModule``), from a few common wrappings.
 
     A state dict saved from the hub wrapper holds ``model.*`` (the AnyModule) and a
@@ -300,11 +301,11 @@ class AnySatEmbedder(Embedder):
         self.batch_size = s["batch_size"] or DEFAULT_BATCH.get(dev, 4)
         self._lock = threading.RLock()
         self._model: Any = None
-        self._model_meta: Dict[str, Any] = {}
+        self._model_meta: dict[str, Any] = {}
         self.weights_meta = {"status": "not loaded yet"}
 
     # -- input --------------------------------------------------------------------------
-    def resolve_temporal(self, temporal: Optional[TemporalSpec]) -> TemporalSpec:
+    def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec:
         """``year`` -> its range; ``None`` -> rs-embed's default window, with a warning."""
         if temporal is None:
             warnings.warn(
@@ -325,7 +326,7 @@ class AnySatEmbedder(Embedder):
                 f"img x img tiles, patch grids stitched), got {input_prep!r}")
 
     def series(self, patch: Patch, input_prep: str = "resize", scale: int = 1
-               ) -> Tuple[List[np.ndarray], Dict[str, Any]]:
+               ) -> tuple[list[np.ndarray], dict[str, Any]]:
         """Model inputs of one patch (``(T, 10, S, S)`` normalised tiles) and their metadata.
 
         ``resize``: one tile, the series resized to ``img``. ``tile``: the series is
@@ -336,7 +337,7 @@ class AnySatEmbedder(Embedder):
         tchw = coerce_tchw(raw, self.frames)
         h, w = (int(v) for v in tchw.shape[-2:])
         doys, mids, source = doy0_values(patch, self.frames)
-        info: Dict[str, Any] = {"input_hw": [h, w], "doy0_values": doys, "frame_mids": mids,
+        info: dict[str, Any] = {"input_hw": [h, w], "doy0_values": doys, "frame_mids": mids,
                                 "doy_source": source, "n_frames_in": int(raw.shape[0])}
         size = self.image_size
         if input_prep == "resize":
@@ -366,7 +367,7 @@ class AnySatEmbedder(Embedder):
         return tiles, info
 
     @staticmethod
-    def stitch(feats: Sequence[np.ndarray], info: Dict[str, Any], scale: int) -> np.ndarray:
+    def stitch(feats: Sequence[np.ndarray], info: dict[str, Any], scale: int) -> np.ndarray:
         """Tile patch grids ``(g, g, D)`` -> one ``(Hc, Wc, D)`` grid of the whole input."""
         ys, xs = info["layout"]
         hp, wp = info["padded_hw"]
@@ -420,7 +421,7 @@ class AnySatEmbedder(Embedder):
             target = runner
             source = "rs_embed_qgis.engine.nn.anysat (built-in, official parameter names)"
         self._model_meta = {"model_source": source}
-        wmeta: Dict[str, Any]
+        wmeta: dict[str, Any]
         if s["pretrained"]:
             wspec = self._weights_spec()
             allow_dl = s["download"] and not _offline() and bool(wspec.hf_repo)
@@ -483,7 +484,7 @@ class AnySatEmbedder(Embedder):
         return np.concatenate(outs, axis=0)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
-                      input_prep: str = "resize") -> List[Embedding]:
+                      input_prep: str = "resize") -> list[Embedding]:
         self.check_input_prep(input_prep)
         patch_size_m = check_patch_size(output.scale_m)
         scale = patch_size_m // 10
@@ -491,10 +492,10 @@ class AnySatEmbedder(Embedder):
         prepared = [self.series(p, input_prep, scale) for p in patches]
         # every tile of every patch, grouped by shape (all equal unless img=0), run in true batches
         flat = [(i, k) for i, (tiles, _) in enumerate(prepared) for k in range(len(tiles))]
-        groups: Dict[Tuple[int, ...], List[Tuple[int, int]]] = {}
+        groups: dict[tuple[int, ...], list[tuple[int, int]]] = {}
         for i, k in flat:
             groups.setdefault(tuple(prepared[i][0][k].shape), []).append((i, k))
-        feats: Dict[Tuple[int, int], np.ndarray] = {}
+        feats: dict[tuple[int, int], np.ndarray] = {}
         for members in groups.values():
             xs = np.stack([prepared[i][0][k] for i, k in members])
             ds = np.asarray([prepared[i][1]["doy0_values"] for i, _ in members], dtype=np.int64)
@@ -503,14 +504,14 @@ class AnySatEmbedder(Embedder):
                 feats[key] = out[j]
         elapsed = time.perf_counter() - t0
         results = []
-        for i, (patch, (tiles, info)) in enumerate(zip(patches, prepared)):
+        for i, (patch, (tiles, info)) in enumerate(zip(patches, prepared, strict=True)):
             parts = [feats[(i, k)] for k in range(len(tiles))]
             feat = parts[0] if info["layout"] is None else self.stitch(parts, info, scale)
             results.append(self._embedding(patch, feat, info, output, input_prep, patch_size_m,
                                            elapsed / len(patches)))
         return results
 
-    def _embedding(self, patch: Patch, feat: np.ndarray, info: Dict[str, Any], output: OutputSpec,
+    def _embedding(self, patch: Patch, feat: np.ndarray, info: dict[str, Any], output: OutputSpec,
                    input_prep: str, patch_size_m: int, seconds: float) -> Embedding:
         grid = np.ascontiguousarray(np.transpose(feat, (2, 0, 1))).astype(np.float32)   # D,H,W
         d, gh, gw = grid.shape
@@ -548,13 +549,13 @@ class AnySatEmbedder(Embedder):
         return Embedding(self._grid_array(grid, patch, meta), meta)
 
     @staticmethod
-    def _grid_array(grid: np.ndarray, patch: Patch, meta: Dict[str, Any]) -> Any:
+    def _grid_array(grid: np.ndarray, patch: Patch, meta: dict[str, Any]) -> Any:
         try:
             import xarray as xr
         except ImportError:  # pragma: no cover - xarray is a core dependency
             return grid
         d, h, w = grid.shape
-        coords: Dict[str, Any] = {"band": np.arange(d)}
+        coords: dict[str, Any] = {"band": np.arange(d)}
         if patch.grid is not None:
             a, _, c, _, e, f = patch.grid.coarsen(h, w)[:6]
             coords["x"] = c + a * (np.arange(w) + 0.5)
@@ -565,7 +566,7 @@ class AnySatEmbedder(Embedder):
         return xr.DataArray(grid, dims=("band", "y", "x"), coords=coords, attrs=attrs, name="embedding")
 
 
-def _load_checked(path: Path) -> Dict[str, Any]:
+def _load_checked(path: Path) -> dict[str, Any]:
     """Safe load; if the file holds more than tensors, say how to convert it once."""
     from ..weights import load_state_dict
 

@@ -9,12 +9,13 @@ token grids to ``(D, H, W)``, pooling. A model family only writes
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..embedding import Embedding
-from ..errors import ModelError, SpecError
+from ..errors import ModelError, ProviderError, SpecError
 from ..providers.base import Patch
 from ..registry import ModelSpec
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
@@ -65,25 +66,25 @@ class Embedder:
     """Base class of model adapters; one instance is cached per (model, options, device)."""
 
     #: number of time frames the model wants from the provider (None: one composite)
-    frames: Optional[int] = None
+    frames: int | None = None
     #: provider fetch workers for batch calls (None: RS_EMBED_FETCH_WORKERS, the provider's own, or 4)
-    fetch_workers: Optional[int] = None
+    fetch_workers: int | None = None
 
     def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
         self.spec = spec
         self.device = resolve_device(device)
         self.options = dict(options)
-        self.weights_meta: Dict[str, Any] = {"status": "not needed"}
+        self.weights_meta: dict[str, Any] = {"status": "not needed"}
 
     # -- what the api asks --------------------------------------------------------------
-    def default_sensor(self) -> Optional[SensorSpec]:
+    def default_sensor(self) -> SensorSpec | None:
         return self.spec.default_sensor
 
     def check_input_prep(self, input_prep: str) -> None:
         if input_prep not in INPUT_PREPS:
             raise SpecError(f"input_prep must be one of {INPUT_PREPS}, got {input_prep!r}")
 
-    def resolve_temporal(self, temporal: Optional[TemporalSpec]) -> Optional[TemporalSpec]:
+    def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec | None:
         """The window the model runs on (a model may normalise ``year``/``None``)."""
         return temporal
 
@@ -96,11 +97,11 @@ class Embedder:
         return np.asarray(arr, dtype=np.float32)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
-                      input_prep: str = "resize") -> List[Embedding]:
+                      input_prep: str = "resize") -> list[Embedding]:
         raise NotImplementedError
 
     # -- helpers ------------------------------------------------------------------------
-    def base_meta(self, output: OutputSpec, input_prep: str) -> Dict[str, Any]:
+    def base_meta(self, output: OutputSpec, input_prep: str) -> dict[str, Any]:
         return {
             "model": self.spec.id,
             "family": self.spec.family,
@@ -119,7 +120,7 @@ class Embedder:
 
         try:
             idx = [band_index(patch.bands, b) for b in bands]
-        except Exception:
+        except ProviderError:
             raise ModelError(
                 f"model {self.spec.id!r} needs bands {list(bands)}, "
                 f"but the input has {list(patch.bands)}") from None
@@ -142,11 +143,11 @@ class TokenEmbedder(Embedder):
         """``(C, H, W)`` float32 model input at native resolution (bands, normalisation)."""
         raise NotImplementedError
 
-    def forward_tokens(self, x: "Any") -> "Any":
+    def forward_tokens(self, x: Any) -> Any:
         """``(B, C, S, S)`` tensor -> ``(B, h*w, D)`` patch tokens (no CLS) tensor."""
         raise NotImplementedError
 
-    def pooled_from_forward(self, tokens: "Any") -> Optional["Any"]:
+    def pooled_from_forward(self, tokens: Any) -> Any | None:
         """Optional model-specific pooled vector (e.g. CLIP's image embedding)."""
         return None
 
@@ -161,7 +162,7 @@ class TokenEmbedder(Embedder):
         return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
                              antialias=True)[0].numpy()
 
-    def _tiles(self, chw: np.ndarray, input_prep: str) -> Tuple[List[np.ndarray], Tuple[int, int], Tuple[int, int]]:
+    def _tiles(self, chw: np.ndarray, input_prep: str) -> tuple[list[np.ndarray], tuple[int, int], tuple[int, int]]:
         """Model-sized tiles of one image, the tile layout, and the valid token extent."""
         s = self.image_size
         if input_prep == "resize":
@@ -178,7 +179,7 @@ class TokenEmbedder(Embedder):
         return tiles, (len(ys), len(xs)), (h, w)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
-                      input_prep: str = "resize") -> List[Embedding]:
+                      input_prep: str = "resize") -> list[Embedding]:
         import time
 
         import torch
@@ -187,8 +188,8 @@ class TokenEmbedder(Embedder):
         t0 = time.perf_counter()
         per_patch = [self._tiles(self.preprocess(p), input_prep) for p in patches]
         flat = [t for tiles, _, _ in per_patch for t in tiles]
-        tokens_out: List[np.ndarray] = []
-        pooled_out: List[Optional[np.ndarray]] = []
+        tokens_out: list[np.ndarray] = []
+        pooled_out: list[np.ndarray | None] = []
         with torch.inference_mode():
             for i in range(0, len(flat), self.batch_size):
                 x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
@@ -202,7 +203,7 @@ class TokenEmbedder(Embedder):
         elapsed = time.perf_counter() - t0
         g = self.image_size // self.patch_size
         results, k = [], 0
-        for patch, (tiles, (ny, nx), valid) in zip(patches, per_patch):
+        for patch, (tiles, (ny, nx), valid) in zip(patches, per_patch, strict=True):
             toks = tokens_out[k:k + len(tiles)]
             pools = pooled_out[k:k + len(tiles)]
             k += len(tiles)
@@ -229,8 +230,8 @@ class TokenEmbedder(Embedder):
                 results.append(Embedding(grid, meta))
         return results
 
-    def _stitch(self, grids: List[np.ndarray], layout: Tuple[int, int],
-                hw: Tuple[int, int], valid: Tuple[int, int]) -> np.ndarray:
+    def _stitch(self, grids: list[np.ndarray], layout: tuple[int, int],
+                hw: tuple[int, int], valid: tuple[int, int]) -> np.ndarray:
         """Place tile token grids side by side; crop to the cells that touch the image."""
         ny, nx = layout
         rows = [np.concatenate(grids[iy * nx:(iy + 1) * nx], axis=2) for iy in range(ny)]

@@ -11,7 +11,8 @@ unit-length embedding never is) are left out of pooling and are NaN in grids.
 from __future__ import annotations
 
 import time
-from typing import Any, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class GSEEmbedder(Embedder):
         self.weights_meta = {"status": "not needed", "product": spec.default_sensor.collection}
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
-                      input_prep: str = "resize") -> List[Embedding]:
+                      input_prep: str = "resize") -> list[Embedding]:
         self.check_input_prep(input_prep)
         bands = self.spec.bands
         out = []

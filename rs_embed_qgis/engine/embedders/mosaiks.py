@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class MosaiksEmbedder(Embedder):
         self.filter_source = Path(src).expanduser() if src else _reference_path()
         if not self.filter_source.exists():
             raise ModelError(f"MOSAIKS filter source not found: {str(self.filter_source)!r}")
-        self._banks: Dict[Tuple[str, ...], np.ndarray] = {}
+        self._banks: dict[tuple[str, ...], np.ndarray] = {}
         self.weights_meta = {"status": "not needed", "filter_source": str(self.filter_source),
                              "seed": self.seed}
 
@@ -107,7 +108,8 @@ class MosaiksEmbedder(Embedder):
         rng = np.random.default_rng(self.seed)
         ys = rng.integers(0, h - k + 1, size=n)
         xs = rng.integers(0, w - k + 1, size=n)
-        patches = np.stack([ref[:, y:y + k, x:x + k].reshape(-1) for y, x in zip(ys, xs)]).astype(np.float64)
+        patches = np.stack([ref[:, y:y + k, x:x + k].reshape(-1)
+                            for y, x in zip(ys, xs, strict=True)]).astype(np.float64)
         patches -= patches.mean(axis=1, keepdims=True)
         norms = np.linalg.norm(patches, axis=1, keepdims=True)
         scale = float(np.median(norms)) or 1.0
@@ -142,7 +144,7 @@ class MosaiksEmbedder(Embedder):
             yield r0, feats.reshape(r1 - r0, w, -1)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
-                      input_prep: str = "resize") -> List[Embedding]:
+                      input_prep: str = "resize") -> list[Embedding]:
         self.check_input_prep(input_prep)
         results = []
         for patch in patches:

@@ -21,22 +21,24 @@ Weights: ``Prithvi_EO_V2_300M_TL.pt`` (default) or ``Prithvi_EO_V2_100M_TL.pt`` 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
 from ..nn.prithvi import PRITHVI_CONFIGS, PRITHVI_MEAN, PRITHVI_STD, PrithviEncoder
+from ..official_weights import PRITHVI
 from ..providers.base import Patch
 from .vit_base import ViTEmbedder, roi_center_lonlat
-from ..official_weights import PRITHVI
 
 MAX_FRAMES = 4
 
 
-VARIANTS: Dict[str, Dict[str, Any]] = {
-    "300M": {"config": PRITHVI_CONFIGS["300M"], "weights": PRITHVI["300M"], "aliases": ("300m_tl", "300_tl", "prithvi_eo_v2_300_tl")},
-    "100M": {"config": PRITHVI_CONFIGS["100M"], "weights": PRITHVI["100M"], "aliases": ("100m_tl", "100_tl", "prithvi_eo_v2_100_tl")},
+VARIANTS: dict[str, dict[str, Any]] = {
+    "300M": {"config": PRITHVI_CONFIGS["300M"], "weights": PRITHVI["300M"],
+             "aliases": ("300m_tl", "300_tl", "prithvi_eo_v2_300_tl")},
+    "100M": {"config": PRITHVI_CONFIGS["100M"], "weights": PRITHVI["100M"],
+             "aliases": ("100m_tl", "100_tl", "prithvi_eo_v2_100_tl")},
 }
 
 
@@ -64,7 +66,7 @@ class PrithviEmbedder(ViTEmbedder):
         return "encoder.", ("decoder.",)
 
     # -- frames and side inputs ---------------------------------------------------------------
-    def _frames_used(self, patch: Patch) -> List[int]:
+    def _frames_used(self, patch: Patch) -> list[int]:
         """Frames with data (bins without any scene are dropped), at most 4, evenly spaced."""
         idx = list(range(patch.n_frames))
         if patch.frames and len(patch.frames) == patch.n_frames:
@@ -75,8 +77,8 @@ class PrithviEmbedder(ViTEmbedder):
             idx = [idx[i] for i in pick]
         return idx
 
-    def _frame_dates(self, patch: Patch, used: List[int]) -> List[_dt.date]:
-        dates: List[_dt.date] = []
+    def _frame_dates(self, patch: Patch, used: list[int]) -> list[_dt.date]:
+        dates: list[_dt.date] = []
         if patch.frames and len(patch.frames) == patch.n_frames:
             for i in used:
                 mid = patch.frames[i].get("mid")
@@ -95,9 +97,9 @@ class PrithviEmbedder(ViTEmbedder):
         x = (x - mean) / std
         return x.reshape(-1, *x.shape[-2:]).astype(np.float32)
 
-    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> Dict[str, np.ndarray]:
+    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
         used = self._frames_used(patch)
-        out: Dict[str, np.ndarray] = {}
+        out: dict[str, np.ndarray] = {}
         dates = self._frame_dates(patch, used)
         if dates:
             t = np.array([[d.year, d.timetuple().tm_yday] for d in dates], np.float32)
@@ -116,14 +118,15 @@ class PrithviEmbedder(ViTEmbedder):
         tok = tok.reshape(b, t, -1, tok.shape[-1]).mean(dim=1)
         return tok, None
 
-    def extra_meta(self, patch: Patch, side) -> Dict[str, Any]:
+    def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         used = self._frames_used(patch)
         dates = self._frame_dates(patch, used)
-        m: Dict[str, Any] = {
+        m: dict[str, Any] = {
             "bands": list(self.BANDS), "normalization": "(x - mean) / std, official per-band statistics",
             "norm_mean": list(PRITHVI_MEAN), "norm_std": list(PRITHVI_STD),
             "num_frames": len(used), "frames_requested": self.n_frames,
-            "frames_used": used, "frames_dropped_empty": patch.n_frames - len(used) if patch.n_frames <= MAX_FRAMES else None,
+            "frames_used": used,
+            "frames_dropped_empty": patch.n_frames - len(used) if patch.n_frames <= MAX_FRAMES else None,
             "frame_dates": [d.isoformat() for d in dates],
             "temporal_coords": [[d.year, d.timetuple().tm_yday] for d in dates] if dates else None,
             "grid_time_reduction": "mean over frames",

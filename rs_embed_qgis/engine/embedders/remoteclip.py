@@ -15,17 +15,16 @@ package is neither needed nor used.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
 from ..nn.clip_visual import CLIP_CONFIGS, TEXT_TOWER_PREFIXES, CLIPVisionTransformer
+from ..official_weights import REMOTECLIP
 from ..providers.base import Patch
 from .vit_base import CLIP_MEAN, CLIP_STD, ViTEmbedder, normalise, rgb_unit8
-from ..official_weights import REMOTECLIP
 
-
-VARIANTS: Dict[str, Dict[str, Any]] = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "ViT-B-32": {"config": CLIP_CONFIGS["ViT-B-32"], "weights": REMOTECLIP["ViT-B-32"], "aliases": ("b32", "vit-b/32")},
     "ViT-L-14": {"config": CLIP_CONFIGS["ViT-L-14"], "weights": REMOTECLIP["ViT-L-14"], "aliases": ("l14", "vit-l/14")},
 }
@@ -62,6 +61,6 @@ class RemoteCLIPEmbedder(ViTEmbedder):
         pooled, tokens = self.model(x)
         return tokens, pooled
 
-    def extra_meta(self, patch: Patch, side) -> Dict[str, Any]:
+    def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         return {"bands": list(self.BANDS), "normalization": "reflectance/10000 -> [0,1] uint8 steps -> CLIP mean/std",
                 "pooled_dim": self.config.embed_dim}

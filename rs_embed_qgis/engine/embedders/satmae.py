@@ -18,15 +18,15 @@ set aside. SatMAE's files are on Zenodo, SatMAE++'s on Hugging Face.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
 from ..nn.satmae import MAE_DECODER_PREFIXES, GroupChannelConfig, GroupChannelEncoder, MAEConfig, MAEEncoder
+from ..official_weights import SATMAE, SATMAEPP
 from ..providers.base import Patch
 from ..registry import S2_10, S2_SR
 from ..specs import SensorSpec
-from ..official_weights import SATMAE, SATMAEPP
 from .vit_base import FMOW_RGB_MEAN, FMOW_RGB_STD, ViTEmbedder, normalise, rgb_unit8, sentinel_normalize
 
 RGB_BANDS = ("B4", "B3", "B2")
@@ -36,14 +36,14 @@ MS_CONFIG = GroupChannelConfig()
 RGB_SENSOR = SensorSpec(collection=S2_SR, bands=RGB_BANDS, scale_m=10, cloudy_pct=30, composite="median")
 MS_SENSOR = SensorSpec(collection=S2_SR, bands=MS_BANDS, scale_m=10, cloudy_pct=30, composite="median")
 
-SATMAE_VARIANTS: Dict[str, Dict[str, Any]] = {
+SATMAE_VARIANTS: dict[str, dict[str, Any]] = {
     "rgb": {"config": RGB_CONFIG, "aliases": ("fmow_rgb", "vit-large-fmow-rgb"), "bands": RGB_BANDS,
             "weights": SATMAE["rgb"]},
     "multispectral": {"config": MS_CONFIG, "aliases": ("ms", "sentinel", "s2_10b", "group_channel"), "bands": MS_BANDS,
                       "weights": SATMAE["multispectral"]},
 }
 
-SATMAEPP_VARIANTS: Dict[str, Dict[str, Any]] = {
+SATMAEPP_VARIANTS: dict[str, dict[str, Any]] = {
     "rgb": {"config": RGB_CONFIG, "aliases": ("fmow_rgb",), "bands": RGB_BANDS,
             "weights": SATMAEPP["rgb"]},
     "multispectral": {"config": MS_CONFIG, "aliases": ("ms", "sentinel", "s2_10b", "group_channel"), "bands": MS_BANDS,
@@ -63,7 +63,7 @@ class SatMAEEmbedder(ViTEmbedder):
     def multispectral(self) -> bool:
         return isinstance(self.config, GroupChannelConfig)
 
-    def default_sensor(self) -> Optional[SensorSpec]:
+    def default_sensor(self) -> SensorSpec | None:
         return MS_SENSOR if self.multispectral else RGB_SENSOR
 
     def build(self, config):
@@ -88,12 +88,13 @@ class SatMAEEmbedder(ViTEmbedder):
             tok = tok.reshape(tok.shape[0], g, -1, tok.shape[-1]).mean(dim=1)
         return tok, None
 
-    def extra_meta(self, patch: Patch, side) -> Dict[str, Any]:
+    def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         if self.multispectral:
             return {"bands": list(self.bands), "normalization": "SentinelNormalize (mean +/- 2 std -> uint8 -> /255)",
                     "channel_groups": [list(g) for g in self.config.channel_groups],
                     "grid_kind": "spatial tokens averaged over channel groups"}
-        return {"bands": list(self.bands), "normalization": "reflectance/10000 -> [0,1] uint8 steps -> fMoW-RGB mean/std",
+        return {"bands": list(self.bands),
+                "normalization": "reflectance/10000 -> [0,1] uint8 steps -> fMoW-RGB mean/std",
                 "norm_mean": list(FMOW_RGB_MEAN), "norm_std": list(FMOW_RGB_STD)}
 
 

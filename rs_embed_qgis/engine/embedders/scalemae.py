@@ -13,18 +13,18 @@ encoder keys loaded strictly, decoder/FPN keys set aside.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
 from ..nn.satmae import MAE_DECODER_PREFIXES
 from ..nn.scalemae import SCALEMAE_CONFIG, ScaleMAEEncoder
-from ..providers.base import Patch
 from ..official_weights import SCALEMAE
+from ..providers.base import Patch
 from .vit_base import IMAGENET_MEAN, IMAGENET_STD, ViTEmbedder, normalise, rgb_unit8
 
-VARIANTS: Dict[str, Dict[str, Any]] = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "vitlarge-800": {
         "config": SCALEMAE_CONFIG, "aliases": ("large", "vit-large", "rgb"),
         "weights": SCALEMAE["vitlarge-800"]},
@@ -68,12 +68,13 @@ class ScaleMAEEmbedder(ViTEmbedder):
             return src * min(patch.data.shape[-2:]) / float(self.image_size)
         return src
 
-    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> Dict[str, np.ndarray]:
+    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
         return {"input_res": np.full((n_tiles,), self._gsd(patch, input_prep), np.float32)}
 
     def forward_batch(self, x, side):
         return self.model(x, input_res=side["input_res"])[:, 1:], None
 
-    def extra_meta(self, patch: Patch, side) -> Dict[str, Any]:
-        return {"bands": list(self.BANDS), "normalization": "reflectance/10000 -> [0,1] uint8 steps -> ImageNet mean/std",
+    def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
+        return {"bands": list(self.BANDS),
+                "normalization": "reflectance/10000 -> [0,1] uint8 steps -> ImageNet mean/std",
                 "input_res_m": float(side["input_res"][0]) if len(side.get("input_res", [])) else None}

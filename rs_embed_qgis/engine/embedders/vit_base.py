@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,15 @@ from ..embedding import Embedding
 from ..errors import ModelError
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from ..weights import ResolvedWeights, WeightsSpec, cache_dir, load_into, load_state_dict, resolve_weights, verify_file
+from ..weights import (
+    ResolvedWeights,
+    WeightsSpec,
+    cache_dir,
+    load_into,
+    load_state_dict,
+    resolve_weights,
+    verify_file,
+)
 from .base import TokenEmbedder, pool_grid
 
 #: SatMAE/SatMAE++ fMoW-RGB normalisation (their ``util/datasets.py``)
@@ -108,7 +117,7 @@ def download_url(model_id: str, ws: WeightsSpec) -> Path:
     return dest
 
 
-def roi_center_lonlat(patch: Patch) -> Optional[Tuple[float, float]]:
+def roi_center_lonlat(patch: Patch) -> tuple[float, float] | None:
     if patch.grid is None:
         return None
     x0, y0, x1, y1 = patch.grid.bounds_in("EPSG:4326")
@@ -124,9 +133,9 @@ class ViTEmbedder(TokenEmbedder):
     ``forward_batch``.
     """
 
-    VARIANTS: Dict[str, Dict[str, Any]] = {}
+    VARIANTS: dict[str, dict[str, Any]] = {}
     DEFAULT_VARIANT: str = ""
-    extra_options: Tuple[str, ...] = ()
+    extra_options: tuple[str, ...] = ()
     #: default images per forward on CPU (enough rows for the matrix products to run near peak)
     cpu_batch_size: int = 8
 
@@ -179,7 +188,7 @@ class ViTEmbedder(TokenEmbedder):
     def build(self, config: Any):  # pragma: no cover - each family writes it
         raise NotImplementedError
 
-    def checkpoint_layout(self) -> Tuple[str, Tuple[str, ...]]:
+    def checkpoint_layout(self) -> tuple[str, tuple[str, ...]]:
         """(prefix of the encoder keys in the official file, prefixes of keys not used)."""
         return "", ()
 
@@ -194,7 +203,7 @@ class ViTEmbedder(TokenEmbedder):
             f"To run with random weights (meaningless embeddings, for testing only) pass "
             f"model_options={{'allow_random_weights': True}}.")
 
-    def _load_weights(self) -> Dict[str, Any]:
+    def _load_weights(self) -> dict[str, Any]:
         ws = self.weights_spec()
         explicit = self.options.get("weights")
         allow_random = bool(self.options.get("allow_random_weights", False))
@@ -229,7 +238,7 @@ class ViTEmbedder(TokenEmbedder):
                 "ignored_key_groups": sorted({k.split(".")[0] for k in ignored}),
                 "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
 
-    def read_checkpoint(self, path: Path) -> Dict[str, Any]:
+    def read_checkpoint(self, path: Path) -> dict[str, Any]:
         """State dict of an official file: safetensors, a state dict, ``{"model": sd}``.
 
         Training checkpoints of the MAE family also hold their ``argparse.Namespace``
@@ -243,11 +252,11 @@ class ViTEmbedder(TokenEmbedder):
             return load_state_dict(path)
 
     # -- embedding ------------------------------------------------------------------------------
-    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> Dict[str, np.ndarray]:
+    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
         """Per-tile side inputs (arrays with a leading ``n_tiles`` axis); none by default."""
         return {}
 
-    def forward_batch(self, x, side: Dict[str, Any]):  # pragma: no cover - each family writes it
+    def forward_batch(self, x, side: dict[str, Any]):  # pragma: no cover - each family writes it
         """``(B, C, S, S)`` -> (patch tokens ``(B, h*w, D)``, model pooled vector ``(B, E)`` or None)."""
         raise NotImplementedError
 
@@ -255,11 +264,11 @@ class ViTEmbedder(TokenEmbedder):
         """Tiles with the same key are batched together (Prithvi: same frame count)."""
         return chw.shape
 
-    def extra_meta(self, patch: Patch, side: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    def extra_meta(self, patch: Patch, side: dict[str, np.ndarray]) -> dict[str, Any]:
         return {}
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
-                      input_prep: str = "resize") -> List[Embedding]:
+                      input_prep: str = "resize") -> list[Embedding]:
         torch = self._torch
         self.check_input_prep(input_prep)
         t0 = time.perf_counter()
@@ -272,11 +281,11 @@ class ViTEmbedder(TokenEmbedder):
                 flat.append(np.ascontiguousarray(t, dtype=np.float32))
                 flat_side.append({k: v[i] for k, v in side.items()})
         t_prep = time.perf_counter() - t0
-        groups: Dict[Any, List[int]] = {}
+        groups: dict[Any, list[int]] = {}
         for i, t in enumerate(flat):
             groups.setdefault((self.group_key(t), tuple(sorted(flat_side[i]))), []).append(i)
-        tokens_out: List[Optional[np.ndarray]] = [None] * len(flat)
-        pooled_out: List[Optional[np.ndarray]] = [None] * len(flat)
+        tokens_out: list[np.ndarray | None] = [None] * len(flat)
+        pooled_out: list[np.ndarray | None] = [None] * len(flat)
         n_forwards = 0
         t1 = time.perf_counter()
         pin = self.device.startswith("cuda")
@@ -300,7 +309,7 @@ class ViTEmbedder(TokenEmbedder):
         t_fwd = time.perf_counter() - t1
         g = self.image_size // self.patch_size
         results, k = [], 0
-        for patch, (tiles, (ny, nx), valid, side) in zip(patches, per_patch):
+        for patch, (tiles, (ny, nx), valid, side) in zip(patches, per_patch, strict=True):
             toks = tokens_out[k:k + len(tiles)]
             pools = pooled_out[k:k + len(tiles)]
             k += len(tiles)
@@ -309,7 +318,8 @@ class ViTEmbedder(TokenEmbedder):
             grid = np.ascontiguousarray(grid, dtype=np.float32)
             meta = self.base_meta(output, input_prep)
             meta.update(
-                variant=self.variant, architecture=_plain(self.config.to_dict()), grid_hw=list(grid.shape[1:]), tiles=len(tiles),
+                variant=self.variant, architecture=_plain(self.config.to_dict()),
+                grid_hw=list(grid.shape[1:]), tiles=len(tiles),
                 image_size=self.image_size, patch_size=self.patch_size,
                 grid_semantics="vit_patch_tokens", token_dim=int(grid.shape[0]),
                 batch_size=self.batch_size, forwards_in_call=n_forwards,
@@ -319,7 +329,8 @@ class ViTEmbedder(TokenEmbedder):
                 if pools[0] is not None and len(pools) == 1:
                     vec, meta["pooled_from"] = pools[0], "model image embedding"
                 elif pools[0] is not None:
-                    vec = np.mean(np.stack(pools), axis=0) if output.pooling == "mean" else np.max(np.stack(pools), axis=0)
+                    stacked = np.stack(pools)
+                    vec = stacked.mean(axis=0) if output.pooling == "mean" else stacked.max(axis=0)
                     meta["pooled_from"] = f"model image embedding of each tile ({output.pooling})"
                 else:
                     vec = pool_grid(grid, output.pooling)
@@ -330,5 +341,5 @@ class ViTEmbedder(TokenEmbedder):
         return results
 
 
-def _plain(d: Dict[str, Any]) -> Dict[str, Any]:
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 from ..errors import SpecError
 from ..io import atomic_write_text, to_json
@@ -14,8 +15,16 @@ from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from . import writers
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
 from .executors import Progress, run_dask, run_local
-from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, failures_of, jsonable, library_versions,
-                       read_json, redact, utc_now)
+from .manifest import (
+    MANIFEST_VERSION,
+    RUN_MANIFEST,
+    failures_of,
+    jsonable,
+    library_versions,
+    read_json,
+    redact,
+    utc_now,
+)
 
 
 def _target(out, layout, out_dir, out_path, fmt_hint: str):
@@ -37,17 +46,17 @@ def _target(out, layout, out_dir, out_path, fmt_hint: str):
 
 def export_batch(
     *,
-    spatials: List[SpatialSpec],
-    temporal: Optional[TemporalSpec],
-    models: List[str],
-    out_dir: Optional[str] = None,
-    out_path: Optional[str] = None,
-    names: Optional[List[str]] = None,
+    spatials: list[SpatialSpec],
+    temporal: TemporalSpec | None,
+    models: list[str],
+    out_dir: str | None = None,
+    out_path: str | None = None,
+    names: list[str] | None = None,
     backend: str = "gee",
     device: str = "auto",
     output: OutputSpec = OutputSpec.pooled(),
-    sensor: Optional[SensorSpec] = None,
-    per_model_sensors: Optional[Dict[str, SensorSpec]] = None,
+    sensor: SensorSpec | None = None,
+    per_model_sensors: dict[str, SensorSpec] | None = None,
     format: str = "npz",
     save_inputs: bool = True,
     save_embeddings: bool = True,
@@ -63,16 +72,16 @@ def export_batch(
     resume: bool = False,
     show_progress: bool = True,
     # extras beyond the rs-embed signature
-    out: Optional[str] = None,
-    layout: Optional[str] = None,
+    out: str | None = None,
+    layout: str | None = None,
     input_prep: str = "resize",
     executor: str = "threads",
     scheduler_address: Any = None,
-    dask_options: Optional[Dict[str, Any]] = None,
-    model_options: Optional[Dict[str, Any]] = None,
-    provider_options: Optional[Dict[str, Any]] = None,
-    progress: Optional[Callable[[float, str], None]] = None,
-    is_cancelled: Optional[Callable[[], bool]] = None,
+    dask_options: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
+    provider_options: dict[str, Any] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> Any:
     """Export inputs + embeddings + manifests for many ROIs x many models.
 
@@ -128,7 +137,7 @@ def export_batch(
                                              final.stem + ".inputs.npz"])
 
     # resume: what is already complete
-    existing: Dict[int, Dict[str, Any]] = {}
+    existing: dict[int, dict[str, Any]] = {}
     if resume or layout == "combined":  # combined parts are this run's checkpoint; reuse only on resume
         if resume:
             for i in range(len(plan.spatials)):
@@ -145,9 +154,9 @@ def export_batch(
         atomic_write_text(manifest_path, to_json(run, indent=1))
 
     prog = Progress(plan, len(pending), len(existing), show_progress, progress)
-    cluster: Dict[str, Any] = {}
-    error: Optional[BaseException] = None
-    new: List[Dict[str, Any]] = []
+    cluster: dict[str, Any] = {}
+    error: BaseException | None = None
+    new: list[dict[str, Any]] = []
     cancelled = False
     try:
         if executor == "dask" and chunks:
@@ -159,12 +168,12 @@ def export_batch(
                                   async_write=async_write and executor == "threads",
                                   writer_workers=writer_workers, is_cancelled=is_cancelled,
                                   results=new)
-    except BaseException as exc:  # record the failure in the run manifest, then raise
+    except BaseException as exc:  # noqa: BLE001 - recorded in the run manifest, then re-raised
         error = exc
     finally:
         prog.close()
 
-    items: List[Optional[Dict[str, Any]]] = [None] * len(plan.spatials)
+    items: list[dict[str, Any] | None] = [None] * len(plan.spatials)
     for i, m in existing.items():
         items[i] = m
     for m in new:
@@ -198,7 +207,7 @@ def export_batch(
     return _assemble(plan, run, final, manifest_path, items)
 
 
-def _run_manifest(plan, knobs, fmt, layout, target, final) -> Dict[str, Any]:
+def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
     from ..api import get_embedder
 
     models = []
@@ -226,7 +235,7 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> Dict[str, Any]:
     }
 
 
-def _weights_from_items(plan, run: Dict[str, Any], items) -> None:
+def _weights_from_items(plan, run: dict[str, Any], items) -> None:
     """Weights identity as used (models may load lazily, on workers): from the items' meta."""
     from ..api import get_embedder
 
@@ -241,10 +250,10 @@ def _weights_from_items(plan, run: Dict[str, Any], items) -> None:
         entry["random_weights"] = used.get("status") == "random"
 
 
-def _timings(new: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
+def _timings(new: list[dict[str, Any]], wall: float) -> dict[str, Any]:
     fetch = sum(float(m.get("timings", {}).get("fetch_s", 0.0)) for m in new)
     write = sum(float(m.get("timings", {}).get("write_s", 0.0)) for m in new)
-    embed: Dict[str, float] = {}
+    embed: dict[str, float] = {}
     for m in new:
         for k, v in (m.get("timings", {}).get("embed_s") or {}).items():
             embed[k] = embed.get(k, 0.0) + float(v)
@@ -252,13 +261,13 @@ def _timings(new: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
             "items_processed": len(new), "items_per_s": len(new) / wall if wall > 0 else None}
 
 
-def _summary(items, n_resumed: int) -> Dict[str, int]:
+def _summary(items, n_resumed: int) -> dict[str, int]:
     st = [m.get("status") if m else "missing" for m in items]
     return {"total": len(items), "ok": st.count("ok"), "partial": st.count("partial"),
             "failed": st.count("failed"), "missing": st.count("missing"), "resumed": n_resumed}
 
 
-def _assemble(plan, run, final: Path, manifest_path: Path, items) -> Dict[str, Any]:
+def _assemble(plan, run, final: Path, manifest_path: Path, items) -> dict[str, Any]:
     """Combined layout: read the per-ROI shards back and write the one file + its manifest."""
     import numpy as np
 
@@ -286,14 +295,14 @@ def _assemble(plan, run, final: Path, manifest_path: Path, items) -> Dict[str, A
 def export_npz(
     *,
     spatial: SpatialSpec,
-    temporal: Optional[TemporalSpec],
-    models: List[str],
+    temporal: TemporalSpec | None,
+    models: list[str],
     out_path: str,
     backend: str = "gee",
     device: str = "auto",
     output: OutputSpec = OutputSpec.pooled(),
-    sensor: Optional[SensorSpec] = None,
-    per_model_sensors: Optional[Dict[str, SensorSpec]] = None,
+    sensor: SensorSpec | None = None,
+    per_model_sensors: dict[str, SensorSpec] | None = None,
     save_inputs: bool = True,
     save_embeddings: bool = True,
     save_manifest: bool = True,
@@ -302,7 +311,7 @@ def export_npz(
     max_retries: int = 0,
     retry_backoff_s: float = 0.0,
     **extras: Any,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """One ROI, all models, one ``.npz`` (``.npz`` is appended if missing) + its ``.json``."""
     p = str(out_path)
     if not p.endswith(".npz"):

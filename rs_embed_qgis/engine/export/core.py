@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,18 @@ from ..providers.base import Patch
 from ..registry import ModelSpec, get_spec
 from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 from . import writers
-from .manifest import (MANIFEST_VERSION, RUN_MANIFEST, digest, item_status, jsonable, read_json,
-                       redact, sanitize_key, sha1_array, utc_now)
+from .manifest import (
+    MANIFEST_VERSION,
+    RUN_MANIFEST,
+    digest,
+    item_status,
+    jsonable,
+    read_json,
+    redact,
+    sanitize_key,
+    sha1_array,
+    utc_now,
+)
 
 EXECUTORS = ("serial", "threads", "dask")
 
@@ -47,29 +58,29 @@ EXECUTORS = ("serial", "threads", "dask")
 @dataclass
 class FetchGroup:
     sensor: SensorSpec          # the union of the members' bands
-    frames: Optional[int]
-    temporal: Optional[TemporalSpec]  # the window the members run on (Embedder.resolve_temporal)
-    members: List[str]          # model ids
+    frames: int | None
+    temporal: TemporalSpec | None  # the window the members run on (Embedder.resolve_temporal)
+    members: list[str]          # model ids
 
 
 @dataclass
 class ExportPlan:
     """Everything a worker needs to process chunks (picklable, for Dask)."""
 
-    spatials: List[SpatialSpec]
-    names: List[str]
-    temporal: Optional[TemporalSpec]
+    spatials: list[SpatialSpec]
+    names: list[str]
+    temporal: TemporalSpec | None
     output: OutputSpec
-    models: List[str]
-    model_specs: List[ModelSpec]
-    model_options: Dict[str, Dict[str, Any]]
-    sensors: Dict[str, SensorSpec]
-    temporals: Dict[str, Optional[TemporalSpec]]
-    groups: List[FetchGroup]
-    group_of: Dict[str, int]
+    models: list[str]
+    model_specs: list[ModelSpec]
+    model_options: dict[str, dict[str, Any]]
+    sensors: dict[str, SensorSpec]
+    temporals: dict[str, TemporalSpec | None]
+    groups: list[FetchGroup]
+    group_of: dict[str, int]
     backend: str
     device: str
-    provider_options: Optional[Dict[str, Any]]
+    provider_options: dict[str, Any] | None
     fmt: str
     layout: str
     item_dir: Path              # per_item: the output folder; combined: its parts folder
@@ -83,7 +94,7 @@ class ExportPlan:
     retry_backoff_s: float = 0.0
     num_workers: int = 8
     job_key: str = ""
-    job: Dict[str, Any] = field(default_factory=dict)
+    job: dict[str, Any] = field(default_factory=dict)
 
     @property
     def item_format(self) -> str:
@@ -95,18 +106,18 @@ class ExportPlan:
         return self.layout == "combined" or self.save_manifest
 
 
-def _sensor_fetch_key(s: SensorSpec, frames: Optional[int],
-                      temporal: Optional[TemporalSpec] = None) -> Tuple[Any, ...]:
+def _sensor_fetch_key(s: SensorSpec, frames: int | None,
+                      temporal: TemporalSpec | None = None) -> tuple[Any, ...]:
     t = tuple(sorted(temporal.to_dict().items())) if temporal is not None else None
     return (s.collection, float(s.scale_m), s.cloudy_pct, float(s.fill_value), s.composite, frames, t)
 
 
-def _full_sensor_key(s: SensorSpec, frames: Optional[int], temporal: Optional[TemporalSpec]) -> str:
+def _full_sensor_key(s: SensorSpec, frames: int | None, temporal: TemporalSpec | None) -> str:
     return digest([repr(_sensor_fetch_key(s, frames, temporal)), [str(b) for b in s.bands]])
 
 
-def _model_options_for(models: Sequence[str], model_options: Optional[Dict[str, Any]]
-                       ) -> Dict[str, Dict[str, Any]]:
+def _model_options_for(models: Sequence[str], model_options: dict[str, Any] | None
+                       ) -> dict[str, dict[str, Any]]:
     """``{model: {...}}`` when every key is a requested model; otherwise the same options for all."""
     if not model_options:
         return {m: {} for m in models}
@@ -122,7 +133,7 @@ def _model_options_for(models: Sequence[str], model_options: Optional[Dict[str, 
 
 def make_plan(*, spatials, temporal, models, names, backend, device, output, sensor,
               per_model_sensors, fmt, layout, item_dir, input_prep, model_options,
-              provider_options, knobs: Dict[str, Any]) -> ExportPlan:
+              provider_options, knobs: dict[str, Any]) -> ExportPlan:
     from ..api import _check_output, _check_temporal, _resolve_sensor, get_embedder
 
     if not isinstance(spatials, (list, tuple)) or not spatials:
@@ -142,11 +153,11 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         per_model_sensors = {get_spec(k).id: v for k, v in per_model_sensors.items()}
     names = _check_names(names, len(spatials))
     opts = _model_options_for(models, model_options)
-    sensors: Dict[str, SensorSpec] = {}
-    temporals: Dict[str, Optional[TemporalSpec]] = {}
-    groups: List[FetchGroup] = []
-    group_of: Dict[str, int] = {}
-    by_key: Dict[Tuple[Any, ...], int] = {}
+    sensors: dict[str, SensorSpec] = {}
+    temporals: dict[str, TemporalSpec | None] = {}
+    groups: list[FetchGroup] = []
+    group_of: dict[str, int] = {}
+    by_key: dict[tuple[Any, ...], int] = {}
     for m in models:
         emb = get_embedder(m, device=device, model_options=opts[m])
         emb.check_input_prep(input_prep)
@@ -184,7 +195,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         num_workers=int(knobs["num_workers"]), job_key=digest(job), job=job)
 
 
-def _check_names(names: Optional[Sequence[str]], n: int) -> List[str]:
+def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
     if names is None:
         return [f"p{i:05d}" for i in range(n)]
     names = [str(x) for x in names]
@@ -226,7 +237,7 @@ def _err(exc: BaseException) -> str:
 
 
 # -- fetch ---------------------------------------------------------------------------------------
-def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> Dict[str, Any]:
+def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> dict[str, Any]:
     """Patches of a chunk, one per (fetch group, ROI); an exception object where a fetch failed."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -234,28 +245,28 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> Dict[str, Any]:
 
     t0 = time.perf_counter()
     provider = get_provider(plan.backend, plan.provider_options)
-    out: Dict[Tuple[int, int], Any] = {}
+    out: dict[tuple[int, int], Any] = {}
     sps = [plan.spatials[i] for i in indices]
     for gi, g in enumerate(plan.groups):
         try:
-            patches = retry(lambda: provider.fetch_many(
+            patches = retry(lambda g=g: provider.fetch_many(
                 sps, g.temporal, g.sensor, frames=g.frames, num_workers=plan.num_workers),
                 plan.max_retries, plan.retry_backoff_s)
-            for i, p in zip(indices, patches):
+            for i, p in zip(indices, patches, strict=True):
                 out[(gi, i)] = p
         except Exception:  # noqa: BLE001 - find which ROIs fail, keep the others
             if not plan.continue_on_error:
                 raise
 
-            def one(i):
+            def one(i, g=g):
                 try:
-                    return retry(lambda: provider.fetch(plan.spatials[i], g.temporal, g.sensor,
+                    return retry(lambda: provider.fetch(plan.spatials[i], g.temporal, g.sensor,  # noqa: B023
                                                         frames=g.frames),
                                  plan.max_retries, plan.retry_backoff_s)
                 except Exception as exc:  # noqa: BLE001
                     return exc
             with ThreadPoolExecutor(max_workers=max(1, plan.num_workers)) as pool:
-                for i, r in zip(indices, pool.map(one, indices)):
+                for i, r in zip(indices, pool.map(one, indices), strict=True):
                     out[(gi, i)] = r
     return {"patches": out, "fetch_s": time.perf_counter() - t0}
 
@@ -268,7 +279,7 @@ def _model_patch(p: Patch, sensor: SensorSpec) -> Patch:
 
 
 def _check_input(plan: ExportPlan, patch: Patch, sensor: SensorSpec, model: str, name: str
-                 ) -> Optional[Dict[str, Any]]:
+                 ) -> dict[str, Any] | None:
     """Input checks as ``get_embedding`` does; with ``fail_on_bad_input`` a bad input raises."""
     from ..api import _input_checks
 
@@ -288,14 +299,14 @@ def _check_input(plan: ExportPlan, patch: Patch, sensor: SensorSpec, model: str,
             issues.append("constant input (no data?)")
         rep = {"ok": not issues, "report": {"issues": issues, "checker": "export basic"}}
         if issues and s.check_raise:
-            raise ProviderError(f"input check failed for {name} ({model}): {issues}")
+            raise ProviderError(f"input check failed for {name} ({model}): {issues}") from None
         return rep
 
 
-def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: Dict[str, Any],
-                  on_model_done: Optional[Callable[[str, int], None]] = None,
-                  is_cancelled: Optional[Callable[[], bool]] = None,
-                  ) -> Optional[List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]]:
+def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: dict[str, Any],
+                  on_model_done: Callable[[str, int], None] | None = None,
+                  is_cancelled: Callable[[], bool] | None = None,
+                  ) -> list[tuple[dict[str, np.ndarray], dict[str, Any]]] | None:
     """Embed a fetched chunk with every model; returns (arrays, manifest) per ROI, unwritten.
 
     None if cancelled (nothing of the chunk is written then).
@@ -304,19 +315,19 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: Dict[str, A
 
     patches = fetched["patches"]
     n = len(indices)
-    arrays: Dict[int, Dict[str, np.ndarray]] = {i: {} for i in indices}
-    entries: Dict[int, List[Dict[str, Any]]] = {i: [] for i in indices}
-    input_keys: Dict[Tuple[int, str], str] = {}   # (roi, full sensor key) -> array key
-    embed_s: Dict[str, float] = {}
+    arrays: dict[int, dict[str, np.ndarray]] = {i: {} for i in indices}
+    entries: dict[int, list[dict[str, Any]]] = {i: [] for i in indices}
+    input_keys: dict[tuple[int, str], str] = {}   # (roi, full sensor key) -> array key
+    embed_s: dict[str, float] = {}
     for m in plan.models:
         if is_cancelled is not None and is_cancelled():
             return None
         sensor, gi = plan.sensors[m], plan.group_of[m]
         frames = plan.groups[gi].frames
         skey = _full_sensor_key(sensor, frames, plan.temporals[m])
-        todo: List[Tuple[int, Patch, Dict[str, Any]]] = []
+        todo: list[tuple[int, Patch, dict[str, Any]]] = []
         for i in indices:
-            e: Dict[str, Any] = {"model": m, "status": "ok", "sensor": sensor.to_dict(),
+            e: dict[str, Any] = {"model": m, "status": "ok", "sensor": sensor.to_dict(),
                                  "fetch_group": gi, "input": None, "embedding": None, "meta": None}
             entries[i].append(e)
             got = patches[(gi, i)]
@@ -336,17 +347,18 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: Dict[str, A
             t0 = time.perf_counter()
             embedder = get_embedder(m, device=plan.device, model_options=plan.model_options[m])
             try:
-                embs = retry(lambda: embedder.embed_patches([p for _, p, _ in todo], plan.output,
+                embs = retry(lambda embedder=embedder, todo=todo: embedder.embed_patches(
+                    [p for _, p, _ in todo], plan.output,
                                                             input_prep=plan.input_prep),
                              plan.max_retries, plan.retry_backoff_s)
-                results = list(zip(todo, embs))
+                results = list(zip(todo, embs, strict=True))
             except Exception:  # noqa: BLE001 - one bad ROI must not sink the batch
                 if not plan.continue_on_error:
                     raise
                 results = []
                 for item in todo:
                     try:
-                        results.append((item, retry(lambda: embedder.embed_patches(
+                        results.append((item, retry(lambda embedder=embedder, item=item: embedder.embed_patches(
                             [item[1]], plan.output, input_prep=plan.input_prep)[0],
                             plan.max_retries, plan.retry_backoff_s)))
                     except Exception as exc:  # noqa: BLE001
@@ -390,8 +402,8 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: Dict[str, A
     return out
 
 
-def _save_input(arrays: Dict[str, np.ndarray], input_keys: Dict[Tuple[int, str], str], i: int,
-                skey: str, model: str, p: Patch, check: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def _save_input(arrays: dict[str, np.ndarray], input_keys: dict[tuple[int, str], str], i: int,
+                skey: str, model: str, p: Patch, check: dict[str, Any] | None) -> dict[str, Any]:
     """Store the model's input once per distinct (bands, sensor); later models reference it."""
     info = {k: v for k, v in p.describe().items() if k in ("bands", "crs", "transform", "bounds",
                                                             "frames", "backend")}
@@ -409,7 +421,7 @@ def _save_input(arrays: Dict[str, np.ndarray], input_keys: Dict[Tuple[int, str],
     return {"key": key, "shape": list(a.shape), "dtype": str(a.dtype), "sha1": sha1_array(a), **info}
 
 
-def _fail(plan: ExportPlan, entry: Dict[str, Any], exc: BaseException) -> None:
+def _fail(plan: ExportPlan, entry: dict[str, Any], exc: BaseException) -> None:
     if not plan.continue_on_error:
         raise exc
     entry["status"] = "failed"
@@ -418,8 +430,8 @@ def _fail(plan: ExportPlan, entry: Dict[str, Any], exc: BaseException) -> None:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def write_item(plan: ExportPlan, arrays: Dict[str, np.ndarray], manifest: Dict[str, Any]
-               ) -> Dict[str, Any]:
+def write_item(plan: ExportPlan, arrays: dict[str, np.ndarray], manifest: dict[str, Any]
+               ) -> dict[str, Any]:
     """Data files first, manifest last (the manifest is the item's completion mark)."""
     t0 = time.perf_counter()
     d = plan.item_dir
@@ -436,7 +448,7 @@ def write_item(plan: ExportPlan, arrays: Dict[str, np.ndarray], manifest: Dict[s
     return manifest
 
 
-def run_chunk(plan: ExportPlan, indices: Sequence[int]) -> List[Dict[str, Any]]:
+def run_chunk(plan: ExportPlan, indices: Sequence[int]) -> list[dict[str, Any]]:
     """Fetch, embed and write one chunk where this runs (a Dask worker); returns the manifests."""
     ensure_registered(plan)
     fetched = fetch_chunk(plan, indices)
@@ -445,14 +457,14 @@ def run_chunk(plan: ExportPlan, indices: Sequence[int]) -> List[Dict[str, Any]]:
 
 
 # -- resume ---------------------------------------------------------------------------------------
-def main_file(plan: ExportPlan, name: str) -> List[Path]:
+def main_file(plan: ExportPlan, name: str) -> list[Path]:
     d, f = plan.item_dir, plan.item_format
     if f == "geotiff":
         return [d / f"{name}.{sanitize_key(m)}.tif" for m in plan.models] if plan.save_embeddings else []
     return [writers.item_paths(d, name, f)]
 
 
-def completed_item(plan: ExportPlan, i: int) -> Optional[Dict[str, Any]]:
+def completed_item(plan: ExportPlan, i: int) -> dict[str, Any] | None:
     """The manifest of ROI ``i`` if it is fully exported for this job, else None."""
     name = plan.names[i]
     d = plan.item_dir
@@ -474,7 +486,7 @@ def completed_item(plan: ExportPlan, i: int) -> Optional[Dict[str, Any]]:
     return man
 
 
-def clean_temp(folder: Path, names: Sequence[str], extra: Sequence[str] = ()) -> List[str]:
+def clean_temp(folder: Path, names: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
     """Remove temporary files a killed run left beside our outputs (only ours, by name)."""
     if not folder.is_dir():
         return []

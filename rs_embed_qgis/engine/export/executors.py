@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 from .core import ExportPlan, fetch_chunk, process_chunk, run_chunk, write_item
 
@@ -28,14 +29,14 @@ class Progress:
     """Overall progress (items written) and per-model inference progress."""
 
     def __init__(self, plan: ExportPlan, n_pending: int, n_skipped: int, show: bool,
-                 callback: Optional[Callable[[float, str], None]]) -> None:
+                 callback: Callable[[float, str], None] | None) -> None:
         self.n = max(1, n_pending)
         self.models = plan.models
         self.callback = callback
         self.items = 0
-        self.model_items: Dict[str, int] = {m: 0 for m in plan.models}
+        self.model_items: dict[str, int] = {m: 0 for m in plan.models}
         self._lock = threading.Lock()
-        self.bars: Dict[str, Any] = {}
+        self.bars: dict[str, Any] = {}
         if show and callback is None:
             try:
                 from tqdm.auto import tqdm
@@ -79,23 +80,23 @@ class Progress:
 
 def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, *,
               prefetch: bool, async_write: bool, writer_workers: int,
-              is_cancelled: Optional[Callable[[], bool]],
-              results: List[Dict[str, Any]]) -> bool:
+              is_cancelled: Callable[[], bool] | None,
+              results: list[dict[str, Any]]) -> bool:
     """Serial or threaded execution in this process; manifests go to ``results`` as items
     are written (so they are known even if a later chunk raises). Returns ``cancelled``."""
     fetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rs-embed-prefetch") if prefetch else None
     write_pool = (ThreadPoolExecutor(max_workers=max(1, writer_workers), thread_name_prefix="rs-embed-write")
                   if async_write else None)
-    writes: List[List[Future]] = []
+    writes: list[list[Future]] = []
     cancelled = False
 
-    def harvest(batch: List[Future]) -> None:
+    def harvest(batch: list[Future]) -> None:
         for f in batch:
             results.append(f.result())
         prog.items_done(len(batch))
 
     try:
-        nxt: Optional[Future] = None
+        nxt: Future | None = None
         if fetch_pool is not None and chunks:
             nxt = fetch_pool.submit(fetch_chunk, plan, chunks[0])
         for k, idx in enumerate(chunks):
@@ -142,9 +143,9 @@ def _python_executable() -> bool:
 
 
 def run_dask(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress, *,
-             scheduler_address: Any, dask_options: Optional[Dict[str, Any]],
-             is_cancelled: Optional[Callable[[], bool]],
-             results: List[Dict[str, Any]], info: Dict[str, Any]) -> bool:
+             scheduler_address: Any, dask_options: dict[str, Any] | None,
+             is_cancelled: Callable[[], bool] | None,
+             results: list[dict[str, Any]], info: dict[str, Any]) -> bool:
     """Chunks as Dask tasks; manifests go to ``results``, cluster facts to ``info``.
     Returns ``cancelled``."""
     try:

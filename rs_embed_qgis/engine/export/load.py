@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from . import writers
 from .manifest import RUN_MANIFEST, read_json, sanitize_key
 
 
-def _read_dataset(path: Path, fmt: str) -> Dict[str, np.ndarray]:
+def _read_dataset(path: Path, fmt: str) -> dict[str, np.ndarray]:
     import xarray as xr
 
     if fmt == "netcdf":
@@ -21,16 +21,16 @@ def _read_dataset(path: Path, fmt: str) -> Dict[str, np.ndarray]:
         return {k: np.asarray(v.values) for k, v in ds.data_vars.items()}
 
 
-def _read_parquet(path: Path) -> Dict[str, Any]:
+def _read_parquet(path: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     t = pq.read_table(path)
-    out: Dict[str, Any] = {c: t.column(c).to_pylist() for c in t.column_names}
+    out: dict[str, Any] = {c: t.column(c).to_pylist() for c in t.column_names}
     return out
 
 
-def _read_item(folder: Path, name: str, fmt: str, man: Optional[Dict[str, Any]], models: List[str]
-               ) -> Dict[str, np.ndarray]:
+def _read_item(folder: Path, name: str, fmt: str, man: dict[str, Any] | None, models: list[str]
+               ) -> dict[str, np.ndarray]:
     if fmt == "npz":
         with np.load(folder / f"{name}.npz") as z:
             return {k: z[k] for k in z.files}
@@ -39,7 +39,7 @@ def _read_item(folder: Path, name: str, fmt: str, man: Optional[Dict[str, Any]],
     if fmt == "geotiff":
         import rasterio
 
-        arrays: Dict[str, np.ndarray] = {}
+        arrays: dict[str, np.ndarray] = {}
         for e in (man or {}).get("models", [{"model": m} for m in models]):
             m = e["model"]
             p = folder / f"{name}.{sanitize_key(m)}.tif"
@@ -68,16 +68,16 @@ def _read_item(folder: Path, name: str, fmt: str, man: Optional[Dict[str, Any]],
     raise SpecError(f"unknown export format {fmt!r}")
 
 
-def _by_model(models, names, per_item: List[Dict[str, np.ndarray]], mans) -> Dict[str, Any]:
-    emb: Dict[str, Any] = {}
-    inp: Dict[str, Any] = {}
+def _by_model(models, names, per_item: list[dict[str, np.ndarray]], mans) -> dict[str, Any]:
+    emb: dict[str, Any] = {}
+    inp: dict[str, Any] = {}
     for m in models:
         k = f"embedding__{sanitize_key(m)}"
         vals = [a.get(k) for a in per_item]
         st = writers._stack(vals)
         emb[m] = st if st is not None else vals
         ivals = []
-        for a, man in zip(per_item, mans):
+        for a, man in zip(per_item, mans, strict=True):
             e = next((x for x in (man or {}).get("models", []) if x.get("model") == m), None)
             key = ((e or {}).get("input") or {}).get("key")
             if key is None:
@@ -89,7 +89,7 @@ def _by_model(models, names, per_item: List[Dict[str, np.ndarray]], mans) -> Dic
     return {"embeddings": emb, "inputs": inp}
 
 
-def load_export(path: str) -> Dict[str, Any]:
+def load_export(path: str) -> dict[str, Any]:
     """Read an export back.
 
     ``path``: the ``out_dir`` of a per-ROI export, or the combined file (or its

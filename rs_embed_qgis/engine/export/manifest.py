@@ -12,7 +12,8 @@ import hashlib
 import json
 import platform
 import re
-from typing import Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +63,9 @@ def digest(obj: Any) -> str:
     return hashlib.sha1(to_json(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def library_versions() -> Dict[str, Optional[str]]:
+def library_versions() -> dict[str, str | None]:
     """Versions of the libraries whose behaviour shapes the numbers."""
-    out: Dict[str, Optional[str]] = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     from .. import __version__
 
     out["rs_embed_qgis"] = __version__
@@ -86,7 +87,7 @@ def library_versions() -> Dict[str, Optional[str]]:
     return out
 
 
-def item_status(model_entries: Iterable[Dict[str, Any]]) -> str:
+def item_status(model_entries: Iterable[dict[str, Any]]) -> str:
     entries = list(model_entries)
     failed = sum(1 for e in entries if e.get("status") != "ok")
     if failed == 0:
@@ -94,7 +95,7 @@ def item_status(model_entries: Iterable[Dict[str, Any]]) -> str:
     return "failed" if failed == len(entries) else "partial"
 
 
-def failures_of(items: Iterable[Optional[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+def failures_of(items: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:
     """Every failed (item, model) with its stage and error, for the run manifest."""
     out = []
     for it in items:
@@ -111,7 +112,7 @@ def failures_of(items: Iterable[Optional[Dict[str, Any]]]) -> List[Dict[str, Any
     return out
 
 
-def read_json(path) -> Optional[Dict[str, Any]]:
+def read_json(path) -> dict[str, Any] | None:
     """A manifest, or None if absent or unreadable (e.g. cut by a crash before atomic mode)."""
     try:
         with open(path, encoding="utf-8") as f:

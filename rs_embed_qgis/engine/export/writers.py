@@ -14,9 +14,10 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -110,18 +111,18 @@ def _emb_model(key: str) -> str:
     return key.split("__", 1)[1]
 
 
-def _xy_coords(transform: Optional[Sequence[float]], h: int, w: int) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+def _xy_coords(transform: Sequence[float] | None, h: int, w: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     if not transform:
         return None, None
     a, _, c, _, e, f = list(transform)[:6]
     return c + a * (np.arange(w) + 0.5), f + e * (np.arange(h) + 0.5)
 
 
-def _model_entries(manifest: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def _model_entries(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["model"]: m for m in manifest.get("models", [])}
 
 
-def _dataset(arrays: Dict[str, np.ndarray], manifest: Dict[str, Any]):
+def _dataset(arrays: dict[str, np.ndarray], manifest: dict[str, Any]):
     """One ROI's arrays as an xarray Dataset with named, georeferenced dimensions."""
     import xarray as xr
 
@@ -153,7 +154,7 @@ def _dataset(arrays: Dict[str, np.ndarray], manifest: Dict[str, Any]):
     return xr.Dataset(data_vars, coords=coords)
 
 
-def _netcdf_engine() -> Optional[str]:
+def _netcdf_engine() -> str | None:
     # h5netcdf first: h5py serialises HDF5 calls, netCDF4-python is not thread-safe
     for mods, eng in ((("h5netcdf", "h5py"), "h5netcdf"), (("netCDF4",), "netcdf4")):
         try:
@@ -174,7 +175,7 @@ def _write_xarray(ds, dst: Path, fmt: str) -> None:
             ds.to_zarr(str(tmp), mode="w", consolidated=True)
 
 
-def _write_input_geotiff(arr: np.ndarray, info: Dict[str, Any], dst: Path) -> None:
+def _write_input_geotiff(arr: np.ndarray, info: dict[str, Any], dst: Path) -> None:
     import rasterio
     from rasterio.transform import Affine
 
@@ -195,7 +196,7 @@ def _write_input_geotiff(arr: np.ndarray, info: Dict[str, Any], dst: Path) -> No
 
 
 # -- geometry (GeoParquet) ------------------------------------------------------------------
-def roi_polygon_4326(spatial_dict: Dict[str, Any]):
+def roi_polygon_4326(spatial_dict: dict[str, Any]):
     """The ROI as a lon/lat shapely polygon (a PointBuffer is its UTM square, densified)."""
     from shapely.geometry import Polygon, box
 
@@ -213,18 +214,18 @@ def roi_polygon_4326(spatial_dict: Dict[str, Any]):
     ring = ([(x + u, y - b) for u in t] + [(x + b, y + v) for v in t[1:]]
             + [(x - u, y + b) for u in t[1:]] + [(x - b, y - v) for v in t[1:]])
     xs, ys = _transformer(g.crs, "EPSG:4326").transform([p[0] for p in ring], [p[1] for p in ring])
-    return Polygon(list(zip(xs, ys)))
+    return Polygon(list(zip(xs, ys, strict=True)))
 
 
-def _write_geoparquet(rows: List[Dict[str, Any]], models: Sequence[str], dims: Dict[str, int],
-                      dst: Path, file_meta: Dict[str, Any]) -> None:
+def _write_geoparquet(rows: list[dict[str, Any]], models: Sequence[str], dims: dict[str, int],
+                      dst: Path, file_meta: dict[str, Any]) -> None:
     """One row per ROI: name, index, status, one float32 list column per model, WKB geometry."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     import shapely
 
     geoms = [roi_polygon_4326(r["spatial"]) for r in rows]
-    cols: Dict[str, Any] = {
+    cols: dict[str, Any] = {
         "name": pa.array([r["name"] for r in rows], pa.string()),
         "index": pa.array([r["index"] for r in rows], pa.int64()),
         "status": pa.array([r["status"] for r in rows], pa.string()),
@@ -250,8 +251,8 @@ def _write_geoparquet(rows: List[Dict[str, Any]], models: Sequence[str], dims: D
         pq.write_table(table, tmp)
 
 
-def _write_gpkg(rows: List[Dict[str, Any]], models: Sequence[str], dims: Dict[str, int],
-                dst: Path, file_meta: Dict[str, Any]) -> None:
+def _write_gpkg(rows: list[dict[str, Any]], models: Sequence[str], dims: dict[str, int],
+                dst: Path, file_meta: dict[str, Any]) -> None:
     """GeoPackage (opens in any QGIS): one polygon layer per model, fields ``name``,
     ``index``, ``status``, ``emb_000``... (float32 values stored exactly as REAL)."""
     try:
@@ -284,7 +285,7 @@ def _write_gpkg(rows: List[Dict[str, Any]], models: Sequence[str], dims: Dict[st
                     lyr.CreateField(ogr.FieldDefn(f"emb_{j:03d}", ogr.OFTReal))
                 defn = lyr.GetLayerDefn()
                 lyr.StartTransaction()
-                for r, wkb in zip(rows, geoms):
+                for r, wkb in zip(rows, geoms, strict=True):
                     f = ogr.Feature(defn)
                     f.SetField("name", r["name"])
                     f.SetField("index", int(r["index"]))
@@ -301,13 +302,13 @@ def _write_gpkg(rows: List[Dict[str, Any]], models: Sequence[str], dims: Dict[st
             ds = None  # close: flushes and releases the file
 
 
-def read_gpkg(path: Path) -> Dict[str, List[Optional[np.ndarray]]]:
+def read_gpkg(path: Path) -> dict[str, list[np.ndarray | None]]:
     """``{model layer: [vector or None per row, in index order]}``."""
     from osgeo import ogr
 
     ogr.UseExceptions()
     ds = ogr.Open(str(path))
-    out: Dict[str, List[Optional[np.ndarray]]] = {}
+    out: dict[str, list[np.ndarray | None]] = {}
     try:
         for k in range(ds.GetLayerCount()):
             lyr = ds.GetLayer(k)
@@ -330,10 +331,10 @@ def item_paths(out_dir: Path, name: str, fmt: str) -> Path:
     return out_dir / f"{name}{EXT[fmt]}"
 
 
-def write_item(out_dir: Path, fmt: str, name: str, arrays: Dict[str, np.ndarray],
-               manifest: Dict[str, Any]) -> List[Path]:
+def write_item(out_dir: Path, fmt: str, name: str, arrays: dict[str, np.ndarray],
+               manifest: dict[str, Any]) -> list[Path]:
     """Write one ROI's arrays; returns the files written (manifest not included)."""
-    files: List[Path] = []
+    files: list[Path] = []
     if fmt == "npz":
         dst = out_dir / f"{name}.npz"
         with atomic_path(dst, suffix=".npz") as tmp:
@@ -381,7 +382,7 @@ def write_item(out_dir: Path, fmt: str, name: str, arrays: Dict[str, np.ndarray]
     return files
 
 
-def _slim(manifest: Dict[str, Any]) -> Dict[str, Any]:
+def _slim(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest without per-model embedding meta (kept in the JSON, too big for attrs)."""
     m = dict(manifest)
     m["models"] = [{k: v for k, v in e.items() if k != "meta"} for e in manifest.get("models", [])]
@@ -389,7 +390,7 @@ def _slim(manifest: Dict[str, Any]) -> Dict[str, Any]:
 
 
 # -- combined --------------------------------------------------------------------------------
-def _stack(per_item: List[Optional[np.ndarray]]) -> Optional[np.ndarray]:
+def _stack(per_item: list[np.ndarray | None]) -> np.ndarray | None:
     """Stack along a new first axis, NaN where an item failed; None if shapes differ."""
     present = [a for a in per_item if a is not None]
     if not present:
@@ -404,21 +405,21 @@ def _stack(per_item: List[Optional[np.ndarray]]) -> Optional[np.ndarray]:
     return out
 
 
-def combine_arrays(items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]
-                   ) -> Tuple[Dict[str, np.ndarray], Dict[str, Dict[str, Any]]]:
+def combine_arrays(items: list[tuple[dict[str, np.ndarray], dict[str, Any]]]
+                   ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
     """Per-ROI arrays -> combined arrays and a key map ``{per-item key: {...}}``.
 
     ``embedding__m`` -> ``embeddings__m`` and ``input_chw__m`` -> ``inputs_bchw__m``
     (``input_tchw__m`` -> ``inputs_btchw__m``), row i = ROI i, NaN rows for failures.
     Arrays whose shapes differ between ROIs stay per ROI as ``<key>__<index:05d>``.
     """
-    keys: List[str] = []
+    keys: list[str] = []
     for arrays, _ in items:
         for k in arrays:
             if k not in keys:
                 keys.append(k)
-    out: Dict[str, np.ndarray] = {}
-    kmap: Dict[str, Dict[str, Any]] = {}
+    out: dict[str, np.ndarray] = {}
+    kmap: dict[str, dict[str, Any]] = {}
     for k in keys:
         head, model = k.split("__", 1)
         big = {"embedding": "embeddings", "input_chw": "inputs_bchw", "input_tchw": "inputs_btchw"}[head]
@@ -430,7 +431,7 @@ def combine_arrays(items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]
                        "missing": [i for i, a in enumerate(per) if a is None]}
         else:
             ks = {}
-            for (arrays, man), a in zip(items, per):
+            for (_arrays, man), a in zip(items, per, strict=True):
                 if a is not None:
                     kk = f"{k}__{int(man['index']):05d}"
                     out[kk] = a
@@ -439,8 +440,8 @@ def combine_arrays(items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]
     return out, kmap
 
 
-def write_combined(dst: Path, fmt: str, items: List[Tuple[Dict[str, np.ndarray], Dict[str, Any]]],
-                   models: Sequence[str], manifest: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def write_combined(dst: Path, fmt: str, items: list[tuple[dict[str, np.ndarray], dict[str, Any]]],
+                   models: Sequence[str], manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Write all ROIs into one file; returns the key map stored in the manifest."""
     if fmt in VECTOR_FORMATS:
         rows, dims = [], {}

@@ -35,8 +35,8 @@ what they were trained with:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -45,14 +45,14 @@ import torch.nn.functional as F
 from .vit import Mlp  # same fc1/fc2 key layout
 
 #: model size -> (embed_dim, depth, num_heads), as upstream ``get_default_config``
-SIZES: Dict[str, Tuple[int, int, int]] = {
+SIZES: dict[str, tuple[int, int, int]] = {
     "tiny": (256, 2, 4),
     "small": (512, 4, 8),
     "base": (768, 6, 12),
 }
 
 #: modalities of the released model, in upstream config order
-MODALITIES: Tuple[str, ...] = ("aerial", "aerial-flair", "spot", "naip", "s2", "s1-asc",
+MODALITIES: tuple[str, ...] = ("aerial", "aerial-flair", "spot", "naip", "s2", "s1-asc",
                                "s1", "alos", "l7", "l8", "modis")
 
 #: image projectors (``PatchMLPMulti``): in_chans, patch_size, resolution (m/px)
@@ -111,7 +111,7 @@ def sincos_2d(dim: int, grid_size: int, step: float, cls_token: bool = True) -> 
 class TemporalPositionalEncoder(nn.Module):
     """Sinusoidal encoding of day-of-year, ``d`` channels repeated ``repeat`` times."""
 
-    def __init__(self, d: int, T: int = 1000, repeat: Optional[int] = None) -> None:
+    def __init__(self, d: int, T: int = 1000, repeat: int | None = None) -> None:
         super().__init__()
         self.d, self.T, self.repeat = d, T, repeat
         self._denom = torch.pow(float(T), 2 * (torch.arange(d).float() // 2) / d)
@@ -158,8 +158,8 @@ class LTAE2d(nn.Module):
                  positional_encoding: bool = True) -> None:
         super().__init__()
         widths = [in_channels] + list(mlp_in)
-        layers: List[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(a, b), nn.GroupNorm(4, b), nn.ReLU(), nn.Dropout(dropout)]
         self.inconv = nn.Sequential(*layers)
         self.d_model = widths[-1]
@@ -171,7 +171,7 @@ class LTAE2d(nn.Module):
         self.out_norm = nn.GroupNorm(n_head, mlp[-1])
         out_widths = [self.d_model] + list(mlp)
         layers = []
-        for a, b in zip(out_widths[:-1], out_widths[1:]):
+        for a, b in zip(out_widths[:-1], out_widths[1:], strict=True):
             layers += [nn.Linear(a, b), nn.GroupNorm(4, b), nn.ReLU()]
         self.mlp = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
@@ -437,7 +437,7 @@ class AnySat(nn.Module):
                                     + [CrossBlockMulti(dim, heads)])
         nn.init.trunc_normal_(self.cls_token, std=0.02)
 
-    def forward(self, x: Dict[str, torch.Tensor], patch_size: int, output: str = "patch") -> torch.Tensor:
+    def forward(self, x: dict[str, torch.Tensor], patch_size: int, output: str = "patch") -> torch.Tensor:
         if output not in ("patch", "tile"):
             raise ValueError(f"output must be 'patch' or 'tile' here, got {output!r}")
         if patch_size <= 0 or patch_size % 10:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -33,18 +32,18 @@ class CLIPVisionConfig:
     embed_dim: int = 512           # output of ``proj``
     act: str = "gelu"              # open_clip default; "quick_gelu" for OpenAI-style configs
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 #: open_clip's model configs (``ViT-B-32.json``, ``ViT-L-14.json``) - RemoteCLIP's variants
-CLIP_CONFIGS: Dict[str, CLIPVisionConfig] = {
+CLIP_CONFIGS: dict[str, CLIPVisionConfig] = {
     "ViT-B-32": CLIPVisionConfig(224, 32, 768, 12, 12, 4.0, 512),
     "ViT-L-14": CLIPVisionConfig(224, 14, 1024, 24, 16, 4.0, 768),
 }
 
 #: keys of the text tower in a full CLIP state dict (set aside when loading the image tower)
-TEXT_TOWER_PREFIXES: Tuple[str, ...] = (
+TEXT_TOWER_PREFIXES: tuple[str, ...] = (
     "positional_embedding", "text_projection", "logit_scale", "logit_bias", "token_embedding.",
     "transformer.", "ln_final.", "attn_mask", "input_resolution", "context_length", "vocab_size")
 
@@ -122,7 +121,7 @@ class CLIPVisionTransformer(nn.Module):
         self.ln_post = nn.LayerNorm(w)
         self.proj = nn.Parameter(scale * torch.randn(w, cfg.embed_dim))
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 3, S, S)`` normalised RGB -> (image embedding ``(B, E)``, patch tokens ``(B, g*g, D)``)."""
         x = self.conv1(x).flatten(2).transpose(1, 2)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)

@@ -15,7 +15,6 @@ the learned weight and added to the patch tokens.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -26,22 +25,22 @@ from .vit import Block, sincos_1d, sincos_3d, vit_flops
 @dataclass(frozen=True)
 class PrithviConfig:
     img_size: int = 224
-    patch_size: Tuple[int, int, int] = (1, 16, 16)
+    patch_size: tuple[int, int, int] = (1, 16, 16)
     num_frames: int = 4
     in_chans: int = 6
     embed_dim: int = 1024
     depth: int = 24
     num_heads: int = 16
     mlp_ratio: float = 4.0
-    coords_encoding: Tuple[str, ...] = ("time", "location")
+    coords_encoding: tuple[str, ...] = ("time", "location")
     coords_scale_learn: bool = True
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 #: ``pretrained_cfg`` of the official ``config.json`` files (encoder part)
-PRITHVI_CONFIGS: Dict[str, PrithviConfig] = {
+PRITHVI_CONFIGS: dict[str, PrithviConfig] = {
     "300M": PrithviConfig(embed_dim=1024, depth=24, num_heads=16),
     "100M": PrithviConfig(embed_dim=768, depth=12, num_heads=12),
 }
@@ -102,8 +101,8 @@ class PrithviEncoder(nn.Module):
         # another frame count or size: the same fixed table computed for that grid
         return sincos_3d(self.cfg.embed_dim, (t, h, w), cls_token=True)[None].to(self.pos_embed)
 
-    def forward(self, x: torch.Tensor, temporal_coords: Optional[torch.Tensor] = None,
-                location_coords: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, temporal_coords: torch.Tensor | None = None,
+                location_coords: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, C, T, H, W)`` normalised -> tokens ``(B, 1 + T*h*w, D)`` (class token first).
 
         ``temporal_coords``: ``(B, T, 2)`` year and day of year; ``location_coords``:

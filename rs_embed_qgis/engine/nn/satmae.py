@@ -18,7 +18,6 @@ tokens are not shuffled, so token ``i`` is patch ``i`` in row-major order.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Tuple
 
 import torch
 from torch import nn
@@ -26,7 +25,7 @@ from torch import nn
 from .vit import Block, PatchEmbed, sincos_1d, sincos_2d, vit_flops
 
 #: prefixes of pretraining-only keys in the official SatMAE/SatMAE++/ScaleMAE files
-MAE_DECODER_PREFIXES: Tuple[str, ...] = (
+MAE_DECODER_PREFIXES: tuple[str, ...] = (
     "decoder_", "mask_token", "proj_up_", "up_block", "fpn.", "fcn", "pos_emb_projection")
 
 
@@ -40,7 +39,7 @@ class MAEConfig:
     num_heads: int = 16
     mlp_ratio: float = 4.0
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -49,14 +48,14 @@ class GroupChannelConfig:
     img_size: int = 96
     patch_size: int = 8
     in_chans: int = 10
-    channel_groups: Tuple[Tuple[int, ...], ...] = ((0, 1, 2, 6), (3, 4, 5, 7), (8, 9))
+    channel_groups: tuple[tuple[int, ...], ...] = ((0, 1, 2, 6), (3, 4, 5, 7), (8, 9))
     channel_embed: int = 256
     embed_dim: int = 1024
     depth: int = 24
     num_heads: int = 16
     mlp_ratio: float = 4.0
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -91,7 +90,8 @@ class MAEEncoder(nn.Module):
     def flops_per_image(self) -> float:
         c = self.cfg
         n = self.grid * self.grid
-        return vit_flops(n + 1, c.embed_dim, c.depth, c.mlp_ratio) + 2 * n * c.in_chans * c.patch_size ** 2 * c.embed_dim
+        embed = 2 * n * c.in_chans * c.patch_size ** 2 * c.embed_dim
+        return vit_flops(n + 1, c.embed_dim, c.depth, c.mlp_ratio) + embed
 
 
 class GroupChannelEncoder(nn.Module):
@@ -116,7 +116,7 @@ class GroupChannelEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, S, S)`` -> tokens ``(B, 1 + G*L, D)``: class token, then group by group."""
         b = x.shape[0]
-        tok = torch.stack([pe(x[:, list(g)]) for pe, g in zip(self.patch_embed, self.cfg.channel_groups)],
+        tok = torch.stack([pe(x[:, list(g)]) for pe, g in zip(self.patch_embed, self.cfg.channel_groups, strict=True)],
                           dim=1)  # (B, G, L, D)
         _, g, n, _ = tok.shape
         pos = self.pos_embed[:, 1:].unsqueeze(1).expand(-1, g, -1, -1)

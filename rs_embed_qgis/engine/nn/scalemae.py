@@ -9,8 +9,6 @@ for the key layout and not used, as in the official ``forward_encoder``.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from .satmae import MAEConfig, MAEEncoder
@@ -20,7 +18,7 @@ SCALEMAE_CONFIG = MAEConfig(img_size=224, patch_size=16, in_chans=3, embed_dim=1
 
 
 class ScaleMAEEncoder(MAEEncoder):
-    def position(self, x: torch.Tensor, input_res: Optional[torch.Tensor] = None, **_: object) -> torch.Tensor:
+    def position(self, x: torch.Tensor, input_res: torch.Tensor | None = None, **_: object) -> torch.Tensor:
         """``(B, 1 + L, D)`` table for the GSD of each image (``input_res``, ``(B,)``)."""
         if input_res is None:
             raise ValueError("ScaleMAE needs input_res, the ground sample distance of each image")

@@ -10,8 +10,6 @@ by ground sample distance) and Prithvi (3D), written from their definitions.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,7 +91,7 @@ def sincos_1d(dim: int, pos: torch.Tensor, dtype: torch.dtype = torch.float64) -
 
 
 def sincos_2d(dim: int, grid: int, *, cls_token: bool = False,
-              res: Optional[torch.Tensor] = None) -> torch.Tensor:
+              res: torch.Tensor | None = None) -> torch.Tensor:
     """MAE's 2D encoding of a ``grid x grid`` token layout, row-major.
 
     The first half of the channels encodes the column (x), the second the row (y),
@@ -119,7 +117,7 @@ def sincos_2d(dim: int, grid: int, *, cls_token: bool = False,
     return emb
 
 
-def sincos_3d(dim: int, grid: Tuple[int, int, int], *, cls_token: bool = False) -> torch.Tensor:
+def sincos_3d(dim: int, grid: tuple[int, int, int], *, cls_token: bool = False) -> torch.Tensor:
     """Prithvi's 3D encoding for ``(t, h, w)``: 6/16 of channels for x, 6/16 y, 4/16 t."""
     if dim % 16:
         raise ValueError(f"3D sin-cos dimension must be a multiple of 16, got {dim}")

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -23,13 +24,13 @@ class Patch:
     """
 
     data: np.ndarray
-    bands: Tuple[str, ...]
-    grid: Optional[RoiGrid] = None
-    frames: List[Dict[str, Any]] = field(default_factory=list)
-    sensor: Optional[SensorSpec] = None
-    temporal: Optional[TemporalSpec] = None
+    bands: tuple[str, ...]
+    grid: RoiGrid | None = None
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    sensor: SensorSpec | None = None
+    temporal: TemporalSpec | None = None
     backend: str = "data"
-    meta: Dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         arr = np.asarray(self.data, dtype=np.float32)
@@ -52,10 +53,10 @@ class Patch:
     def n_frames(self) -> int:
         return int(self.data.shape[0])
 
-    def frame_dates(self) -> List[_dt.date]:
+    def frame_dates(self) -> list[_dt.date]:
         return [_dt.date.fromisoformat(f["mid"]) for f in self.frames if f.get("mid")]
 
-    def select_bands(self, bands: Sequence[str]) -> "Patch":
+    def select_bands(self, bands: Sequence[str]) -> Patch:
         """A patch with only ``bands``, in that order (aliases such as B02/B2 accepted)."""
         from .bands import band_index
 
@@ -63,9 +64,9 @@ class Patch:
         return Patch(self.data[:, idx], tuple(bands), self.grid, self.frames, self.sensor,
                      self.temporal, self.backend, dict(self.meta))
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """JSON-friendly summary for metadata."""
-        d: Dict[str, Any] = {
+        d: dict[str, Any] = {
             "shape_tchw": list(self.data.shape), "bands": list(self.bands),
             "backend": self.backend, "frames": self.frames,
         }
@@ -81,8 +82,8 @@ class Provider:
 
     name = "base"
 
-    def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
-              sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
+    def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+              sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         """One composite over the window (``frames=None``) or ``frames`` binned composites."""
         raise NotImplementedError
 
@@ -99,9 +100,9 @@ class Provider:
         sensor = sensor.validate()
         return spatial, sensor, roi_grid(spatial, sensor.scale_m)
 
-    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: Optional[TemporalSpec],
-                   sensor: SensorSpec, *, frames: Optional[int] = None,
-                   num_workers: int = 1) -> List[Patch]:
+    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
+                   sensor: SensorSpec, *, frames: int | None = None,
+                   num_workers: int = 1) -> list[Patch]:
         """Fetch many ROIs, ``num_workers`` at a time (threads: fetching is I/O bound)."""
         if num_workers <= 1 or len(spatials) <= 1:
             return [self.fetch(s, temporal, sensor, frames=frames) for s in spatials]

@@ -35,10 +35,11 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 class CollectionInfo:
     """How a collection is filtered and masked."""
 
-    cloud_property: Optional[str]   # scene cloud percentage property, or None
+    cloud_property: str | None   # scene cloud percentage property, or None
     cloud_mask: str                 # "scl" | "qa60" | "qa_pixel" | "none"
     annual: bool = False            # one image per year (window widened to whole years)
     canonical_s2_bands: bool = False
@@ -90,7 +91,7 @@ _S2_TOA = CollectionInfo("CLOUDY_PIXEL_PERCENTAGE", "qa60", canonical_s2_bands=T
 _LANDSAT = CollectionInfo("CLOUD_COVER", "qa_pixel")
 GSE_COLLECTION = "GOOGLE/SATELLITE_EMBEDDING/V1/ANNUAL"
 
-COLLECTIONS: Dict[str, CollectionInfo] = {
+COLLECTIONS: dict[str, CollectionInfo] = {
     "COPERNICUS/S2_SR_HARMONIZED": _S2_SR,
     "COPERNICUS/S2_SR": _S2_SR,
     "COPERNICUS/S2_HARMONIZED": _S2_TOA,
@@ -104,8 +105,8 @@ for _c in ("LANDSAT/LC08/C02/T1_L2", "LANDSAT/LC09/C02/T1_L2", "LANDSAT/LE07/C02
 CLOUD_MASKS = ("scl", "qa60", "qa_pixel", "none")
 
 
-def collection_info(collection: str, cloud_property: Optional[str] = None,
-                    cloud_mask: Optional[str] = None) -> CollectionInfo:
+def collection_info(collection: str, cloud_property: str | None = None,
+                    cloud_mask: str | None = None) -> CollectionInfo:
     """Filtering/masking rules of a collection; options override the table."""
     info = COLLECTIONS.get(collection)
     if info is None:
@@ -138,7 +139,7 @@ def _chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
-def classify_error(exc: BaseException) -> Tuple[str, Optional[int], Optional[float]]:
+def classify_error(exc: BaseException) -> tuple[str, int | None, float | None]:
     """``(kind, http_status, retry_after_s)``; kind is retry | auth | size | fatal."""
     import socket
 
@@ -184,7 +185,7 @@ def classify_error(exc: BaseException) -> Tuple[str, Optional[int], Optional[flo
     return "fatal", None, None
 
 
-def _scrub(text: str, secret: Optional[str]) -> str:
+def _scrub(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, "<token>")
     return text
@@ -192,10 +193,10 @@ def _scrub(text: str, secret: Optional[str]) -> str:
 
 # -- initialisation (process-wide, as Earth Engine's client is) -----------------------------
 _INIT_LOCK = threading.RLock()
-_ACTIVE: Dict[str, Any] = {"key": None}
+_ACTIVE: dict[str, Any] = {"key": None}
 
 
-def _resolve_project(project: Optional[str]) -> Optional[str]:
+def _resolve_project(project: str | None) -> str | None:
     if project:
         return str(project)
     for var in PROJECT_ENV_VARS:
@@ -237,7 +238,7 @@ def _load_credentials(credentials: Any):
 CACHE_MIN_AGE_DAYS = 30
 
 
-def _default_cache_dir() -> Optional[Path]:
+def _default_cache_dir() -> Path | None:
     base = os.environ.get("RS_EMBED_GEE_CACHE")
     if base:
         if base.strip().lower() in ("0", "off", "no", "false", "none"):
@@ -253,12 +254,12 @@ class GEEProvider(Provider):
 
     name = "gee"
 
-    def __init__(self, project: Optional[str] = None, credentials: Any = None,
-                 opt_url: Optional[str] = None, cache_dir: Any = "default",
+    def __init__(self, project: str | None = None, credentials: Any = None,
+                 opt_url: str | None = None, cache_dir: Any = "default",
                  max_retries: int = 5, retry_backoff_s: float = 1.0, retry_jitter: float = 0.1,
-                 num_workers: int = 4, timeout: Optional[float] = 120.0,
+                 num_workers: int = 4, timeout: float | None = 120.0,
                  max_request_bytes: int = EE_MAX_REQUEST_BYTES, max_grid_dim: int = EE_MAX_GRID_DIM,
-                 cloud_property: Optional[str] = None, cloud_mask: Optional[str] = None,
+                 cloud_property: str | None = None, cloud_mask: str | None = None,
                  high_volume: bool = False) -> None:
         try:
             import ee  # noqa: F401
@@ -280,7 +281,7 @@ class GEEProvider(Provider):
         self.opt_url = opt_url.rstrip("/") if opt_url else None
         self.high_volume = bool(high_volume)
         if cache_dir == "default":
-            self.cache_dir: Optional[Path] = _default_cache_dir()
+            self.cache_dir: Path | None = _default_cache_dir()
         else:
             self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.max_retries = int(max_retries)
@@ -293,7 +294,7 @@ class GEEProvider(Provider):
         self.cloud_property = cloud_property
         self.cloud_mask = cloud_mask
         self._stats_lock = threading.Lock()
-        self.stats: Dict[str, Any] = {"requests": 0, "retries": 0, "cache_hits": 0,
+        self.stats: dict[str, Any] = {"requests": 0, "retries": 0, "cache_hits": 0,
                                       "bytes": 0, "tiles": 0, "sleeps": []}
         self._creds: Any = None
 
@@ -305,7 +306,7 @@ class GEEProvider(Provider):
         return EE_HIGH_VOLUME_URL if self.high_volume else EE_DEFAULT_URL
 
     @property
-    def _token(self) -> Optional[str]:  # read when scrubbing: it changes on refresh
+    def _token(self) -> str | None:  # read when scrubbing: it changes on refresh
         return getattr(self._creds, "token", None)
 
     # -- sign-in -------------------------------------------------------------------------
@@ -413,14 +414,14 @@ class GEEProvider(Provider):
     def _info(self, sensor: SensorSpec) -> CollectionInfo:
         return collection_info(sensor.collection, self.cloud_property, self.cloud_mask)
 
-    def ee_bands(self, sensor: SensorSpec) -> List[str]:
+    def ee_bands(self, sensor: SensorSpec) -> list[str]:
         info = self._info(sensor)
         if info.canonical_s2_bands:
             return [canonical_band(b) for b in sensor.bands]
         return list(sensor.bands)
 
-    def windows(self, temporal: Optional[TemporalSpec], sensor: SensorSpec,
-                frames: Optional[int]) -> List[Tuple[Optional[_dt.date], Optional[_dt.date]]]:
+    def windows(self, temporal: TemporalSpec | None, sensor: SensorSpec,
+                frames: int | None) -> list[tuple[_dt.date | None, _dt.date | None]]:
         """``[start, end)`` of each time bin (annual collections: whole years)."""
         info = self._info(sensor)
         if temporal is None:
@@ -441,7 +442,7 @@ class GEEProvider(Provider):
         return bins
 
     def collection_expr(self, sensor: SensorSpec, roi_4326: Sequence[float],
-                        start: Optional[_dt.date], end: Optional[_dt.date]):
+                        start: _dt.date | None, end: _dt.date | None):
         """The filtered, cloud-masked collection of one bin (an ``ee.ImageCollection``)."""
         import ee
 
@@ -464,7 +465,7 @@ class GEEProvider(Provider):
             return col.sort("system:time_start").mosaic()  # latest scene on top
         return col.median()
 
-    def pixels_expr(self, composites: Sequence[Tuple[int, Any]], sensor: SensorSpec):
+    def pixels_expr(self, composites: Sequence[tuple[int, Any]], sensor: SensorSpec):
         """One image: each bin's bands (``B4__t0``...) as float, then its validity band."""
         import ee
 
@@ -492,8 +493,8 @@ class GEEProvider(Provider):
         }
         return hashlib.sha256(json.dumps(req, sort_keys=True).encode()).hexdigest()[:32]
 
-    def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
-              sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
+    def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+              sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         spatial, sensor, grid = self.checked(spatial, sensor)
         info = self._info(sensor)
         bins = self.windows(temporal, sensor, frames)
@@ -562,7 +563,7 @@ class GEEProvider(Provider):
                          "pixel_requests": n_req,
                          "endpoint": self.endpoint})
 
-    def _scene_lists(self, cols, sensor: SensorSpec) -> List[Tuple[List[str], List[int]]]:
+    def _scene_lists(self, cols, sensor: SensorSpec) -> list[tuple[list[str], list[int]]]:
         import ee
 
         expr = ee.List([ee.List([c.aggregate_array("system:index"),
@@ -574,7 +575,7 @@ class GEEProvider(Provider):
         out = self._call(call, f"scene listing of {sensor.collection!r}")
         return [(list(ids), [int(t) for t in times]) for ids, times in out]
 
-    def tiles(self, grid: RoiGrid, n_bands: int) -> List[Tuple[int, int, int, int]]:
+    def tiles(self, grid: RoiGrid, n_bands: int) -> list[tuple[int, int, int, int]]:
         """``(row, col, height, width)`` tiles within the request limits (float32 bands)."""
         bpp = 4 * n_bands
         tw = min(grid.width, self.max_grid_dim)
@@ -584,7 +585,7 @@ class GEEProvider(Provider):
         return [(r, c, min(th, grid.height - r), min(tw, grid.width - c))
                 for r in range(0, grid.height, th) for c in range(0, grid.width, tw)]
 
-    def _fetch_grid(self, image, names: List[str], grid: RoiGrid) -> Tuple[np.ndarray, int]:
+    def _fetch_grid(self, image, names: list[str], grid: RoiGrid) -> tuple[np.ndarray, int]:
         """All tiles of the grid (in parallel when there are several), stitched."""
         out = np.zeros((len(names), grid.height, grid.width), np.float32)
         tiles = self.tiles(grid, len(names))
@@ -610,7 +611,7 @@ class GEEProvider(Provider):
         self._count(tiles=n_req)
         return out, n_req
 
-    def pixel_request(self, image, grid: RoiGrid, r: int, c: int, h: int, w: int) -> Dict[str, Any]:
+    def pixel_request(self, image, grid: RoiGrid, r: int, c: int, h: int, w: int) -> dict[str, Any]:
         return {
             "expression": image, "fileFormat": "NPY",
             "grid": {
@@ -635,9 +636,9 @@ class GEEProvider(Provider):
 
         return self._call(call, f"computePixels ({w}x{h} px, {len(names)} bands)")
 
-    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: Optional[TemporalSpec],
-                   sensor: SensorSpec, *, frames: Optional[int] = None,
-                   num_workers: Optional[int] = None) -> List[Patch]:
+    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
+                   sensor: SensorSpec, *, frames: int | None = None,
+                   num_workers: int | None = None) -> list[Patch]:
         """Prefetch many ROIs with a thread pool (``num_workers``, default the provider's)."""
         n = self.num_workers if num_workers is None else max(1, int(num_workers))
         if len(spatials) > 1 and n > 1:
@@ -657,7 +658,7 @@ class GEEProvider(Provider):
             return list(pool.map(one, items))
 
     # -- cache ------------------------------------------------------------------------------
-    def _cache_path(self, key: str) -> Optional[Path]:
+    def _cache_path(self, key: str) -> Path | None:
         return self.cache_dir / key[:2] / f"{key}.npz" if self.cache_dir else None
 
     def _cache_load(self, key: str):
@@ -670,7 +671,7 @@ class GEEProvider(Provider):
         except Exception:  # noqa: BLE001 - a damaged cache file is refetched, not fatal
             return None
 
-    def _cache_save(self, key: str, data: np.ndarray, frames: List[Dict[str, Any]]) -> None:
+    def _cache_save(self, key: str, data: np.ndarray, frames: list[dict[str, Any]]) -> None:
         p = self._cache_path(key)
         if p is None:
             return
@@ -683,7 +684,7 @@ class GEEProvider(Provider):
         except OSError:  # a read-only cache must not fail the fetch
             pass
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {"backend": "gee", "project": _resolve_project(self.project),
                 "endpoint": self.endpoint,
                 "cache_dir": str(self.cache_dir) if self.cache_dir else None,
@@ -695,7 +696,7 @@ class _TooLarge(Exception):
     pass
 
 
-def decode_npy(raw: bytes, names: Sequence[str], hw: Tuple[int, int]) -> np.ndarray:
+def decode_npy(raw: bytes, names: Sequence[str], hw: tuple[int, int]) -> np.ndarray:
     """``(C, H, W)`` float32 from computePixels' NPY (a structured array, one field per band)."""
     try:
         arr = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -741,7 +742,7 @@ _MASKS = {"scl": _mask_scl, "qa60": _mask_qa60, "qa_pixel": _mask_qa_pixel, "non
 
 # -- status for the GUI -------------------------------------------------------------------
 #: The provider's settings, for forms in the dock and the toolbox: name, type, default, help.
-GEE_OPTIONS: List[Dict[str, Any]] = [
+GEE_OPTIONS: list[dict[str, Any]] = [
     {"name": "project", "type": "str", "default": None,
      "help": "Google Cloud project registered for Earth Engine (else RS_EMBED_GEE_PROJECT, "
              "EARTHENGINE_PROJECT, GOOGLE_CLOUD_PROJECT or `earthengine set_project`)"},
@@ -759,14 +760,14 @@ GEE_OPTIONS: List[Dict[str, Any]] = [
 ]
 
 
-def ee_status(project: Optional[str] = None, credentials: Any = None,
-              opt_url: Optional[str] = None, timeout: float = 30.0) -> Dict[str, Any]:
+def ee_status(project: str | None = None, credentials: Any = None,
+              opt_url: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """Whether Earth Engine can be used here: ``{ok, message, how_to_sign_in, project}``.
 
     Tries a real initialisation (one small request, ``timeout`` seconds); never
     raises and never includes a token. Run it off the GUI thread.
     """
-    out: Dict[str, Any] = {"ok": False, "message": "", "how_to_sign_in": HOW_TO_SIGN_IN,
+    out: dict[str, Any] = {"ok": False, "message": "", "how_to_sign_in": HOW_TO_SIGN_IN,
                            "project": _resolve_project(project)}
     try:
         prov = GEEProvider(project=project, credentials=credentials, opt_url=opt_url, cache_dir=None,

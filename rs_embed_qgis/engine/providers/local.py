@@ -17,9 +17,10 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -54,12 +55,12 @@ class Scene:
 
     id: str
     date: _dt.date
-    bands: Dict[str, Tuple[str, int]]
-    bounds_4326: Tuple[float, float, float, float]
-    cloudy_pct: Optional[float] = None
-    meta: Dict[str, Any] = field(default_factory=dict)
+    bands: dict[str, tuple[str, int]]
+    bounds_4326: tuple[float, float, float, float]
+    cloudy_pct: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
-    def files(self) -> List[str]:
+    def files(self) -> list[str]:
         return sorted({f for f, _ in self.bands.values()})
 
 
@@ -72,22 +73,22 @@ class LocalProvider(Provider):
 
     name = "local"
 
-    def __init__(self, root: Optional[str] = None, catalog: Optional[str] = None,
+    def __init__(self, root: str | None = None, catalog: str | None = None,
                  resampling: str = "bilinear") -> None:
         self.root = Path(root).expanduser() if root else default_root()
         self.catalog = Path(catalog).expanduser() if catalog else None
         self.resampling = resampling
-        self._scenes: Optional[List[Scene]] = None
+        self._scenes: list[Scene] | None = None
         self._lock = threading.Lock()
 
     # -- the scene index ----------------------------------------------------------------
-    def scenes(self) -> List[Scene]:
+    def scenes(self) -> list[Scene]:
         with self._lock:
             if self._scenes is None:
                 self._scenes = self._index()
             return self._scenes
 
-    def _index(self) -> List[Scene]:
+    def _index(self) -> list[Scene]:
         cat = self.catalog or (self.root / "catalog.json")
         if self.catalog is not None and not cat.exists():
             raise ProviderError(f"STAC catalog not found: {str(cat)!r}")
@@ -101,7 +102,7 @@ class LocalProvider(Provider):
             raise ProviderError(f"no Sentinel-2 scenes (GeoTIFF/COG or STAC items) found in {str(self.root)!r}")
         return sorted(scenes, key=lambda s: (s.date, s.id))
 
-    def _index_folder(self, root: Path) -> List[Scene]:
+    def _index_folder(self, root: Path) -> list[Scene]:
         import rasterio
 
         scenes = []
@@ -132,7 +133,7 @@ class LocalProvider(Provider):
                 meta={"path": str(path)}))
         return scenes
 
-    def _index_stac(self, cat_path: Path) -> List[Scene]:
+    def _index_stac(self, cat_path: Path) -> list[Scene]:
         try:
             import pystac
         except ImportError as exc:  # pragma: no cover - pystac is a core dependency
@@ -146,7 +147,7 @@ class LocalProvider(Provider):
         for item in items:
             date = (item.datetime or _dt.datetime.fromisoformat(
                 str(item.properties.get("start_datetime", "")).replace("Z", "+00:00"))).date()
-            bands: Dict[str, Tuple[str, int]] = {}
+            bands: dict[str, tuple[str, int]] = {}
             for key, asset in item.assets.items():
                 href = asset.get_absolute_href()
                 if href is None or href.startswith(("http://", "https://", "s3://")):
@@ -166,17 +167,17 @@ class LocalProvider(Provider):
                                 meta={"stac_item": item.id}))
         return scenes
 
-    def extent_4326(self) -> Tuple[float, float, float, float]:
+    def extent_4326(self) -> tuple[float, float, float, float]:
         sc = self.scenes()
         return (min(s.bounds_4326[0] for s in sc), min(s.bounds_4326[1] for s in sc),
                 max(s.bounds_4326[2] for s in sc), max(s.bounds_4326[3] for s in sc))
 
-    def available_bands(self) -> List[str]:
+    def available_bands(self) -> list[str]:
         return sorted({b for s in self.scenes() for b in s.bands})
 
     # -- fetching -----------------------------------------------------------------------
-    def select_scenes(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
-                      sensor: SensorSpec, grid: Optional[RoiGrid] = None) -> List[Scene]:
+    def select_scenes(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+                      sensor: SensorSpec, grid: RoiGrid | None = None) -> list[Scene]:
         grid = grid or roi_grid(spatial, sensor.scale_m)
         roi = grid.bounds_in("EPSG:4326")
         scenes = self.scenes()
@@ -211,8 +212,8 @@ class LocalProvider(Provider):
                         f"({', '.join(s.files())}); it has {sorted(s.bands)}")
         return ok
 
-    def fetch(self, spatial: SpatialSpec, temporal: Optional[TemporalSpec],
-              sensor: SensorSpec, *, frames: Optional[int] = None) -> Patch:
+    def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+              sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         spatial, sensor, grid = self.checked(spatial, sensor)
         scenes = self.select_scenes(spatial, temporal, sensor, grid)
         if frames is None:
@@ -247,7 +248,7 @@ class LocalProvider(Provider):
         from rasterio.vrt import WarpedVRT
 
         want = [canonical_band(b) for b in sensor.bands]
-        by_file: Dict[str, List[Tuple[int, int]]] = {}
+        by_file: dict[str, list[tuple[int, int]]] = {}
         for ci, b in enumerate(want):
             f, bi = scene.bands[b]
             by_file.setdefault(f, []).append((ci, bi))
@@ -282,8 +283,8 @@ class LocalProvider(Provider):
         return out
 
     @staticmethod
-    def _composite(stacks: List[np.ndarray], sensor: SensorSpec,
-                   grid: RoiGrid) -> Tuple[np.ndarray, float]:
+    def _composite(stacks: list[np.ndarray], sensor: SensorSpec,
+                   grid: RoiGrid) -> tuple[np.ndarray, float]:
         shape = (len(sensor.bands), grid.height, grid.width)
         if not stacks:
             return np.full(shape, sensor.fill_value, np.float32), 0.0
@@ -304,7 +305,7 @@ class LocalProvider(Provider):
         comp = np.where(np.isnan(comp), np.float32(sensor.fill_value), comp)
         return comp, valid
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         sc = self.scenes()
         return {"backend": "local", "root": str(self.root), "n_scenes": len(sc),
                 "dates": [s.date.isoformat() for s in sc], "bands": self.available_bands(),

@@ -32,11 +32,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-
-from ..nn.vit import Mlp  # same fc1/fc2 key layout
 from torch.nn import functional as F
 
 from ..errors import ModelError
+from ..nn.vit import Mlp  # same fc1/fc2 key layout
 
 
 @dataclass(frozen=True)
