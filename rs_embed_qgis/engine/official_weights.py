@@ -51,3 +51,28 @@ SCALEMAE: dict[str, WeightsSpec] = {
         cache_name="scalemae-vitlarge-800.pth",
         note="ScaleMAE ViT-L/16 pretraining checkpoint (800 epochs), {'model': state_dict}"),
 }
+
+# -- Model zoo III -------------------------------------------------------------------------------
+TERRAFM: dict[str, WeightsSpec] = {
+    v: WeightsSpec(env_var="RS_EMBED_TERRAFM_CKPT", hf_repo="MBZUAI/TerraFM", hf_filename=f"TerraFM-{v}.pth",
+                   note=f"TerraFM-{v}: a plain state dict of the TerraFM module (no prefix), loaded whole")
+    for v in ("B", "L")
+}
+
+FOMO: dict[str, WeightsSpec] = {
+    "fomo-net-1": WeightsSpec(
+        env_var="RS_EMBED_FOMO_CKPT", cache_name="fomo_single_embedding_layer_weights.pt",
+        manual_url=("https://www.dropbox.com/scl/fi/4ckmxlcbc0tcod8hknp7c/fomo_single_embedding_layer_weights.pt"
+                    "?rlkey=26tlf3yaz93vvcosr0qrvklub&dl=0"),
+        note=("FoMo-Net_1 (FoMo-Bench README): the MultiSpectralViT state dict; mlp_head (the pretraining "
+              "classifier) is set aside. A Dropbox link: download it by hand")),
+}
+
+WILDSAT: dict[str, WeightsSpec] = {
+    "vitb16": WeightsSpec(
+        env_var="RS_EMBED_WILDSAT_CKPT", cache_name="vitb16-imagenet-bnfc.pth",
+        manual_url="https://drive.google.com/file/d/1IxBpf3nbEMzny4YJWS6stMBxel6gMiYE/view",
+        note=("WildSAT ViT-B/16 (ImageNet-1k start, BN/FC fine-tuned; the repository's quickstart model): a "
+              "training checkpoint whose 'satellite_state_dict' (backbone.*, decoder.*) is loaded; the location "
+              "and text models and the optimiser state are set aside. A Google Drive link: download it by hand")),
+}

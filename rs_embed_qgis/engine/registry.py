@@ -218,6 +218,33 @@ register(ModelSpec(
 ))
 
 
+# -- Model zoo III (issue 16) ----------------------------------------------------------------------
+S2_12 = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+
+register(ModelSpec(
+    id="terrafm",
+    module="terrafm",
+    cls="TerraFMEmbedder",
+    family="TerraFM (ViT with per-modality patch embeddings; Sentinel-1/2)",
+    kind="on-the-fly",
+    description=(
+        "TerraFM-B (Danish et al. 2025; variant 'L' too): self-supervised ViT-B/16 on Sentinel-1 and "
+        "Sentinel-2 Major-TOM tiles. Sentinel-2 B1-B12 (12 bands) / 10000 clipped to [0,1] through the "
+        "L2A patch embedding (model option s2_branch='l1c' as upstream forward), or model option "
+        "modality='s1': Sentinel-1 VV/VH linear power (Earth Engine COPERNICUS/S1_GRD_FLOAT only), "
+        "log1p / 99th percentile. 224 px. pooled = class token; grid = patch tokens (768 x 14 x 14)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=S2_12, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    side_inputs=("modality: which patch embedding (s2 L2A/L1C, s1)",),
+    embedding_dim=768,
+    weights=_vw.TERRAFM["B"],
+    requires=("torch",),
+    aliases=("terrafm_b", "terrafm-b"),
+    paper="https://arxiv.org/abs/2506.06281",
+))
+
+
 def _aliases() -> dict[str, str]:
     out = {}
     for spec in MODEL_SPECS.values():

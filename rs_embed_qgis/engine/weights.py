@@ -25,6 +25,8 @@ class WeightsSpec:
     hf_repo: str | None = None          # official Hugging Face repo id
     hf_filename: str | None = None      # file in that repo
     url: str | None = None              # official URL, for users who are online
+    manual_url: str | None = None       # official page a person downloads from (Dropbox, Google
+                                        # Drive): never fetched at run time, named in errors
     sha256: str | None = None           # where published
     size_bytes: int | None = None       # where published
     cache_name: str | None = None       # file name in the cache folder

@@ -193,12 +193,17 @@ class ViTEmbedder(TokenEmbedder):
         return "", ()
 
     def _missing_weights_error(self, ws: WeightsSpec) -> ModelError:
-        where = cache_dir() / "weights" / self.spec.id / (ws.cache_name or ws.hf_filename or "<file>")
-        src = (f"https://huggingface.co/{ws.hf_repo}/blob/main/{ws.hf_filename}" if ws.hf_repo
-               else (ws.url or "the authors' release"))
+        name = ws.cache_name or ws.hf_filename or Path(ws.url or "file").name
+        where = cache_dir() / "weights" / self.spec.id / name
+        if ws.manual_url:  # a link only a person can follow: nothing is downloaded at run time
+            src = f"download {name!r} by hand from {ws.manual_url} (not fetched automatically)"
+        elif ws.hf_repo:
+            src = f"https://huggingface.co/{ws.hf_repo}/blob/main/{ws.hf_filename}"
+        else:
+            src = ws.url or "the authors' release"
         return ModelError(
             f"no weights for {self.spec.id!r} (variant {self.variant!r}): pass model_options="
-            f"{{'weights': '/path/to/{ws.hf_filename or Path(ws.url or 'file').name}'}}, set "
+            f"{{'weights': '/path/to/{name}'}}, set "
             f"{ws.env_var}, or put the file at {str(where)!r}. Official file: {src}. "
             f"To run with random weights (meaningless embeddings, for testing only) pass "
             f"model_options={{'allow_random_weights': True}}.")
