@@ -244,6 +244,29 @@ register(ModelSpec(
     paper="https://arxiv.org/abs/2506.06281",
 ))
 
+register(ModelSpec(
+    id="fomo",
+    module="fomo",
+    cls="FoMoEmbedder",
+    family="FoMo-Net (spectral-token ViT: one token sequence per band)",
+    kind="on-the-fly",
+    description=(
+        "FoMo-Net_1 (Bountos et al. 2024, FoMo-Bench): every band is its own sequence of 16 px patch "
+        "tokens marked with the band's learned embedding, all bands through one ViT (768 wide, 12 deep). "
+        "Sentinel-2 B1-B12 (12 bands; model option bands for a subset), (x - mean) / std with FoMo-Bench's "
+        "statistics, 64 px. grid = patch tokens averaged over bands (768 x 4 x 4); pooled = their mean. "
+        "Weights behind a Dropbox link: downloaded by hand."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=S2_12, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    side_inputs=("band keys: each band's index in FoMo's modality table",),
+    embedding_dim=768,
+    weights=_vw.FOMO["fomo-net-1"],
+    requires=("torch",),
+    aliases=("fomo_net", "fomo-net"),
+    paper="https://arxiv.org/abs/2312.10114",
+))
+
 
 def _aliases() -> dict[str, str]:
     out = {}

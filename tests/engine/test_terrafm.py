@@ -7,7 +7,13 @@ import pytest
 import torch
 from _zoo3 import CENTRE, official_keys, official_random, small_state, upstream_reference
 
-from rs_embed_qgis.engine.api import clear_caches, get_embedder, get_embedding, get_embedding_from_data, get_embeddings_batch
+from rs_embed_qgis.engine.api import (
+    clear_caches,
+    get_embedder,
+    get_embedding,
+    get_embedding_from_data,
+    get_embeddings_batch,
+)
 from rs_embed_qgis.engine.errors import ModelError, ProviderError
 from rs_embed_qgis.engine.nn.terrafm import TERRAFM_CONFIGS, TerraFM, TerraFMConfig
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
