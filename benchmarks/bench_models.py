@@ -36,6 +36,10 @@ SIZES = {
     "satmaepp": ({"variant": "multispectral", "arch": {"embed_dim": 768, "depth": 12, "num_heads": 12,
                                                        "channel_embed": 192}}, {"variant": "multispectral"}),
     "scalemae": ({"arch": {"embed_dim": 768, "depth": 12, "num_heads": 12}}, {}),
+    # Model zoo III: the smallest published sizes are the bench sizes
+    "terrafm": ({"variant": "B"}, {"variant": "B"}),
+    "fomo": ({}, {}),
+    "wildsat": ({}, {}),
 }
 CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
 
