@@ -69,10 +69,13 @@ FOMO: dict[str, WeightsSpec] = {
 }
 
 WILDSAT: dict[str, WeightsSpec] = {
-    "vitb16": WeightsSpec(
-        env_var="RS_EMBED_WILDSAT_CKPT", cache_name="vitb16-imagenet-bnfc.pth",
-        manual_url="https://drive.google.com/file/d/1IxBpf3nbEMzny4YJWS6stMBxel6gMiYE/view",
-        note=("WildSAT ViT-B/16 (ImageNet-1k start, BN/FC fine-tuned; the repository's quickstart model): a "
-              "training checkpoint whose 'satellite_state_dict' (backbone.*, decoder.*) is loaded; the location "
-              "and text models and the optimiser state are set aside. A Google Drive link: download it by hand")),
+    arch: WeightsSpec(
+        env_var="RS_EMBED_WILDSAT_CKPT", cache_name=f"{arch}-imagenet-bnfc.pth",
+        manual_url=f"https://drive.google.com/file/d/{drive_id}/view",
+        note=(f"WildSAT {title} (ImageNet-1k start, fine-tuned with WildSAT; README table): a train.py "
+              "checkpoint whose 'satellite_state_dict' (backbone.*, decoder.*) is loaded; the location and "
+              "text models and the optimiser state are set aside. A Google Drive link: download it by hand"))
+    for arch, title, drive_id in (("vitb16", "ViT-B/16", "1IxBpf3nbEMzny4YJWS6stMBxel6gMiYE"),
+                                  ("resnet50", "ResNet-50", "1LwCjzT1p0yFOtv1m0YD-rl7tP0eYXTb2"),
+                                  ("swint", "Swin-T", "12rfb3ES9-RuIAk_RjzYrMQJG_5J1Iq5H"))
 }

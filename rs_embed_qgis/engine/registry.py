@@ -274,11 +274,12 @@ register(ModelSpec(
     family="WildSAT (ViT-B/16 aligned with wildlife observations and text)",
     kind="on-the-fly",
     description=(
-        "WildSAT (Daroya et al. 2025) ViT-B/16: an ImageNet ViT fine-tuned so Sentinel-2 true-colour "
-        "images align with species observations (SINR location features) and Wikipedia text. RGB "
-        "B4/B3/B2 rendered as the TCI product (reflectance 0-0.2 -> [0,1]), 224 px, minus the image "
-        "minimum. pooled = the 256-d image embedding (model option pooled_head: text, location, "
-        "backbone); grid = patch tokens (768 x 14 x 14). Weights on Google Drive: downloaded by hand."),
+        "WildSAT (Daroya et al. 2025) ViT-B/16 (variants 'resnet50', 'swint' too): ImageNet backbones "
+        "fine-tuned so Sentinel-2 true-colour images align with species observations (SINR location "
+        "features) and Wikipedia text. RGB B4/B3/B2 rendered as the TCI product (reflectance 0-0.2 -> "
+        "[0,1]), 224 px (512 for ResNet/Swin), minus the image minimum. pooled = the 256-d image "
+        "embedding (model option pooled_head: text, location, backbone); grid = patch tokens "
+        "(768 x 14 x 14). Weights on Google Drive: downloaded by hand."),
     default_sensor=SensorSpec(collection=S2_SR, bands=_RGB, scale_m=10, cloudy_pct=30, composite="median"),
     temporal_mode="single composite over the window (median or mosaic)",
     outputs=("pooled", "grid"),

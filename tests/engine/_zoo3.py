@@ -24,15 +24,25 @@ def upstream_reference(model: str) -> dict:
     return json.loads((DATA / f"{model}_upstream_reference.json").read_text())
 
 
-def official_random(keys: list, seed: int = 0, scale: float = 0.05) -> dict[str, torch.Tensor]:
-    """Deterministic weights for a key list, drawn in its order: ``randn * scale``,
-    plus 1 for 1-d norm weights (as the upstream reference runs drew them)."""
+def official_random(keys: list, seed: int = 0, scale: float = 0.05,
+                    skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Deterministic weights for a key list, drawn in its order: ``randn * scale``, plus 1
+    for 1-d norm and BatchNorm weights, ``1 + |draw|`` for BatchNorm running variances (as
+    the upstream reference runs drew them). Keys in ``skip`` (integer buffers: index
+    tables, counters) are not drawn; the caller takes them from the module."""
     g = torch.Generator().manual_seed(seed)
+    names = {k for k, _ in keys}
     out = {}
     for k, shape in keys:
+        if k in skip:
+            continue
         t = torch.randn(tuple(shape), generator=g) * scale
         if "norm" in k and k.endswith(".weight") and t.ndim == 1:
             t = 1.0 + t
+        if k.endswith("running_var"):
+            t = 1.0 + t.abs()
+        if k.endswith(".weight") and t.ndim == 1 and k[:-len("weight")] + "running_var" in names:
+            t = 1.0 + t  # BatchNorm scale
         out[k] = t
     return out
 

@@ -10,13 +10,25 @@ import pytest
 import torch
 from _zoo3 import CENTRE, official_keys, official_random, small_state, upstream_reference
 
-from rs_embed_qgis.engine.api import clear_caches, get_embedder, get_embedding, get_embeddings_batch
+from rs_embed_qgis.engine.api import (
+    clear_caches,
+    get_embedder,
+    get_embedding,
+    get_embedding_from_data,
+    get_embeddings_batch,
+)
 from rs_embed_qgis.engine.embedders.wildsat import tci_unit8
 from rs_embed_qgis.engine.errors import ModelError
-from rs_embed_qgis.engine.nn.wildsat import WildSATSatelliteModel, WildSATViTConfig
+from rs_embed_qgis.engine.nn.wildsat import (
+    WildSATResNetConfig,
+    WildSATSatelliteModel,
+    WildSATSwinConfig,
+    WildSATViTConfig,
+)
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
 
-KEYS = official_keys("wildsat")["variants"]["vitb16"]
+OFFICIAL = official_keys("wildsat")
+KEYS = OFFICIAL["variants"]["vitb16"]
 TINY = {"image_size": 64, "hidden_dim": 32, "num_layers": 2, "num_heads": 2, "mlp_dim": 64,
         "num_classes": 20, "embed_dim": 8}
 SUMMER = TemporalSpec.range("2022-06-01", "2022-09-01")
@@ -43,13 +55,17 @@ def save_training_checkpoint(path, satellite_sd):
                 "all_losses_names": ["sat"], "all_accs_plot": [], "all_accs_names": []}, str(path))
 
 
-def test_module_has_exactly_the_official_keys_and_shapes():
+CONFIGS = {"vitb16": WildSATViTConfig(), "resnet50": WildSATResNetConfig(), "swint": WildSATSwinConfig()}
+
+
+@pytest.mark.parametrize("variant", sorted(CONFIGS))
+def test_module_has_exactly_the_official_keys_and_shapes(variant):
     with torch.device("meta"):
-        ours = [[k, list(v.shape)] for k, v in WildSATSatelliteModel().state_dict().items()]
-    assert ours == KEYS
+        ours = [[k, list(v.shape)] for k, v in WildSATSatelliteModel(CONFIGS[variant]).state_dict().items()]
+    assert ours == OFFICIAL["variants"][variant]
 
 
-def test_forward_matches_outputs_recorded_from_upstream(tmp_path):
+def test_vit_forward_matches_outputs_recorded_from_upstream(tmp_path):
     ref = upstream_reference("wildsat")
     depth = ref["depth"]
     keys = [(k, s) for k, s in KEYS if not (k.startswith("backbone.encoder.layers.encoder_layer_")
@@ -60,11 +76,39 @@ def test_forward_matches_outputs_recorded_from_upstream(tmp_path):
     assert emb.weights_meta["status"] == "pretrained" and emb.weights_meta["encoder_keys"] == len(keys)
     x = torch.rand((2, 3, 224, 224), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
-        tok, feats, heads = emb.model(x)
-    assert list(tok.shape) == ref["tokens_shape"]
+        tok = emb.model.backbone(x)          # class token first, as torchvision's encoder output
+        patches, feats, heads = emb.model(x)
+    assert list(tok.shape) == ref["tokens_shape"] and torch.equal(patches, tok[:, 1:])
     close = dict(rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(tok[:, 0, :8].flatten().numpy(), ref["cls_token_0to8"], **close)
     np.testing.assert_allclose(tok[1, 8, :8].numpy(), ref["patch_token_7_0to8"], **close)
+    np.testing.assert_allclose(feats[:, :8].flatten().numpy(), ref["feats_0to8"], **close)
+    for name in ("text", "location", "image"):
+        np.testing.assert_allclose(heads[name][:, :8].flatten().numpy(), ref[f"{name}_0to8"], **close)
+
+
+@pytest.mark.parametrize("variant", ["resnet50", "swint"])
+def test_cnn_and_swin_forwards_match_outputs_recorded_from_upstream(tmp_path, variant):
+    """Full-size ResNet-50 / Swin-T from the official key list (integer buffers are the
+    module's own index tables and counters), loaded from a training checkpoint file."""
+    ref = upstream_reference("wildsat")["variants"][variant]
+    ints = OFFICIAL["integer_buffers"][variant]
+    model = WildSATSatelliteModel(CONFIGS[variant])
+    sd = official_random(OFFICIAL["variants"][variant], skip=tuple(ints))
+    sd.update({k: v for k, v in model.state_dict().items() if k in ints})
+    path = tmp_path / f"{variant}-imagenet-bnfc.pth"
+    save_training_checkpoint(path, sd)
+    emb = get_embedder("wildsat", device="cpu", model_options={"weights": str(path), "variant": variant})
+    idx = sum(int(v.sum()) for k, v in emb.model.state_dict().items() if k.endswith("relative_position_index"))
+    assert idx == ref["relative_position_index_sum"]
+    x = torch.rand((2, 3, 256, 256), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        tok, feats, heads = emb.model(x)
+    assert list(tok.shape) == ref["tokens_shape"]
+    scale = max(abs(v) for v in ref["feats_0to8"])
+    close = dict(rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(tok[0, 0, :8].numpy(), ref["token_0_0to8"], **close)
+    np.testing.assert_allclose(tok[1, -1, :8].numpy(), ref["token_last_0to8"], **close)
     np.testing.assert_allclose(feats[:, :8].flatten().numpy(), ref["feats_0to8"], **close)
     for name in ("text", "location", "image"):
         np.testing.assert_allclose(heads[name][:, :8].flatten().numpy(), ref[f"{name}_0to8"], **close)
@@ -121,3 +165,22 @@ def test_sample_embeddings_pooled_heads_and_batch_equals_loop(tmp_path):
     assert grid.array.shape == (32, 4, 4)
     with pytest.raises(ModelError, match="pooled_head"):
         get_embedder("wildsat", device="cpu", model_options={**opts, "pooled_head": "species"})
+
+
+@pytest.mark.parametrize("variant, arch, grid", [
+    ("resnet50", {"image_size": 128, "layers": [1, 1, 1, 1], "width": 8, "num_classes": 20, "embed_dim": 8},
+     (256, 4, 4)),
+    ("swint", {"image_size": 128, "embed_dim_swin": 16, "depths": [2, 2, 2, 2], "num_heads": [1, 2, 2, 4],
+               "num_classes": 20, "embed_dim": 8}, (128, 4, 4)),
+])
+def test_resnet_and_swin_variants_give_stride_32_grids(tmp_path, variant, arch, grid):
+    cfg = CONFIGS[variant].__class__(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
+    path = tmp_path / "w.pth"
+    save_training_checkpoint(path, small_state(WildSATSatelliteModel(cfg), seed=6))
+    opts = {"weights": str(path), "variant": variant, "arch": arch}
+    rgb = np.random.RandomState(1).uniform(0, 2500, (3, 100, 140)).astype("f4")
+    g = get_embedding_from_data("wildsat", rgb, device="cpu", output=OutputSpec.grid(), model_options=opts)
+    assert g.array.shape == grid and g.meta["variant"] == variant
+    tiles = get_embedding_from_data("wildsat", rgb, device="cpu", output=OutputSpec.grid(), input_prep="tile",
+                                    model_options=opts)
+    assert tiles.array.shape[1:] == (4, 5)  # 100 x 140 px at 32 px per cell

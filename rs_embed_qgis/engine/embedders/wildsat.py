@@ -2,29 +2,33 @@
 Sentinel-2 true-colour images align with wildlife observations (SINR location
 features) and Wikipedia text about the species living there.
 
-Input, as WildSAT's training and quickstart feed the model (SatlasPretrain Sentinel-2
-``tci`` PNGs through ``ToTensor``, ``Resize(224)`` and its min shift): Sentinel-2
-B4, B3, B2 rendered as the TCI product is (reflectance 0-0.2, i.e. x 10000 / 2000,
-clipped, in 1/255 steps), resized to 224 px (bilinear) or cut into 224 px tiles, then
-each image minus its minimum (the upstream min-max step, whose divisor max(max, 1) is 1
-for such images). No ImageNet mean/std.
+Input, as WildSAT's training and quickstart feed the models (SatlasPretrain Sentinel-2
+``tci`` PNGs through ``ToTensor``, a resize and its min shift): Sentinel-2 B4, B3, B2
+rendered as the TCI product is (reflectance 0-0.2, i.e. x 10000 / 2000, clipped, in
+1/255 steps), resized (bilinear) to the model's size - 224 px for the ViT, the whole
+512 px tile for ResNet-50 and Swin-T, as WildSAT trained them - or cut into tiles of
+that size, then each image minus its minimum (the upstream min-max step, whose divisor
+max(max, 1) is 1 for such images). No ImageNet mean/std.
 
 Options (besides those of every ViT model, see ``vit_base``):
 
-- ``variant``: ``"vitb16"`` - the ImageNet-started ViT-B/16 fine-tuned with WildSAT
-  (batch norms and fc; ``vitb16-imagenet-bnfc.pth``, the repository's quickstart model).
+- ``variant``: the ImageNet-started backbones fine-tuned with WildSAT (batch norms and
+  the ImageNet head; README table): ``"vitb16"`` (default; ``vitb16-imagenet-bnfc.pth``,
+  the quickstart model), ``"resnet50"``, ``"swint"``. WildSAT's other checkpoints of the
+  same backbones (random or MoCo starts) share these layouts: pass them as ``weights``.
 - ``pooled_head``: which vector ``pooled`` is: ``"image"`` (default; WildSAT's 256-d
   image-embedding space, ``decoder.backbone3``), ``"text"`` (``backbone1``, the space
   where GritLM text embeddings are compared for zero-shot retrieval), ``"location"``
-  (``backbone2``, the SINR space) or ``"backbone"`` (the 1000-d ViT output the heads read).
+  (``backbone2``, the SINR space) or ``"backbone"`` (the 1000-d output the heads read).
 
-``grid``: the patch tokens after the encoder's final LayerNorm, ``(768, 14, 14)``.
+``grid``: the last feature map - ViT patch tokens after the final LayerNorm
+``(768, 14, 14)`` (one cell per 16 px of 224); ResNet-50 ``layer4`` ``(2048, 16, 16)`` and
+Swin-T after its final norm ``(768, 16, 16)`` (one cell per 32 px of 512).
 
 Weights: the checkpoints are on Google Drive only: never downloaded at run time; put
 the file where the error says. The file is a ``train.py`` checkpoint dict; its
-``satellite_state_dict`` (``module.``-prefixed) is loaded strictly, everything else
-in it (location and text models, optimiser) is left alone. The Swin-T and ResNet-50
-WildSAT checkpoints are not supported yet.
+``satellite_state_dict`` (``module.``-prefixed) is loaded strictly, everything else in
+it (location and text models, optimiser) is left alone.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..nn.wildsat import HEADS, WildSATSatelliteModel, WildSATViTConfig
+from ..nn.wildsat import HEADS, WildSATResNetConfig, WildSATSatelliteModel, WildSATSwinConfig, WildSATViTConfig
 from ..official_weights import WILDSAT
 from ..providers.base import Patch
 from ..weights import load_state_dict
@@ -47,6 +51,10 @@ POOLED_HEADS = (*HEADS, "backbone")
 VARIANTS: dict[str, dict[str, Any]] = {
     "vitb16": {"config": WildSATViTConfig(), "weights": WILDSAT["vitb16"],
                "aliases": ("vit-b/16", "vit_b_16", "vitb16-imagenet-bnfc", "vit")},
+    "resnet50": {"config": WildSATResNetConfig(), "weights": WILDSAT["resnet50"],
+                 "aliases": ("rn50", "resnet-50", "resnet50-imagenet-bnfc")},
+    "swint": {"config": WildSATSwinConfig(), "weights": WILDSAT["swint"],
+              "aliases": ("swin-t", "swin_t", "swin", "swint-imagenet-bnfc")},
 }
 
 
@@ -100,7 +108,7 @@ class WildSATEmbedder(ViTEmbedder):
         x = x - x.amin(dim=(1, 2, 3), keepdim=True)
         x = x / torch.clamp(x.amax(dim=(1, 2, 3), keepdim=True), min=1.0)
         tokens, feats, heads = self.model(x)
-        return tokens[:, 1:], (feats if self.pooled_head == "backbone" else heads[self.pooled_head])
+        return tokens, (feats if self.pooled_head == "backbone" else heads[self.pooled_head])
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         return {"bands": list(self.BANDS), "pooled_head": self.pooled_head,
