@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .clip_visual import PackedMHA
 from .vit import vit_flops
 
 #: the decoder's output spaces, in ThreeLinearModel's order
@@ -89,30 +90,12 @@ class WildSATSwinConfig:
         return asdict(self)
 
 
-class SelfAttention(nn.Module):
-    """``nn.MultiheadAttention``'s parameters (packed q, k, v projection) on fused attention."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-        nn.init.xavier_uniform_(self.in_proj_weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias).reshape(b, n, 3, self.heads, c // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        return self.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c))
-
-
 class EncoderBlock(nn.Module):
     def __init__(self, cfg: WildSATViTConfig) -> None:
         super().__init__()
         d = cfg.hidden_dim
         self.ln_1 = nn.LayerNorm(d, eps=1e-6)
-        self.self_attention = SelfAttention(d, cfg.num_heads)
+        self.self_attention = PackedMHA(d, cfg.num_heads)  # nn.MultiheadAttention's parameters
         self.ln_2 = nn.LayerNorm(d, eps=1e-6)
         # indices as torchvision's MLPBlock: 0 Linear, 1 GELU, 2 Dropout, 3 Linear
         self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_dim), nn.GELU(), nn.Identity(), nn.Linear(cfg.mlp_dim, d))
