@@ -142,3 +142,31 @@ def test_bad_options_are_model_errors():
         get_embedder("terrafm", device="cpu", model_options={"modality": "s3", "allow_random_weights": True})
     with pytest.raises(ModelError, match="s2_branch"):
         get_embedder("terrafm", device="cpu", model_options={"s2_branch": "toa", "allow_random_weights": True})
+
+
+def test_s1_through_earth_engine_reads_the_float_collection_without_a_cloud_filter(tmp_path, ee_env, gee_options):
+    """Radar is served by the gee backend: here the loopback Earth Engine server holds a
+    VV/VH scene (linear power) as COPERNICUS/S1_GRD_FLOAT."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from rs_embed_qgis.engine.specs import BBox
+
+    rng = np.random.default_rng(3)
+    vv_vh = rng.gamma(2.0, 0.05, (2, 60, 60)).astype("f4")
+    profile = dict(driver="GTiff", width=60, height=60, count=2, dtype="float32", crs="EPSG:32632",
+                   transform=from_origin(500000, 5300000, 10, 10))
+    with rasterio.open(tmp_path / "S1A_IW_GRDH_20220710.tif", "w", **profile) as dst:
+        dst.write(vv_vh)
+        dst.set_band_description(1, "VV")
+        dst.set_band_description(2, "VH")
+    ee_env.catalog.add_folder("COPERNICUS/S1_GRD_FLOAT", tmp_path)
+    e = get_embedding("terrafm", spatial=BBox(9.0005, 47.8502, 9.0045, 47.8528), temporal=SUMMER,
+                      output=OutputSpec.grid(), backend="gee", device="cpu", provider_options=gee_options,
+                      model_options={"arch": TINY, "modality": "s1", "allow_random_weights": True})
+    assert e.meta["sensor"]["collection"] == "COPERNICUS/S1_GRD_FLOAT" and e.meta["bands"] == ["VV", "VH"]
+    assert e.meta["patch_embed_branch"] == "s1" and e.array.shape == (48, 4, 4)
+    from ee_test_server import invocations
+
+    expr = ee_env.requests("computePixels")[0]["body"]["expression"]
+    assert not invocations(expr, "Image.bitwiseAnd")  # no optical cloud mask on radar
