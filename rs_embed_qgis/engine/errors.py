@@ -20,3 +20,12 @@ class ProviderError(RsEmbedError):
 
 class ModelError(RsEmbedError):
     """Unknown model id, unsupported option, missing or invalid weights."""
+
+
+class Cancelled(RsEmbedError):
+    """The caller asked to stop (``is_cancelled()`` returned True); nothing partial was left.
+
+    Long engine calls (embedding runs, exports, super-resolution, forecasts) raise it
+    from inside their loops (between scenes, ROIs, forward batches, tiles), after
+    removing what they had started to write.
+    """
