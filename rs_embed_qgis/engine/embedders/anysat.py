@@ -34,6 +34,7 @@ import numpy as np
 
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..registry import S2_10, ModelSpec
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
@@ -497,6 +498,7 @@ class AnySatEmbedder(Embedder):
             groups.setdefault(tuple(prepared[i][0][k].shape), []).append((i, k))
         feats: dict[tuple[int, int], np.ndarray] = {}
         for members in groups.values():
+            check_cancelled()  # a cancel stops between forward batches
             xs = np.stack([prepared[i][0][k] for i, k in members])
             ds = np.asarray([prepared[i][1]["doy0_values"] for i, _ in members], dtype=np.int64)
             out = self.forward_batch(xs, ds, patch_size_m)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec
 from ..weights import (
@@ -292,6 +293,7 @@ class ViTEmbedder(TokenEmbedder):
         with torch.inference_mode():
             for idx in groups.values():
                 for s in range(0, len(idx), self.batch_size):
+                    check_cancelled()  # a cancel stops between forward batches
                     chunk = idx[s:s + self.batch_size]
                     xb = torch.from_numpy(np.stack([flat[i] for i in chunk]))
                     if pin:
