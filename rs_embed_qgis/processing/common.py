@@ -101,21 +101,26 @@ def provider_options(backend: str, data_folder: str | None) -> dict[str, Any]:
     return opts
 
 
+def json_options(text: str) -> dict[str, Any]:
+    """The JSON object of options the user typed (``{}`` for an empty text)."""
+    if not text or not text.strip():
+        return {}
+    try:
+        user = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QgsProcessingException(f"model options must be a JSON object, got {text!r}: {exc}") from exc
+    if not isinstance(user, dict):
+        raise QgsProcessingException(f"model options must be a JSON object, got {text!r}")
+    return user
+
+
 def model_options_for(model: str, extra_json: str = "") -> dict[str, Any]:
     """Per-model weights path from the settings, plus JSON options typed by the user."""
     opts: dict[str, Any] = {}
     wpath = setting(f"weights/{model}")
     if wpath:
         opts["weights"] = str(wpath)
-    if extra_json and extra_json.strip():
-        try:
-            user = json.loads(extra_json)
-        except json.JSONDecodeError as exc:
-            raise QgsProcessingException(
-                f"model options must be a JSON object, got {extra_json!r}: {exc}") from exc
-        if not isinstance(user, dict):
-            raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}")
-        opts.update(user)
+    opts.update(json_options(extra_json))
     return opts
 
 
@@ -271,24 +276,12 @@ def model_options_multi(models: list[str], extra_json: str = "") -> dict[str, di
     """Per-model options for several models: settings' weights, then JSON.
 
     The JSON is either keyed by model id (``{"mosaiks": {...}}``) or one flat object
-    applied to every model.
+    applied to every model (the engine's rule, ``pipeline.options_per_model``).
     """
-    raw: dict[str, Any] = {}
-    if extra_json and extra_json.strip():
-        try:
-            raw = json.loads(extra_json)
-        except json.JSONDecodeError as exc:
-            raise QgsProcessingException(
-                f"model options must be a JSON object, got {extra_json!r}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}")
-    keyed = bool(raw) and all(k in models and isinstance(v, dict) for k, v in raw.items())
-    out = {}
-    for m in models:
-        opts = model_options_for(m)
-        opts.update(raw.get(m, {}) if keyed else raw)
-        out[m] = opts
-    return out
+    from ..engine.pipeline import options_per_model
+
+    user = options_per_model(models, json_options(extra_json))
+    return {m: {**model_options_for(m), **user[m]} for m in models}
 
 
 # -- ROIs from a vector layer ------------------------------------------------------------
