@@ -24,6 +24,7 @@ class WeightsSpec:
     env_var: str | None = None          # e.g. RS_EMBED_ANYSAT_CKPT
     hf_repo: str | None = None          # official Hugging Face repo id
     hf_filename: str | None = None      # file in that repo
+    revision: str | None = None         # the repo's commit hash the file is taken from
     url: str | None = None              # official URL, for users who are online
     sha256: str | None = None           # where published
     size_bytes: int | None = None       # where published

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import S2_10, ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError
 from ..providers.base import Patch
-from ..registry import S2_10, ModelSpec
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_dir, resolve_weights
 from .base import INPUT_PREPS, Embedder, pool_grid
@@ -290,7 +290,7 @@ def _import_user_hubconf(repo_path: str):
 class AnySatEmbedder(Embedder):
     """AnySat on S2 time series; one instance per (options, device), thread-safe."""
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
+    def __init__(self, spec: ModelEntry, device: str = "auto", **options: Any) -> None:
         super().__init__(spec, device=device, **options)
         self.settings, self.sources = resolve_settings(self.options)
         s = self.settings
@@ -383,11 +383,8 @@ class AnySatEmbedder(Embedder):
 
     # -- model --------------------------------------------------------------------------
     def _weights_spec(self) -> WeightsSpec:
-        if self.settings["model_size"] == "base":
-            return self.spec.weights
-        # no official tiny/small weights: only an explicit path, the env var or the cache
-        return WeightsSpec(env_var=self.spec.weights.env_var,
-                           cache_name=f"AnySat_{self.settings['model_size']}.pth")
+        """The catalog's source for this size (tiny/small: no published file, only yours)."""
+        return self.spec.variant(self.settings["model_size"]).weights
 
     def _missing_weights_message(self, wspec: WeightsSpec) -> str:
         size = self.settings["model_size"]

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
 from ..providers.base import Patch
-from ..registry import ModelSpec
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
 INPUT_PREPS = ("resize", "tile")
@@ -70,7 +70,7 @@ class Embedder:
     #: provider fetch workers for batch calls (None: RS_EMBED_FETCH_WORKERS, the provider's own, or 4)
     fetch_workers: int | None = None
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
+    def __init__(self, spec: ModelEntry, device: str = "auto", **options: Any) -> None:
         self.spec = spec
         self.device = resolve_device(device)
         self.options = dict(options)
