@@ -139,3 +139,63 @@ def test_listing_and_describing_everything_imports_no_torch_and_no_model_code():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def broken_model(tmp_path, monkeypatch):
+    """A test-only entry whose module imports a helper of our package, then fails halfway."""
+    import importlib
+
+    from rs_embed_qgis import engine
+    from rs_embed_qgis.engine import embedders
+
+    pkg = tmp_path / "extra_embedders"
+    pkg.mkdir()
+    (pkg / "_broken_helper.py").write_text("VALUE = 1\n")
+    (pkg / "_broken_model.py").write_text(
+        "from . import _broken_helper\n"
+        "from ..nn import vit  # a real module of ours, imported for the first time here\n"
+        "import fancy_dependency_not_installed\n"
+        "class BrokenEmbedder:\n    pass\n")
+    monkeypatch.setattr(embedders, "__path__", [*embedders.__path__, str(pkg)])
+    # the real nn.vit must be imported by the broken module itself, as a first import
+    for name in [m for m in sys.modules if m.startswith("rs_embed_qgis.engine.nn")]:
+        monkeypatch.delitem(sys.modules, name)
+    if hasattr(engine, "nn"):   # the cleanup detaches the re-imported package; put the original back after
+        monkeypatch.setattr(engine, "nn", engine.nn)
+    base = get_entry("mosaiks")
+    entry = catalog.register(ModelEntry(**{**base.__dict__, "id": "broken_test", "aliases": (),
+                                           "module": "embedders._broken_model", "cls": "BrokenEmbedder",
+                                           "requires": ("numpy",)}))
+    importlib.invalidate_caches()
+    yield entry, pkg
+    catalog.ENTRIES.pop("broken_test", None)
+    catalog._IMPORT_ERRORS.pop("broken_test", None)
+    for name in [m for m in sys.modules if m.startswith("rs_embed_qgis.engine.embedders._broken_")]:
+        del sys.modules[name]
+
+
+def test_a_failed_import_removes_every_module_it_created_and_is_recorded(broken_model):
+    import importlib
+
+    from rs_embed_qgis.engine import embedders
+    from rs_embed_qgis.engine.api import get_embedder
+
+    entry, pkg = broken_model
+    assert describe_model("broken_test")["import_error"] is None
+    for attempt in range(2):   # the next use re-raises, naming the error again
+        with pytest.raises(ModelError, match="could not be imported.*fancy_dependency_not_installed"):
+            get_embedder("broken_test", device="cpu")
+        left = [m for m in sys.modules if m.startswith(("rs_embed_qgis.engine.embedders._broken_",
+                                                         "rs_embed_qgis.engine.nn"))]
+        assert left == [], f"attempt {attempt}: modules left behind: {left}"
+        assert not hasattr(embedders, "_broken_helper") and not hasattr(embedders, "_broken_model")
+        assert "fancy_dependency_not_installed" in describe_model("broken_test")["import_error"]
+        assert "fancy_dependency_not_installed" in catalog.import_error("broken_test")
+    # once what was missing is there, the same entry imports cleanly and the record is cleared
+    (pkg / "_broken_model.py").write_text("from . import _broken_helper\n\n\nclass BrokenEmbedder:\n"
+                                          "    VALUE = _broken_helper.VALUE\n")
+    importlib.invalidate_caches()
+    assert catalog.import_model("broken_test").VALUE == 1
+    assert describe_model("broken_test")["import_error"] is None
+    assert list_models().count("broken_test") == 1

@@ -40,7 +40,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ModelError
-from ..weights import resolve_weights
+from ..weights import resolve_weights, verification_policy
 from .entry import EMBEDDING_KINDS, KINDS, ModelEntry, Normalisation, Variant
 
 _ENGINE = __name__.rsplit(".", 1)[0]          # rs_embed_qgis.engine
@@ -57,7 +57,7 @@ def register(entry: ModelEntry) -> ModelEntry:
     if not isinstance(entry, ModelEntry):
         raise ModelError(f"register() takes a ModelEntry, got {type(entry).__name__}")
     with _lock:
-        taken = {n: e.id for e in ENTRIES.values() if e.id != entry.id for n in (e.id, *e.aliases)}
+        taken = {n.lower(): e.id for e in ENTRIES.values() if e.id != entry.id for n in (e.id, *e.aliases)}
         clash = sorted({n.lower() for n in (entry.id, *entry.aliases)} & set(taken))
         if clash:
             raise ModelError(f"catalog entry {entry.id!r}: {clash} already name model "
@@ -138,14 +138,14 @@ def import_error(model: str) -> str | None:
 def _weights_status(entry: ModelEntry, weights_path: str | None) -> dict[str, Any]:
     w = entry.weights
     if not w.needs_weights:
-        return {**w.to_dict(), "status": "not needed", "resolved": None}
+        return {**w.to_dict(), "status": "not needed", "resolved": None, "verification": "not needed"}
     try:
-        r = resolve_weights(entry.id, w, weights_path, download=False)
+        r = resolve_weights(entry.id, w, weights_path, download=False, verify=False)
         status = "found" if r.path else "missing"
         where: dict[str, Any] = {"source": r.source, "path": str(r.path) if r.path else None}
     except ModelError as exc:
         status, where = "missing", {"error": str(exc)}
-    return {**w.to_dict(), "status": status, "resolved": where}
+    return {**w.to_dict(), "status": status, "resolved": where, "verification": verification_policy(w)}
 
 
 def describe_model(model: str, *, weights_path: str | None = None) -> dict[str, Any]:

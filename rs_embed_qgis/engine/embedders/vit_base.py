@@ -9,7 +9,10 @@ Options (``model_options``), the same for each model:
 - ``allow_random_weights`` (default False): without a checkpoint, run randomly
   initialised instead of raising; the embeddings are then meaningless and
   ``meta["random_weights"]`` is True.
-- ``download`` (default True): may fetch the official file when it is not found locally.
+- ``download`` (default True): may fetch the official file when it is not found locally
+  (pinned to the catalog's revision, checked against its sha256).
+- ``allow_unverified`` (default False): download a file whose sha256 is not published
+  (trust on first use: the sha256 seen is locked), or accept one that differs.
 - ``batch_size``: images per forward (default 8 on CPU - 16 for RemoteCLIP's short
   token sequences - and 32 on GPU).
 - ``arch``: architecture overrides (a dict, e.g. ``{"depth": 12}``) for checkpoints of
@@ -34,18 +37,11 @@ from ..embedding import Embedding
 from ..errors import ModelError
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from ..weights import (
-    ResolvedWeights,
-    WeightsSpec,
-    cache_dir,
-    load_into,
-    load_state_dict,
-    resolve_weights,
-    verify_file,
-)
+from ..weights import WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
 from .base import TokenEmbedder, pool_grid
 
-KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "batch_size", "arch")
+KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "allow_unverified", "batch_size",
+                 "arch")
 
 
 def rgb_unit8(chw: np.ndarray) -> np.ndarray:
@@ -68,40 +64,6 @@ def sentinel_normalize(chw: np.ndarray, norm: Normalisation) -> np.ndarray:
     lo, hi = m - 2 * s, m + 2 * s
     x = np.clip((np.nan_to_num(chw, nan=0.0) - lo) / (hi - lo) * 255.0, 0.0, 255.0)
     return (x.astype(np.uint8).astype(np.float32) / 255.0)
-
-
-def download_url(model_id: str, ws: WeightsSpec) -> Path:
-    """Fetch an official file published outside Hugging Face (Zenodo, GitHub releases)
-    into the cache folder: streamed to a temporary file, checked, then renamed."""
-    import os
-    import tempfile
-    import urllib.request
-
-    name = ws.cache_name or Path(ws.url or "").name
-    dest = cache_dir() / "weights" / model_id / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=str(dest.parent))
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ws.url, timeout=60) as resp:  # noqa: S310 - official https URL
-            while True:
-                block = resp.read(1 << 20)
-                if not block:
-                    break
-                out.write(block)
-        verify_file(Path(tmp), ws)
-        from ..io import publish
-
-        publish(tmp, dest)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - offline, HTTP errors ...
-        raise ModelError(
-            f"could not download weights of {model_id!r} from {ws.url}: {exc}. Download it yourself and "
-            f"pass its path (model_options={{'weights': ...}}) or set {ws.env_var}.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
 
 
 def roi_center_lonlat(patch: Patch) -> tuple[float, float] | None:
@@ -186,35 +148,29 @@ class ViTEmbedder(TokenEmbedder):
         return "", ()
 
     def _missing_weights_error(self, ws: WeightsSpec) -> ModelError:
-        where = cache_dir() / "weights" / self.spec.id / (ws.cache_name or ws.hf_filename or "<file>")
-        src = (f"https://huggingface.co/{ws.hf_repo}/blob/main/{ws.hf_filename}" if ws.hf_repo
-               else (ws.url or "the authors' release"))
+        where = cache_path(self.spec.id, ws)
+        name = where.name if where else "file"
         return ModelError(
             f"no weights for {self.spec.id!r} (variant {self.variant!r}): pass model_options="
-            f"{{'weights': '/path/to/{ws.hf_filename or Path(ws.url or 'file').name}'}}, set "
-            f"{ws.env_var}, or put the file at {str(where)!r}. Official file: {src}. "
+            f"{{'weights': '/path/to/{name}'}}, set {ws.env_var}, or put the file at {str(where)!r}. "
+            f"Official file: {ws.official_address() or 'none published'}. "
             f"To run with random weights (meaningless embeddings, for testing only) pass "
             f"model_options={{'allow_random_weights': True}}.")
 
     def _load_weights(self) -> dict[str, Any]:
         ws = self.weights_spec()
-        explicit = self.options.get("weights")
         allow_random = bool(self.options.get("allow_random_weights", False))
-        resolved = resolve_weights(self.spec.id, ws, explicit, download=False)
-        if resolved.path is None and not allow_random and self.options.get("download", True):
-            if ws.hf_repo and ws.hf_filename:
-                resolved = resolve_weights(self.spec.id, ws, None, download=True)
-            elif ws.url:
-                resolved = ResolvedWeights(download_url(self.spec.id, ws), "download", ws)
+        resolved = resolve_weights(self.spec.id, ws, self.options.get("weights"),
+                                   download=bool(self.options.get("download", True)) and not allow_random,
+                                   allow_unverified=bool(self.options.get("allow_unverified", False)))
+        official = {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "revision": ws.revision, "url": ws.url}
         if resolved.path is None:
             if not allow_random:
                 raise self._missing_weights_error(ws)
             return {"status": "random", "variant": self.variant,
                     "note": "randomly initialised (allow_random_weights=True): embeddings carry no meaning",
-                    "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
+                    "official": official}
         path = resolved.path
-        if resolved.source == "cache":  # downloads are verified in weights.py; your own files are yours
-            verify_file(path, ws)
         sd = self.read_checkpoint(path)
         from torch import nn
 
@@ -229,7 +185,7 @@ class ViTEmbedder(TokenEmbedder):
         return {"status": "pretrained", "variant": self.variant, **resolved.describe(),
                 "file": path.name, "encoder_keys": len(enc), "ignored_keys": len(ignored),
                 "ignored_key_groups": sorted({k.split(".")[0] for k in ignored}),
-                "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
+                "official": official}
 
     def read_checkpoint(self, path: Path) -> dict[str, Any]:
         """State dict of an official file: safetensors, a state dict, ``{"model": sd}``.
