@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from .catalog import get_entry, load_embedder_class
+from .catalog.entry import ModelEntry
 from .embedders.base import Embedder
 from .embedding import Embedding
 from .errors import Cancelled, ProviderError, SpecError
@@ -48,7 +50,6 @@ from .input_checks import check_patch, checks_enabled, checks_should_raise
 from .progress import CancelFn, ProgressFn, as_feedback, cancel_scope, check_cancelled, in_scope
 from .providers import freeze_options, get_provider
 from .providers.base import Patch, Provider
-from .registry import ModelSpec, get_spec, load_embedder_class
 from .specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 
 # -- embedders: one cached instance per (model, options, device) --------------------------------
@@ -59,13 +60,13 @@ _embedders: dict[tuple[Any, ...], Embedder] = {}
 def get_embedder(model: str, *, device: str = "auto",
                  model_options: dict[str, Any] | None = None) -> Embedder:
     """The cached embedder for (model, options, device); built once, thread-safe."""
-    spec = get_spec(model)
-    key = (spec.id, device, freeze_options(model_options))
+    entry = get_entry(model)
+    key = (entry.id, device, freeze_options(model_options))
     with _lock:
         emb = _embedders.get(key)
         if emb is None:
-            cls = load_embedder_class(spec.id)
-            emb = cls(spec, device=device, **(model_options or {}))
+            cls = load_embedder_class(entry.id)
+            emb = cls(entry, device=device, **(model_options or {}))
             _embedders[key] = emb
         return emb
 
@@ -190,7 +191,7 @@ class Plan:
     temporal: TemporalSpec | None          # as asked
     output: OutputSpec
     models: list[str]                      # catalog ids, in the caller's order
-    model_specs: list[ModelSpec]
+    model_entries: list[ModelEntry]        # catalog entries (for workers that lack a run-time one)
     model_options: dict[str, dict[str, Any]]
     sensors: dict[str, SensorSpec]         # what each model gets: its bands, in its order
     temporals: dict[str, TemporalSpec | None]
@@ -258,17 +259,17 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
     spatials = [validate_spatial(s) for s in spatials]
     if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) for m in models):
         raise SpecError(f"models must be a non-empty list of model ids, got {models!r}")
-    models = [get_spec(m).id for m in models]
+    models = [get_entry(m).id for m in models]
     if len(set(models)) != len(models):
         raise SpecError(f"models has duplicates: {models}")
     temporal = check_temporal(temporal)
     output = check_output(output)
     per_model: dict[str, SensorSpec] = {}
     if per_model_sensors:
-        bad = [k for k in per_model_sensors if get_spec(k).id not in models]
+        bad = [k for k in per_model_sensors if get_entry(k).id not in models]
         if bad:
             raise SpecError(f"per_model_sensors has models not in models={models}: {bad}")
-        per_model = {get_spec(k).id: v for k, v in per_model_sensors.items()}
+        per_model = {get_entry(k).id: v for k, v in per_model_sensors.items()}
     opts = options_per_model(models, model_options)
     sensors: dict[str, SensorSpec] = {}
     temporals: dict[str, TemporalSpec | None] = {}
@@ -291,7 +292,7 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
         g.sensor = dataclasses.replace(g.sensor, bands=tuple(union), check_input=False)
         g.members.append(m)
     return Plan(spatials=list(spatials), temporal=temporal, output=output, models=models,
-                model_specs=[get_spec(m) for m in models], model_options=opts, sensors=sensors,
+                model_entries=[get_entry(m) for m in models], model_options=opts, sensors=sensors,
                 temporals=temporals, groups=groups, group_of=group_of, backend=backend, device=device,
                 provider_options=provider_options, input_prep=input_prep, policy=policy or ErrorPolicy(),
                 fail_on_bad_input=fail_on_bad_input, num_workers=num_workers,

@@ -133,16 +133,15 @@ def test_the_plan_knows_each_input_shape_before_any_fetch(summer):
         assert plan.input_shape(i) == patch.data.shape
 
 
-def test_bands_of_one_fetch_group_feed_each_model_in_its_order(summer):
-    import sys
-    from pathlib import Path
+def test_bands_of_one_fetch_group_feed_each_model_in_its_order(summer, monkeypatch):
+    from rs_embed_qgis.engine import catalog
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    import export_job
-
-    export_job.register_second_model()  # mosaiks_nir: B8, B11, B4
-    plan = P.plan(spatials=[GOOD_A], models=["mosaiks", "mosaiks_nir"], temporal=summer, backend="local",
-                  model_options=export_job.OPTIONS)
+    base = catalog.get_entry("mosaiks")  # a second MOSAIKS on B8 B11 B4, for this test only
+    nir = dataclasses.replace(base, id="mosaiks_nir_pipeline", aliases=(),
+                              default_sensor=dataclasses.replace(base.default_sensor, bands=("B8", "B11", "B4")))
+    monkeypatch.setitem(catalog.ENTRIES, nir.id, nir)
+    plan = P.plan(spatials=[GOOD_A], models=["mosaiks", nir.id], temporal=summer, backend="local",
+                  model_options={"mosaiks": SMALL, nir.id: {"num_features": 8}})
     assert len(plan.groups) == 1 and plan.groups[0].sensor.bands == ("B4", "B3", "B2", "B8", "B11")
     res = P.run(plan)
     assert [res.outcomes[m][0].patch.bands for m in plan.models] == [("B4", "B3", "B2"), ("B8", "B11", "B4")]

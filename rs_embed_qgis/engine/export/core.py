@@ -132,11 +132,11 @@ def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
 
 def ensure_registered(plan: ExportPlan) -> None:
     """Make models registered at run time (e.g. by a script) known on Dask workers too."""
-    from ..registry import MODEL_SPECS, register
+    from ..catalog import ENTRIES, register
 
-    for spec in plan.model_specs:
-        if spec.id not in MODEL_SPECS:
-            register(spec)
+    for entry in plan.model_entries:
+        if entry.id not in ENTRIES:
+            register(entry)
 
 
 # -- fetch, check, embed: the pipeline -----------------------------------------------------------

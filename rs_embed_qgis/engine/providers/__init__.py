@@ -12,15 +12,13 @@ breaks only itself: :func:`list_providers` shows it unavailable with the reason,
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ProviderError
+from ..imports import import_cleanly, missing_modules
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +79,8 @@ def provider_names() -> tuple[str, ...]:
         return tuple(_entries)
 
 
-def _missing(entry: ProviderEntry) -> list[str]:
-    out = []
-    for mod in entry.requires:
-        try:
-            if mod not in sys.modules and importlib.util.find_spec(mod) is None:
-                out.append(mod)
-        except (ImportError, ValueError):
-            out.append(mod)
-    return out
-
-
 def _load_class(key: str) -> type:
-    """The provider's class, importing its module once; a failed import is recorded and cleaned up."""
+    """The provider's class, importing its module once; a failed import is recorded (and cleaned up)."""
     with _lock:
         cls = _classes.get(key)
         if cls is not None:
@@ -103,13 +90,9 @@ def _load_class(key: str) -> type:
             _classes[key] = entry.target
             return entry.target
         modname, clsname = entry.target.split(":", 1)
-        before = set(sys.modules)
         try:
-            cls = getattr(importlib.import_module(modname), clsname)
+            cls = getattr(import_cleanly(modname), clsname)
         except Exception as exc:  # noqa: BLE001 - any import failure makes this one backend unavailable
-            for m in set(sys.modules) - before:  # a half-imported module must not poison the next try
-                if m == modname or m.startswith(modname + "."):
-                    sys.modules.pop(m, None)
             _import_errors[key] = f"{type(exc).__name__}: {exc}"
             log.warning("provider %r could not be imported: %s", key, _import_errors[key])
             raise ProviderError(f"backend {key!r} could not be imported ({_import_errors[key]})") from exc
@@ -129,7 +112,7 @@ def list_providers() -> list[ProviderInfo]:
         except ProviderError:
             error = _import_errors.get(key)
         if error is None:
-            missing = _missing(entry)
+            missing = missing_modules(entry.requires)
             if missing:
                 error = f"needs {', '.join(missing)}" + (f" ({entry.install})" if entry.install else "")
         out.append(ProviderInfo(key, error is None, error, entry.requires, entry.description))
@@ -147,7 +130,7 @@ def get_provider(backend: str, provider_options: dict[str, Any] | None = None) -
         if prov is not None:
             return prov
         entry = _entries[key]
-        missing = _missing(entry)
+        missing = missing_modules(entry.requires)
         if missing:
             raise ProviderError(
                 f"backend {key!r} needs {', '.join(missing)}, which cannot be imported here"
