@@ -18,6 +18,7 @@ from ..catalog.entry import ModelEntry
 from ..device import resolve_device
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
@@ -162,6 +163,7 @@ class TokenEmbedder(Embedder):
         pooled_out: list[np.ndarray | None] = []
         with torch.inference_mode():
             for i in range(0, len(flat), self.batch_size):
+                check_cancelled()  # a cancel stops between forward batches
                 x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
                 tok = self.forward_tokens(x)
                 pooled = self.pooled_from_forward(tok)

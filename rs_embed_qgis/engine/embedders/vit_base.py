@@ -35,6 +35,7 @@ import numpy as np
 from ..catalog.entry import Normalisation, Variant
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec
 from ..weights import WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
@@ -241,6 +242,7 @@ class ViTEmbedder(TokenEmbedder):
         with torch.inference_mode():
             for idx in groups.values():
                 for s in range(0, len(idx), self.batch_size):
+                    check_cancelled()  # a cancel stops between forward batches
                     chunk = idx[s:s + self.batch_size]
                     xb = torch.from_numpy(np.stack([flat[i] for i in chunk]))
                     if pin:
