@@ -12,8 +12,8 @@ Options (besides those of every ViT model, see ``vit_base``):
   standard`` with ``configs/stats/stats.json``): TalloS statistics (the Sentinel-2
   dataset of FoMo-Net's pretraining mix) for B2-B12; TalloS has no B1/B9, so those two
   use FoMo-Bench's SSL4EO-S12 statistics (the one Sentinel-2 set there with an
-  unambiguous band order for them). ``"unit"``: ``/10000`` clipped to [0, 1], what
-  rs-embed feeds (for comparisons with it).
+  unambiguous band order for them); the constants are in the catalog entry.
+  ``"unit"``: ``/10000`` clipped to [0, 1], what rs-embed feeds (for comparisons with it).
 
 Images are resized to 64 px (the size FoMo-Net_1 is built for: 4 x 4 patches of 16 px)
 or cut into 64 px tiles (``input_prep="tile"``; at 10 m one token is 160 m).
@@ -28,60 +28,46 @@ model's state dict; ``mlp_head`` (pretraining classifier) is set aside by name.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
 from ..nn.fomo import HEAD_PREFIXES, MODALITY_CHANNELS, FoMoConfig, FoMoNet
-from ..official_weights import FOMO
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
-from ..registry import S2_SR
 from ..specs import SensorSpec
 from .vit_base import ViTEmbedder
 
-S2_12 = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
-#: band -> key in FoMo's modality table ("sentinel-2-b8a" -> 14)
-S2_KEYS = {b: MODALITY_CHANNELS.index(f"sentinel-2-{b.lower()}") for b in (*S2_12, "B10")}
-
-#: FoMo-Bench configs/stats/stats.json: "tallos" (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 first) and,
-#: for B1 and B9, "ssl4eos1s2" (order VV VH B1 ... B8A B9 B11 B12)
-STANDARD_STATS = {
-    "B1": (752.40087073, 1108.02887453), "B2": (1283.97119, 2028.46753), "B3": (1438.82031, 1908.08655),
-    "B4": (1378.67847, 1912.57837), "B5": (1819.70667, 1931.35449), "B6": (2835.08765, 1730.66138),
-    "B7": (3202.86938, 1714.06738), "B8": (3276.03394, 1679.35315), "B8A": (3422.51392, 1671.14331),
-    "B9": (2645.51888987, 1582.28010962), "B11": (2305.23926, 1351.27197), "B12": (1555.97595, 1257.4989),
-}
+#: Sentinel-2 band -> its key in FoMo's modality table ("sentinel-2-b8a" -> 14)
+S2_KEYS = {b: MODALITY_CHANNELS.index(f"sentinel-2-{b.lower()}")
+           for b in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")}
 NORMALIZATIONS = ("standard", "unit")
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "fomo-net-1": {"config": FoMoConfig(), "weights": FOMO["fomo-net-1"], "aliases": ("fomo_net_1", "fomo-net", "1")},
-}
 
 
 class FoMoEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "fomo-net-1"
+    CONFIGS = {"fomo_net_1": FoMoConfig()}
     extra_options = ("bands", "normalization")
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        bands = options.get("bands") or S2_12
+        known = spec.default_sensor.bands  # the twelve L2A bands, the order of the statistics
+        bands = options.get("bands") or known
         if isinstance(bands, str) or not all(isinstance(b, str) for b in bands):
             raise ModelError(f"bands must be a list of Sentinel-2 band names, got {bands!r}")
-        self.bands = tuple(canonical_band(b) for b in bands)
-        unknown = [b for b in self.bands if b not in STANDARD_STATS]
-        if unknown or len(set(self.bands)) != len(self.bands):
-            raise ModelError(f"FoMo-Net bands must be distinct Sentinel-2 L2A bands among {list(S2_12)}, "
+        self._bands = tuple(canonical_band(b) for b in bands)
+        if any(b not in known for b in self._bands) or len(set(self._bands)) != len(self._bands):
+            raise ModelError(f"FoMo-Net bands must be distinct Sentinel-2 L2A bands among {list(known)}, "
                              f"got {list(bands)}")
-        self.keys = [S2_KEYS[b] for b in self.bands]
+        self._stat_index = [known.index(b) for b in self._bands]
+        self.keys = [S2_KEYS[b] for b in self._bands]
         self.normalization = str(options.get("normalization") or "standard").lower()
         if self.normalization not in NORMALIZATIONS:
             raise ModelError(f"normalization must be one of {NORMALIZATIONS}, got {options.get('normalization')!r}")
         super().__init__(spec, device=device, **options)
 
     def default_sensor(self) -> SensorSpec:
-        return SensorSpec(collection=S2_SR, bands=self.bands, scale_m=10, cloudy_pct=30, composite="median")
+        return dataclasses.replace(super().default_sensor(), bands=self._bands)
 
     def build(self, config):
         self.image_size, self.patch_size = config.image_size, config.patch_size
@@ -94,8 +80,8 @@ class FoMoEmbedder(ViTEmbedder):
         x = np.nan_to_num(self.require_bands(patch, self.bands)[0], nan=0.0)
         if self.normalization == "unit":
             return np.clip(x / 10000.0, 0.0, 1.0).astype(np.float32)
-        mean = np.array([STANDARD_STATS[b][0] for b in self.bands], np.float32)[:, None, None]
-        std = np.array([STANDARD_STATS[b][1] for b in self.bands], np.float32)[:, None, None]
+        mean = np.asarray(self.norm.mean, np.float32)[self._stat_index, None, None]
+        std = np.asarray(self.norm.std, np.float32)[self._stat_index, None, None]
         return ((x - mean) / std).astype(np.float32)
 
     def forward_batch(self, x, side):

@@ -33,23 +33,9 @@ import numpy as np
 
 from ..errors import ModelError
 from ..nn.terrafm import TERRAFM_CONFIGS, TerraFM
-from ..official_weights import TERRAFM
 from ..providers.base import Patch
-from ..registry import S2_SR
 from ..specs import SensorSpec
 from .vit_base import ViTEmbedder
-
-S2_12 = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
-S1_BANDS = ("VV", "VH")
-S1_COLLECTION = "COPERNICUS/S1_GRD_FLOAT"
-S2_SENSOR = SensorSpec(collection=S2_SR, bands=S2_12, scale_m=10, cloudy_pct=30, composite="median")
-#: radar sees through clouds: no cloud filter; linear power so log1p is meaningful
-S1_SENSOR = SensorSpec(collection=S1_COLLECTION, bands=S1_BANDS, scale_m=10, cloudy_pct=100, composite="median")
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "B": {"config": TERRAFM_CONFIGS["B"], "weights": TERRAFM["B"], "aliases": ("base", "terrafm-b", "terrafm_b")},
-    "L": {"config": TERRAFM_CONFIGS["L"], "weights": TERRAFM["L"], "aliases": ("large", "terrafm-l", "terrafm_l")},
-}
 
 
 def s1_log_scale(vv_vh: np.ndarray) -> np.ndarray:
@@ -61,7 +47,7 @@ def s1_log_scale(vv_vh: np.ndarray) -> np.ndarray:
     nonzero = x[x != 0]
     if nonzero.size and float(np.mean(nonzero < 0)) > 0.5:
         raise ModelError("TerraFM's Sentinel-1 input must be linear backscatter power "
-                         f"({S1_COLLECTION}); these values look like dB (mostly negative): "
+                         "(COPERNICUS/S1_GRD_FLOAT); these values look like dB (mostly negative): "
                          "convert with 10 ** (dB / 10) or fetch the _FLOAT collection")
     x = np.log1p(np.maximum(x, 0.0))
     top = float(np.percentile(x, 99))
@@ -69,8 +55,7 @@ def s1_log_scale(vv_vh: np.ndarray) -> np.ndarray:
 
 
 class TerraFMEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "B"
+    CONFIGS = {"terrafm_base": TERRAFM_CONFIGS["B"], "terrafm_large": TERRAFM_CONFIGS["L"]}
     extra_options = ("modality", "s2_branch")
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
@@ -83,12 +68,10 @@ class TerraFMEmbedder(ViTEmbedder):
         self.branch = "s1" if self.modality == "s1" else f"s2_{s2_branch}"
         super().__init__(spec, device=device, **options)
 
-    @property
-    def bands(self) -> tuple[str, ...]:
-        return S1_BANDS if self.modality == "s1" else S2_12
-
     def default_sensor(self) -> SensorSpec:
-        return S1_SENSOR if self.modality == "s1" else S2_SENSOR
+        if self.modality == "s1":  # the catalog entry's radar sensor
+            return SensorSpec(**self.spec.extra["s1_sensor"])
+        return super().default_sensor()
 
     def build(self, config):
         self.image_size, self.patch_size = config.img_size, config.patch_size
@@ -102,8 +85,9 @@ class TerraFMEmbedder(ViTEmbedder):
             x = self.require_bands(patch, self.bands)[0]
         except ModelError as exc:
             if self.modality == "s1":
-                raise ModelError(f"{exc}. Sentinel-1 VV/VH comes from Earth Engine ({S1_COLLECTION}, "
-                                 "backend='gee'); the local backend has no radar data") from None
+                raise ModelError(f"{exc}. Sentinel-1 VV/VH comes from Earth Engine "
+                                 f"({self.default_sensor().collection}, backend='gee'); the local backend "
+                                 "has no radar data") from None
             raise
         if self.modality == "s1":
             return s1_log_scale(x)
@@ -114,7 +98,6 @@ class TerraFMEmbedder(ViTEmbedder):
         return tok[:, 1:], tok[:, 0]
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        norm = ("log1p(linear power) / 99th percentile, clipped to [0,1]" if self.modality == "s1"
-                else "reflectance/10000 clipped to [0,1]")
+        norm = self.spec.extra["s1_normalisation"]["method"] if self.modality == "s1" else self.norm.method
         return {"bands": list(self.bands), "modality": self.modality, "patch_embed_branch": self.branch,
                 "normalization": norm, "pooled_dim": self.config.embed_dim}

@@ -39,7 +39,6 @@ import numpy as np
 
 from ..errors import ModelError
 from ..nn.wildsat import HEADS, WildSATResNetConfig, WildSATSatelliteModel, WildSATSwinConfig, WildSATViTConfig
-from ..official_weights import WILDSAT
 from ..providers.base import Patch
 from ..weights import load_state_dict
 from .vit_base import ViTEmbedder
@@ -47,15 +46,6 @@ from .vit_base import ViTEmbedder
 #: reflectance x 10000 that the TCI product shows at full brightness (reflectance 0.2)
 TCI_FULL_SCALE = 2000.0
 POOLED_HEADS = (*HEADS, "backbone")
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "vitb16": {"config": WildSATViTConfig(), "weights": WILDSAT["vitb16"],
-               "aliases": ("vit-b/16", "vit_b_16", "vitb16-imagenet-bnfc", "vit")},
-    "resnet50": {"config": WildSATResNetConfig(), "weights": WILDSAT["resnet50"],
-                 "aliases": ("rn50", "resnet-50", "resnet50-imagenet-bnfc")},
-    "swint": {"config": WildSATSwinConfig(), "weights": WILDSAT["swint"],
-              "aliases": ("swin-t", "swin_t", "swin", "swint-imagenet-bnfc")},
-}
 
 
 def tci_unit8(rgb: np.ndarray) -> np.ndarray:
@@ -65,10 +55,8 @@ def tci_unit8(rgb: np.ndarray) -> np.ndarray:
 
 
 class WildSATEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "vitb16"
+    CONFIGS = {"vitb16": WildSATViTConfig(), "resnet50": WildSATResNetConfig(), "swint": WildSATSwinConfig()}
     extra_options = ("pooled_head",)
-    BANDS = ("B4", "B3", "B2")
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
         self.pooled_head = str(options.get("pooled_head") or "image").lower()
@@ -100,7 +88,7 @@ class WildSATEmbedder(ViTEmbedder):
         return sd
 
     def preprocess(self, patch: Patch) -> np.ndarray:
-        return tci_unit8(self.require_bands(patch, self.BANDS)[0])
+        return tci_unit8(self.require_bands(patch, self.bands)[0])
 
     def forward_batch(self, x, side):
         torch = self._torch
@@ -111,6 +99,5 @@ class WildSATEmbedder(ViTEmbedder):
         return tokens, (feats if self.pooled_head == "backbone" else heads[self.pooled_head])
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        return {"bands": list(self.BANDS), "pooled_head": self.pooled_head,
-                "normalization": "TCI rendering (reflectance x 10000 / 2000, clipped, 1/255 steps) minus image minimum",
+        return {"bands": list(self.bands), "pooled_head": self.pooled_head, "normalization": self.norm.method,
                 "pooled_dim": self.config.num_classes if self.pooled_head == "backbone" else self.config.embed_dim}
