@@ -20,3 +20,8 @@ class ProviderError(RsEmbedError):
 
 class ModelError(RsEmbedError):
     """Unknown model id, unsupported option, missing or invalid weights."""
+
+
+class OutputError(RsEmbedError, OSError):
+    """Writing an output failed (disk full, a GDAL write error, a file that does not read
+    back); nothing was published under the output's name."""
