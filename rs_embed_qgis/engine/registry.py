@@ -71,7 +71,7 @@ register(ModelSpec(
     embedding_dim=1024,
     weights=WeightsSpec(needs_weights=False,
                         note="no training: filters are drawn from image patches, seed 0"),
-    requires=("numpy", "scipy"),
+    requires=("numpy",),
     paper="https://doi.org/10.1038/s41467-021-24638-z",
 ))
 
