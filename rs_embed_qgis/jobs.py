@@ -240,54 +240,45 @@ def read_raster_for_model(path: str | Path, band_map: dict[str, int], *, scale: 
     Returns ``{"data", "bands", "crs", "transform", "nodata_fraction"}``.
     """
     import numpy as np
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.warp import transform_bounds
-    from rasterio.windows import from_bounds
 
-    from .engine.errors import ProviderError, SpecError
+    from .engine import geoio
+    from .engine.errors import SpecError
+    from .engine.geo import RoiGrid
 
-    try:
-        src = rasterio.open(str(path))
-    except Exception as exc:  # noqa: BLE001 - any GDAL failure: say which file
-        raise ProviderError(f"cannot open raster {str(path)!r}: {exc}") from exc
-    with src:
-        if src.crs is None:
-            raise SpecError(f"raster {str(path)!r} has no CRS; assign one before embedding it")
-        ds = src
-        vrt = None
-        if dst_crs and rasterio.crs.CRS.from_user_input(dst_crs) != src.crs:
-            vrt = WarpedVRT(src, crs=dst_crs, resampling=Resampling.bilinear,
-                            src_nodata=src.nodata, nodata=src.nodata if src.nodata is not None else 0)
-            ds = vrt
-        try:
-            window = None
-            if bounds is not None:
-                b = tuple(bounds)
-                if bounds_crs and rasterio.crs.CRS.from_user_input(bounds_crs) != ds.crs:
-                    b = transform_bounds(bounds_crs, ds.crs, *b, densify_pts=21)
-                window = from_bounds(*b, transform=ds.transform).round_offsets().round_lengths()
-                try:
-                    window = window.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
-                except rasterio.errors.WindowError:
-                    raise SpecError(f"the extent {tuple(round(v, 6) for v in bounds)} does not overlap "
-                                    f"the raster {str(path)!r} (bounds {tuple(ds.bounds)} in "
-                                    f"{ds.crs})") from None
-            h = int(window.height) if window is not None else ds.height
-            w = int(window.width) if window is not None else ds.width
-            if h * w * len(band_map) > max_pixels:
-                raise SpecError(f"the raster part to embed is {w} x {h} px x {len(band_map)} bands, "
-                                f"more than {max_pixels} values; choose a smaller extent")
-            idx = list(band_map.values())
-            arr = ds.read(idx, window=window, masked=True).astype(np.float32)
-            transform = ds.window_transform(window) if window is not None else ds.transform
-            mask = np.ma.getmaskarray(arr).any(axis=0)
-            data = np.where(np.ma.getmaskarray(arr), 0.0, arr.filled(0) * float(scale)).astype(np.float32)
-            crs = ds.crs.to_string()
-        finally:
-            if vrt is not None:
-                vrt.close()
+    info = geoio.raster_info(path)
+    if info.crs is None:
+        raise SpecError(f"raster {str(path)!r} has no CRS; assign one before embedding it")
+    crs, transform, width, height = info.crs, info.transform, info.width, info.height
+    warped = bool(dst_crs) and not geoio.same_crs(dst_crs, info.crs)
+    if warped:  # GDAL's default grid for the raster in dst_crs, as gdalwarp -t_srs would make
+        crs, transform, width, height = geoio.suggested_grid(path, dst_crs)
+    window = None
+    if bounds is not None:
+        b = tuple(bounds)
+        if bounds_crs and not geoio.same_crs(bounds_crs, crs):
+            b = geoio.transform_bounds(b, bounds_crs, crs)
+        window = geoio.window_from_bounds(b, transform, width, height)
+        if window is None:
+            grid_bounds = RoiGrid.from_transform(crs, transform, width, height).bounds
+            raise SpecError(f"the extent {tuple(round(v, 6) for v in bounds)} does not overlap "
+                            f"the raster {str(path)!r} (bounds {grid_bounds} in {crs})")
+    h = window.height if window is not None else height
+    w = window.width if window is not None else width
+    if h * w * len(band_map) > max_pixels:
+        raise SpecError(f"the raster part to embed is {w} x {h} px x {len(band_map)} bands, "
+                        f"more than {max_pixels} values; choose a smaller extent")
+    idx = list(band_map.values())
+    transform = geoio.window_transform(transform, window)
+    if warped:
+        grid = RoiGrid.from_transform(crs, transform, w, h)
+        arr = geoio.warp_read(path, idx, grid, resampling="bilinear", dtype="float32")
+        valid = np.isfinite(arr)
+    else:
+        with geoio.open_raster(path) as src:
+            arr = src.read(idx, window, dtype="float32")
+            valid = src.masks(idx, window) & np.isfinite(arr)
+    mask = ~valid.all(axis=0)
+    data = np.where(valid, arr * float(scale), 0.0).astype(np.float32)
     return {"data": data, "bands": list(band_map.keys()), "crs": crs,
             "transform": list(transform)[:6], "nodata_fraction": float(mask.mean()) if mask.size else 0.0}
 
@@ -336,11 +327,9 @@ def save_rgb(patch: Any, rgb_bands: list[str], path: str | Path, stretch: str = 
     import warnings
 
     import numpy as np
-    import rasterio
-    from rasterio.transform import Affine
 
     from .engine.errors import SpecError
-    from .engine.io import atomic_path
+    from .engine.geoio import write_raster
 
     if len(rgb_bands) != 3:
         raise SpecError(f"RGB needs exactly 3 bands, got {list(rgb_bands)}")
@@ -368,17 +357,10 @@ def save_rgb(patch: Any, rgb_bands: list[str], path: str | Path, stretch: str = 
         out = np.where(nodata[None], np.nan, img).astype(np.float32)
         dtype, nd = "float32", float("nan")
     g = sub.grid
-    profile = dict(driver="GTiff", width=g.width, height=g.height, count=3, dtype=dtype,
-                   crs=g.crs, transform=Affine(*g.transform), nodata=nd, compress="deflate",
-                   photometric="RGB" if dtype == "uint8" else None)
-    profile = {k: v for k, v in profile.items() if v is not None}
-    with atomic_path(path, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(out)
-            for i, b in enumerate(rgb_bands):
-                dst.set_band_description(i + 1, str(b))
-            dst.update_tags(RS_EMBED_STRETCH=stretch, RS_EMBED_BANDS=",".join(rgb_bands),
-                            RS_EMBED_LIMITS=str(limits))
+    write_raster(path, out, crs=g.crs, transform=g.transform, nodata=nd, band_names=[str(b) for b in rgb_bands],
+                 tags={"RS_EMBED_STRETCH": stretch, "RS_EMBED_BANDS": ",".join(rgb_bands),
+                       "RS_EMBED_LIMITS": str(limits)},
+                 options={"PHOTOMETRIC": "RGB"} if dtype == "uint8" else None)
     return {"rgb": str(path), "stretch": stretch, "limits": limits, "bands": list(rgb_bands)}
 
 

@@ -78,12 +78,10 @@ def library_versions() -> dict[str, str | None]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
-    try:
-        import rasterio
+    from ..geoio import backend_name, gdal_version
 
-        out["gdal"] = rasterio.__gdal_version__
-    except Exception:  # noqa: BLE001 - rasterio absent or broken
-        out["gdal"] = None
+    out["gdal"] = gdal_version()
+    out["raster_io"] = backend_name() if out["gdal"] else None
     return out
 
 
