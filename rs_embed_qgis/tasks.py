@@ -18,6 +18,7 @@ from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
+from .engine.io import make_folder
 from .jobs import EmbedRequest, JobCancelled, run_embed, save_grid
 
 LOG_TAG = "RS Embed"
@@ -120,7 +121,7 @@ class EmbedTask(_Base):
         embs = run_embed(self.req, progress=lambda f, m: self.setProgress(2 + 83 * f),
                          is_cancelled=self.isCanceled)
         self._check_cancel()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         base = self.out_dir / f"{self.name}_{stamp}"
         self.result = {"mode": self.req.output.mode, "name": self.name, "items": [], "request": self.req.describe()}
@@ -176,7 +177,7 @@ class InspectTask(_Base):
         bands = inp.get("bands") or list(self.sensor.bands)
         report["bands_stats"] = band_stats(data if data is not None else chw, bands)
         report["fetch_s"] = time.perf_counter() - t0
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         stem = self.out_dir / f"{self.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}"
         tif = Path(f"{stem}_input_rgb.tif")
         self.written += [tif]
@@ -249,7 +250,7 @@ class SimilarityTask(_Base):
             crs, transform = src.info.crs, list(src.info.transform)
         self._check_cancel()
         sim = cosine_similarity_grid(grid, row, col)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         tif = self.out_dir / f"{self.name}_sim_r{row}c{col}_{_dt.datetime.now().strftime('%H%M%S%f')}.tif"
         self.written += [tif]
         write_float_geotiff(sim, crs, transform, tif, band_names=["cosine_similarity"],

@@ -384,6 +384,9 @@ def write_pca_quicklook(emb: Embedding, path: os.PathLike | str, *, upscale: int
     """PNG of the first three principal components (RGB), for a quick look."""
     from PIL import Image
 
+    if Path(path).suffix.lower() != ".png":
+        raise SpecError(f"quick-look {str(path)!r} has the extension {Path(path).suffix or '(none)'!r}; "
+                        "it is written as PNG: name the file .png")
     rgb, _ = pca_rgb(emb.array)
     img = (np.nan_to_num(rgb).transpose(1, 2, 0) * 255).round().astype(np.uint8)
     im = Image.fromarray(img, "RGB")

@@ -232,16 +232,32 @@ def test_a_failed_write_publishes_nothing(tmp_path, monkeypatch):
 
 
 def test_unsupported_extension_is_refused_naming_it(tmp_path):
+    from rs_embed_qgis.engine import Embedding
+    from rs_embed_qgis.engine.io import write_embedding_geotiff, write_pca_quicklook
+
     with pytest.raises(SpecError, match=r"out\.xyz.*'\.xyz'.*\.tif"):
         geoio.write_raster(tmp_path / "out.xyz", np.zeros((1, 4, 4), np.float32))
+    emb = Embedding(np.random.default_rng(0).random((8, 4, 4)).astype(np.float32),
+                    {"crs": UTM, "transform": list(T)})
+    with pytest.raises(SpecError, match=r"grid\.xyz"):  # never silently a GeoTIFF
+        write_embedding_geotiff(emb, tmp_path / "grid.xyz")
+    with pytest.raises(SpecError, match=r"look\.jpg.*png"):
+        write_pca_quicklook(emb, tmp_path / "look.jpg")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_unwritable_folder_is_a_spec_error_naming_it(tmp_path):
+    from rs_embed_qgis.engine import OutputSpec, TemporalSpec
+    from rs_embed_qgis.engine.export import export_batch
+
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     with pytest.raises(SpecError, match="a_file.*choose a folder"):
         geoio.write_raster(blocker / "sub" / "out.tif", np.zeros((1, 4, 4), np.float32))
+    with pytest.raises(SpecError, match="a_file.*choose a folder"):  # not a raw OSError traceback
+        export_batch(spatials=[PointBuffer(9.02, 47.84, 100)], temporal=TemporalSpec.range("2022-06-01", "2022-09-01"),
+                     models=["mosaiks"], out_dir=str(blocker / "export"), backend="local",
+                     output=OutputSpec.pooled(), model_options={"mosaiks": {"num_features": 8}}, show_progress=False)
     if os.geteuid() != 0:  # root writes anywhere: only a file in the path blocks it
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o555)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, SpecError
-from ..io import atomic_write_text, to_json
+from ..io import atomic_write_text, make_folder, to_json
 from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from . import writers
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
@@ -122,7 +122,7 @@ def export_batch(
                      input_prep=input_prep, model_options=model_options,
                      provider_options=provider_options, knobs=knobs)
     t_start = time.perf_counter()
-    item_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(item_dir)  # an unwritable out_dir: a SpecError naming it
 
     if layout == "combined" and resume:
         done = read_json(manifest_path)
