@@ -313,3 +313,20 @@ def test_a_rasterio_wheel_with_its_own_gdal_is_not_used_beside_osgeo(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "gdal", "False"]
+
+
+def test_bounds_on_a_gdal_without_transform_bounds(monkeypatch):
+    """GDAL < 3.4 (some QGIS 3.22 builds) has no OCTTransformBounds: the densified edges give
+    the same bounds for an ordinary ROI."""
+    from rs_embed_qgis.engine.geoio import _gdal
+
+    b = (9.0, 47.8, 9.1, 47.9)
+    full = _gdal.transform_bounds(b, "EPSG:4326", UTM, 21)
+    real = _gdal._ct
+
+    class OldCT:
+        def __init__(self, ct):
+            self.TransformPoints = ct.TransformPoints
+
+    monkeypatch.setattr(_gdal, "_ct", lambda src, dst: OldCT(real(src, dst)))
+    assert _gdal.transform_bounds(b, "EPSG:4326", UTM, 21) == pytest.approx(full, abs=1e-6)

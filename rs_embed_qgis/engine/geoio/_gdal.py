@@ -93,7 +93,7 @@ def _ct(src: str, dst: str) -> osr.CoordinateTransformation:
     if ct is None:
         with errors() as errs:
             ct = call(errs, f"no transformation from {src!r} to {dst!r}", osr.CoordinateTransformation,
-                       _srs(src), _srs(dst), exc=SpecError)
+                      _srs(src), _srs(dst), exc=SpecError)
         if len(cache) > 64:
             cache.clear()
         cache[key] = ct
@@ -122,15 +122,23 @@ def transform_points(xs, ys, src: str, dst: str) -> tuple[np.ndarray, np.ndarray
     pts = np.column_stack([np.asarray(xs, np.float64).ravel(), np.asarray(ys, np.float64).ravel()])
     with errors() as errs:
         out = call(errs, f"transforming points from {src} to {dst}", _ct(src, dst).TransformPoints,
-                    pts.tolist(), exc=SpecError)
+                   pts.tolist(), exc=SpecError)
     arr = np.asarray(out, np.float64).reshape(-1, 3)
     return arr[:, 0], arr[:, 1]
 
 
 def transform_bounds(bounds, src: str, dst: str, densify: int) -> tuple[float, float, float, float]:
+    ct = _ct(src, dst)
+    if not hasattr(ct, "TransformBounds"):  # GDAL < 3.4: the densified edges' extremes
+        x0, y0, x1, y1 = map(float, bounds)
+        t = np.linspace(0.0, 1.0, int(densify) + 2)
+        xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)])
+        ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t])
+        ox, oy = transform_points(xs, ys, src, dst)
+        return (float(ox.min()), float(oy.min()), float(ox.max()), float(oy.max()))
     with errors() as errs:
         out = call(errs, f"transforming bounds {tuple(bounds)} from {src} to {dst}",
-                    _ct(src, dst).TransformBounds, *map(float, bounds), int(densify), exc=SpecError)
+                   ct.TransformBounds, *map(float, bounds), int(densify), exc=SpecError)
     return tuple(float(v) for v in out)
 
 
@@ -185,7 +193,7 @@ class Reader(RasterReader):
         kw = {"buf_type": _NUMPY_TO_GDT[np.dtype(dtype).name]} if dtype else {}
         with errors() as errs:
             arr = call(errs, f"cannot read raster {self.info.path!r}", self._ds.ReadAsArray,
-                        x, y, w, h, band_list=list(bands), exc=ProviderError, **kw)
+                       x, y, w, h, band_list=list(bands), exc=ProviderError, **kw)
         if arr is None:
             raise ProviderError(f"cannot read raster {self.info.path!r}: window {(x, y, w, h)}")
         return arr
@@ -194,7 +202,7 @@ class Reader(RasterReader):
         x, y, w, h = self._window(window)
         with errors() as errs:
             return np.stack([call(errs, f"cannot read the mask of raster {self.info.path!r}",
-                                   self._ds.GetRasterBand(b).GetMaskBand().ReadAsArray, x, y, w, h,
+                                  self._ds.GetRasterBand(b).GetMaskBand().ReadAsArray, x, y, w, h,
                                    exc=ProviderError) for b in bands])
 
 
@@ -215,17 +223,21 @@ def warp_read(path: str, bands: list[int], grid, resampling: str, nodata_if_unse
         bounds = (left, top - grid.height * yres, left + grid.width * res, top)
         with errors() as errs:
             sub = call(errs, f"cannot read raster {str(path)!r}", gdal.Translate, "", src,
-                        format="VRT", bandList=list(bands), exc=ProviderError)
+                       format="VRT", bandList=list(bands), exc=ProviderError)
             vrt = call(errs, f"cannot warp raster {str(path)!r} onto the ROI grid", gdal.Warp, "", sub,
-                        format="VRT", outputBounds=bounds, xRes=res, yRes=yres, dstSRS=str(grid.crs),
+                       format="VRT", outputBounds=bounds, xRes=res, yRes=yres, dstSRS=str(grid.crs),
                         resampleAlg=check_resampling(resampling), srcNodata=src_nodata,
                         dstNodata=dst_nodata, outputType=_NUMPY_TO_GDT[np.dtype(dtype).name],
                         exc=ProviderError)
+            if sub is None or vrt is None:
+                raise ProviderError(f"cannot warp raster {str(path)!r} onto the ROI grid: GDAL returned nothing")
             if (vrt.RasterXSize, vrt.RasterYSize) != (grid.width, grid.height):
                 raise ProviderError(f"warping {str(path)!r}: GDAL made a {vrt.RasterXSize} x "
                                     f"{vrt.RasterYSize} grid for the {grid.width} x {grid.height} ROI grid")
             arr = call(errs, f"cannot warp raster {str(path)!r} onto the ROI grid", vrt.ReadAsArray,
-                        exc=ProviderError)
+                       exc=ProviderError)
+        if arr is None:
+            raise ProviderError(f"cannot warp raster {str(path)!r} onto the ROI grid: GDAL read nothing")
         return np.asarray(arr).reshape(len(bands), grid.height, grid.width)
     finally:
         sub = vrt = src = None
@@ -237,7 +249,7 @@ def suggested_grid(path: str, dst_crs: str):
     try:
         with errors() as errs:
             vrt = call(errs, f"cannot warp raster {str(path)!r} to {dst_crs}", gdal.Warp, "", src,
-                        format="VRT", dstSRS=str(dst_crs), exc=ProviderError)
+                       format="VRT", dstSRS=str(dst_crs), exc=ProviderError)
         gt = vrt.GetGeoTransform()
         return (str(dst_crs), (gt[1], gt[2], gt[0], gt[4], gt[5], gt[3]), vrt.RasterXSize, vrt.RasterYSize)
     finally:
@@ -331,7 +343,7 @@ def copy(src: str, dst: str, driver: str, options: dict[str, str], label: str | 
     ds = _open(src, "cannot reopen")
     with errors() as errs:
         out = call(errs, f"cannot write {label or dst!r}", gdal.GetDriverByName(driver).CreateCopy, str(dst), ds, 0,
-                    [f"{k}={v}" for k, v in options.items()])
+                   [f"{k}={v}" for k, v in options.items()])
         if out is None:
             raise OutputError(f"cannot write {label or dst!r}: GDAL's {driver} driver failed")
         out = None
