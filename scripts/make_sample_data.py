@@ -24,7 +24,9 @@ What is real and what is derived (also written into every file's tags and
   - SCL from the same quantities (4 vegetation, 5 bare soil, 6 water) and synthetic
     clouds (smooth blobs, SCL 9, bright in every band) on some dates, so that cloud
     masking and ``cloudy_pct`` filtering have something real to do;
-  - Gaussian noise (sigma 15, seeded) per date.
+  - Gaussian noise (sigma 15, seeded) per date;
+  - the 60 m bands, after noise and clouds: B01 (coastal aerosol) = 0.92 B02 + 90 and
+    B09 (water vapour) = 0.72 B8A, each averaged over 6 x 6 pixel blocks (60 m).
 
 Run ``python scripts/make_sample_data.py`` (needs spyndex); the output is committed.
 """
@@ -52,7 +54,9 @@ DATES = [dt.date(2022, m, d) for m, d in
 # date -> (cloud blob count, cloud fraction target): some clean, some cloudy, one very cloudy
 CLOUDS = {dt.date(2022, 2, 24): 3, dt.date(2022, 5, 30): 2, dt.date(2022, 8, 9): 1,
           dt.date(2022, 11, 22): 6}
-BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12", "SCL")
+#: B1 and B9 come after SCL so the band numbers of the first eleven stay as they were.
+BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12", "SCL", "B1", "B9")
+RES_60M = 6  # B1 and B9 are 60 m bands: 6 x 6 blocks of the 10 m grid
 SOIL = {"B2": 900.0, "B3": 1100.0, "B4": 1300.0, "B8": 2100.0}
 SEED = 20220715
 
@@ -84,6 +88,15 @@ def cloud_mask(rng: np.random.Generator, n_blobs: int, shape) -> np.ndarray:
         r = rng.uniform(25, 60)
         field += np.exp(-(((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)))
     return field
+
+
+def block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """A coarser band on the same grid: the mean of each k x k block, repeated (edges padded)."""
+    h, w = a.shape
+    H, W = -(-h // k) * k, -(-w // k) * k
+    p = np.pad(a, ((0, H - h), (0, W - w)), mode="edge")
+    m = p.reshape(H // k, k, W // k, k).mean(axis=(1, 3))
+    return np.repeat(np.repeat(m, k, axis=0), k, axis=1)[:h, :w]
 
 
 def build(out_dir: Path) -> list:
@@ -130,7 +143,11 @@ def build(out_dir: Path) -> list:
                 bands[b] = bands[b] * (1 - opacity) + 7000.0 * opacity
             scl[cloud] = 9
             cloud_pct = float(100.0 * cloud.mean())
-        arr = np.stack([np.clip(np.rint(bands[b]), 1, 10000) for b in BANDS[:-1]] + [scl])
+        # 60 m bands from the final (clouded) 10 m ones, with no random draws, so the other
+        # bands are the same as before these two existed.
+        bands["B1"] = block_mean(0.92 * bands["B2"] + 90.0, RES_60M)
+        bands["B9"] = block_mean(0.72 * bands["B8A"], RES_60M)
+        arr = np.stack([scl if b == "SCL" else np.clip(np.rint(bands[b]), 1, 10000) for b in BANDS])
         arr = arr.astype(np.uint16)
         name = f"S2_L2A_{date:%Y%m%d}_sample.tif"
         path = out_dir / name
@@ -149,7 +166,7 @@ def build(out_dir: Path) -> list:
                 SPACECRAFT="Sentinel-2 (sample)",
                 PROCESSING_LEVEL="L2A-like, reflectance x 10000",
                 PROVENANCE=("B2,B3,B4,B8: real spyndex Sentinel-2 sample (phenology-scaled for "
-                            "this date); B5,B6,B7,B8A,B11,B12,SCL, clouds, date and placement: "
+                            "this date); B5,B6,B7,B8A,B11,B12,SCL,B1,B9 (60 m), clouds, date and placement: "
                             "derived/assigned by scripts/make_sample_data.py"),
                 PHENOLOGY_SCALE=f"{s:.4f}")
         os.replace(tmp, path)

@@ -22,6 +22,23 @@ class ModelError(RsEmbedError):
     """Unknown model id, unsupported option, missing or invalid weights."""
 
 
+class DeviceError(SpecError, ModelError):
+    """The device asked for is not a device name, or this machine does not have it.
+
+    Both a bad argument and a model that cannot run, so ``except SpecError`` and
+    ``except ModelError`` both catch it.
+    """
+
+
+class Cancelled(RsEmbedError):
+    """The caller asked to stop (``is_cancelled()`` returned True); nothing partial was left.
+
+    Long engine calls (embedding runs, exports, super-resolution, forecasts) raise it
+    from inside their loops (between scenes, ROIs, forward batches, tiles), after
+    removing what they had started to write.
+    """
+
+
 class OutputError(RsEmbedError, OSError):
     """Writing an output failed (disk full, a GDAL write error, a file that does not read
     back); nothing was published under the output's name."""

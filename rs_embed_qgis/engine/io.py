@@ -267,13 +267,15 @@ def write_rgb_preview(chw: np.ndarray, bands, crs: str, transform, path: os.Path
 
     Returns the bands used and a 2-98 % stretch per band for the renderer.
     """
+    from .errors import ProviderError
     from .providers.bands import band_index
 
     bands = list(bands)
     try:
         idx = [band_index(bands, b) for b in (rgb_bands or ("B4", "B3", "B2"))]
-    except RsEmbedError:  # no true-colour bands: show the first three
+    except ProviderError as exc:  # no true-colour bands: show the first three
         idx = ([0, 1, 2] if len(bands) >= 3 else [0] * 3)
+        _log.info("RGB preview of bands %s: %s; showing bands %s", bands, exc, [bands[i] for i in idx])
     arr = np.asarray(chw, np.float32)[idx]
     write_float_geotiff(arr, crs, transform, path, band_names=[bands[i] for i in idx], nodata=None)
     stretch = []

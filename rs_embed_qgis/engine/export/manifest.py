@@ -11,7 +11,6 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,11 +24,6 @@ MANIFEST_VERSION = 1
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def sanitize_key(name: str) -> str:
-    """A model id or name as a safe array key / file-name part."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "x"
 
 
 def jsonable(obj: Any) -> Any:

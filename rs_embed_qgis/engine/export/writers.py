@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import OutputError, SpecError
 from ..io import atomic_dir, atomic_path, check_not_empty, to_json
-from .manifest import sanitize_key
+from ..names import sanitize_key
 
 FORMATS = ("npz", "geotiff", "netcdf", "zarr", "geoparquet", "gpkg")
 VECTOR_FORMATS = ("geoparquet", "gpkg")
