@@ -3,19 +3,22 @@ pretrained as an MAE on HLS (Harmonized Landsat Sentinel-2) time series.
 
 Input: the six HLS bands blue, green, red, narrow NIR, SWIR 1, SWIR 2 - from
 Sentinel-2 B2, B3, B4, B8A, B11, B12 (B8A is the narrow NIR band HLS uses) at
-30 m by default - up to 4 frames (``frames``, default 4: the window is split
-into that many equal bins, each a composite; bins with no scene are dropped),
-each frame ``(x - mean) / std`` with the official per-band statistics
-(reflectance x 10000), resized to 224.
+30 m by default - up to 4 frames chosen by the shared frame policy
+(``frames.FramePolicy``; option ``frames``, default 4: the window is split into
+that many equal bins, each a composite; ``"monthly"`` adapts the count to the
+window; empty bins are dropped and listed in ``meta["frame_selection"]``), each
+frame ``(x - mean) / std`` with the official per-band statistics (reflectance x
+10000), resized to 224.
 
 Side inputs of the -TL models: per frame (year, day of year) of the frame's
 midpoint, and the ROI centre (lat, lon) in degrees.
 
 Outputs: patch tokens of all frames (class token dropped) averaged over the
-frames -> ``grid`` ``(D, 14, 14)``; ``pooled`` = their mean (or max) over space.
+frames -> ``grid`` ``(D, 14, 14)`` (``(1280, 16, 16)`` for 600M, whose patches are
+14 px); ``pooled`` = their mean (or max) over space.
 
-Weights: ``Prithvi_EO_V2_300M_TL.pt`` (default) or ``Prithvi_EO_V2_100M_TL.pt`` from
-``ibm-nasa-geospatial/Prithvi-EO-2.0-{300M,100M}-TL``: the full MAE state dict;
+Weights: ``Prithvi_EO_V2_{300M,100M,600M}_TL.pt`` (300M by default) from
+``ibm-nasa-geospatial/Prithvi-EO-2.0-{300M,100M,600M}-TL``: the full MAE state dict;
 ``encoder.*`` is loaded strictly, ``decoder.*`` is set aside.
 """
 from __future__ import annotations
@@ -40,6 +43,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
              "aliases": ("300m_tl", "300_tl", "prithvi_eo_v2_300_tl")},
     "100M": {"config": PRITHVI_CONFIGS["100M"], "weights": PRITHVI["100M"],
              "aliases": ("100m_tl", "100_tl", "prithvi_eo_v2_100_tl")},
+    "600M": {"config": PRITHVI_CONFIGS["600M"], "weights": PRITHVI["600M"],
+             "aliases": ("600m_tl", "600_tl", "prithvi_eo_v2_600_tl")},
 }
 
 
