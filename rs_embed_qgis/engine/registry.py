@@ -220,6 +220,35 @@ register(ModelSpec(
 ))
 
 
+register(ModelSpec(
+    id="galileo",
+    module="galileo",
+    cls="GalileoEmbedder",
+    family="Galileo (multi-modal, multi-temporal transformer; S2 time series + months)",
+    kind="on-the-fly",
+    description=(
+        "Galileo (Tseng et al. 2025, nasaharvest/galileo) nano by default (variants 'tiny', 'base') on a "
+        "Sentinel-2 10-band time series: one composite per month of the window (at most 12; model option "
+        "frames: 'monthly' or a count), resized to 64 px, pretraining normalisation, the month of each frame "
+        "as side input; other channel groups absent (masked), as upstream fills them. grid = mean of the "
+        "seen tokens of each 8 px patch (128 x 8 x 8 for nano); pooled = their mean."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=S2_10, scale_m=10, cloudy_pct=30,
+                              composite="median", fill_value=0.0),
+    temporal_mode=("window-adaptive: one bin per month of the window, at most 12 (frames='monthly', "
+                   "default) or a fixed count; empty bins fed with their tokens masked, listed in meta"),
+    outputs=("pooled", "grid"),
+    side_inputs=("months: month (0-11) of each frame's midpoint",
+                 "input_resolution_m: metres per pixel of the model input",
+                 "optional: NDVI (include_ndvi), ROI centre location (include_location)"),
+    embedding_dim=128,
+    weights=WeightsSpec(env_var="RS_EMBED_GALILEO_CKPT", hf_repo="nasaharvest/galileo",
+                        hf_filename="models/nano/encoder.pt", cache_name="galileo_nano_encoder.pt",
+                        note="encoder state dict; models/{nano,tiny,base}/encoder.pt by variant"),
+    requires=("torch",),
+    paper="https://arxiv.org/abs/2502.09356",
+))
+
+
 def _aliases() -> dict[str, str]:
     out = {}
     for spec in MODEL_SPECS.values():

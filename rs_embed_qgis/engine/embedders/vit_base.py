@@ -117,6 +117,20 @@ def download_url(model_id: str, ws: WeightsSpec) -> Path:
     return dest
 
 
+def model_input_gsd(patch: Patch, input_prep: str, image_size: int) -> float | None:
+    """Metres per pixel of the image a model sees: the fetch resolution, times the resize
+    factor (short side / ``image_size``) for ``input_prep="resize"``; None if unknown."""
+    if patch.grid is not None:
+        src = float(abs(patch.grid.res))
+    elif patch.sensor is not None:
+        src = float(patch.sensor.scale_m)
+    else:
+        return None
+    if input_prep == "resize":
+        return src * min(patch.data.shape[-2:]) / float(image_size)
+    return src
+
+
 def roi_center_lonlat(patch: Patch) -> tuple[float, float] | None:
     if patch.grid is None:
         return None

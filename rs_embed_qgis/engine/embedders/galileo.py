@@ -1,0 +1,218 @@
+"""Galileo (Tseng et al. 2025, ``nasaharvest/galileo``): a multi-modal, multi-temporal
+remote-sensing transformer; here on a Sentinel-2 time series.
+
+Frames: the shared frame policy (``frames.FramePolicy``), option ``frames``:
+``"monthly"`` (default: one bin per month of the window, at most 12, as Galileo was
+pretrained on monthly steps) or a fixed count from 1 to 12. An empty bin is fed with
+its tokens masked (Galileo's encoder takes per-token masks), never as fill values; it
+is listed in ``meta["frame_selection"]``.
+
+Input, as upstream's ``construct_galileo_input(s2=..., normalize=True)`` builds it: the
+ten S2 bands B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 (reflectance x 10000; missing pixels
+get the frame's band mean, as upstream's ``_fillna``) in the space-time group, resized
+to ``image_size`` (default 64) square and normalised with the pretraining statistics
+``(x - (mean - 2 std)) / (4 std)``. Every other channel group (S1, NDVI, SRTM, Dynamic
+World, WorldCereal, ERA5, TerraClimate, VIIRS, LandScan, location) is absent: zeros,
+masked, as upstream fills them. Options: ``include_ndvi`` adds NDVI from B8 and B4
+(as upstream's pretraining data); ``include_location`` adds the ROI centre as the
+static location group (unit-sphere x, y, z, as upstream's ``to_cartesian``).
+
+Side inputs: the month (0-11) of each frame's midpoint (month 5 where unknown, as
+upstream), and the metres per pixel of the model input (``input_resolution_m``: fetch
+resolution x resize factor) that scales the spatial encoding.
+
+Outputs: ``grid`` = per token patch (``patch_size`` px, default 8) the mean of its
+seen tokens (upstream ``apply_mask_and_average_tokens_per_patch``), ``(D, 8, 8)`` by
+default; ``pooled`` = their mean (upstream ``average_tokens``) or max.
+
+Weights: ``models/<size>/encoder.pt`` of the Hugging Face repository
+``nasaharvest/galileo`` (nano by default; tiny, base), loaded strictly.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..nn.galileo import (
+    GALILEO_CONFIGS,
+    N_SPACE,
+    N_STATIC,
+    N_TIME,
+    S2_BANDS,
+    SPACE_GROUPS,
+    SPACE_TIME_BANDS,
+    SPACE_TIME_GROUPS,
+    STATIC_GROUPS,
+    TIME_GROUPS,
+    GalileoEncoder,
+)
+from ..providers.base import Patch
+from ..specs import TemporalSpec
+from ..weights import WeightsSpec
+from .frames import FramePolicy, resolve_window
+from .vit_base import ViTEmbedder, model_input_gsd, roi_center_lonlat
+
+MAX_FRAMES = 12
+DEFAULT_MONTH = 5
+#: pretraining statistics of the space-time bands (config/normalization.json, key "13")
+#: for B2 B3 B4 B5 B6 B7 B8 B8A B11 B12
+S2_MEAN = (1395.3408730676722, 1338.4026921784578, 1343.09883810357, 1543.8607982512297, 2186.2022069512263,
+           2525.0932853316694, 2410.3377187373408, 2750.2854646886753, 2234.911100061487, 1474.5311266077113)
+S2_STD = (917.7041440370853, 913.2988423581528, 1092.678723527555, 1047.2206083460424, 1048.0101611156767,
+          1143.6903026819996, 1098.979177731649, 1204.472755085893, 1145.9774063078878, 980.2429840007796)
+_S2_IN_ST = [SPACE_TIME_BANDS.index(b) for b in S2_BANDS]
+_S2_GROUPS = [k for k, g in enumerate(SPACE_TIME_GROUPS) if g.startswith("S2")]
+_NDVI_GROUP = list(SPACE_TIME_GROUPS).index("NDVI")
+_LOCATION_GROUP = list(STATIC_GROUPS).index("location")
+
+
+def _weights(size: str) -> WeightsSpec:
+    return WeightsSpec(env_var="RS_EMBED_GALILEO_CKPT", hf_repo="nasaharvest/galileo",
+                       hf_filename=f"models/{size}/encoder.pt", cache_name=f"galileo_{size}_encoder.pt",
+                       note="Galileo encoder state dict (no prefix; a '.backbone' infix is removed as upstream does)")
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    size: {"config": GALILEO_CONFIGS[size], "weights": _weights(size), "aliases": (f"galileo_{size}",)}
+    for size in ("nano", "tiny", "base")
+}
+
+
+def normalise_s2(x: np.ndarray) -> np.ndarray:
+    """``(T, 10, H, W)`` reflectance x 10000 -> upstream ``Normalizer(std=True)``:
+    ``(x - (mean - 2 std)) / (4 std)``."""
+    m = np.asarray(S2_MEAN, np.float32)[None, :, None, None]
+    s = np.asarray(S2_STD, np.float32)[None, :, None, None]
+    return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
+
+
+def fill_missing(x: np.ndarray) -> np.ndarray:
+    """NaN/inf -> the frame's band mean over the image (0 if none), as upstream's ``_fillna``."""
+    x = np.where(np.isfinite(x), x, np.nan)
+    if not np.isnan(x).any():
+        return x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames: mean 0 below
+        mean = np.nan_to_num(np.nanmean(x, axis=(-2, -1), keepdims=True), nan=0.0)
+    return np.where(np.isnan(x), mean, x).astype(np.float32)
+
+
+def ndvi(b8: np.ndarray, b4: np.ndarray) -> np.ndarray:
+    """(B8 - B4) / (B8 + B4) where the sum is positive, else 0 (upstream ``calculate_ndi``)."""
+    s = b8 + b4
+    with np.errstate(all="ignore"):
+        return np.where(s > 0, (b8 - b4) / s, 0.0).astype(np.float32)
+
+
+def to_cartesian(lat: float, lon: float) -> np.ndarray:
+    la, lo = math.radians(lat), math.radians(lon)
+    return np.array([math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la)], np.float32)
+
+
+class GalileoEmbedder(ViTEmbedder):
+    VARIANTS = VARIANTS
+    DEFAULT_VARIANT = "nano"
+    extra_options = ("frames", "image_size", "patch_size", "include_ndvi", "include_location")
+    cpu_batch_size = 8
+    #: channels per frame handed to the network: the 10 S2 bands, then NDVI
+    PER_FRAME = len(S2_BANDS) + 1
+
+    def __init__(self, spec, device: str = "auto", **options: Any) -> None:
+        self.frame_policy = FramePolicy.from_option(
+            options.get("frames"), default="monthly", max_frames=MAX_FRAMES, empty="mask", model=spec.id)
+        img, p = options.get("image_size", 64), options.get("patch_size", 8)
+        for name, v, top in (("image_size", img, 4096), ("patch_size", p, 8)):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise ModelError(f"galileo {name} must be an int from 1 to {top}, got {v!r}")
+        if img % p:
+            raise ModelError(f"galileo image_size ({img}) must be a multiple of patch_size ({p})")
+        for flag in ("include_ndvi", "include_location"):
+            if not isinstance(options.get(flag, False), bool):
+                raise ModelError(f"galileo {flag} must be True or False, got {options[flag]!r}")
+        self._img, self._p = img, p
+        self.include_ndvi = bool(options.get("include_ndvi", False))
+        self.include_location = bool(options.get("include_location", False))
+        super().__init__(spec, device=device, **options)
+
+    def build(self, config):
+        self.image_size, self.patch_size = self._img, self._p
+        if self._p > config.max_patch_size:
+            raise ModelError(f"galileo patch_size {self._p} exceeds the model's {config.max_patch_size}")
+        return GalileoEncoder(config)
+
+    def read_checkpoint(self, path):
+        # upstream's load_from_folder: some files have an extra ".backbone" in their key names
+        return {k.replace(".backbone", ""): v for k, v in super().read_checkpoint(path).items()}
+
+    # -- frames -----------------------------------------------------------------------------
+    def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec:
+        return resolve_window(temporal, self.spec.id)
+
+    def frames_for(self, temporal: TemporalSpec | None) -> int | None:
+        return self.frame_policy.n_bins(temporal)
+
+    # -- input ------------------------------------------------------------------------------
+    def preprocess(self, patch: Patch) -> np.ndarray:
+        """``(T * 11, H, W)``: per frame the normalised S2 bands, then NDVI (0 unless asked for)."""
+        sel = self.frame_policy.select(patch)
+        raw = fill_missing(self.require_bands(patch, S2_BANDS)[sel.used])          # (T, 10, H, W)
+        nd = ndvi(raw[:, S2_BANDS.index("B8")], raw[:, S2_BANDS.index("B4")])[:, None]
+        if not self.include_ndvi:
+            nd = np.zeros_like(nd)
+        x = np.concatenate([normalise_s2(raw), nd], axis=1)                        # NDVI: shift 0, div 1
+        return x.reshape(-1, *x.shape[-2:])
+
+    def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
+        sel = self.frame_policy.select(patch)
+        months = np.array([d.month - 1 if d else DEFAULT_MONTH for d in sel.dates], np.int64)
+        gsd = model_input_gsd(patch, input_prep, self.image_size) or 10.0
+        out = {"months": months, "masked": sel.mask_flags(), "input_res": np.float32(gsd)}
+        if self.include_location:
+            ll = roi_center_lonlat(patch)
+            if ll is None:
+                raise ModelError("galileo include_location=True needs the ROI's location: pass crs/transform "
+                                 "with the data, or leave include_location off")
+            out["location"] = to_cartesian(ll[1], ll[0])
+        return {k: np.repeat(np.asarray(v)[None], n_tiles, axis=0) for k, v in out.items()}
+
+    def forward_batch(self, x, side):
+        b, tc, s, _ = x.shape
+        t = tc // self.PER_FRAME
+        frames = x.reshape(b, t, self.PER_FRAME, s, s).permute(0, 3, 4, 1, 2)       # (B, S, S, T, 11)
+        s_t_x = x.new_zeros(b, s, s, t, len(SPACE_TIME_BANDS))
+        s_t_x[..., _S2_IN_ST] = frames[..., :len(S2_BANDS)]
+        s_t_x[..., SPACE_TIME_BANDS.index("NDVI")] = frames[..., -1]
+        s_t_m = x.new_ones(b, s, s, t, len(SPACE_TIME_GROUPS))
+        seen = (~side["masked"].bool()).to(x.dtype)[:, None, None, :, None]         # (B, 1, 1, T, 1)
+        s_t_m[..., _S2_GROUPS] = 1 - seen
+        if self.include_ndvi:
+            s_t_m[..., [_NDVI_GROUP]] = 1 - seen
+        st_x = x.new_zeros(b, N_STATIC)
+        st_m = x.new_ones(b, len(STATIC_GROUPS))
+        if "location" in side:
+            st_x[:, list(STATIC_GROUPS["location"])] = side["location"].to(x.dtype)
+            st_m[:, _LOCATION_GROUP] = 0
+        out = self.model(s_t_x, x.new_zeros(b, s, s, N_SPACE), x.new_zeros(b, t, N_TIME), st_x,
+                         s_t_m, x.new_ones(b, s, s, len(SPACE_GROUPS)), x.new_ones(b, t, len(TIME_GROUPS)), st_m,
+                         side["months"].long(), self.patch_size, input_resolution_m=side["input_res"])
+        return self.model.average_tokens_per_patch(*out), None
+
+    def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
+        sel = self.frame_policy.select(patch)
+        return {
+            "bands": list(S2_BANDS), "num_frames": sel.n, "frame_selection": sel.meta,
+            "months": [int(m) + 1 for m in side["months"][0]],
+            "month_source": "frame midpoints" if all(sel.dates) else f"month {DEFAULT_MONTH + 1} where unknown",
+            "normalization": "(x - (mean - 2 std)) / (4 std), Galileo pretraining statistics",
+            "norm_mean": list(S2_MEAN), "norm_std": list(S2_STD),
+            "channel_groups_seen": [g for g in SPACE_TIME_GROUPS if g.startswith("S2")]
+            + (["NDVI"] if self.include_ndvi else []) + (["location"] if self.include_location else []),
+            "channel_groups_absent": "zeros, masked (as upstream construct_galileo_input)",
+            "input_resolution_m": float(side["input_res"][0]),
+            "grid_semantics": "mean of the seen tokens of each patch (apply_mask_and_average_tokens_per_patch)",
+            "grid_time_reduction": "mean over seen frames and channel groups",
+        }
