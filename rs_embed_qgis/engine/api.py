@@ -209,6 +209,7 @@ def get_embeddings_batch(
                          sensor=sensor, temporal=temporal, backend=f"{backend}:input_chw")
                    for a, s in zip(input_chws, spatials, strict=True)]
     else:
+        embedder.check_backend(backend)
         provider = get_provider(backend, provider_options)
         # explicit > the model's own knob (e.g. RS_EMBED_ANYSAT_FETCH_WORKERS) > env >
         # the provider's own setting (gee: num_workers option) > 4

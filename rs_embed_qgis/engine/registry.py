@@ -249,6 +249,37 @@ register(ModelSpec(
 ))
 
 
+register(ModelSpec(
+    id="olmoearth",
+    module="olmoearth",
+    cls="OlmoEarthEmbedder",
+    family="OlmoEarth v1 (Ai2 multi-modal FlexiViT; S2 L2A or S1 time series + months)",
+    kind="on-the-fly",
+    description=(
+        "OlmoEarth v1 (Ai2, allenai/olmoearth_pretrain) base by default (variants 'nano', 'tiny', 'large') "
+        "on a Sentinel-2 L2A 12-band time series (B1-B12 without B10; model option modality='s1' for "
+        "Sentinel-1 VV/VH in dB, Earth Engine backend only): one composite per month of the window (at "
+        "most 12; frames: 'monthly' or a count), empty bins dropped, 64 px, pretraining normalisation, "
+        "the month of each frame as side input. grid = 8 px patch tokens averaged over frames and band "
+        "sets (768 x 8 x 8 for base); pooled = their mean."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=("B2", "B3", "B4", "B8", "B5", "B6", "B7", "B8A", "B11",
+                                                       "B12", "B1", "B9"),
+                              scale_m=10, cloudy_pct=30, composite="median", fill_value=0.0),
+    temporal_mode=("window-adaptive: one bin per month of the window, at most 12 (frames='monthly', "
+                   "default) or a fixed count; empty bins dropped and listed in meta"),
+    outputs=("pooled", "grid"),
+    side_inputs=("months: month (0-11) of each frame's midpoint",
+                 "input_res: metres per pixel of the model input"),
+    embedding_dim=768,
+    weights=WeightsSpec(env_var="RS_EMBED_OLMOEARTH_CKPT", hf_repo="allenai/OlmoEarth-v1-Base",
+                        hf_filename="weights.pth", cache_name="OlmoEarth-v1-Base.pth",
+                        note="LatentMIM state dict; allenai/OlmoEarth-v1-{Nano,Tiny,Base,Large} by variant"),
+    requires=("torch",),
+    aliases=("olmoearth_v1",),
+    paper="https://arxiv.org/abs/2511.13655",
+))
+
+
 def _aliases() -> dict[str, str]:
     out = {}
     for spec in MODEL_SPECS.values():

@@ -31,7 +31,6 @@ Weights: ``models/<size>/encoder.pt`` of the Hugging Face repository
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -54,7 +53,7 @@ from ..providers.base import Patch
 from ..specs import TemporalSpec
 from ..weights import WeightsSpec
 from .frames import FramePolicy, resolve_window
-from .vit_base import ViTEmbedder, model_input_gsd, roi_center_lonlat
+from .vit_base import ViTEmbedder, fill_with_frame_mean, model_input_gsd, roi_center_lonlat
 
 MAX_FRAMES = 12
 DEFAULT_MONTH = 5
@@ -88,17 +87,6 @@ def normalise_s2(x: np.ndarray) -> np.ndarray:
     m = np.asarray(S2_MEAN, np.float32)[None, :, None, None]
     s = np.asarray(S2_STD, np.float32)[None, :, None, None]
     return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
-
-
-def fill_missing(x: np.ndarray) -> np.ndarray:
-    """NaN/inf -> the frame's band mean over the image (0 if none), as upstream's ``_fillna``."""
-    x = np.where(np.isfinite(x), x, np.nan)
-    if not np.isnan(x).any():
-        return x
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames: mean 0 below
-        mean = np.nan_to_num(np.nanmean(x, axis=(-2, -1), keepdims=True), nan=0.0)
-    return np.where(np.isnan(x), mean, x).astype(np.float32)
 
 
 def ndvi(b8: np.ndarray, b4: np.ndarray) -> np.ndarray:
@@ -159,7 +147,7 @@ class GalileoEmbedder(ViTEmbedder):
     def preprocess(self, patch: Patch) -> np.ndarray:
         """``(T * 11, H, W)``: per frame the normalised S2 bands, then NDVI (0 unless asked for)."""
         sel = self.frame_policy.select(patch)
-        raw = fill_missing(self.require_bands(patch, S2_BANDS)[sel.used])          # (T, 10, H, W)
+        raw = fill_with_frame_mean(self.require_bands(patch, S2_BANDS)[sel.used])          # (T, 10, H, W)
         nd = ndvi(raw[:, S2_BANDS.index("B8")], raw[:, S2_BANDS.index("B4")])[:, None]
         if not self.include_ndvi:
             nd = np.zeros_like(nd)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,18 @@ def download_url(model_id: str, ws: WeightsSpec) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     return dest
+
+
+def fill_with_frame_mean(x: np.ndarray) -> np.ndarray:
+    """``(T, C, H, W)``: NaN/inf -> the frame's band mean over the image (0 where a band
+    has no valid pixel), as Galileo's ``_fillna`` does."""
+    x = np.where(np.isfinite(x), x, np.nan).astype(np.float32)
+    if not np.isnan(x).any():
+        return x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands: mean 0 below
+        mean = np.nan_to_num(np.nanmean(x, axis=(-2, -1), keepdims=True), nan=0.0)
+    return np.where(np.isnan(x), mean, x).astype(np.float32)
 
 
 def model_input_gsd(patch: Patch, input_prep: str, image_size: int) -> float | None:

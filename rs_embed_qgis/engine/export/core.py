@@ -161,6 +161,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
     for m in models:
         emb = get_embedder(m, device=device, model_options=opts[m])
         emb.check_input_prep(input_prep)
+        emb.check_backend(backend)
         s = _resolve_sensor(emb, (per_model_sensors or {}).get(m) or sensor)
         sensors[m] = s
         temporals[m] = emb.resolve_temporal(temporal)  # as get_embeddings_batch does
