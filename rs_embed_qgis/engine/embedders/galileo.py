@@ -189,6 +189,14 @@ class GalileoEmbedder(ViTEmbedder):
                          side["months"].long(), self.patch_size, input_resolution_m=side["input_res"])
         return self.model.average_tokens_per_patch(*out), None
 
+    def flops_per_input(self, x, side) -> float:
+        """Mean FLOPs per sample of a model-input batch (for the benchmark): masked frames'
+        tokens never reach the blocks, so only the seen frames count."""
+        groups = len(_S2_GROUPS) + int(self.include_ndvi)
+        seen = (~side["masked"].bool()).sum(dim=1).tolist()
+        g = self.image_size // self.patch_size
+        return sum(self.model.flops_per_sample(t, g, groups) for t in seen) / len(seen)
+
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         sel = self.frame_policy.select(patch)
         return {

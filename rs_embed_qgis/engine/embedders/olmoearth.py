@@ -157,6 +157,12 @@ class OlmoEarthEmbedder(ViTEmbedder):
                          input_res=side["input_res"])[self.field]                  # (B, h, w, T, S, D)
         return tok.mean(dim=(3, 4)).flatten(1, 2), None
 
+    def flops_per_input(self, x, side) -> float:
+        """FLOPs of one sample of a model-input batch ``x`` (for the benchmark)."""
+        frames = x.shape[1] // len(self.bands)
+        band_sets = 3 if self.modality == "s2" else 1
+        return self.model.flops_per_sample(frames * band_sets * (self.image_size // self.patch_size) ** 2)
+
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         sel = self.frame_policy.select(patch)
         _, _, mean, std = MODALITIES[self.modality]
