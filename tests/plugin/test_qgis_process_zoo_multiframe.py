@@ -38,3 +38,23 @@ def test_model_runs_from_qgis_process(tmp_path, model):
     assert meta["model"] == model and meta["random_weights"] is True
     with rasterio.open(out) as src:
         assert src.count == dim and (src.height, src.width) == hw and src.crs.to_epsg() == 32632
+
+
+def test_models_are_in_the_dock_and_every_embedding_algorithm(dock, processing):
+    """The catalog entries put the models in the dock (temporal mode and weights status
+    shown) and in every Processing algorithm that takes a model."""
+    from qgis.core import QgsApplication
+
+    combo = [dock.ui.cmbModel.itemText(i) for i in range(dock.ui.cmbModel.count())]
+    for model in CASES:
+        assert model in combo
+        dock.ui.cmbModel.setCurrentText(model)
+        info = dock.ui.txtModelInfo.toPlainText()
+        assert "Temporal" in info and ("missing" in info or "found" in info)
+    dock.ui.cmbModel.setCurrentText("galileo")
+    assert "one bin per month" in dock.ui.txtModelInfo.toPlainText()
+    reg = QgsApplication.processingRegistry()
+    for alg_id, param in (("rs_embed:embed_extent", "MODEL"), ("rs_embed:embed_features", "MODEL"),
+                          ("rs_embed:embed_raster", "MODEL"), ("rs_embed:export_batch", "MODELS")):
+        options = reg.algorithmById(alg_id).parameterDefinition(param).options()
+        assert {"galileo", "olmoearth", "prithvi"} <= set(options), alg_id
