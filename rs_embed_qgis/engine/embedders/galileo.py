@@ -50,13 +50,10 @@ from ..nn.galileo import (
     GalileoEncoder,
 )
 from ..providers.base import Patch
-from ..specs import TemporalSpec
 from ..weights import WeightsSpec
-from .frames import FramePolicy, resolve_window
-from .vit_base import ViTEmbedder, fill_with_frame_mean, model_input_gsd, roi_center_lonlat
+from .multiframe import MultiFrameEmbedder
+from .vit_base import fill_with_frame_mean, roi_center_lonlat
 
-MAX_FRAMES = 12
-DEFAULT_MONTH = 5
 #: pretraining statistics of the space-time bands (config/normalization.json, key "13")
 #: for B2 B3 B4 B5 B6 B7 B8 B8A B11 B12
 S2_MEAN = (1395.3408730676722, 1338.4026921784578, 1343.09883810357, 1543.8607982512297, 2186.2022069512263,
@@ -101,47 +98,31 @@ def to_cartesian(lat: float, lon: float) -> np.ndarray:
     return np.array([math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la)], np.float32)
 
 
-class GalileoEmbedder(ViTEmbedder):
+class GalileoEmbedder(MultiFrameEmbedder):
     VARIANTS = VARIANTS
     DEFAULT_VARIANT = "nano"
-    extra_options = ("frames", "image_size", "patch_size", "include_ndvi", "include_location")
+    EMPTY_BINS = "mask"  # Galileo's encoder takes per-token masks
+    extra_options = (*MultiFrameEmbedder.extra_options, "include_ndvi", "include_location")
     cpu_batch_size = 8
     #: channels per frame handed to the network: the 10 S2 bands, then NDVI
     PER_FRAME = len(S2_BANDS) + 1
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        self.frame_policy = FramePolicy.from_option(
-            options.get("frames"), default="monthly", max_frames=MAX_FRAMES, empty="mask", model=spec.id)
-        img, p = options.get("image_size", 64), options.get("patch_size", 8)
-        for name, v, top in (("image_size", img, 4096), ("patch_size", p, 8)):
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
-                raise ModelError(f"galileo {name} must be an int from 1 to {top}, got {v!r}")
-        if img % p:
-            raise ModelError(f"galileo image_size ({img}) must be a multiple of patch_size ({p})")
         for flag in ("include_ndvi", "include_location"):
             if not isinstance(options.get(flag, False), bool):
                 raise ModelError(f"galileo {flag} must be True or False, got {options[flag]!r}")
-        self._img, self._p = img, p
         self.include_ndvi = bool(options.get("include_ndvi", False))
         self.include_location = bool(options.get("include_location", False))
         super().__init__(spec, device=device, **options)
 
-    def build(self, config):
-        self.image_size, self.patch_size = self._img, self._p
-        if self._p > config.max_patch_size:
-            raise ModelError(f"galileo patch_size {self._p} exceeds the model's {config.max_patch_size}")
+    def build_network(self, config):
+        if self.patch_size > config.max_patch_size:
+            raise ModelError(f"galileo patch_size {self.patch_size} exceeds the model's {config.max_patch_size}")
         return GalileoEncoder(config)
 
     def read_checkpoint(self, path):
         # upstream's load_from_folder: some files have an extra ".backbone" in their key names
         return {k.replace(".backbone", ""): v for k, v in super().read_checkpoint(path).items()}
-
-    # -- frames -----------------------------------------------------------------------------
-    def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec:
-        return resolve_window(temporal, self.spec.id)
-
-    def frames_for(self, temporal: TemporalSpec | None) -> int | None:
-        return self.frame_policy.n_bins(temporal)
 
     # -- input ------------------------------------------------------------------------------
     def preprocess(self, patch: Patch) -> np.ndarray:
@@ -155,17 +136,14 @@ class GalileoEmbedder(ViTEmbedder):
         return x.reshape(-1, *x.shape[-2:])
 
     def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
-        sel = self.frame_policy.select(patch)
-        months = np.array([d.month - 1 if d else DEFAULT_MONTH for d in sel.dates], np.int64)
-        gsd = model_input_gsd(patch, input_prep, self.image_size) or 10.0
-        out = {"months": months, "masked": sel.mask_flags(), "input_res": np.float32(gsd)}
+        out: dict[str, Any] = self.frame_side_inputs(patch, input_prep)
         if self.include_location:
             ll = roi_center_lonlat(patch)
             if ll is None:
                 raise ModelError("galileo include_location=True needs the ROI's location: pass crs/transform "
                                  "with the data, or leave include_location off")
             out["location"] = to_cartesian(ll[1], ll[0])
-        return {k: np.repeat(np.asarray(v)[None], n_tiles, axis=0) for k, v in out.items()}
+        return self.per_tile(out, n_tiles)
 
     def forward_batch(self, x, side):
         b, tc, s, _ = x.shape
@@ -198,17 +176,13 @@ class GalileoEmbedder(ViTEmbedder):
         return sum(self.model.flops_per_sample(t, g, groups) for t in seen) / len(seen)
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        sel = self.frame_policy.select(patch)
         return {
-            "bands": list(S2_BANDS), "num_frames": sel.n, "frame_selection": sel.meta,
-            "months": [int(m) + 1 for m in side["months"][0]],
-            "month_source": "frame midpoints" if all(sel.dates) else f"month {DEFAULT_MONTH + 1} where unknown",
+            "bands": list(S2_BANDS), **self.frame_meta(patch, side),
             "normalization": "(x - (mean - 2 std)) / (4 std), Galileo pretraining statistics",
             "norm_mean": list(S2_MEAN), "norm_std": list(S2_STD),
             "channel_groups_seen": [g for g in SPACE_TIME_GROUPS if g.startswith("S2")]
             + (["NDVI"] if self.include_ndvi else []) + (["location"] if self.include_location else []),
             "channel_groups_absent": "zeros, masked (as upstream construct_galileo_input)",
-            "input_resolution_m": float(side["input_res"][0]),
             "grid_semantics": "mean of the seen tokens of each patch (apply_mask_and_average_tokens_per_patch)",
             "grid_time_reduction": "mean over seen frames and channel groups",
         }

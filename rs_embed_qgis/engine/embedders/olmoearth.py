@@ -38,13 +38,11 @@ from ..errors import ModelError, ProviderError
 from ..nn.olmoearth import OLMOEARTH_CONFIGS, OlmoEarthEncoder, set_aside_prefixes
 from ..providers.base import Patch
 from ..registry import S2_SR
-from ..specs import SensorSpec, TemporalSpec
+from ..specs import SensorSpec
 from ..weights import WeightsSpec
-from .frames import FramePolicy, resolve_window
-from .vit_base import ViTEmbedder, fill_with_frame_mean, model_input_gsd
+from .multiframe import MultiFrameEmbedder
+from .vit_base import fill_with_frame_mean
 
-MAX_FRAMES = 12
-DEFAULT_MONTH = 5
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 #: modality option -> (model field, our band names in the model's order, pretraining mean, std)
 #: (``olmoearth_pretrain/data/norm_configs/computed.json``; S1 in dB)
@@ -88,10 +86,11 @@ def normalise(x: np.ndarray, modality: str) -> np.ndarray:
     return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
 
 
-class OlmoEarthEmbedder(ViTEmbedder):
+class OlmoEarthEmbedder(MultiFrameEmbedder):
     VARIANTS = VARIANTS
     DEFAULT_VARIANT = "base"
-    extra_options = ("frames", "image_size", "patch_size", "modality")
+    EMPTY_BINS = "drop"  # upstream's inference path (fast_pass) ignores masks
+    extra_options = (*MultiFrameEmbedder.extra_options, "modality")
     cpu_batch_size = 4
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
@@ -101,19 +100,9 @@ class OlmoEarthEmbedder(ViTEmbedder):
                              f"(Sentinel-1 VV/VH in dB), got {options.get('modality')!r}")
         self.modality = modality
         self.field, self.bands = MODALITIES[modality][:2]
-        self.frame_policy = FramePolicy.from_option(
-            options.get("frames"), default="monthly", max_frames=MAX_FRAMES, empty="drop", model=spec.id)
-        img, p = options.get("image_size", 64), options.get("patch_size", 8)
-        for name, v, top in (("image_size", img, 4096), ("patch_size", p, 8)):
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
-                raise ModelError(f"olmoearth {name} must be an int from 1 to {top}, got {v!r}")
-        if img % p:
-            raise ModelError(f"olmoearth image_size ({img}) must be a multiple of patch_size ({p})")
-        self._img, self._p = img, p
         super().__init__(spec, device=device, **options)
 
-    def build(self, config):
-        self.image_size, self.patch_size = self._img, self._p
+    def build_network(self, config):
         return OlmoEarthEncoder(config)
 
     def checkpoint_layout(self):
@@ -129,13 +118,6 @@ class OlmoEarthEmbedder(ViTEmbedder):
                 f"'gee' backend serves; backend {backend!r} cannot. Use backend='gee', pass your own dB data "
                 f"(input_chw / get_embedding_from_data with bands VV, VH), or modality='s2'")
 
-    # -- frames -----------------------------------------------------------------------------
-    def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec:
-        return resolve_window(temporal, self.spec.id)
-
-    def frames_for(self, temporal: TemporalSpec | None) -> int | None:
-        return self.frame_policy.n_bins(temporal)
-
     # -- input ------------------------------------------------------------------------------
     def preprocess(self, patch: Patch) -> np.ndarray:
         sel = self.frame_policy.select(patch)
@@ -143,11 +125,9 @@ class OlmoEarthEmbedder(ViTEmbedder):
         return x.reshape(-1, *x.shape[-2:])
 
     def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
-        sel = self.frame_policy.select(patch)
-        months = np.array([d.month - 1 if d else DEFAULT_MONTH for d in sel.dates], np.int64)
-        gsd = model_input_gsd(patch, input_prep, self.image_size) or 10.0
-        return {"months": np.repeat(months[None], n_tiles, axis=0),
-                "input_res": np.full((n_tiles,), gsd, np.float32)}
+        side = self.frame_side_inputs(patch, input_prep)
+        del side["masked"]  # empty frames are dropped, never masked
+        return self.per_tile(side, n_tiles)
 
     def forward_batch(self, x, side):
         b, tc, s, _ = x.shape
@@ -164,15 +144,11 @@ class OlmoEarthEmbedder(ViTEmbedder):
         return self.model.flops_per_sample(frames * band_sets * (self.image_size // self.patch_size) ** 2)
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        sel = self.frame_policy.select(patch)
         _, _, mean, std = MODALITIES[self.modality]
         return {
-            "modality": self.modality, "bands": list(self.bands), "num_frames": sel.n, "frame_selection": sel.meta,
-            "months": [int(m) + 1 for m in side["months"][0]],
-            "month_source": "frame midpoints" if all(sel.dates) else f"month {DEFAULT_MONTH + 1} where unknown",
+            "modality": self.modality, "bands": list(self.bands), **self.frame_meta(patch, side),
             "normalization": "(x - (mean - 2 std)) / (4 std), OlmoEarth pretraining statistics (computed.json)",
             "norm_mean": list(mean), "norm_std": list(std),
-            "input_resolution_m": float(side["input_res"][0]),
             "grid_semantics": "patch tokens averaged over frames and band sets",
             "grid_time_reduction": "mean over frames and band sets",
         }

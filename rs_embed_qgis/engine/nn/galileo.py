@@ -69,6 +69,19 @@ def sincos(dim: int, pos: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.sin(out), torch.cos(out)], dim=1)
 
 
+def spatial_table(dim: int, h: int, w: int, input_res, patch_size: int, batch: int,
+                  device: torch.device) -> torch.Tensor:
+    """``(B, h, w, dim)``: the 2D sin-cos encoding of the token grid, positions scaled by the
+    metres per token over the base GSD (``input_res`` per sample, or one number): column
+    in the first half of the channels, row in the second (upstream's
+    ``get_2d_sincos_pos_embed_with_resolution``)."""
+    res = torch.as_tensor(input_res, dtype=torch.float32, device=device).reshape(-1).expand(batch)
+    res = res * patch_size / BASE_GSD
+    rows, cols = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    return torch.cat([sincos(dim // 2, res[:, None] * cols.reshape(1, -1)),
+                      sincos(dim // 2, res[:, None] * rows.reshape(1, -1))], dim=1).reshape(batch, h, w, dim)
+
+
 def month_table(dim: int) -> torch.Tensor:
     """``(12, dim)``: sin then cos of the month angle, each repeated over half the channels."""
     angles = torch.arange(0, 13) / (12 / (2 * math.pi))
@@ -200,11 +213,7 @@ class GalileoEncoder(nn.Module):
         dev = s_t.device
         month = self.month_embed(months)                                 # (B, T, q)
         pos_t = self.pos_embed[:t]                                       # (T, q)
-        # metres per token over the base GSD, per sample (a number or a (B,) tensor)
-        res = (torch.as_tensor(input_res, dtype=torch.float32, device=dev) * p / BASE_GSD).reshape(-1).expand(b)
-        rows, cols = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
-        space = torch.cat([sincos(q // 2, res[:, None] * cols.reshape(1, -1)),
-                           sincos(q // 2, res[:, None] * rows.reshape(1, -1))], dim=1).reshape(b, h, w, q)
+        space = spatial_table(q, h, w, input_res, p, b, dev)                 # (B, h, w, q)
         st_enc = torch.cat([
             self.s_t_channel_embed.expand(b, h, w, t, n_st, q),
             pos_t[None, None, None, :, None].expand(b, h, w, t, n_st, q),

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .galileo import Block, month_table, sincos
+from .galileo import Block, month_table, sincos, spatial_table
 
 #: modality -> band sets (band names in the model's order)
 BAND_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -111,7 +111,7 @@ class OlmoEarthEncoder(nn.Module):
         self.norm = nn.LayerNorm(d)
 
     def _tokens(self, modality: str, x: torch.Tensor, months: torch.Tensor, p: int,
-                input_res: torch.Tensor) -> torch.Tensor:
+                input_res: float | torch.Tensor) -> torch.Tensor:
         """``(B, H, W, T, C)`` normalised -> ``(B, H/p, W/p, T, S, D)`` with the encodings added."""
         embeds = self.patch_embeddings.per_modality_embeddings[modality]
         start, parts = 0, []
@@ -125,10 +125,7 @@ class OlmoEarthEncoder(nn.Module):
         channel = self.composite_encodings.per_modality_channel_embeddings[modality]        # (S, q)
         step = sincos(q, torch.arange(t, device=dev))                                       # (T, q)
         month = self.composite_encodings.month_embed(months)                                 # (B, T, q)
-        res = input_res.to(dev, torch.float32).reshape(-1).expand(b) * p / BASE_GSD
-        rows, cols = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
-        space = torch.cat([sincos(q // 2, res[:, None] * cols.reshape(1, -1)),
-                           sincos(q // 2, res[:, None] * rows.reshape(1, -1))], dim=1).reshape(b, h, w, q)
+        space = spatial_table(q, h, w, input_res, p, b, dev)                                  # (B, h, w, q)
         enc = torch.cat([channel.expand(b, h, w, t, s, q), step[None, None, None, :, None].expand(b, h, w, t, s, q),
                          month[:, None, None, :, None].expand(b, h, w, t, s, q),
                          space[:, :, :, None, None].expand(b, h, w, t, s, q)], dim=-1)
@@ -138,8 +135,7 @@ class OlmoEarthEncoder(nn.Module):
                 input_res: float | torch.Tensor = BASE_GSD) -> dict[str, torch.Tensor]:
         """``inputs``: modality -> ``(B, H, W, T, C)`` normalised, bands in the model's order;
         ``months``: ``(B, T)`` 0-11. Returns modality -> tokens ``(B, H/p, W/p, T, S, D)``."""
-        res = torch.as_tensor(input_res, dtype=torch.float32)
-        tokens = {m: self._tokens(m, inputs[m], months, patch_size, res) for m in BAND_SETS if m in inputs}
+        tokens = {m: self._tokens(m, inputs[m], months, patch_size, input_res) for m in BAND_SETS if m in inputs}
         if not tokens:
             raise ValueError(f"OlmoEarth needs at least one of {list(BAND_SETS)}, got {list(inputs)}")
         shapes = {m: v.shape for m, v in tokens.items()}
