@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from rs_embed_qgis.engine import api
-from rs_embed_qgis.engine.embedders.olmoearth import MODALITIES
+from rs_embed_qgis.engine.catalog.models.olmoearth import S2_BANDS as OLMO_S2_BANDS
 from rs_embed_qgis.engine.errors import ModelError, ProviderError
 from rs_embed_qgis.engine.nn.olmoearth import OLMOEARTH_CONFIGS, OlmoEarthEncoder, set_aside_prefixes
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
@@ -106,7 +106,7 @@ def test_sample_series_is_monthly_empty_bins_dropped(tmp_path):
     assert e.array.shape == (128, 4, 4) and sel["frames_in"] == 4 and sel["policy"]["mode"] == "monthly"
     assert sel["frames_used"] == [i for i in range(4) if i not in sel["empty_bins"]]
     assert e.meta["num_frames"] == len(sel["frames_used"]) and sel["empty_handling"] in (None, "dropped")
-    assert e.meta["bands"] == list(MODALITIES["s2"][1]) and e.meta["random_weights"] is False
+    assert e.meta["bands"] == list(OLMO_S2_BANDS) and e.meta["random_weights"] is False
     fixed = api.get_embedding("olmoearth", spatial=ROI, temporal=spring, backend="local", device="cpu",
                               model_options=dict(opts, frames=2))
     assert fixed.meta["frame_selection"]["frames_in"] == 2 and fixed.meta["months"] == [1, 4]  # bin midpoints 01-31, 04-01
@@ -133,5 +133,5 @@ def test_bad_options(opts, match):
 
 
 def test_missing_weights_name_the_official_file():
-    with pytest.raises(ModelError, match="weights.pth.*RS_EMBED_OLMOEARTH_CKPT.*allenai/OlmoEarth-v1-Nano"):
+    with pytest.raises(ModelError, match="OlmoEarth-v1-Nano.pth.*RS_EMBED_OLMOEARTH_CKPT.*huggingface.co/allenai/OlmoEarth-v1-Nano/.*/weights.pth"):
         api.get_embedder("olmoearth", device="cpu", model_options={"variant": "nano", "download": False})

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import Normalisation
 from ..errors import ModelError
 from ..nn.galileo import (
     GALILEO_CONFIGS,
@@ -50,39 +51,20 @@ from ..nn.galileo import (
     GalileoEncoder,
 )
 from ..providers.base import Patch
-from ..weights import WeightsSpec
 from .multiframe import MultiFrameEmbedder
 from .vit_base import fill_with_frame_mean, roi_center_lonlat
 
-#: pretraining statistics of the space-time bands (config/normalization.json, key "13")
-#: for B2 B3 B4 B5 B6 B7 B8 B8A B11 B12
-S2_MEAN = (1395.3408730676722, 1338.4026921784578, 1343.09883810357, 1543.8607982512297, 2186.2022069512263,
-           2525.0932853316694, 2410.3377187373408, 2750.2854646886753, 2234.911100061487, 1474.5311266077113)
-S2_STD = (917.7041440370853, 913.2988423581528, 1092.678723527555, 1047.2206083460424, 1048.0101611156767,
-          1143.6903026819996, 1098.979177731649, 1204.472755085893, 1145.9774063078878, 980.2429840007796)
 _S2_IN_ST = [SPACE_TIME_BANDS.index(b) for b in S2_BANDS]
 _S2_GROUPS = [k for k, g in enumerate(SPACE_TIME_GROUPS) if g.startswith("S2")]
 _NDVI_GROUP = list(SPACE_TIME_GROUPS).index("NDVI")
 _LOCATION_GROUP = list(STATIC_GROUPS).index("location")
 
 
-def _weights(size: str) -> WeightsSpec:
-    return WeightsSpec(env_var="RS_EMBED_GALILEO_CKPT", hf_repo="nasaharvest/galileo",
-                       hf_filename=f"models/{size}/encoder.pt", cache_name=f"galileo_{size}_encoder.pt",
-                       note="Galileo encoder state dict (no prefix; a '.backbone' infix is removed as upstream does)")
-
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    size: {"config": GALILEO_CONFIGS[size], "weights": _weights(size), "aliases": (f"galileo_{size}",)}
-    for size in ("nano", "tiny", "base")
-}
-
-
-def normalise_s2(x: np.ndarray) -> np.ndarray:
-    """``(T, 10, H, W)`` reflectance x 10000 -> upstream ``Normalizer(std=True)``:
-    ``(x - (mean - 2 std)) / (4 std)``."""
-    m = np.asarray(S2_MEAN, np.float32)[None, :, None, None]
-    s = np.asarray(S2_STD, np.float32)[None, :, None, None]
+def normalise_s2(x: np.ndarray, norm: Normalisation) -> np.ndarray:
+    """``(T, 10, H, W)`` reflectance x 10000 -> the pretraining normaliser
+    ``(x - (mean - 2 std)) / (4 std)`` (``Normalizer(std=True)``)."""
+    m = np.asarray(norm.mean, np.float32)[None, :, None, None]
+    s = np.asarray(norm.std, np.float32)[None, :, None, None]
     return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
 
 
@@ -99,8 +81,7 @@ def to_cartesian(lat: float, lon: float) -> np.ndarray:
 
 
 class GalileoEmbedder(MultiFrameEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "nano"
+    CONFIGS = GALILEO_CONFIGS
     EMPTY_BINS = "mask"  # Galileo's encoder takes per-token masks
     extra_options = (*MultiFrameEmbedder.extra_options, "include_ndvi", "include_location")
     cpu_batch_size = 8
@@ -128,11 +109,11 @@ class GalileoEmbedder(MultiFrameEmbedder):
     def preprocess(self, patch: Patch) -> np.ndarray:
         """``(T * 11, H, W)``: per frame the normalised S2 bands, then NDVI (0 unless asked for)."""
         sel = self.frame_policy.select(patch)
-        raw = fill_with_frame_mean(self.require_bands(patch, S2_BANDS)[sel.used])          # (T, 10, H, W)
-        nd = ndvi(raw[:, S2_BANDS.index("B8")], raw[:, S2_BANDS.index("B4")])[:, None]
+        raw = fill_with_frame_mean(self.require_bands(patch, self.bands)[sel.used])         # (T, 10, H, W)
+        nd = ndvi(raw[:, self.bands.index("B8")], raw[:, self.bands.index("B4")])[:, None]
         if not self.include_ndvi:
             nd = np.zeros_like(nd)
-        x = np.concatenate([normalise_s2(raw), nd], axis=1)                        # NDVI: shift 0, div 1
+        x = np.concatenate([normalise_s2(raw, self.norm), nd], axis=1)              # NDVI: shift 0, div 1
         return x.reshape(-1, *x.shape[-2:])
 
     def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
@@ -177,9 +158,8 @@ class GalileoEmbedder(MultiFrameEmbedder):
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         return {
-            "bands": list(S2_BANDS), **self.frame_meta(patch, side),
-            "normalization": "(x - (mean - 2 std)) / (4 std), Galileo pretraining statistics",
-            "norm_mean": list(S2_MEAN), "norm_std": list(S2_STD),
+            "bands": list(self.bands), **self.frame_meta(patch, side),
+            "normalization": self.norm.method, "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std),
             "channel_groups_seen": [g for g in SPACE_TIME_GROUPS if g.startswith("S2")]
             + (["NDVI"] if self.include_ndvi else []) + (["location"] if self.include_location else []),
             "channel_groups_absent": "zeros, masked (as upstream construct_galileo_input)",
