@@ -18,7 +18,7 @@ import torch
 
 from rs_embed_qgis.engine import api
 from rs_embed_qgis.engine.catalog import get_entry
-from rs_embed_qgis.engine.embedders.galileo import normalise_s2
+from rs_embed_qgis.engine.embedders.multiframe import normalise_2std
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.nn.galileo import GALILEO_CONFIGS, GalileoEncoder
 from rs_embed_qgis.engine.providers.base import Patch
@@ -95,7 +95,7 @@ def test_forward_matches_upstream_on_the_same_weights(tmp_path, name):
 def test_normalisation_is_upstreams_pretraining_normaliser():
     ref = REFERENCE["preprocessing"]
     s2 = torch.rand((4, 4, 2, 10), generator=torch.Generator().manual_seed(2)) * 6000   # (H, W, T, 10)
-    ours = normalise_s2(s2.permute(2, 3, 0, 1).numpy(), get_entry("galileo").variant().normalisation)  # (T, 10, H, W)
+    ours = normalise_2std(s2.permute(2, 3, 0, 1).numpy(), get_entry("galileo").variant().normalisation)  # (T, 10, H, W)
     np.testing.assert_allclose(ours[0, :, 0, 0], ref["space_time_x_0_0_0"][2:12], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours[1, :, 3, 2], ref["space_time_x_3_2_1"][2:12], rtol=1e-5, atol=1e-6)
     assert ref["space_time_mask_0_0_0"] == [1, 0, 0, 0, 0, 0, 1]   # S1 and NDVI absent: masked, as ours

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.entry import Normalisation
 from ..errors import ModelError
 from ..nn.galileo import (
     GALILEO_CONFIGS,
@@ -51,21 +50,13 @@ from ..nn.galileo import (
     GalileoEncoder,
 )
 from ..providers.base import Patch
-from .multiframe import MultiFrameEmbedder
+from .multiframe import MultiFrameEmbedder, normalise_2std
 from .vit_base import fill_with_frame_mean, roi_center_lonlat
 
 _S2_IN_ST = [SPACE_TIME_BANDS.index(b) for b in S2_BANDS]
 _S2_GROUPS = [k for k, g in enumerate(SPACE_TIME_GROUPS) if g.startswith("S2")]
 _NDVI_GROUP = list(SPACE_TIME_GROUPS).index("NDVI")
 _LOCATION_GROUP = list(STATIC_GROUPS).index("location")
-
-
-def normalise_s2(x: np.ndarray, norm: Normalisation) -> np.ndarray:
-    """``(T, 10, H, W)`` reflectance x 10000 -> the pretraining normaliser
-    ``(x - (mean - 2 std)) / (4 std)`` (``Normalizer(std=True)``)."""
-    m = np.asarray(norm.mean, np.float32)[None, :, None, None]
-    s = np.asarray(norm.std, np.float32)[None, :, None, None]
-    return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
 
 
 def ndvi(b8: np.ndarray, b4: np.ndarray) -> np.ndarray:
@@ -113,7 +104,7 @@ class GalileoEmbedder(MultiFrameEmbedder):
         nd = ndvi(raw[:, self.bands.index("B8")], raw[:, self.bands.index("B4")])[:, None]
         if not self.include_ndvi:
             nd = np.zeros_like(nd)
-        x = np.concatenate([normalise_s2(raw, self.norm), nd], axis=1)              # NDVI: shift 0, div 1
+        x = np.concatenate([normalise_2std(raw, self.norm), nd], axis=1)              # NDVI: shift 0, div 1
         return x.reshape(-1, *x.shape[-2:])
 
     def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:

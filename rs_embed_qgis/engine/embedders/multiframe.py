@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import Normalisation
 from ..errors import ModelError
 from ..providers.base import Patch
 from ..specs import TemporalSpec
@@ -19,6 +20,15 @@ from .vit_base import ViTEmbedder, model_input_gsd
 
 #: month index fed where a frame's date is unknown (Galileo's upstream default)
 DEFAULT_MONTH = 5
+
+
+def normalise_2std(x: np.ndarray, norm: Normalisation) -> np.ndarray:
+    """``(T, C, H, W)`` -> ``(x - (mean - 2 std)) / (4 std)`` per band: the pretraining
+    normaliser of both Galileo (``Normalizer(std=True)``) and OlmoEarth
+    (``Normalizer(Strategy.COMPUTED)``, std multiplier 2)."""
+    m = np.asarray(norm.mean, np.float32)[None, :, None, None]
+    s = np.asarray(norm.std, np.float32)[None, :, None, None]
+    return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
 
 
 class MultiFrameEmbedder(ViTEmbedder):

@@ -34,21 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.entry import Normalisation
 from ..errors import ModelError, ProviderError
 from ..nn.olmoearth import OLMOEARTH_CONFIGS, OlmoEarthEncoder, set_aside_prefixes
 from ..providers.base import Patch
 from ..specs import SensorSpec
-from .multiframe import MultiFrameEmbedder
+from .multiframe import MultiFrameEmbedder, normalise_2std
 from .vit_base import fill_with_frame_mean
-
-
-def normalise(x: np.ndarray, norm: Normalisation) -> np.ndarray:
-    """``(T, C, H, W)`` -> upstream ``Normalizer(Strategy.COMPUTED)`` (std multiplier 2):
-    ``(x - (mean - 2 std)) / (4 std)``."""
-    m = np.asarray(norm.mean, np.float32)[None, :, None, None]
-    s = np.asarray(norm.std, np.float32)[None, :, None, None]
-    return ((x - (m - 2 * s)) / (4 * s)).astype(np.float32)
 
 
 class OlmoEarthEmbedder(MultiFrameEmbedder):
@@ -88,7 +79,7 @@ class OlmoEarthEmbedder(MultiFrameEmbedder):
     # -- input ------------------------------------------------------------------------------
     def preprocess(self, patch: Patch) -> np.ndarray:
         sel = self.frame_policy.select(patch)
-        x = normalise(fill_with_frame_mean(self.require_bands(patch, self.bands)[sel.used]), self.norm)
+        x = normalise_2std(fill_with_frame_mean(self.require_bands(patch, self.bands)[sel.used]), self.norm)
         return x.reshape(-1, *x.shape[-2:])
 
     def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
