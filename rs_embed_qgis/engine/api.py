@@ -216,7 +216,7 @@ def get_embeddings_batch(
         if workers is None:
             env = os.environ.get("RS_EMBED_FETCH_WORKERS")
             workers = int(env) if env else int(getattr(provider, "num_workers", 4))
-        patches = provider.fetch_many(spatials, temporal, sensor, frames=embedder.frames,
+        patches = provider.fetch_many(spatials, temporal, sensor, frames=embedder.frames_for(temporal),
                                       num_workers=workers)
     t_fetch = time.perf_counter() - t0
     checks = _input_checks(patches, sensor, model)

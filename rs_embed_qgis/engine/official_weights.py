@@ -21,7 +21,7 @@ PRITHVI: dict[str, WeightsSpec] = {
     size: WeightsSpec(env_var="RS_EMBED_PRITHVI_CKPT", hf_repo=f"ibm-nasa-geospatial/Prithvi-EO-2.0-{size}-TL",
                       hf_filename=f"Prithvi_EO_V2_{size}_TL.pt",
                       note="full PrithviMAE state dict; encoder.* is loaded, decoder.* set aside")
-    for size in ("300M", "100M")
+    for size in ("300M", "100M", "600M")
 }
 
 SATMAE: dict[str, WeightsSpec] = {

@@ -108,13 +108,15 @@ register(ModelSpec(
     family="Prithvi-EO-2.0 (multi-temporal ViT MAE)",
     kind="on-the-fly",
     description=(
-        "Prithvi-EO-2.0 300M-TL (IBM/NASA/Juelich; variant '100M' too): 3D-patch ViT pretrained on "
-        "HLS time series. Bands B2, B3, B4, B8A, B11, B12 at 30 m, up to 4 frames (model option "
-        "frames), each (x - mean) / std with the official statistics, 224 px. pooled = mean of "
-        "patch tokens; grid = patch tokens averaged over frames (1024 x 14 x 14)."),
+        "Prithvi-EO-2.0 300M-TL (IBM/NASA/Juelich; variants '100M' and '600M' too): 3D-patch ViT "
+        "pretrained on HLS time series. Bands B2, B3, B4, B8A, B11, B12 at 30 m, up to 4 frames (model "
+        "option frames: a count or 'monthly'), each (x - mean) / std with the official statistics, "
+        "224 px. pooled = mean of patch tokens; grid = patch tokens averaged over frames "
+        "(1024 x 14 x 14; 1280 x 16 x 16 for 600M)."),
     default_sensor=SensorSpec(collection=S2_SR, bands=("B2", "B3", "B4", "B8A", "B11", "B12"), scale_m=30,
                               cloudy_pct=30, composite="median"),
-    temporal_mode="window split into `frames` (default 4) equal bins, one composite each; empty bins dropped",
+    temporal_mode=("window split into `frames` (default 4, at most 4) equal bins, or one per month "
+                   "(frames='monthly'), one composite each; empty bins dropped and listed in meta"),
     outputs=("pooled", "grid"),
     side_inputs=("time: (year, day of year) of each frame's midpoint", "location: ROI centre (lat, lon)"),
     embedding_dim=1024,

@@ -88,6 +88,14 @@ class Embedder:
         """The window the model runs on (a model may normalise ``year``/``None``)."""
         return temporal
 
+    def frames_for(self, temporal: TemporalSpec | None) -> int | None:
+        """How many time bins the provider splits ``temporal`` into (None: one composite).
+
+        ``frames`` by default; window-adaptive models (``frames.FramePolicy``) derive it
+        from the window.
+        """
+        return self.frames
+
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
 

@@ -164,10 +164,11 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         s = _resolve_sensor(emb, (per_model_sensors or {}).get(m) or sensor)
         sensors[m] = s
         temporals[m] = emb.resolve_temporal(temporal)  # as get_embeddings_batch does
-        key = _sensor_fetch_key(s, emb.frames, temporals[m])
+        frames = emb.frames_for(temporals[m])
+        key = _sensor_fetch_key(s, frames, temporals[m])
         if key not in by_key:
             by_key[key] = len(groups)
-            groups.append(FetchGroup(s, emb.frames, temporals[m], []))
+            groups.append(FetchGroup(s, frames, temporals[m], []))
         gi = by_key[key]
         g = groups[gi]
         union = list(g.sensor.bands) + [b for b in s.bands if b not in g.sensor.bands]
