@@ -1,8 +1,8 @@
-"""Where the official checkpoints of the ViT family live (no torch import here, so the
+"""Where the official checkpoints of the ViT family and AgriFM live (no torch import here, so the
 catalog can describe the models where torch is missing).
 
 Files are used exactly as published. Hugging Face files are fetched with
-``huggingface_hub``; SatMAE's (Zenodo) and ScaleMAE's (GitHub release) by URL.
+``huggingface_hub``; SatMAE's (Zenodo), ScaleMAE's (GitHub release) and AgriFM's (GLASS) by URL.
 No size or hash is published for these files, so none is checked beyond what
 the hosts guarantee; users can pin one through their own copy.
 """
@@ -51,3 +51,11 @@ SCALEMAE: dict[str, WeightsSpec] = {
         cache_name="scalemae-vitlarge-800.pth",
         note="ScaleMAE ViT-L/16 pretraining checkpoint (800 epochs), {'model': state_dict}"),
 }
+
+#: the GLASS website's folder (https://glass.hku.hk/casual/AgriFM/, linked from the AgriFM
+#: README beside a OneDrive share) serves the file over plain https, so it is fetched like
+#: the Zenodo files; no size or hash is published for it
+AGRIFM = WeightsSpec(
+    env_var="RS_EMBED_AGRIFM_CKPT", url="https://glass.hku.hk/casual/AgriFM/AgriFM.pth", cache_name="AgriFM.pth",
+    note=("AgriFM pretraining checkpoint: S2_patch_emd.* and backbone.* (the Sentinel-2 encoder) are loaded, "
+          "the Landsat/MODIS patch embeddings (HLSL30_patch_emd.*, Modis_patch_emd.*) set aside"))

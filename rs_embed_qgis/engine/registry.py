@@ -220,6 +220,29 @@ register(ModelSpec(
 ))
 
 
+register(ModelSpec(
+    id="agrifm",
+    module="agrifm",
+    cls="AgriFMEmbedder",
+    family="AgriFM (multi-source temporal Video Swin for agriculture mapping; S2 branch)",
+    kind="on-the-fly",
+    description=(
+        "AgriFM (Li et al., Remote Sensing of Environment 2026): a Video Swin Transformer whose temporal "
+        "down-sampling runs with the spatial one, pretrained on MODIS, Landsat and Sentinel-2 series. "
+        "Sentinel-2 B2-B12 (10 bands), the window split into `frames` bins (default 8, up to 32, or "
+        "'monthly'; empty bins dropped), (x - mean) / std with AgriFM's statistics, 224 px. "
+        "grid = last stage after norm (1024 x 14 x 14); pooled = its mean."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=S2_10, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="window split into `frames` bins (default 8, or monthly), one composite each; empty bins dropped",
+    outputs=("pooled", "grid"),
+    side_inputs=(),
+    embedding_dim=1024,
+    weights=_vw.AGRIFM,
+    requires=("torch",),
+    paper="https://doi.org/10.1016/j.rse.2026.115234",
+))
+
+
 def _aliases() -> dict[str, str]:
     out = {}
     for spec in MODEL_SPECS.values():
