@@ -209,7 +209,7 @@ def get_embeddings_batch(
                          sensor=sensor, temporal=temporal, backend=f"{backend}:input_chw")
                    for a, s in zip(input_chws, spatials, strict=True)]
     else:
-        provider = get_provider(backend, provider_options)
+        provider = embedder.input_provider(backend, provider_options) or get_provider(backend, provider_options)
         # explicit > the model's own knob (e.g. RS_EMBED_ANYSAT_FETCH_WORKERS) > env >
         # the provider's own setting (gee: num_workers option) > 4
         workers = num_workers if num_workers is not None else embedder.fetch_workers

@@ -348,3 +348,58 @@ register(ModelSpec(
     aliases=("google_satellite_embedding", "gse_annual"),
     paper="https://arxiv.org/abs/2507.22291",
 ))
+
+register(ModelSpec(
+    id="tessera",
+    module="tessera",
+    cls="TesseraEmbedder",
+    family="GeoTessera (annual Sentinel-1/2 embeddings, 0.1-degree tiles)",
+    kind="precomputed",
+    description=(
+        "Annual 128-dimensional embeddings at 10 m precomputed by TESSERA (Feng et al. 2025, University of "
+        "Cambridge) from Sentinel-1 and -2 time series, distributed by geotessera as 0.1-degree UTM tiles "
+        "(int8 + per-pixel scales). Read from a local tile folder (model option data_dir; missing tiles "
+        "downloaded when allowed): tiles across UTM zones sampled onto the ROI's 10 m grid. grid = the product "
+        "on the ROI, pooled = mean/max over the ROI."),
+    default_sensor=SensorSpec(collection="GEOTESSERA/V1", bands=tuple(f"T{i:03d}" for i in range(128)),
+                              scale_m=10, cloudy_pct=100, fill_value=0.0, composite="mosaic"),
+    temporal_mode="annual product: the window's year (TemporalSpec.year(YYYY))",
+    outputs=("pooled", "grid"),
+    embedding_dim=128,
+    weights=WeightsSpec(
+        needs_weights=False, env_var="RS_EMBED_TESSERA_CACHE", url="https://dl2.geotessera.org/v1",
+        note=("precomputed tiles in geotessera's layout, read from model_options['data_dir'] > "
+              "RS_EMBED_TESSERA_CACHE > $RS_EMBED_CACHE/tessera; missing tiles downloaded (sha256 from the "
+              "geotessera registry) when download=True")),
+    requires=("numpy", "rasterio"),
+    aliases=("geotessera",),
+    paper="https://arxiv.org/abs/2506.20380",
+))
+
+register(ModelSpec(
+    id="copernicus",
+    module="copernicus",
+    cls="CopernicusEmbedder",
+    family="Copernicus-Embed (0.25-degree global map of Copernicus-FM embeddings)",
+    kind="precomputed",
+    description=(
+        "Copernicus-Embed-025deg (Wang et al., ICCV 2025): one 768-dimensional embedding per 0.25-degree cell "
+        "of the globe, aggregated over all Copernicus-Pretrain modalities (Sentinel-1/2/3/5P, DEM); the "
+        "GeoTIFF embed_map_310k.tif of the torchgeo/copernicus_embed dataset. grid = the 0.25-degree cells the "
+        "ROI touches (EPSG:4326); pooled = the cells weighted by the ROI's area in each (an ROI inside one cell "
+        "gets that cell's vector). One static map: the window is not used."),
+    default_sensor=SensorSpec(collection="COPERNICUS_EMBED/0.25DEG", bands=tuple(f"C{i:03d}" for i in range(768)),
+                              scale_m=27830, cloudy_pct=100, fill_value=0.0, composite="mosaic"),
+    temporal_mode="static map (the window is not used)",
+    outputs=("pooled", "grid"),
+    embedding_dim=768,
+    weights=WeightsSpec(
+        env_var="RS_EMBED_COP_DIR", hf_repo="torchgeo/copernicus_embed", hf_filename="embed_map_310k.tif",
+        hf_repo_type="dataset", hf_revision="435b4a7bdce6f6fdbf4272f9d6e54f2604f35fdb",
+        md5="63de14ab9f5eeffb785066f3013a40b4", cache_name="embed_map_310k.tif",
+        note=("the product GeoTIFF (721 x 1440 cells, 768 float32 bands, EPSG:4326), revision and md5 as "
+              "torchgeo's CopernicusEmbed dataset pins them")),
+    requires=("numpy", "rasterio"),
+    aliases=("copernicus_embed", "copernicus_embed_025deg"),
+    paper="https://arxiv.org/abs/2503.11849",
+))

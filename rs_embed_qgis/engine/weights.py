@@ -1,15 +1,17 @@
-"""Checkpoint resolution, verification and safe loading, for every model.
+"""Checkpoint (and precomputed product file) resolution, verification and safe loading.
 
 Order: explicit path > environment variable > cache folder > download from the
-official source (Hugging Face through ``huggingface_hub``) when online and allowed.
-Files are loaded with safetensors or ``torch.load(weights_only=True)``: nothing
-a user did not make is ever unpickled, and no downloaded code is ever run.
+official source (Hugging Face through ``huggingface_hub``, or a plain https URL) when
+online and allowed. Downloads are written atomically and checked against the size and
+hash the source publishes. Files are loaded with safetensors or
+``torch.load(weights_only=True)``: nothing a user did not make is ever unpickled, and no
+downloaded code is ever run.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,11 @@ class WeightsSpec:
     env_var: str | None = None          # e.g. RS_EMBED_ANYSAT_CKPT
     hf_repo: str | None = None          # official Hugging Face repo id
     hf_filename: str | None = None      # file in that repo
+    hf_repo_type: str = "model"         # "dataset" for files of a dataset repo
+    hf_revision: str | None = None      # pinned commit of the repo, where known
     url: str | None = None              # official URL, for users who are online
     sha256: str | None = None           # where published
+    md5: str | None = None              # where published (e.g. torchgeo's dataset checksums)
     size_bytes: int | None = None       # where published
     cache_name: str | None = None       # file name in the cache folder
     note: str = ""
@@ -87,6 +92,7 @@ def _download_hf(model_id: str, spec: WeightsSpec) -> Path:
         raise ModelError(f"huggingface_hub is needed to download weights of {model_id!r}") from exc
     try:
         local = hf_hub_download(repo_id=spec.hf_repo, filename=spec.hf_filename,
+                                repo_type=spec.hf_repo_type, revision=spec.hf_revision,
                                 cache_dir=str(cache_dir() / "hf"))
     except Exception as exc:  # noqa: BLE001 - any hub failure is a ModelError for the user
         raise ModelError(
@@ -99,8 +105,8 @@ def _download_hf(model_id: str, spec: WeightsSpec) -> Path:
     return path
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_of(path: Path, chunk: int = 1 << 20, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
@@ -108,15 +114,52 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def verify_file(path: Path, spec: WeightsSpec) -> None:
-    """Check size and sha256 where the official source publishes them."""
+    """Check size, sha256 and md5 where the official source publishes them."""
     if spec.size_bytes is not None and path.stat().st_size != spec.size_bytes:
         raise ModelError(
             f"weights file {str(path)!r} has {path.stat().st_size} bytes, "
             f"expected {spec.size_bytes} (truncated or a different file)")
-    if spec.sha256:
-        got = sha256_of(path)
-        if got != spec.sha256:
-            raise ModelError(f"weights file {str(path)!r} has sha256 {got}, expected {spec.sha256}")
+    for algorithm in ("sha256", "md5"):
+        want = getattr(spec, algorithm)
+        if want:
+            got = sha256_of(path, algorithm=algorithm)
+            if got != want:
+                raise ModelError(f"file {str(path)!r} has {algorithm} {got}, expected {want}")
+
+
+def download_to(url: str, dest: Path, *, sha256: str | None = None,
+                check: Callable[[Path], None] | None = None, timeout: float = 60) -> Path:
+    """Stream an https file to a temporary file beside ``dest``, check its sha256 (when
+    known) and ``check(tmp)``, then rename it onto ``dest``: an interrupted or rejected
+    download leaves nothing behind.
+
+    Network and HTTP errors raise ``OSError`` (``urllib``'s), a hash mismatch ``ModelError``.
+    """
+    import tempfile
+    import urllib.request
+
+    from .io import publish
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=str(dest.parent))
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - https
+            while True:
+                block = resp.read(1 << 20)
+                if not block:
+                    break
+                h.update(block)
+                out.write(block)
+        if sha256 and h.hexdigest() != sha256:
+            raise ModelError(f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not kept")
+        if check is not None:
+            check(Path(tmp))
+        publish(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
 
 
 def load_state_dict(path: Path | str, *, key: str | None = None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from ..weights import (
     ResolvedWeights,
     WeightsSpec,
     cache_dir,
+    download_to,
     load_into,
     load_state_dict,
     resolve_weights,
@@ -86,34 +87,16 @@ def sentinel_normalize(chw: np.ndarray) -> np.ndarray:
 def download_url(model_id: str, ws: WeightsSpec) -> Path:
     """Fetch an official file published outside Hugging Face (Zenodo, GitHub releases)
     into the cache folder: streamed to a temporary file, checked, then renamed."""
-    import os
-    import tempfile
-    import urllib.request
-
     name = ws.cache_name or Path(ws.url or "").name
     dest = cache_dir() / "weights" / model_id / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=str(dest.parent))
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ws.url, timeout=60) as resp:  # noqa: S310 - official https URL
-            while True:
-                block = resp.read(1 << 20)
-                if not block:
-                    break
-                out.write(block)
-        verify_file(Path(tmp), ws)
-        from ..io import publish
-
-        publish(tmp, dest)
+        download_to(ws.url, dest, check=lambda tmp: verify_file(tmp, ws))
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - offline, HTTP errors ...
         raise ModelError(
             f"could not download weights of {model_id!r} from {ws.url}: {exc}. Download it yourself and "
             f"pass its path (model_options={{'weights': ...}}) or set {ws.env_var}.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
 
 

@@ -242,15 +242,18 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> dict[str, Any]:
     """Patches of a chunk, one per (fetch group, ROI); an exception object where a fetch failed."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..api import get_provider
+    from ..api import get_embedder, get_provider
 
     t0 = time.perf_counter()
-    provider = get_provider(plan.backend, plan.provider_options)
     out: dict[tuple[int, int], Any] = {}
     sps = [plan.spatials[i] for i in indices]
     for gi, g in enumerate(plan.groups):
+        # a precomputed product read from files is its own provider (its group has no other model)
+        member = get_embedder(g.members[0], device=plan.device, model_options=plan.model_options[g.members[0]])
+        provider = (member.input_provider(plan.backend, plan.provider_options)
+                    or get_provider(plan.backend, plan.provider_options))
         try:
-            patches = retry(lambda g=g: provider.fetch_many(
+            patches = retry(lambda g=g, provider=provider: provider.fetch_many(
                 sps, g.temporal, g.sensor, frames=g.frames, num_workers=plan.num_workers),
                 plan.max_retries, plan.retry_backoff_s)
             for i, p in zip(indices, patches, strict=True):
@@ -259,7 +262,7 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int]) -> dict[str, Any]:
             if not plan.continue_on_error:
                 raise
 
-            def one(i, g=g):
+            def one(i, g=g, provider=provider):
                 try:
                     return retry(lambda: provider.fetch(plan.spatials[i], g.temporal, g.sensor,  # noqa: B023
                                                         frames=g.frames),
