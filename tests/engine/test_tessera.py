@@ -250,3 +250,24 @@ def test_where_geotessera_is_installed_its_client_fetches_the_tiles(tiles, tmp_p
                             model_options={"data_dir": str(local)})
     assert np.array_equal(emb.array, _grid(tiles).array)
     assert ("fetch", 2024, 12.05, 47.85, True) in calls and ("fetch_landmask", 11.95, 47.85) in calls
+
+
+def test_export_batch_reads_the_tiles_beside_a_model_fetched_from_the_backend(tmp_path):
+    """One export with Tessera (its own tile reader) and MOSAIKS (the local Sentinel-2 sample)."""
+    from rs_embed_qgis.engine.export import export_batch, load_export
+    from rs_embed_qgis.engine.specs import PointBuffer
+
+    tiles = tmp_path / "tiles"
+    write_tile(tiles, 2022, 9.05, 47.85, (9.02, 47.84), half_deg=0.02, tile_id=3)
+    rois = [PointBuffer(lon=9.02, lat=47.84, buffer_m=300), PointBuffer(lon=9.03, lat=47.835, buffer_m=300)]
+    summer = TemporalSpec.range("2022-06-01", "2022-09-01")
+    opts = {"tessera": {"data_dir": str(tiles), "download": False}, "mosaiks": {}}
+    out = tmp_path / "export"
+    export_batch(spatials=rois, temporal=summer, models=["mosaiks", "tessera"], out_dir=str(out),
+                 backend="local", show_progress=False, model_options=opts)
+    got = load_export(str(out))
+    assert got["embeddings"]["tessera"].shape == (2, 128) and got["embeddings"]["mosaiks"].shape[0] == 2
+    direct = api.get_embedding("tessera", spatial=rois[1], temporal=summer, backend="local",
+                               model_options=opts["tessera"])
+    assert np.allclose(got["embeddings"]["tessera"][1], direct.array)
+    assert got["embeddings"]["tessera"][1][2] == pytest.approx(30 * SCALE)
