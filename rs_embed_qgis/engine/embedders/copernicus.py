@@ -13,7 +13,7 @@ from ``embed_map_310k.tif``: the cells the ROI touches, on the product's EPSG:43
 
 The map is one static product: the time window is not used (recorded in ``meta``).
 
-Options: ``path`` (the GeoTIFF, or a folder holding ``embed_map_*.tif``; else
+Options: ``path`` (or ``weights``: the GeoTIFF, or a folder holding ``embed_map_*.tif``; else
 ``RS_EMBED_COP_DIR``, else the cache ``$RS_EMBED_CACHE/weights/copernicus/``), ``download``
 (default True: fetch it from Hugging Face ``torchgeo/copernicus_embed`` at a pinned
 revision, md5-checked, ~1 GB). Backend ``"local"``.
@@ -32,8 +32,6 @@ from ..specs import OutputSpec
 from ..weights import resolve_weights
 from .precomputed import ProductEmbedder
 
-OPTIONS = ("path", "download")
-
 
 def find_map(path: Path) -> Path:
     """A folder holds the map as ``embed_map_*.tif`` (torchgeo's ``filename_glob``)."""
@@ -46,13 +44,12 @@ def find_map(path: Path) -> Path:
 
 
 class CopernicusEmbedder(ProductEmbedder):
+    OPTIONS = ("path", "download")
+
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ModelError(f"unknown model_options {unknown} for 'copernicus'; known: {list(OPTIONS)}")
         super().__init__(spec, device=device, **options)
         ws = spec.weights
-        r = resolve_weights(spec.id, ws, options.get("path"), download=False)
+        r = resolve_weights(spec.id, ws, options.get("path") or options.get("weights"), download=False)
         if r.path is None and options.get("download", True):
             r = resolve_weights(spec.id, ws, None, download=True)
         if r.path is None:

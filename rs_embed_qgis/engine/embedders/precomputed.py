@@ -7,6 +7,11 @@ pooling and are NaN in grids. ``grid`` is the product on the ROI (averaged in bl
 ``output.scale_m`` is coarser than the product's pixels), ``pooled`` its mean or max.
 A product with other cell semantics (Copernicus-Embed's 0.25-degree cells) overrides
 :meth:`pool` and :meth:`grid`.
+
+Options: each product names its own (``OPTIONS``); ``weights`` is accepted as the location
+of the product's file(s) (what the plugin's per-model path setting passes), and
+``allow_random_weights`` is accepted and has no effect - a product has no weights to
+randomise, so the same options can be given to every model of a run.
 """
 from __future__ import annotations
 
@@ -27,7 +32,14 @@ from .base import Embedder
 class ProductEmbedder(Embedder):
     """Shapes a product's bands into pooled vectors or grids; no network, no weights."""
 
+    #: the product's own model options
+    OPTIONS: tuple[str, ...] = ()
+
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
+        known = (*self.OPTIONS, "weights", "allow_random_weights")
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")
         super().__init__(spec, device="cpu", **options)  # numpy only
         self.weights_meta = {"status": "not needed", "product": self.product_id()}
 

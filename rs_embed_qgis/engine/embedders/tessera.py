@@ -9,7 +9,7 @@ with data.
 
 Options (``model_options``):
 
-- ``data_dir``: the tile folder (else ``RS_EMBED_TESSERA_CACHE``, else
+- ``data_dir`` (or ``weights``): the tile folder (else ``RS_EMBED_TESSERA_CACHE``, else
   ``$RS_EMBED_CACHE/tessera``).
 - ``download`` (default True): fetch missing tiles (with geotessera where installed,
   else from its server with the registry's sha256) - only the tiles the ROI needs.
@@ -29,8 +29,6 @@ from ..providers.tessera import TesseraProvider
 from ..weights import cache_dir
 from .precomputed import ProductEmbedder
 
-OPTIONS = ("data_dir", "download")
-
 
 def tessera_dir(option: str | None = None) -> Path:
     """The tile folder: option > ``RS_EMBED_TESSERA_CACHE`` > ``$RS_EMBED_CACHE/tessera``."""
@@ -41,12 +39,11 @@ def tessera_dir(option: str | None = None) -> Path:
 
 
 class TesseraEmbedder(ProductEmbedder):
+    OPTIONS = ("data_dir", "download")
+
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ModelError(f"unknown model_options {unknown} for 'tessera'; known: {list(OPTIONS)}")
         super().__init__(spec, device=device, **options)
-        self.root = tessera_dir(options.get("data_dir"))
+        self.root = tessera_dir(options.get("data_dir") or options.get("weights"))
         self._provider = TesseraProvider(self.root, download=bool(options.get("download", True)))
         self.weights_meta.update(data_dir=str(self.root), download=self._provider.download)
 
