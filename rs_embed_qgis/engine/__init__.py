@@ -13,9 +13,9 @@ from .api import (
     get_embeddings_batch,
     get_provider,
 )
+from .catalog import describe_model, list_models
 from .embedding import Embedding
 from .errors import ModelError, ProviderError, RsEmbedError, SpecError
-from .registry import describe_model, list_models
 from .specs import BBox, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 
 __version__ = "0.1.0"

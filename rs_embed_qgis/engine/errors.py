@@ -20,3 +20,11 @@ class ProviderError(RsEmbedError):
 
 class ModelError(RsEmbedError):
     """Unknown model id, unsupported option, missing or invalid weights."""
+
+
+class DeviceError(SpecError, ModelError):
+    """The device asked for is not a device name, or this machine does not have it.
+
+    Both a bad argument and a model that cannot run, so ``except SpecError`` and
+    ``except ModelError`` both catch it.
+    """

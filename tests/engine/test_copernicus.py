@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from copernicus_util import cell_of, write_map
 
-from rs_embed_qgis.engine import api
+from rs_embed_qgis.engine import api, describe_model
 from rs_embed_qgis.engine.errors import ModelError, ProviderError
-from rs_embed_qgis.engine.registry import describe_model
 from rs_embed_qgis.engine.specs import BBox, OutputSpec, PointBuffer, TemporalSpec
 
 

@@ -130,7 +130,7 @@ def test_forward_matches_the_upstream_code(tmp_path, model, variant, one_torch_t
 @pytest.mark.parametrize("model,variant", CASES)
 def test_full_size_encoder_has_the_official_encoder_keys(model, variant):
     """Every official key is either one of our encoder's (same shape) or set aside by name."""
-    from rs_embed_qgis.engine.registry import get_spec, load_embedder_class
+    from rs_embed_qgis.engine.catalog import get_entry, load_embedder_class
 
     cls = load_embedder_class(model)
     prefix, aside = _layout(model)
@@ -138,9 +138,8 @@ def test_full_size_encoder_has_the_official_encoder_keys(model, variant):
     set_aside = [k for k in official if any(k.startswith(p) for p in aside)]
     encoder = {k[len(prefix):]: s for k, s in official.items() if k not in set_aside}
     assert all(k.startswith(prefix) for k in official if k not in set_aside)
-    info = cls.VARIANTS[variant]
+    config = cls.CONFIGS[get_entry(model).variant(variant).config]
     with torch.device("meta"):  # shapes only
         emb = object.__new__(cls)
-        net = emb.build(info["config"])
+        net = emb.build(config)
     assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == encoder
-    assert get_spec(model).id == model

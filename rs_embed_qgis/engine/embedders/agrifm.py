@@ -14,9 +14,11 @@ Outputs: the encoder's last stage after its norm, time folded into channels as u
 channels for more than 32 frames); ``pooled`` = its mean (or max) over space.
 
 Weights: ``AgriFM.pth`` from the GLASS website (``https://glass.hku.hk/casual/AgriFM/``,
-a plain https folder, so downloaded when online; no size or hash is published). Its
-``S2_patch_emd.*`` and ``backbone.*`` keys are loaded strictly (a DDP ``module.`` prefix is
-dropped), the Landsat/MODIS patch embeddings are set aside by name.
+a plain https folder a script may fetch). No size or hash is published, so, as for every
+such file, the download needs ``allow_unverified=True`` and locks the sha256 seen (trust
+on first use, ``weights.py``). Its ``S2_patch_emd.*`` and ``backbone.*`` keys are loaded
+strictly (a DDP ``module.`` prefix is dropped), the Landsat/MODIS patch embeddings are set
+aside by name. Bands and normalisation constants are the catalog entry's.
 """
 from __future__ import annotations
 
@@ -26,10 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..nn.agrifm import AGRIFM_CONFIG, AGRIFM_S2_MEAN, AGRIFM_S2_STD, OTHER_SOURCE_PREFIXES, AgriFMEncoder
-from ..official_weights import AGRIFM
+from ..nn.agrifm import AGRIFM_CONFIG, OTHER_SOURCE_PREFIXES, AgriFMEncoder
 from ..providers.base import Patch
-from ..registry import S2_10
 from ..specs import TemporalSpec
 from .frames import FramePolicy, resolve_window
 from .vit_base import ViTEmbedder
@@ -37,17 +37,10 @@ from .vit_base import ViTEmbedder
 #: frames rs-embed feeds by default; the most upstream's configs use (cropland mapping: 32)
 DEFAULT_FRAMES, MAX_FRAMES = 8, 32
 
-VARIANTS: dict[str, dict[str, Any]] = {
-    "s2": {"config": AGRIFM_CONFIG, "weights": AGRIFM, "aliases": ("base", "sentinel2", "agrifm")},
-}
-
-
 class AgriFMEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "s2"
+    CONFIGS = {"agrifm_s2": AGRIFM_CONFIG}
     extra_options = ("frames", "image_size")
     cpu_batch_size = 2  # one series is already T x 112 x 112 tokens at stage 1
-    BANDS = S2_10
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
         self.frame_policy = FramePolicy.from_option(
@@ -67,8 +60,8 @@ class AgriFMEmbedder(ViTEmbedder):
 
     # -- network and weights ------------------------------------------------------------------
     def build(self, config):
-        if config.in_chans != len(self.BANDS):
-            raise ModelError(f"agrifm takes {len(self.BANDS)} Sentinel-2 bands, "
+        if config.in_chans != len(self.bands):
+            raise ModelError(f"agrifm takes {len(self.bands)} Sentinel-2 bands, "
                              f"arch asks for in_chans={config.in_chans}")
         self.image_size = self._size
         # one grid cell = patch (2) x three 2x merges = 16 input pixels
@@ -79,17 +72,7 @@ class AgriFMEmbedder(ViTEmbedder):
         return "", OTHER_SOURCE_PREFIXES
 
     def read_checkpoint(self, path: Path) -> dict[str, Any]:
-        try:
-            sd = super().read_checkpoint(path)
-        except ModelError as exc:
-            if "weights_only" not in str(exc) and "Unpickl" not in str(exc):
-                raise
-            raise ModelError(
-                f"{exc}\nThe file holds Python objects besides tensors (an OpenMMLab training checkpoint's "
-                f"'meta'), which this plugin never unpickles. If you trust it, convert it once yourself: "
-                f"d = torch.load(path, weights_only=False); safetensors.torch.save_file("
-                f"{{k: v.contiguous() for k, v in d.get('state_dict', d).items()}}, 'AgriFM.safetensors'), "
-                f"and pass that file.") from exc
+        sd = super().read_checkpoint(path)
         if sd and all(k.startswith("module.") for k in sd):  # saved from a DistributedDataParallel model
             sd = {k[len("module."):]: v for k, v in sd.items()}
         return sd
@@ -97,22 +80,22 @@ class AgriFMEmbedder(ViTEmbedder):
     # -- input -----------------------------------------------------------------------------------
     def preprocess(self, patch: Patch) -> np.ndarray:
         sel = self.frame_policy.select(patch)
-        x = self.require_bands(patch, self.BANDS)[sel.used]  # (T, 10, H, W)
-        mean = np.asarray(AGRIFM_S2_MEAN, np.float32)[None, :, None, None]
-        std = np.asarray(AGRIFM_S2_STD, np.float32)[None, :, None, None]
+        x = self.require_bands(patch, self.bands)[sel.used]  # (T, 10, H, W)
+        mean = np.asarray(self.norm.mean, np.float32)[None, :, None, None]
+        std = np.asarray(self.norm.std, np.float32)[None, :, None, None]
         x = np.where(np.isfinite(x), x, mean)  # no-data -> band mean (0 after normalising)
         return ((x - mean) / std).reshape(-1, *x.shape[-2:]).astype(np.float32)
 
     def forward_batch(self, x, side):
         b, tc, h, w = x.shape
-        c = len(self.BANDS)
+        c = len(self.bands)
         feats = self.model(x.reshape(b, tc // c, c, h, w))     # (B, 1024 * T', h/16, w/16)
         return feats.flatten(2).transpose(1, 2), None           # tokens (B, cells, D), row-major
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         sel = self.frame_policy.select(patch)
-        return {"bands": list(self.BANDS), "normalization": "(x - mean) / std, statistics of AgriFM's config",
-                "norm_mean": list(AGRIFM_S2_MEAN), "norm_std": list(AGRIFM_S2_STD),
+        return {"bands": list(self.bands), "normalization": "(x - mean) / std, statistics of AgriFM's config",
+                "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std),
                 "num_frames": sel.n, "frame_selection": sel.meta,
                 "frame_dates": sel.meta["frame_dates"],
                 "grid_kind": "last Swin stage after norm, time folded into channels (feature_fusion='cat')"}

@@ -15,8 +15,9 @@ The map is one static product: the time window is not used (recorded in ``meta``
 
 Options: ``path`` (or ``weights``: the GeoTIFF, or a folder holding ``embed_map_*.tif``; else
 ``RS_EMBED_COP_DIR``, else the cache ``$RS_EMBED_CACHE/weights/copernicus/``), ``download``
-(default True: fetch it from Hugging Face ``torchgeo/copernicus_embed`` at a pinned
-revision, md5-checked, ~1 GB). Backend ``"local"``.
+(default True: fetch it from the Hugging Face dataset ``torchgeo/copernicus_embed`` at the
+revision torchgeo pins, checked against torchgeo's md5; its sha256 is then locked like
+any download's). Backend ``"local"``.
 """
 from __future__ import annotations
 
@@ -49,19 +50,21 @@ class CopernicusEmbedder(ProductEmbedder):
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
         super().__init__(spec, device=device, **options)
         ws = spec.weights
-        r = resolve_weights(spec.id, ws, options.get("path") or options.get("weights"), download=False)
+        unverified = bool(options.get("allow_unverified", False))
+        r = resolve_weights(spec.id, ws, options.get("path") or options.get("weights"), download=False,
+                            allow_unverified=unverified)
         if r.path is None and options.get("download", True):
-            r = resolve_weights(spec.id, ws, None, download=True)
+            r = resolve_weights(spec.id, ws, None, download=True, allow_unverified=unverified)
         if r.path is None:
             raise ModelError(
                 f"the Copernicus-Embed map is not here: download {ws.hf_filename} from "
-                f"https://huggingface.co/datasets/{ws.hf_repo} (revision {ws.hf_revision}) and pass "
+                f"{ws.official_address()} (revision {ws.revision}) and pass "
                 f"model_options={{'path': ...}}, set {ws.env_var}, or put it in the cache folder; or allow "
                 f"model_options={{'download': True}}")
         self.path = find_map(r.path)
         self._provider = CopernicusEmbedProvider(self.path)
         self.weights_meta.update(source=r.source, path=str(self.path), hf_repo=ws.hf_repo,
-                                 hf_revision=ws.hf_revision)
+                                 revision=ws.revision, verified=r.verified)
 
     def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> CopernicusEmbedProvider:
         if backend != "local":

@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from ..device import check_device_name
 from ..embedding import Embedding
 from ..errors import ModelError
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from .base import Embedder, check_device_name
+from .base import Embedder
 
 DEFAULT_REFERENCE = "S2_L2A_20220715_sample.tif"
 

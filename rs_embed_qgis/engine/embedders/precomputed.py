@@ -9,7 +9,8 @@ A product with other cell semantics (Copernicus-Embed's 0.25-degree cells) overr
 :meth:`pool` and :meth:`grid`.
 
 Options: each product names its own (``OPTIONS``); ``weights`` is accepted as the location
-of the product's file(s) (what the plugin's per-model path setting passes), and
+of the product's file(s) (what the plugin's per-model path setting passes),
+``allow_unverified`` as for weights (a downloaded file whose checksum differs), and
 ``allow_random_weights`` is accepted and has no effect - a product has no weights to
 randomise, so the same options can be given to every model of a run.
 """
@@ -36,7 +37,7 @@ class ProductEmbedder(Embedder):
     OPTIONS: tuple[str, ...] = ()
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        known = (*self.OPTIONS, "weights", "allow_random_weights")
+        known = (*self.OPTIONS, "weights", "allow_random_weights", "allow_unverified")
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")

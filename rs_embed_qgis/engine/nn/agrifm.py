@@ -56,15 +56,6 @@ class AgriFMConfig:
 #: the configuration of upstream's ``configs/cropland_mapping.py`` (the only published size)
 AGRIFM_CONFIG = AgriFMConfig()
 
-#: S2 normalisation of upstream's ``configs/cropland_mapping.py`` (B2, B3, B4, B5, B6, B7, B8,
-#: B8A, B11, B12), applied as ``(x - mean) / std`` by its ``MapNormalize``
-AGRIFM_S2_MEAN = (4179.192015478227, 4065.9106675194444, 3957.274910960156, 5207.452475253116,
-                  4327.12234687, 4873.16102239, 5049.1637925, 5111.07806856, 3056.86349163,
-                  2490.9675032)
-AGRIFM_S2_STD = (4041.5212325268735, 3691.003119315892, 3629.331318356375, 2973.5178530908756,
-                 3569.73343885, 3085.9151435, 2937.56005119, 2806.04462314, 1808.30013156,
-                 1694.20220774)
-
 #: the other sources' patch embeddings in the official file (not used on Sentinel-2)
 OTHER_SOURCE_PREFIXES: tuple[str, ...] = ("HLSL30_patch_emd.", "Modis_patch_emd.")
 

@@ -258,12 +258,12 @@ class TesseraProvider(Provider):
         """``registry.parquet`` / ``landmasks.parquet`` of the server, indexed by tile (downloaded once)."""
         if name in self._registries:
             return self._registries[name]
-        from ..weights import download_to
+        from ..weights import fetch_file
 
         path = self.registry_dir / f"{DATASET_VERSION}_{name}.parquet"
         try:
             if not path.exists():
-                download_to(f"{self.base_url}/{DATASET_VERSION}/{name}.parquet", path)
+                fetch_file(f"{self.base_url}/{DATASET_VERSION}/{name}.parquet", path)
             import pandas as pd
 
             df = pd.read_parquet(path)
@@ -277,7 +277,7 @@ class TesseraProvider(Provider):
         return index
 
     def _download_direct(self, year: int, lon: float, lat: float, files: dict[str, Path]) -> None:
-        from ..weights import download_to
+        from ..weights import fetch_file
 
         key = (int(round(lon * 100)), int(round(lat * 100)))
         row = self._registry("registry").get((year, *key))
@@ -293,7 +293,7 @@ class TesseraProvider(Provider):
             if dest.exists():
                 continue
             try:
-                download_to(url, dest, sha256=sha or None)
+                fetch_file(url, dest, sha256=sha or None)
             except OSError as exc:
                 raise ProviderError(f"could not download GeoTessera file {url}: {exc}") from exc
 
