@@ -83,7 +83,7 @@ def test_dequantisation_is_int8_times_scales(tiles):
     assert np.array_equal(emb.array[3:, 0, 0], pattern)   # int8 * float32 scale, exactly
     pooled = api.get_embedding("tessera", spatial=ROI, temporal=Y2024, backend="local",
                                model_options={"data_dir": str(tiles), "download": False})
-    assert np.allclose(pooled.array, emb.array.reshape(128, -1).mean(axis=1), atol=1e-7)
+    assert np.allclose(pooled.array, emb.array.reshape(128, -1).mean(axis=1, dtype=np.float64), atol=1e-9)
     assert pooled.meta["pooled_from"] == "product pixels (mean)"
 
 

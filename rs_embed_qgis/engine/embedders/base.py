@@ -105,6 +105,9 @@ class Embedder:
         """``(T, C, H, W)`` of ``bands`` in order; a missing band is a ModelError."""
         from ..providers.bands import band_index
 
+        if tuple(patch.bands) == tuple(bands):  # already in order (products: hundreds of bands)
+            return patch.data
+
         try:
             idx = [band_index(patch.bands, b) for b in bands]
         except ProviderError:

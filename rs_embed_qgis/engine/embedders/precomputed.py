@@ -81,7 +81,7 @@ class ProductEmbedder(Embedder):
                 raise ModelError(
                     f"model {self.spec.id!r} takes one layer of its product, got {patch.n_frames} frames; "
                     f"fetch without frames")
-            x = self.require_bands(patch, bands)[0].astype(np.float32)        # D, H, W
+            x = self.require_bands(patch, bands)[0].astype(np.float32, copy=False)   # D, H, W
             fill = patch.sensor.fill_value if patch.sensor is not None else 0.0
             valid = np.isfinite(x).all(axis=0) & ~(x == np.float32(fill)).all(axis=0)
             x = np.where(valid[None], x, np.nan)

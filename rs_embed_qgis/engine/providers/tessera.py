@@ -130,6 +130,9 @@ class TesseraProvider(Provider):
     """GeoTessera tiles from a local folder (downloading missing ones when allowed)."""
 
     name = "tessera"
+    #: ROIs read one after the other: a tile read is a memory-mapped gather of milliseconds,
+    #: which threads only slow down (measured: benchmarks/bench_models.py)
+    num_workers = 1
 
     def __init__(self, root: str | os.PathLike, *, download: bool = False, base_url: str | None = None,
                  registry_dir: str | os.PathLike | None = None) -> None:
@@ -139,6 +142,7 @@ class TesseraProvider(Provider):
         self.registry_dir = Path(registry_dir) if registry_dir else self.root
         self._lock = threading.Lock()
         self._registries: dict[str, Any] = {}
+        self._tiles: dict[tuple[int, float, float], _Tile] = {}  # opened tiles (grid read once)
 
     # -- what is here -----------------------------------------------------------------------
     def years_available(self) -> list[int]:
@@ -148,6 +152,14 @@ class TesseraProvider(Provider):
         return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit() and any(p.iterdir()))
 
     def _open_tile(self, year: int, lon: float, lat: float) -> _Tile | None:
+        tile = self._tiles.get((year, lon, lat))
+        if tile is None:
+            tile = self._find_tile(year, lon, lat)
+            if tile is not None:
+                self._tiles[(year, lon, lat)] = tile
+        return tile
+
+    def _find_tile(self, year: int, lon: float, lat: float) -> _Tile | None:
         files = tile_files(self.root, year, lon, lat)
         if not (files["npy"].exists() and files["scales"].exists() and files["landmask"].exists()) \
                 and not files["tiff"].exists() and self.download:
@@ -183,7 +195,7 @@ class TesseraProvider(Provider):
         gx, gy = (a.reshape(-1) for a in np.meshgrid(xs, ys))
         lon, lat = _transformer(grid.crs, "EPSG:4326").transform(gx, gy)
         ix, iy = tile_index(lon, lat)
-        out = np.full((grid.height * grid.width, DIM), np.nan, np.float32)
+        out = np.full((DIM, grid.height * grid.width), np.nan, np.float32)
         used, missing, crss = [], [], set()
         for tx, ty in sorted(set(zip(ix.tolist(), iy.tolist(), strict=True))):
             clon, clat = tile_centre(tx, ty)
@@ -196,14 +208,15 @@ class TesseraProvider(Provider):
             if tile.crs != grid.crs:
                 px, py = _transformer(grid.crs, tile.crs).transform(px, py)
             vec, inside = tile.sample(np.asarray(px), np.asarray(py))
-            out[sel[inside]] = vec
+            out[:, sel[inside]] = vec.T
             used.append(tile.name)
             crss.add(tile.crs)
         if not used:
             raise ProviderError(self._no_tiles_message(year, missing, spatial))
-        data = out.T.reshape(DIM, grid.height, grid.width)
-        data = np.where(np.isnan(data), np.float32(sensor.fill_value), data)
-        valid = float(np.isfinite(out).all(axis=1).mean())
+        hole = np.isnan(out[0])
+        valid = float(1.0 - hole.mean())
+        out[:, hole] = np.float32(sensor.fill_value)
+        data = out.reshape(DIM, grid.height, grid.width)
         frame = {"start": f"{year}-01-01", "end": f"{year + 1}-01-01", "mid": f"{year}-07-02",
                  "n_scenes": len(used), "scenes": used, "valid_fraction": valid}
         meta = {"product": "GeoTessera", "root": str(self.root), "year": year, "tiles": used,
