@@ -189,3 +189,13 @@ def test_a_batch_of_rois_is_one_forward_and_equals_the_loop():
                               model_options=opts) for r in rois]
     for b, one in zip(batch, loop, strict=True):
         assert np.allclose(b.array, one.array, atol=1e-5)
+
+
+def test_the_official_file_downloads_only_when_its_unpublished_hash_may_be_trusted():
+    """No size or hash is published for AgriFM.pth: a download needs allow_unverified=True
+    (trust on first use), and is refused before any byte is fetched without it."""
+    with pytest.raises(ModelError) as ei:
+        api.get_embedder("agrifm", device="cpu", model_options={"arch": TINY})
+    msg = str(ei.value)
+    assert "glass.hku.hk/casual/AgriFM/AgriFM.pth" in msg and "allow_unverified=True" in msg
+    assert describe_model("agrifm")["weights"]["verification"].startswith("no published sha256")

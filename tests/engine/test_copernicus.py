@@ -145,3 +145,11 @@ def test_files_that_are_not_the_product_are_refused(tmp_path):
     with pytest.raises(ModelError, match="backend='local'"):
         api.get_embedding("copernicus", spatial=PointBuffer(9.02, 47.84, 300), backend="gee",
                           temporal=TemporalSpec.year(2021), model_options={"path": str(bad), "download": False})
+
+
+def test_options_are_checked_and_the_path_setting_is_the_map(cop_map):
+    emb = api.get_embedder("copernicus", model_options={"weights": str(cop_map), "allow_random_weights": True,
+                                                         "download": False})
+    assert emb.path == cop_map and emb.weights_meta["status"] == "not needed"
+    with pytest.raises(ModelError, match=r"unknown model_options \['frames'\]"):
+        api.get_embedder("copernicus", model_options={"path": str(cop_map), "frames": 4})

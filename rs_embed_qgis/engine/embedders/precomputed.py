@@ -33,14 +33,15 @@ from .base import Embedder
 class ProductEmbedder(Embedder):
     """Shapes a product's bands into pooled vectors or grids; no network, no weights."""
 
-    #: the product's own model options
-    OPTIONS: tuple[str, ...] = ()
+    #: the product's own model options (None: options are not checked, as GSE has always had it)
+    OPTIONS: tuple[str, ...] | None = None
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        known = (*self.OPTIONS, "weights", "allow_random_weights", "allow_unverified")
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")
+        if self.OPTIONS is not None:
+            known = (*self.OPTIONS, "weights", "allow_random_weights", "allow_unverified")
+            unknown = sorted(set(options) - set(known))
+            if unknown:
+                raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")
         super().__init__(spec, device="cpu", **options)  # numpy only
         self.weights_meta = {"status": "not needed", "product": self.product_id()}
 
