@@ -1,5 +1,5 @@
-"""Speed and memory of the on-the-fly models and the precomputed products on this machine,
-all figures from one run.
+"""Speed and memory of the token models (ViT family, Galileo, OlmoEarth, AgriFM) and of the
+precomputed products on this machine, all figures from one run.
 
 For each model, in its own process (so peak memory is that model's):
 
@@ -40,6 +40,9 @@ SIZES = {
     "satmaepp": ({"variant": "multispectral", "arch": {"embed_dim": 768, "depth": 12, "num_heads": 12,
                                                        "channel_embed": 192}}, {"variant": "multispectral"}),
     "scalemae": ({"arch": {"embed_dim": 768, "depth": 12, "num_heads": 12}}, {}),
+    # multi-frame models: monthly frames over the year (the frame policy), empty bins as each model says
+    "galileo": ({"variant": "nano"}, {"variant": "base"}),
+    "olmoearth": ({"variant": "nano"}, {"variant": "base"}),
     "agrifm": ({"frames": 4, "image_size": 112}, {"frames": 8, "image_size": 224}),
     "tessera": ({}, {}),
     "copernicus": ({}, {}),
@@ -72,12 +75,13 @@ def matmul_gflops(n: int = 1536, reps: int = 6) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-def forward_flops(emb, x) -> float:
+def forward_flops(emb, x, side) -> float:
+    """FLOPs of one sample of the model input batch ``x`` (with its side inputs)."""
+    if hasattr(emb, "flops_per_input"):  # models whose cost depends on the frames fed
+        return emb.flops_per_input(x, side)
     m = emb.model
     if hasattr(m, "flops_per_sample"):
         return m.flops_per_sample(emb.n_frames)
-    if hasattr(m, "flops"):  # AgriFM: frames and size of the input as fed
-        return m.flops(x.shape[1] // m.cfg.in_chans, x.shape[-1])
     return m.flops_per_image()
 
 
@@ -136,9 +140,8 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
     # the batched forward alone, on model inputs prepared as the adapter does
     from rs_embed_qgis.engine.api import get_provider
 
-    window = emb.resolve_temporal(temporal)
-    patches = get_provider("local").fetch_many(spatials[: emb.batch_size], window, emb.default_sensor(),
-                                               frames=emb.frames_for(window), num_workers=4)
+    patches = get_provider("local").fetch_many(spatials[: emb.batch_size], temporal, emb.default_sensor(),
+                                               frames=emb.frames_for(temporal), num_workers=4)
     xs = np.stack([emb._tiles(emb.preprocess(p), "resize")[0][0] for p in patches])
     sides = [emb.side_inputs(p, 1, "resize") for p in patches]
     side = {k: torch.from_numpy(np.concatenate([s[k] for s in sides])) for k in sides[0]}
@@ -152,12 +155,12 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
             emb.forward_batch(x, side)
             best = min(best, time.perf_counter() - t)
             mm = max(mm, matmul_gflops(reps=3))
-    fwd_gflops = forward_flops(emb, x) * x.shape[0] / best / 1e9
+    fwd_gflops = forward_flops(emb, x, side) * x.shape[0] / best / 1e9
     return dict(row, variant=emb.variant, params_M=sum(p.numel() for p in emb.model.parameters()) / 1e6,
                 weights=emb.weights_meta["status"], batch_size=emb.batch_size,
                 peak_rss_MiB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 forward_gflops=fwd_gflops, matmul_gflops=mm, fraction_of_matmul=fwd_gflops / mm,
-                gflop_per_roi=forward_flops(emb, x) / 1e9)
+                gflop_per_roi=forward_flops(emb, x, side) / 1e9)
 
 
 def main() -> None:

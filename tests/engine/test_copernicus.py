@@ -142,7 +142,7 @@ def test_files_that_are_not_the_product_are_refused(tmp_path):
         dst.write(np.ones((3, 4, 4), np.float32))
     with pytest.raises(ProviderError, match="3 bands"):
         _embed(bad, PointBuffer(lon=9.02, lat=47.84, buffer_m=300))
-    with pytest.raises(ModelError, match="backend='local'"):
+    with pytest.raises(ProviderError, match="backend='local'"):
         api.get_embedding("copernicus", spatial=PointBuffer(9.02, 47.84, 300), backend="gee",
                           temporal=TemporalSpec.year(2021), model_options={"path": str(bad), "download": False})
 

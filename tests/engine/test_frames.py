@@ -84,3 +84,30 @@ def test_default_window_warns():
         t = resolve_window(None, "galileo")
     assert t.bounds() == (dt.date(2022, 6, 1), dt.date(2022, 9, 1))
     assert resolve_window(TemporalSpec.year(2021), "galileo").mode == "range"
+
+
+def test_export_batch_fetches_the_bins_the_policy_asks_for(tmp_path, one_torch_thread):
+    """export_batch plans its fetch with frames_for: monthly models get one bin per month
+    of the window, Prithvi its fixed count; one fetch group each, embeddings written."""
+    import json
+
+    from rs_embed_qgis.engine import PointBuffer
+    from rs_embed_qgis.engine.api import clear_caches
+    from rs_embed_qgis.engine.export import export_batch
+
+    clear_caches()
+    small = {"allow_random_weights": True, "image_size": 16, "variant": "nano"}
+    export_batch(spatials=[PointBuffer(9.02, 47.8398, 200)], temporal=TemporalSpec.range("2022-03-01", "2022-06-01"),
+                 models=["galileo", "olmoearth", "prithvi"], out_dir=str(tmp_path / "o"), backend="local",
+                 device="cpu", save_inputs=False,
+                 model_options={"galileo": small, "olmoearth": small,
+                                "prithvi": {"allow_random_weights": True, "variant": "100M", "frames": 2,
+                                            "arch": {"depth": 1}}})
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    frames = {m["model"]: m["frames"] for m in run["models"]}
+    assert frames == {"galileo": 3, "olmoearth": 3, "prithvi": 2}
+    groups = {m["model"]: m["fetch_group"] for m in run["models"]}
+    assert groups["galileo"] == groups["olmoearth"] != groups["prithvi"]  # same bins: fetched once
+    item = json.loads((tmp_path / "o" / "p00000.json").read_text())
+    assert {e["model"]: e["status"] for e in item["models"]} == dict.fromkeys(frames, "ok")
+    clear_caches()

@@ -132,7 +132,7 @@ def test_the_year_is_the_windows_and_other_backends_are_refused(tiles):
     with pytest.raises(ProviderError, match="for 2023"):
         api.get_embedding("tessera", spatial=ROI, temporal=TemporalSpec.year(2023), backend="local",
                           model_options={"data_dir": str(tiles), "download": False})
-    with pytest.raises(ModelError, match="backend='local'"):
+    with pytest.raises(ProviderError, match="backend='local'"):
         api.get_embedding("tessera", spatial=ROI, temporal=Y2024, backend="gee",
                           model_options={"data_dir": str(tiles), "download": False})
 

@@ -92,6 +92,10 @@ class AgriFMEmbedder(ViTEmbedder):
         feats = self.model(x.reshape(b, tc // c, c, h, w))     # (B, 1024 * T', h/16, w/16)
         return feats.flatten(2).transpose(1, 2), None           # tokens (B, cells, D), row-major
 
+    def flops_per_input(self, x, side) -> float:
+        """FLOPs of one model input of the batch ``x`` (its frames and size as fed)."""
+        return self.model.flops(x.shape[1] // len(self.bands), x.shape[-1])
+
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
         sel = self.frame_policy.select(patch)
         return {"bands": list(self.bands), "normalization": "(x - mean) / std, statistics of AgriFM's config",

@@ -32,6 +32,7 @@ import numpy as np
 from ..catalog.entry import S2_10, ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_path, resolve_weights
@@ -469,6 +470,7 @@ class AnySatEmbedder(Embedder):
             groups.setdefault(tuple(prepared[i][0][k].shape), []).append((i, k))
         feats: dict[tuple[int, int], np.ndarray] = {}
         for members in groups.values():
+            check_cancelled()  # a cancel stops between forward batches
             xs = np.stack([prepared[i][0][k] for i, k in members])
             ds = np.asarray([prepared[i][1]["doy0_values"] for i, _ in members], dtype=np.int64)
             out = self.forward_batch(xs, ds, patch_size_m)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, ProviderError
 from ..providers.base import Patch
 from ..providers.copernicus import CopernicusEmbedProvider
 from ..specs import OutputSpec
@@ -66,9 +66,11 @@ class CopernicusEmbedder(ProductEmbedder):
         self.weights_meta.update(source=r.source, path=str(self.path), hf_repo=ws.hf_repo,
                                  revision=ws.revision, verified=r.verified)
 
-    def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> CopernicusEmbedProvider:
+    def check_backend(self, backend: str) -> None:
         if backend != "local":
-            raise ModelError(f"copernicus is read from its GeoTIFF: use backend='local', not {backend!r}")
+            raise ProviderError(f"copernicus is read from its GeoTIFF: use backend='local', not {backend!r}")
+
+    def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> CopernicusEmbedProvider:
         return self._provider
 
     def product_id(self) -> str:

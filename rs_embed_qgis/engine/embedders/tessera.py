@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from ..errors import ModelError, ProviderError
 from ..providers.base import Patch
 from ..providers.tessera import TesseraProvider
 from ..weights import cache_dir
@@ -47,11 +47,13 @@ class TesseraEmbedder(ProductEmbedder):
         self._provider = TesseraProvider(self.root, download=bool(options.get("download", True)))
         self.weights_meta.update(data_dir=str(self.root), download=self._provider.download)
 
-    def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> TesseraProvider:
+    def check_backend(self, backend: str) -> None:
         if backend != "local":
-            raise ModelError(
+            raise ProviderError(
                 f"tessera is read from GeoTessera tiles on disk (downloaded when missing): use backend='local', "
                 f"not {backend!r} (Earth Engine does not serve it)")
+
+    def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> TesseraProvider:
         return self._provider
 
     def product_id(self) -> str:

@@ -54,41 +54,40 @@ class CopernicusEmbedProvider(Provider):
         self._local = threading.local()  # one open dataset per thread: GDAL keeps its decoded blocks
 
     def _dataset(self):
+        """This thread's open reader of the map (opened once; the reads reuse GDAL's block cache)."""
         src = getattr(self._local, "src", None)
         if src is None:
-            import rasterio
+            from ..geoio import open_raster
 
-            try:
-                src = self._local.src = rasterio.open(self.path)
-            except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-                raise ProviderError(f"cannot read the Copernicus-Embed GeoTIFF {str(self.path)!r}: {exc}") from exc
+            src = self._local.src = open_raster(self.path)
         return src
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec, *,
               frames: int | None = None) -> Patch:
-        from rasterio.windows import Window
+        from ..geoio import Window
 
         spatial = validate_spatial(spatial)
         minlon, minlat, maxlon, maxlat = roi_bounds_4326(spatial)
         src = self._dataset()
-        a, b, left, d, e, top = tuple(src.transform)[:6]
-        if src.crs is None or src.crs.to_epsg() != 4326 or b or d or a <= 0 or e >= 0:
+        info = src.info
+        a, b, left, d, e, top = info.transform
+        if info.crs != "EPSG:4326" or b or d or a <= 0 or e >= 0:
             raise ProviderError(f"{str(self.path)!r} is not the Copernicus-Embed map: expected a north-up "
-                                f"EPSG:4326 grid, got CRS {src.crs} and transform {tuple(src.transform)[:6]}")
-        if src.count != DIM:
-            raise ProviderError(f"{str(self.path)!r} has {src.count} bands, Copernicus-Embed has {DIM}")
+                                f"EPSG:4326 grid, got CRS {info.crs} and transform {info.transform}")
+        if info.count != DIM:
+            raise ProviderError(f"{str(self.path)!r} has {info.count} bands, Copernicus-Embed has {DIM}")
         xres, yres = a, -e
-        full_circle = src.width * xres >= 360.0 - 1e-9
+        full_circle = info.width * xres >= 360.0 - 1e-9
         c0 = math.floor((minlon - left) / xres)
         c1 = max(c0 + 1, math.ceil((maxlon - left) / xres))
         r0 = max(0, math.floor((top - maxlat) / yres))
-        r1 = min(src.height, max(r0 + 1, math.ceil((top - minlat) / yres)))
-        cols = [c % src.width if full_circle else c for c in range(c0, c1)]
-        if not full_circle and (min(cols) < 0 or max(cols) >= src.width) or r0 >= src.height:
+        r1 = min(info.height, max(r0 + 1, math.ceil((top - minlat) / yres)))
+        cols = [c % info.width if full_circle else c for c in range(c0, c1)]
+        if not full_circle and (min(cols) < 0 or max(cols) >= info.width) or r0 >= info.height:
             raise ProviderError(f"the ROI ({minlon:.4f}, {minlat:.4f}, {maxlon:.4f}, {maxlat:.4f}) is outside "
                                 f"the map in {str(self.path)!r}")
         h = r1 - r0
-        parts = [src.read(window=Window(s, r0, t - s, h)).astype(np.float32) for s, t in _runs(cols)]
+        parts = [src.read(window=Window(s, r0, t - s, h), dtype="float32") for s, t in _runs(cols)]
         data = np.concatenate(parts, axis=2)                                    # (768, h, w)
         # share of the ROI's area in each cell: lon overlap x (sin(lat_hi) - sin(lat_lo))
         cell_w = left + np.arange(c0, c1) * xres

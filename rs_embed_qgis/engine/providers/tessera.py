@@ -114,15 +114,14 @@ class _Tile:
         return vec, inside
 
     def _read_tiff(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
-        import rasterio
-        from rasterio.windows import Window
+        from ..geoio import Window, open_raster
 
         if row.size == 0:
             return np.zeros((0, DIM), np.float32)
         r0, c0 = int(row.min()), int(col.min())
         win = Window(c0, r0, int(col.max()) - c0 + 1, int(row.max()) - r0 + 1)
-        with rasterio.open(self.files["tiff"]) as src:
-            block = src.read(window=win).astype(np.float32)        # (128, h, w)
+        with open_raster(self.files["tiff"]) as src:
+            block = src.read(window=win, dtype="float32")        # (128, h, w)
         return block[:, row - r0, col - c0].T
 
 
@@ -170,30 +169,24 @@ class TesseraProvider(Provider):
             fmt, grid_file = "tiff", files["tiff"]
         else:
             return None
-        import rasterio
+        from ..geoio import raster_info
 
-        try:
-            with rasterio.open(grid_file) as src:
-                if src.crs is None:
-                    raise ProviderError(f"GeoTessera tile grid {str(grid_file)!r} has no CRS")
-                crs, transform, shape = src.crs.to_string(), tuple(src.transform)[:6], (src.height, src.width)
-        except ProviderError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-            raise ProviderError(f"cannot read GeoTessera tile grid {str(grid_file)!r}: {exc}") from exc
-        return _Tile(tile_name(lon, lat), crs, transform, shape, fmt, files)
+        info = raster_info(grid_file)
+        if info.crs is None:
+            raise ProviderError(f"GeoTessera tile grid {str(grid_file)!r} has no CRS")
+        return _Tile(tile_name(lon, lat), info.crs, tuple(info.transform), info.shape, fmt, files)
 
     # -- fetching ------------------------------------------------------------------------------
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec, *,
               frames: int | None = None) -> Patch:
-        from ..geo import _transformer
+        from ..geoio import same_crs, transform_points
 
         spatial, sensor, grid = self.checked(spatial, sensor)
         year = product_year(temporal, "tessera", self.years_available())
         xs = grid.left + (np.arange(grid.width) + 0.5) * grid.res
         ys = grid.top - (np.arange(grid.height) + 0.5) * grid.yres
         gx, gy = (a.reshape(-1) for a in np.meshgrid(xs, ys))
-        lon, lat = _transformer(grid.crs, "EPSG:4326").transform(gx, gy)
+        lon, lat = transform_points(gx, gy, grid.crs, "EPSG:4326")
         ix, iy = tile_index(lon, lat)
         out = np.full((DIM, grid.height * grid.width), np.nan, np.float32)
         used, missing, crss = [], [], set()
@@ -205,8 +198,8 @@ class TesseraProvider(Provider):
                 continue
             sel = np.flatnonzero((ix == tx) & (iy == ty))
             px, py = gx[sel], gy[sel]
-            if tile.crs != grid.crs:
-                px, py = _transformer(grid.crs, tile.crs).transform(px, py)
+            if not same_crs(tile.crs, grid.crs):
+                px, py = transform_points(px, py, grid.crs, tile.crs)
             vec, inside = tile.sample(np.asarray(px), np.asarray(py))
             out[:, sel[inside]] = vec.T
             used.append(tile.name)

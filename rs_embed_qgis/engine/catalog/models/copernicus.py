@@ -19,7 +19,7 @@ ENTRY = ModelEntry(
                               scale_m=27830, cloudy_pct=100, fill_value=0.0, composite="mosaic"),
     temporal_mode="static map: the window is not used",
     outputs=("pooled", "grid"),
-    requires=("numpy", "rasterio"),
+    requires=("numpy",),
     aliases=("copernicus_embed", "copernicus_embed_025deg"),
     paper="https://arxiv.org/abs/2503.11849",
     variants=(

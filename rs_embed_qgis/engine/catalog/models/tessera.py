@@ -19,7 +19,7 @@ ENTRY = ModelEntry(
                               scale_m=10, cloudy_pct=100, fill_value=0.0, composite="mosaic"),
     temporal_mode="annual product: the window's year (TemporalSpec.year(YYYY))",
     outputs=("pooled", "grid"),
-    requires=("numpy", "rasterio"),
+    requires=("numpy",),
     aliases=("geotessera",),
     paper="https://arxiv.org/abs/2506.20380",
     variants=(
