@@ -43,6 +43,10 @@ SIZES = {
     # multi-frame models: monthly frames over the year (the frame policy), empty bins as each model says
     "galileo": ({"variant": "nano"}, {"variant": "base"}),
     "olmoearth": ({"variant": "nano"}, {"variant": "base"}),
+    # Model zoo III: the smallest published sizes are the bench sizes
+    "terrafm": ({"variant": "B"}, {"variant": "B"}),
+    "fomo": ({}, {}),
+    "wildsat": ({}, {}),
     "agrifm": ({"frames": 4, "image_size": 112}, {"frames": 8, "image_size": 224}),
     "tessera": ({}, {}),
     "copernicus": ({}, {}),

@@ -56,6 +56,8 @@ class WeightsSpec:
     hf_repo_type: str = "model"         # "dataset" for a file of a dataset repo (a precomputed product)
     revision: str | None = None         # the repo's commit hash the file is taken from
     url: str | None = None              # official https URL (used when there is no hf_repo)
+    manual_url: str | None = None       # official page a person downloads from (Dropbox, Google
+                                        # Drive): never fetched at run time, named in errors
     sha256: str | None = None           # where published (else None: trust on first use)
     md5: str | None = None              # where only an md5 is published (torchgeo's datasets)
     size_bytes: int | None = None       # where published
@@ -82,7 +84,7 @@ class WeightsSpec:
         if self.hf_repo and self.hf_filename:
             kind = "" if self.hf_repo_type == "model" else f"{self.hf_repo_type}s/"
             return f"https://huggingface.co/{kind}{self.hf_repo}/blob/{self.revision or 'main'}/{self.hf_filename}"
-        return self.url
+        return self.url or self.manual_url
 
 
 def cache_dir() -> Path:
