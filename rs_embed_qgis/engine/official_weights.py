@@ -51,3 +51,33 @@ SCALEMAE: dict[str, WeightsSpec] = {
         cache_name="scalemae-vitlarge-800.pth",
         note="ScaleMAE ViT-L/16 pretraining checkpoint (800 epochs), {'model': state_dict}"),
 }
+
+DOFA: dict[str, WeightsSpec] = {
+    size: WeightsSpec(env_var="RS_EMBED_DOFA_CKPT", hf_repo="earthflow/DOFA",
+                      hf_filename=f"DOFA_ViT_{size}_e100.pth",
+                      note="DOFA pretraining state dict (no prefix); mask_token and the distillation projector "
+                           "are set aside")
+    for size in ("base", "large")
+}
+
+CLAY: dict[str, WeightsSpec] = {
+    "large": WeightsSpec(env_var="RS_EMBED_CLAY_CKPT", hf_repo="made-with-clay/Clay", hf_filename="v1.5/clay-v1.5.ckpt",
+                         note="Lightning checkpoint {'state_dict': ...}; model.encoder.* is loaded, the decoder, "
+                              "the SAM teacher (model.teacher.*) and model.proj.* are set aside"),
+}
+
+TERRAMIND: dict[str, WeightsSpec] = {
+    size: WeightsSpec(env_var="RS_EMBED_TERRAMIND_CKPT", hf_repo=f"ibm-esa-geospatial/TerraMind-1.0-{size}",
+                      hf_filename=f"TerraMind_v1_{size}.pt",
+                      note="the whole TerraMind encoder-decoder; the encoder of the raw modalities in use is "
+                           "loaded, the rest (decoder, other modalities' embeddings) is set aside")
+    for size in ("tiny", "small", "base", "large")
+}
+
+SATVISION: dict[str, WeightsSpec] = {
+    "giant": WeightsSpec(env_var="RS_EMBED_SATVISION_CKPT",
+                         hf_repo="nasa-cisto-data-science-group/satvision-toa-giant-patch8-window8-128",
+                         hf_filename="mp_rank_00_model_states.pt",
+                         note="DeepSpeed model states {'module': ...} of the SimMIM model (about 12 GB): encoder.* is "
+                              "loaded, encoder.mask_token and the SimMIM decoder.* are set aside"),
+}

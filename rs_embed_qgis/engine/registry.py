@@ -323,3 +323,96 @@ register(ModelSpec(
     aliases=("google_satellite_embedding", "gse_annual"),
     paper="https://arxiv.org/abs/2507.22291",
 ))
+
+
+# -- the spectral zoo (issue 16): DOFA, Clay v1.5, TerraMind v1, SatVision-TOA ------------------
+from .providers.modis import MOD021KM, SATVISION_BANDS  # noqa: E402 - torch-free constants
+
+register(ModelSpec(
+    id="dofa",
+    module="dofa",
+    cls="DOFAEmbedder",
+    family="DOFA (wavelength-conditioned dynamic ViT, any bands)",
+    kind="on-the-fly",
+    description=(
+        "DOFA (Xiong et al. 2024) ViT-B/16 (variant 'large' too): a hypernetwork turns each band's central "
+        "wavelength into its patch kernel, so any band subset runs. Default B4, B3, B2, B5, B6, B7, B8, B11, B12; "
+        "clip(x / 10000) * 255, DOFA's per-band mean/std, 224 px. pooled = global pool (mean of patch tokens, "
+        "final LayerNorm); grid = patch tokens after that LayerNorm (768 x 14 x 14)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=("B4", "B3", "B2", "B5", "B6", "B7", "B8", "B11", "B12"),
+                              scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    side_inputs=("wavelengths: central wavelength (um) of each band (Sentinel-2 table, or model option)",),
+    embedding_dim=768,
+    weights=_vw.DOFA["base"],
+    requires=("torch",),
+    paper="https://arxiv.org/abs/2403.15356",
+))
+
+register(ModelSpec(
+    id="clay",
+    module="clay",
+    cls="ClayEmbedder",
+    family="Clay v1.5 (MAE ViT-L/8, dynamic embedding, metadata-aware)",
+    kind="on-the-fly",
+    description=(
+        "Clay v1.5 (Clay Foundation) large encoder on Sentinel-2 L2A B2-B12 (10 bands): (x - mean) / std "
+        "with Clay's metadata.yaml statistics, 256 px, band wavelengths, ground sample distance, week/hour "
+        "and lat/lon as side inputs. pooled = the class token (1024-d); grid = patch tokens (1024 x 32 x 32)."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=S2_10, scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window; the window's midpoint gives week of year",
+    outputs=("pooled", "grid"),
+    side_inputs=("wavelengths of the 10 bands (um)", "gsd: ground sample distance of the model input (m)",
+                 "time: [sin, cos] of ISO week and hour of the window midpoint",
+                 "location: [sin, cos] of ROI centre latitude and longitude"),
+    embedding_dim=1024,
+    weights=_vw.CLAY["large"],
+    requires=("torch",),
+    aliases=("clay_v1_5", "clay-v1.5"),
+    paper="https://clay-foundation.github.io/model/",
+))
+
+register(ModelSpec(
+    id="terramind",
+    module="terramind",
+    cls="TerraMindEmbedder",
+    family="TerraMind v1 (IBM/ESA any-to-any ViT; encoder on raw S2 L2A or S1)",
+    kind="on-the-fly",
+    description=(
+        "TerraMind v1 (Jakubik et al. 2025) small encoder (variants tiny, base, large) on Sentinel-2 L2A 12 "
+        "bands (B1-B12 without B10) with the v1 pretraining mean/std, 224 px; model option modality='S1GRD' "
+        "runs Sentinel-1 GRD VV/VH (dB, Earth Engine only). pooled = mean of the tokens; grid = tokens after "
+        "encoder_norm (384 x 14 x 14). terratorch is not needed."),
+    default_sensor=SensorSpec(collection=S2_SR, bands=("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9",
+                                                       "B11", "B12"), scale_m=10, cloudy_pct=30, composite="median"),
+    temporal_mode="single composite over the window (median or mosaic)",
+    outputs=("pooled", "grid"),
+    embedding_dim=384,
+    weights=_vw.TERRAMIND["small"],
+    requires=("torch",),
+    aliases=("terramind_v1", "terramind-1.0"),
+    paper="https://arxiv.org/abs/2504.11171",
+))
+
+register(ModelSpec(
+    id="satvision",
+    module="satvision",
+    cls="SatVisionEmbedder",
+    family="SatVision-TOA (Swin V2 giant, SimMIM on MODIS TOA)",
+    kind="on-the-fly",
+    description=(
+        "SatVision-TOA giant (NASA CISTO, 3 B parameters) on MODIS L1B top-of-atmosphere input at 1 km: bands "
+        "1, 2, 3, 6, 7, 21, 26, 27-33 as TOA reflectance / 10000 and min-max scaled brightness temperature, "
+        "128 px. Local MOD021KM granules (HDF4) or GeoTIFF stacks, or Earth Engine MODIS/061/MOD021KM. "
+        "pooled = mean of the last-stage tokens (4096-d); grid = those tokens (4096 x 4 x 4 per 128 px chip)."),
+    default_sensor=SensorSpec(collection=MOD021KM, bands=SATVISION_BANDS, scale_m=1000, cloudy_pct=100,
+                              fill_value=float("nan"), composite="mosaic"),
+    temporal_mode="one composite over the window (mosaic: latest granule on top); a day gives one daily composite",
+    outputs=("pooled", "grid"),
+    embedding_dim=4096,
+    weights=_vw.SATVISION["giant"],
+    requires=("torch",),
+    aliases=("satvision_toa", "satvision-toa"),
+    paper="https://arxiv.org/abs/2411.17000",
+))

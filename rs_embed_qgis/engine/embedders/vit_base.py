@@ -167,8 +167,10 @@ class ViTEmbedder(TokenEmbedder):
         self.batch_size = bs
         import torch
 
+        # find the file first: a missing checkpoint fails before a (possibly 3 B parameter) model is built
+        resolved = self._resolve_checkpoint()
         self.model = self.build(cfg).eval()
-        self.weights_meta = self._load_weights()
+        self.weights_meta = self._load_weights(resolved)
         self.model.to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -203,7 +205,9 @@ class ViTEmbedder(TokenEmbedder):
             f"To run with random weights (meaningless embeddings, for testing only) pass "
             f"model_options={{'allow_random_weights': True}}.")
 
-    def _load_weights(self) -> dict[str, Any]:
+    def _resolve_checkpoint(self) -> ResolvedWeights:
+        """The checkpoint file (downloaded when allowed); its absence is an error unless random
+        weights were asked for."""
         ws = self.weights_spec()
         explicit = self.options.get("weights")
         allow_random = bool(self.options.get("allow_random_weights", False))
@@ -213,9 +217,13 @@ class ViTEmbedder(TokenEmbedder):
                 resolved = resolve_weights(self.spec.id, ws, None, download=True)
             elif ws.url:
                 resolved = ResolvedWeights(download_url(self.spec.id, ws), "download", ws)
+        if resolved.path is None and not allow_random:
+            raise self._missing_weights_error(ws)
+        return resolved
+
+    def _load_weights(self, resolved: ResolvedWeights) -> dict[str, Any]:
+        ws = self.weights_spec()
         if resolved.path is None:
-            if not allow_random:
-                raise self._missing_weights_error(ws)
             return {"status": "random", "variant": self.variant,
                     "note": "randomly initialised (allow_random_weights=True): embeddings carry no meaning",
                     "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
@@ -230,8 +238,12 @@ class ViTEmbedder(TokenEmbedder):
         enc = {k: v for k, v in sd.items() if not any(k.startswith(p) for p in ignore)}
         target = self.model
         if prefix:  # hold the encoder under its name in the file, so errors show the file's keys
-            target = nn.Module()
-            target.add_module(prefix.rstrip("."), self.model)
+            target = holder = nn.Module()
+            *outer, name = prefix.rstrip(".").split(".")  # e.g. Lightning's "model.encoder."
+            for part in outer:
+                holder.add_module(part, nn.Module())
+                holder = getattr(holder, part)
+            holder.add_module(name, self.model)
         load_into(target, enc, path)
         return {"status": "pretrained", "variant": self.variant, **resolved.describe(),
                 "file": path.name, "encoder_keys": len(enc), "ignored_keys": len(ignored),

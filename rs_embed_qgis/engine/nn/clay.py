@@ -178,14 +178,15 @@ class ClayEncoder(nn.Module):
     def forward(self, pixels: torch.Tensor, time: torch.Tensor, latlon: torch.Tensor,
                 gsd: torch.Tensor, wavelengths_um: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` normalised pixels, ``(B, 4)`` week/hour codes, ``(B, 4)`` lat/lon
-        codes, the ground sample distance (metres) and ``(C,)`` wavelengths ->
-        ``(B, 1 + L, D)`` (class token first) after the final norm."""
+        codes, the ground sample distance in metres (one, or one per sample) and ``(C,)``
+        wavelengths -> ``(B, 1 + L, D)`` (class token first) after the final norm."""
         patches = self.patch_embedding(pixels, wavelengths_um)
         b, n, d = patches.shape
         grid = int(round(n ** 0.5))
         if grid * grid != n:
             raise ValueError(f"Clay needs a square input, got {tuple(pixels.shape[-2:])}")
-        pos = gsd_position_code(grid, d - 8, torch.as_tensor(gsd, dtype=torch.float32)).to(patches.device)
+        gsd = torch.as_tensor(gsd, dtype=torch.float32).reshape(-1).cpu()
+        pos = torch.stack([gsd_position_code(grid, d - 8, g) for g in gsd]).to(patches.device)
         meta = torch.cat([time, latlon], dim=1).to(patches.device, patches.dtype)
         enc = torch.cat([pos.expand(b, -1, -1), meta[:, None].expand(-1, n, -1)], dim=-1)
         x = torch.cat([self.cls_token.expand(b, -1, -1), patches + enc], dim=1)
