@@ -186,8 +186,9 @@ def test_satvision_scales_reflectance_and_brightness_temperature_as_published():
     x[[0, 1, 2, 3, 4, 6]] = 2500.0          # reflectance x 10000
     x[[5, 7, 8, 9, 10, 11, 12, 13]] = 280.0  # kelvin
     x[0, 0, 0] = np.nan
+    x[5, 0, 0] = 0.0  # a backend's 0 fill in a thermal band: no-data, not 0 K
     y = scale_toa(x)
-    assert y[1, 0, 0] == pytest.approx(0.25) and y[0, 0, 0] == 0.0
+    assert y[1, 0, 0] == pytest.approx(0.25) and y[0, 0, 0] == 0.0 and y[5, 0, 0] == 0.0
     for ci, lo, hi in zip((5, 7, 8, 9, 10, 11, 12, 13), EMISSIVE_MIN_K, EMISSIVE_MAX_K, strict=True):
         assert y[ci, 1, 1] == pytest.approx((280.0 - lo) / (hi - lo), rel=1e-6)
 

@@ -7,7 +7,8 @@ providers (``providers/modis.py``, Earth Engine ``MODIS/061/MOD021KM``) hand ref
 bands as TOA reflectance x 10000 and emissive bands as brightness temperature in kelvin;
 here reflectance is divided by 10000 (the model's ``percent * 0.01``) and each emissive
 channel is min-max scaled with the published per-channel range. Values are not clipped
-(the official transform does not clip); no-data becomes 0. Chips are resized to 128 px.
+(the official transform does not clip); no-data (NaN, or a brightness temperature of 0 K
+from a backend that fills with 0) becomes 0. Chips are resized to 128 px.
 
 Outputs: ``grid`` = the last stage's tokens after the final norm (4096 x 4 x 4 for a
 128 px chip: each cell covers 32 input pixels); ``pooled`` = their mean (the official
@@ -45,6 +46,8 @@ def scale_toa(chw: np.ndarray) -> np.ndarray:
     x = chw.astype(np.float32).copy()
     r, e = list(REFLECTIVE), list(EMISSIVE)
     x[r] = x[r] / 10000.0
+    # 0 K is no-data (a backend that cannot send NaN fills with 0), not a temperature
+    x[e] = np.where(x[e] > 0, x[e], np.nan)
     lo = np.asarray(EMISSIVE_MIN_K, np.float32)[:, None, None]
     hi = np.asarray(EMISSIVE_MAX_K, np.float32)[:, None, None]
     x[e] = (x[e] - lo) / (hi - lo)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vit import vit_flops
+from .vit import Attention, vit_flops
 
 #: raw modalities of TerraMind v1 and their channel counts (terratorch ``MODALITY_INFO``)
 MODALITY_CHANNELS: dict[str, int] = {
@@ -106,20 +106,6 @@ class ImageEmbedding(nn.Module):
         return self.proj(patches) + self.pos_emb + self.mod_emb
 
 
-class _Attention(nn.Module):
-    def __init__(self, dim: int, heads: int, bias: bool) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=bias)
-        self.proj = nn.Linear(dim, dim, bias=bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
-
-
 class _Mlp(nn.Module):
     """GELU MLP (``Mlp``) or SwiGLU (``GatedMlp``: hidden width 2/3, ``fc3`` the gate)."""
 
@@ -143,7 +129,7 @@ class _Block(nn.Module):
     def __init__(self, cfg: TerraMindConfig) -> None:
         super().__init__()
         self.norm1 = LayerNorm(cfg.dim)
-        self.attn = _Attention(cfg.dim, cfg.num_heads, cfg.bias)
+        self.attn = Attention(cfg.dim, cfg.num_heads, qkv_bias=cfg.bias, proj_bias=cfg.bias)
         self.norm2 = LayerNorm(cfg.dim)
         self.mlp = _Mlp(cfg.dim, int(cfg.dim * cfg.mlp_ratio), cfg.bias, cfg.gated_mlp)
 
