@@ -14,12 +14,12 @@ from modis_util import (
 )
 from pyproj import Transformer
 
+from rs_embed_qgis.engine.catalog.models.satvision import BANDS as SATVISION_BANDS
 from rs_embed_qgis.engine.errors import ProviderError
 from rs_embed_qgis.engine.providers import modis
 from rs_embed_qgis.engine.providers.local import LocalProvider
 from rs_embed_qgis.engine.providers.modis import (
     MOD021KM,
-    SATVISION_BANDS,
     ModisProvider,
     brightness_temperature,
     calibrate,

@@ -18,12 +18,17 @@ from rs_embed_qgis.engine.api import (
     get_embedding_from_data,
     get_embeddings_batch,
 )
-from rs_embed_qgis.engine.embedders.clay import CLAY_S2_MEAN, CLAY_S2_STD, latlon_code, time_code
-from rs_embed_qgis.engine.embedders.dofa import S2_STATS, S2_WAVELENGTHS_UM
-from rs_embed_qgis.engine.embedders.satvision import EMISSIVE_MAX_K, EMISSIVE_MIN_K, scale_toa
+from rs_embed_qgis.engine.catalog import describe_model
+from rs_embed_qgis.engine.catalog.entry import S2_SR
+from rs_embed_qgis.engine.catalog.models.clay import NORM as CLAY_NORM
+from rs_embed_qgis.engine.catalog.models.dofa import BANDS as DOFA_BANDS
+from rs_embed_qgis.engine.catalog.models.dofa import NORM as DOFA_NORM
+from rs_embed_qgis.engine.catalog.models.dofa import S2_WAVELENGTHS_UM
+from rs_embed_qgis.engine.catalog.models.satvision import EMISSIVE_MAX_K, EMISSIVE_MIN_K
+from rs_embed_qgis.engine.embedders.clay import latlon_code, time_code
+from rs_embed_qgis.engine.embedders.satvision import scale_toa
 from rs_embed_qgis.engine.errors import ModelError, ProviderError, SpecError
 from rs_embed_qgis.engine.providers.base import Patch
-from rs_embed_qgis.engine.registry import S2_SR, describe_model
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 
 YEAR = TemporalSpec.year(2022)
@@ -81,7 +86,8 @@ def test_dofa_normalises_each_band_with_its_statistics_and_passes_its_wavelength
     bands = ("B8", "B4")
     x = np.stack([np.full((5, 5), 5000.0), np.full((5, 5), np.nan)]).astype(np.float32)
     chw = emb.preprocess(Patch(x, bands))
-    m8, s8 = S2_STATS["B8"]
+    i8 = DOFA_BANDS.index("B8")
+    m8, s8 = DOFA_NORM.mean[i8], DOFA_NORM.std[i8]
     assert chw[0, 0, 0] == pytest.approx((127.5 - m8) / s8, rel=1e-5)   # 5000 -> 0.5 -> 127.5 on the 0..255 scale
     assert chw[1, 0, 0] == 0.0                                          # no-data -> the band mean
     side = emb.side_inputs(Patch(x, bands), 2, "resize")
@@ -144,7 +150,7 @@ def test_clay_normalises_with_its_metadata_statistics():
     bands = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
     x = np.full((10, 4, 4), 2000.0, np.float32)
     chw = emb.preprocess(Patch(x, bands))
-    np.testing.assert_allclose(chw[:, 0, 0], (2000.0 - np.array(CLAY_S2_MEAN)) / np.array(CLAY_S2_STD), rtol=1e-6)
+    np.testing.assert_allclose(chw[:, 0, 0], (2000.0 - np.array(CLAY_NORM.mean)) / np.array(CLAY_NORM.std), rtol=1e-6)
 
 
 def test_clay_bad_options_are_named():

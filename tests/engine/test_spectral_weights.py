@@ -23,12 +23,12 @@ from spectral_util import (
 )
 
 from rs_embed_qgis.engine.api import clear_caches, get_embedder
+from rs_embed_qgis.engine.catalog import describe_model
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.nn.clay import CLAY_CONFIGS, ClayEncoder
 from rs_embed_qgis.engine.nn.dofa import DOFA_CONFIGS, DOFAEncoder
 from rs_embed_qgis.engine.nn.satvision import SATVISION_CONFIGS, SatVisionEncoder
 from rs_embed_qgis.engine.nn.terramind import TERRAMIND_CONFIGS, TerraMindEncoder
-from rs_embed_qgis.engine.registry import describe_model
 from rs_embed_qgis.engine.weights import load_into, load_state_dict
 
 GEOMETRY_BUFFERS = ("relative_position_index", "relative_coords_table", "attn_mask")

@@ -27,22 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.models.clay import S2_10 as CLAY_S2_BANDS
+from ..catalog.models.clay import WAVELENGTHS_UM as CLAY_S2_WAVELENGTHS_UM
 from ..errors import ModelError
 from ..nn.clay import CLAY_CONFIGS, ClayEncoder
-from ..official_weights import CLAY
 from ..providers.base import Patch
 from ..weights import load_state_dict_safely
-from .vit_base import ViTEmbedder, roi_center_lonlat
-
-#: Clay ``metadata.yaml`` ``sentinel-2-l2a``, in its ``band_order``
-CLAY_S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
-CLAY_S2_MEAN = (1105.0, 1355.0, 1552.0, 1887.0, 2422.0, 2630.0, 2743.0, 2785.0, 2388.0, 1835.0)
-CLAY_S2_STD = (1809.0, 1757.0, 1888.0, 1870.0, 1732.0, 1697.0, 1742.0, 1648.0, 1470.0, 1379.0)
-CLAY_S2_WAVELENGTHS_UM = (0.493, 0.56, 0.665, 0.704, 0.74, 0.783, 0.842, 0.865, 1.61, 2.19)
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "large": {"config": CLAY_CONFIGS["large"], "weights": CLAY["large"], "aliases": ("v1.5", "clay-v1.5")},
-}
+from .vit_base import ViTEmbedder, normalise, roi_center_lonlat
 
 
 def time_code(day: _dt.date, hour: float) -> list[float]:
@@ -59,8 +50,7 @@ def latlon_code(lat: float, lon: float) -> list[float]:
 
 
 class ClayEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "large"
+    CONFIGS = CLAY_CONFIGS
     extra_options = ("gsd_m", "hour")
     cpu_batch_size = 4  # 1025 tokens per chip
 
@@ -82,10 +72,8 @@ class ClayEmbedder(ViTEmbedder):
 
     def preprocess(self, patch: Patch) -> np.ndarray:
         x = self.require_bands(patch, CLAY_S2_BANDS)[0]
-        mean = np.asarray(CLAY_S2_MEAN, np.float32)[:, None, None]
-        std = np.asarray(CLAY_S2_STD, np.float32)[:, None, None]
-        x = np.where(np.isfinite(x), x, mean)  # no-data -> band mean (0 after normalising)
-        return ((x - mean) / std).astype(np.float32)
+        mean = np.asarray(self.norm.mean, np.float32)[:, None, None]
+        return normalise(np.where(np.isfinite(x), x, mean), self.norm)  # no-data -> band mean (0 after)
 
     def _gsd(self, patch: Patch, input_prep: str) -> float:
         if self.options.get("gsd_m") is not None:
@@ -125,8 +113,7 @@ class ClayEmbedder(ViTEmbedder):
         ll = roi_center_lonlat(patch)
         return {
             "bands": list(CLAY_S2_BANDS), "wavelengths_um": list(CLAY_S2_WAVELENGTHS_UM),
-            "normalization": "(x - mean) / std, Clay metadata.yaml sentinel-2-l2a",
-            "norm_mean": list(CLAY_S2_MEAN), "norm_std": list(CLAY_S2_STD),
+            "normalization": self.norm.method, "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std),
             "gsd_m": float(side["gsd"][0]), "time_date": day.isoformat() if day else None,
             "time_hour_utc": float(self.options.get("hour", 0)),
             "time_code": side["time"][0].tolist(), "latlon_center": [ll[1], ll[0]] if ll else None,

@@ -6,7 +6,8 @@ B4, B3, B2, B5, B6, B7, B8, B11, B12 (the order of the authors' demo). Each band
 central wavelength (micrometres, ``S2_WAVELENGTHS_UM``, or ``model_options["wavelengths"]``
 for other sensors) is the model's side input: it generates that band's patch kernel.
 
-Normalisation (the authors' demo and pretraining datasets, ``normalize_dataset.py``):
+Normalisation (the authors' demo and pretraining datasets, ``normalize_dataset.py``; the
+constants are the catalog entry's, ``catalog/models/dofa.py``):
 DOFA saw Sentinel-2 as 8-bit images normalised with per-band mean/std on the 0..255
 scale. Surface reflectance x 10000 is mapped to that scale as ``clip(x / 10000, 0, 1) * 255``
 (rs-embed's mapping; the exact 8-bit conversion of the pretraining images is not
@@ -25,32 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.models.dofa import BANDS as DOFA_S2_BANDS
+from ..catalog.models.dofa import S2_WAVELENGTHS_UM
 from ..errors import ModelError
 from ..nn.dofa import DOFA_CONFIGS, DOFAEncoder
-from ..official_weights import DOFA
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
 from ..weights import load_state_dict_safely
 from .vit_base import ViTEmbedder
-
-#: Sentinel-2 MSI central wavelengths in micrometres: the values of the DOFA demo for its
-#: nine bands, ESA's (S2A) for B1, B8A and B9
-S2_WAVELENGTHS_UM: dict[str, float] = {
-    "B1": 0.443, "B2": 0.49, "B3": 0.56, "B4": 0.665, "B5": 0.705, "B6": 0.74, "B7": 0.783,
-    "B8": 0.842, "B8A": 0.865, "B9": 0.945, "B11": 1.61, "B12": 2.19,
-}
-#: DOFA's Sentinel-2 statistics (0..255 scale), ``S2_MEAN``/``S2_STD`` of the DOFA README
-S2_STATS: dict[str, tuple[float, float]] = {
-    "B4": (114.1099739, 77.84352553), "B3": (114.81779093, 69.96844919), "B2": (126.63977424, 67.42465279),
-    "B5": (84.33539309, 64.57022983), "B6": (97.84789168, 61.72545487), "B7": (103.94461911, 61.34187099),
-    "B8": (101.435633, 60.29744676), "B11": (72.32804172, 47.88519516), "B12": (56.66528851, 42.55886798),
-}
-DOFA_S2_BANDS = ("B4", "B3", "B2", "B5", "B6", "B7", "B8", "B11", "B12")
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "base": {"config": DOFA_CONFIGS["base"], "weights": DOFA["base"], "aliases": ("b", "vit_base", "dofa_base")},
-    "large": {"config": DOFA_CONFIGS["large"], "weights": DOFA["large"], "aliases": ("l", "vit_large", "dofa_large")},
-}
 
 
 def _float_list(name: str, value: Any, n: int) -> list[float]:
@@ -64,8 +47,7 @@ def _float_list(name: str, value: Any, n: int) -> list[float]:
 
 
 class DOFAEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "base"
+    CONFIGS = DOFA_CONFIGS
     extra_options = ("wavelengths", "norm_mean", "norm_std")
 
     def build(self, config):
@@ -103,14 +85,15 @@ class DOFAEmbedder(ViTEmbedder):
             std = _float_list("norm_std", self.options.get("norm_std"), n)
             source = "model_options norm_mean/norm_std"
         else:
-            missing = [b for b in names if b not in S2_STATS]
+            stats = dict(zip(DOFA_S2_BANDS, zip(self.norm.mean, self.norm.std, strict=True), strict=True))
+            missing = [b for b in names if b not in stats]
             if missing:
                 raise ModelError(
                     f"DOFA publishes Sentinel-2 statistics only for {list(DOFA_S2_BANDS)}; bands {missing} have "
                     f"none. Pass model_options={{'norm_mean': [...], 'norm_std': [...]}} (0..255 units, one per "
                     f"band of {list(bands)}) or leave those bands out")
-            mean = [S2_STATS[b][0] for b in names]
-            std = [S2_STATS[b][1] for b in names]
+            mean = [stats[b][0] for b in names]
+            std = [stats[b][1] for b in names]
             source = "DOFA Sentinel-2 statistics (README S2_MEAN/S2_STD)"
         if min(std) <= 0:
             raise ModelError(f"norm_std must be > 0 for every band, got {std}")

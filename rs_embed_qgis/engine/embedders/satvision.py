@@ -23,22 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.models.satvision import BANDS as SATVISION_BANDS
+from ..catalog.models.satvision import EMISSIVE, EMISSIVE_MAX_K, EMISSIVE_MIN_K, REFLECTIVE
 from ..nn.satvision import SATVISION_CONFIGS, SatVisionEncoder
-from ..official_weights import SATVISION
 from ..providers.base import Patch
-from ..providers.modis import SATVISION_BANDS
 from ..weights import load_state_dict_safely
 from .vit_base import ViTEmbedder
-
-REFLECTIVE = (0, 1, 2, 3, 4, 6)          # bands 1, 2, 3, 6, 7, 26
-EMISSIVE = (5, 7, 8, 9, 10, 11, 12, 13)  # bands 21, 27, 28, 29, 30, 31, 32, 33
-EMISSIVE_MIN_K = (223.1222, 178.9174, 204.3739, 204.7677, 194.8686, 202.1759, 201.3823, 203.3537)
-EMISSIVE_MAX_K = (352.7182, 261.2920, 282.5529, 319.0373, 295.0209, 324.0677, 321.5254, 285.9848)
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "giant": {"config": SATVISION_CONFIGS["giant"], "weights": SATVISION["giant"],
-              "aliases": ("toa-giant", "satvision-toa-giant", "3b")},
-}
 
 
 def scale_toa(chw: np.ndarray) -> np.ndarray:
@@ -55,8 +45,7 @@ def scale_toa(chw: np.ndarray) -> np.ndarray:
 
 
 class SatVisionEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "giant"
+    CONFIGS = SATVISION_CONFIGS
     cpu_batch_size = 2  # 3 B parameters
 
     def build(self, config):
@@ -82,6 +71,6 @@ class SatVisionEmbedder(ViTEmbedder):
         return {"bands": list(SATVISION_BANDS), "reflective_channels": list(REFLECTIVE),
                 "emissive_channels": list(EMISSIVE), "emissive_min_k": list(EMISSIVE_MIN_K),
                 "emissive_max_k": list(EMISSIVE_MAX_K),
-                "normalization": "reflectance x 10000 -> /10000; brightness temperature -> (K - min) / (max - min)",
+                "normalization": self.norm.method,
                 "nodata_fraction": float(np.mean(~np.isfinite(x))),
                 "grid_kind": "last-stage Swin tokens after the final norm"}

@@ -28,42 +28,23 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.models.terramind import S1_GRD_SENSOR, S1GRD_NORM, S1RTC_NORM, S2_BANDS
 from ..errors import ModelError
 from ..nn.terramind import TERRAMIND_CONFIGS, TerraMindEncoder
-from ..official_weights import TERRAMIND
 from ..providers.base import Patch
-from ..registry import S2_SR
-from ..specs import SensorSpec
 from ..weights import load_state_dict_safely
-from .vit_base import ViTEmbedder
+from .vit_base import ViTEmbedder, normalise
 
-S1_GRD = "COPERNICUS/S1_GRD"
-
-#: modality -> (TerraMind key, bands, mean, std, default sensor or None)
-MODALITIES: dict[str, tuple[str, tuple[str, ...], tuple[float, ...], tuple[float, ...], SensorSpec | None]] = {
-    "S2L2A": ("untok_sen2l2a@224",
-              ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"),
-              (1390.458, 1503.317, 1718.197, 1853.91, 2199.1, 2779.975, 2987.011, 3083.234, 3132.22, 3162.988,
-               2424.884, 1857.648),
-              (2106.761, 2141.107, 2038.973, 2134.138, 2085.321, 1889.926, 1820.257, 1871.918, 1753.829, 1797.379,
-               1434.261, 1334.311),
-              SensorSpec(collection=S2_SR, bands=("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9",
-                                                  "B11", "B12"), scale_m=10, cloudy_pct=30, composite="median")),
-    "S1GRD": ("untok_sen1grd@224", ("VV", "VH"), (-12.599, -20.293), (5.195, 5.890),
-              SensorSpec(collection=S1_GRD, bands=("VV", "VH"), scale_m=10, cloudy_pct=100, composite="median")),
-    "S1RTC": ("untok_sen1rtc@224", ("VV", "VH"), (-10.93, -17.329), (4.391, 4.459), None),
-}
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    size: {"config": TERRAMIND_CONFIGS[size], "weights": TERRAMIND[size],
-           "aliases": (f"v1_{size}", f"terramind_v1_{size}", f"1.0-{size}")}
-    for size in ("tiny", "small", "base", "large")
+#: modality -> (TerraMind key, bands); the statistics and sensors are the catalog entry's
+MODALITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "S2L2A": ("untok_sen2l2a@224", S2_BANDS),
+    "S1GRD": ("untok_sen1grd@224", ("VV", "VH")),
+    "S1RTC": ("untok_sen1rtc@224", ("VV", "VH")),
 }
 
 
 class TerraMindEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "small"
+    CONFIGS = TERRAMIND_CONFIGS
     extra_options = ("modality",)
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
@@ -71,11 +52,15 @@ class TerraMindEmbedder(ViTEmbedder):
         if mod not in MODALITIES:
             raise ModelError(f"terramind modality must be one of {list(MODALITIES)}, got {options.get('modality')!r}")
         self.modality = mod
-        self.mod_key, self.bands, self.mean, self.std, self._sensor = MODALITIES[mod]
+        self.mod_key, self.modality_bands = MODALITIES[mod]
         super().__init__(spec, device=device, **options)
+        if mod != "S2L2A":  # the variant's statistics are Sentinel-2's
+            self.norm = S1GRD_NORM if mod == "S1GRD" else S1RTC_NORM
 
-    def default_sensor(self) -> SensorSpec | None:
-        return self._sensor
+    def default_sensor(self):
+        if self.modality == "S2L2A":
+            return super().default_sensor()
+        return S1_GRD_SENSOR if self.modality == "S1GRD" else None  # no backend here serves RTC
 
     def build(self, config):
         config = dataclasses.replace(config, modalities=(self.mod_key,))
@@ -106,17 +91,14 @@ class TerraMindEmbedder(ViTEmbedder):
         return meta
 
     def preprocess(self, patch: Patch) -> np.ndarray:
-        x = self.require_bands(patch, self.bands)[0]
-        mean = np.asarray(self.mean, np.float32)[:, None, None]
-        std = np.asarray(self.std, np.float32)[:, None, None]
-        x = np.where(np.isfinite(x), x, mean)  # no-data -> band mean (0 after normalising)
-        return ((x - mean) / std).astype(np.float32)
+        x = self.require_bands(patch, self.modality_bands)[0]
+        mean = np.asarray(self.norm.mean, np.float32)[:, None, None]
+        return normalise(np.where(np.isfinite(x), x, mean), self.norm)  # no-data -> band mean (0 after)
 
     def forward_batch(self, x, side):
         return self.model({self.mod_key: x}), None
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        return {"modality": self.modality, "terramind_modality": self.mod_key, "bands": list(self.bands),
-                "normalization": "(x - mean) / std, TerraMind v1 pretraining statistics",
-                "norm_mean": list(self.mean), "norm_std": list(self.std),
+        return {"modality": self.modality, "terramind_modality": self.mod_key, "bands": list(self.modality_bands),
+                "normalization": self.norm.method, "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std),
                 "grid_kind": "encoder tokens after encoder_norm"}

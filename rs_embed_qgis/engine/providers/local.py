@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid, transform_bounds
+from ..progress import check_cancelled
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec, date_in_text
 from .bands import canonical_band
 from .base import Patch, Provider
@@ -240,7 +241,10 @@ class LocalProvider(Provider):
             if temporal is None:
                 raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
             bins = [(b.start, b.end) for b in temporal.split(frames)]
-        stacks = {s.id: self._read_scene(s, grid, sensor) for s in scenes}
+        stacks = {}
+        for s in scenes:
+            check_cancelled()  # a long fetch stops between scenes when the caller cancels
+            stacks[s.id] = self._read_scene(s, grid, sensor)
         data, frame_info = [], []
         for start, end in bins:
             members = [s for s in scenes if start <= s.date < end]

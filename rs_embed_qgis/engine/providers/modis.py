@@ -44,8 +44,6 @@ from .local import LocalProvider, Scene
 
 MOD021KM = "MODIS/061/MOD021KM"
 L1B_COLLECTIONS = (MOD021KM, "MODIS/061/MYD021KM")
-#: SatVision-TOA's 14 channels, in its order (pytorch-caney README, Table 1)
-SATVISION_BANDS = ("1", "2", "3", "6", "7", "21", "26", "27", "28", "29", "30", "31", "32", "33")
 
 #: the Earth-view SDS of a 1 km granule and the bands each holds, in order
 SDS_BANDS: dict[str, tuple[str, ...]] = {
@@ -307,5 +305,5 @@ def radiance_from_temperature(band: str, kelvin: float) -> float:
     return c1 / (wl ** 5 * (math.exp(c2 / (wl * t)) - 1.0)) / 1e6
 
 
-__all__ = ["ModisProvider", "MOD021KM", "L1B_COLLECTIONS", "SATVISION_BANDS", "SDS_BANDS", "brightness_temperature",
+__all__ = ["ModisProvider", "MOD021KM", "L1B_COLLECTIONS", "SDS_BANDS", "brightness_temperature",
            "calibrate", "granule_time", "is_modis_l1b", "modis_band", "radiance_from_temperature"]
