@@ -23,7 +23,9 @@ reflective bands (turned into x 10000 here), kelvin for emissive bands.
 
 MODIS files belong in their own folder (the local backend's Sentinel-2 index reads every
 GeoTIFF of its folder). Compositing, time bins and cloud-free selection are the local
-backend's (``LocalProvider``); only indexing and reading are MODIS-specific here.
+backend's (``LocalProvider``); only indexing and reading are MODIS-specific here. GeoTIFF
+stacks are read through ``engine.geoio`` like every raster; granules through ``osgeo.gdal``
+directly, as geoio has no geolocation-array warp (both are the process's one GDAL).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import numpy as np
 
 from ..errors import ProviderError
 from ..geo import RoiGrid, transform_bounds
+from ..geoio import raster_info
 from ..specs import SensorSpec, date_in_text
 from .bands import canonical_band
 from .local import LocalProvider, Scene
@@ -208,18 +211,15 @@ class ModisProvider(LocalProvider):
         return m.group(1) if m else description
 
     def _index_stack(self, path: Path) -> Scene | None:
-        import rasterio
-
-        try:
-            with rasterio.open(path) as src:
-                names = [modis_band(d) if d else None for d in src.descriptions]
-                if not names or not all(names):
-                    return None  # not a MODIS stack (e.g. a Sentinel-2 scene): not ours
-                tags = src.tags()
-                b4326 = transform_bounds(tuple(src.bounds), src.crs.to_string(), "EPSG:4326")
-                scales, offsets = list(src.scales), list(src.offsets)
-        except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-            raise ProviderError(f"cannot read raster {str(path)!r}: {exc}") from exc
+        info = raster_info(path)
+        names = [modis_band(d) if d else None for d in info.descriptions]
+        if not names or not all(names):
+            return None  # not a MODIS stack (e.g. a Sentinel-2 scene): not ours
+        if info.crs is None:
+            raise ProviderError(f"raster {str(path)!r} has no CRS; assign one (e.g. with gdal_edit -a_srs)")
+        tags = info.tags
+        b4326 = transform_bounds(info.bounds, info.crs, "EPSG:4326")
+        scales, offsets = list(info.scales), list(info.offsets)
         when = granule_time(path.name)
         date = (date_in_text(tags.get("ACQUISITION_DATE", "")) or (when.date() if when else None)
                 or date_in_text(path.name))
