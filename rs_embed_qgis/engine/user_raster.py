@@ -68,6 +68,17 @@ def resolve_band_map(model_bands: list[str], layer_descriptions: list[str],
         + ", ".join(f"{b}={i + 1}" for i, b in enumerate(model_bands)))
 
 
+def raster_band_names(path: str | Path) -> list[str]:
+    """The description of each band of a raster file ('' where it has none)."""
+    import rasterio
+
+    try:
+        with rasterio.open(str(path)) as src:
+            return [d or "" for d in src.descriptions]
+    except Exception as exc:  # noqa: BLE001 - any GDAL failure: say which file
+        raise ProviderError(f"cannot open raster {str(path)!r}: {exc}") from exc
+
+
 def read_raster_for_model(path: str | Path, band_map: dict[str, int], *, scale: float = 1.0,
                           bounds: tuple | None = None, bounds_crs: str | None = None,
                           dst_crs: str | None = None, max_pixels: int = 40_000_000,
@@ -129,4 +140,4 @@ def read_raster_for_model(path: str | Path, band_map: dict[str, int], *, scale: 
             "transform": list(transform)[:6], "nodata_fraction": float(mask.mean()) if mask.size else 0.0}
 
 
-__all__ = ["parse_band_map", "resolve_band_map", "read_raster_for_model"]
+__all__ = ["parse_band_map", "resolve_band_map", "raster_band_names", "read_raster_for_model"]

@@ -82,15 +82,20 @@ class Provider:
     """A data backend: fetches a :class:`Patch` for an ROI, window and sensor."""
 
     name = "base"
+    #: whether this backend can fetch Sentinel-1 (``COPERNICUS/S1_GRD[_FLOAT]``); today only Earth Engine
+    serves_sentinel1 = False
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         """One composite over the window (``frames=None``) or ``frames`` binned composites."""
         raise NotImplementedError
 
-    @staticmethod
-    def checked(spatial: SpatialSpec, sensor: SensorSpec):
-        """Validated spatial and sensor, and the ROI's grid at the sensor's scale."""
+    def checked(self, spatial: SpatialSpec, sensor: SensorSpec):
+        """Validated spatial and sensor, and the ROI's grid at the sensor's scale.
+
+        A Sentinel-1 sensor on a backend that cannot serve it is a :class:`ProviderError`
+        naming the backend that can.
+        """
         from ..errors import SpecError
         from ..geo import roi_grid
         from ..specs import validate_spatial
@@ -99,6 +104,10 @@ class Provider:
         if not isinstance(sensor, SensorSpec):
             raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
         sensor = sensor.validate()
+        if sensor.is_sentinel1 and not self.serves_sentinel1:
+            raise ProviderError(
+                f"backend {self.name!r} does not serve Sentinel-1 ({sensor.collection!r}); Sentinel-1 "
+                f"is fetched by the Earth Engine backend: use backend='gee'")
         return spatial, sensor, roi_grid(spatial, sensor.scale_m)
 
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
