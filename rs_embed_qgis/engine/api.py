@@ -277,7 +277,7 @@ def list_models_for_data(data: UserData) -> list[dict[str, Any]]:
     Nothing is loaded; ``data.data`` may be a small stand-in array of the right channel count."""
     if not isinstance(data, UserData):
         raise SpecError(f"list_models_for_data takes a UserData, got {type(data).__name__}")
-    data.validate()
+    data.validate().declared_bands()  # a declaration that cannot name its channels is a SpecError
     return _compatible(data, only=False)
 
 

@@ -85,6 +85,7 @@ class Scene:
     bands: dict[str, tuple[str, int]]
     bounds_4326: tuple[float, float, float, float]
     cloudy_pct: float
+    props: dict[str, Any] = field(default_factory=dict)  # more scene properties (Sentinel-1 metadata ...)
 
 
 # -- the server's catalogue -------------------------------------------------------------------
@@ -357,7 +358,7 @@ def _load_collection(ev, id, version=None):
                  .total_seconds() * 1000)
         props = {"system:index": s.id, "system:time_start": ms,
                  "CLOUDY_PIXEL_PERCENTAGE": s.cloudy_pct, "CLOUD_COVER": s.cloudy_pct,
-                 "_footprint": s.bounds_4326}
+                 "_footprint": s.bounds_4326, **s.props}
         items.append(Item(props, _scene_thunk(ev, s)))
     return items
 
@@ -465,6 +466,8 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "GeometryConstructors.Rectangle": _rect,
     "DateRange": _date_range,
     "Filter.dateRangeContains": _date_range_contains,
+    "Filter.equals": lambda ev, leftField, rightValue: (lambda p: p.get(leftField) == rightValue),
+    "Filter.listContains": lambda ev, leftField, rightValue: (lambda p: rightValue in (p.get(leftField) or [])),
     "Filter.greaterThan": lambda ev, leftField, rightValue: (lambda p: p[leftField] > rightValue),
     "Filter.lessThanOrEquals": lambda ev, leftField, rightValue: (lambda p: p[leftField] <= rightValue),
     "Filter.not": lambda ev, filter: (lambda p: not filter(p)),
