@@ -24,7 +24,7 @@ from .catalog import entries, get_entry
 from .catalog.entry import EMBEDDING_KINDS
 from .embedding import Embedding
 from .errors import ModelError, RequestError, SpecError
-from .geo import RoiGrid, roi_grid, transform_bounds
+from .geo import RoiGrid, roi_grid
 from .pipeline import get_embedder
 from .providers import clear_provider_cache, get_provider
 from .providers.base import Patch
@@ -263,7 +263,7 @@ def _data_patch(data: UserData | np.ndarray, arr: np.ndarray, sensor: SensorSpec
             raise SpecError("transform was given without crs; pass both to georeference the output")
         grid = RoiGrid.from_transform(crs, transform, arr.shape[-1], arr.shape[-2])
         if spatial is None and isinstance(data, UserData):  # the footprint stands for the ROI
-            spatial = BBox(*transform_bounds(grid.bounds, grid.crs, "EPSG:4326"))
+            spatial = BBox(*grid.bounds_in("EPSG:4326"))
     if spatial is not None:
         spatial = validate_spatial(spatial)
     frames = [{"mid": str(d)[:10]} for d in (dates or [])]

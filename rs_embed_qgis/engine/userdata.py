@@ -82,14 +82,16 @@ class UserData:
         """A raster file (GeoTIFF, ...) read with the engine's raster reader: every band, its CRS and
         transform. ``bands`` names the channels; else the file's band descriptions when each band
         has a distinct one; else the collection's canonical order. No-data pixels read as 0."""
-        from .user_raster import raster_band_names, read_raster_for_model
+        from .geoio import raster_info
+        from .user_raster import read_raster_for_model
 
-        described = raster_band_names(path)
+        described = raster_info(path).descriptions
         got = read_raster_for_model(path, {str(i + 1): i + 1 for i in range(len(described))})
         if bands is None and all(described) and len(set(described)) == len(described):
             bands = tuple(described)
         a, _, _, _, e, _ = got["transform"]
-        scale = round(a) if math.isclose(a, -e, rel_tol=1e-6) and a >= 1 and not _is_geographic(got["crs"]) else None
+        # square pixels of a metre or more: a metric CRS (pixels in degrees are far smaller)
+        scale = round(a) if math.isclose(a, -e, rel_tol=1e-6) and a >= 1 else None
         return cls(data=got["data"], collection=collection, bands=tuple(bands) if bands is not None else None,
                    temporal=temporal, scale_m=scale, crs=got["crs"], transform=tuple(got["transform"]))
 
@@ -136,12 +138,6 @@ class UserData:
         return {"source": "user_data", "collection": collection_id(self.collection),
                 "declared_bands": list(self.declared_bands()), "declared_scale_m": self.scale_m,
                 "crs": self.crs, "transform": list(tuple(self.transform)[:6]) if self.transform is not None else None}
-
-
-def _is_geographic(crs: str) -> bool:
-    from pyproj import CRS
-
-    return CRS.from_user_input(crs).is_geographic
 
 
 def match(data: UserData, sensor: SensorSpec, model: str) -> list[int]:
