@@ -95,14 +95,40 @@ def modality_name(modality: str | None) -> str | None:
     return _MODALITY_ALIASES.get(key, key)
 
 
+def wanted_modality(model: str, modality: str | None, sensor: SensorSpec | None = None) -> str | None:
+    """The input branch asked for (``modality=`` or ``sensor.modality``), checked against the model's."""
+    entry = get_entry(model)
+    wanted = modality_name(modality)
+    given = modality_name(sensor.modality) if isinstance(sensor, SensorSpec) else None
+    if wanted is not None and given is not None and wanted != given:
+        raise RequestError(f"modality={modality!r} but sensor.modality={sensor.modality!r}; they must agree")
+    wanted = wanted or given
+    profiles = entry.input_modalities()
+    if wanted is not None and wanted not in profiles:
+        takes = sorted(profiles) or "none (it reads a precomputed product)"
+        raise RequestError(f"model {entry.id!r} does not take modality {wanted!r}; it takes {takes}")
+    return wanted
+
+
+def modality_options(model: str, modality: str | None, sensor: SensorSpec | None,
+                     options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A model with several input branches picks one with its option ``modality``: 0.3's
+    ``modality=`` (or ``sensor.modality``) becomes that option."""
+    wanted = wanted_modality(model, modality, sensor)
+    if wanted is None or not get_entry(model).declares_modalities:
+        return options
+    return merge_model_options(options, {"modality": wanted})
+
+
 def resolve_sensor(model: str, *, sensor: SensorSpec | None = None, fetch: FetchSpec | None = None,
                    modality: str | None = None,
                    default_sensor: Callable[[], SensorSpec | None] | None = None) -> SensorSpec | None:
     """The sensor a model is fetched with: ``sensor``, or the default (of ``modality``) changed by
     ``fetch``; None when nothing was asked (the pipeline then takes the model's default).
 
-    ``default_sensor`` gives the model's default as its embedder knows it (a variant may read
-    other bands than the catalog default); without it, the catalog's.
+    ``default_sensor`` gives the model's default as its embedder knows it (built with the
+    options of :func:`modality_options`: a variant or a branch may read other bands than the
+    catalog default); without it, the catalog's sensor of the branch.
     """
     entry = get_entry(model)
     if sensor is not None and fetch is not None:
@@ -112,25 +138,17 @@ def resolve_sensor(model: str, *, sensor: SensorSpec | None = None, fetch: Fetch
         raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
     if fetch is not None and not isinstance(fetch, FetchSpec):
         raise SpecError(f"fetch must be a FetchSpec, got {fetch!r}")
-    wanted = modality_name(modality)
-    given = modality_name(sensor.modality) if sensor is not None else None
-    if wanted is not None and given is not None and wanted != given:
-        raise RequestError(f"modality={modality!r} but sensor.modality={sensor.modality!r}; they must agree")
-    wanted = wanted or given
-    profiles = entry.input_modalities()
-    if wanted is not None and wanted not in profiles:
-        takes = sorted(profiles) or "none (it reads a precomputed product)"
-        raise RequestError(f"model {entry.id!r} does not take modality {wanted!r}; it takes {takes}")
+    wanted = wanted_modality(entry.id, modality, sensor)
     if sensor is not None:
         return sensor if wanted is None or sensor.modality == wanted else dataclasses.replace(sensor, modality=wanted)
     if fetch is None and wanted is None:
         return None
-    if wanted is not None and entry.modalities:
-        base = profiles[wanted]
+    if default_sensor is not None:
+        base = default_sensor()
     else:
-        base = default_sensor() if default_sensor is not None else entry.default_sensor
-        if base is not None and wanted is not None:
-            base = dataclasses.replace(base, modality=wanted)
+        base = entry.input_modalities()[wanted] if wanted is not None else entry.default_sensor
+    if base is not None and wanted is not None:
+        base = dataclasses.replace(base, modality=wanted)
     if base is None:
         raise RequestError(f"model {entry.id!r} has no default sensor for fetch= to change; "
                            f"pass sensor=SensorSpec(...)")
@@ -229,7 +247,8 @@ def embed_call(model: str, *, output: OutputSpec, sensor: SensorSpec | None = No
 
     entry = get_entry(model)
     output = check_output(output)
-    options = merge_model_options(model_options, dict(model_kwargs or {}), api_names)
+    options = modality_options(entry.id, modality, sensor,
+                               merge_model_options(model_options, dict(model_kwargs or {}), api_names))
 
     def embedder():
         return get_embedder(entry.id, device=device, model_options=options)
@@ -331,16 +350,17 @@ def export_call(*, models: Sequence[Any], target: Any, config: Any, flat: dict[s
         else:  # not a model of this export: the plan says so
             sensors[k] = v
     for r, mid in zip(requests, ids, strict=True):
-        if r.model_config:
-            options[mid] = merge_model_options(options[mid] or None, dict(r.model_config)) or {}
         if r.sensor is not None and mid in given:
             raise RequestError(f"model {r.name!r} has a sensor both in its ExportModelRequest and in "
                                f"per_model_sensors; give it once")
         # as in 0.3: the request's own sensor / fetch / modality, else the call's
         own = r.sensor if r.sensor is not None else (given.get(mid) or sensor)
+        mod = r.modality if r.modality is not None else modality
+        if r.model_config:
+            options[mid] = merge_model_options(options[mid] or None, dict(r.model_config)) or {}
+        options[mid] = modality_options(mid, mod, own, options[mid] or None) or {}
         s = resolve_sensor(
-            mid, sensor=own, fetch=r.fetch if r.fetch is not None else fetch,
-            modality=r.modality if r.modality is not None else modality,
+            mid, sensor=own, fetch=r.fetch if r.fetch is not None else fetch, modality=mod,
             default_sensor=lambda mid=mid: get_embedder(mid, device=device,
                                                         model_options=options[mid]).default_sensor())
         if s is not None:
@@ -362,4 +382,5 @@ def export_call(*, models: Sequence[Any], target: Any, config: Any, flat: dict[s
 
 
 __all__ = ["DEFAULT_INPUT_PREP", "EmbedCall", "embed_call", "ExportCall", "resolve_backend", "merge_model_options",
-           "modality_name", "resolve_sensor", "resolve_input_prep", "export_call"]
+           "modality_name", "wanted_modality", "modality_options", "resolve_sensor", "resolve_input_prep",
+           "export_call"]

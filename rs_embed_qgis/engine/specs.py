@@ -278,8 +278,9 @@ class SensorSpec:
     branch of a model with several (``"s2"``, ``"s1"``); the others apply to Sentinel-1
     (``COPERNICUS/S1_GRD[_FLOAT]``), which only the Earth Engine backend serves:
     ``orbit`` keeps one pass (``"ASCENDING"``/``"DESCENDING"``, None: both),
-    ``use_float_linear`` reads linear backscatter (``S1_GRD_FLOAT``) rather than dB
-    (``S1_GRD``), ``s1_require_iw`` keeps Interferometric Wide swath scenes only and
+    ``use_float_linear=False`` reads dB backscatter (``S1_GRD``) where the sensor names the
+    linear product (``S1_GRD_FLOAT``; a sensor naming ``S1_GRD`` reads dB anyway),
+    ``s1_require_iw`` keeps Interferometric Wide swath scenes only and
     ``s1_relax_iw_on_empty`` drops that filter when it leaves no scene.
     """
 

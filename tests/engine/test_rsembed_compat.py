@@ -183,6 +183,20 @@ def test_modality_picks_an_input_branch_the_model_has(roi, summer):
                       sensor=SensorSpec("COPERNICUS/S1_GRD", ("VV",), modality="s1"))
 
 
+def test_modality_of_a_model_with_branches_becomes_its_option():
+    """OlmoEarth declares an s2 and an s1 branch (its option ``modality``); 0.3's modality= picks one."""
+    from rs_embed_qgis.engine.call_shapes import modality_options, resolve_sensor
+
+    assert modality_options("olmoearth", "sentinel-1", None, {"variant": "nano"}) == {"variant": "nano",
+                                                                                       "modality": "s1"}
+    assert modality_options("mosaiks", "s2", None, None) is None  # one branch: no option to set
+    s1 = resolve_sensor("olmoearth", modality="s1", fetch=FetchSpec(scale_m=20))
+    assert (s1.collection, s1.bands, s1.modality, s1.scale_m) == ("COPERNICUS/S1_GRD", ("VV", "VH"), "s1", 20)
+    assert describe_model("olmoearth")["modalities"]["s1"]["bands"] == ["VV", "VH"]
+    with pytest.raises(ModelError, match="different values"):
+        modality_options("olmoearth", "s1", None, {"modality": "s2"})
+
+
 def test_model_kwargs_backend_auto_and_empty_batches(roi, summer, monkeypatch):
     monkeypatch.setenv("RS_EMBED_DEFAULT_PROVIDER", "local")
     a = get_embedding("mosaiks", spatial=roi, temporal=summer, backend="auto", num_features=32)
@@ -324,6 +338,10 @@ def test_list_models_for_data_says_which_models_fit_and_why_not():
     assert not rows["gse"]["compatible"] and "precomputed" in rows["gse"]["reason"]
     with pytest.raises(SpecError, match="13 channels"):
         list_models_for_data(UserData(np.zeros((13, 4, 4)), collection="s2"))
+    radar = {r["model"]: r for r in list_models_for_data(UserData(np.zeros((2, 8, 8)), collection="s1",
+                                                                  bands=("VV", "VH")))}
+    assert radar["olmoearth"]["compatible"] and radar["olmoearth"]["modality"] == "s1"  # its Sentinel-1 branch
+    assert not radar["mosaiks"]["compatible"] and "'s1'" in radar["mosaiks"]["reason"]
 
 
 def test_inspect_model_input_checks_what_the_model_would_get(roi, summer):

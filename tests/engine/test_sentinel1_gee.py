@@ -84,10 +84,13 @@ def test_iw_filter_is_relaxed_only_when_allowed(s1, make_gee):
 
 def test_linear_or_db_product(s1, make_gee):
     gee = make_gee()
-    lin = gee.fetch(ROI, JULY, sar(collection=DB, orbit="ASCENDING"))  # use_float_linear=True: the linear product
-    db = gee.fetch(ROI, JULY, sar(orbit="ASCENDING", use_float_linear=False))
+    lin = gee.fetch(ROI, JULY, sar(orbit="ASCENDING"))
+    db = gee.fetch(ROI, JULY, sar(orbit="ASCENDING", use_float_linear=False))  # the linear product named: dB read
+    named = gee.fetch(ROI, JULY, sar(collection=DB, orbit="ASCENDING"))       # the dB product named: dB read
     assert lin.meta["s1_collection_used"] == FLOAT and db.meta["s1_collection_used"] == DB
+    assert named.meta["s1_collection_used"] == DB
     np.testing.assert_allclose(db.chw[:, 0, 0], 10 * np.log10(lin.chw[:, 0, 0]), rtol=1e-5)
+    np.testing.assert_array_equal(named.chw, db.chw)
 
 
 def test_other_backends_name_the_one_that_serves_sentinel1():

@@ -126,9 +126,6 @@ class ModelEntry:
     side_inputs: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()       # importable modules the model needs
     aliases: tuple[str, ...] = ()
-    #: input branches of a model that takes more than one (``{"s2": SensorSpec, "s1": ...}``);
-    #: empty: the default sensor is the one modality (see :meth:`input_modalities`)
-    modalities: Mapping[str, SensorSpec] = field(default_factory=dict)
     paper: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)   # kind-specific facts, shown by describe
 
@@ -162,16 +159,28 @@ class ModelEntry:
         other kinds as they are)."""
         return TypeName("on-the-fly" if self.kind == "embedder" else self.kind)
 
+    @property
+    def declares_modalities(self) -> bool:
+        """Whether the model has several input branches, chosen with its option ``modality``.
+
+        They are declared in ``extra["modalities"]``: ``{name: {"sensor": SensorSpec, ...}}``
+        (a branch without ``sensor`` reads the default sensor); the model's adapter reads
+        the rest of each branch's facts.
+        """
+        return bool(self.extra.get("modalities"))
+
     def input_modalities(self) -> dict[str, SensorSpec]:
         """Modality name -> the sensor of that input branch (its ``modality`` field set).
 
-        The declared :attr:`modalities`, else one: the default sensor's (``s2`` for a
-        Sentinel-2 model). Precomputed products and models without a sensor have none.
+        The declared branches (:attr:`declares_modalities`), else one: the default sensor's
+        (``s2`` for a Sentinel-2 model). Precomputed products and models without a sensor
+        have none.
         """
-        if self.modalities:
-            return {k: replace(v, modality=k) for k, v in self.modalities.items()}
         if self.kind != "embedder" or self.default_sensor is None:
             return {}
+        if self.declares_modalities:
+            return {k: replace((v or {}).get("sensor") or self.default_sensor, modality=k)
+                    for k, v in self.extra["modalities"].items()}
         name = modality_of(self.default_sensor.collection)
         return {name: replace(self.default_sensor, modality=name)}
 

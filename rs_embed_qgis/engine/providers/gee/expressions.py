@@ -76,10 +76,11 @@ def collection_info(collection: str, cloud_property: str | None = None,
 
 
 def collection_id(info: CollectionInfo, sensor: SensorSpec) -> str:
-    """The collection read: for Sentinel-1, the linear (``S1_GRD_FLOAT``) or dB (``S1_GRD``) product
-    as ``sensor.use_float_linear`` says, whichever of the two was named."""
-    if info.sar:
-        return S1_FLOAT if sensor.use_float_linear else S1_DB
+    """The collection read: the one named, except that ``use_float_linear=False`` turns the linear
+    Sentinel-1 product (``S1_GRD_FLOAT``) into the dB one (``S1_GRD``). A sensor naming ``S1_GRD``
+    gets dB whatever ``use_float_linear`` says (its default, True, is 0.3's for ``S1_GRD_FLOAT``)."""
+    if info.sar and not sensor.use_float_linear:
+        return S1_DB
     return sensor.collection
 
 
