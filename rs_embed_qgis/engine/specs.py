@@ -275,8 +275,9 @@ class SensorSpec:
     """Which collection and bands to fetch, at what resolution and compositing.
 
     The fields after ``check_save_dir`` are rs-embed 0.3's: ``modality`` names the input
-    branch of a model with several (``"s2"``, ``"s1"``); the others apply to Sentinel-1
-    (``COPERNICUS/S1_GRD[_FLOAT]``), which only the Earth Engine backend serves:
+    branch of a model with several (``"s2"``, ``"s1"``); the others filter Sentinel-1 scenes
+    (``COPERNICUS/S1_GRD[_FLOAT]``) by their metadata, which only the Earth Engine backend has
+    (other backends read the radar files they have, and refuse an orbit or a strict IW filter):
     ``orbit`` keeps one pass (``"ASCENDING"``/``"DESCENDING"``, None: both),
     ``use_float_linear=False`` reads dB backscatter (``S1_GRD``) where the sensor names the
     linear product (``S1_GRD_FLOAT``; a sensor naming ``S1_GRD`` reads dB anyway),

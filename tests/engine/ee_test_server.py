@@ -102,7 +102,8 @@ class Catalog:
         prov = LocalProvider(root=str(root))
         self.collections[collection] = [
             Scene(s.id, s.date, dict(s.bands), s.bounds_4326,
-                  float(s.cloudy_pct) if s.cloudy_pct is not None else 0.0)
+                  float(s.cloudy_pct) if s.cloudy_pct is not None else 0.0,
+                  props=_s1_props(s.bands) if collection.startswith("COPERNICUS/S1") else {})
             for s in prov.scenes()]
 
     def _raster(self, path: str):
@@ -171,6 +172,13 @@ class Catalog:
                 width=w, height=h, resampling=Resampling.nearest,
                 src_nodata=nodata if nodata is not None else 0, nodata=0) as vrt:
             return vrt.read(), vrt.read_masks(1) > 0
+
+
+def _s1_props(bands) -> dict[str, Any]:
+    """What every Earth Engine Sentinel-1 GRD scene carries: swath mode, pass, polarisations
+    (an IW scene of one pass with the file's polarisation bands)."""
+    pols = [b for b in bands if b in ("VV", "VH", "HH", "HV")]
+    return {"instrumentMode": "IW", "orbitProperties_pass": "ASCENDING", "transmitterReceiverPolarisation": pols}
 
 
 # -- the interpreter ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Sentinel-1 through the Earth Engine backend (rs-embed 0.3's SensorSpec fields): the orbit
 filter, the Interferometric Wide swath filter and its relaxation when it leaves no scene, the
 linear or dB product, polarisation bands; on the loopback EE server with small VV/VH scenes.
-Other backends refuse Sentinel-1 with an error naming the one that serves it."""
+Other backends read the radar files they have, and refuse a scene filter they cannot apply."""
 import datetime as dt
 
 import numpy as np
@@ -93,6 +93,10 @@ def test_linear_or_db_product(s1, make_gee):
     np.testing.assert_array_equal(named.chw, db.chw)
 
 
-def test_other_backends_name_the_one_that_serves_sentinel1():
-    with pytest.raises(ProviderError, match="backend='gee'"):
-        LocalProvider().fetch(ROI, JULY, sar())
+def test_other_backends_refuse_scene_filters_they_cannot_apply():
+    local = LocalProvider()
+    for insist in ({"orbit": "ASCENDING"}, {"s1_relax_iw_on_empty": False}):
+        with pytest.raises(ProviderError, match="backend='gee'"):
+            local.fetch(ROI, JULY, sar(**insist))
+    with pytest.raises(ProviderError, match="VV"):  # no filter insisted on: the files decide (none here)
+        local.fetch(ROI, JULY, sar())

@@ -82,8 +82,9 @@ class Provider:
     """A data backend: fetches a :class:`Patch` for an ROI, window and sensor."""
 
     name = "base"
-    #: whether this backend can fetch Sentinel-1 (``COPERNICUS/S1_GRD[_FLOAT]``); today only Earth Engine
-    serves_sentinel1 = False
+    #: whether this backend filters Sentinel-1 scenes by pass and swath mode (``SensorSpec.orbit``,
+    #: ``s1_require_iw``): it needs scene metadata, which today only Earth Engine has
+    filters_sentinel1_scenes = False
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
@@ -93,8 +94,9 @@ class Provider:
     def checked(self, spatial: SpatialSpec, sensor: SensorSpec):
         """Validated spatial and sensor, and the ROI's grid at the sensor's scale.
 
-        A Sentinel-1 sensor on a backend that cannot serve it is a :class:`ProviderError`
-        naming the backend that can.
+        A backend that cannot filter Sentinel-1 scenes reads the radar files it has as they
+        are; a sensor that insists on a filter (``orbit``, or ``s1_require_iw`` without
+        ``s1_relax_iw_on_empty``) is a :class:`ProviderError` naming the backend that can.
         """
         from ..errors import SpecError
         from ..geo import roi_grid
@@ -104,10 +106,13 @@ class Provider:
         if not isinstance(sensor, SensorSpec):
             raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
         sensor = sensor.validate()
-        if sensor.is_sentinel1 and not self.serves_sentinel1:
+        insists = [f for f, on in (("orbit", sensor.orbit is not None),
+                                   ("s1_require_iw without s1_relax_iw_on_empty",
+                                    sensor.s1_require_iw and not sensor.s1_relax_iw_on_empty)) if on]
+        if sensor.is_sentinel1 and insists and not self.filters_sentinel1_scenes:
             raise ProviderError(
-                f"backend {self.name!r} does not serve Sentinel-1 ({sensor.collection!r}); Sentinel-1 "
-                f"is fetched by the Earth Engine backend: use backend='gee'")
+                f"backend {self.name!r} cannot filter Sentinel-1 scenes by pass or swath mode (asked: "
+                f"{', '.join(insists)}; orbit={sensor.orbit!r}); the Earth Engine backend can: use backend='gee'")
         return spatial, sensor, roi_grid(spatial, sensor.scale_m)
 
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,

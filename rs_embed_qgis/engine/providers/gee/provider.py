@@ -25,7 +25,7 @@ class GEEProvider(Provider):
     """Composites from Earth Engine on the ROI's UTM grid (see the package doc)."""
 
     name = "gee"
-    serves_sentinel1 = True
+    filters_sentinel1_scenes = True
 
     def __init__(self, project: str | None = None, credentials: Any = None,
                  opt_url: str | None = None, cache_dir: Any = "default",
