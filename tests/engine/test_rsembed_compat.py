@@ -193,6 +193,8 @@ def test_modality_of_a_model_with_branches_becomes_its_option():
     s1 = resolve_sensor("olmoearth", modality="s1", fetch=FetchSpec(scale_m=20))
     assert (s1.collection, s1.bands, s1.modality, s1.scale_m) == ("COPERNICUS/S1_GRD", ("VV", "VH"), "s1", 20)
     assert describe_model("olmoearth")["modalities"]["s1"]["bands"] == ["VV", "VH"]
+    assert modality_options("terrafm", "s1", None, None) == {"modality": "s1"}
+    assert resolve_sensor("terrafm", modality="s1").collection == "COPERNICUS/S1_GRD_FLOAT"  # linear, as it wants
     with pytest.raises(ModelError, match="different values"):
         modality_options("olmoearth", "s1", None, {"modality": "s2"})
 
