@@ -34,6 +34,8 @@ DEFAULT_INPUT_PREP = "resize"
 
 _MODALITY_ALIASES = {"sentinel1": "s1", "sentinel_1": "s1", "sentinel2": "s2", "sentinel_2": "s2",
                      "s2l1c": "s2_l1c", "s2l2a": "s2_l2a"}
+#: a more specific name -> the branch name our catalog uses for it
+_MODALITY_FAMILY = {"s2_l2a": "s2"}
 
 
 # -- backend --------------------------------------------------------------------------------------------
@@ -104,6 +106,8 @@ def wanted_modality(model: str, modality: str | None, sensor: SensorSpec | None 
         raise RequestError(f"modality={modality!r} but sensor.modality={sensor.modality!r}; they must agree")
     wanted = wanted or given
     profiles = entry.input_modalities()
+    if wanted in _MODALITY_FAMILY and wanted not in profiles and _MODALITY_FAMILY[wanted] in profiles:
+        wanted = _MODALITY_FAMILY[wanted]  # 0.3 calls some models' Sentinel-2 L2A branch "s2_l2a"
     if wanted is not None and wanted not in profiles:
         takes = sorted(profiles) or "none (it reads a precomputed product)"
         raise RequestError(f"model {entry.id!r} does not take modality {wanted!r}; it takes {takes}")

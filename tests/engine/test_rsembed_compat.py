@@ -194,6 +194,9 @@ def test_modality_of_a_model_with_branches_becomes_its_option():
     assert (s1.collection, s1.bands, s1.modality, s1.scale_m) == ("COPERNICUS/S1_GRD", ("VV", "VH"), "s1", 20)
     assert describe_model("olmoearth")["modalities"]["s1"]["bands"] == ["VV", "VH"]
     assert modality_options("terrafm", "s1", None, None) == {"modality": "s1"}
+    # TerraMind picks its inputs with its own option values (S2L2A, S1GRD); 0.3 calls its branch s2_l2a
+    assert modality_options("terramind", "s2_l2a", None, None) is None
+    assert resolve_sensor("terramind", modality="S2L2A").modality == "s2"
     assert resolve_sensor("terrafm", modality="s1").collection == "COPERNICUS/S1_GRD_FLOAT"  # linear, as it wants
     with pytest.raises(ModelError, match="different values"):
         modality_options("olmoearth", "s1", None, {"modality": "s2"})

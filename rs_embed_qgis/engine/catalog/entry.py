@@ -165,9 +165,10 @@ class ModelEntry:
 
         They are declared in ``extra["modalities"]``: ``{name: {"sensor": SensorSpec, ...}}``
         (a branch without ``sensor`` reads the default sensor); the model's adapter reads
-        the rest of each branch's facts.
+        the rest of each branch's facts. (A list there only describes a model's own option
+        values, e.g. TerraMind's; it declares no branches.)
         """
-        return bool(self.extra.get("modalities"))
+        return isinstance(self.extra.get("modalities"), Mapping) and bool(self.extra["modalities"])
 
     def input_modalities(self) -> dict[str, SensorSpec]:
         """Modality name -> the sensor of that input branch (its ``modality`` field set).

@@ -44,6 +44,9 @@ COLLECTIONS: dict[str, CollectionInfo] = {
     GSE_COLLECTION: CollectionInfo(None, "none", annual=True),
     S1_DB: CollectionInfo(None, "none", sar=True),
     S1_FLOAT: CollectionInfo(None, "none", sar=True),
+    # MODIS Terra L1B at 1 km (SatVision-TOA): no scene cloud property or mask; bands are
+    # MODIS band numbers ("1" .. "36", "13lo" ...), as the local MODIS reader names them
+    "MODIS/061/MOD021KM": CollectionInfo(None, "none"),
 }
 #: Sentinel-1 polarisation bands: a scene must carry each one asked for
 S1_POLARISATIONS = ("VV", "VH", "HH", "HV")
