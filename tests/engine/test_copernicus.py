@@ -142,9 +142,7 @@ def test_files_that_are_not_the_product_are_refused(tmp_path):
         dst.write(np.ones((3, 4, 4), np.float32))
     with pytest.raises(ProviderError, match="3 bands"):
         _embed(bad, PointBuffer(lon=9.02, lat=47.84, buffer_m=300))
-    with pytest.raises(ProviderError, match="backend='local'"):
-        api.get_embedding("copernicus", spatial=PointBuffer(9.02, 47.84, 300), backend="gee",
-                          temporal=TemporalSpec.year(2021), model_options={"path": str(bad), "download": False})
+
 
 
 def test_options_are_checked_and_the_path_setting_is_the_map(cop_map):
@@ -153,3 +151,11 @@ def test_options_are_checked_and_the_path_setting_is_the_map(cop_map):
     assert emb.path == cop_map and emb.weights_meta["status"] == "not needed"
     with pytest.raises(ModelError, match=r"unknown model_options \['frames'\]"):
         api.get_embedder("copernicus", model_options={"path": str(cop_map), "frames": 4})
+
+
+def test_the_map_is_read_whatever_the_backend_and_the_window(cop_map):
+    roi = PointBuffer(lon=9.02, lat=47.84, buffer_m=300)
+    base = _embed(cop_map, roi)
+    other = api.get_embedding("copernicus", spatial=roi, backend="auto", temporal=TemporalSpec.year(2021),
+                              model_options={"path": str(cop_map), "download": False})
+    assert np.array_equal(other.array, base.array) and other.meta["input"]["backend"] == "local:copernicus"

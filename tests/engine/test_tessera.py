@@ -122,7 +122,7 @@ def test_no_tile_at_all_explains_where_they_go_and_how_to_get_them(tmp_path):
     assert "'download': True" in msg
 
 
-def test_the_year_is_the_windows_and_other_backends_are_refused(tiles):
+def test_the_year_is_the_windows_and_any_backend_reads_the_folder(tiles):
     emb = api.get_embedding("tessera", spatial=ROI, temporal=TemporalSpec.range("2024-03-01", "2024-09-01"),
                             backend="local", model_options={"data_dir": str(tiles), "download": False})
     assert emb.meta["year"] == 2024
@@ -132,9 +132,10 @@ def test_the_year_is_the_windows_and_other_backends_are_refused(tiles):
     with pytest.raises(ProviderError, match="for 2023"):
         api.get_embedding("tessera", spatial=ROI, temporal=TemporalSpec.year(2023), backend="local",
                           model_options={"data_dir": str(tiles), "download": False})
-    with pytest.raises(ProviderError, match="backend='local'"):
-        api.get_embedding("tessera", spatial=ROI, temporal=Y2024, backend="gee",
-                          model_options={"data_dir": str(tiles), "download": False})
+    # the tiles are read from the folder whatever the backend (rs-embed asks for "auto")
+    via_auto = api.get_embedding("tessera", spatial=ROI, temporal=Y2024, backend="auto",
+                                 model_options={"data_dir": str(tiles), "download": False})
+    assert via_auto.meta["input"]["backend"] == "local:tessera" and np.array_equal(via_auto.array, emb.array)
 
 
 def test_the_data_folder_comes_from_the_environment(tiles, monkeypatch):

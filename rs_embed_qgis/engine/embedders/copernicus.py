@@ -17,7 +17,8 @@ Options: ``path`` (or ``weights``: the GeoTIFF, or a folder holding ``embed_map_
 ``RS_EMBED_COP_DIR``, else the cache ``$RS_EMBED_CACHE/weights/copernicus/``), ``download``
 (default True: fetch it from the Hugging Face dataset ``torchgeo/copernicus_embed`` at the
 revision torchgeo pins, checked against torchgeo's md5; its sha256 is then locked like
-any download's). Backend ``"local"``.
+any download's). The map is read whatever ``backend`` says (``meta["input"]["backend"]``
+is ``local:copernicus``).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError, ProviderError
+from ..errors import ModelError
 from ..providers.base import Patch
 from ..providers.copernicus import CopernicusEmbedProvider
 from ..specs import OutputSpec
@@ -65,10 +66,6 @@ class CopernicusEmbedder(ProductEmbedder):
         self._provider = CopernicusEmbedProvider(self.path)
         self.weights_meta.update(source=r.source, path=str(self.path), hf_repo=ws.hf_repo,
                                  revision=ws.revision, verified=r.verified)
-
-    def check_backend(self, backend: str) -> None:
-        if backend != "local":
-            raise ProviderError(f"copernicus is read from its GeoTIFF: use backend='local', not {backend!r}")
 
     def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> CopernicusEmbedProvider:
         return self._provider

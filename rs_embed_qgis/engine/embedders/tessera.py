@@ -15,7 +15,8 @@ Options (``model_options``):
   else from its server with the registry's sha256) - only the tiles the ROI needs.
 
 The year is the window's (``TemporalSpec.year(YYYY)``, or a range inside one year).
-Backend: ``"local"`` (the folder); Earth Engine does not serve the product.
+The tiles are read from the folder whatever ``backend`` says (Earth Engine does not serve
+the product; rs-embed asks for ``"auto"``); ``meta["input"]["backend"]`` is ``local:tessera``.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, ProviderError
+from ..errors import ModelError
 from ..providers.base import Patch
 from ..providers.tessera import TesseraProvider
 from ..weights import cache_dir
@@ -46,12 +47,6 @@ class TesseraEmbedder(ProductEmbedder):
         self.root = tessera_dir(options.get("data_dir") or options.get("weights"))
         self._provider = TesseraProvider(self.root, download=bool(options.get("download", True)))
         self.weights_meta.update(data_dir=str(self.root), download=self._provider.download)
-
-    def check_backend(self, backend: str) -> None:
-        if backend != "local":
-            raise ProviderError(
-                f"tessera is read from GeoTessera tiles on disk (downloaded when missing): use backend='local', "
-                f"not {backend!r} (Earth Engine does not serve it)")
 
     def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> TesseraProvider:
         return self._provider
