@@ -22,6 +22,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .. import compat
+from .. import settings as S
 from ..engine import OutputSpec, TemporalSpec
 from ..engine.errors import RsEmbedError
 from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
@@ -38,6 +40,10 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     GRID_SCALE = "GRID_SCALE"
     OUTPUT = "OUTPUT"
     QUICKLOOK = "QUICKLOOK"
+
+    def __init__(self):
+        super().__init__()
+        self._written: dict = {}
 
     def name(self):
         return "embed_raster"
@@ -68,7 +74,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             defaultValue="", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.SCALE_FACTOR, "Multiply pixel values by (to reach reflectance x 10000)",
-            QgsProcessingParameterNumber.Double, defaultValue=1.0))
+            compat.NUMBER_DOUBLE, defaultValue=1.0))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Only this extent (empty: whole layer)",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterString(
@@ -76,7 +82,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             defaultValue="", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.GRID_SCALE, "Grid cell size (m, or layer units) of the output",
-            QgsProcessingParameterNumber.Double, defaultValue=100.0, minValue=0.0001))
+            compat.NUMBER_DOUBLE, defaultValue=100.0, minValue=0.0001))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Embedding grid"))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.QUICKLOOK, "PCA quick-look (PNG)", fileFilter="PNG files (*.png)", optional=True,
@@ -93,7 +99,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 "a GeoTIFF (Export > Save As) and embed that file")
         path = layer.source().split("|")[0]
         model = self.parameterAsEnumString(parameters, "MODEL", context)
-        device = self.parameterAsEnumString(parameters, "DEVICE", context)
+        device = S.device_for(model, self.parameterAsEnumString(parameters, "DEVICE", context))
         out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         quicklook = self.parameterAsFileOutput(parameters, self.QUICKLOOK, context) or None
         try:
@@ -101,8 +107,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             from ..engine.geo import utm_epsg
             from ..engine.geoio import raster_info
 
-            mopts = common.model_options_for(
-                    model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_from(self, parameters, context, model)
             embedder = get_embedder(model, device=device, model_options=mopts or None)
             sensor = embedder.default_sensor()
             model_bands = list(sensor.bands) if sensor is not None else []
@@ -153,9 +158,11 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             if feedback.isCanceled():
                 return {}
             feedback.setProgress(90)
-            res = save_grid(emb, out_path, quicklook)
+            res = save_grid(emb, out_path, quicklook=quicklook)
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
+        if common.drop_if_cancelled(feedback, [res.get("geotiff"), res.get("quicklook")]):
+            return {}
         common.warn_random_weights(feedback, emb.meta)
         feedback.setProgress(100)
         feedback.pushInfo(f"grid {emb.array.shape} in {emb.meta.get('crs')} written to {res['geotiff']}")
@@ -164,4 +171,12 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                               input=emb.meta.get("input"))}
         if quicklook:
             out[self.QUICKLOOK] = res["quicklook"]
+        self._written = dict(res, meta=emb.meta)
         return out
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API, main thread
+        if self._written:
+            from . import outputs
+
+            outputs.style_grid(context, self._written)
+        return {}

@@ -20,6 +20,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from .. import compat
+from .. import settings as S
 from ..engine import OutputSpec
 from ..engine.errors import Cancelled, RsEmbedError
 from ..engine.export import FORMATS, export_batch
@@ -58,7 +60,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "OUTPUT_MODE", "Embedding shape", options=["pooled", "grid"], defaultValue="pooled",
             usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "GRID_SCALE", "Grid cell size (m) when the shape is grid", QgsProcessingParameterNumber.Double,
+            "GRID_SCALE", "Grid cell size (m) when the shape is grid", compat.NUMBER_DOUBLE,
             defaultValue=100.0, minValue=0.1))
         self.addParameter(QgsProcessingParameterEnum(
             "FORMAT", "File format", options=list(FORMATS), defaultValue="npz", usesStaticStrings=True))
@@ -71,10 +73,10 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             "CONTINUE_ON_ERROR", "Continue when a ROI fails (recorded in its manifest)", defaultValue=False))
         self.addParameter(common.advanced(QgsProcessingParameterNumber(
-            "CHUNK_SIZE", "ROIs per chunk", QgsProcessingParameterNumber.Integer, defaultValue=16,
+            "CHUNK_SIZE", "ROIs per chunk", compat.NUMBER_INTEGER, defaultValue=16,
             minValue=1)))
         self.addParameter(common.advanced(QgsProcessingParameterNumber(
-            "NUM_WORKERS", "Parallel fetches", QgsProcessingParameterNumber.Integer, defaultValue=4,
+            "NUM_WORKERS", "Parallel fetches", compat.NUMBER_INTEGER, defaultValue=4,
             minValue=1)))
         common.add_sensor_params(self)
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Export folder"))
@@ -91,15 +93,13 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         if not models:
             raise QgsProcessingException("choose at least one model (MODELS)")
         backend = self.parameterAsEnumString(parameters, "BACKEND", context)
-        folder = self.parameterAsFile(parameters, "DATA_FOLDER", context) or None
-        device = self.parameterAsEnumString(parameters, "DEVICE", context)
+        device = S.device_for(models, self.parameterAsEnumString(parameters, "DEVICE", context))
         out_dir = Path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
         try:
             from ..engine import get_embedder
 
             temporal = common.temporal_from(self, parameters, context)
-            mopts = common.model_options_multi(
-                models, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_multi(self, parameters, context, models)
             per_model = {}
             for m in models:
                 base = get_embedder(m, device=device, model_options=mopts[m] or None).default_sensor()
@@ -127,7 +127,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 continue_on_error=self.parameterAsBool(parameters, "CONTINUE_ON_ERROR", context),
                 resume=self.parameterAsBool(parameters, "RESUME", context), show_progress=False,
                 model_options={m: o for m, o in mopts.items()},
-                provider_options=common.provider_options(backend, folder),
+                provider_options=common.provider_options_from(self, parameters, context, backend),
                 progress=lambda f, m: (feedback.setProgress(5 + 95 * f), feedback.pushDebugInfo(str(m))),
                 is_cancelled=feedback.isCanceled)
             seconds = time.perf_counter() - t0

@@ -24,6 +24,17 @@ ALGORITHMS = [
 ]
 
 
+def create_algorithm(name: str):
+    """A fresh, initialised instance of the algorithm ``name`` (e.g. ``embed_extent``), for a
+    caller that finds no registered provider (a dock built before the provider, a test)."""
+    for module, cls in ALGORITHMS:
+        alg = getattr(importlib.import_module(f"{__package__}.{module}"), cls)()
+        if alg.name() == name:
+            alg.initAlgorithm()
+            return alg
+    return None
+
+
 class RsEmbedProvider(QgsProcessingProvider):
     def id(self):
         return "rs_embed"
