@@ -17,6 +17,7 @@ import numpy as np
 
 from . import compat
 from .engine.io import temporal_bounds, to_json
+from .i18n import tr
 
 META_PROPERTY = "rs_embed/meta"
 EMBEDDING_PROPERTY = "rs_embed/embedding_path"
@@ -73,26 +74,30 @@ def layer_metadata(meta: dict[str, Any], title: str, extra: dict[str, Any] | Non
     t = meta.get("temporal") or {}
     lines = []
     if random_w:
-        lines.append("RANDOM WEIGHTS: this model ran with randomly initialised weights; "
-                     "the values are NOT a pretrained embedding.")
-    lines.append(f"Model: {meta.get('model')} ({meta.get('family', '')}), device {meta.get('device', '?')}.")
-    lines.append(f"Weights: {w.get('status', '?')}"
-                 + (f" from {w.get('path') or w.get('source')}" if (w.get('path') or w.get('source')) else "") + ".")
+        lines.append(tr("RANDOM WEIGHTS: this model ran with randomly initialised weights; "
+                        "the values are NOT a pretrained embedding."))
+    lines.append(tr("Model: {model} ({family}), device {device}.").format(
+        model=meta.get("model"), family=meta.get("family", ""), device=meta.get("device", "?")))
+    source = w.get("path") or w.get("source")
+    lines.append((tr("Weights: {status} from {source}.") if source else tr("Weights: {status}.")).format(
+        status=w.get("status", "?"), source=source))
     start, end = temporal_bounds(t)
     if start:
-        lines.append(f"Time window: [{start}, {end}).")
+        lines.append(tr("Time window: [{start}, {end}).").format(start=start, end=end))
     sensor = meta.get("sensor") or {}
     if sensor:
-        lines.append(f"Sensor: {sensor.get('collection')} bands {', '.join(sensor.get('bands') or [])} "
-                     f"at {sensor.get('scale_m')} m, cloud <= {sensor.get('cloudy_pct')} %, "
-                     f"{sensor.get('composite')} composite.")
+        lines.append(tr("Sensor: {collection} bands {bands} at {scale} m, cloud <= {cloud} %, {composite} "
+                        "composite.").format(collection=sensor.get("collection"),
+                                             bands=", ".join(sensor.get("bands") or []), scale=sensor.get("scale_m"),
+                                             cloud=sensor.get("cloudy_pct"), composite=sensor.get("composite")))
     out = meta.get("output") or {}
     if out:
-        lines.append(f"Output: {out.get('mode')}"
-                     + (f" at {out.get('scale_m')} m" if out.get("mode") == "grid" else f" ({out.get('pooling')})"))
+        lines.append((tr("Output: grid at {scale} m") if out.get("mode") == "grid" else
+                      tr("Output: pooled ({pooling})")).format(scale=out.get("scale_m"), pooling=out.get("pooling")))
     tim = meta.get("timings") or {}
     if tim:
-        lines.append("Timings: " + ", ".join(f"{k} {v:.2f}" for k, v in tim.items() if isinstance(v, (int, float))))
+        lines.append(tr("Timings: {timings}").format(
+            timings=", ".join(f"{k} {v:.2f}" for k, v in tim.items() if isinstance(v, (int, float)))))
     md.setAbstract("\n".join(lines))
     kw = ["rs_embed", str(meta.get("model"))]
     if random_w:
@@ -207,7 +212,7 @@ def similarity_layer(tif: str, src_meta: dict[str, Any], name: str, clicked: dic
 
     lyr = QgsRasterLayer(str(tif), name)
     if not lyr.isValid():
-        raise RuntimeError(f"QGIS could not open the written GeoTIFF {tif!r}")
+        raise RuntimeError(tr("QGIS could not open the written GeoTIFF {path!r}").format(path=tif))
     _apply_meta(lyr, src_meta, name, "similarity", {"similarity_to": clicked})
     st = lyr.dataProvider().bandStatistics(1)
     lo = max(-1.0, st.minimumValue)
@@ -222,8 +227,8 @@ def style_input(layer, rgb: dict[str, Any], report: dict[str, Any], title: str) 
     multiband_style(layer, (1, 2, 3), rgb["display"])
     md = QgsLayerMetadata()
     md.setTitle(title)
-    md.setAbstract("Input patch as fetched (no model run): bands "
-                   f"{', '.join(rgb['bands'])} as RGB ({rgb['stretch']} values).")
+    md.setAbstract(tr("Input patch as fetched (no model run): bands {bands} as RGB ({stretch} values).").format(
+        bands=", ".join(rgb["bands"]), stretch=rgb["stretch"]))
     md.setHistory([to_json(report)])
     layer.setMetadata(md)
     layer.setCustomProperty(KIND_PROPERTY, "input")
@@ -233,7 +238,7 @@ def style_input(layer, rgb: dict[str, Any], report: dict[str, Any], title: str) 
 def style_superres(layer, meta: dict[str, Any], random_weights: bool) -> None:
     """A super-resolved raster: the run summary in its metadata (RANDOM WEIGHTS first when so)."""
     md = layer.metadata()
-    md.setAbstract(("RANDOM WEIGHTS: not a super-resolved image.\n" if random_weights else "")
+    md.setAbstract((tr("RANDOM WEIGHTS: not a super-resolved image.") + "\n" if random_weights else "")
                    + json.dumps(meta, indent=1, default=str))
     layer.setMetadata(md)
     layer.setCustomProperty(KIND_PROPERTY, "superres")

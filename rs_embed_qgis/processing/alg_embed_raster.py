@@ -27,6 +27,7 @@ from .. import settings as S
 from ..engine import OutputSpec, TemporalSpec
 from ..engine.errors import RsEmbedError
 from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
+from ..i18n import tr
 from ..jobs import save_grid
 from . import common
 
@@ -49,10 +50,10 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         return "embed_raster"
 
     def displayName(self):
-        return "Embed raster layer (your own pixels)"
+        return tr("Embed raster layer (your own pixels)")
 
     def shortHelpString(self):
-        return (
+        return tr(
             "Embeds the pixels of a raster layer you already have (no download) into a grid "
             "GeoTIFF on the layer's CRS.<br>"
             "<b>Band mapping</b>: MODEL_BAND=LAYER_BAND pairs, e.g. <code>B4=3,B3=2,B2=1</code> (1-based "
@@ -67,27 +68,27 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "BAND_MAP=B4=3,B3=2,B2=1 GRID_SCALE=100 OUTPUT=/tmp/raster_emb.tif</code>")
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Raster layer"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Raster layer")))
         common.add_model_params(self, data_folder=False)
         self.addParameter(QgsProcessingParameterString(
-            self.BAND_MAP, "Band mapping MODEL_BAND=LAYER_BAND (e.g. B4=3,B3=2,B2=1; empty: automatic)",
+            self.BAND_MAP, tr("Band mapping MODEL_BAND=LAYER_BAND (e.g. B4=3,B3=2,B2=1; empty: automatic)"),
             defaultValue="", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SCALE_FACTOR, "Multiply pixel values by (to reach reflectance x 10000)",
+            self.SCALE_FACTOR, tr("Multiply pixel values by (to reach reflectance x 10000)"),
             compat.NUMBER_DOUBLE, defaultValue=1.0))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Only this extent (empty: whole layer)",
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Only this extent (empty: whole layer)"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterString(
-            self.DATE, "Acquisition date YYYY-MM-DD (for models that use time; empty: none)",
+            self.DATE, tr("Acquisition date YYYY-MM-DD (for models that use time; empty: none)"),
             defaultValue="", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.GRID_SCALE, "Grid cell size (m, or layer units) of the output",
+            self.GRID_SCALE, tr("Grid cell size (m, or layer units) of the output"),
             compat.NUMBER_DOUBLE, defaultValue=100.0, minValue=0.0001))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Embedding grid"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Embedding grid")))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.QUICKLOOK, "PCA quick-look (PNG)", fileFilter="PNG files (*.png)", optional=True,
+            self.QUICKLOOK, tr("PCA quick-look (PNG)"), fileFilter="PNG files (*.png)", optional=True,
             createByDefault=False))
-        self.addOutput(QgsProcessingOutputString("METADATA", "Run metadata (JSON)"))
+        self.addOutput(QgsProcessingOutputString("METADATA", tr("Run metadata (JSON)")))
 
     def processAlgorithm(self, parameters, context, feedback):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -136,7 +137,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                          scale=self.parameterAsDouble(parameters, self.SCALE_FACTOR, context),
                                          bounds=bounds, bounds_crs=bounds_crs, dst_crs=dst_crs)
             if data["data"].shape[-1] < 1 or data["data"].shape[-2] < 1:
-                raise QgsProcessingException("the extent does not overlap the layer")
+                raise QgsProcessingException(tr("the extent does not overlap the layer"))
             if data["nodata_fraction"] > 0:
                 feedback.reportError(f"{100 * data['nodata_fraction']:.1f}% of the pixels are no-data; "
                                      "they were filled with 0", fatalError=False)

@@ -178,7 +178,8 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             from . import outputs
 
             random_w = bool(w["meta"].get("random_weights") or w["random"])
-            name = f"{self._layer_name} 1 m ({w['method']}" + (", RANDOM weights)" if random_w else ")")
+            name = (tr("{layer} 1 m ({method}, RANDOM weights)") if random_w else tr("{layer} 1 m ({method})")).format(
+                layer=self._layer_name, method=w["method"])
             outputs.style_on_load(context, w["path"], outputs.LayerStyler(
                 name, lambda lyr: L.style_superres(lyr, w["meta"], random_w)))
         return {}

@@ -23,6 +23,8 @@ from qgis.core import (
     QgsProject,
 )
 
+from ..i18n import tr
+
 #: post-processors handed to QGIS stay referenced here until they ran (a Python object whose
 #: last reference goes away would leave QGIS with a dangling pointer)
 _KEEP: list = []
@@ -42,7 +44,7 @@ class RunGroup:
     def place(self, layer, project, *, visible: bool = True, top: bool = False) -> None:
         root = project.layerTreeRoot()
         if self.group is None:
-            self.group = root.insertGroup(0, f"RS Embed: {self.name}")
+            self.group = root.insertGroup(0, tr("RS Embed: {run}").format(run=self.name))
         node = root.findLayer(layer.id())
         clone = node.clone() if node is not None else QgsLayerTreeLayer(layer)
         self.group.insertChildNode(0 if top else len(self.group.children()), clone)
@@ -103,7 +105,7 @@ def load_outputs(context, feedback=None) -> list:
     for source, details in context.layersToLoadOnCompletion().items():
         layer = QgsProcessingUtils.mapLayerFromString(source, context, True, details.layerTypeHint)
         if layer is None:
-            raise RuntimeError(f"QGIS could not open the output {source!r} as a layer")
+            raise RuntimeError(tr("QGIS could not open the output {source!r} as a layer").format(source=source))
         details.setOutputLayerName(layer)
         taken = context.temporaryLayerStore().takeMapLayer(layer)
         layer = taken if taken is not None else layer
@@ -131,13 +133,13 @@ def style_grid(context, written: dict[str, Any], *, roi_name: str = "", group: R
     group = group or RunGroup(run)
     name = f"{run} {roi_name}".strip()
     emb_path, pca_path = written["geotiff"], written.get("pca")
-    todo = [(emb_path, LayerStyler(f"{name} embedding", lambda lyr: L.style_embedding(lyr, meta, f"{name} embedding"),
-                                   group, visible=False))]
+    emb_name = tr("{name} embedding").format(name=name)
+    todo = [(emb_path, LayerStyler(emb_name, lambda lyr: L.style_embedding(lyr, meta, emb_name), group, visible=False))]
     if pca_path:
         info = written["pca_info"]
-        title = f"{name} PCA RGB (first three principal components)"
-        todo.append((pca_path, LayerStyler(f"{name} PCA RGB", lambda lyr: L.style_pca(lyr, meta, info, emb_path, title),
-                                           group, top=True)))
+        title = tr("{name} PCA RGB (first three principal components)").format(name=name)
+        todo.append((pca_path, LayerStyler(tr("{name} PCA RGB").format(name=name),
+                                           lambda lyr: L.style_pca(lyr, meta, info, emb_path, title), group, top=True)))
     for source, styler in todo:
         if output_name:
             load_with_style(context, source, output_name, styler)
@@ -150,14 +152,15 @@ def style_pooled(context, source: str, meta: dict[str, Any], group: RunGroup) ->
     from .. import layers as L
 
     run = L.run_name(meta)
+    title = tr("{run} pooled embedding").format(run=run)
     style_on_load(context, source, LayerStyler(
-        f"{run} pooled", lambda lyr: L.style_pooled(lyr, meta, f"{run} pooled embedding"), group, top=True))
+        tr("{run} pooled").format(run=run), lambda lyr: L.style_pooled(lyr, meta, title), group, top=True))
 
 
 def style_input(context, source: str, rgb: dict[str, Any], report: dict[str, Any]) -> None:
     """The RGB of ``inspect_patch``: ``RS Embed input <bands>``, at the top of the layer tree."""
     from .. import layers as L
 
-    title = "RS Embed input " + "/".join(rgb["bands"])
+    title = tr("RS Embed input {bands}").format(bands="/".join(rgb["bands"]))
     style_on_load(context, source, LayerStyler(title, lambda lyr: L.style_input(lyr, rgb, report, title)))
 

@@ -7,6 +7,7 @@ import logging
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..i18n import tr
 from . import common
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,10 @@ class RsEmbedProvider(QgsProcessingProvider):
         return "rs_embed"
 
     def name(self):
-        return "RS Embed"
+        return tr("RS Embed")
 
     def longName(self):
-        return "RS Embed: remote-sensing foundation-model embeddings"
+        return tr("RS Embed: remote-sensing foundation-model embeddings")
 
     def icon(self):
         return QIcon(common.icon_path())
