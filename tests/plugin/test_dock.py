@@ -350,3 +350,51 @@ def test_model_without_weights_refuses_then_runs_random_only_when_asked(dock, sa
     assert "RANDOM WEIGHTS" in lyr.metadata().abstract()
     f = next(lyr.getFeatures())
     assert f["model"] == "remoteclip" and "e511" in lyr.fields().names()
+
+
+def _tree(project):
+    """What a user sees of the project: per layer its group, name, visibility, renderer and bands."""
+    from qgis.core import QgsRasterLayer
+
+    rows = []
+    for node in project.layerTreeRoot().findLayers():
+        lyr = node.layer()
+        parent = node.parent().name() if node.parent() is not project.layerTreeRoot() else ""
+        rows.append((parent, lyr.name(), node.isVisible(), lyr.renderer().type(),
+                     lyr.bandCount() if isinstance(lyr, QgsRasterLayer) else None, lyr.crs().authid()))
+    return rows
+
+
+def test_the_toolbox_and_the_dock_add_the_same_layers(processing, dock, qtbot, tmp_path):
+    """One face path: embed_extent run from the toolbox (outputs opened after running) and the same
+    region run from the dock end with the same files and the same layers, styled and grouped alike."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
+
+    project = QgsProject.instance()
+    processing.runAndLoadResults("rs_embed:embed_extent", {
+        "EXTENT": "9.01,9.03,47.833,47.846 [EPSG:4326]", "MODEL": "mosaiks", "START": "2022-06-01",
+        "END": "2022-09-01", "GRID_SCALE": 200, "OUTPUT": str(tmp_path / "tb.tif"),
+        "PCA": str(tmp_path / "tb_pca.tif")})
+    toolbox = _tree(project)
+    ce = project.mapLayersByName(toolbox[0][1])[0].renderer().redContrastEnhancement()
+    toolbox_stretch = (ce.minimumValue(), ce.maximumValue())
+    project.removeAllMapLayers()
+    project.layerTreeRoot().removeAllChildren()
+
+    dock.set_roi_rectangle(QgsRectangle(9.01, 47.833, 9.03, 47.846), QgsCoordinateReferenceSystem("EPSG:4326"))
+    dock.embed.ui.spinGridScale.setValue(200)
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.embed.run()
+    assert sig.args == ["embed", True]
+    docked = _tree(project)
+    assert docked == toolbox
+    assert [g for g, *_ in docked] == ["RS Embed: mosaiks_2022-06-01_2022-09-01"] * 2
+    assert [(name.endswith("PCA RGB"), visible) for _, name, visible, *_ in docked] == [(True, True), (False, False)]
+    ce = project.mapLayersByName(docked[0][1])[0].renderer().redContrastEnhancement()
+    assert (ce.minimumValue(), ce.maximumValue()) == pytest.approx(toolbox_stretch)
+    # the same files: the dock's run wrote what the toolbox's did
+    files = {p.name.endswith("_pca.tif"): p for p in (tmp_path / "out").glob("*.tif")}
+    for is_pca, theirs in ((False, tmp_path / "tb.tif"), (True, tmp_path / "tb_pca.tif")):
+        with rasterio.open(files[is_pca]) as a, rasterio.open(theirs) as b:
+            assert a.transform == b.transform and a.crs == b.crs
+            np.testing.assert_array_equal(a.read(), b.read())
