@@ -30,12 +30,9 @@ def tr_noop(text: str) -> str:
 
 def i18n_dir() -> Path:
     """``resources/i18n`` of the plugin (repository layout or installed plugin folder)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent / "resources" / "i18n"
-        if cand.is_dir():
-            return cand
-    return here.parent / "resources" / "i18n"
+    from .gui import find_resource
+
+    return Path(find_resource("resources", "i18n") or Path(__file__).resolve().parent / "resources" / "i18n")
 
 
 def user_locale() -> str:

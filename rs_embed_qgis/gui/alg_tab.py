@@ -63,14 +63,15 @@ def output_layer(path: str, name: str = "") -> QgsProcessingOutputLayerDefinitio
 
 
 class AlgorithmTab(QWidget):
-    """Base of the dock's tabs. A subclass builds its form, then ``run()`` starts
-    ``start_algorithm(alg_id, parameters, kind, make_done)``; it may show results its own way
+    """Base of the dock's tabs. A subclass builds its form and writes ``parameters()`` and
+    ``done()`` (or its own ``run()`` calling ``start_algorithm``); it may show results its own way
     in ``show_result``.
 
     ``resultReady(result)`` fires with the typed result after it was shown (layers added or
     message shown); ``runFinished(ok)`` with whether it was done."""
 
     ALG_ID = ""
+    KIND = "run"                # the result kind of this tab's runs
     USES_ROI = False            # the dock shows its region-of-interest tools with this tab
     HIDE_IDLE_PROGRESS = False  # the progress bar shows only while a run is going
     resultReady = pyqtSignal(object)
@@ -110,8 +111,22 @@ class AlgorithmTab(QWidget):
 
     # ------------------------------------------------------------------ subclass hooks
 
-    def run(self):
+    def parameters(self) -> dict[str, Any]:
+        """The algorithm's parameters from the form; ``ValueError`` (in the user's words) if incomplete."""
         raise NotImplementedError
+
+    def done(self, results: dict[str, Any], load_layers: Callable[[], list]) -> Done:
+        """The Done of a successful run (``load_layers`` adds the outputs the run asked to open)."""
+        raise NotImplementedError
+
+    def run(self):
+        """Run ALG_ID with the form's parameters; returns the task, or None if refused."""
+        try:
+            params = self.parameters()
+        except ValueError as exc:
+            self.refuse(self.KIND, str(exc))
+            return None
+        return self.start_algorithm(self.ALG_ID, params, self.KIND, self.done)
 
     def run_buttons(self) -> list:
         """The buttons that start a run (disabled while one is going)."""

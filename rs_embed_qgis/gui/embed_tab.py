@@ -7,7 +7,7 @@ The tab runs the algorithms of the toolbox's RS Embed group on the dock's region
   ``rs_embed:embed_features`` on a layer of the ROIs (INPUT, BUFFER_FIELD, NAME_FIELD);
 - *Inspect input*: ``rs_embed:inspect_patch`` on the region's extent.
 
-It only turns widgets into the algorithm's parameters (``parameters()``); the engine request,
+It only turns widgets into the algorithm's parameters (``embed_parameters()``); the engine request,
 the files and the layers (named, styled, grouped by the algorithm's post-processors) are the
 algorithm's, so the dock, the toolbox, the modeller and ``qgis_process`` give the same results.
 The model panel, the optional-package banner and the Earth Engine sign-in check live here too.
@@ -365,7 +365,7 @@ class EmbedTab(AlgorithmTab):
             return f"{x0!r},{x1!r},{y0!r},{y1!r} [{fp.crs}]"
         return f"{sp.minlon!r},{sp.maxlon!r},{sp.minlat!r},{sp.maxlat!r} [EPSG:4326]"
 
-    def parameters(self) -> tuple[str, dict[str, Any]]:
+    def embed_parameters(self) -> tuple[str, dict[str, Any]]:
         """The algorithm to run for the dock's region and this form, and its parameters."""
         if not self.dock.rois:
             raise ValueError(tr("no region: draw a rectangle, click a point, use selected features or the "
@@ -395,7 +395,7 @@ class EmbedTab(AlgorithmTab):
 
     def request(self):
         """The engine request the current form and region run (what the algorithm will compute)."""
-        alg_id, params = self.parameters()
+        alg_id, params = self.embed_parameters()
         context = QgsProcessingContext()
         context.setProject(QgsProject.instance())
         req = self.algorithm(alg_id).request(params, context)
@@ -406,7 +406,7 @@ class EmbedTab(AlgorithmTab):
     def run(self):
         """Embed the dock's region with the form's settings; returns the task (or None if refused)."""
         try:
-            alg_id, params = self.parameters()
+            alg_id, params = self.embed_parameters()
         except (ValueError, RsEmbedError) as exc:
             self.refuse("embed", str(exc))
             return None

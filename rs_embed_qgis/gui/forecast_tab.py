@@ -18,6 +18,7 @@ from .alg_tab import AlgorithmTab
 
 
 class ForecastTab(AlgorithmTab):
+    KIND = "forecast"
     ALG_ID = "rs_embed:forecast_reflectance"
 
     def __init__(self, iface, parent=None):
@@ -102,14 +103,6 @@ class ForecastTab(AlgorithmTab):
         if checkpoint:
             params["CHECKPOINT"] = checkpoint
         return params
-
-    def run(self):
-        try:
-            params = self.parameters()
-        except ValueError as exc:
-            self.refuse("forecast", str(exc))
-            return None
-        return self.start_algorithm(self.ALG_ID, params, "forecast", self.done)
 
     def done(self, results: dict[str, Any], load_layers) -> Done:
         """The frames, added by ``layers_forecast.add_forecast_to_project`` (the function the algorithm

@@ -21,6 +21,7 @@ from .alg_tab import AlgorithmTab, output_layer
 
 
 class SuperResTab(AlgorithmTab):
+    KIND = "superres"
     ALG_ID = "rs_embed:superresolve_raster"
 
     def __init__(self, iface, parent=None):
@@ -139,14 +140,6 @@ class SuperResTab(AlgorithmTab):
                     band=b, count=count))
             out.append(b)
         return out
-
-    def run(self):
-        try:
-            params = self.parameters()
-        except ValueError as exc:
-            self.refuse("superres", str(exc))
-            return None
-        return self.start_algorithm(self.ALG_ID, params, "superres", self.done)
 
     def done(self, results: dict[str, Any], load_layers) -> Done:
         path = results.get("OUTPUT")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ._scripts import load
+
 ROOT = Path(__file__).resolve().parents[2]
 SHIM = Path(__file__).with_name("pyqt6_shim.py")
 
@@ -50,12 +52,7 @@ def test_the_pyqt6_check_fails_on_qt5_idioms(tmp_path):
 
 
 def _scanner():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import check_qt6
-    finally:
-        sys.path.pop(0)
-    return check_qt6
+    return load("check_qt6")
 
 
 def test_no_qt5_only_idiom_in_the_plugin(qgis_app):

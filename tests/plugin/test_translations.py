@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from ._scripts import load
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "update_translations.py"
 
 
 def _script():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import update_translations
-    finally:
-        sys.path.pop(0)
-    return update_translations
+    return load("update_translations")
 
 
 def test_the_source_ts_file_is_current():
