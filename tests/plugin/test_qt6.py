@@ -136,3 +136,12 @@ def test_metadata_declares_qt6_and_qgis_4():
     general = cp["general"]
     assert general["supportsQt6"] == "True"
     assert general["qgisMinimumVersion"] == "3.22" and general["qgisMaximumVersion"] == "4.99"
+
+
+def test_a_qgis_on_a_too_old_python_gets_a_plain_refusal(qgis_iface, monkeypatch):
+    """The plugin manager cannot say which Python a plugin needs; classFactory says it in words."""
+    import rs_embed_qgis
+
+    monkeypatch.setattr(sys, "version_info", (3, 9, 18, "final", 0))
+    with pytest.raises(RuntimeError, match=r"needs Python 3\.10 or newer; this QGIS runs Python 3\.9"):
+        rs_embed_qgis.classFactory(qgis_iface)
