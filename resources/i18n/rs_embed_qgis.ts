@@ -1073,6 +1073,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>download by hand from &lt;a href='{url}'&gt;here&lt;/a&gt;</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/deps.py" />
             <source>downloading official weights</source>
             <translation type="unfinished" />

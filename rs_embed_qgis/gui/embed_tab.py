@@ -229,7 +229,11 @@ class EmbedTab(AlgorithmTab):
             (tr("Side inputs"), html.escape(", ".join(d["side_inputs"]) or tr("none"))),
             (tr("Dimension"), html.escape(str(d.get("embedding_dim") or "?"))),
             (tr("Weights"), f"<span style='color:{colour}'><b>{html.escape(status)}</b></span>"
-                            + (f" ({html.escape(str(path))})" if path else "")),
+                            + (f" ({html.escape(str(path))})" if path else "")
+                            # weights behind a link only a person can follow: say where, once
+                            + (" — " + tr("download by hand from <a href='{url}'>here</a>").format(
+                                url=html.escape(w["manual_url"]))
+                               if w.get("manual_url") and w.get("status") == "missing" else "")),
         ]
         if d.get("missing_requirements"):
             rows.append((tr("Needs"), "<span style='color:#b00000'>" + html.escape(
