@@ -14,8 +14,8 @@ def classFactory(iface):  # noqa: N802 - name required by QGIS
     if sys.version_info < MIN_PYTHON:
         raise RuntimeError(
             "RS Embed needs Python {}.{} or newer; this QGIS runs Python {}.{}. Use a QGIS build whose "
-            "Python is newer (see docs/install.md: recent Windows and macOS installers, Linux packages on "
-            "Python 3.10+)".format(*MIN_PYTHON, *sys.version_info[:2]))
+            "Python is newer (QGIS's Python console shows it: import sys; sys.version)"
+            .format(*MIN_PYTHON, *sys.version_info[:2]))
     from .plugin import RsEmbedPlugin
 
     return RsEmbedPlugin(iface)

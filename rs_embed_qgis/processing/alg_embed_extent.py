@@ -4,8 +4,8 @@ The dock's Embeddings tab runs this algorithm for a rectangle or the map extent,
 toolbox, the modeller, ``qgis_process`` and the dock write the same files. Outputs:
 
 - ``OUTPUT``: the embedding grid, float32, one band per dimension, the run's metadata in its tags;
-- ``PCA`` (optional, made by default): its first three principal components as a 3-band GeoTIFF
-  on the same grid, for looking at (styled RGB, 2-98 % stretch, when loaded);
+- ``PCA`` (optional; the toolbox dialog makes it by default): its first three principal components
+  as a 3-band GeoTIFF on the same grid, for looking at (styled RGB, 2-98 % stretch, when loaded);
 - ``QUICKLOOK`` (optional): the same PCA as a PNG picture, for reports;
 - ``METADATA``: the run summary as JSON.
 
