@@ -22,6 +22,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsRectangle,
     QgsVectorLayer,
+    QgsWkbTypes,
 )
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import pyqtSignal
@@ -243,11 +244,7 @@ class RsEmbedDock(QgsDockWidget):
                 b = g.boundingBox()
                 sp = BBox(b.xMinimum(), b.yMinimum(), b.xMaximum(), b.yMaximum()).validate()
             rois.append((sp, spatial_wkt(sp)))
-        geometry_type = {compat.GEOMETRY_POINT: "Point"}.get(layer.geometryType(), "Polygon")
-        if geometry_type == "Polygon" and layer.geometryType() != compat.GEOMETRY_POLYGON:
-            geometry_type = "LineString"
-        if any(QgsGeometry(g).isMultipart() for g, _, _ in rows):
-            geometry_type = "Multi" + geometry_type
+        geometry_type = QgsWkbTypes.displayString(QgsWkbTypes.flatType(layer.wkbType()))
         self._set_rois(rois, "features", tr("{n} feature(s) of {layer}").format(n=len(rois), layer=layer.name()),
                        roi_layer(geometry_type, layer.crs(), rows))
 

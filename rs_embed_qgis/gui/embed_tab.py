@@ -402,8 +402,7 @@ class EmbedTab(AlgorithmTab):
         alg_id, params = self.embed_parameters()
         context = QgsProcessingContext()
         context.setProject(QgsProject.instance())
-        req = self.algorithm(alg_id).request(params, context)
-        return req[0] if isinstance(req, tuple) else req
+        return self.algorithm(alg_id).request(params, context)
 
     # ------------------------------------------------------------------ running
 

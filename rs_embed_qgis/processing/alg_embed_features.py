@@ -123,11 +123,14 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         ok, why = common.check_time_and_sensor(self, parameters, context)
         return (ok, why) if not ok else super().checkParameterValues(parameters, context)
 
-    def request(self, parameters, context, feedback=None, output=None):
-        """The engine request these parameters run for their features (the dock shows it)."""
-        rois = common.rois_from(self, parameters, context, feedback or QgsProcessingFeedback())
-        output = output or OutputSpec.pooled(self.parameterAsEnumString(parameters, self.POOLING, context))
-        return common.embed_request(self, parameters, context, [r.spatial for r in rois], output), rois
+    def request(self, parameters, context):
+        """The engine request of the pooled pass these parameters run (the dock shows it)."""
+        rois = common.rois_from(self, parameters, context, QgsProcessingFeedback())
+        return common.embed_request(self, parameters, context, [r.spatial for r in rois], self._pooled(parameters,
+                                                                                                    context))
+
+    def _pooled(self, parameters, context):
+        return OutputSpec.pooled(self.parameterAsEnumString(parameters, self.POOLING, context))
 
     def processAlgorithm(self, parameters, context, feedback):
         want_vec = parameters.get(self.OUTPUT) not in (None, "")
@@ -142,8 +145,9 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         skipped = {}
         stage = None
         try:
-            pooled = OutputSpec.pooled(self.parameterAsEnumString(parameters, self.POOLING, context))
-            base, rois = self.request(parameters, context, feedback, pooled)
+            pooled = self._pooled(parameters, context)
+            rois = common.rois_from(self, parameters, context, feedback)
+            base = common.embed_request(self, parameters, context, [r.spatial for r in rois], pooled)
 
             def on_error(i, exc):
                 skipped[i] = exc
