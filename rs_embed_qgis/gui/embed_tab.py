@@ -33,6 +33,7 @@ from ..results import Done, Failed, Result
 from ..tasks import GeeStatusTask, InstallTask
 from . import deps, icon, load_ui
 from .alg_tab import AlgorithmTab, output_layer
+from .dock import ROI_BUFFER, ROI_NAME
 
 FORM, _BASE = load_ui("embed_tab")
 
@@ -59,6 +60,7 @@ class EmbedTab(AlgorithmTab):
         self.model_info: dict[str, Any] = {}
         self._gee_status: dict[str, Any] | None = None
         self._gee_task = None
+        self._t0 = _dt.datetime.now()  # when the last run started
         u.btnRun.setIcon(icon("rs_embed.svg"))
         u.btnRun.clicked.connect(self.run)
         u.btnInspect.clicked.connect(self.inspect_input)
@@ -389,7 +391,7 @@ class EmbedTab(AlgorithmTab):
                      OUTPUT=output_layer(out / f"{name}.tif"), PCA=output_layer(out / f"{name}_pca.tif"))
             return EMBED_EXTENT, p
         p.update(INPUT=self.dock.roi_as_features(), BUFFER=float(self.dock.ui.spinBuffer.value()),
-                 BUFFER_FIELD="buffer_m", NAME_FIELD="name", INVALID_GEOMETRY="skip",
+                 BUFFER_FIELD=ROI_BUFFER, NAME_FIELD=ROI_NAME, INVALID_GEOMETRY="skip",
                  POOLING=u.cmbPooling.currentText(), GRID_SCALE=float(u.spinGridScale.value()))
         if grid:
             p.update(GRID_FOLDER=str(out / name), GRID_PCA=True, ADD_GRIDS=True)

@@ -35,18 +35,18 @@ class RectangleMapTool(QgsMapTool):
         self.setCursor(Qt.CursorShape.CrossCursor)
 
     def canvasPressEvent(self, e):  # noqa: N802
-        self.start = self.toMapCoordinates(e.pos())
+        self.start = e.mapPoint()
         self._band().reset(compat.GEOMETRY_POLYGON)
 
     def canvasMoveEvent(self, e):  # noqa: N802
         if self.start is None:
             return
-        self._show(QgsRectangle(self.start, self.toMapCoordinates(e.pos())))
+        self._show(QgsRectangle(self.start, e.mapPoint()))
 
     def canvasReleaseEvent(self, e):  # noqa: N802
         if self.start is None:
             return
-        rect = QgsRectangle(self.start, self.toMapCoordinates(e.pos()))
+        rect = QgsRectangle(self.start, e.mapPoint())
         rect.normalize()
         self.start = None
         if self.band is not None:
