@@ -55,18 +55,20 @@ def test_qgis_process_embeds_the_sample(tmp_path, model, bands, crs):
 
 
 def test_the_dock_lists_them_with_their_time_use_and_weights_status(dock, tmp_path, monkeypatch):
-    models = [dock.ui.cmbModel.itemText(i) for i in range(dock.ui.cmbModel.count())]
+    u = dock.embed.ui
+    models = [u.cmbModel.itemText(i) for i in range(u.cmbModel.count())]
     assert {"agrifm", "tessera", "copernicus"} <= set(models)
-    dock.ui.cmbModel.setCurrentText("agrifm")
-    info = dock.ui.txtModelInfo.toPlainText()
-    assert "missing" in info and "B8A" in info and "bins" in dock.ui.lblTemporalMode.text()
-    dock.ui.cmbModel.setCurrentText("tessera")
-    assert "not needed" in dock.ui.txtModelInfo.toPlainText() and "year" in dock.ui.lblTemporalMode.text()
+    u.cmbModel.setCurrentText("agrifm")
+    assert "missing" in u.txtModelInfo.toPlainText() and "B8A" in u.txtModelInfo.toPlainText()
+    assert "bins" in u.lblTemporalMode.text()
+    u.cmbModel.setCurrentText("tessera")
+    assert "not needed" in u.txtModelInfo.toPlainText() and "year" in u.lblTemporalMode.text()
     monkeypatch.setenv("RS_EMBED_COP_DIR", str(Path(_options("copernicus", tmp_path)["path"]).parent))
-    dock.ui.cmbModel.setCurrentText("copernicus")
-    assert "found" in dock.ui.txtModelInfo.toPlainText() and "not used" in dock.ui.lblTemporalMode.text()
-    dock.ui.chkRandomWeights.setChecked(True)   # no meaning for a product: accepted, nothing changes
-    assert dock.model_options("copernicus")["allow_random_weights"] is True
+    u.cmbModel.setCurrentText("copernicus")
+    assert "found" in u.txtModelInfo.toPlainText() and "not used" in u.lblTemporalMode.text()
+    # random weights mean nothing for a product: the box may be ticked, the map is still read
+    u.chkRandomWeights.setChecked(True)
     from rs_embed_qgis.engine import get_embedder
 
-    assert get_embedder("copernicus", model_options=dock.model_options("copernicus")).path.name == "embed_map_310k.tif"
+    emb = get_embedder("copernicus", model_options={"allow_random_weights": True})
+    assert emb.path.name == "embed_map_310k.tif" and emb.weights_meta["status"] == "not needed"
