@@ -1,5 +1,5 @@
-"""Speed, memory and the fast CPU path of the token models (ViT family, Galileo, OlmoEarth),
-all figures from one run.
+"""Speed, memory and the fast CPU path of the token models (the ViT family, the multi-frame and
+spectral models, AgriFM) and of the precomputed products on this machine, all figures from one run.
 
 For each model, in its own process (so peak memory is that model's):
 
@@ -14,6 +14,10 @@ For each model, in its own process (so peak memory is that model's):
   forward speed-up over fp32 (forwards alternate), ROIs/s of the embed stage, and its
   accuracy against fp32 on the sample: cosine of the pooled vectors and of the grid cells
   (min and mean over ROIs / cells; aim >= 0.999). Aim: >= 1.5x fp32 for the ViTs.
+
+Products (precomputed embeddings) have no forward: loop and batch only. They are read from
+files this script writes over the sample in their published layouts (the tests' writers:
+GeoTessera tiles for 2022, a window of the Copernicus-Embed map).
 
 Weights are random (``allow_random_weights=True``; no download), the same draw for every
 precision (seeded): speed does not depend on the values, the results are marked
@@ -59,20 +63,40 @@ SIZES = {
     "terrafm": ({"variant": "B"}, {"variant": "B"}),
     "fomo": ({}, {}),
     "wildsat": ({}, {}),
+    "dofa": ({"variant": "base"}, {"variant": "large"}),
+    "clay": ({"arch": {"dim": 768, "depth": 6, "heads": 12}}, {}),
+    "terramind": ({"variant": "small"}, {"variant": "base"}),
+    "satvision": ({"arch": {"embed_dim": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]}}, {}),
+    "agrifm": ({"frames": 4, "image_size": 112}, {"frames": 8, "image_size": 224}),
+    "tessera": ({}, {}),
+    "copernicus": ({}, {}),
 }
 CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
+#: models whose input the bundled Sentinel-2 sample does not hold: MODIS, from a MOD021KM-like
+#: granule written for the run (tests/engine/modis_util.py): ROI centre, spacing, half-side, window
+MODIS_RUN = ((8.90, 48.0), 0.02, 5000, ("2022-06-01", "2022-06-02"))
 
 
-def rois(n: int):
+def rois(n: int, centre=CENTRE, step=0.0022, buffer_m=480):
+    """``n`` ROIs on a grid around ``centre``; by default ~170-250 m apart, all inside the sample."""
     from rs_embed_qgis.engine.specs import PointBuffer
 
     side = int(n ** 0.5 + 0.999)
-    step = 0.0022  # ~170-250 m between centres, all inside the sample
     out = []
     for i in range(n):
         r, c = divmod(i, side)
-        out.append(PointBuffer(CENTRE[0] + (c - side / 2) * step, CENTRE[1] + (r - side / 2) * step * 0.7, 480))
+        out.append(PointBuffer(centre[0] + (c - side / 2) * step, centre[1] + (r - side / 2) * step * 0.7, buffer_m))
     return out
+
+
+def modis_folder() -> str:
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "engine"))
+    from modis_util import write_mod021km
+
+    return str(write_mod021km(Path(tempfile.mkdtemp(prefix="bench_modis_"))).parent)
 
 
 def forward_flops(emb, x, side) -> float:
@@ -83,6 +107,22 @@ def forward_flops(emb, x, side) -> float:
     if hasattr(m, "flops_per_sample"):
         return m.flops_per_sample(emb.n_frames)
     return m.flops_per_image()
+
+
+def product_files(model: str, folder) -> dict:
+    """Product files over the sample, in their published layouts (the tests' writers)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    if model == "tessera":
+        from tests.engine.tessera_util import write_tile
+
+        write_tile(folder, 2022, 9.05, 47.85, CENTRE, half_deg=0.03)
+        return {"data_dir": str(folder), "download": False}
+    from tests.engine.copernicus_util import cell_of, write_map
+
+    r, c = cell_of(8.8, 48.2)
+    return {"path": str(write_map(folder / "embed_map_310k.tif", c, r, 4, 4)), "download": False}
 
 
 def cosines(a, b):
@@ -104,18 +144,31 @@ def build(model: str, opts: dict, device: str, precision: str):
 
 
 def run_one(model: str, n_rois: int, full: bool, device: str, precisions: list[str], repeats: int) -> dict:
+    import tempfile
+
     import numpy as np
     import torch
 
     from rs_embed_qgis.engine.api import get_embedding, get_embeddings_batch, get_provider
+    from rs_embed_qgis.engine.registry import get_spec
     from rs_embed_qgis.engine.specs import OutputSpec, TemporalSpec
 
-    opts = dict(SIZES[model][1 if full else 0], allow_random_weights=True, download=False)
+    product = get_spec(model).kind == "precomputed"
+    opts = dict(SIZES[model][1 if full else 0], allow_random_weights=True)
+    if product:
+        opts.update(product_files(model, tempfile.mkdtemp(prefix=f"bench_{model}_")))
+    else:
+        opts["download"] = False
     temporal = TemporalSpec.year(2022)
     spatials = rois(n_rois)
     emb = build(model, opts, device, "fp32")
+    provider_options = None
+    if emb.default_sensor().collection.startswith("MODIS/"):
+        centre, step, buffer_m, window = MODIS_RUN
+        spatials, temporal = rois(n_rois, centre, step, buffer_m), TemporalSpec.range(*window)
+        provider_options = {"root": modis_folder()}
     kw = dict(temporal=temporal, output=OutputSpec.pooled(), backend="local", device=device,
-              model_options={**opts, "precision": "fp32"})
+              model_options={**opts, "precision": "fp32"}, provider_options=provider_options)
     get_embedding(model, spatial=spatials[0], **kw)  # warm-up: reader, BLAS, caches
 
     # loop and batch alternate, so both see the same machine (it may be shared)
@@ -131,10 +184,17 @@ def run_one(model: str, n_rois: int, full: bool, device: str, precisions: list[s
         loop_rps.append(n_rois / t_loop)
         batch_rps.append(n_rois / t_batch)
     same = all(np.allclose(a.array, b.array, rtol=1e-4, atol=1e-4) for a, b in zip(loop, batch, strict=True))
+    row = {"model": model, "size": "published" if full else "bench", "device": device, "rois": n_rois,
+           "loop_rps": median(loop_rps), "batch_rps": median(batch_rps), "ratio": median(ratios),
+           "ratio_spread": spread(ratios), "batch_equals_loop": same, "peak_rss_MiB": peak_rss_mib()}
+    if product:  # read, not computed: no forward to time, no precision to choose
+        return dict(row, variant="-", params_M=0.0, weights="product", batch_size=None, forward_gflops=None,
+                    matmul_gflops=None, fraction_of_matmul=None, fraction_spread=None, gflop_per_roi=None,
+                    fast={})
 
     # the embed stage alone, on patches fetched once
-    patches = get_provider("local").fetch_many(spatials, temporal, emb.default_sensor(),
-                                               frames=emb.frames_for(temporal), num_workers=4)
+    patches = get_provider("local", provider_options).fetch_many(
+        spatials, temporal, emb.default_sensor(), frames=emb.frames_for(temporal), num_workers=4)
     ref_pooled = np.stack([e.array for e in emb.embed_patches(patches, OutputSpec.pooled())])
     ref_grid = [e.array for e in emb.embed_patches(patches, OutputSpec.grid())]
 
@@ -178,16 +238,11 @@ def run_one(model: str, n_rois: int, full: bool, device: str, precisions: list[s
                    "embed_rps": n_rois / t_embed, "pooled_cos_min": float(pc.min()),
                    "pooled_cos_mean": float(pc.mean()), "cell_cos_min": float(cells.min()),
                    "cell_cos_mean": float(cells.mean()), "peak_rss_MiB": peak_rss_mib()}
-    return {
-        "model": model, "size": "published" if full else "bench", "variant": emb.variant, "device": device,
-        "params_M": sum(p.numel() for p in emb.model.parameters()) / 1e6,
-        "weights": emb.weights_meta["status"], "rois": n_rois, "batch_size": emb.batch_size,
-        "loop_rps": median(loop_rps), "batch_rps": median(batch_rps), "ratio": median(ratios),
-        "ratio_spread": spread(ratios), "batch_equals_loop": same,
-        "forward_gflops": flops * x.shape[0] / min(fwd["fp32"]) / 1e9, "matmul_gflops": median(mms),
-        "fraction_of_matmul": median(fracs), "fraction_spread": spread(fracs),
-        "gflop_per_roi": flops / 1e9, "fast": fast,
-    }
+    return dict(row, variant=emb.variant, params_M=sum(p.numel() for p in emb.model.parameters()) / 1e6,
+                weights=emb.weights_meta["status"], batch_size=emb.batch_size, peak_rss_MiB=peak_rss_mib(),
+                forward_gflops=flops * x.shape[0] / min(fwd["fp32"]) / 1e9, matmul_gflops=median(mms),
+                fraction_of_matmul=median(fracs), fraction_spread=spread(fracs), gflop_per_roi=flops / 1e9,
+                fast=fast)
 
 
 def main() -> None:
@@ -231,23 +286,29 @@ def main() -> None:
         record("bench_models", "loop_rois_per_s", r["loop_rps"], "ROI/s", **ctx)
         record("bench_models", "batch_rois_per_s", r["batch_rps"], "ROI/s", **ctx)
         record("bench_models", "batch_over_loop", r["ratio"], "x", spread=r["ratio_spread"], **ctx)
-        record("bench_models", "fraction_of_matmul", r["fraction_of_matmul"], "ratio", spread=r["fraction_spread"],
-               **ctx)
+        if r["fraction_of_matmul"] is not None:
+            record("bench_models", "fraction_of_matmul", r["fraction_of_matmul"], "ratio",
+                   spread=r["fraction_spread"], **ctx)
         for p, f in r["fast"].items():
             for k, unit in (("forward_speedup", "x"), ("embed_rps", "ROI/s"), ("pooled_cos_min", "cosine"),
                             ("cell_cos_min", "cosine"), ("cell_cos_mean", "cosine")):
                 record("bench_models", f"{p}_{k}", f[k], unit, used=f["used"], **ctx)
-        fast = ", ".join(f"{p} x{f['forward_speedup']:.2f}" for p, f in r["fast"].items())
-        print(f"  done {m}: batch/loop {r['ratio']:.2f}x, {r['fraction_of_matmul']:.0%} of matmul; {fast}", flush=True)
+        frac = f", {r['fraction_of_matmul']:.0%} of matmul" if r["fraction_of_matmul"] is not None else ""
+        fast = "; " + ", ".join(f"{p} x{f['forward_speedup']:.2f}" for p, f in r["fast"].items()) if r["fast"] else ""
+        print(f"  done {m}: batch/loop {r['ratio']:.2f}x{frac}{fast}", flush=True)
     hdr = (f"{'model':<11}{'size':<10}{'variant':<15}{'params':>8}{'weights':>9}{'GFLOP/ROI':>10}{'loop ROI/s':>11}"
            f"{'batch ROI/s':>12}{'batch/loop (spread)':>24}{'same':>6}{'fwd GFLOP/s':>12}{'matmul':>8}{'frac':>6}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['model']:<11}{r['size']:<10}{r['variant']:<15}{r['params_M']:>7.0f}M{r['weights']:>9}"
-              f"{r['gflop_per_roi']:>10.1f}{r['loop_rps']:>11.2f}{r['batch_rps']:>12.2f}{r['ratio_spread']:>24}"
-              f"{str(r['batch_equals_loop']):>6}{r['forward_gflops']:>12.1f}{r['matmul_gflops']:>8.1f}"
-              f"{r['fraction_of_matmul']:>6.0%}")
+        if r["forward_gflops"] is None:
+            fwd, tail = f"{'-':>10}", f"{'-':>12}{'-':>8}{'-':>6}"
+        else:
+            fwd = f"{r['gflop_per_roi']:>10.1f}"
+            tail = f"{r['forward_gflops']:>12.1f}{r['matmul_gflops']:>8.1f}{r['fraction_of_matmul']:>6.0%}"
+        print(f"{r['model']:<11}{r['size']:<10}{r['variant']:<15}{r['params_M']:>7.0f}M{r['weights']:>9}{fwd}"
+              f"{r['loop_rps']:>11.2f}{r['batch_rps']:>12.2f}{r['ratio_spread']:>24}"
+              f"{str(r['batch_equals_loop']):>6}{tail}")
     if precisions:
         hdr = (f"{'model':<11}{'precision':<10}{'ran':<6}{'fwd speed-up (spread)':>24}{'embed ROI/s':>12}"
                f"{'pooled cos min':>15}{'cell cos min':>13}{'cell cos mean':>14}{'peak MiB':>9}")
@@ -259,7 +320,8 @@ def main() -> None:
                 print(f"{r['model']:<11}{p:<10}{f['used']:<6}{f['speedup_spread']:>24}{f['embed_rps']:>12.2f}"
                       f"{f['pooled_cos_min']:>15.6f}{f['cell_cos_min']:>13.6f}{f['cell_cos_mean']:>14.6f}"
                       f"{f['peak_rss_MiB']:>9.0f}")
-    print("weights: random (allow_random_weights=True) - speed does not depend on the values")
+    print("weights: random (allow_random_weights=True) - speed does not depend on the values; "
+          "products: read from files written over the sample, no forward")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 
