@@ -96,7 +96,7 @@ def prepare(model, precision: str):
         with warnings.catch_warnings():  # torch points eager quantisation users to torchao
             warnings.simplefilter("ignore")
             return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                    inplace=True)
+                                    mapping={nn.Linear: _int8_linear()}, inplace=True)
     dtype = autocast_dtype(precision)
     if dtype is not None:
         model.to(dtype)
@@ -105,6 +105,18 @@ def prepare(model, precision: str):
             if isinstance(m, norms):
                 m.float()
     return model
+
+
+def _int8_linear():
+    """torch's dynamic int8 Linear (FBGEMM), which also takes a single vector, as ``nn.Linear``
+    does (e.g. the wavelength hypernetworks of DOFA and Clay)."""
+    from torch.ao.nn.quantized.dynamic import Linear
+
+    class Int8Linear(Linear):
+        def forward(self, x):
+            return super().forward(x[None])[0] if x.dim() < 2 else super().forward(x)
+
+    return Int8Linear
 
 
 def autocast(precision: str, device: str):

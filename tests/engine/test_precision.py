@@ -97,3 +97,15 @@ def test_a_model_without_a_network_says_it_stayed_fp32():
                              backend="local", device="cpu", model_options={"num_features": 8, "precision": "fast"})[0]
     assert e.meta["precision"]["asked"] == "fast" and e.meta["precision"]["used"] == "fp32"
     assert "no neural network" in e.meta["precision"]["note"]
+
+
+def test_int8_linear_takes_a_single_vector_like_nn_linear():
+    """Hypernetworks (DOFA's and Clay's wavelength encoders) call a Linear on one vector."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 8)).eval()
+    v = torch.randn(16)
+    with torch.no_grad():
+        exact = net(v)
+        fast = precision.prepare(net, "int8")(v)
+    assert fast.shape == exact.shape == (8,)
+    assert torch.nn.functional.cosine_similarity(fast, exact, dim=0) > 0.999
