@@ -46,6 +46,7 @@ import numpy as np
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+from . import sanity as _sanity
 from .bands import canonical_band
 from .base import Patch, Provider
 
@@ -260,7 +261,8 @@ class GEEProvider(Provider):
                  num_workers: int = 4, timeout: float | None = 120.0,
                  max_request_bytes: int = EE_MAX_REQUEST_BYTES, max_grid_dim: int = EE_MAX_GRID_DIM,
                  cloud_property: str | None = None, cloud_mask: str | None = None,
-                 high_volume: bool = False) -> None:
+                 high_volume: bool = False, min_valid_fraction: float | None = None,
+                 on_implausible: str | None = None) -> None:
         try:
             import ee  # noqa: F401
         except ImportError as exc:
@@ -293,6 +295,7 @@ class GEEProvider(Provider):
         self.max_grid_dim = int(max_grid_dim)
         self.cloud_property = cloud_property
         self.cloud_mask = cloud_mask
+        self.sanity = _sanity.SanityPolicy.from_options(min_valid_fraction, on_implausible)
         self._stats_lock = threading.Lock()
         self.stats: dict[str, Any] = {"requests": 0, "retries": 0, "cache_hits": 0,
                                       "bytes": 0, "tiles": 0, "sleeps": []}
@@ -503,7 +506,8 @@ class GEEProvider(Provider):
         if cached is not None:
             data, frame_info = cached
             self._count(cache_hits=1)
-            return self._patch(data, frame_info, grid, sensor, temporal, info, key, "hit", 0)
+            patch = self._patch(data, frame_info, grid, sensor, temporal, info, key, "hit", 0)
+            return _sanity.check(patch, spatial, temporal, self.sanity, reflectance=info.canonical_s2_bands)
         self.initialize()
         roi_4326 = [round(v, 9) for v in grid.bounds_in("EPSG:4326")]
         cols = [self.collection_expr(sensor, roi_4326, s, e) for s, e in bins]
@@ -552,7 +556,8 @@ class GEEProvider(Provider):
         else:
             cache = "miss" if self.cache_dir else "off"
             self._cache_save(key, data, frame_info)
-        return self._patch(data, frame_info, grid, sensor, temporal, info, key, cache, n_req)
+        patch = self._patch(data, frame_info, grid, sensor, temporal, info, key, cache, n_req)
+        return _sanity.check(patch, spatial, temporal, self.sanity, reflectance=info.canonical_s2_bands)
 
     def _patch(self, data, frame_info, grid, sensor, temporal, info, key, cache, n_req) -> Patch:
         return Patch(data, tuple(sensor.bands), grid, frame_info, sensor=sensor, temporal=temporal,

@@ -1,38 +1,58 @@
-"""Local backend: Sentinel-2 scenes from a folder of GeoTIFF/COG files or from a
-static STAC catalog whose assets point at local files.
+"""Local backend (``backend="local"``): Sentinel-2 as users download it.
 
-A scene is one acquisition: one multi-band file whose band descriptions name
-the bands (B2..B12, SCL), or a STAC item with one asset per band (or one
-multi-band asset with ``eo:bands``). Its date comes from the STAC item, the
-``ACQUISITION_DATE``/``TIFFTAG_DATETIME`` tag, or a ``YYYYMMDD`` in the name.
+``root`` (provider option; default ``RS_EMBED_LOCAL_DATA``, then the bundled sample)
+is a folder, or one file: a STAC ``catalog.json``, an ItemCollection or item JSON,
+a ``.SAFE.zip``, a raster. A folder is searched for
 
-For an ROI the provider reprojects every scene that intersects it inside the
-window onto the ROI's UTM grid at ``sensor.scale_m`` (rasterio ``WarpedVRT``),
-masks clouds with SCL when present, composites (``median`` or ``mosaic``, later
-scenes on top as in Earth Engine), fills gaps with ``fill_value`` and returns
-the bands in the order the sensor asks for.
+- SAFE products (``*.SAFE`` folders, ``*.SAFE.zip``): :mod:`.sentinel2.safe`;
+- STAC JSON (catalogs, ItemCollections, loose items from Earth Search, the Planetary
+  Computer, the Copernicus Data Space), read with the standard library:
+  :mod:`.sentinel2.stac_items`; files their assets point at belong to them;
+- the other rasters (``.tif``/``.tiff``/``.jp2``): multi-band stacks with band
+  descriptions, and per-band files grouped into scenes: :mod:`.sentinel2.files`.
+
+For an ROI the provider takes the scenes that intersect it inside the window
+``[start, end)`` and pass ``cloudy_pct``, reads each onto the ROI's UTM grid at
+``sensor.scale_m`` (reprojected from any tile and UTM zone; 20/60 m bands
+resampled with ``resampling``, SCL with nearest), converts it to reflectance x
+10000 without offset (:mod:`.sentinel2.radiometry`, recorded per scene in
+``patch.meta["radiometry"]``), masks clouds with SCL, composites (``median`` or
+``mosaic``, later scenes on top as in Earth Engine), fills gaps with
+``fill_value`` and checks the result (:mod:`.sanity`).
+
+:meth:`SceneProvider.fetch_many` reads a batch scene-major: ROIs that use the same
+scenes are read together, each file opened once per reader, a bounded pool of
+readers (``num_workers``).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ProviderError, SpecError
-from ..geo import RoiGrid, roi_grid, transform_bounds
-from ..specs import SensorSpec, SpatialSpec, TemporalSpec, date_in_text
-from .bands import canonical_band
+from ..geo import RoiGrid, roi_grid
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+from . import sanity as _sanity
+from .bands import S2_REFLECTANCE, canonical_band, missing_bands_message
 from .base import Patch, Provider
+from .sentinel2.radiometry import IDENTITY, UNIT_DETECTED, Scaling, from_gdal, looks_unit_reflectance
+from .sentinel2.scene import Scene
 
 #: SCL classes masked as invalid: no data, saturated, cloud shadow, cloud (medium,
 #: high probability), thin cirrus. Snow (11) is kept: it is a surface.
 SCL_MASKED = (0, 1, 3, 8, 9, 10)
+RESAMPLINGS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
 
 
 def bundled_sample_dir() -> Path:
@@ -49,147 +69,155 @@ def default_root() -> Path:
     return Path(os.environ.get("RS_EMBED_LOCAL_DATA") or bundled_sample_dir())
 
 
-@dataclass
-class Scene:
-    """One acquisition: band name -> (file, 1-based band index)."""
-
-    id: str
-    date: _dt.date
-    bands: dict[str, tuple[str, int]]
-    bounds_4326: tuple[float, float, float, float]
-    cloudy_pct: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def files(self) -> list[str]:
-        return sorted({f for f, _ in self.bands.values()})
-
-
 def _intersects(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-class LocalProvider(Provider):
-    """Scenes from a local folder or static STAC catalog."""
+# -- pixel reading: the one place that touches the raster library ------------------------------
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the radiometry needs to know of a file: per-band types, scales and offsets."""
 
-    name = "local"
+    dtypes: tuple[str, ...]
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
 
-    def __init__(self, root: str | None = None, catalog: str | None = None,
-                 resampling: str = "bilinear") -> None:
-        self.root = Path(root).expanduser() if root else default_root()
-        self.catalog = Path(catalog).expanduser() if catalog else None
-        self.resampling = resampling
-        self._scenes: list[Scene] | None = None
-        self._lock = threading.Lock()
 
-    # -- the scene index ----------------------------------------------------------------
-    def scenes(self) -> list[Scene]:
-        with self._lock:
-            if self._scenes is None:
-                self._scenes = self._index()
-            return self._scenes
+class RasterReader:
+    """Reads bands of raster files onto ROI grids, keeping each file open until
+    :meth:`close` (at most ``max_open`` at a time), so a batch opens a file once.
 
-    def _index(self) -> list[Scene]:
-        cat = self.catalog or (self.root / "catalog.json")
-        if self.catalog is not None and not cat.exists():
-            raise ProviderError(f"STAC catalog not found: {str(cat)!r}")
-        if cat.exists():
-            scenes = self._index_stac(cat)
-        else:
-            if not self.root.is_dir():
-                raise ProviderError(f"local data folder not found: {str(self.root)!r}")
-            scenes = self._index_folder(self.root)
-        if not scenes:
-            raise ProviderError(f"no Sentinel-2 scenes (GeoTIFF/COG or STAC items) found in {str(self.root)!r}")
-        return sorted(scenes, key=lambda s: (s.date, s.id))
+    A grid aligned with the file's pixels (same CRS and pixel size, whole-pixel
+    offset) is a window of the file; any other grid is warped by GDAL
+    (``WarpedVRT``). Values equal to the file's nodata (0 where it declares none)
+    and pixels outside the file are NaN. ``env``: GDAL options for the reads
+    (the STAC backend's HTTP settings). One reader per thread.
+    """
 
-    def _index_folder(self, root: Path) -> list[Scene]:
+    def __init__(self, env: dict[str, Any] | None = None, max_open: int = 64) -> None:
+        self.env = dict(env or {})
+        self.max_open = max_open
+        self._open: OrderedDict[str, Any] = OrderedDict()
+        self._geo: dict[str, tuple[int | None, tuple[float, ...]]] = {}
+        self.opened = 0  # files opened so far (the batch benchmark counts them)
+
+    def _gdal_env(self):
+        if not self.env:
+            return contextlib.nullcontext()
         import rasterio
 
-        scenes = []
-        for path in sorted(list(root.rglob("*.tif")) + list(root.rglob("*.tiff"))):
-            try:
-                with rasterio.open(path) as src:
-                    tags = src.tags()
-                    names = [canonical_band(d) if d else "" for d in src.descriptions]
-                    b4326 = transform_bounds(tuple(src.bounds), src.crs.to_string(), "EPSG:4326")
-            except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-                raise ProviderError(f"cannot read raster {str(path)!r}: {exc}") from exc
-            if not all(names):
-                raise ProviderError(
-                    f"raster {str(path)!r} has bands without descriptions {src.descriptions}; "
-                    f"name each band (B2, B3, ..., SCL) in its band descriptions")
-            date = (date_in_text(tags.get("ACQUISITION_DATE", "")) or
-                    date_in_text(tags.get("TIFFTAG_DATETIME", "").replace(":", "-", 2)) or
-                    date_in_text(path.name))
-            if date is None:
-                raise ProviderError(
-                    f"raster {str(path)!r} has no date: set the ACQUISITION_DATE tag or put "
-                    f"YYYYMMDD in its file name")
-            cp = tags.get("CLOUDY_PIXEL_PERCENTAGE")
-            scenes.append(Scene(
-                id=path.stem, date=date,
-                bands={n: (str(path), i + 1) for i, n in enumerate(names)},
-                bounds_4326=tuple(b4326), cloudy_pct=float(cp) if cp not in (None, "") else None,
-                meta={"path": str(path)}))
-        return scenes
+        return rasterio.Env(**self.env)
 
-    def _index_stac(self, cat_path: Path) -> list[Scene]:
-        try:
-            import pystac
-        except ImportError as exc:  # pragma: no cover - pystac is a core dependency
-            raise ProviderError(f"reading a STAC catalog needs pystac: {exc}") from exc
-        try:
-            catalog = pystac.Catalog.from_file(str(cat_path))
-            items = list(catalog.get_items(recursive=True))
-        except Exception as exc:  # noqa: BLE001
-            raise ProviderError(f"cannot read STAC catalog {str(cat_path)!r}: {exc}") from exc
-        scenes = []
-        for item in items:
-            date = (item.datetime or _dt.datetime.fromisoformat(
-                str(item.properties.get("start_datetime", "")).replace("Z", "+00:00"))).date()
-            bands: dict[str, tuple[str, int]] = {}
-            for key, asset in item.assets.items():
-                href = asset.get_absolute_href()
-                if href is None or href.startswith(("http://", "https://", "s3://")):
-                    continue  # the local backend reads local files only
-                eo = asset.extra_fields.get("eo:bands")
-                if eo:
-                    for i, b in enumerate(eo):
-                        bands[canonical_band(b.get("name", key))] = (href, i + 1)
-                elif asset.media_type is None or "tiff" in (asset.media_type or ""):
-                    bands[canonical_band(key)] = (href, 1)
-            if not bands:
-                continue
-            bbox = item.bbox or [-180, -90, 180, 90]
-            cp = item.properties.get("eo:cloud_cover")
-            scenes.append(Scene(id=item.id, date=date, bands=bands, bounds_4326=tuple(bbox),
-                                cloudy_pct=float(cp) if cp is not None else None,
-                                meta={"stac_item": item.id}))
-        return scenes
+    def _dataset(self, path: str):
+        src = self._open.get(path)
+        if src is not None:
+            self._open.move_to_end(path)
+            return src
+        import rasterio
 
-    def extent_4326(self) -> tuple[float, float, float, float]:
-        sc = self.scenes()
-        return (min(s.bounds_4326[0] for s in sc), min(s.bounds_4326[1] for s in sc),
-                max(s.bounds_4326[2] for s in sc), max(s.bounds_4326[3] for s in sc))
+        src = rasterio.open(path)
+        self.opened += 1
+        self._open[path] = src
+        if len(self._open) > self.max_open:
+            self._open.popitem(last=False)[1].close()
+        return src
 
-    def available_bands(self) -> list[str]:
-        return sorted({b for s in self.scenes() for b in s.bands})
+    def info(self, path: str) -> RasterInfo:
+        with self._gdal_env():
+            src = self._dataset(path)
+        return RasterInfo(tuple(src.dtypes), tuple(src.scales), tuple(src.offsets))
 
-    # -- fetching -----------------------------------------------------------------------
+    def forget(self, path: str) -> None:
+        """Close a file (after a failed read: the next attempt opens it afresh)."""
+        src = self._open.pop(path, None)
+        if src is not None:
+            src.close()
+
+    def _window(self, path: str, src, grid: RoiGrid) -> tuple[int, int] | None:
+        """``(row, col)`` of the grid's origin in the file when the grid is aligned with it."""
+        if path not in self._geo:
+            self._geo[path] = (src.crs.to_epsg() if src.crs else None, tuple(src.transform)[:6])
+        epsg, (a, b, c, d, e, f) = self._geo[path]
+        if epsg is None or f"EPSG:{epsg}" != grid.crs or b or d:
+            return None
+        if not (np.isclose(a, grid.res) and np.isclose(-e, grid.yres)):
+            return None
+        col, row = (grid.left - c) / a, (f - grid.top) / -e
+        if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+            return None
+        return int(round(row)), int(round(col))
+
+    def read(self, path: str, indexes: Sequence[int], grid: RoiGrid, resampling: str) -> np.ndarray:
+        """``(len(indexes), H, W)`` float32 on ``grid``, NaN where there is no data."""
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+        from rasterio.windows import Window
+
+        indexes = list(indexes)
+        with self._gdal_env():
+            src = self._dataset(path)
+            nodata = src.nodata if src.nodata is not None else 0
+            at = self._window(path, src, grid)
+            if at is None:
+                with WarpedVRT(src, crs=grid.crs, transform=rasterio.Affine(*grid.transform),
+                               width=grid.width, height=grid.height, resampling=getattr(Resampling, resampling),
+                               src_nodata=nodata, nodata=np.nan, dtype="float32") as vrt:
+                    return vrt.read(indexes)
+            r0, c0 = at
+            out = np.full((len(indexes), grid.height, grid.width), np.nan, np.float32)
+            rs, re_ = max(0, r0), min(src.height, r0 + grid.height)
+            cs, ce = max(0, c0), min(src.width, c0 + grid.width)
+            if rs < re_ and cs < ce:
+                raw = src.read(indexes, window=Window(cs, rs, ce - cs, re_ - rs))
+                part = raw.astype(np.float32)
+                part[(raw == nodata) | ~np.isfinite(part)] = np.nan
+                out[:, rs - r0:re_ - r0, cs - c0:ce - c0] = part
+            return out
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+    def __enter__(self) -> RasterReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- scenes -> patches (the local and the STAC backend) -----------------------------------------
+class SceneProvider(Provider):
+    """Selected scenes -> a checked :class:`Patch`: reading, radiometry, SCL masking,
+    compositing, sanity. Subclasses say which scenes an ROI has (:meth:`select_scenes`)."""
+
+    name = "scenes"
+    resampling = "bilinear"
+    num_workers = 4
+    sanity = _sanity.SanityPolicy()
+
+    def _configure(self, resampling: str, num_workers: int, min_valid_fraction: float | None,
+                   on_implausible: str | None) -> None:
+        if resampling not in RESAMPLINGS:
+            raise SpecError(f"resampling must be one of {RESAMPLINGS}, got {resampling!r}")
+        if int(num_workers) < 1:
+            raise SpecError(f"num_workers must be >= 1, got {num_workers}")
+        self.resampling = resampling
+        self.num_workers = int(num_workers)
+        self.sanity = _sanity.SanityPolicy.from_options(min_valid_fraction, on_implausible)
+        self._batch = threading.local()  # the reader each thread of a fetch_many uses
+
     def select_scenes(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
                       sensor: SensorSpec, grid: RoiGrid | None = None) -> list[Scene]:
-        grid = grid or roi_grid(spatial, sensor.scale_m)
-        roi = grid.bounds_in("EPSG:4326")
-        scenes = self.scenes()
-        hit = [s for s in scenes if _intersects(s.bounds_4326, roi)]
-        if not hit:
-            from ..geo import roi_bounds_4326
+        raise NotImplementedError
 
-            ext, roi = self.extent_4326(), roi_bounds_4326(spatial)
-            raise ProviderError(
-                "ROI is outside the local data: ROI lon/lat bounds "
-                f"({roi[0]:.5f}, {roi[1]:.5f}, {roi[2]:.5f}, {roi[3]:.5f}), data extent "
-                f"({ext[0]:.5f}, {ext[1]:.5f}, {ext[2]:.5f}, {ext[3]:.5f}) in {str(self.root)!r}")
+    def new_reader(self) -> RasterReader:
+        return RasterReader()
+
+    # -- selection helpers ------------------------------------------------------------------
+    @staticmethod
+    def in_window(hit: list[Scene], temporal: TemporalSpec | None, sensor: SensorSpec) -> list[Scene]:
+        """Scenes of ``hit`` inside ``[start, end)`` and not cloudier than ``cloudy_pct``."""
         if temporal is not None:
             start, end = temporal.bounds()
             in_window = [s for s in hit if start <= s.date < end]
@@ -204,29 +232,87 @@ class LocalProvider(Provider):
             raise ProviderError(
                 f"every scene in the window is cloudier than cloudy_pct={sensor.cloudy_pct} "
                 f"(scene cloud percentages: {sorted(s.cloudy_pct for s in hit)})")
-        for s in ok:
-            for b in sensor.bands:
-                if canonical_band(b) not in s.bands:
-                    raise ProviderError(
-                        f"band {b!r} is missing from scene {s.id!r} "
-                        f"({', '.join(s.files())}); it has {sorted(s.bands)}")
         return ok
+
+    @staticmethod
+    def check_bands(scenes: list[Scene], sensor: SensorSpec) -> None:
+        """Every scene has every band the sensor asks for, else an error saying what is there."""
+        for s in scenes:
+            lacking = [b for b in sensor.bands if canonical_band(b) not in s.bands]
+            if lacking:
+                msg = missing_bands_message(s.where, s.bands, sensor.bands, s.meta.get("unrecognised", ()))
+                gone = s.meta.get("missing") or {}
+                msg += "".join(f"; {b}: {gone[canonical_band(b)]} is missing" for b in lacking
+                               if canonical_band(b) in gone)
+                raise ProviderError(msg)
+
+    # -- fetching -----------------------------------------------------------------------------
+    def _reader(self):
+        """The batch's reader of this thread (kept open), else a fresh one (closed after use)."""
+        reader = getattr(self._batch, "reader", None)
+        return contextlib.nullcontext(reader) if reader is not None else self.new_reader()
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         spatial, sensor, grid = self.checked(spatial, sensor)
         scenes = self.select_scenes(spatial, temporal, sensor, grid)
-        if frames is None:
-            start = min(s.date for s in scenes)
-            end = max(s.date for s in scenes) + _dt.timedelta(days=1)
-            if temporal is not None:
-                start, end = temporal.bounds()
-            bins = [(start, end)]
+        with self._reader() as reader:
+            return self._assemble(spatial, temporal, sensor, grid, scenes, frames, reader)
+
+    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
+                   sensor: SensorSpec, *, frames: int | None = None,
+                   num_workers: int | None = None) -> list[Patch]:
+        """Many ROIs, scene-major: the ROIs are ordered by place and split among at most
+        ``num_workers`` readers, each of which keeps its files open for all its ROIs, so a
+        file is opened once per reader instead of once per ROI."""
+        from ..specs import validate_spatial
+
+        spatials = [validate_spatial(s) for s in spatials]
+        n = min(self.num_workers if num_workers is None else max(1, int(num_workers)), len(spatials))
+        order = sorted(range(len(spatials)), key=lambda k: (-spatials[k].center[1], spatials[k].center[0]))
+        chunks = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)] if n else []
+
+        def run(chunk: list[int]) -> list[tuple[int, Patch]]:
+            with self.new_reader() as reader:
+                self._batch.reader = reader
+                try:
+                    return [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in chunk]
+                finally:
+                    self._batch.reader = None
+
+        if n <= 1:
+            done = [r for c in chunks for r in run(c)]
         else:
-            if temporal is None:
-                raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
-            bins = [(b.start, b.end) for b in temporal.split(frames)]
-        stacks = {s.id: self._read_scene(s, grid, sensor) for s in scenes}
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="scene-read") as pool:
+                done = [r for rs in pool.map(run, chunks) for r in rs]
+        patches = dict(done)
+        return [patches[k] for k in range(len(spatials))]
+
+    def _fetch_roi(self, k: int, spatial: SpatialSpec, temporal: TemporalSpec | None,
+                   sensor: SensorSpec, frames: int | None) -> Patch:
+        try:
+            return self.fetch(spatial, temporal, sensor, frames=frames)
+        except _sanity.InputSanityError as exc:
+            raise _sanity.InputSanityError(f"ROI #{k}: {exc}", exc.patch, exc.facts) from None
+        except ProviderError as exc:
+            raise ProviderError(f"ROI #{k}: {exc}") from None
+
+    def _bins(self, scenes: list[Scene], temporal: TemporalSpec | None,
+              frames: int | None) -> list[tuple[_dt.date, _dt.date]]:
+        if frames is None:
+            if temporal is not None:
+                return [temporal.bounds()]
+            return [(min(s.date for s in scenes), max(s.date for s in scenes) + _dt.timedelta(days=1))]
+        if temporal is None:
+            raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
+        return [(b.start, b.end) for b in temporal.split(frames)]
+
+    def _assemble(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec,
+                  grid: RoiGrid, scenes: list[Scene], frames: int | None, reader: RasterReader) -> Patch:
+        bins = self._bins(scenes, temporal, frames)
+        stacks, records = {}, {}
+        for s in scenes:
+            stacks[s.id], records[s.id] = self.scene_stack(s, grid, sensor, reader)
         data, frame_info = [], []
         for start, end in bins:
             members = [s for s in scenes if start <= s.date < end]
@@ -236,51 +322,92 @@ class LocalProvider(Provider):
             frame_info.append({
                 "start": start.isoformat(), "end": end.isoformat(), "mid": mid.isoformat(),
                 "n_scenes": len(members), "scenes": [s.id for s in members],
-                "scene_dates": [s.date.isoformat() for s in members], "valid_fraction": valid})
-        arr = np.stack(data).astype(np.float32)
-        return Patch(arr, tuple(sensor.bands), grid, frame_info, sensor=sensor, temporal=temporal,
-                     backend="local", meta={"root": str(self.root), "composite": sensor.composite})
+                "scene_dates": [s.date.isoformat() for s in members], "valid_fraction": valid,
+                "radiometry": [records[s.id]["summary"] for s in members]})
+        meta = {"composite": sensor.composite, "resampling": self.resampling,
+                "radiometry": records, **self.describe_source()}
+        notes = sorted({s.meta["note"] for s in scenes if s.meta.get("note")})
+        if notes:
+            meta["notes"] = notes
+        patch = Patch(np.stack(data).astype(np.float32), tuple(sensor.bands), grid, frame_info,
+                      sensor=sensor, temporal=temporal, backend=self.name, meta=meta)
+        return _sanity.check(patch, spatial, temporal, self.sanity)
 
-    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> np.ndarray:
-        """``(C, H, W)`` float32 of the sensor's bands on the ROI grid, NaN where invalid."""
-        import rasterio
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
+    def describe_source(self) -> dict[str, Any]:
+        """What the patch meta says about where the data came from."""
+        return {}
 
+    def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec,
+                    reader: RasterReader) -> tuple[np.ndarray, dict[str, Any]]:
+        """A scene's bands on the grid and its radiometry record (the STAC backend caches this)."""
+        return self._read_scene(scene, grid, sensor, reader)
+
+    def read_file(self, reader: RasterReader, scene: Scene, path: str, indexes: list[int],
+                  grid: RoiGrid, resampling: str) -> tuple[np.ndarray, RasterInfo]:
+        """One file's bands on the grid; errors name the file and the scene."""
+        try:
+            return reader.read(path, indexes, grid, resampling), reader.info(path)
+        except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
+            raise ProviderError(f"cannot read raster {path!r} of scene {scene.id!r}: {exc}") from exc
+
+    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec,
+                    reader: RasterReader) -> tuple[np.ndarray, dict[str, Any]]:
+        """``(C, H, W)`` float32 reflectance x 10000 of the sensor's bands on the ROI grid,
+        NaN where invalid, and what was applied to get there."""
         want = [canonical_band(b) for b in sensor.bands]
-        by_file: dict[str, list[tuple[int, int]]] = {}
+        by_file: dict[tuple[str, bool], list[tuple[int, int]]] = {}
         for ci, b in enumerate(want):
             f, bi = scene.bands[b]
-            by_file.setdefault(f, []).append((ci, bi))
+            by_file.setdefault((f, b == "SCL"), []).append((ci, bi))
         out = np.full((len(want), grid.height, grid.width), np.nan, np.float32)
-        resampling = getattr(Resampling, self.resampling)
-        vrt_opts = dict(crs=grid.crs, transform=rasterio.Affine(*grid.transform),
-                        width=grid.width, height=grid.height)
-        for f, pairs in by_file.items():
-            try:
-                with rasterio.open(f) as src, WarpedVRT(src, resampling=resampling,
-                                                        src_nodata=src.nodata if src.nodata is not None else 0,
-                                                        nodata=np.nan, dtype="float32",
-                                                        **vrt_opts) as vrt:
-                    arr = vrt.read([bi for _, bi in pairs])
-            except Exception as exc:  # noqa: BLE001
-                raise ProviderError(f"cannot read raster {f!r} of scene {scene.id!r}: {exc}") from exc
-            for k, (ci, _) in enumerate(pairs):
-                out[ci] = arr[k]
+        applied: dict[str, Scaling] = {}
+        for (f, is_scl), pairs in by_file.items():
+            arr, info = self.read_file(reader, scene, f, [bi for _, bi in pairs], grid,
+                                       "nearest" if is_scl else self.resampling)
+            rules = {}
+            for k, (ci, bi) in enumerate(pairs):
+                if is_scl or want[ci] not in S2_REFLECTANCE:  # SCL, other products: as stored
+                    out[ci] = arr[k]
+                    continue
+                rule = scene.scaling.get(want[ci])
+                if rule is None or not rule.explicit:
+                    rule = from_gdal(info.scales[bi - 1], info.offsets[bi - 1])
+                rules[k] = rule
+            floats = [k for k, (_, bi) in enumerate(pairs) if k in rules and rules[k] is IDENTITY
+                      and info.dtypes[bi - 1].startswith("float")]
+            if floats and looks_unit_reflectance(arr[floats]):
+                rules.update({k: UNIT_DETECTED for k in floats})
+            for k, rule in rules.items():
+                ci = pairs[k][0]
+                out[ci] = rule.apply(arr[k])
+                applied[want[ci]] = rule
         if "SCL" in scene.bands:
             f, bi = scene.bands["SCL"]
-            try:
-                with rasterio.open(f) as src, WarpedVRT(src, resampling=Resampling.nearest,
-                                                        **vrt_opts) as vrt:
-                    scl = vrt.read(bi)
-            except Exception as exc:  # noqa: BLE001
-                raise ProviderError(f"cannot read SCL of scene {scene.id!r} in {f!r}: {exc}") from exc
-            bad = np.isin(scl, SCL_MASKED)
+            scl, _ = self.read_file(reader, scene, f, [bi], grid, "nearest")
+            bad = np.isin(scl[0], SCL_MASKED) | np.isnan(scl[0])
             # SCL is a mask for the reflectance bands; asked for as a band, it stays as it is.
             for ci, b in enumerate(want):
                 if b != "SCL":
                     out[ci][bad] = np.nan
-        return out
+        return out, self.radiometry_record(scene, applied)
+
+    @staticmethod
+    def radiometry_record(scene: Scene, applied: dict[str, Scaling]) -> dict[str, Any]:
+        """JSON-friendly: what was applied to each band of a scene, and a one-line summary."""
+        per_band = {b: r.describe() for b, r in applied.items()}
+        kinds = sorted(set(per_band.values()))
+        summary = kinds[0] if len(kinds) == 1 else "per band: " + "; ".join(
+            f"{b}: {d}" for b, d in sorted(per_band.items()))
+        rec: dict[str, Any] = {"summary": f"{scene.id}: {summary}", "bands": per_band,
+                               "level": scene.meta.get("level"),
+                               "processing_baseline": scene.meta.get("processing_baseline")}
+        if scene.meta.get("note"):
+            rec["note"] = scene.meta["note"]
+        if not any(r.explicit for r in applied.values()) and any(b in S2_REFLECTANCE for b in applied):
+            rec["warning"] = ("no product metadata gives this scene's radiometry: values were taken as "
+                              "stored (if these are ESA digital numbers of processing baseline >= 04.00, "
+                              "keep the product's MTD_MSIL2A.xml or STAC item with them)")
+        return rec
 
     @staticmethod
     def _composite(stacks: list[np.ndarray], sensor: SensorSpec,
@@ -294,22 +421,150 @@ class LocalProvider(Provider):
                 ok = ~np.isnan(arr)
                 comp[ok] = arr[ok]
         else:
-            st = np.stack(stacks)
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    comp = np.nanmedian(st, axis=0).astype(np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+                comp = np.nanmedian(np.stack(stacks), axis=0).astype(np.float32)
         valid = float(np.mean(~np.isnan(comp).any(axis=0)))
         comp = np.where(np.isnan(comp), np.float32(sensor.fill_value), comp)
         return comp, valid
+
+
+class LocalProvider(SceneProvider):
+    """Scenes from a local folder, a static STAC catalog / item file, or a SAFE product."""
+
+    name = "local"
+
+    def __init__(self, root: str | None = None, catalog: str | None = None,
+                 resampling: str = "bilinear", num_workers: int = 4,
+                 min_valid_fraction: float | None = None, on_implausible: str | None = None) -> None:
+        self.root = Path(root).expanduser() if root else default_root()
+        self.catalog = Path(catalog).expanduser() if catalog else None
+        self._configure(resampling, num_workers, min_valid_fraction, on_implausible)
+        self._scenes: list[Scene] | None = None
+        self._lock = threading.Lock()
+
+    # -- the scene index ----------------------------------------------------------------
+    def scenes(self) -> list[Scene]:
+        with self._lock:
+            if self._scenes is None:
+                self._scenes = self._index()
+            return self._scenes
+
+    def _index(self) -> list[Scene]:
+        from .sentinel2 import files, safe, stac_items
+
+        if self.catalog is not None:
+            if not self.catalog.is_file():
+                raise ProviderError(f"STAC catalog not found: {str(self.catalog)!r}")
+            scenes = self._stac_scenes([self.catalog], set())
+        elif self.root.is_file():
+            suffix = self.root.suffix.lower()
+            if safe.is_safe_zip(self.root):
+                scenes = safe.read_safe(self.root)
+            elif suffix == ".json":
+                if stac_items.stac_kind(stac_items.read_json(self.root)) is None:
+                    raise ProviderError(f"{str(self.root)!r} is not a STAC catalog, item collection or item")
+                scenes = self._stac_scenes([self.root], set())
+            elif suffix in files.RASTER_SUFFIXES:
+                scenes = files.scenes_from_rasters([self.root])
+            else:
+                raise ProviderError(
+                    f"local data {str(self.root)!r} is a file of an unknown kind: expected a folder, a STAC "
+                    "catalog.json, an ItemCollection or item JSON, a .SAFE.zip or a GeoTIFF/JPEG2000")
+        elif self.root.is_dir():
+            scenes = self._index_folder(self.root)
+        else:
+            raise ProviderError(f"local data folder not found: {str(self.root)!r}")
+        if not scenes:
+            raise ProviderError(
+                f"no Sentinel-2 scenes found in {str(self.root)!r} (looked for SAFE products, STAC "
+                "catalogs/items, GeoTIFF/JPEG2000 stacks and per-band files)")
+        unique: dict[str, Scene] = {}
+        for s in scenes:  # one product kept twice (a zip and its unzipped folder) counts once
+            unique.setdefault(s.id, s)
+        return sorted(unique.values(), key=lambda s: (s.date, s.id))
+
+    @staticmethod
+    def _stac_scenes(paths: list[Path], claimed: set[str]) -> list[Scene]:
+        """Scenes of STAC JSON files, each item once; the files they use go to ``claimed``."""
+        from .sentinel2 import stac_items
+
+        out: dict[str, Scene] = {}
+        for p in paths:
+            for item, location in stac_items.load_items(p):
+                s = stac_items.scene_from_item(item, location)
+                if s.id in out:
+                    continue
+                out[s.id] = s
+                claimed.update(str(Path(f).resolve()) for f, _ in s.bands.values())
+        return list(out.values())
+
+    def _index_folder(self, root: Path) -> list[Scene]:
+        from .sentinel2 import files, safe, stac_items
+
+        if safe.is_safe_dir(root):
+            return safe.read_safe(root)
+        products, jsons, rasters = [], [], []
+        for d, dirs, names in os.walk(root):
+            here = Path(d)
+            for sub in list(dirs):
+                if sub.startswith("."):
+                    dirs.remove(sub)
+                elif safe.is_safe_dir(here / sub):
+                    products.append(here / sub)
+                    dirs.remove(sub)  # a product is read as a whole
+            for n in names:
+                p = here / n
+                low = n.lower()
+                if low.endswith(".zip") and safe.is_safe_zip(p):
+                    products.append(p)
+                elif low.endswith(".json"):
+                    jsons.append(p)
+                elif low.endswith(files.RASTER_SUFFIXES):
+                    rasters.append(p)
+        scenes = [s for p in sorted(products) for s in safe.read_safe(p)]
+        # catalogs first, so that items they link and loose copies are read once
+        stac = [p for p in jsons if stac_items.stac_kind(stac_items.read_json(p)) is not None]
+        stac.sort(key=lambda p: (p.name != "catalog.json", len(p.parts), str(p)))
+        claimed: set[str] = set()
+        scenes += self._stac_scenes(stac, claimed)
+        loose = [p for p in rasters if str(p.resolve()) not in claimed]
+        return scenes + files.scenes_from_rasters(loose)
+
+    def extent_4326(self) -> tuple[float, float, float, float]:
+        sc = self.scenes()
+        return (min(s.bounds_4326[0] for s in sc), min(s.bounds_4326[1] for s in sc),
+                max(s.bounds_4326[2] for s in sc), max(s.bounds_4326[3] for s in sc))
+
+    def available_bands(self) -> list[str]:
+        return sorted({b for s in self.scenes() for b in s.bands})
+
+    def select_scenes(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+                      sensor: SensorSpec, grid: RoiGrid | None = None) -> list[Scene]:
+        grid = grid or roi_grid(spatial, sensor.scale_m)
+        roi = grid.bounds_in("EPSG:4326")
+        hit = [s for s in self.scenes() if _intersects(s.bounds_4326, roi)]
+        if not hit:
+            from ..geo import roi_bounds_4326
+
+            ext, roi = self.extent_4326(), roi_bounds_4326(spatial)
+            raise ProviderError(
+                "ROI is outside the local data: ROI lon/lat bounds "
+                f"({roi[0]:.5f}, {roi[1]:.5f}, {roi[2]:.5f}, {roi[3]:.5f}), data extent "
+                f"({ext[0]:.5f}, {ext[1]:.5f}, {ext[2]:.5f}, {ext[3]:.5f}) in {str(self.root)!r}")
+        ok = self.in_window(hit, temporal, sensor)
+        self.check_bands(ok, sensor)
+        return ok
+
+    def describe_source(self) -> dict[str, Any]:
+        return {"root": str(self.catalog or self.root)}
 
     def describe(self) -> dict[str, Any]:
         sc = self.scenes()
         return {"backend": "local", "root": str(self.root), "n_scenes": len(sc),
                 "dates": [s.date.isoformat() for s in sc], "bands": self.available_bands(),
-                "extent_4326": list(self.extent_4326())}
+                "extent_4326": list(self.extent_4326()),
+                "sources": sorted({s.meta.get("source", "?") for s in sc})}
 
 
 def write_stac_catalog(root: Path, scenes: Sequence[Scene], title: str = "rs-embed-qgis sample") -> Path:
@@ -336,4 +591,5 @@ def write_stac_catalog(root: Path, scenes: Sequence[Scene], title: str = "rs-emb
     return root / "catalog.json"
 
 
-__all__ = ["LocalProvider", "Scene", "SCL_MASKED", "bundled_sample_dir", "write_stac_catalog"]
+__all__ = ["LocalProvider", "SceneProvider", "RasterReader", "Scene", "SCL_MASKED",
+           "bundled_sample_dir", "write_stac_catalog"]
