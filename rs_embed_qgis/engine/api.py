@@ -23,7 +23,7 @@ from .providers.base import Patch, Provider
 from .registry import get_spec, load_embedder_class
 from .specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 
-BACKENDS = ("local", "gee")
+BACKENDS = ("local", "gee", "stac")
 
 _lock = threading.RLock()
 _embedders: dict[tuple[Any, ...], Embedder] = {}
@@ -68,6 +68,10 @@ def get_provider(backend: str, provider_options: dict[str, Any] | None = None) -
                 from .providers.local import LocalProvider
 
                 prov = LocalProvider(**opts)
+            elif backend == "stac":
+                from .providers.stac import STACProvider
+
+                prov = STACProvider(**opts)
             else:
                 try:
                     from .providers.gee import GEEProvider

@@ -26,11 +26,13 @@ DEPS_DIRNAME = "rs_embed_qgis_deps"
 OPTIONAL: dict[str, dict[str, str]] = {
     "torch": {"pip": "torch", "for": "deep-learning models (AnySat, Prithvi, SatMAE, ScaleMAE, RemoteCLIP, ...)"},
     "ee": {"pip": "earthengine-api", "for": "the Google Earth Engine backend"},
+    "pystac_client": {"pip": "pystac-client", "for": "the STAC backend (Earth Search, Planetary Computer)"},
     "safetensors": {"pip": "safetensors", "for": "reading .safetensors checkpoints"},
     "huggingface_hub": {"pip": "huggingface_hub", "for": "downloading official weights"},
     "dask": {"pip": "dask", "for": "batch exports on a Dask cluster"},
 }
-PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
+PIP_NAMES = {"ee": "earthengine-api", "pystac_client": "pystac-client", "sklearn": "scikit-learn",
+             "PIL": "pillow", "yaml": "pyyaml"}
 
 
 def deps_dir(profile_dir: str | None = None) -> Path:

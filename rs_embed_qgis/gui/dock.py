@@ -155,6 +155,7 @@ class RsEmbedDock(QgsDockWidget):
         cmb.addItem("local")
         if deps.is_importable("ee"):
             cmb.addItem("gee")
+        cmb.addItem("stac")  # needs pystac-client: offered for install when missing
         cmb.blockSignals(False)
         i = cmb.findText(preferred)
         cmb.setCurrentIndex(i if i >= 0 else 0)
@@ -211,10 +212,15 @@ class RsEmbedDock(QgsDockWidget):
     def _on_backend(self, backend: str) -> None:
         u = self.ui
         local = backend == "local"
-        u.fileDataFolder.setEnabled(local)
+        u.fileDataFolder.setEnabled(local or backend == "stac")
         if local:
-            u.lblBackendInfo.setText("Local GeoTIFF/COG folder or STAC catalog (default: the bundled "
-                                     "Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85).")
+            u.lblBackendInfo.setText("Local data: a folder (SAFE products, per-band files, GeoTIFF stacks, "
+                                     "STAC items), a catalog.json, an ItemCollection or item JSON, or a "
+                                     ".SAFE.zip (default: the bundled Sentinel-2 sample, 2022, lon 9.00-9.04, "
+                                     "lat 47.83-47.85).")
+        elif backend == "stac":
+            u.lblBackendInfo.setText("STAC API: Earth Search (Sentinel-2 L2A, no account) unless the data "
+                                     "field holds another API URL (https://...).")
         elif self._gee_status is not None:
             self._show_gee_status(self._gee_status)
         else:
@@ -282,6 +288,8 @@ class RsEmbedDock(QgsDockWidget):
         need += [m for m in info.get("requires", []) if not deps.is_importable(m)]
         if self.ui.cmbBackend.currentText() == "gee" and not deps.is_importable("ee"):
             need.append("ee")
+        if self.ui.cmbBackend.currentText() == "stac" and not deps.is_importable("pystac_client"):
+            need.append("pystac_client")
         need += [m for m in deps.missing(["torch"]) if m not in need]
         return need
 
@@ -462,6 +470,9 @@ class RsEmbedDock(QgsDockWidget):
         if backend == "local":
             folder = self.ui.fileDataFolder.filePath().strip() or S.local_data_folder()
             return {"root": folder}
+        if backend == "stac":
+            url = self.ui.fileDataFolder.filePath().strip()
+            return {"url": url} if url.startswith(("http://", "https://")) else {}
         project = S.get("gee_project")
         return {"project": project} if project else {}
 

@@ -65,8 +65,7 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("BACKEND", "Backend", options=common.BACKENDS,
                                                      defaultValue="local", usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterFile(
-            "DATA_FOLDER", "Local data folder or STAC catalog (empty: settings, then bundled sample)",
-            behavior=QgsProcessingParameterFile.Folder, optional=True))
+            "DATA_FOLDER", common.DATA_FOLDER_LABEL, behavior=QgsProcessingParameterFile.Folder, optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.SENSOR_OF, "Use the input sensor of this model (empty: Sentinel-2 L2A B2,B3,B4,B8, 10 m)",
             options=common.model_ids(), optional=True, usesStaticStrings=True))

@@ -20,7 +20,9 @@ from ..engine import BBox
 from ..engine.errors import RsEmbedError
 
 SETTINGS_PREFIX = "rs_embed"
-BACKENDS = ["local", "gee"]
+BACKENDS = ["local", "gee", "stac"]
+DATA_FOLDER_LABEL = ("Local data: folder, STAC catalog.json / ItemCollection / item JSON or .SAFE.zip "
+                     "(backend stac: a STAC API URL, empty: Earth Search); empty: settings, then bundled sample")
 DEVICES = ["auto", "cpu", "cuda"]
 INPUT_PREPS = ["resize", "tile"]
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -76,6 +78,11 @@ def provider_options(backend: str, data_folder: str | None) -> dict[str, Any]:
     if backend == "local":
         folder = local_data_folder(data_folder)
         return {"root": folder} if folder else {}
+    if backend == "stac":
+        for url in (data_folder, setting("stac_url"), os.environ.get("RS_EMBED_STAC_URL")):
+            if url and str(url).startswith(("http://", "https://")):
+                return {"url": str(url)}
+        return {}  # Earth Search
     opts: dict[str, Any] = {}
     project = setting("gee_project") or os.environ.get("EE_PROJECT_ID") or os.environ.get("GOOGLE_CLOUD_PROJECT")
     if project:
@@ -157,8 +164,7 @@ def add_model_params(alg, multiple: bool = False, data_folder: bool = True) -> N
         alg.addParameter(QgsProcessingParameterEnum("BACKEND", "Backend", options=BACKENDS,
                                                     defaultValue="local", usesStaticStrings=True))
         alg.addParameter(QgsProcessingParameterFile(
-            "DATA_FOLDER", "Local data folder or STAC catalog (empty: settings, then bundled sample)",
-            behavior=QgsProcessingParameterFile.Folder, optional=True))
+            "DATA_FOLDER", DATA_FOLDER_LABEL, behavior=QgsProcessingParameterFile.Folder, optional=True))
     alg.addParameter(_advanced(QgsProcessingParameterEnum(
         "DEVICE", "Device", options=DEVICES, defaultValue="auto", usesStaticStrings=True)))
     alg.addParameter(_advanced(QgsProcessingParameterEnum(

@@ -111,7 +111,7 @@ def test_missing_torch_is_reported_and_installable_without_blocking_mosaiks(dock
     real = deps.is_importable
     monkeypatch.setattr(deps, "is_importable", lambda m: False if m in ("torch", "ee") else real(m))
     dock._fill_backends("gee")
-    assert [dock.ui.cmbBackend.itemText(i) for i in range(dock.ui.cmbBackend.count())] == ["local"]
+    assert [dock.ui.cmbBackend.itemText(i) for i in range(dock.ui.cmbBackend.count())] == ["local", "stac"]
     dock._on_model("mosaiks")
     assert not dock.ui.lblDeps.isHidden()
     txt = dock.ui.lblDeps.text()
@@ -167,6 +167,23 @@ def test_gee_backend_without_provider_says_unavailable(dock, monkeypatch):
     info = dock.ui.lblBackendInfo.text()
     assert "not ready" in info and "unavailable" in info and "earthengine authenticate" in info
     assert not dock.ui.fileDataFolder.isEnabled()
+
+
+def test_stac_backend_takes_an_api_url_and_offers_pystac_client(dock, monkeypatch):
+    from rs_embed_qgis.gui import deps
+
+    dock._fill_backends("stac")
+    assert dock.ui.cmbBackend.currentText() == "stac" and dock.ui.fileDataFolder.isEnabled()
+    assert "Earth Search" in dock.ui.lblBackendInfo.text()
+    dock.ui.fileDataFolder.setFilePath("https://planetarycomputer.microsoft.com/api/stac/v1")
+    assert dock.provider_options("stac") == {"url": "https://planetarycomputer.microsoft.com/api/stac/v1"}
+    dock.ui.fileDataFolder.setFilePath("/some/folder")
+    assert dock.provider_options("stac") == {}  # a path is no API: Earth Search
+    real = deps.is_importable
+    monkeypatch.setattr(deps, "is_importable", lambda m: False if m == "pystac_client" else real(m))
+    assert "pystac_client" in dock.missing_dependencies()
+    dock._update_deps()
+    assert "pystac-client" in dock.ui.btnInstallDeps.text()
 
 
 def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settings):
