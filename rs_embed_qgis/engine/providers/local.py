@@ -88,7 +88,8 @@ class RasterReader:
     :meth:`close` (at most ``max_open`` at a time), so a batch opens a file once.
 
     A grid aligned with the file's pixels (same CRS and pixel size, whole-pixel
-    offset) is a window of the file; any other grid is warped by GDAL
+    offset), or any grid in the file's CRS with nearest resampling (SCL at 20 m on a
+    10 m grid), is picked from a window of the file; any other grid is warped by GDAL
     (``WarpedVRT``). Values equal to the file's nodata (0 where it declares none)
     and pixels outside the file are NaN. ``env``: GDAL options for the reads
     (the STAC backend's HTTP settings). One reader per thread.
@@ -99,10 +100,12 @@ class RasterReader:
         self.max_open = max_open
         self._open: OrderedDict[str, Any] = OrderedDict()
         self._geo: dict[str, tuple[int | None, tuple[float, ...]]] = {}
-        self.opened = 0  # files opened so far (the batch benchmark counts them)
+        self._session: contextlib.ExitStack | None = None
 
     def _gdal_env(self):
-        if not self.env:
+        """GDAL's environment for a read: the reader's session (``with reader:``), else one
+        for this call (rasterio starts one per file otherwise, which costs as much as a read)."""
+        if self._session is not None:
             return contextlib.nullcontext()
         import rasterio
 
@@ -116,7 +119,6 @@ class RasterReader:
         import rasterio
 
         src = rasterio.open(path)
-        self.opened += 1
         self._open[path] = src
         if len(self._open) > self.max_open:
             self._open.popitem(last=False)[1].close()
@@ -133,22 +135,29 @@ class RasterReader:
         if src is not None:
             src.close()
 
-    def _window(self, path: str, src, grid: RoiGrid) -> tuple[int, int] | None:
-        """``(row, col)`` of the grid's origin in the file when the grid is aligned with it."""
+    def _pixels_under(self, path: str, src, grid: RoiGrid) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """Rows and columns of the file's pixels under the grid's pixel centres, and whether
+        the grid is the file's own pixel grid (same size, whole-pixel offset); None when the
+        file is in another CRS or rotated (it needs warping)."""
         if path not in self._geo:
             self._geo[path] = (src.crs.to_epsg() if src.crs else None, tuple(src.transform)[:6])
         epsg, (a, b, c, d, e, f) = self._geo[path]
-        if epsg is None or f"EPSG:{epsg}" != grid.crs or b or d:
+        if epsg is None or f"EPSG:{epsg}" != grid.crs or b or d or a <= 0 or e >= 0:
             return None
-        if not (np.isclose(a, grid.res) and np.isclose(-e, grid.yres)):
-            return None
-        col, row = (grid.left - c) / a, (f - grid.top) / -e
-        if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
-            return None
-        return int(round(row)), int(round(col))
+        x = (grid.left + (np.arange(grid.width) + 0.5) * grid.res - c) / a
+        y = (f - grid.top + (np.arange(grid.height) + 0.5) * grid.yres) / -e
+        cols, rows = np.floor(x + 1e-9).astype(np.int64), np.floor(y + 1e-9).astype(np.int64)
+        col0, row0 = (grid.left - c) / a, (f - grid.top) / -e
+        own = (abs(a - grid.res) < 1e-9 * a and abs(-e - grid.yres) < 1e-9 * a
+               and abs(col0 - round(col0)) < 1e-6 and abs(row0 - round(row0)) < 1e-6)
+        return rows, cols, own
 
     def read(self, path: str, indexes: Sequence[int], grid: RoiGrid, resampling: str) -> np.ndarray:
-        """``(len(indexes), H, W)`` float32 on ``grid``, NaN where there is no data."""
+        """``(len(indexes), H, W)`` float32 on ``grid``, NaN where there is no data.
+
+        On the file's own pixel grid, or with nearest resampling in the file's CRS, the
+        pixels are picked from one window read; anything else is warped by GDAL.
+        """
         import rasterio
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
@@ -158,28 +167,38 @@ class RasterReader:
         with self._gdal_env():
             src = self._dataset(path)
             nodata = src.nodata if src.nodata is not None else 0
-            at = self._window(path, src, grid)
-            if at is None:
+            under = self._pixels_under(path, src, grid)
+            if under is None or not (under[2] or resampling == "nearest"):
                 with WarpedVRT(src, crs=grid.crs, transform=rasterio.Affine(*grid.transform),
                                width=grid.width, height=grid.height, resampling=getattr(Resampling, resampling),
                                src_nodata=nodata, nodata=np.nan, dtype="float32") as vrt:
                     return vrt.read(indexes)
-            r0, c0 = at
+            rows, cols, _ = under
             out = np.full((len(indexes), grid.height, grid.width), np.nan, np.float32)
-            rs, re_ = max(0, r0), min(src.height, r0 + grid.height)
-            cs, ce = max(0, c0), min(src.width, c0 + grid.width)
-            if rs < re_ and cs < ce:
-                raw = src.read(indexes, window=Window(cs, rs, ce - cs, re_ - rs))
+            r_in, c_in = (rows >= 0) & (rows < src.height), (cols >= 0) & (cols < src.width)
+            if r_in.any() and c_in.any():
+                r0, r1 = int(rows[r_in].min()), int(rows[r_in].max()) + 1
+                c0, c1 = int(cols[c_in].min()), int(cols[c_in].max()) + 1
+                raw = src.read(indexes, window=Window(c0, r0, c1 - c0, r1 - r0))
+                raw = raw[:, rows[r_in] - r0][:, :, cols[c_in] - c0]
                 part = raw.astype(np.float32)
                 part[(raw == nodata) | ~np.isfinite(part)] = np.nan
-                out[:, rs - r0:re_ - r0, cs - c0:ce - c0] = part
+                out[:, np.flatnonzero(r_in)[:, None], np.flatnonzero(c_in)[None, :]] = part
             return out
 
     def close(self) -> None:
         while self._open:
             self._open.popitem()[1].close()
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close()
 
     def __enter__(self) -> RasterReader:
+        """One GDAL environment for all the reads of this reader (in this thread)."""
+        import rasterio
+
+        self._session = contextlib.ExitStack()
+        self._session.enter_context(rasterio.Env(**self.env))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -415,7 +434,9 @@ class SceneProvider(Provider):
         shape = (len(sensor.bands), grid.height, grid.width)
         if not stacks:
             return np.full(shape, sensor.fill_value, np.float32), 0.0
-        if sensor.composite == "mosaic":
+        if len(stacks) == 1:  # one scene: median and mosaic are the scene itself
+            comp = stacks[0]
+        elif sensor.composite == "mosaic":
             comp = np.full(shape, np.nan, np.float32)
             for arr in stacks:  # ascending dates: later scenes on top, as in Earth Engine
                 ok = ~np.isnan(arr)
