@@ -355,3 +355,18 @@ def test_batch_is_read_scene_major_each_file_opened_once(products, monkeypatch):
     opened.clear()
     prov.fetch_many(rois, JULY, sensor, num_workers=2)
     assert len(opened) == 10  # one reader per worker
+
+
+def test_radiometry_reaches_the_embedding_geotiff(products, tmp_path):
+    import json
+
+    from rs_embed_qgis.engine import OutputSpec, get_embedding
+    from rs_embed_qgis.engine.io import write_embedding_geotiff
+
+    emb = get_embedding("mosaiks", spatial=ROI, temporal=JULY, output=OutputSpec.grid(scale_m=100),
+                        backend="local", provider_options={"root": str(products["safe_tif"])},
+                        model_options={"num_features": 8})
+    with rasterio.open(write_embedding_geotiff(emb, tmp_path / "emb.tif")) as src:
+        meta = json.loads(src.tags()["RS_EMBED_META"])
+    rec = meta["input"]["radiometry"][P.product_name("20220715")]
+    assert "BOA_ADD_OFFSET -1000" in rec["summary"] and meta["input"]["input_sanity"]["valid_fraction"] == 1.0

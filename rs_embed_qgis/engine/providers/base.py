@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,3 +112,49 @@ class Provider:
         with ThreadPoolExecutor(max_workers=num_workers) as pool:
             return list(pool.map(lambda s: self.fetch(s, temporal, sensor, frames=frames),
                                  spatials))
+
+
+def cache_dir_for(env_var: str, name: str) -> Path | None:
+    """A backend's disk cache folder: ``$env_var`` (``0``/``off``/``none``: no cache), else
+    ``<rs-embed cache>/<name>``."""
+    base = os.environ.get(env_var)
+    if base:
+        if base.strip().lower() in ("0", "off", "no", "false", "none"):
+            return None
+        return Path(base)
+    from ..weights import cache_dir
+
+    return cache_dir() / name
+
+
+class ArrayCache:
+    """Arrays and their JSON metadata on disk (one ``.npz`` per key; atomic writes; a damaged
+    or unreadable file is a miss, a read-only folder is no error)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def path(self, key: str) -> Path | None:
+        return self.folder / key[:2] / f"{key}.npz" if self.folder else None
+
+    def load(self, key: str) -> tuple[np.ndarray, Any] | None:
+        p = self.path(key)
+        if p is None or not p.exists():
+            return None
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                return z["data"].astype(np.float32), json.loads(str(z["meta"]))
+        except Exception:  # noqa: BLE001 - a damaged file (BadZipFile, KeyError ...) is read again
+            return None
+
+    def save(self, key: str, data: np.ndarray, meta: Any) -> None:
+        p = self.path(key)
+        if p is None:
+            return
+        from ..io import atomic_path
+
+        try:
+            with atomic_path(p, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, data=data, meta=np.array(json.dumps(meta)))
+        except OSError:
+            pass

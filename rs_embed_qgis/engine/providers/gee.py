@@ -48,7 +48,7 @@ from ..geo import RoiGrid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 from . import sanity as _sanity
 from .bands import canonical_band
-from .base import Patch, Provider
+from .base import ArrayCache, Patch, Provider, cache_dir_for
 
 #: computePixels limits (https://developers.google.com/earth-engine/reference/rest/v1/projects.image/computePixels)
 EE_MAX_REQUEST_BYTES = 48 * 1024 * 1024
@@ -240,14 +240,7 @@ CACHE_MIN_AGE_DAYS = 30
 
 
 def _default_cache_dir() -> Path | None:
-    base = os.environ.get("RS_EMBED_GEE_CACHE")
-    if base:
-        if base.strip().lower() in ("0", "off", "no", "false", "none"):
-            return None
-        return Path(base)
-    from ..weights import cache_dir
-
-    return cache_dir() / "gee_patches"
+    return cache_dir_for("RS_EMBED_GEE_CACHE", "gee_patches")
 
 
 class GEEProvider(Provider):
@@ -663,31 +656,11 @@ class GEEProvider(Provider):
             return list(pool.map(one, items))
 
     # -- cache ------------------------------------------------------------------------------
-    def _cache_path(self, key: str) -> Path | None:
-        return self.cache_dir / key[:2] / f"{key}.npz" if self.cache_dir else None
-
     def _cache_load(self, key: str):
-        p = self._cache_path(key)
-        if p is None or not p.exists():
-            return None
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                return z["data"].astype(np.float32), json.loads(str(z["frames"]))
-        except Exception:  # noqa: BLE001 - a damaged cache file is refetched, not fatal
-            return None
+        return ArrayCache(self.cache_dir).load(key)
 
     def _cache_save(self, key: str, data: np.ndarray, frames: list[dict[str, Any]]) -> None:
-        p = self._cache_path(key)
-        if p is None:
-            return
-        from ..io import atomic_path
-
-        try:
-            with atomic_path(p, suffix=".npz") as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, data=data, frames=np.array(json.dumps(frames)))
-        except OSError:  # a read-only cache must not fail the fetch
-            pass
+        ArrayCache(self.cache_dir).save(key, data, frames)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "gee", "project": _resolve_project(self.project),

@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import random
 import re
 import threading
@@ -46,7 +45,7 @@ from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 from .bands import canonical_band
-from .base import Patch
+from .base import ArrayCache, Patch, cache_dir_for
 from .local import RasterInfo, RasterReader, SceneProvider, _intersects
 from .sentinel2.scene import Scene
 
@@ -100,17 +99,6 @@ def classify(exc: BaseException) -> tuple[bool, int | None]:
     return any(t in low for t in _TRANSIENT), None
 
 
-def _default_cache_dir() -> Path | None:
-    base = os.environ.get("RS_EMBED_STAC_CACHE")
-    if base:
-        if base.strip().lower() in ("0", "off", "no", "false", "none"):
-            return None
-        return Path(base)
-    from ..weights import cache_dir
-
-    return cache_dir() / "stac_patches"
-
-
 def _clear_curl_cache(path: str) -> None:
     """Forget what GDAL's /vsicurl/ cached of a file (a failed read must not be replayed)."""
     try:
@@ -160,9 +148,10 @@ class STACProvider(SceneProvider):
         self.max_retries, self.retry_backoff_s = int(max_retries), float(retry_backoff_s)
         self.timeout = float(timeout)
         if cache_dir == "default":
-            self.cache_dir: Path | None = _default_cache_dir()
+            self.cache_dir: Path | None = cache_dir_for("RS_EMBED_STAC_CACHE", "stac_patches")
         else:
             self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self._cache = ArrayCache(self.cache_dir)
         self._configure(resampling, num_workers, min_valid_fraction, on_implausible)
         self._client = None
         self._lock = threading.Lock()
@@ -329,27 +318,14 @@ class STACProvider(SceneProvider):
 
     def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec,
                     reader: RasterReader) -> tuple[np.ndarray, dict[str, Any]]:
-        path = None
-        if self.cache_dir is not None:
-            key = self.cache_key(scene, grid, sensor)
-            path = self.cache_dir / key[:2] / f"{key}.npz"
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    hit = z["data"].astype(np.float32), json.loads(str(z["record"]))
-                with self._lock:
-                    self.stats["cache_hits"] += 1
-                return hit
-            except (OSError, KeyError, ValueError):  # absent or damaged: read it
-                pass
+        key = self.cache_key(scene, grid, sensor)
+        hit = self._cache.load(key)
+        if hit is not None:
+            with self._lock:
+                self.stats["cache_hits"] += 1
+            return hit
         arr, record = super().scene_stack(scene, grid, sensor, reader)
-        if path is not None:
-            from ..io import atomic_path
-
-            try:
-                with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-                    np.savez(fh, data=arr, record=np.array(json.dumps(record)))
-            except OSError:  # a read-only cache must not fail the fetch
-                pass
+        self._cache.save(key, arr, record)
         return arr, record
 
     def describe_source(self) -> dict[str, Any]:
