@@ -20,9 +20,10 @@ resampled with ``resampling``, SCL with nearest), converts it to reflectance x
 ``mosaic``, later scenes on top as in Earth Engine), fills gaps with
 ``fill_value`` and checks the result (:mod:`.sanity`).
 
-:meth:`SceneProvider.fetch_many` reads a batch scene-major: ROIs that use the same
-scenes are read together, each file opened once per reader, a bounded pool of
-readers (``num_workers``).
+:meth:`SceneProvider.fetch_many` reads a batch scene-major: the ROIs, ordered by
+place, are split among at most ``num_workers`` readers that keep their files open,
+so each file is opened once per reader rather than once per ROI.
+:class:`RasterReader` is the one place pixels are read (rasterio).
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def default_root() -> Path:
     return Path(os.environ.get("RS_EMBED_LOCAL_DATA") or bundled_sample_dir())
 
 
-def _intersects(a: Sequence[float], b: Sequence[float]) -> bool:
+def boxes_intersect(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
@@ -564,7 +565,7 @@ class LocalProvider(SceneProvider):
                       sensor: SensorSpec, grid: RoiGrid | None = None) -> list[Scene]:
         grid = grid or roi_grid(spatial, sensor.scale_m)
         roi = grid.bounds_in("EPSG:4326")
-        hit = [s for s in self.scenes() if _intersects(s.bounds_4326, roi)]
+        hit = [s for s in self.scenes() if boxes_intersect(s.bounds_4326, roi)]
         if not hit:
             from ..geo import roi_bounds_4326
 
@@ -612,5 +613,5 @@ def write_stac_catalog(root: Path, scenes: Sequence[Scene], title: str = "rs-emb
     return root / "catalog.json"
 
 
-__all__ = ["LocalProvider", "SceneProvider", "RasterReader", "Scene", "SCL_MASKED",
+__all__ = ["LocalProvider", "SceneProvider", "RasterReader", "Scene", "SCL_MASKED", "boxes_intersect",
            "bundled_sample_dir", "write_stac_catalog"]

@@ -46,7 +46,7 @@ from ..geo import RoiGrid, roi_grid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 from .bands import canonical_band
 from .base import ArrayCache, Patch, cache_dir_for
-from .local import RasterInfo, RasterReader, SceneProvider, _intersects
+from .local import RasterInfo, RasterReader, SceneProvider, boxes_intersect
 from .sentinel2.scene import Scene
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -67,6 +67,9 @@ _TRANSIENT = ("timed out", "timeout", "transferred a partial file", "connection 
               "read error", "not recognized as a supported file format", "truncated", "premature end",
               # GDAL's words for a tile whose bytes did not all arrive
               "read or write failed", "ireadblock failed")
+
+
+_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
 
 
 def collection_for(sensor: SensorSpec) -> str:
@@ -184,7 +187,7 @@ class STACProvider(SceneProvider):
                 retry, status = classify(exc)
                 code = f"HTTP {status}" if status else type(exc).__name__
                 reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-                reason = reason.replace(url, public_url(url)) if "?" in url else reason
+                reason = _QUERY.sub(r"\1", reason)  # signed URLs: the signature is a secret
                 if retry and attempt < self.max_retries:
                     with self._lock:
                         self.stats["retries"] += 1
@@ -246,7 +249,7 @@ class STACProvider(SceneProvider):
             self._searches = [s for s in self._searches if now - s[0] < SEARCH_TTL_S]
             for _, k, box, scenes in self._searches:
                 if k == key and box[0] <= bbox[0] and box[1] <= bbox[1] and box[2] >= bbox[2] and box[3] >= bbox[3]:
-                    return [s for s in scenes if _intersects(s.bounds_4326, bbox)]
+                    return [s for s in scenes if boxes_intersect(s.bounds_4326, bbox)]
         client = self.client()
         kw: dict[str, Any] = {}
         if client.conforms_to(ConformanceClasses.QUERY):
