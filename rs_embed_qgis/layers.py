@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from .engine.io import atomic_path, principal_components, to_json
+
+log = logging.getLogger(__name__)
 
 META_PROPERTY = "rs_embed/meta"
 EMBEDDING_PROPERTY = "rs_embed/embedding_path"
@@ -150,13 +153,15 @@ def write_rgb_preview(chw: np.ndarray, bands: Sequence[str], crs: str, transform
 
     Returns the bands used and a 2-98 % stretch per band for the renderer.
     """
+    from .engine.errors import ProviderError
     from .engine.providers.bands import band_index
 
     bands = list(bands)
     try:
         idx = [band_index(bands, b) for b in (rgb_bands or ("B4", "B3", "B2"))]
-    except Exception:  # noqa: BLE001 - no true-colour bands: show the first three
+    except ProviderError as exc:  # no true-colour bands: show the first three
         idx = ([0, 1, 2] if len(bands) >= 3 else [0] * 3)
+        log.info("RGB preview of bands %s: %s; showing bands %s", bands, exc, [bands[i] for i in idx])
     arr = np.asarray(chw, np.float32)[idx]
     write_float_geotiff(arr, crs, transform, path, band_names=[bands[i] for i in idx], nodata=None)
     stretch = []

@@ -4,12 +4,13 @@
 (atomically; a cancelled task deletes what it wrote). ``finished()`` runs on the
 main thread and hands the result to callbacks that add layers and messages, so
 the GUI thread never waits on the engine. The embedding itself goes through
-:func:`rs_embed_qgis.jobs.run_embed` / :func:`~rs_embed_qgis.jobs.save_grid`,
-the same code path as the Processing algorithms.
+the engine's pipeline (:func:`rs_embed_qgis.engine.pipeline.run_embed`) and
+:func:`rs_embed_qgis.jobs.save_grid`, the same code path as the Processing algorithms.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,9 +19,12 @@ from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from .jobs import EmbedRequest, JobCancelled, run_embed, save_grid
+from .engine.errors import Cancelled
+from .engine.pipeline import EmbedRequest, run_embed
+from .jobs import save_grid
 
 LOG_TAG = "RS Embed"
+_log = logging.getLogger(__name__)
 
 
 def log(msg: str, level=Qgis.Info) -> None:
@@ -66,7 +70,7 @@ class _Base(QgsTask):
 
     def _check_cancel(self) -> None:
         if self.isCanceled():
-            raise JobCancelled("cancelled by the user")
+            raise Cancelled("cancelled by the user")
 
     def run(self) -> bool:  # worker thread: no GUI, no layers
         t0 = time.perf_counter()
@@ -74,7 +78,7 @@ class _Base(QgsTask):
             self.compute()
             self._check_cancel()
             return True
-        except JobCancelled:
+        except Cancelled:
             self._cleanup()
             return False
         except BaseException as exc:  # noqa: BLE001 - reported on the main thread, never raised into QGIS
@@ -109,8 +113,8 @@ class _Base(QgsTask):
                 Qgis.Critical)
             try:
                 self.on_error(self, exc)
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc2:  # noqa: BLE001 - nothing else can be done: keep it in the log
+                _log.exception("%s: the error handler failed too: %s", self.description(), exc2)
 
 
 class EmbedTask(_Base):
@@ -173,11 +177,17 @@ class InspectTask(_Base):
         self.out_dir, self.name = Path(out_dir), name
 
     def compute(self) -> None:
+        from .engine.input_checks import inspect_provider_patch
+        from .engine.progress import Feedback, cancel_scope
         from .layers import band_stats, write_json, write_rgb_preview
 
         self.setProgress(5)
         t0 = time.perf_counter()
-        report = self._inspect()
+        with cancel_scope(Feedback(is_cancelled=self.isCanceled)):  # a cancel stops the fetch itself
+            report = dict(inspect_provider_patch(
+                spatial=self.spatial, temporal=self.temporal, sensor=self.sensor, backend=self.backend,
+                name=self.name, return_array=True, provider_options=self.provider_options,
+                frames=self.frames))
         self._check_cancel()
         self.setProgress(70)
         data = report.pop("array_tchw", None)
@@ -196,28 +206,6 @@ class InspectTask(_Base):
         self.result = {"geotiff": str(tif), "info": info, "report": report,
                        "report_path": f"{stem}_input_report.json"}
         self.setProgress(100)
-
-    def _inspect(self) -> dict[str, Any]:
-        """The engine's inspection (statistics and checks) where it exists, else a plain fetch."""
-        try:
-            from .engine.inspect import inspect_provider_patch
-        except ImportError:
-            inspect_provider_patch = None
-        if inspect_provider_patch is not None:
-            return dict(inspect_provider_patch(
-                spatial=self.spatial, temporal=self.temporal, sensor=self.sensor, backend=self.backend,
-                name=self.name, return_array=True, provider_options=self.provider_options,
-                frames=self.frames))
-        from .engine import get_provider
-
-        patch = get_provider(self.backend, self.provider_options).fetch(
-            self.spatial, self.temporal, self.sensor, frames=self.frames)
-        out: dict[str, Any] = {"backend": self.backend, "input": patch.describe(),
-                               "temporal": self.temporal.to_dict() if self.temporal else None,
-                               "sensor": self.sensor.to_dict(), "array_chw": patch.chw}
-        if patch.n_frames > 1:
-            out["array_tchw"] = patch.data
-        return out
 
 
 class GeeStatusTask(_Base):

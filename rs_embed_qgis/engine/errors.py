@@ -20,3 +20,20 @@ class ProviderError(RsEmbedError):
 
 class ModelError(RsEmbedError):
     """Unknown model id, unsupported option, missing or invalid weights."""
+
+
+class DeviceError(SpecError, ModelError):
+    """The device asked for is not a device name, or this machine does not have it.
+
+    Both a bad argument and a model that cannot run, so ``except SpecError`` and
+    ``except ModelError`` both catch it.
+    """
+
+
+class Cancelled(RsEmbedError):
+    """The caller asked to stop (``is_cancelled()`` returned True); nothing partial was left.
+
+    Long engine calls (embedding runs, exports, super-resolution, forecasts) raise it
+    from inside their loops (between scenes, ROIs, forward batches, tiles), after
+    removing what they had started to write.
+    """

@@ -24,7 +24,8 @@ from qgis.core import (
 
 from ..engine import OutputSpec, TemporalSpec
 from ..engine.errors import RsEmbedError
-from ..jobs import parse_band_map, read_raster_for_model, resolve_band_map, save_grid
+from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
+from ..jobs import save_grid
 from . import common
 
 

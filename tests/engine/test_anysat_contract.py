@@ -204,7 +204,7 @@ def test_defaults_match_the_reference_table():
     v, src = A.resolve_settings({}, environ={})
     assert (v["frames"], v["img"], v["norm"], v["model_size"], v["flash_attn"], v["pretrained"]) == \
         (8, 24, "per_tile_zscore", "base", False, True)
-    assert v["repo_path"] is None and v["fetch_workers"] == 8
+    assert "repo_path" not in v and v["fetch_workers"] == 8
     assert v["repo_url"] == "https://github.com/gastruc/AnySat"
     assert v["repo_cache"].endswith("rs_embed/anysat") and v["auto_download_repo"] is True
     assert set(src.values()) == {"default"}
@@ -213,22 +213,22 @@ def test_defaults_match_the_reference_table():
 def test_every_env_knob_is_honoured_and_options_override_it():
     env = {"RS_EMBED_ANYSAT_FRAMES": "4", "RS_EMBED_ANYSAT_IMG": "32", "RS_EMBED_ANYSAT_NORM": "unit_scale",
            "RS_EMBED_ANYSAT_MODEL_SIZE": "small", "RS_EMBED_ANYSAT_FLASH_ATTN": "1",
-           "RS_EMBED_ANYSAT_PRETRAINED": "0", "RS_EMBED_ANYSAT_REPO_PATH": "/opt/AnySat",
+           "RS_EMBED_ANYSAT_PRETRAINED": "0",
            "RS_EMBED_ANYSAT_REPO_URL": "https://example.org/AnySat.git",
            "RS_EMBED_ANYSAT_REPO_CACHE": "/tmp/anysat-cache", "RS_EMBED_ANYSAT_AUTO_DOWNLOAD_REPO": "0",
            "RS_EMBED_ANYSAT_FETCH_WORKERS": "3"}
     v, src = A.resolve_settings({}, environ=env)
     assert (v["frames"], v["img"], v["norm"], v["model_size"], v["flash_attn"], v["pretrained"]) == \
         (4, 32, "unit_scale", "small", True, False)
-    assert (v["repo_path"], v["repo_url"], v["repo_cache"], v["auto_download_repo"], v["fetch_workers"]) == \
-        ("/opt/AnySat", "https://example.org/AnySat.git", "/tmp/anysat-cache", False, 3)
+    assert (v["repo_url"], v["repo_cache"], v["auto_download_repo"], v["fetch_workers"]) == \
+        ("https://example.org/AnySat.git", "/tmp/anysat-cache", False, 3)
     assert src["frames"] == "env:RS_EMBED_ANYSAT_FRAMES"
     opts = {"frames": 6, "img": 16, "norm": "raw", "model_size": "tiny", "flash_attn": False,
-            "pretrained": True, "repo_path": "/elsewhere", "fetch_workers": 2}
+            "pretrained": True, "fetch_workers": 2}
     v, src = A.resolve_settings(opts, environ=env)
     assert (v["frames"], v["img"], v["norm"], v["model_size"], v["flash_attn"], v["pretrained"]) == \
         (6, 16, "raw", "tiny", False, True)
-    assert v["repo_path"] == "/elsewhere" and v["fetch_workers"] == 2
+    assert v["fetch_workers"] == 2
     assert src["frames"] == "option" and src["repo_url"] == "env:RS_EMBED_ANYSAT_REPO_URL"
 
 

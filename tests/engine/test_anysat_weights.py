@@ -190,36 +190,21 @@ def test_random_weights_only_when_asked_and_marked():
     assert e.data.attrs["random_weights"] == 1
 
 
-def test_user_chosen_local_repo_hubconf_is_used(tmp_path):
-    """A local checkout named by RS_EMBED_ANYSAT_REPO_PATH provides the network."""
+@pytest.mark.parametrize("how", ["option", "variable"])
+def test_no_code_is_ever_imported_from_a_repo_path(tmp_path, monkeypatch, how):
+    """repo_path / RS_EMBED_ANYSAT_REPO_PATH used to import DIR/hubconf.py: now refused, never run."""
     repo = tmp_path / "AnySat"
     repo.mkdir()
-    (repo / "hubconf.py").write_text(
-        "import torch.nn as nn\n"
-        "from rs_embed_qgis.engine.nn.anysat import AnySat as _Net\n"
-        "CALLS = []\n"
-        "class AnySat(nn.Module):\n"
-        "    def __init__(self, model_size='base', flash_attn=True, **kw):\n"
-        "        super().__init__()\n"
-        "        self.model = _Net(model_size, flash_attn=flash_attn)\n"
-        "    def forward(self, x, patch_size, output='patch'):\n"
-        "        CALLS.append(tuple(x['s2'].shape))\n"
-        "        return self.model(x, patch_size, output)\n")
-    ck = tmp_path / "AnySat.pth"
-    save_official(ck)
-    e = api.get_embedding("anysat", spatial=ROI, temporal=YEAR, backend="local", device="cpu",
-                          input_chw=np.ones((10, 12, 12), "f4") * 900,
-                          model_options={"model_size": "tiny", "ckpt": str(ck), "img": 12,
-                                         "repo_path": str(repo)})
-    assert "user hubconf" in e.meta["model_source"] and e.meta["weights"]["status"] == "pretrained"
-    assert e.meta["repo"]["auto_download_repo"] is False
-
-
-def test_repo_path_without_hubconf_is_refused(tmp_path):
-    emb = api.get_embedder("anysat", device="cpu", model_options={
-        "model_size": "tiny", "pretrained": False, "repo_path": str(tmp_path)})
-    with pytest.raises(ModelError, match="hubconf.py"):
-        emb.model()
+    ran = tmp_path / "hubconf_ran"
+    (repo / "hubconf.py").write_text(f"open({str(ran)!r}, 'w').write('ran')\n")
+    opts = {"model_size": "tiny", "pretrained": False}
+    if how == "option":
+        opts["repo_path"] = str(repo)
+    else:
+        monkeypatch.setenv("RS_EMBED_ANYSAT_REPO_PATH", str(repo))
+    with pytest.raises(ModelError, match="removed.*hubconf.py") as ei:
+        api.get_embedder("anysat", device="cpu", model_options=opts).model()
+    assert str(repo) in str(ei.value) and not ran.exists()
 
 
 def test_a_file_with_python_objects_is_not_unpickled_and_the_fix_is_explained(tmp_path):

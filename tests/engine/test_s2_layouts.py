@@ -17,7 +17,7 @@ import s2_products as P
 
 from rs_embed_qgis.engine import PointBuffer, ProviderError, SensorSpec, TemporalSpec
 from rs_embed_qgis.engine.geo import roi_grid
-from rs_embed_qgis.engine.inspect import inspect_provider_patch
+from rs_embed_qgis.engine.input_checks import inspect_provider_patch
 from rs_embed_qgis.engine.providers.bands import canonical_band, s2_band
 from rs_embed_qgis.engine.providers.local import LocalProvider, RasterReader
 

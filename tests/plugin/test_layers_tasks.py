@@ -111,7 +111,7 @@ def test_layer_metadata_lists_the_run(qgis_app):
 
 def _request(tmp_sample, spatials, mode="grid"):
     from rs_embed_qgis.engine import OutputSpec, TemporalSpec
-    from rs_embed_qgis.jobs import EmbedRequest
+    from rs_embed_qgis.engine.pipeline import EmbedRequest
 
     return EmbedRequest(model="mosaiks", spatials=spatials, temporal=TemporalSpec.range("2022-06-01", "2022-09-01"),
                         output=OutputSpec.grid(scale_m=100) if mode == "grid" else OutputSpec.pooled(),

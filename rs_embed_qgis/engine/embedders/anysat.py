@@ -20,9 +20,7 @@ series of a call are stacked and run ``batch_size`` at a time.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.util
 import os
-import sys
 import threading
 import time
 import warnings
@@ -32,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import S2_10, ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
-from ..registry import S2_10, ModelSpec
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
-from ..weights import WeightsSpec, cache_dir, resolve_weights
+from ..weights import WeightsSpec, cache_path, resolve_weights
 from .base import INPUT_PREPS, Embedder, pool_grid
 
 N_CHANNELS = 10
@@ -48,6 +47,8 @@ NORM_MODES = {
     "raw": "raw", "none": "raw", "off": "raw",
 }
 UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
+#: removed: it named a checkout whose hubconf.py was imported (code from a path); now an error
+REPO_PATH_ENV = "RS_EMBED_ANYSAT_REPO_PATH"
 #: window used when temporal=None (rs-embed's ``temporal_to_range`` default), end excluded
 DEFAULT_WINDOW = ("2022-06-01", "2022-09-01")
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
@@ -114,7 +115,6 @@ KNOBS: dict[str, tuple[tuple[str, ...], str | None, Any, Callable[..., Any]]] = 
     "model_size": (("model_size", "variant"), "RS_EMBED_ANYSAT_MODEL_SIZE", "base", _parse_size),
     "flash_attn": (("flash_attn",), "RS_EMBED_ANYSAT_FLASH_ATTN", False, _parse_bool),
     "pretrained": (("pretrained",), "RS_EMBED_ANYSAT_PRETRAINED", True, _parse_bool),
-    "repo_path": (("repo_path",), "RS_EMBED_ANYSAT_REPO_PATH", None, _parse_str),
     "repo_url": (("repo_url",), "RS_EMBED_ANYSAT_REPO_URL", UPSTREAM_REPO_URL, _parse_str),
     "repo_cache": (("repo_cache",), "RS_EMBED_ANYSAT_REPO_CACHE",
                    str(Path("~") / ".cache" / "rs_embed" / "anysat"), _parse_str),
@@ -130,6 +130,7 @@ KNOBS: dict[str, tuple[tuple[str, ...], str | None, Any, Callable[..., Any]]] = 
     "ckpt": (("ckpt", "weights", "weights_path"), None, None, _parse_str),
     "allow_random_weights": (("allow_random_weights",), None, False, _parse_bool),
     "download": (("download",), None, True, _parse_bool),
+    "allow_unverified": (("allow_unverified",), None, False, _parse_bool),
 }
 _OPTION_NAMES = {o: k for k, (opts, _, _, _) in KNOBS.items() for o in opts}
 
@@ -138,6 +139,15 @@ def resolve_settings(options: dict[str, Any], environ: dict[str, str] | None = N
                      ) -> tuple[dict[str, Any], dict[str, str]]:
     """Effective settings and where each came from (``option`` | ``env:VAR`` | ``default``)."""
     env = os.environ if environ is None else environ
+    if options.get("repo_path") is not None or env.get(REPO_PATH_ENV, "").strip():
+        given = (f"model_options['repo_path']={options['repo_path']!r}" if options.get("repo_path") is not None
+                 else f"{REPO_PATH_ENV}={env[REPO_PATH_ENV]!r}")
+        raise ModelError(
+            f"{given}: this setting was removed. It imported and ran <dir>/hubconf.py, i.e. code named by "
+            f"a path in an option or a variable, which a shared model file or batch JSON could carry. "
+            f"The built-in AnySat network (the official parameter names, checked against upstream "
+            f"outputs) always runs; AnySat has no pip package that could be imported instead. Unset "
+            f"it (see docs/anysat.md)")
     unknown = sorted(k for k in options if k not in _OPTION_NAMES)
     if unknown:
         raise ModelError(f"unknown AnySat model_options {unknown}; known: {sorted(_OPTION_NAMES)}")
@@ -265,32 +275,10 @@ def to_official_layout(sd: dict[str, Any]) -> dict[str, Any]:
     return sd
 
 
-def _import_user_hubconf(repo_path: str):
-    """Import ``hubconf.py`` from a local AnySat checkout the user chose (never fetched here)."""
-    root = Path(repo_path).expanduser().resolve()
-    hub = root / "hubconf.py"
-    if not hub.is_file():
-        raise ModelError(f"RS_EMBED_ANYSAT_REPO_PATH / repo_path={str(root)!r} has no hubconf.py; "
-                         f"point it at a local AnySat checkout or unset it to use the built-in network")
-    for p in (str(root), str(root / "src")):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    name = f"_anysat_user_hubconf_{abs(hash(str(root)))}"
-    spec = importlib.util.spec_from_file_location(name, hub)
-    mod = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    except Exception as exc:  # noqa: BLE001 - user code may fail in any way
-        raise ModelError(f"importing {str(hub)!r} failed: {type(exc).__name__}: {exc}") from exc
-    if not hasattr(mod, "AnySat"):
-        raise ModelError(f"{str(hub)!r} does not define AnySat")
-    return mod
-
-
 class AnySatEmbedder(Embedder):
     """AnySat on S2 time series; one instance per (options, device), thread-safe."""
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
+    def __init__(self, spec: ModelEntry, device: str = "auto", **options: Any) -> None:
         super().__init__(spec, device=device, **options)
         self.settings, self.sources = resolve_settings(self.options)
         s = self.settings
@@ -383,20 +371,16 @@ class AnySatEmbedder(Embedder):
 
     # -- model --------------------------------------------------------------------------
     def _weights_spec(self) -> WeightsSpec:
-        if self.settings["model_size"] == "base":
-            return self.spec.weights
-        # no official tiny/small weights: only an explicit path, the env var or the cache
-        return WeightsSpec(env_var=self.spec.weights.env_var,
-                           cache_name=f"AnySat_{self.settings['model_size']}.pth")
+        """The catalog's source for this size (tiny/small: no published file, only yours)."""
+        return self.spec.variant(self.settings["model_size"]).weights
 
     def _missing_weights_message(self, wspec: WeightsSpec) -> str:
         size = self.settings["model_size"]
-        cache = cache_dir() / "weights" / self.spec.id / (wspec.cache_name or "AnySat.pth")
+        cache = cache_path(self.spec.id, wspec)
         where = (f"pass model_options={{'ckpt': '/path/to/AnySat.pth'}}, or set RS_EMBED_ANYSAT_CKPT, "
                  f"or put the file at {str(cache)!r}")
         if size == "base":
-            official = (f"The official file is {self.spec.weights.url} (Hugging Face "
-                        f"{self.spec.weights.hf_repo}, {self.spec.weights.hf_filename})")
+            official = f"The official file is {wspec.url} (Hugging Face {wspec.hf_repo}, {wspec.hf_filename})"
             dl = ("" if self.settings["download"] and not _offline() else
                   " Downloading is off (model_options download=False or HF_HUB_OFFLINE=1).")
             return f"no AnySat base checkpoint found: {where}. {official}.{dl}"
@@ -406,21 +390,13 @@ class AnySatEmbedder(Embedder):
     def _build(self) -> Any:
         import torch
 
-        s = self.settings
-        if s["repo_path"]:
-            hub = _import_user_hubconf(s["repo_path"])
-            wrapper = hub.AnySat(model_size=s["model_size"], flash_attn=s["flash_attn"])
-            target, runner = wrapper.model, wrapper
-            source = f"user hubconf {str(Path(s['repo_path']).expanduser())!r}"
-        else:
-            from ..nn.anysat import AnySat
+        from ..nn.anysat import AnySat
 
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)  # random weights, when asked for, are reproducible
-                runner = AnySat(s["model_size"], flash_attn=s["flash_attn"])
-            target = runner
-            source = "rs_embed_qgis.engine.nn.anysat (built-in, official parameter names)"
-        self._model_meta = {"model_source": source}
+        s = self.settings
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # random weights, when asked for, are reproducible
+            runner = AnySat(s["model_size"], flash_attn=s["flash_attn"])
+        self._model_meta = {"model_source": "rs_embed_qgis.engine.nn.anysat (built-in, official parameter names)"}
         wmeta: dict[str, Any]
         if s["pretrained"]:
             wspec = self._weights_spec()
@@ -428,7 +404,8 @@ class AnySatEmbedder(Embedder):
             user_path = bool(s["ckpt"]) or bool(os.environ.get(wspec.env_var or "", "").strip())
             note = None
             try:
-                r = resolve_weights(self.spec.id, wspec, s["ckpt"], download=allow_dl)
+                r = resolve_weights(self.spec.id, wspec, s["ckpt"], download=allow_dl,
+                                    allow_unverified=s["allow_unverified"])
             except ModelError as exc:
                 # a path the user named must exist; only a failed download may fall back
                 if user_path or not s["allow_random_weights"]:
@@ -438,7 +415,7 @@ class AnySatEmbedder(Embedder):
                 from ..weights import load_into
 
                 sd = to_official_layout(_load_checked(r.path))
-                load_into(target, sd, r.path)
+                load_into(runner, sd, r.path)
                 wmeta = {"status": "pretrained", **r.describe(), "n_tensors": len(sd),
                          "hf_repo": self.spec.weights.hf_repo, "hf_filename": self.spec.weights.hf_filename}
             elif s["allow_random_weights"]:
@@ -497,6 +474,7 @@ class AnySatEmbedder(Embedder):
             groups.setdefault(tuple(prepared[i][0][k].shape), []).append((i, k))
         feats: dict[tuple[int, int], np.ndarray] = {}
         for members in groups.values():
+            check_cancelled()  # a cancel stops between forward batches
             xs = np.stack([prepared[i][0][k] for i, k in members])
             ds = np.asarray([prepared[i][1]["doy0_values"] for i, _ in members], dtype=np.int64)
             out = self.forward_batch(xs, ds, patch_size_m)
@@ -533,11 +511,9 @@ class AnySatEmbedder(Embedder):
                             if info["layout"] is None else info["input_hw"]),
             "tiles": info["tiles"], "grid_cell_px": patch_size_m // 10,
             "batch_size": self.batch_size, "settings_source": dict(self.sources),
-            "repo": {"path": s["repo_path"], "url": s["repo_url"], "cache": s["repo_cache"],
-                     "auto_download_repo": False,
+            "repo": {"url": s["repo_url"], "cache": s["repo_cache"], "auto_download_repo": False,
                      "auto_download_repo_requested": s["auto_download_repo"],
-                     "note": "code is never fetched or run from the network; only a local "
-                             "checkout named by repo_path/RS_EMBED_ANYSAT_REPO_PATH is imported"},
+                     "note": "upstream code is never fetched, imported or run: the built-in network runs"},
             "hf_repo": self.spec.weights.hf_repo, "hf_filename": self.spec.weights.hf_filename,
             "infer_seconds_per_item": seconds,
         })
@@ -573,11 +549,9 @@ def _load_checked(path: Path) -> dict[str, Any]:
     try:
         return load_state_dict(path)
     except ModelError as exc:
-        text = str(exc)
-        if "weights_only" in text or "Unpickl" in text or "GLOBAL" in text:
+        if "besides tensors" in str(exc):
             raise ModelError(
-                f"{text}\nThe file holds Python objects besides tensors, which this plugin never "
-                f"unpickles. If you trust it (e.g. the official g-astruc/AnySat file), convert it "
+                f"{exc}. If you trust the file (e.g. the official g-astruc/AnySat file), convert it "
                 f"once to safetensors yourself (docs/anysat.md shows how) and pass that file instead."
             ) from exc
         raise

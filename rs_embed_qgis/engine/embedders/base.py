@@ -14,44 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import ModelEntry
+from ..device import resolve_device
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
+from ..progress import check_cancelled
 from ..providers.base import Patch
-from ..registry import ModelSpec
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
 INPUT_PREPS = ("resize", "tile")
-
-
-def check_device_name(device: str = "auto") -> str:
-    """Validate a device name without importing torch."""
-    dev = (device or "auto").lower()
-    if dev not in ("auto", "cpu", "cuda", "mps") and not dev.startswith("cuda:"):
-        raise ModelError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
-    return dev
-
-
-def resolve_device(device: str = "auto") -> str:
-    dev = check_device_name(device)
-    if dev == "cpu":  # no torch import (4 s, holding the GIL) for models that never use it
-        return "cpu"
-    try:
-        import torch
-    except ImportError:
-        if dev in ("auto", "cpu"):
-            return "cpu"
-        raise ModelError(f"device {device!r} needs torch, which is not installed") from None
-    if dev == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if dev.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} was asked for but CUDA is not available here")
-    if dev == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ModelError("device 'mps' was asked for but MPS is not available here")
-    return dev
 
 
 def pool_grid(grid: np.ndarray, pooling: str) -> np.ndarray:
@@ -70,7 +41,7 @@ class Embedder:
     #: provider fetch workers for batch calls (None: RS_EMBED_FETCH_WORKERS, the provider's own, or 4)
     fetch_workers: int | None = None
 
-    def __init__(self, spec: ModelSpec, device: str = "auto", **options: Any) -> None:
+    def __init__(self, spec: ModelEntry, device: str = "auto", **options: Any) -> None:
         self.spec = spec
         self.device = resolve_device(device)
         self.options = dict(options)
@@ -192,6 +163,7 @@ class TokenEmbedder(Embedder):
         pooled_out: list[np.ndarray | None] = []
         with torch.inference_mode():
             for i in range(0, len(flat), self.batch_size):
+                check_cancelled()  # a cancel stops between forward batches
                 x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
                 tok = self.forward_tokens(x)
                 pooled = self.pooled_from_forward(tok)

@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from ..device import check_device_name
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from .base import Embedder, check_device_name
+from .base import Embedder
 
 DEFAULT_REFERENCE = "S2_L2A_20220715_sample.tif"
 
@@ -136,6 +138,7 @@ class MosaiksEmbedder(Embedder):
         x = np.pad(img, ((0, 0), (pad, pad), (pad, pad)), mode=mode)
         win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # C,H,W,k,k
         for r0 in range(0, h, rows):
+            check_cancelled()  # a cancel stops between blocks of rows (MOSAIKS' forward)
             r1 = min(h, r0 + rows)
             cols = win[:, r0:r1].transpose(1, 2, 0, 3, 4).reshape((r1 - r0) * w, c * k * k)
             z = cols @ bank.T  # (pixels, K/2)

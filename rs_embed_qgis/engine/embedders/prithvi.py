@@ -26,27 +26,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..nn.prithvi import PRITHVI_CONFIGS, PRITHVI_MEAN, PRITHVI_STD, PrithviEncoder
-from ..official_weights import PRITHVI
+from ..nn.prithvi import PRITHVI_CONFIGS, PrithviEncoder
 from ..providers.base import Patch
 from .vit_base import ViTEmbedder, roi_center_lonlat
 
 MAX_FRAMES = 4
 
 
-VARIANTS: dict[str, dict[str, Any]] = {
-    "300M": {"config": PRITHVI_CONFIGS["300M"], "weights": PRITHVI["300M"],
-             "aliases": ("300m_tl", "300_tl", "prithvi_eo_v2_300_tl")},
-    "100M": {"config": PRITHVI_CONFIGS["100M"], "weights": PRITHVI["100M"],
-             "aliases": ("100m_tl", "100_tl", "prithvi_eo_v2_100_tl")},
-}
-
-
 class PrithviEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
+    CONFIGS = PRITHVI_CONFIGS
     extra_options = ("frames",)
-    DEFAULT_VARIANT = "300M"
-    BANDS = ("B2", "B3", "B4", "B8A", "B11", "B12")
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
         n = options.get("frames", MAX_FRAMES)
@@ -58,8 +47,8 @@ class PrithviEmbedder(ViTEmbedder):
 
     def build(self, config):
         self.image_size, self.patch_size = config.img_size, config.patch_size[1]
-        if config.in_chans != len(self.BANDS):
-            raise ModelError(f"Prithvi takes {len(self.BANDS)} bands, arch asks for in_chans={config.in_chans}")
+        if config.in_chans != len(self.bands):
+            raise ModelError(f"Prithvi takes {len(self.bands)} bands, arch asks for in_chans={config.in_chans}")
         return PrithviEncoder(config)
 
     def checkpoint_layout(self):
@@ -90,9 +79,9 @@ class PrithviEmbedder(ViTEmbedder):
 
     def preprocess(self, patch: Patch) -> np.ndarray:
         used = self._frames_used(patch)
-        x = self.require_bands(patch, self.BANDS)[used]  # (T, 6, H, W)
-        mean = np.asarray(PRITHVI_MEAN, np.float32)[None, :, None, None]
-        std = np.asarray(PRITHVI_STD, np.float32)[None, :, None, None]
+        x = self.require_bands(patch, self.bands)[used]  # (T, 6, H, W)
+        mean = np.asarray(self.norm.mean, np.float32)[None, :, None, None]
+        std = np.asarray(self.norm.std, np.float32)[None, :, None, None]
         x = np.where(np.isfinite(x), x, mean)  # no-data -> band mean (0 after normalising)
         x = (x - mean) / std
         return x.reshape(-1, *x.shape[-2:]).astype(np.float32)
@@ -111,7 +100,7 @@ class PrithviEmbedder(ViTEmbedder):
 
     def forward_batch(self, x, side):
         b, tc, s, _ = x.shape
-        c = len(self.BANDS)
+        c = len(self.bands)
         t = tc // c
         x5 = x.reshape(b, t, c, s, s).permute(0, 2, 1, 3, 4).contiguous()
         tok = self.model(x5, side.get("temporal"), side.get("location"))[:, 1:]
@@ -122,8 +111,8 @@ class PrithviEmbedder(ViTEmbedder):
         used = self._frames_used(patch)
         dates = self._frame_dates(patch, used)
         m: dict[str, Any] = {
-            "bands": list(self.BANDS), "normalization": "(x - mean) / std, official per-band statistics",
-            "norm_mean": list(PRITHVI_MEAN), "norm_std": list(PRITHVI_STD),
+            "bands": list(self.bands), "normalization": "(x - mean) / std, official per-band statistics",
+            "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std),
             "num_frames": len(used), "frames_requested": self.n_frames,
             "frames_used": used,
             "frames_dropped_empty": patch.n_frames - len(used) if patch.n_frames <= MAX_FRAMES else None,

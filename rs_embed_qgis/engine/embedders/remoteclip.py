@@ -20,21 +20,13 @@ from typing import Any
 import numpy as np
 
 from ..nn.clip_visual import CLIP_CONFIGS, TEXT_TOWER_PREFIXES, CLIPVisionTransformer
-from ..official_weights import REMOTECLIP
 from ..providers.base import Patch
-from .vit_base import CLIP_MEAN, CLIP_STD, ViTEmbedder, normalise, rgb_unit8
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "ViT-B-32": {"config": CLIP_CONFIGS["ViT-B-32"], "weights": REMOTECLIP["ViT-B-32"], "aliases": ("b32", "vit-b/32")},
-    "ViT-L-14": {"config": CLIP_CONFIGS["ViT-L-14"], "weights": REMOTECLIP["ViT-L-14"], "aliases": ("l14", "vit-l/14")},
-}
+from .vit_base import ViTEmbedder, normalise, rgb_unit8
 
 
 class RemoteCLIPEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
-    DEFAULT_VARIANT = "ViT-B-32"
+    CONFIGS = CLIP_CONFIGS
     cpu_batch_size = 16  # 50 tokens per image: more images per product
-    BANDS = ("B4", "B3", "B2")
 
     def build(self, config):
         self.image_size, self.patch_size = config.image_size, config.patch_size
@@ -54,13 +46,13 @@ class RemoteCLIPEmbedder(ViTEmbedder):
         return F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False, antialias=True)[0].numpy()
 
     def preprocess(self, patch: Patch) -> np.ndarray:
-        rgb = self.require_bands(patch, self.BANDS)[0]
-        return normalise(rgb_unit8(rgb), CLIP_MEAN, CLIP_STD)
+        rgb = self.require_bands(patch, self.bands)[0]
+        return normalise(rgb_unit8(rgb), self.norm)
 
     def forward_batch(self, x, side):
         pooled, tokens = self.model(x)
         return tokens, pooled
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        return {"bands": list(self.BANDS), "normalization": "reflectance/10000 -> [0,1] uint8 steps -> CLIP mean/std",
+        return {"bands": list(self.bands), "normalization": "reflectance/10000 -> [0,1] uint8 steps -> CLIP mean/std",
                 "pooled_dim": self.config.embed_dim}

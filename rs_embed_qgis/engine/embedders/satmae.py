@@ -22,49 +22,20 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.models.satmae import MS_ARCH, RGB_ARCH
 from ..nn.satmae import MAE_DECODER_PREFIXES, GroupChannelConfig, GroupChannelEncoder, MAEConfig, MAEEncoder
-from ..official_weights import SATMAE, SATMAEPP
 from ..providers.base import Patch
-from ..registry import S2_10, S2_SR
-from ..specs import SensorSpec
-from .vit_base import FMOW_RGB_MEAN, FMOW_RGB_STD, ViTEmbedder, normalise, rgb_unit8, sentinel_normalize
-
-RGB_BANDS = ("B4", "B3", "B2")
-MS_BANDS = S2_10  # B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12
-RGB_CONFIG = MAEConfig(img_size=224, patch_size=16, in_chans=3, embed_dim=1024, depth=24, num_heads=16)
-MS_CONFIG = GroupChannelConfig()
-RGB_SENSOR = SensorSpec(collection=S2_SR, bands=RGB_BANDS, scale_m=10, cloudy_pct=30, composite="median")
-MS_SENSOR = SensorSpec(collection=S2_SR, bands=MS_BANDS, scale_m=10, cloudy_pct=30, composite="median")
-
-SATMAE_VARIANTS: dict[str, dict[str, Any]] = {
-    "rgb": {"config": RGB_CONFIG, "aliases": ("fmow_rgb", "vit-large-fmow-rgb"), "bands": RGB_BANDS,
-            "weights": SATMAE["rgb"]},
-    "multispectral": {"config": MS_CONFIG, "aliases": ("ms", "sentinel", "s2_10b", "group_channel"), "bands": MS_BANDS,
-                      "weights": SATMAE["multispectral"]},
-}
-
-SATMAEPP_VARIANTS: dict[str, dict[str, Any]] = {
-    "rgb": {"config": RGB_CONFIG, "aliases": ("fmow_rgb",), "bands": RGB_BANDS,
-            "weights": SATMAEPP["rgb"]},
-    "multispectral": {"config": MS_CONFIG, "aliases": ("ms", "sentinel", "s2_10b", "group_channel"), "bands": MS_BANDS,
-                      "weights": SATMAEPP["multispectral"]},
-}
+from .vit_base import ViTEmbedder, normalise, rgb_unit8, sentinel_normalize
 
 
 class SatMAEEmbedder(ViTEmbedder):
-    VARIANTS = SATMAE_VARIANTS
-    DEFAULT_VARIANT = "rgb"
-
-    @property
-    def bands(self):
-        return self.variant_info["bands"]
+    CONFIGS = {RGB_ARCH: MAEConfig(img_size=224, patch_size=16, in_chans=3, embed_dim=1024, depth=24,
+                                   num_heads=16),
+               MS_ARCH: GroupChannelConfig()}
 
     @property
     def multispectral(self) -> bool:
         return isinstance(self.config, GroupChannelConfig)
-
-    def default_sensor(self) -> SensorSpec | None:
-        return MS_SENSOR if self.multispectral else RGB_SENSOR
 
     def build(self, config):
         self.image_size, self.patch_size = config.img_size, config.patch_size
@@ -78,8 +49,8 @@ class SatMAEEmbedder(ViTEmbedder):
     def preprocess(self, patch: Patch) -> np.ndarray:
         x = self.require_bands(patch, self.bands)[0]
         if self.multispectral:
-            return sentinel_normalize(x)
-        return normalise(rgb_unit8(x), FMOW_RGB_MEAN, FMOW_RGB_STD)
+            return sentinel_normalize(x, self.norm)
+        return normalise(rgb_unit8(x), self.norm)
 
     def forward_batch(self, x, side):
         tok = self.model(x)[:, 1:]
@@ -95,8 +66,8 @@ class SatMAEEmbedder(ViTEmbedder):
                     "grid_kind": "spatial tokens averaged over channel groups"}
         return {"bands": list(self.bands),
                 "normalization": "reflectance/10000 -> [0,1] uint8 steps -> fMoW-RGB mean/std",
-                "norm_mean": list(FMOW_RGB_MEAN), "norm_std": list(FMOW_RGB_STD)}
+                "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std)}
 
 
 class SatMAEPPEmbedder(SatMAEEmbedder):
-    VARIANTS = SATMAEPP_VARIANTS
+    """The same encoders as SatMAE; the catalog entry gives SatMAE++'s weights."""

@@ -20,22 +20,13 @@ import numpy as np
 from ..errors import ModelError
 from ..nn.satmae import MAE_DECODER_PREFIXES
 from ..nn.scalemae import SCALEMAE_CONFIG, ScaleMAEEncoder
-from ..official_weights import SCALEMAE
 from ..providers.base import Patch
-from .vit_base import IMAGENET_MEAN, IMAGENET_STD, ViTEmbedder, normalise, rgb_unit8
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "vitlarge-800": {
-        "config": SCALEMAE_CONFIG, "aliases": ("large", "vit-large", "rgb"),
-        "weights": SCALEMAE["vitlarge-800"]},
-}
+from .vit_base import ViTEmbedder, normalise, rgb_unit8
 
 
 class ScaleMAEEmbedder(ViTEmbedder):
-    VARIANTS = VARIANTS
+    CONFIGS = {"mae_vit_large_patch16": SCALEMAE_CONFIG}
     extra_options = ("gsd_m",)
-    DEFAULT_VARIANT = "vitlarge-800"
-    BANDS = ("B4", "B3", "B2")
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
         g = options.get("gsd_m")
@@ -51,8 +42,8 @@ class ScaleMAEEmbedder(ViTEmbedder):
         return "", MAE_DECODER_PREFIXES
 
     def preprocess(self, patch: Patch) -> np.ndarray:
-        rgb = self.require_bands(patch, self.BANDS)[0]
-        return normalise(rgb_unit8(rgb), IMAGENET_MEAN, IMAGENET_STD)
+        rgb = self.require_bands(patch, self.bands)[0]
+        return normalise(rgb_unit8(rgb), self.norm)
 
     def _gsd(self, patch: Patch, input_prep: str) -> float:
         if self.options.get("gsd_m") is not None:
@@ -75,6 +66,6 @@ class ScaleMAEEmbedder(ViTEmbedder):
         return self.model(x, input_res=side["input_res"])[:, 1:], None
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        return {"bands": list(self.BANDS),
+        return {"bands": list(self.bands),
                 "normalization": "reflectance/10000 -> [0,1] uint8 steps -> ImageNet mean/std",
                 "input_res_m": float(side["input_res"][0]) if len(side.get("input_res", [])) else None}

@@ -9,7 +9,10 @@ Options (``model_options``), the same for each model:
 - ``allow_random_weights`` (default False): without a checkpoint, run randomly
   initialised instead of raising; the embeddings are then meaningless and
   ``meta["random_weights"]`` is True.
-- ``download`` (default True): may fetch the official file when it is not found locally.
+- ``download`` (default True): may fetch the official file when it is not found locally
+  (pinned to the catalog's revision, checked against its sha256).
+- ``allow_unverified`` (default False): download a file whose sha256 is not published
+  (trust on first use: the sha256 seen is locked), or accept one that differs.
 - ``batch_size``: images per forward (default 8 on CPU - 16 for RemoteCLIP's short
   token sequences - and 32 on GPU).
 - ``arch``: architecture overrides (a dict, e.g. ``{"depth": 12}``) for checkpoints of
@@ -29,37 +32,17 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.entry import Normalisation, Variant
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from ..weights import (
-    ResolvedWeights,
-    WeightsSpec,
-    cache_dir,
-    load_into,
-    load_state_dict,
-    resolve_weights,
-    verify_file,
-)
+from ..weights import WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
 from .base import TokenEmbedder, pool_grid
 
-#: SatMAE/SatMAE++ fMoW-RGB normalisation (their ``util/datasets.py``)
-FMOW_RGB_MEAN = (0.4182007312774658, 0.4214799106121063, 0.3991275727748871)
-FMOW_RGB_STD = (0.28774282336235046, 0.27541765570640564, 0.2764017581939697)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-#: Sentinel-2 statistics of fMoW-Sentinel (SatMAE ``SentinelIndividualImageDataset``)
-#: for B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 (B1, B9, B10 dropped as in the papers)
-SENTINEL_MEAN = (1184.3824625, 1120.77120066, 1136.26026392, 1263.73947144, 1645.40315151,
-                 1846.87040806, 1762.59530783, 1972.62420416, 1732.16362238, 1247.91870117)
-SENTINEL_STD = (650.2842772, 712.12507725, 965.23119807, 948.9819932, 1108.06650639,
-                1258.36394548, 1233.1492281, 1364.38688993, 1310.36996126, 1087.6020813)
-
-KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "batch_size", "arch")
+KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "allow_unverified", "batch_size",
+                 "arch")
 
 
 def rgb_unit8(chw: np.ndarray) -> np.ndarray:
@@ -68,53 +51,20 @@ def rgb_unit8(chw: np.ndarray) -> np.ndarray:
     return (np.floor(x * 255.0) / 255.0).astype(np.float32)
 
 
-def normalise(chw: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    m = np.asarray(mean, np.float32)[:, None, None]
-    s = np.asarray(std, np.float32)[:, None, None]
+def normalise(chw: np.ndarray, norm: Normalisation) -> np.ndarray:
+    """``(x - mean) / std`` per band, with the constants of the variant's catalog entry."""
+    m = np.asarray(norm.mean, np.float32)[:, None, None]
+    s = np.asarray(norm.std, np.float32)[:, None, None]
     return ((chw - m) / s).astype(np.float32)
 
 
-def sentinel_normalize(chw: np.ndarray) -> np.ndarray:
+def sentinel_normalize(chw: np.ndarray, norm: Normalisation) -> np.ndarray:
     """SatMAE's ``SentinelNormalize``: ``(x - (mean - 2 std)) / (4 std)`` to uint8, then ``/255``."""
-    m = np.asarray(SENTINEL_MEAN, np.float32)[:, None, None]
-    s = np.asarray(SENTINEL_STD, np.float32)[:, None, None]
+    m = np.asarray(norm.mean, np.float32)[:, None, None]
+    s = np.asarray(norm.std, np.float32)[:, None, None]
     lo, hi = m - 2 * s, m + 2 * s
     x = np.clip((np.nan_to_num(chw, nan=0.0) - lo) / (hi - lo) * 255.0, 0.0, 255.0)
     return (x.astype(np.uint8).astype(np.float32) / 255.0)
-
-
-def download_url(model_id: str, ws: WeightsSpec) -> Path:
-    """Fetch an official file published outside Hugging Face (Zenodo, GitHub releases)
-    into the cache folder: streamed to a temporary file, checked, then renamed."""
-    import os
-    import tempfile
-    import urllib.request
-
-    name = ws.cache_name or Path(ws.url or "").name
-    dest = cache_dir() / "weights" / model_id / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=str(dest.parent))
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ws.url, timeout=60) as resp:  # noqa: S310 - official https URL
-            while True:
-                block = resp.read(1 << 20)
-                if not block:
-                    break
-                out.write(block)
-        verify_file(Path(tmp), ws)
-        from ..io import publish
-
-        publish(tmp, dest)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - offline, HTTP errors ...
-        raise ModelError(
-            f"could not download weights of {model_id!r} from {ws.url}: {exc}. Download it yourself and "
-            f"pass its path (model_options={{'weights': ...}}) or set {ws.env_var}.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
 
 
 def roi_center_lonlat(patch: Patch) -> tuple[float, float] | None:
@@ -127,14 +77,14 @@ def roi_center_lonlat(patch: Patch) -> tuple[float, float] | None:
 class ViTEmbedder(TokenEmbedder):
     """A TokenEmbedder whose network is one of ``engine.nn`` with an official checkpoint.
 
-    Subclasses set ``VARIANTS`` (name -> dict with ``config``, ``weights``, ...),
-    ``DEFAULT_VARIANT``, and write ``build(variant_info, config)``,
-    ``checkpoint_layout()`` (prefix, ignored prefixes), ``preprocess`` and
-    ``forward_batch``.
+    The variants (weights, normalisation, bands) are the catalog entry's; each
+    variant names its architecture in ``CONFIGS`` (config name -> config of the
+    family's ``engine.nn`` module). Subclasses set ``CONFIGS`` and write
+    ``build(config)``, ``checkpoint_layout()`` (prefix, ignored prefixes),
+    ``preprocess`` and ``forward_batch``.
     """
 
-    VARIANTS: dict[str, dict[str, Any]] = {}
-    DEFAULT_VARIANT: str = ""
+    CONFIGS: dict[str, Any] = {}
     extra_options: tuple[str, ...] = ()
     #: default images per forward on CPU (enough rows for the matrix products to run near peak)
     cpu_batch_size: int = 8
@@ -145,11 +95,10 @@ class ViTEmbedder(TokenEmbedder):
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")
-        variant = str(options.get("variant") or self.DEFAULT_VARIANT)
-        key = self._variant_key(variant)
-        self.variant = key
-        self.variant_info = self.VARIANTS[key]
-        cfg = self.variant_info["config"]
+        self.variant_spec: Variant = spec.variant(options.get("variant"))
+        self.variant = self.variant_spec.name
+        self.norm = self.variant_spec.normalisation
+        cfg = self._config(self.variant_spec)
         arch = options.get("arch") or {}
         if not isinstance(arch, dict):
             raise ModelError(f"arch must be a dict of architecture settings, got {arch!r}")
@@ -175,15 +124,22 @@ class ViTEmbedder(TokenEmbedder):
         self._torch = torch
 
     # -- variants and weights ---------------------------------------------------------------
-    def _variant_key(self, variant: str) -> str:
-        for k, info in self.VARIANTS.items():
-            names = {k.lower(), *[a.lower() for a in info.get("aliases", ())]}
-            if variant.lower() in names:
-                return k
-        raise ModelError(f"unknown variant {variant!r} of {self.spec.id!r}; expected one of {list(self.VARIANTS)}")
+    def _config(self, variant: Variant) -> Any:
+        if not isinstance(variant.config, str) or variant.config not in self.CONFIGS:
+            raise ModelError(f"variant {variant.name!r} of {self.spec.id!r} names architecture "
+                             f"{variant.config!r}; {type(self).__name__} knows {sorted(self.CONFIGS)}")
+        return self.CONFIGS[variant.config]
+
+    def default_sensor(self):
+        return self.spec.sensor_of(self.variant_spec)
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands the variant reads, in model order (its catalog sensor's)."""
+        return self.default_sensor().bands
 
     def weights_spec(self) -> WeightsSpec:
-        return self.variant_info["weights"]
+        return self.variant_spec.weights
 
     def build(self, config: Any):  # pragma: no cover - each family writes it
         raise NotImplementedError
@@ -193,35 +149,29 @@ class ViTEmbedder(TokenEmbedder):
         return "", ()
 
     def _missing_weights_error(self, ws: WeightsSpec) -> ModelError:
-        where = cache_dir() / "weights" / self.spec.id / (ws.cache_name or ws.hf_filename or "<file>")
-        src = (f"https://huggingface.co/{ws.hf_repo}/blob/main/{ws.hf_filename}" if ws.hf_repo
-               else (ws.url or "the authors' release"))
+        where = cache_path(self.spec.id, ws)
+        name = where.name if where else "file"
         return ModelError(
             f"no weights for {self.spec.id!r} (variant {self.variant!r}): pass model_options="
-            f"{{'weights': '/path/to/{ws.hf_filename or Path(ws.url or 'file').name}'}}, set "
-            f"{ws.env_var}, or put the file at {str(where)!r}. Official file: {src}. "
+            f"{{'weights': '/path/to/{name}'}}, set {ws.env_var}, or put the file at {str(where)!r}. "
+            f"Official file: {ws.official_address() or 'none published'}. "
             f"To run with random weights (meaningless embeddings, for testing only) pass "
             f"model_options={{'allow_random_weights': True}}.")
 
     def _load_weights(self) -> dict[str, Any]:
         ws = self.weights_spec()
-        explicit = self.options.get("weights")
         allow_random = bool(self.options.get("allow_random_weights", False))
-        resolved = resolve_weights(self.spec.id, ws, explicit, download=False)
-        if resolved.path is None and not allow_random and self.options.get("download", True):
-            if ws.hf_repo and ws.hf_filename:
-                resolved = resolve_weights(self.spec.id, ws, None, download=True)
-            elif ws.url:
-                resolved = ResolvedWeights(download_url(self.spec.id, ws), "download", ws)
+        resolved = resolve_weights(self.spec.id, ws, self.options.get("weights"),
+                                   download=bool(self.options.get("download", True)) and not allow_random,
+                                   allow_unverified=bool(self.options.get("allow_unverified", False)))
+        official = {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "revision": ws.revision, "url": ws.url}
         if resolved.path is None:
             if not allow_random:
                 raise self._missing_weights_error(ws)
             return {"status": "random", "variant": self.variant,
                     "note": "randomly initialised (allow_random_weights=True): embeddings carry no meaning",
-                    "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
+                    "official": official}
         path = resolved.path
-        if resolved.source != "download":  # downloads are verified in weights.py
-            verify_file(path, ws)
         sd = self.read_checkpoint(path)
         from torch import nn
 
@@ -236,7 +186,7 @@ class ViTEmbedder(TokenEmbedder):
         return {"status": "pretrained", "variant": self.variant, **resolved.describe(),
                 "file": path.name, "encoder_keys": len(enc), "ignored_keys": len(ignored),
                 "ignored_key_groups": sorted({k.split(".")[0] for k in ignored}),
-                "official": {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "url": ws.url}}
+                "official": official}
 
     def read_checkpoint(self, path: Path) -> dict[str, Any]:
         """State dict of an official file: safetensors, a state dict, ``{"model": sd}``.
@@ -292,6 +242,7 @@ class ViTEmbedder(TokenEmbedder):
         with torch.inference_mode():
             for idx in groups.values():
                 for s in range(0, len(idx), self.batch_size):
+                    check_cancelled()  # a cancel stops between forward batches
                     chunk = idx[s:s + self.batch_size]
                     xb = torch.from_numpy(np.stack([flat[i] for i in chunk]))
                     if pin:

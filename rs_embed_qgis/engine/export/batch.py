@@ -208,11 +208,9 @@ def export_batch(
 
 
 def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
-    from ..api import get_embedder
-
     models = []
     for m in plan.models:
-        emb = get_embedder(m, device=plan.device, model_options=plan.model_options[m])
+        emb = plan.embedder(m)
         models.append({"model": m, "family": emb.spec.family, "type": emb.spec.kind,
                        "sensor": plan.sensors[m].to_dict(), "frames": plan.groups[plan.group_of[m]].frames,
                        "temporal": plan.temporals[m].to_dict() if plan.temporals[m] else None,
@@ -237,15 +235,12 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
 
 def _weights_from_items(plan, run: dict[str, Any], items) -> None:
     """Weights identity as used (models may load lazily, on workers): from the items' meta."""
-    from ..api import get_embedder
-
     for entry in run["models"]:
         m = entry["model"]
         used = next((e["meta"]["weights"] for it in items if it for e in it.get("models", [])
                      if e.get("model") == m and (e.get("meta") or {}).get("weights")), None)
         if used is None:  # nothing embedded in this run (all resumed): the cached embedder's view
-            used = jsonable(get_embedder(m, device=plan.device,
-                                         model_options=plan.model_options[m]).weights_meta)
+            used = jsonable(plan.embedder(m).weights_meta)
         entry["weights"] = used
         entry["random_weights"] = used.get("status") == "random"
 

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
+from ..names import sanitize_key
 from . import writers
-from .manifest import RUN_MANIFEST, read_json, sanitize_key
+from .manifest import RUN_MANIFEST, read_json
 
 
 def _read_dataset(path: Path, fmt: str) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 import platform
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,17 +19,14 @@ import numpy as np
 
 from ..io import to_json
 
+log = logging.getLogger(__name__)
+
 RUN_MANIFEST = "export_run.json"
 MANIFEST_VERSION = 1
 
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def sanitize_key(name: str) -> str:
-    """A model id or name as a safe array key / file-name part."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "x"
 
 
 def jsonable(obj: Any) -> Any:
@@ -82,7 +79,8 @@ def library_versions() -> dict[str, str | None]:
         import rasterio
 
         out["gdal"] = rasterio.__gdal_version__
-    except Exception:  # noqa: BLE001 - rasterio absent or broken
+    except Exception as exc:  # noqa: BLE001 - rasterio absent or broken: the manifest says so
+        log.warning("no GDAL version for the manifest: rasterio cannot be imported (%s)", exc)
         out["gdal"] = None
     return out
 

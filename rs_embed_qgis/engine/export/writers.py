@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..io import atomic_path, to_json
-from .manifest import sanitize_key
+from ..names import sanitize_key
 
 FORMATS = ("npz", "geotiff", "netcdf", "zarr", "geoparquet", "gpkg")
 VECTOR_FORMATS = ("geoparquet", "gpkg")

@@ -25,6 +25,8 @@ from .data import NormStats
 from .model import ForecastConfig, ReflectanceForecaster
 
 FORMAT = "rs_embed_qgis.forecast/1"
+#: the forecaster's catalog entry (its weights source: a checkpoint you pass)
+ENTRY_ID = "forecaster"
 
 
 def _stem(path: str | Path) -> Path:
@@ -86,6 +88,11 @@ def save_checkpoint(path: str | Path, model: ReflectanceForecaster, *, norm: Nor
 def read_metadata(path: str | Path) -> dict[str, str]:
     from safetensors import safe_open
 
+    from ..weights import checkpoint_format, not_a_checkpoint
+
+    if checkpoint_format(path) != "safetensors":
+        raise not_a_checkpoint(path, "a torch file; a forecast checkpoint is the .safetensors that "
+                                     "train_forecast.py writes")
     try:
         with safe_open(str(path), framework="pt") as fh:
             return dict(fh.metadata() or {})
@@ -97,12 +104,12 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 def load_forecast_model(path: str | Path, *, device: str = "cpu"
                         ) -> tuple[ReflectanceForecaster, NormStats, dict[str, Any]]:
     """Model (eval mode), normalisation and info from a ``.safetensors`` of :func:`save_checkpoint`."""
-    from ..weights import load_state_dict
+    from ..catalog import get_entry
+    from ..device import resolve_device
+    from ..weights import load_state_dict, resolve_weights
 
     files = paths_of(path)
-    wpath = files["weights"]
-    if not wpath.exists():
-        raise ModelError(f"forecast checkpoint not found: {str(wpath)!r}")
+    wpath = resolve_weights(ENTRY_ID, get_entry(ENTRY_ID).weights, files["weights"]).path
     meta = read_metadata(wpath)
     state: dict[str, Any] = {}
     if files["state"].exists():
@@ -114,7 +121,7 @@ def load_forecast_model(path: str | Path, *, device: str = "cpu"
                          f"(format {meta.get('format')!r}); expected a checkpoint saved by train_forecast.py")
     model = ReflectanceForecaster(ForecastConfig.from_dict(cfg_d))
     load_into(model, load_state_dict(wpath), wpath)
-    model.to(device).eval()
+    model.to(resolve_device(device)).eval()
     info = {"path": str(wpath), "epoch": int(meta.get("epoch", state.get("epoch", -1))),
             "format": meta.get("format"), "random_weights": meta.get("random_weights") == "true"}
     return model, NormStats.from_dict(norm_d), info

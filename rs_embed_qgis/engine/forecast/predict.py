@@ -12,14 +12,15 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import ProviderError, RsEmbedError, SpecError
+from ..errors import Cancelled, ProviderError, SpecError
+from ..progress import CancelFn, Feedback, ProgressFn, as_feedback
 from ..specs import date_in_text
 from .checkpoint import load_forecast_model
 from .data import (
@@ -34,11 +35,8 @@ from .data import (
 )
 from .model import ForecastConfig, ReflectanceForecaster
 
-ProgressFn = Callable[[float, str], None]
-
-
-class ForecastCancelled(RsEmbedError):
-    """The user cancelled a forecast; no output files were left behind."""
+#: the name this module used before the engine had one cancel exception
+ForecastCancelled = Cancelled
 
 
 class ForecastFrame(tuple):
@@ -162,13 +160,15 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
 
 # ---------------------------------------------------------------- model runs
 def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], *, tile: int = 128,
-                   overlap: int = 16, is_cancelled: Callable[[], bool] | None = None,
-                   on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
+                   overlap: int = 16, is_cancelled: CancelFn | None = None,
+                   progress: ProgressFn | Feedback | None = None) -> np.ndarray:
     """``(20, 4, H, W)`` deltas for one sample, in overlapping tiles when larger than ``tile``.
 
     Each tile keeps its centre (``overlap`` pixels are dropped on inner edges),
-    so memory stays bounded for large stacks.
+    so memory stays bounded for large stacks. ``progress(fraction, "tile k/n")`` after
+    each tile; ``is_cancelled()`` before each tile raises :class:`~..errors.Cancelled`.
     """
+    fb = as_feedback(progress, is_cancelled)
     s2 = inputs["sentinel2_sequence"]
     h, w = s2.shape[-2:]
     out = np.zeros((model.cfg.target_frames, s2.shape[1], h, w), np.float32)
@@ -183,8 +183,7 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
     with torch.no_grad():
         for y0 in ys:
             for x0 in xs:
-                if is_cancelled and is_cancelled():
-                    raise ForecastCancelled("forecast cancelled")
+                fb.check("forecast cancelled")
                 y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
                 x = {k_: torch.from_numpy(np.ascontiguousarray(
                     v[..., y0:y1, x0:x1] if k_ in ("sentinel2_sequence", "landcover_map") else v))[None]
@@ -197,8 +196,7 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
                 tx1 = (x1 - x0) if x1 == w else (x1 - x0) - overlap
                 out[..., y0 + ty0:y0 + ty1, x0 + tx0:x0 + tx1] = pred[..., ty0:ty1, tx0:tx1]
                 k += 1
-                if on_tile:
-                    on_tile(k, total)
+                fb.report(k / total, f"tile {k}/{total}")
     return out
 
 
@@ -220,27 +218,26 @@ def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int =
 
 
 def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | tuple | None = None,
-                    *, tile: int = 128, start_frame: int = 0, is_cancelled: Callable[[], bool] | None = None,
-                    progress: ProgressFn | None = None) -> dict[str, Any]:
+                    *, tile: int = 128, start_frame: int = 0, is_cancelled: CancelFn | None = None,
+                    progress: ProgressFn | Feedback | None = None) -> dict[str, Any]:
     """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``.
 
     ``checkpoint`` is a path, None (random weights) or the ``(model, norm, info)`` of
     :func:`~.checkpoint.load_forecast_model`, to load once for many cubes.
+    ``progress(fraction, message)``; ``is_cancelled()`` is checked between tiles.
     """
+    fb = as_feedback(progress, is_cancelled)
     cube = source if isinstance(source, MinicubeArrays) else read_minicube(source)
     if start_frame:
         cube = cube.window(int(start_frame))
     model, norm, info = _load_model(checkpoint, cube)
-    if progress:
-        progress(5.0, f"loaded {'random weights' if info['random_weights'] else info['path']}")
+    fb.report(0.05, f"loaded {'random weights' if info['random_weights'] else info['path']}")
     ctx = model.cfg.context_frames
     # A full minicube (30 frames) is forecast from its first 10 frames (after start_frame),
     # as in the benchmark.
     sample = build_sample(cube, norm, context_frames=ctx, target_frames=model.cfg.target_frames,
                           with_targets=False)
-    deltas = predict_deltas(model, sample["inputs"], tile=tile, is_cancelled=is_cancelled,
-                            on_tile=(lambda k, n: progress(5.0 + 75.0 * k / n, f"tile {k}/{n}"))
-                            if progress else None)
+    deltas = predict_deltas(model, sample["inputs"], tile=tile, progress=fb.part(0.05, 1.0))
     refl = norm.denormalize(sample["bap"][None] + deltas, axis=1)
     # A pixel never clear in the input has no baseline of its own (BAP fell back to the
     # cube median): its forecast would be invented, so it is written as no-data.
@@ -277,7 +274,7 @@ def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequen
 
 def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | Path | None,
                          out_dir: str | Path, *, progress: ProgressFn | None = None,
-                         is_cancelled: Callable[[], bool] | None = None, prefix: str | None = None,
+                         is_cancelled: CancelFn | None = None, prefix: str | None = None,
                          write_ndvi: bool = True, tile: int = 128, start_frame: int = 0) -> ForecastFrames:
     """Write 20 forecast GeoTIFFs (bands B02, B03, B04, B8A; reflectance) and their NDVI.
 
@@ -286,13 +283,14 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
     None for random weights (then every file is tagged ``RANDOM_WEIGHTS=true``).
     The 10 input frames are the cube's frames ``start_frame .. start_frame + 9``.
     Returns ``[(date, path), ...]`` (each item also has ``.ndvi_path``); a manifest
-    ``<prefix>_forecast.json`` lists them. Raises :class:`ForecastCancelled` when
-    ``is_cancelled()`` turns true, leaving no files.
+    ``<prefix>_forecast.json`` lists them. ``progress(fraction, message)``; raises
+    :class:`~..errors.Cancelled` when ``is_cancelled()`` turns true (checked between model
+    tiles and between written frames), leaving no files.
     """
+    fb = as_feedback(progress, is_cancelled)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, is_cancelled=is_cancelled,
-                          progress=progress)
+    res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, progress=fb.part(0.0, 0.8))
     cube, meta = res["cube"], res["meta"]
     prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
     random = "true" if meta["random_weights"] else "false"
@@ -303,8 +301,7 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
         staged: list[tuple[Path, Path]] = []
         n = len(res["dates"])
         for j, d in enumerate(res["dates"]):
-            if is_cancelled and is_cancelled():
-                raise ForecastCancelled("forecast cancelled; no files written")
+            fb.check("forecast cancelled; no files written")
             tags = {"date": d.isoformat(), "TIFFTAG_DATETIME": d.strftime("%Y:%m:%d 00:00:00"),
                     "forecast_frame": str(j + 1), "forecast_frames": str(n),
                     "forecast_start": res["dates"][0].isoformat(), "RANDOM_WEIGHTS": random,
@@ -322,23 +319,20 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
                 staged.append((tmpdir / nname, out_dir / nname))
                 ndvi_path = out_dir / nname
             frames.append(ForecastFrame(d, out_dir / name, ndvi_path))
-            if progress:
-                progress(80.0 + 19.0 * (j + 1) / n, f"wrote frame {j + 1}/{n} ({d.isoformat()})")
+            fb.report(0.8 + 0.19 * (j + 1) / n, f"wrote frame {j + 1}/{n} ({d.isoformat()})")
         manifest = {"frames": [{"date": f.date.isoformat(), "path": f.path.name,
                                 "ndvi_path": f.ndvi_path.name if f.ndvi_path else None} for f in frames],
                     **{k: v for k, v in meta.items() if k != "source"}, "source": str(meta["source"])}
         mname = f"{prefix}_forecast.json"
         (tmpdir / mname).write_text(json.dumps(manifest, indent=2, default=str))
         staged.append((tmpdir / mname, out_dir / mname))
-        if is_cancelled and is_cancelled():
-            raise ForecastCancelled("forecast cancelled; no files written")
+        fb.check("forecast cancelled; no files written")
         for src, dst in staged:
             os.replace(src, dst)
         frames.manifest = out_dir / mname
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    if progress:
-        progress(100.0, f"{len(frames)} forecast frames in {out_dir}")
+    fb.report(1.0, f"{len(frames)} forecast frames in {out_dir}")
     return frames
 
 

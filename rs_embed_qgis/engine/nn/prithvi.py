@@ -45,11 +45,6 @@ PRITHVI_CONFIGS: dict[str, PrithviConfig] = {
     "100M": PrithviConfig(embed_dim=768, depth=12, num_heads=12),
 }
 
-#: ``mean``/``std`` of the official config (HLS bands B02, B03, B04, B05, B06, B07 =
-#: blue, green, red, narrow NIR, SWIR 1, SWIR 2; reflectance x 10000)
-PRITHVI_MEAN = (1087.0, 1342.0, 1433.0, 2734.0, 1958.0, 1363.0)
-PRITHVI_STD = (2248.0, 2179.0, 2178.0, 1850.0, 1242.0, 1049.0)
-
 
 class _CoordEncoder(nn.Module):
     """``scale * [sincos(a), sincos(b)]``, half the channels each (Temporal/LocationEncoder)."""

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ProviderError
 from ..geo import RoiGrid
+from ..progress import check_cancelled, in_scope
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 
 
@@ -106,55 +104,17 @@ class Provider:
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
                    sensor: SensorSpec, *, frames: int | None = None,
                    num_workers: int = 1) -> list[Patch]:
-        """Fetch many ROIs, ``num_workers`` at a time (threads: fetching is I/O bound)."""
+        """Fetch many ROIs, ``num_workers`` at a time (threads: fetching is I/O bound).
+
+        The pipeline fetches a batch through this method, so a provider that can do
+        better than one ROI after the other (read each scene file once for every ROI
+        it touches) overrides it. A cancel point before each ROI.
+        """
+        def one(s: SpatialSpec) -> Patch:
+            check_cancelled()
+            return self.fetch(s, temporal, sensor, frames=frames)
+
         if num_workers <= 1 or len(spatials) <= 1:
-            return [self.fetch(s, temporal, sensor, frames=frames) for s in spatials]
+            return [one(s) for s in spatials]
         with ThreadPoolExecutor(max_workers=num_workers) as pool:
-            return list(pool.map(lambda s: self.fetch(s, temporal, sensor, frames=frames),
-                                 spatials))
-
-
-def cache_dir_for(env_var: str, name: str) -> Path | None:
-    """A backend's disk cache folder: ``$env_var`` (``0``/``off``/``none``: no cache), else
-    ``<rs-embed cache>/<name>``."""
-    base = os.environ.get(env_var)
-    if base:
-        if base.strip().lower() in ("0", "off", "no", "false", "none"):
-            return None
-        return Path(base)
-    from ..weights import cache_dir
-
-    return cache_dir() / name
-
-
-class ArrayCache:
-    """Arrays and their JSON metadata on disk (one ``.npz`` per key; atomic writes; a damaged
-    or unreadable file is a miss, a read-only folder is no error)."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
-
-    def path(self, key: str) -> Path | None:
-        return self.folder / key[:2] / f"{key}.npz" if self.folder else None
-
-    def load(self, key: str) -> tuple[np.ndarray, Any] | None:
-        p = self.path(key)
-        if p is None or not p.exists():
-            return None
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                return z["data"].astype(np.float32), json.loads(str(z["meta"]))
-        except Exception:  # noqa: BLE001 - a damaged file (BadZipFile, KeyError ...) is read again
-            return None
-
-    def save(self, key: str, data: np.ndarray, meta: Any) -> None:
-        p = self.path(key)
-        if p is None:
-            return
-        from ..io import atomic_path
-
-        try:
-            with atomic_path(p, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, data=data, meta=np.array(json.dumps(meta)))
-        except OSError:
-            pass
+            return list(pool.map(in_scope(one), spatials))

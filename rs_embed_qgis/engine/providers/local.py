@@ -33,7 +33,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid
+from ..progress import check_cancelled, in_scope
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 from . import sanity as _sanity
 from .bands import S2_REFLECTANCE, canonical_band, missing_bands_message
@@ -267,17 +268,27 @@ class SceneProvider(Provider):
                 raise ProviderError(msg)
 
     # -- fetching -----------------------------------------------------------------------------
-    def _reader(self):
-        """The batch's reader of this thread (kept open), else a fresh one (closed after use)."""
-        reader = getattr(self._batch, "reader", None)
-        return contextlib.nullcontext(reader) if reader is not None else self.new_reader()
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[RasterReader]:
+        """This thread's reader: the one of the enclosing fetch or batch (kept open), else a
+        fresh one for this block (closed after it)."""
+        current = getattr(self._batch, "reader", None)
+        if current is not None:
+            yield current
+            return
+        with self.new_reader() as reader:
+            self._batch.reader = reader
+            try:
+                yield reader
+            finally:
+                self._batch.reader = None
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         spatial, sensor, grid = self.checked(spatial, sensor)
         scenes = self.select_scenes(spatial, temporal, sensor, grid)
-        with self._reader() as reader:
-            return self._assemble(spatial, temporal, sensor, grid, scenes, frames, reader)
+        with self._reader():
+            return self._assemble(spatial, temporal, sensor, grid, scenes, frames)
 
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
                    sensor: SensorSpec, *, frames: int | None = None,
@@ -293,23 +304,20 @@ class SceneProvider(Provider):
         chunks = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)] if n else []
 
         def run(chunk: list[int]) -> list[tuple[int, Patch]]:
-            with self.new_reader() as reader:
-                self._batch.reader = reader
-                try:
-                    return [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in chunk]
-                finally:
-                    self._batch.reader = None
+            with self._reader():  # one reader for the whole chunk
+                return [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in chunk]
 
         if n <= 1:
             done = [r for c in chunks for r in run(c)]
         else:
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="scene-read") as pool:
-                done = [r for rs in pool.map(run, chunks) for r in rs]
+                done = [r for rs in pool.map(in_scope(run), chunks) for r in rs]
         patches = dict(done)
         return [patches[k] for k in range(len(spatials))]
 
     def _fetch_roi(self, k: int, spatial: SpatialSpec, temporal: TemporalSpec | None,
                    sensor: SensorSpec, frames: int | None) -> Patch:
+        check_cancelled()  # a cancel point before each ROI
         try:
             return self.fetch(spatial, temporal, sensor, frames=frames)
         except _sanity.InputSanityError as exc:
@@ -328,11 +336,12 @@ class SceneProvider(Provider):
         return [(b.start, b.end) for b in temporal.split(frames)]
 
     def _assemble(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec,
-                  grid: RoiGrid, scenes: list[Scene], frames: int | None, reader: RasterReader) -> Patch:
+                  grid: RoiGrid, scenes: list[Scene], frames: int | None) -> Patch:
         bins = self._bins(scenes, temporal, frames)
         stacks, records = {}, {}
         for s in scenes:
-            stacks[s.id], records[s.id] = self.scene_stack(s, grid, sensor, reader)
+            check_cancelled()  # a long fetch stops between scenes when the caller cancels
+            stacks[s.id], records[s.id] = self.scene_stack(s, grid, sensor)
         data, frame_info = [], []
         for start, end in bins:
             members = [s for s in scenes if start <= s.date < end]
@@ -357,10 +366,9 @@ class SceneProvider(Provider):
         """What the patch meta says about where the data came from."""
         return {}
 
-    def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec,
-                    reader: RasterReader) -> tuple[np.ndarray, dict[str, Any]]:
+    def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:
         """A scene's bands on the grid and its radiometry record (the STAC backend caches this)."""
-        return self._read_scene(scene, grid, sensor, reader)
+        return self._read_scene(scene, grid, sensor)
 
     def read_file(self, reader: RasterReader, scene: Scene, path: str, indexes: list[int],
                   grid: RoiGrid, resampling: str) -> tuple[np.ndarray, RasterInfo]:
@@ -370,46 +378,46 @@ class SceneProvider(Provider):
         except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
             raise ProviderError(f"cannot read raster {path!r} of scene {scene.id!r}: {exc}") from exc
 
-    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec,
-                    reader: RasterReader) -> tuple[np.ndarray, dict[str, Any]]:
+    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:
         """``(C, H, W)`` float32 reflectance x 10000 of the sensor's bands on the ROI grid,
-        NaN where invalid, and what was applied to get there."""
-        want = [canonical_band(b) for b in sensor.bands]
-        by_file: dict[tuple[str, bool], list[tuple[int, int]]] = {}
-        for ci, b in enumerate(want):
-            f, bi = scene.bands[b]
-            by_file.setdefault((f, b == "SCL"), []).append((ci, bi))
-        out = np.full((len(want), grid.height, grid.width), np.nan, np.float32)
-        applied: dict[str, Scaling] = {}
-        for (f, is_scl), pairs in by_file.items():
-            arr, info = self.read_file(reader, scene, f, [bi for _, bi in pairs], grid,
-                                       "nearest" if is_scl else self.resampling)
-            rules = {}
-            for k, (ci, bi) in enumerate(pairs):
-                if is_scl or want[ci] not in S2_REFLECTANCE:  # SCL, other products: as stored
-                    out[ci] = arr[k]
-                    continue
-                rule = scene.scaling.get(want[ci])
-                if rule is None or not rule.explicit:
-                    rule = from_gdal(info.scales[bi - 1], info.offsets[bi - 1])
-                rules[k] = rule
-            floats = [k for k, (_, bi) in enumerate(pairs) if k in rules and rules[k] is IDENTITY
-                      and info.dtypes[bi - 1].startswith("float")]
-            if floats and looks_unit_reflectance(arr[floats]):
-                rules.update({k: UNIT_DETECTED for k in floats})
-            for k, rule in rules.items():
-                ci = pairs[k][0]
-                out[ci] = rule.apply(arr[k])
-                applied[want[ci]] = rule
-        if "SCL" in scene.bands:
-            f, bi = scene.bands["SCL"]
-            scl, _ = self.read_file(reader, scene, f, [bi], grid, "nearest")
-            bad = np.isin(scl[0], SCL_MASKED) | np.isnan(scl[0])
-            # SCL is a mask for the reflectance bands; asked for as a band, it stays as it is.
+        NaN where invalid, and what was applied to get there (this thread's reader)."""
+        with self._reader() as reader:
+            want = [canonical_band(b) for b in sensor.bands]
+            by_file: dict[tuple[str, bool], list[tuple[int, int]]] = {}
             for ci, b in enumerate(want):
-                if b != "SCL":
-                    out[ci][bad] = np.nan
-        return out, self.radiometry_record(scene, applied)
+                f, bi = scene.bands[b]
+                by_file.setdefault((f, b == "SCL"), []).append((ci, bi))
+            out = np.full((len(want), grid.height, grid.width), np.nan, np.float32)
+            applied: dict[str, Scaling] = {}
+            for (f, is_scl), pairs in by_file.items():
+                arr, info = self.read_file(reader, scene, f, [bi for _, bi in pairs], grid,
+                                           "nearest" if is_scl else self.resampling)
+                rules = {}
+                for k, (ci, bi) in enumerate(pairs):
+                    if is_scl or want[ci] not in S2_REFLECTANCE:  # SCL, other products: as stored
+                        out[ci] = arr[k]
+                        continue
+                    rule = scene.scaling.get(want[ci])
+                    if rule is None or not rule.explicit:
+                        rule = from_gdal(info.scales[bi - 1], info.offsets[bi - 1])
+                    rules[k] = rule
+                floats = [k for k, (_, bi) in enumerate(pairs) if k in rules and rules[k] is IDENTITY
+                          and info.dtypes[bi - 1].startswith("float")]
+                if floats and looks_unit_reflectance(arr[floats]):
+                    rules.update({k: UNIT_DETECTED for k in floats})
+                for k, rule in rules.items():
+                    ci = pairs[k][0]
+                    out[ci] = rule.apply(arr[k])
+                    applied[want[ci]] = rule
+            if "SCL" in scene.bands:
+                f, bi = scene.bands["SCL"]
+                scl, _ = self.read_file(reader, scene, f, [bi], grid, "nearest")
+                bad = np.isin(scl[0], SCL_MASKED) | np.isnan(scl[0])
+                # SCL is a mask for the reflectance bands; asked for as a band, it stays as it is.
+                for ci, b in enumerate(want):
+                    if b != "SCL":
+                        out[ci][bad] = np.nan
+            return out, self.radiometry_record(scene, applied)
 
     @staticmethod
     def radiometry_record(scene: Scene, applied: dict[str, Scaling]) -> dict[str, Any]:
@@ -458,7 +466,8 @@ class LocalProvider(SceneProvider):
 
     def __init__(self, root: str | None = None, catalog: str | None = None,
                  resampling: str = "bilinear", num_workers: int = 4,
-                 min_valid_fraction: float | None = None, on_implausible: str | None = None) -> None:
+                 min_valid_fraction: float = _sanity.MIN_VALID_FRACTION,
+                 on_implausible: str = "raise") -> None:
         self.root = Path(root).expanduser() if root else default_root()
         self.catalog = Path(catalog).expanduser() if catalog else None
         self._configure(resampling, num_workers, min_valid_fraction, on_implausible)

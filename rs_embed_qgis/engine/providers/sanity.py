@@ -17,7 +17,7 @@ Two checks on a fetched patch:
   issue and warns, ``"ignore"`` only records it.
 
 The facts (fractions, issues) are kept in ``patch.meta["input_sanity"]`` either way,
-and :func:`~rs_embed_qgis.engine.inspect.inspect_provider_patch` reports them.
+and :func:`~rs_embed_qgis.engine.input_checks.inspect_provider_patch` reports them.
 """
 from __future__ import annotations
 

@@ -44,8 +44,10 @@ import numpy as np
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
+from . import sanity as _sanity
 from .bands import canonical_band
-from .base import ArrayCache, Patch, cache_dir_for
+from .base import Patch
+from .cache import ArrayCache, cache_folder
 from .local import RasterInfo, RasterReader, SceneProvider, boxes_intersect
 from .sentinel2.scene import Scene
 
@@ -120,7 +122,8 @@ class STACProvider(SceneProvider):
                  max_items: int = 500, headers: dict[str, str] | None = None, cache_dir: Any = "default",
                  max_retries: int = 3, retry_backoff_s: float = 1.0, timeout: float = 30.0,
                  num_workers: int = 4, resampling: str = "bilinear",
-                 min_valid_fraction: float | None = None, on_implausible: str | None = None) -> None:
+                 min_valid_fraction: float = _sanity.MIN_VALID_FRACTION,
+                 on_implausible: str = "raise") -> None:
         try:
             import pystac_client  # noqa: F401
         except ImportError as exc:
@@ -151,10 +154,10 @@ class STACProvider(SceneProvider):
         self.max_retries, self.retry_backoff_s = int(max_retries), float(retry_backoff_s)
         self.timeout = float(timeout)
         if cache_dir == "default":
-            self.cache_dir: Path | None = cache_dir_for("RS_EMBED_STAC_CACHE", "stac_patches")
+            self.cache_dir: Path | None = cache_folder("RS_EMBED_STAC_CACHE", "stac_patches")
         else:
             self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
-        self._cache = ArrayCache(self.cache_dir)
+        self._cache = ArrayCache(self.cache_dir, "STAC scene pixels")
         self._configure(resampling, num_workers, min_valid_fraction, on_implausible)
         self._client = None
         self._lock = threading.Lock()
@@ -319,15 +322,14 @@ class STACProvider(SceneProvider):
                "grid": [grid.crs, grid.left, grid.top, grid.res, grid.yres, grid.width, grid.height]}
         return hashlib.sha256(json.dumps(req, sort_keys=True).encode()).hexdigest()[:32]
 
-    def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec,
-                    reader: RasterReader) -> tuple[np.ndarray, dict[str, Any]]:
+    def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:
         key = self.cache_key(scene, grid, sensor)
         hit = self._cache.load(key)
         if hit is not None:
             with self._lock:
                 self.stats["cache_hits"] += 1
             return hit
-        arr, record = super().scene_stack(scene, grid, sensor, reader)
+        arr, record = super().scene_stack(scene, grid, sensor)
         self._cache.save(key, arr, record)
         return arr, record
 

@@ -39,8 +39,6 @@ def checkpoint_files(path: Path | str) -> dict[Path, list[str]]:
     ``path`` is a ``.safetensors`` file, an index json, or a folder (with or
     without an index json).
     """
-    from safetensors import safe_open
-
     p = Path(path).expanduser()
     if not p.exists():
         raise ModelError(f"weights path {str(p)!r} does not exist (expected a .safetensors file "
@@ -87,8 +85,7 @@ def checkpoint_files(path: Path | str) -> dict[Path, list[str]]:
             if not f.exists():
                 raise ModelError(f"index {str(index)!r} names chunk {f.name!r} which is missing "
                                  f"(holds {len(keys)} tensors, e.g. {keys[0]!r})")
-            with safe_open(str(f), framework="pt") as fh:
-                have = set(fh.keys())
+            have = set(_chunk_keys(f))
             lost = [k for k in keys if k not in have]
             if lost:
                 raise ModelError(f"chunk {str(f)!r} lacks tensors the index assigns to it: {lost[:5]}")
@@ -110,18 +107,27 @@ def _index_listing(f: Path) -> Path | None:
     return None
 
 
-def _plain_chunks(chunks: list[Path]) -> dict[Path, list[str]]:
+def _chunk_keys(f: Path) -> list[str]:
+    """The tensor names of one chunk; a file that is not safetensors says what it is."""
     from safetensors import safe_open
 
+    from ..weights import checkpoint_format, not_a_checkpoint
+
+    if checkpoint_format(f) != "safetensors":
+        raise not_a_checkpoint(f, "a torch file: this loader reads safetensors only, never pickles; "
+                                  "convert it to safetensors first")
+    try:
+        with safe_open(str(f), framework="pt") as fh:
+            return list(fh.keys())
+    except Exception as exc:  # noqa: BLE001 - corrupt headers raise several kinds
+        raise not_a_checkpoint(f, f"a damaged safetensors file: {type(exc).__name__}: {exc}") from None
+
+
+def _plain_chunks(chunks: list[Path]) -> dict[Path, list[str]]:
     files: dict[Path, list[str]] = {}
     seen: dict[str, Path] = {}
     for f in chunks:
-        try:
-            with safe_open(str(f), framework="pt") as fh:
-                keys = list(fh.keys())
-        except Exception as exc:  # noqa: BLE001 - corrupt headers raise several kinds
-            raise ModelError(
-                f"cannot read safetensors chunk {str(f)!r}: {type(exc).__name__}: {exc}") from exc
+        keys = _chunk_keys(f)
         for k in keys:
             if k in seen:
                 raise ModelError(f"tensor {k!r} appears in two chunks: {seen[k].name!r} and {f.name!r}")

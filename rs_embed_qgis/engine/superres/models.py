@@ -16,49 +16,14 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from ..device import resolve_device
 from ..errors import ModelError, SpecError
 from .decoder import FULL_CONFIG, S2_BANDS, SCALE, S2x10Config, S2x10NetS
 
 BASELINES = ("bicubic", "lanczos")
-WEIGHTS_ENV = "RS_EMBED_S2X10_WEIGHTS"   # default weights of the learned model (file or folder)
-
-
-def default_weights() -> tuple[Path | None, str]:
-    """Where the learned model's weights come from when none are passed.
-
-    ``RS_EMBED_S2X10_WEIGHTS`` > ``<cache>/weights/s2x10/`` (a folder of chunks or a
-    .safetensors file put there by the user) > none. Nothing is downloaded: no
-    public weights exist.
-    """
-    import os
-
-    from ..weights import cache_dir
-
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        p = Path(env).expanduser()
-        if not p.exists():
-            raise ModelError(f"{WEIGHTS_ENV}={env!r} does not exist (expected a .safetensors file or a "
-                             f"folder of chunks)")
-        return p, f"env:{WEIGHTS_ENV}"
-    cached = cache_dir() / "weights" / "s2x10"
-    if cached.is_dir() and any(cached.glob("*.safetensors")):
-        return cached, "cache"
-    return None, "none"
 METHODS = ("s2x10",) + BASELINES
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available, else CPU; a clear error for a missing GPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SpecError(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device {device!r} asked for, but no CUDA GPU is available; use 'cpu' or 'auto'")
-    return dev
+#: the learned network's catalog entry (weights sources: your file, RS_EMBED_S2X10_WEIGHTS, the cache)
+ENTRY_ID = "s2x10"
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
@@ -115,7 +80,7 @@ class InterpolationUpsampler(SuperResolver):
             raise SpecError(f"interpolation method must be one of {BASELINES}, got {method!r}")
         self.method = method
         self.name = f"{method}-x{SCALE} (interpolation baseline, not a learned model)"
-        self.device = resolve_device(device)
+        self.device = torch.device(resolve_device(device))
 
     def receptive_field_radius(self) -> int:
         return 2 if self.method == "bicubic" else 3
@@ -158,7 +123,7 @@ class LearnedUpsampler(SuperResolver):
             raise ModelError(f"weights_status must be 'random' or 'user file', got {weights_status!r}")
         if not input_scale or not math.isfinite(input_scale):
             raise SpecError(f"input_scale must be a finite non-zero number, got {input_scale!r}")
-        self.device = resolve_device(device)
+        self.device = torch.device(resolve_device(device))
         # channels-last: the convs' fastest layout on oneDNN (CPU) and tensor cores (GPU)
         self.net = net.to(self.device).eval().to(memory_format=torch.channels_last)
         self.precision = autocast_dtype(self.device, precision)
@@ -198,8 +163,10 @@ def load_superres_model(method: str = "s2x10", *, weights: str | Path | None = N
     """The super-resolver the raster path runs.
 
     ``method="s2x10"`` needs ``weights`` (a .safetensors file or a folder of
-    chunks) unless ``random_weights=True`` (for testing plumbing; outputs are
-    marked random). ``"bicubic"``/``"lanczos"`` are interpolation baselines.
+    chunks; else the catalog's sources: ``RS_EMBED_S2X10_WEIGHTS``, then the cache
+    folder ``<cache>/weights/s2x10/``) unless ``random_weights=True`` (for testing
+    plumbing; outputs are marked random). ``"bicubic"``/``"lanczos"`` are
+    interpolation baselines.
     """
     method = str(method).lower()
     if method in BASELINES:
@@ -209,23 +176,27 @@ def load_superres_model(method: str = "s2x10", *, weights: str | Path | None = N
         return InterpolationUpsampler(method, device=device)
     if method != "s2x10":
         raise SpecError(f"method must be one of {METHODS}, got {method!r}")
-    source = "explicit"
-    if not weights and not random_weights:
-        weights, source = default_weights()
-    if weights:
+    from ..catalog import get_entry
+    from ..weights import cache_path, resolve_weights
+
+    spec = get_entry(ENTRY_ID).weights
+    found = None
+    if weights or not random_weights:
+        found = resolve_weights(ENTRY_ID, spec, str(weights) if weights else None)
+    if found is not None and found.path is not None:
         from .loader import load_s2x10_from_chunks
 
-        net = load_s2x10_from_chunks(weights, config=config, up_scales=up_scales)
-        m = LearnedUpsampler(net, weights_status="user file", weights_path=str(weights),
+        net = load_s2x10_from_chunks(found.path, config=config, up_scales=up_scales)
+        m = LearnedUpsampler(net, weights_status="user file", weights_path=str(found.path),
                              device=device, precision=precision, input_scale=input_scale)
-        m.weights_source = source
+        m.weights_source = found.source
         return m
     if not random_weights:
         raise ModelError(
             "the learned S2x10 model needs weights you provide (weights=<.safetensors file or folder of "
-            f"chunks>, or {WEIGHTS_ENV}); no public weights exist to download. Use method 'bicubic' or "
-            "'lanczos' for an "
-            "interpolation baseline, or random_weights=True to test the plumbing (output marked random).")
+            f"chunks>, {spec.env_var}, or chunks in the folder {str(cache_path(ENTRY_ID, spec))!r}); no "
+            "public weights exist to download. Use method 'bicubic' or 'lanczos' for an interpolation "
+            "baseline, or random_weights=True to test the plumbing (output marked random).")
     torch.manual_seed(seed)
     net = S2x10NetS(config or FULL_CONFIG)
     return LearnedUpsampler(net, weights_status="random", device=device, precision=precision,

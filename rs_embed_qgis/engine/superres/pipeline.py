@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
+from ..device import resolve_device
 from ..errors import ModelError
 from .backbone import VIT_L16, BackboneConfig, S2DR3Backbone, load_backbone_from_safetensors
 from .decoder import FULL_CONFIG, S2x10Config, S2x10NetS
 from .loader import load_s2x10_from_chunks
-from .models import autocast_dtype, resolve_device
+from .models import autocast_dtype
 
 
 @dataclass
@@ -40,7 +41,7 @@ def load_pipeline(backbone_ckpt: str | Path | None = None, decoder_dir: str | Pa
                   decoder_config: S2x10Config | None = None,
                   up_scales=None, seed: int = 0) -> S2DR3Artifacts:
     """Load the backbone (safetensors) and the decoder (folder of safetensors chunks), streamed."""
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(device))
     if backbone_ckpt is None and decoder_dir is None and not random_weights:
         raise ModelError("load_pipeline needs backbone_ckpt and/or decoder_dir (your checkpoints), "
                          "or random_weights=True to build random networks for testing")

@@ -39,17 +39,19 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..errors import ProviderError, RsEmbedError, SpecError
+from ..errors import (
+    Cancelled,  # noqa: F401 - the engine's one cancel class, importable here as before
+    ProviderError,
+    RsEmbedError,
+    SpecError,
+)
+from ..progress import ProgressFn, as_feedback
 from ..providers.bands import canonical_band
 from .constants import S2_BANDS
 
 BLOCK = 256            # output GeoTIFF block size, and the row granularity of writes
 CHUNK_W = 4 * BLOCK    # output columns per write
 BandRef = Union[int, str]  # noqa: UP007 - a runtime alias, kept readable on Python 3.9
-
-
-class Cancelled(RsEmbedError):
-    """The caller's ``is_cancelled()`` returned True; nothing was written."""
 
 
 # --- tiling ---------------------------------------------------------------------------
@@ -216,7 +218,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                          tile: int = 128, overlap: int = 32, device: str | None = "auto",
                          weights: str | Path | None = None, random_weights: bool = False,
                          precision: str = "auto", out_dtype: str | None = None,
-                         progress: Callable[[float], Any] | None = None,
+                         progress: ProgressFn | None = None,
                          is_cancelled: Callable[[], bool] | None = None,
                          scratch_dir: str | Path | None = None,
                          compress: str = "deflate") -> dict[str, Any]:
@@ -227,9 +229,9 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     ``"bicubic"``/``"lanczos"`` (interpolation baselines), or a ready
     :class:`~.models.SuperResolver`. ``band_map``: source band (1-based number or
     name) for each model band B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12.
-    ``tile``/``overlap`` in input pixels. ``progress(fraction)`` is called after
-    each tile; ``is_cancelled()`` is polled between tiles and chunks, and a True
-    raises :class:`Cancelled` with no output left behind.
+    ``tile``/``overlap`` in input pixels. ``progress(fraction, message)`` is called after
+    each tile; ``is_cancelled()`` is polled between tiles and between written chunks, and
+    a True raises :class:`~..errors.Cancelled` with no output left behind.
     """
     import rasterio
     import torch
@@ -251,8 +253,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
         raise SpecError(f"output {str(dst_path)!r} must be a GeoTIFF (.tif or .tiff)")
     if not dst_path.parent.exists():
         raise SpecError(f"output folder {str(dst_path.parent)!r} does not exist")
-    cancelled = is_cancelled or (lambda: False)
-    report = progress or (lambda f: None)
+    fb = as_feedback(progress, is_cancelled)
 
     if isinstance(model, SuperResolver):
         sr = model
@@ -327,8 +328,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                 for r, y0 in enumerate(ys):
                     wy = axis_weights(th, s, overlap, r > 0, r < len(ys) - 1)
                     for c, x0 in enumerate(xs):
-                        if cancelled():
-                            raise Cancelled("super-resolution cancelled")
+                        fb.check("super-resolution cancelled")
                         win = Window(x0, y0, tw, th)
                         x = src.read(bands, window=win, out_dtype="float32")
                         valid = _read_valid(src, bands, win, x if check_nan else None)
@@ -347,11 +347,11 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                         ring.write(y0 * s, x0 * s, acc)
                         del acc
                         done += 1
-                        report(0.98 * done / n_tiles)
+                        fb.report(0.98 * done / n_tiles, f"tile {done}/{n_tiles}")
                     end = Ho if r == len(ys) - 1 else (ys[r + 1] * s // BLOCK) * BLOCK
                     if end > finalized:
                         _finalize(src, dst, ring, bands, finalized, end, Wo, s, C, dtype, nodata,
-                                  check_nan, cancelled)
+                                  check_nan, fb.check)
                         finalized = end
                 dst.update_tags(**_tags(meta))
             ring.close()
@@ -365,21 +365,22 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
         raise
     meta["seconds"] = round(time.perf_counter() - t0, 3)
     meta["path"] = str(dst_path)
-    report(1.0)
+    fb.report(1.0, f"wrote {dst_path.name}")
     return meta
 
 
 def _finalize(src, dst, ring: _RowRing, bands, y_start: int, y_end: int, Wo: int, s: int, C: int,
-              dtype: np.dtype, nodata, check_nan: bool, cancelled) -> None:
-    """Normalise, mask, cast and write output rows [y_start, y_end); then clear them in the ring."""
+              dtype: np.dtype, nodata, check_nan: bool, check_cancel: Callable[[str], None]) -> None:
+    """Normalise, mask, cast and write output rows [y_start, y_end); then clear them in the ring.
+
+    ``check_cancel(message)`` raises :class:`Cancelled` when the caller asked to stop."""
     from rasterio.windows import Window
 
     for ry in range(y_start, y_end, BLOCK):
         ry1 = min(ry + BLOCK, y_end)
         ly0, ly1 = ry // s, -(-ry1 // s)
         for cx in range(0, Wo, CHUNK_W):
-            if cancelled():
-                raise Cancelled("super-resolution cancelled")
+            check_cancel("super-resolution cancelled")
             cx1 = min(cx + CHUNK_W, Wo)
             acc = ring.read(ry, ry1, cx, cx1)
             wsum = acc[..., C]
