@@ -42,11 +42,9 @@ def save_rgb(patch: Any, rgb_bands: list[str], path: str | Path, stretch: str = 
     import warnings
 
     import numpy as np
-    import rasterio
-    from rasterio.transform import Affine
 
     from .engine.errors import SpecError
-    from .engine.io import atomic_path
+    from .engine.geoio import write_raster
 
     if len(rgb_bands) != 3:
         raise SpecError(f"RGB needs exactly 3 bands, got {list(rgb_bands)}")
@@ -74,15 +72,8 @@ def save_rgb(patch: Any, rgb_bands: list[str], path: str | Path, stretch: str = 
         out = np.where(nodata[None], np.nan, img).astype(np.float32)
         dtype, nd = "float32", float("nan")
     g = sub.grid
-    profile = dict(driver="GTiff", width=g.width, height=g.height, count=3, dtype=dtype,
-                   crs=g.crs, transform=Affine(*g.transform), nodata=nd, compress="deflate",
-                   photometric="RGB" if dtype == "uint8" else None)
-    profile = {k: v for k, v in profile.items() if v is not None}
-    with atomic_path(path, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(out)
-            for i, b in enumerate(rgb_bands):
-                dst.set_band_description(i + 1, str(b))
-            dst.update_tags(RS_EMBED_STRETCH=stretch, RS_EMBED_BANDS=",".join(rgb_bands),
-                            RS_EMBED_LIMITS=str(limits))
+    write_raster(path, out, crs=g.crs, transform=g.transform, nodata=nd, band_names=[str(b) for b in rgb_bands],
+                 tags={"RS_EMBED_STRETCH": stretch, "RS_EMBED_BANDS": ",".join(rgb_bands),
+                       "RS_EMBED_LIMITS": str(limits)},
+                 options={"PHOTOMETRIC": "RGB"} if dtype == "uint8" else None)
     return {"rgb": str(path), "stretch": stretch, "limits": limits, "bands": list(rgb_bands)}

@@ -37,3 +37,8 @@ class Cancelled(RsEmbedError):
     from inside their loops (between scenes, ROIs, forward batches, tiles), after
     removing what they had started to write.
     """
+
+
+class OutputError(RsEmbedError, OSError):
+    """Writing an output failed (disk full, a GDAL write error, a file that does not read
+    back); nothing was published under the output's name."""

@@ -3,7 +3,8 @@
 A band map says which layer band is which model band (``B4=3``: the model's B4 is the
 layer's band 3); it is parsed from text, or resolved from the layer's band descriptions,
 or taken in order when the counts match. :func:`read_raster_for_model` reads the mapped
-bands (optionally cropped and warped) as CHW float32 in the model's units.
+bands (optionally cropped and warped, through :mod:`.geoio`) as CHW float32 in the model's
+units.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ProviderError, SpecError
+from .errors import SpecError
 from .providers.bands import canonical_band
 
 
@@ -79,52 +80,43 @@ def read_raster_for_model(path: str | Path, band_map: dict[str, int], *, scale: 
     No-data pixels become 0 (the engine's ``fill_value``), counted in ``nodata_fraction``.
     Returns ``{"data", "bands", "crs", "transform", "nodata_fraction"}``.
     """
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.warp import transform_bounds
-    from rasterio.windows import from_bounds
+    from . import geoio
+    from .geo import RoiGrid
 
-    try:
-        src = rasterio.open(str(path))
-    except Exception as exc:  # noqa: BLE001 - any GDAL failure: say which file
-        raise ProviderError(f"cannot open raster {str(path)!r}: {exc}") from exc
-    with src:
-        if src.crs is None:
-            raise SpecError(f"raster {str(path)!r} has no CRS; assign one before embedding it")
-        ds = src
-        vrt = None
-        if dst_crs and rasterio.crs.CRS.from_user_input(dst_crs) != src.crs:
-            vrt = WarpedVRT(src, crs=dst_crs, resampling=Resampling.bilinear,
-                            src_nodata=src.nodata, nodata=src.nodata if src.nodata is not None else 0)
-            ds = vrt
-        try:
-            window = None
-            if bounds is not None:
-                b = tuple(bounds)
-                if bounds_crs and rasterio.crs.CRS.from_user_input(bounds_crs) != ds.crs:
-                    b = transform_bounds(bounds_crs, ds.crs, *b, densify_pts=21)
-                window = from_bounds(*b, transform=ds.transform).round_offsets().round_lengths()
-                try:
-                    window = window.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
-                except rasterio.errors.WindowError:
-                    raise SpecError(f"the extent {tuple(round(v, 6) for v in bounds)} does not overlap "
-                                    f"the raster {str(path)!r} (bounds {tuple(ds.bounds)} in "
-                                    f"{ds.crs})") from None
-            h = int(window.height) if window is not None else ds.height
-            w = int(window.width) if window is not None else ds.width
-            if h * w * len(band_map) > max_pixels:
-                raise SpecError(f"the raster part to embed is {w} x {h} px x {len(band_map)} bands, "
-                                f"more than {max_pixels} values; choose a smaller extent")
-            idx = list(band_map.values())
-            arr = ds.read(idx, window=window, masked=True).astype(np.float32)
-            transform = ds.window_transform(window) if window is not None else ds.transform
-            mask = np.ma.getmaskarray(arr).any(axis=0)
-            data = np.where(np.ma.getmaskarray(arr), 0.0, arr.filled(0) * float(scale)).astype(np.float32)
-            crs = ds.crs.to_string()
-        finally:
-            if vrt is not None:
-                vrt.close()
+    info = geoio.raster_info(path)
+    if info.crs is None:
+        raise SpecError(f"raster {str(path)!r} has no CRS; assign one before embedding it")
+    crs, transform, width, height = info.crs, info.transform, info.width, info.height
+    warped = bool(dst_crs) and not geoio.same_crs(dst_crs, info.crs)
+    if warped:  # GDAL's default grid for the raster in dst_crs, as gdalwarp -t_srs would make
+        crs, transform, width, height = geoio.suggested_grid(path, dst_crs)
+    window = None
+    if bounds is not None:
+        b = tuple(bounds)
+        if bounds_crs and not geoio.same_crs(bounds_crs, crs):
+            b = geoio.transform_bounds(b, bounds_crs, crs)
+        window = geoio.window_from_bounds(b, transform, width, height)
+        if window is None:
+            grid_bounds = RoiGrid.from_transform(crs, transform, width, height).bounds
+            raise SpecError(f"the extent {tuple(round(v, 6) for v in bounds)} does not overlap "
+                            f"the raster {str(path)!r} (bounds {grid_bounds} in {crs})")
+    h = window.height if window is not None else height
+    w = window.width if window is not None else width
+    if h * w * len(band_map) > max_pixels:
+        raise SpecError(f"the raster part to embed is {w} x {h} px x {len(band_map)} bands, "
+                        f"more than {max_pixels} values; choose a smaller extent")
+    idx = list(band_map.values())
+    transform = geoio.window_transform(transform, window)
+    if warped:
+        grid = RoiGrid.from_transform(crs, transform, w, h)
+        arr = geoio.warp_read(path, idx, grid, resampling="bilinear", dtype="float32")
+        valid = np.isfinite(arr)
+    else:
+        with geoio.open_raster(path) as src:
+            arr = src.read(idx, window, dtype="float32")
+            valid = src.masks(idx, window) & np.isfinite(arr)
+    mask = ~valid.all(axis=0)
+    data = np.where(valid, arr * float(scale), 0.0).astype(np.float32)
     return {"data": data, "bands": list(band_map.keys()), "crs": crs,
             "transform": list(transform)[:6], "nodata_fraction": float(mask.mean()) if mask.size else 0.0}
 

@@ -90,7 +90,13 @@ def test_cancel_leaves_no_partial_files(cube, ckpt, tmp_path):
     with pytest.raises(ForecastCancelled):
         forecast_to_geotiffs(cube, ckpt, out, is_cancelled=cancel_after_some)
     assert calls["n"] > 5
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # no partial files, and no empty folder: the run had created it
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    calls["n"] = 0
+    with pytest.raises(ForecastCancelled):
+        forecast_to_geotiffs(cube, ckpt, kept, is_cancelled=cancel_after_some)
+    assert list(kept.iterdir()) == []  # a folder that was there stays, empty
 
 
 def test_cancel_stops_the_model_between_tiles(cube, ckpt):

@@ -340,14 +340,14 @@ def test_batch_is_read_scene_major_each_file_opened_once(products, monkeypatch):
     sensor = SensorSpec(S2, TEN)
     one_by_one = [prov.fetch(r, JULY, sensor) for r in rois]
     opened = []
-    orig = RasterReader._dataset
+    orig = RasterReader._raster
 
     def counting(self, path):
         if path not in self._open:
             opened.append(path)
         return orig(self, path)
 
-    monkeypatch.setattr(RasterReader, "_dataset", counting)
+    monkeypatch.setattr(RasterReader, "_raster", counting)
     batch = prov.fetch_many(rois, JULY, sensor, num_workers=1)
     for a, b in zip(batch, one_by_one, strict=True):
         np.testing.assert_array_equal(a.data, b.data)

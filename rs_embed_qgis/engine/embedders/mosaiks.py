@@ -42,11 +42,12 @@ def _reference_path() -> Path:
 
 
 def _read_reference(path: Path, bands: Sequence[str]) -> np.ndarray:
-    import rasterio
+    from ..errors import ProviderError
+    from ..geoio import open_raster
 
     try:
-        with rasterio.open(path) as src:
-            names = [canonical_band(d or "") for d in src.descriptions]
+        with open_raster(path) as src:
+            names = [canonical_band(d) for d in src.info.descriptions]
             idx = []
             for b in bands:
                 cb = canonical_band(b)
@@ -55,10 +56,8 @@ def _read_reference(path: Path, bands: Sequence[str]) -> np.ndarray:
                         f"MOSAIKS filter source {str(path)!r} has no band {b!r} "
                         f"(it has {names}); pass model_options={{'filter_source': <GeoTIFF with that band>}}")
                 idx.append(names.index(cb) + 1)
-            arr = src.read(idx).astype(np.float32)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001
+            arr = src.read(idx, dtype="float32")
+    except ProviderError as exc:
         raise ModelError(f"cannot read MOSAIKS filter source {str(path)!r}: {exc}") from exc
     return arr / 10000.0
 

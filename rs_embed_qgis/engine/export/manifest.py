@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import logging
 import platform
 from collections.abc import Iterable
 from typing import Any
@@ -18,8 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..io import to_json
-
-log = logging.getLogger(__name__)
 
 RUN_MANIFEST = "export_run.json"
 MANIFEST_VERSION = 1
@@ -75,13 +72,10 @@ def library_versions() -> dict[str, str | None]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
-    try:
-        import rasterio
+    from ..geoio import backend_name, gdal_version
 
-        out["gdal"] = rasterio.__gdal_version__
-    except Exception as exc:  # noqa: BLE001 - rasterio absent or broken: the manifest says so
-        log.warning("no GDAL version for the manifest: rasterio cannot be imported (%s)", exc)
-        out["gdal"] = None
+    out["gdal"] = gdal_version()
+    out["raster_io"] = backend_name() if out["gdal"] else None
     return out
 
 

@@ -96,8 +96,8 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
     ``dates``, a ``date``/``DATETIME`` tag, or the file name (YYYY-MM-DD or YYYYMMDD).
     The last 10 rasters by date are used; values > 2 are taken as reflectance x 10000.
     """
-    import rasterio
-    from rasterio.warp import Resampling, reproject
+    from ..geo import RoiGrid
+    from ..geoio import open_raster, warp_read
 
     paths = [Path(p) for p in paths]
     if len(paths) < CONTEXT_FRAMES:
@@ -111,31 +111,32 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
     for i, p in enumerate(paths):
         if not p.exists():
             raise ProviderError(f"Sentinel-2 raster not found: {str(p)!r}")
-        with rasterio.open(p) as src:
-            desc = [(d or "").upper() for d in src.descriptions]
+        with open_raster(p) as src:
+            info = src.info
+            desc = [d.upper() for d in info.descriptions]
             idx = []
             for b in S2_BANDS:
                 hit = [j for j, d in enumerate(desc) if d in aliases[b]]
                 idx.append(hit[0] + 1 if hit else None)
             if any(j is None for j in idx):
-                if src.count < 4:
-                    raise ProviderError(f"{p.name!r} has {src.count} bands; expected B02, B03, B04, B8A")
+                if info.count < 4:
+                    raise ProviderError(f"{p.name!r} has {info.count} bands; expected B02, B03, B04, B8A")
                 idx = [1, 2, 3, 4]
-            data = src.read(idx).astype(np.float32)
-            if src.nodata is not None and not np.isnan(src.nodata):
-                data[data == src.nodata] = np.nan
+            data = src.read(idx, dtype="float32")
+            if info.nodata1 is not None and not np.isnan(info.nodata1):
+                data[data == info.nodata1] = np.nan
             scl = [j for j, d in enumerate(desc) if d == "SCL"]
-            clear = np.isin(src.read(scl[0] + 1), SCL_CLEAR) if scl else np.ones(data.shape[1:], bool)
-            grid = (src.crs.to_string() if src.crs else None, tuple(src.transform)[:6], src.shape)
-            if ref is None:
-                ref = grid
-            elif grid[2] != ref[2] or not np.allclose(grid[1], ref[1]):
-                raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
-                                f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
-            tag = src.tags().get("date", "") or src.tags().get("TIFFTAG_DATETIME", "")
-            d = dates[i] if dates is not None else (date_in_text(tag) or date_in_text(p.name))
-            if d is None:
-                raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
+            clear = np.isin(src.read([scl[0] + 1])[0], SCL_CLEAR) if scl else np.ones(data.shape[1:], bool)
+        grid = (info.crs, tuple(info.transform), info.shape)
+        if ref is None:
+            ref = grid
+        elif grid[2] != ref[2] or not np.allclose(grid[1], ref[1]):
+            raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
+                            f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
+        tag = info.tags.get("date", "") or info.tags.get("TIFFTAG_DATETIME", "")
+        d = dates[i] if dates is not None else (date_in_text(tag) or date_in_text(p.name))
+        if d is None:
+            raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
         frames.append(data)
         clears.append(clear)
         ds_dates.append(d)
@@ -145,11 +146,9 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
         refl = refl / 10000.0
     crs, transform, shape = ref
     lc = None
-    if landcover:
-        with rasterio.open(landcover) as src:
-            lc = np.zeros(shape, np.float32)
-            reproject(rasterio.band(src, 1), lc, dst_transform=rasterio.Affine(*transform), dst_crs=crs,
-                      resampling=Resampling.nearest)
+    if landcover:  # onto the stack's grid; outside the land-cover raster: 0
+        lc = warp_read(landcover, [1], RoiGrid.from_transform(crs, transform, shape[1], shape[0]),
+                       resampling="nearest", dst_nodata=0.0)[0]
     weather, wdates = read_weather_csv(weather_csv) if weather_csv else ({}, [])
     return MinicubeArrays(reflectance=refl, clear=np.stack([clears[i] for i in order]),
                           frame_dates=[ds_dates[i] for i in order], landcover=lc, weather=weather,
@@ -256,20 +255,10 @@ def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path 
 
 def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequence[str],
                tags: dict[str, str]) -> None:
-    import rasterio
-    from rasterio.transform import Affine
+    from ..geoio import write_raster
 
-    profile = dict(driver="GTiff", width=data.shape[-1], height=data.shape[-2], count=data.shape[0],
-                   dtype="float32", nodata=float("nan"), compress="deflate", tiled=False)
-    if cube.transform is not None:
-        profile["transform"] = Affine(*cube.transform)
-    if cube.crs:
-        profile["crs"] = cube.crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data.astype(np.float32))
-        for i, n in enumerate(names, start=1):
-            dst.set_band_description(i, n)
-        dst.update_tags(**tags)
+    write_raster(path, data.astype(np.float32), crs=cube.crs or None, transform=cube.transform,
+                 nodata=float("nan"), band_names=list(names), tags=tags, tiled=False)
 
 
 def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | Path | None,
@@ -287,14 +276,31 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
     :class:`~..errors.Cancelled` when ``is_cancelled()`` turns true (checked between model
     tiles and between written frames), leaving no files.
     """
+    from ..io import make_folder, remove_empty
+
     fb = as_feedback(progress, is_cancelled)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    made = make_folder(out_dir)  # removed again if the forecast fails: no empty folders
+    try:
+        return _forecast_files(source, checkpoint, out_dir, fb, prefix=prefix, write_ndvi=write_ndvi, tile=tile,
+                               start_frame=start_frame)
+    except BaseException:
+        remove_empty(made)
+        raise
+
+
+def _forecast_files(source, checkpoint, out_dir: Path, fb, *, prefix, write_ndvi, tile,
+                    start_frame) -> ForecastFrames:
+    from ..io import folder_error
+
     res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, progress=fb.part(0.0, 0.8))
     cube, meta = res["cube"], res["meta"]
     prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
     random = "true" if meta["random_weights"] else "false"
-    tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
+    except OSError as exc:
+        raise folder_error(out_dir, exc) from exc
     frames = ForecastFrames()
     frames.random_weights = bool(meta["random_weights"])
     try:

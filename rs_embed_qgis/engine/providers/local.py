@@ -23,7 +23,8 @@ resampled with ``resampling``, SCL with nearest), converts it to reflectance x
 :meth:`SceneProvider.fetch_many` reads a batch scene-major: the ROIs, ordered by
 place, are split among at most ``num_workers`` readers that keep their files open,
 so each file is opened once per reader rather than once per ROI.
-:class:`RasterReader` is the one place pixels are read (rasterio).
+:class:`RasterReader` is the one place pixels are read (through ``engine.geoio``:
+rasterio headless, QGIS's own GDAL inside QGIS).
 """
 from __future__ import annotations
 
@@ -35,12 +36,12 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import geoio
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid
 from ..progress import check_cancelled, in_scope
@@ -75,76 +76,59 @@ def boxes_intersect(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-# -- pixel reading: the one place that touches the raster library ------------------------------
-@dataclass(frozen=True)
-class RasterInfo:
-    """What the radiometry needs to know of a file: per-band types, scales and offsets."""
-
-    dtypes: tuple[str, ...]
-    scales: tuple[float, ...]
-    offsets: tuple[float, ...]
-
-
+# -- pixel reading: the one place that reads pixels (through engine.geoio) ----------------------
 class RasterReader:
     """Reads bands of raster files onto ROI grids, keeping each file open until
     :meth:`close` (at most ``max_open`` at a time), so a batch opens a file once.
 
     A grid aligned with the file's pixels (same CRS and pixel size, whole-pixel
     offset), or any grid in the file's CRS with nearest resampling (SCL at 20 m on a
-    10 m grid), is picked from a window of the file; any other grid is warped by GDAL
-    (``WarpedVRT``). Values equal to the file's nodata (0 where it declares none)
-    and pixels outside the file are NaN. ``env``: GDAL options for the reads
-    (the STAC backend's HTTP settings). One reader per thread.
+    10 m grid), is picked from a window of the open file; any other grid is warped by
+    GDAL (``geoio.warp_read``). Values equal to the file's nodata (0 where it declares
+    none) and pixels outside the file are NaN. ``env``: GDAL options for the reads (the
+    STAC backend's HTTP settings). Use one reader per thread, inside ``with reader:``.
     """
 
     def __init__(self, env: dict[str, Any] | None = None, max_open: int = 64) -> None:
         self.env = dict(env or {})
         self.max_open = max_open
         self._open: OrderedDict[str, Any] = OrderedDict()
-        self._geo: dict[str, tuple[int | None, tuple[float, ...]]] = {}
         self._session: contextlib.ExitStack | None = None
 
-    def _gdal_env(self):
-        """GDAL's environment for a read: the reader's session (``with reader:``), else one
-        for this call (rasterio starts one per file otherwise, which costs as much as a read)."""
+    def _config(self):
+        """The reads' GDAL options: set for the reader's session (``with reader:``), else per call."""
         if self._session is not None:
             return contextlib.nullcontext()
-        import rasterio
+        return geoio.gdal_config(**self.env)
 
-        return rasterio.Env(**self.env)
-
-    def _dataset(self, path: str):
-        src = self._open.get(path)
-        if src is not None:
+    def _raster(self, path: str):
+        r = self._open.get(path)
+        if r is not None:
             self._open.move_to_end(path)
-            return src
-        import rasterio
-
-        src = rasterio.open(path)
-        self._open[path] = src
+            return r
+        r = geoio.open_raster(path)
+        self._open[path] = r
         if len(self._open) > self.max_open:
             self._open.popitem(last=False)[1].close()
-        return src
+        return r
 
-    def info(self, path: str) -> RasterInfo:
-        with self._gdal_env():
-            src = self._dataset(path)
-        return RasterInfo(tuple(src.dtypes), tuple(src.scales), tuple(src.offsets))
+    def info(self, path: str) -> geoio.RasterInfo:
+        with self._config():
+            return self._raster(path).info
 
     def forget(self, path: str) -> None:
         """Close a file (after a failed read: the next attempt opens it afresh)."""
-        src = self._open.pop(path, None)
-        if src is not None:
-            src.close()
+        r = self._open.pop(path, None)
+        if r is not None:
+            r.close()
 
-    def _pixels_under(self, path: str, src, grid: RoiGrid) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    @staticmethod
+    def _pixels_under(info: geoio.RasterInfo, grid: RoiGrid) -> tuple[np.ndarray, np.ndarray, bool] | None:
         """Rows and columns of the file's pixels under the grid's pixel centres, and whether
         the grid is the file's own pixel grid (same size, whole-pixel offset); None when the
         file is in another CRS or rotated (it needs warping)."""
-        if path not in self._geo:
-            self._geo[path] = (src.crs.to_epsg() if src.crs else None, tuple(src.transform)[:6])
-        epsg, (a, b, c, d, e, f) = self._geo[path]
-        if epsg is None or f"EPSG:{epsg}" != grid.crs or b or d or a <= 0 or e >= 0:
+        a, b, c, d, e, f = info.transform
+        if info.crs != grid.crs or b or d or a <= 0 or e >= 0:
             return None
         x = (grid.left + (np.arange(grid.width) + 0.5) * grid.res - c) / a
         y = (f - grid.top + (np.arange(grid.height) + 0.5) * grid.yres) / -e
@@ -160,28 +144,23 @@ class RasterReader:
         On the file's own pixel grid, or with nearest resampling in the file's CRS, the
         pixels are picked from one window read; anything else is warped by GDAL.
         """
-        import rasterio
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
-        from rasterio.windows import Window
-
         indexes = list(indexes)
-        with self._gdal_env():
-            src = self._dataset(path)
-            nodata = src.nodata if src.nodata is not None else 0
-            under = self._pixels_under(path, src, grid)
+        with self._config():
+            r = self._raster(path)
+            info = r.info
+            under = self._pixels_under(info, grid)
             if under is None or not (under[2] or resampling == "nearest"):
-                with WarpedVRT(src, crs=grid.crs, transform=rasterio.Affine(*grid.transform),
-                               width=grid.width, height=grid.height, resampling=getattr(Resampling, resampling),
-                               src_nodata=nodata, nodata=np.nan, dtype="float32") as vrt:
-                    return vrt.read(indexes)
+                # a file without a nodata value: 0 is Sentinel-2's "no data"
+                return geoio.warp_read(path, indexes, grid, resampling=resampling,
+                                       nodata_if_unset=0).astype(np.float32, copy=False)
+            nodata = info.nodata1 if info.nodata1 is not None else 0
             rows, cols, _ = under
             out = np.full((len(indexes), grid.height, grid.width), np.nan, np.float32)
-            r_in, c_in = (rows >= 0) & (rows < src.height), (cols >= 0) & (cols < src.width)
+            r_in, c_in = (rows >= 0) & (rows < info.height), (cols >= 0) & (cols < info.width)
             if r_in.any() and c_in.any():
                 r0, r1 = int(rows[r_in].min()), int(rows[r_in].max()) + 1
                 c0, c1 = int(cols[c_in].min()), int(cols[c_in].max()) + 1
-                raw = src.read(indexes, window=Window(c0, r0, c1 - c0, r1 - r0))
+                raw = r.read(indexes, geoio.Window(c0, r0, c1 - c0, r1 - r0))
                 raw = raw[:, rows[r_in] - r0][:, :, cols[c_in] - c0]
                 part = raw.astype(np.float32)
                 part[(raw == nodata) | ~np.isfinite(part)] = np.nan
@@ -196,11 +175,9 @@ class RasterReader:
             session.close()
 
     def __enter__(self) -> RasterReader:
-        """One GDAL environment for all the reads of this reader (in this thread)."""
-        import rasterio
-
+        """One GDAL configuration for all the reads of this reader (in this thread)."""
         self._session = contextlib.ExitStack()
-        self._session.enter_context(rasterio.Env(**self.env))
+        self._session.enter_context(geoio.gdal_config(**self.env))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -371,11 +348,11 @@ class SceneProvider(Provider):
         return self._read_scene(scene, grid, sensor)
 
     def read_file(self, reader: RasterReader, scene: Scene, path: str, indexes: list[int],
-                  grid: RoiGrid, resampling: str) -> tuple[np.ndarray, RasterInfo]:
+                  grid: RoiGrid, resampling: str) -> tuple[np.ndarray, geoio.RasterInfo]:
         """One file's bands on the grid; errors name the file and the scene."""
         try:
             return reader.read(path, indexes, grid, resampling), reader.info(path)
-        except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
+        except Exception as exc:  # noqa: BLE001 - GDAL fails in several ways
             raise ProviderError(f"cannot read raster {path!r} of scene {scene.id!r}: {exc}") from exc
 
     def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:

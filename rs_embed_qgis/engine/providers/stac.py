@@ -9,7 +9,7 @@ and again on our side), turns the items into scenes as the local backend does fo
 item files (:mod:`.sentinel2.stac_items`: asset keys, ``eo:bands``, ``raster:bands``
 scale/offset, ``earthsearch:boa_offset_applied``, ``s2:processing_baseline``), and
 reads only the ROI's window of each Cloud-Optimized GeoTIFF over HTTP (GDAL's
-``/vsicurl/`` range reads through rasterio). Masking, compositing, radiometry and
+``/vsicurl/`` range reads, through ``engine.geoio``). Masking, compositing, radiometry and
 the sanity checks are the local backend's (:class:`.local.SceneProvider`).
 
 APIs: ``url="earth-search"`` (default, Element 84's Earth Search v1: public COGs),
@@ -41,6 +41,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from .. import geoio
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
@@ -48,7 +49,7 @@ from . import sanity as _sanity
 from .bands import canonical_band
 from .base import Patch
 from .cache import ArrayCache, cache_folder
-from .local import RasterInfo, RasterReader, SceneProvider, boxes_intersect
+from .local import RasterReader, SceneProvider, boxes_intersect
 from .sentinel2.scene import Scene
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -61,8 +62,9 @@ RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
 BATCH_SEARCH_MAX_DEG = 2.0
 #: how long a search result is reused (seconds): new scenes keep arriving
 SEARCH_TTL_S = 600.0
-_HTTP_STATUS = re.compile(r"(?:HTTP (?:response code|error code|status)[^0-9]{0,4}|HTTP/\d(?:\.\d)? )(\d{3})",
-                          re.IGNORECASE)
+#: "HTTP response code: 404", "HTTP response code on https://...: 500" (GDAL), "HTTP/1.1 503"
+_HTTP_STATUS = re.compile(r"HTTP (?:response code|error code|status)(?: on \S+)?[:\s]+(\d+)\b"
+                          r"|HTTP/\d(?:\.\d)? (\d{3})", re.IGNORECASE)
 _TRANSIENT = ("timed out", "timeout", "transferred a partial file", "connection reset", "connection refused",
               "couldn't connect", "could not connect", "recv failure", "empty reply", "ssl",
               "partial file", "connection was reset", "broken pipe", "remote end closed",
@@ -72,6 +74,9 @@ _TRANSIENT = ("timed out", "timeout", "transferred a partial file", "connection 
 
 
 _QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
+
+
+_NO_ANSWER = re.compile(r"response code(?: on \S+)?[:\s]+0\b", re.IGNORECASE)
 
 
 def collection_for(sensor: SensorSpec) -> str:
@@ -97,18 +102,36 @@ def classify(exc: BaseException) -> tuple[bool, int | None]:
     text = str(exc)
     if status is None:
         m = _HTTP_STATUS.search(text)
-        status = int(m.group(1)) if m else None
+        status = int(m.group(1) or m.group(2)) if m else None
+        if status == 0:  # GDAL's code for "no answer": a timeout or a dropped connection (_NO_ANSWER)
+            return True, None
     if status is not None:
         return status in RETRY_STATUS, status
     low = text.lower()
     return any(t in low for t in _TRANSIENT), None
 
 
+def probe_status(url: str, timeout: float, headers: dict[str, str] | None = None) -> int | None:
+    """The HTTP status of a HEAD request to ``url`` when it is an error (GDAL opening a file
+    that answers 404 says only that it cannot open it); None for a success or no answer."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD", headers=headers or {}),
+                                    timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError):
+        return None
+
+
 def _clear_curl_cache(path: str) -> None:
     """Forget what GDAL's /vsicurl/ cached of a file (a failed read must not be replayed)."""
     try:
         from osgeo import gdal
-    except ImportError:  # rasterio-only install: GDAL's cache entries expire on their own
+    except ImportError:  # no GDAL bindings (rasterio only): GDAL's cache entries expire on their own
         return
     gdal.VSICurlPartialClearCache(path)
 
@@ -184,11 +207,13 @@ class STACProvider(SceneProvider):
         for attempt in range(self.max_retries + 1):
             try:
                 return fn()
-            except ProviderError:
-                raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 retry, status = classify(exc)
+                if isinstance(exc, ProviderError) and not retry and status is None:
+                    raise  # our own error (a bad item, a missing band): says what it is
                 code = f"HTTP {status}" if status else type(exc).__name__
+                if status is None and _NO_ANSWER.search(str(exc)):
+                    code = "no answer (timed out or connection dropped)"
                 reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
                 reason = _QUERY.sub(r"\1", reason)  # signed URLs: the signature is a secret
                 if retry and attempt < self.max_retries:
@@ -208,11 +233,19 @@ class STACProvider(SceneProvider):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def read_file(self, reader: RasterReader, scene: Scene, path: str, indexes: list[int],
-                  grid: RoiGrid, resampling: str) -> tuple[np.ndarray, RasterInfo]:
+                  grid: RoiGrid, resampling: str) -> tuple[np.ndarray, geoio.RasterInfo]:
         def once():
             with self._lock:
                 self.stats["reads"] += 1
-            return reader.read(path, indexes, grid, resampling), reader.info(path)
+            try:
+                return reader.read(path, indexes, grid, resampling), reader.info(path)
+            except Exception as exc:
+                retry, status = classify(exc)
+                if not retry and status is None and path.startswith("/vsicurl/"):  # ask the server why
+                    code = probe_status(path[len("/vsicurl/"):], self.timeout)
+                    if code is not None:
+                        raise ProviderError(f"HTTP response code: {code} ({exc})") from exc
+                raise
 
         def reset():
             reader.forget(path)

@@ -4,7 +4,7 @@ Space), each turned into :class:`Scene` objects with their radiometry rules.
 
 Modules: :mod:`.scene` (the Scene), :mod:`.radiometry` (stored values -> reflectance
 x 10000), :mod:`.safe`, :mod:`.stac_items`, :mod:`.files`. Importing this package
-needs the standard library and numpy only; rasterio is imported where files are opened.
+needs the standard library and numpy only; files are opened through ``engine.geoio``.
 """
 from .scene import Scene
 

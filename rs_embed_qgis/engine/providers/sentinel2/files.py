@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ... import geoio
 from ...errors import ProviderError
 from ...geo import transform_bounds
 from ...specs import date_in_text
@@ -62,19 +63,11 @@ class _Raster:
 
 
 def _open(path: Path) -> _Raster:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise ProviderError(f"raster {str(path)!r} has no CRS; georeference it first")
-            return _Raster(path, src.count, tuple(src.descriptions), src.tags(),
-                           tuple(transform_bounds(tuple(src.bounds), src.crs.to_string(), "EPSG:4326")),
-                           float(abs(src.transform.a)))
-    except ProviderError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-        raise ProviderError(f"cannot read raster {str(path)!r}: {exc}") from exc
+    info = geoio.raster_info(path)  # ProviderError naming the file if it cannot be read
+    if info.crs is None:
+        raise ProviderError(f"raster {str(path)!r} has no CRS; georeference it first")
+    return _Raster(path, info.count, tuple(info.descriptions), dict(info.tags),
+                   tuple(transform_bounds(info.bounds, info.crs, "EPSG:4326")), float(abs(info.transform[0])))
 
 
 def _tag_date(tags: dict[str, str]):

@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ... import geoio
 from ...errors import ProviderError
 from ...geo import transform_bounds
 from ..bands import S2_BAND_ID, S2_REFLECTANCE, is_auxiliary, s2_band
@@ -166,13 +167,10 @@ def _tile_bounds(product: _Product, granule: str) -> tuple[str, tuple[float, flo
 
 
 def _file_bounds(path: str) -> tuple[str, tuple[float, float, float, float]]:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as src:
-            return src.crs.to_string(), tuple(src.bounds)
-    except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-        raise ProviderError(f"cannot read the band file {path!r}: {exc}") from exc
+    info = geoio.raster_info(path)  # ProviderError naming the file if it cannot be read
+    if info.crs is None:
+        raise ProviderError(f"the band file {path!r} has no CRS")
+    return info.crs, info.bounds
 
 
 @dataclass(frozen=True)
