@@ -370,3 +370,19 @@ def test_radiometry_reaches_the_embedding_geotiff(products, tmp_path):
         meta = json.loads(src.tags()["RS_EMBED_META"])
     rec = meta["input"]["radiometry"][P.product_name("20220715")]
     assert "BOA_ADD_OFFSET -1000" in rec["summary"] and meta["input"]["input_sanity"]["valid_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("io", ["gdal", "rasterio"])
+def test_both_io_backends_read_every_layout_alike(products, tmp_path, monkeypatch, io):
+    """Inside QGIS the reading goes through QGIS's GDAL (geoio's gdal backend): same pixels."""
+    monkeypatch.setenv("RS_EMBED_IO_BACKEND", io)
+    for kind in ("safe_zip", "earth_search", "cdse"):
+        np.testing.assert_array_equal(fetch(products[kind]).data[0], source())
+    nearest = fetch(products["safe"], bands=("B5", "SCL"), resampling="nearest")
+    monkeypatch.setenv("RS_EMBED_IO_BACKEND", "rasterio" if io == "gdal" else "gdal")
+    np.testing.assert_array_equal(nearest.data, fetch(products["safe"], bands=("B5", "SCL"),
+                                                      resampling="nearest").data)
+    P.write_stack(tmp_path / "zone31_20220715.tif", crs="EPSG:32631")
+    warped = fetch(tmp_path)
+    monkeypatch.setenv("RS_EMBED_IO_BACKEND", io)
+    np.testing.assert_allclose(fetch(tmp_path).data, warped.data, atol=1e-3)

@@ -179,3 +179,17 @@ def test_planetary_computer_items_are_signed(monkeypatch):
     assert prov.url == PLANETARY_COMPUTER and prov.sign is True
     with pytest.raises(SpecError, match="url must be an http"):
         STACProvider(url="ftp://example.org/stac")
+
+
+def test_faults_are_reported_alike_through_qgis_gdal(stac, server, monkeypatch):
+    """geoio's gdal backend (QGIS) says less than rasterio: the status is still named."""
+    monkeypatch.setenv("RS_EMBED_IO_BACKEND", "gdal")
+    server.inject("20220715_0_L2A/B04.tif", status=404, times=99)
+    with pytest.raises(ProviderError, match=r"B04\.tif failed \(HTTP 404"):
+        stac().fetch(ROI, SUMMER, SENSOR)
+    server.reset()
+    server.inject("20220715_0_L2A/B04.tif", status=503, times=2)
+    prov = stac()
+    patch = prov.fetch(ROI, SUMMER, SENSOR)
+    np.testing.assert_array_equal(patch.data, LocalProvider(root=str(server.root)).fetch(ROI, SUMMER, SENSOR).data)
+    assert prov.stats["retries"] >= 1
