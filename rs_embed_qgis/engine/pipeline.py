@@ -282,10 +282,11 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
         temporals[m] = emb.resolve_temporal(temporal)
         s = resolve_sensor(emb, per_model.get(m) or sensor)
         sensors[m] = s
-        key = _fetch_key(s, emb.frames, temporals[m])
+        frames = emb.frames_for(temporals[m])  # window-adaptive models derive it from the window
+        key = _fetch_key(s, frames, temporals[m])
         if key not in by_key:
             by_key[key] = len(groups)
-            groups.append(FetchGroup(s, emb.frames, temporals[m], []))
+            groups.append(FetchGroup(s, frames, temporals[m], []))
         gi = group_of[m] = by_key[key]
         g = groups[gi]
         union = list(g.sensor.bands) + [b for b in s.bands if b not in g.sensor.bands]
@@ -324,6 +325,8 @@ def fetch_workers(plan: Plan, group: FetchGroup, provider: Provider) -> int:
 def fetch(plan: Plan, indices: Sequence[int]) -> Fetched:
     """Stage 2: every fetch group's patches for ROIs ``indices`` (cancel points between ROIs)."""
     t0 = time.perf_counter()
+    for m in plan.models:  # e.g. a Sentinel-1 input the backend cannot serve: said before any fetch
+        plan.embedder(m).check_backend(plan.backend)
     provider = get_provider(plan.backend, plan.provider_options)
     out: dict[tuple[int, int], Patch | Failed] = {}
     for gi, g in enumerate(plan.groups):

@@ -59,6 +59,18 @@ class Embedder:
         """The window the model runs on (a model may normalise ``year``/``None``)."""
         return temporal
 
+    def check_backend(self, backend: str) -> None:
+        """Raise ``ProviderError`` before any fetch if ``backend`` cannot serve this model's
+        input as configured (e.g. a Sentinel-1 modality on the local backend)."""
+
+    def frames_for(self, temporal: TemporalSpec | None) -> int | None:
+        """How many time bins the provider splits ``temporal`` into (None: one composite).
+
+        ``frames`` by default; window-adaptive models (``frames.FramePolicy``) derive it
+        from the window.
+        """
+        return self.frames
+
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
 
