@@ -98,8 +98,9 @@ def missing_bands_message(where: str, found: Iterable[str], needed: Sequence[str
     found = sorted(set(found))
     need = [canonical_band(b) for b in needed]
     missing = [b for b, c in zip(needed, need, strict=True) if c not in found]
-    msg = (f"{where} lacks band(s) {missing}: it has {found}, the sensor/model needs "
-           f"{list(needed)}")
+    more = f" (and {missing[1:]})" if len(missing) > 1 else ""
+    msg = (f"band {missing[0]!r} is missing from {where}{more}; it has {found}, the sensor/model "
+           f"needs {list(needed)}")
     unrecognised = sorted(set(unrecognised))
     if unrecognised:
         msg += (f"; names not recognised as Sentinel-2 bands: {unrecognised} (use B2..B12, B8A, SCL, "
