@@ -64,6 +64,17 @@ def s2_band(name: str | None) -> str | None:
     return _ALIASES.get(n)
 
 
+def s2_band_number(name: str | None) -> str | None:
+    """The Sentinel-2 band a name gives by its number only (``B4``, ``B04``, ``B04_10m``,
+    ``B04 (Red)``); None for common names (``red``): for a model that takes any sensor
+    (DOFA), "red" says nothing about whose red band it is."""
+    if not name:
+        return None
+    m = _BAND.fullmatch(_strip(name))
+    cand = f"B{int(m.group(1))}{m.group(2)}" if m else None
+    return cand if cand in S2_BANDS else None
+
+
 def canonical_band(name: str) -> str:
     """``B02``/``B02 (Blue)``/``B02_10m``/``blue`` -> ``B2``; other names upper-cased as they are."""
     return s2_band(name) or str(name).strip().upper()

@@ -190,6 +190,7 @@ class SceneProvider(Provider):
     compositing, sanity. Subclasses say which scenes an ROI has (:meth:`select_scenes`)."""
 
     name = "scenes"
+    backend = "scenes"  # the backend name patches carry (the registry's: local, stac)
     resampling = "bilinear"
     num_workers = 4
     sanity = _sanity.SanityPolicy()
@@ -336,7 +337,7 @@ class SceneProvider(Provider):
         if notes:
             meta["notes"] = notes
         patch = Patch(np.stack(data).astype(np.float32), tuple(sensor.bands), grid, frame_info,
-                      sensor=sensor, temporal=temporal, backend=self.name, meta=meta)
+                      sensor=sensor, temporal=temporal, backend=self.backend, meta=meta)
         return _sanity.check(patch, spatial, temporal, self.sanity)
 
     def describe_source(self) -> dict[str, Any]:
@@ -344,8 +345,14 @@ class SceneProvider(Provider):
         return {}
 
     def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:
-        """A scene's bands on the grid and its radiometry record (the STAC backend caches this)."""
-        return self._read_scene(scene, grid, sensor)
+        """A scene's bands on the grid and its radiometry record (the STAC backend caches this).
+
+        ``_read_scene`` returns the pixels (its contract, which readers of other sensors
+        override); what it applied travels beside them in this thread's ``applied``."""
+        self._batch.applied = None
+        arr = self._read_scene(scene, grid, sensor)
+        applied, self._batch.applied = self._batch.applied, None
+        return arr, self.radiometry_record(scene, applied or {})
 
     def read_file(self, reader: RasterReader, scene: Scene, path: str, indexes: list[int],
                   grid: RoiGrid, resampling: str) -> tuple[np.ndarray, geoio.RasterInfo]:
@@ -355,9 +362,9 @@ class SceneProvider(Provider):
         except Exception as exc:  # noqa: BLE001 - GDAL fails in several ways
             raise ProviderError(f"cannot read raster {path!r} of scene {scene.id!r}: {exc}") from exc
 
-    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:
-        """``(C, H, W)`` float32 reflectance x 10000 of the sensor's bands on the ROI grid,
-        NaN where invalid, and what was applied to get there (this thread's reader)."""
+    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> np.ndarray:
+        """``(C, H, W)`` float32 reflectance x 10000 of the sensor's bands on the ROI grid, NaN
+        where invalid (this thread's reader); the rules applied go to this thread's ``applied``."""
         with self._reader() as reader:
             want = [canonical_band(b) for b in sensor.bands]
             by_file: dict[tuple[str, bool], list[tuple[int, int]]] = {}
@@ -394,15 +401,20 @@ class SceneProvider(Provider):
                 for ci, b in enumerate(want):
                     if b != "SCL":
                         out[ci][bad] = np.nan
-            return out, self.radiometry_record(scene, applied)
+            self._batch.applied = applied
+            return out
 
     @staticmethod
     def radiometry_record(scene: Scene, applied: dict[str, Scaling]) -> dict[str, Any]:
         """JSON-friendly: what was applied to each band of a scene, and a one-line summary."""
         per_band = {b: r.describe() for b, r in applied.items()}
         kinds = sorted(set(per_band.values()))
-        summary = kinds[0] if len(kinds) == 1 else "per band: " + "; ".join(
-            f"{b}: {d}" for b, d in sorted(per_band.items()))
+        if not kinds:
+            summary = "no Sentinel-2 reflectance band: values as the scene's reader gives them"
+        elif len(kinds) == 1:
+            summary = kinds[0]
+        else:
+            summary = "per band: " + "; ".join(f"{b}: {d}" for b, d in sorted(per_band.items()))
         rec: dict[str, Any] = {"summary": f"{scene.id}: {summary}", "bands": per_band,
                                "level": scene.meta.get("level"),
                                "processing_baseline": scene.meta.get("processing_baseline")}
@@ -440,6 +452,7 @@ class LocalProvider(SceneProvider):
     """Scenes from a local folder, a static STAC catalog / item file, or a SAFE product."""
 
     name = "local"
+    backend = "local"  # also for the readers of other sensors it hands a fetch to (MODIS)
 
     def __init__(self, root: str | None = None, catalog: str | None = None,
                  resampling: str = "bilinear", num_workers: int = 4,
@@ -563,6 +576,24 @@ class LocalProvider(SceneProvider):
         ok = self.in_window(hit, temporal, sensor)
         self.check_bands(ok, sensor)
         return ok
+
+    def _reader_for(self, sensor: SensorSpec) -> LocalProvider:
+        """The reader of ``sensor``'s collection in this folder: MODIS L1B has its own (providers/modis.py)."""
+        from .modis import ModisProvider, is_modis_l1b
+
+        if not (isinstance(sensor, SensorSpec) and is_modis_l1b(sensor.collection)):
+            return self
+        with self._lock:
+            if getattr(self, "_modis", None) is None:
+                self._modis = ModisProvider(str(self.root), resampling=self.resampling)
+            return self._modis
+
+    def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+              sensor: SensorSpec, *, frames: int | None = None) -> Patch:
+        reader = self._reader_for(sensor)
+        if reader is not self:
+            return reader.fetch(spatial, temporal, sensor, frames=frames)
+        return super().fetch(spatial, temporal, sensor, frames=frames)
 
     def describe_source(self) -> dict[str, Any]:
         return {"root": str(self.catalog or self.root)}

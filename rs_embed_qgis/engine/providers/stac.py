@@ -140,6 +140,7 @@ class STACProvider(SceneProvider):
     """Scenes found by a STAC API search, read over HTTP (see the module doc)."""
 
     name = "stac"
+    backend = "stac"
 
     def __init__(self, url: str = "earth-search", collection: str | None = None, sign: bool | None = None,
                  max_items: int = 500, headers: dict[str, str] | None = None, cache_dir: Any = "default",
