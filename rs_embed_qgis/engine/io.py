@@ -9,7 +9,6 @@ go through the one writer of :mod:`.geoio`.
 from __future__ import annotations
 
 import errno
-import glob
 import json
 import logging
 import os
@@ -108,6 +107,10 @@ def check_not_empty(path: Path) -> None:
         raise OutputError(errno.EIO, f"{path.name} is empty after writing (disk full?)")
 
 
+#: files GDAL may write beside a raster (PAM metadata, mask, overviews)
+SIDE_FILES = (".aux.xml", ".msk", ".ovr")
+
+
 @contextmanager
 def _staged(dst: Path, make_temp: Callable[[Path], Path], finish: Callable[[Path, Path], None],
             verify: Callable[[Path], Any] | None) -> Iterator[Path]:
@@ -136,8 +139,12 @@ def _staged(dst: Path, make_temp: Callable[[Path], Path], finish: Callable[[Path
         remove_empty(created)
         raise
     finally:
-        for side in tmp.parent.glob(glob.escape(tmp.name) + ".*"):  # e.g. GDAL .aux.xml
-            discard(side)
+        # what GDAL may leave beside a temp raster, by name: a scan of the folder would cost
+        # O(files there) per write, O(N^2) for an export of N items into one folder
+        for suffix in SIDE_FILES:
+            side = tmp.parent / (tmp.name + suffix)
+            if os.path.lexists(side):
+                discard(side)
 
 
 @contextmanager
