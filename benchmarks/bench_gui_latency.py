@@ -3,7 +3,8 @@
 A QTimer ticks every 10 ms on the main thread while the dock's Run works (the embed_extent
 algorithm in QGIS's task manager, then the layers added on the main thread); the longest gap between ticks, minus the 10 ms
 period, is how long the GUI froze. Aim: under 100 ms. For comparison it also
-times the same job run on the GUI thread (what the dock avoids).
+times the same job run on the GUI thread (what the dock avoids). The figures also go, one
+JSON line each, to ``out/bench/bench_gui_latency.jsonl`` (benchlib).
 
     QT_QPA_PLATFORM=offscreen PYTHONPATH=. .venv/bin/python benchmarks/bench_gui_latency.py [--runs 3]
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import median, record  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("RS_EMBED_CACHE", tempfile.mkdtemp(prefix="rs_embed_bench_cache_"))
 
@@ -39,21 +42,33 @@ def _where() -> str:
 
 
 def main() -> None:
+    """Parse the flags; build the QgsApplication here and exit QGIS only after ``measure``'s
+    widgets are gone (a widget that outlives the application crashes Python's exit)."""
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], True)
+    app.initQgis()
+    try:
+        measure_dock(parse_args())
+    finally:
+        app.exitQgis()
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--grid-m", type=int, default=50, help="grid cell size of the output (m)")
     ap.add_argument("--model", default="mosaiks")
     ap.add_argument("--probe", action="store_true",
                     help="print where the worker thread was during each stall over 50 ms")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    from qgis.core import QgsApplication
-    from qgis.PyQt.QtCore import QElapsedTimer, QEventLoop, QTimer
 
-    app = QgsApplication([], True)
-    app.initQgis()
-    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
+def measure_dock(args: argparse.Namespace) -> None:
+    from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
     from qgis.gui import QgsMapCanvas, QgsMessageBar
+    from qgis.PyQt import sip
+    from qgis.PyQt.QtCore import QElapsedTimer, QEventLoop, QTimer
     from qgis.PyQt.QtWidgets import QMainWindow
 
     from rs_embed_qgis.engine import clear_caches
@@ -62,7 +77,9 @@ def main() -> None:
 
     class MiniIface:  # what the dock asks of QGIS's iface
         def __init__(self):
-            self.win, self.canvas, self.bar = QMainWindow(), QgsMapCanvas(), QgsMessageBar()
+            # the canvas and the bar are the window's children: deleting the window deletes them
+            self.win = QMainWindow()
+            self.canvas, self.bar = QgsMapCanvas(self.win), QgsMessageBar(self.win)
 
         def mapCanvas(self):  # noqa: N802
             return self.canvas
@@ -141,7 +158,21 @@ def main() -> None:
     print(f"RESULT longest GUI stall during background runs: {worst:.1f} ms "
           f"(median of runs {statistics.median(r[0] for r in rows):.1f} ms; target < 100 ms; "
           f"blocking would freeze {stall_blocking:.0f} ms, {stall_blocking / max(worst, 1e-3):.0f}x longer)")
-    app.exitQgis()
+    ctx = {"model": args.model, "grid_m": args.grid_m, "runs": args.runs, "device": req.device}
+    record("bench_gui_latency", "longest_stall", worst, "ms", **ctx)
+    record("bench_gui_latency", "median_stall", median([r[0] for r in rows]), "ms", **ctx)
+    record("bench_gui_latency", "blocking_stall", stall_blocking, "ms", **ctx)
+
+    # Qt objects die before QGIS exits, in order: the dock's tasks end, the dock lets go of
+    # the canvas and the project, then the window takes its canvas and bar with it. Left to
+    # Python's exit, they would be destroyed after the QApplication (a segmentation fault).
+    QgsApplication.taskManager().cancelAll()
+    while QgsApplication.taskManager().countActiveTasks():
+        QgsApplication.processEvents()
+        time.sleep(0.01)
+    dock.cleanup()
+    sip.delete(dock)
+    sip.delete(iface.win)
 
 
 if __name__ == "__main__":
