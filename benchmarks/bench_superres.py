@@ -222,7 +222,7 @@ def bench_overlap(work: Path, device: str, dtype: str) -> None:
     for _ in range(3):
         for ov in (0, OVERLAP):
             r = _child(["raster", src, work / "ov.tif", "small", TILE, ov, device, dtype])
-            cpu, wall = best.get(ov, (float("inf"), float("inf")))
+            cpu, wall, _ = best.get(ov, (float("inf"), float("inf"), None))
             best[ov] = (min(cpu, r["cpu_seconds"]), min(wall, r["seconds"]), r)
     r = best[OVERLAP][2]
     cpu, wall = best[OVERLAP][0] / best[0][0], best[OVERLAP][1] / best[0][1]
