@@ -171,6 +171,8 @@ def main(argv=None) -> int:
     full_t = next(r for r in rows if r["case"] == "train" and r["model"] == "full")
     ratio = full_t["s_per_step"] * full_i["minicubes_per_s"] / a.batch
     print(f"  training step / inference time (full): {ratio:.1f}x")
+    record("bench_forecast", "train_step_over_inference", ratio, "x", model="full", batch=a.batch, size=a.size,
+           threads=a.threads, device=device)
     return 0
 
 
