@@ -226,6 +226,7 @@ class SimilarityTask(_Base):
         from .engine.errors import SpecError
         from .engine.geoio import open_raster
         from .engine.io import write_float_geotiff
+        from .engine.provenance import public_text
         from .layers import cosine_similarity_grid
 
         with open_raster(self.embedding_tif) as src:
@@ -243,5 +244,5 @@ class SimilarityTask(_Base):
         self.written += [tif]
         write_float_geotiff(sim, crs, transform, tif, band_names=["cosine_similarity"],
                             tags={"RS_EMBED_SIMILARITY_TO": f"row={row},col={col}",
-                                  "RS_EMBED_SOURCE": self.embedding_tif})
+                                  "RS_EMBED_SOURCE": public_text(self.embedding_tif, out_dir=self.out_dir.absolute())})
         self.result = {"geotiff": str(tif), "row": int(row), "col": int(col), "x": self.x, "y": self.y}

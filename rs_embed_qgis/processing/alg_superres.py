@@ -161,4 +161,6 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             raise common.engine_error(exc) from exc
         feedback.pushInfo(f"Wrote {meta['output_size'][1]} x {meta['output_size'][0]} px, {meta['tiles']} "
                           f"tiles in {meta['seconds']} s; weights: {meta['weights']['status']}")
-        return {self.OUTPUT: out_path, self.METADATA: json.dumps(meta, default=str)}
+        from ..engine.provenance import public
+
+        return {self.OUTPUT: out_path, self.METADATA: json.dumps(public(meta), default=str)}

@@ -102,7 +102,7 @@ def test_output_georeferencing_tags_and_layout(tmp_path):
     assert '"band_map": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]' in tags["SR_META"]
 
 
-def test_random_and_user_weights_are_recorded(tmp_path):
+def test_random_and_user_weights_are_recorded(tmp_path, monkeypatch):
     write_raster(tmp_path / "in.tif", 20, 20)
     meta = super_resolve_raster(tmp_path / "in.tif", tmp_path / "r.tif", model=_narrow_model(), tile=20,
                                 overlap=4)
@@ -113,8 +113,14 @@ def test_random_and_user_weights_are_recorded(tmp_path):
     super_resolve_raster(tmp_path / "in.tif", tmp_path / "u.tif", model="s2x10", weights=tmp_path / "ck",
                          tile=20, overlap=4, device="cpu")
     tags = _read(tmp_path / "u.tif")[2]
-    assert tags["SR_WEIGHTS_STATUS"] == "user file" and tags["SR_WEIGHTS_PATH"] == str(tmp_path / "ck")
+    # the weights beside the output: recorded relative to the output's folder, not as an absolute path
+    assert tags["SR_WEIGHTS_STATUS"] == "user file" and tags["SR_WEIGHTS_PATH"] == "<out>/ck"
     assert tags["SR_RANDOM_WEIGHTS"] == "False" and tags["SR_PRECISION"] == "fp32"
+    assert str(tmp_path) not in "".join(tags.values())
+    monkeypatch.setenv("RS_EMBED_FULL_PROVENANCE", "1")  # the user asks for full provenance
+    super_resolve_raster(tmp_path / "in.tif", tmp_path / "f.tif", model="s2x10", weights=tmp_path / "ck",
+                         tile=20, overlap=4, device="cpu")
+    assert _read(tmp_path / "f.tif")[2]["SR_WEIGHTS_PATH"] == str(tmp_path / "ck")
 
 
 def test_nodata_is_carried_and_never_produced(tmp_path):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import OutputError, SpecError
 from ..io import atomic_write_text, make_folder, to_json
+from ..provenance import public
 from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from . import writers
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
@@ -151,7 +152,7 @@ def export_batch(
     run.update(status="running", started_at=utc_now(), resumed_items=len(existing),
                temp_files_removed=removed)
     if layout == "per_item":
-        atomic_write_text(manifest_path, to_json(run, indent=1))
+        _write_run(manifest_path, run)
 
     prog = Progress(plan, len(pending), len(existing), show_progress, progress)
     cluster: dict[str, Any] = {}
@@ -208,11 +209,16 @@ def export_batch(
         raise
 
 
+def _write_run(manifest_path: Path, run: dict[str, Any]) -> None:
+    """The run manifest, atomically: no credentials (error messages included), no private paths."""
+    atomic_write_text(manifest_path, to_json(public(run, out_dir=manifest_path.parent), indent=1))
+
+
 def _record(manifest_path: Path, run: dict[str, Any], error: BaseException | None) -> None:
     """Write the run manifest (atomically); then raise ``error`` if the run failed. When even
     the manifest cannot be written, the error raised names both failures."""
     try:
-        atomic_write_text(manifest_path, to_json(run, indent=1))
+        _write_run(manifest_path, run)
     except Exception as exc:  # noqa: BLE001 - never let it hide the run's own error
         if error is None:
             raise
@@ -298,7 +304,7 @@ def _assemble(plan, run, final: Path, manifest_path: Path, items) -> dict[str, A
     run["files"] = [final.name] + ([final.stem + ".inputs.npz"]
                                    if (final.parent / (final.stem + ".inputs.npz")).exists() else [])
     # the combined manifest is also the run record, so it is written even if save_manifest=False
-    atomic_write_text(manifest_path, to_json(run, indent=1))
+    _write_run(manifest_path, run)
     shutil.rmtree(plan.item_dir, ignore_errors=True)
     return run
 

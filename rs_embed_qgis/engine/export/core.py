@@ -37,6 +37,7 @@ from ..io import atomic_write_text, to_json
 from ..names import sanitize_key
 from ..pipeline import ErrorPolicy, Outcome, Plan
 from ..progress import Feedback, cancel_scope
+from ..provenance import public
 from ..providers.base import Patch
 from ..specs import SensorSpec, TemporalSpec
 from . import writers
@@ -234,7 +235,7 @@ def write_item(plan: ExportPlan, arrays: dict[str, np.ndarray], manifest: dict[s
         manifest["files"] = [{"path": f.name, "bytes": writers.path_size(f)} for f in files]
         manifest.setdefault("timings", {})["write_s"] = time.perf_counter() - t0
         if plan.item_manifests_always:
-            atomic_write_text(d / f"{name}.json", to_json(manifest, indent=1))
+            atomic_write_text(d / f"{name}.json", to_json(public(manifest, out_dir=d), indent=1))
 
     pipeline.retry(go, plan.policy)
     return manifest

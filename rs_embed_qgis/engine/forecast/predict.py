@@ -292,9 +292,11 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
 def _forecast_files(source, checkpoint, out_dir: Path, fb, *, prefix, write_ndvi, tile,
                     start_frame) -> ForecastFrames:
     from ..io import folder_error
+    from ..provenance import public
 
     res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, progress=fb.part(0.0, 0.8))
-    cube, meta = res["cube"], res["meta"]
+    cube = res["cube"]
+    meta = public(res["meta"], out_dir=out_dir.absolute())  # what the files say: no private paths
     prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
     random = "true" if meta["random_weights"] else "false"
     try:

@@ -315,7 +315,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
             # band interleaving: the predictor compresses 2x faster
             with raster_writer(dst_path, width=Wo, height=Ho, count=C, dtype=dtype.name, crs=info.crs,
                                transform=(a / s, b / s, c, d / s, e / s, f), nodata=nodata,
-                               band_names=[str(n) for n in out_bands], tags=_tags(meta),
+                               band_names=[str(n) for n in out_bands], tags=_tags(meta, dst_path.parent),
                                band_tags=[{"source_band": bi} for bi in bands], compress=compress,
                                predictor=3 if dtype.kind == "f" else 2, tiled=True, blocksize=BLOCK,
                                interleave="band", options=options, stream=True) as dst:
@@ -400,7 +400,11 @@ def _cast(val: np.ndarray, dtype: np.dtype, nodata) -> np.ndarray:
     return out
 
 
-def _tags(meta: dict[str, Any]) -> dict[str, str]:
+def _tags(meta: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """The output's tags: no credentials, no private paths (see :mod:`..provenance`)."""
+    from ..provenance import public
+
+    meta = public(meta, out_dir=out_dir.absolute())
     w = meta.get("weights", {})
     return {
         "SR_MODEL": str(meta.get("model")),
