@@ -31,6 +31,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from .. import layers as L
 from ..engine import BBox, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 from ..engine.errors import RsEmbedError, SpecError
+from ..engine.names import file_stems
 from ..engine.pipeline import EmbedRequest
 from ..engine.providers import list_providers
 from ..tasks import EmbedTask, GeeStatusTask, InspectTask, SimilarityTask, log, spatial_wkt
@@ -649,7 +650,7 @@ class RsEmbedDock(QgsDockWidget):
         p = _xform(crs, lyr.crs()).transform(point)
         self._sim_source = lyr
         task = SimilarityTask(path, p.x(), p.y(), self.ui.fileOutDir.filePath().strip() or S.output_dir(),
-                              lyr.name().replace(" ", "_"), on_done=self._similarity_done,
+                              file_stems([lyr.name()])[0], on_done=self._similarity_done,
                               on_error=self._task_error, on_cancel=self._task_cancelled)
         self._start(task)
         return task

@@ -162,7 +162,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                     progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
                                                              feedback.pushDebugInfo(m)),
                     is_cancelled=feedback.isCanceled, on_error=handler,
-                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb)) if kind == "grid" else None)
+                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb, rois[i].name))
+                    if kind == "grid" else None)
             if feedback.isCanceled():
                 raise Cancelled("cancelled by the user")
         except Cancelled:
@@ -192,8 +193,10 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             made.rmdir()
 
     @staticmethod
-    def _stage_grid(stage, i, emb):
-        """Write one grid to the staging folder now; keep its path and meta, not the array."""
+    def _stage_grid(stage, i, emb, name):
+        """Write one grid to the staging folder now; keep its path and meta, not the array. The
+        feature's name, as typed, is in the GeoTIFF's metadata (its file name is the safe form)."""
+        emb.meta["name"] = name
         path = stage / f"{i}.tif"
         save_grid(emb, path)
         return _Staged(path, emb.meta)

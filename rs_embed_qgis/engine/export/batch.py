@@ -132,7 +132,7 @@ def export_batch(
             shutil.rmtree(item_dir, ignore_errors=True)  # killed after the manifest, before cleanup
             return done
 
-    removed = clean_temp(item_dir, plan.names, extra=[RUN_MANIFEST])
+    removed = clean_temp(item_dir, plan.stems, extra=[RUN_MANIFEST])
     if final is not None:
         removed += clean_temp(final.parent, [final.name, manifest_path.name,
                                              final.stem + ".inputs.npz"])
@@ -242,7 +242,7 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION, "kind": "rs_embed_export_run", "job_key": plan.job_key,
         "layout": layout, "format": fmt, "target": str(final or target),
-        "n_items": len(plan.spatials), "names": plan.names,
+        "n_items": len(plan.spatials), "names": plan.names, "stems": plan.stems,
         "spatials": [s.to_dict() for s in plan.spatials],
         "temporal": plan.temporal.to_dict() if plan.temporal else None,
         "output": plan.output.to_dict(), "backend": plan.backend,
@@ -292,7 +292,7 @@ def _assemble(plan, run, final: Path, manifest_path: Path, items) -> dict[str, A
     for i, man in enumerate(items):
         if man is None:
             raise SpecError(f"ROI {i} ({plan.names[i]}) has no result; cannot assemble {final}")
-        with np.load(plan.item_dir / f"{plan.names[i]}.npz") as z:
+        with np.load(plan.item_dir / f"{plan.stems[i]}.npz") as z:
             arrays = {k: z[k] for k in z.files}
         pairs.append((arrays, man))
     t0 = time.perf_counter()

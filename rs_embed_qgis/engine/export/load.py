@@ -105,7 +105,7 @@ def load_export(path: str) -> dict[str, Any]:
             raise SpecError(f"{str(p)!r} has no {RUN_MANIFEST}; is it an export_batch out_dir?")
         fmt, names, models = run["format"], run["names"], [m["model"] for m in run["models"]]
         mans, per = [], []
-        for n in names:
+        for n in run.get("stems") or names:  # files have the names' safe forms
             man = read_json(p / f"{n}.json")
             mans.append(man)
             if fmt != "geotiff" and not writers.item_paths(p, n, fmt).exists():

@@ -326,7 +326,8 @@ def item_paths(out_dir: Path, name: str, fmt: str) -> Path:
 
 def write_item(out_dir: Path, fmt: str, name: str, arrays: dict[str, np.ndarray],
                manifest: dict[str, Any]) -> list[Path]:
-    """Write one ROI's arrays; returns the files written (manifest not included)."""
+    """Write one ROI's arrays into files named ``name`` (the ROI name's safe form; the name
+    itself is ``manifest["name"]``); returns the files written (manifest not included)."""
     files: list[Path] = []
     if fmt == "npz":
         dst = out_dir / f"{name}.npz"
@@ -357,7 +358,7 @@ def write_item(out_dir: Path, fmt: str, name: str, arrays: dict[str, np.ndarray]
         entries = _model_entries(manifest)
         emb = {m: arrays.get(f"embedding__{sanitize_key(m)}") for m in entries}
         dims = {m: int(a.shape[0]) for m, a in emb.items() if a is not None}
-        row = {"name": name, "index": manifest["index"], "status": manifest["status"],
+        row = {"name": manifest["name"], "index": manifest["index"], "status": manifest["status"],
                "spatial": manifest["spatial"], "emb": emb}
         dst = out_dir / f"{name}{EXT[fmt]}"
         writer = _write_geoparquet if fmt == "geoparquet" else _write_gpkg

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -292,12 +291,13 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
 def _forecast_files(source, checkpoint, out_dir: Path, fb, *, prefix, write_ndvi, tile,
                     start_frame) -> ForecastFrames:
     from ..io import folder_error
+    from ..names import file_stems
     from ..provenance import public
 
     res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, progress=fb.part(0.0, 0.8))
     cube = res["cube"]
     meta = public(res["meta"], out_dir=out_dir.absolute())  # what the files say: no private paths
-    prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
+    prefix = file_stems([prefix or cube.name or "forecast"], default="forecast")[0]  # "Zürich" stays
     random = "true" if meta["random_weights"] else "false"
     try:
         tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
