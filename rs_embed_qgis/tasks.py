@@ -123,7 +123,7 @@ class EmbedTask(_Base):
 
         self.setProgress(1)
         embs = run_embed(self.req, progress=lambda f, m: self.setProgress(2 + 83 * f),
-                         is_cancelled=self.isCanceled)
+                         is_cancelled=self.isCanceled, prompt_cancel=True)  # cancel within a second
         self._check_cancel()
         make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")

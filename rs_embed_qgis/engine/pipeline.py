@@ -543,7 +543,7 @@ class EmbedRequest:
 
 def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None,
               *, chunk: int = 8, on_error: Callable[[int, Exception], None] | None = None,
-              on_result: Callable[[int, Embedding], Any] | None = None) -> list[Any]:
+              on_result: Callable[[int, Embedding], Any] | None = None, prompt_cancel: bool = False) -> list[Any]:
     """Embeddings of every ROI of ``req``, ``chunk`` ROIs at a time; one per ROI, in order.
 
     Without ``on_error`` the first error is raised (fail fast). With it, an ROI the engine
@@ -551,9 +551,10 @@ def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelle
     go through. ``on_result(index, embedding)``, if given, gets each embedding as soon as its
     chunk is done and its return value is kept instead (write a file, keep the path: memory
     stays flat). Raises :class:`~.errors.Cancelled` as soon as ``is_cancelled()`` is True,
-    also in the middle of a fetch or a forward.
+    also in the middle of a fetch or between forward batches; ``prompt_cancel`` (the dock)
+    runs one item per forward so that is within a second (``progress.forward_batch``).
     """
-    fb = as_feedback(progress, is_cancelled)
+    fb = as_feedback(progress, is_cancelled, prompt=prompt_cancel)
     p = plan(spatials=req.spatials, models=[req.model], temporal=req.temporal, sensor=req.sensor,
              output=req.output, backend=req.backend, device=req.device, input_prep=req.input_prep,
              model_options=req.model_options or None, provider_options=req.provider_options or None,

@@ -87,7 +87,7 @@ class EmbedExtentAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                               f"{common.describe_temporal(temporal)}"
                               + (f", bands {list(sensor.bands)} at {sensor.scale_m} m" if sensor else ""))
             emb = run_embed(req, progress=lambda f, m: feedback.setProgress(80 * f),
-                            is_cancelled=feedback.isCanceled)[0]
+                            is_cancelled=feedback.isCanceled, prompt_cancel=True)[0]
             if feedback.isCanceled():
                 raise Cancelled("cancelled by the user")
             res = save_grid(emb, out_path, quicklook)

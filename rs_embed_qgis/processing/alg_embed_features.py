@@ -161,7 +161,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                     EmbedRequest(output=output, **base),
                     progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
                                                              feedback.pushDebugInfo(m)),
-                    is_cancelled=feedback.isCanceled, on_error=handler,
+                    is_cancelled=feedback.isCanceled, on_error=handler, prompt_cancel=True,
                     on_result=(lambda i, emb: self._stage_grid(stage, i, emb, rois[i].name))
                     if kind == "grid" else None)
             if feedback.isCanceled():

@@ -153,6 +153,33 @@ def test_cancel_leaves_no_output_and_no_scratch(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_cancel_stops_inside_a_tiles_forward(tmp_path):
+    """The full network takes seconds per tile: a cancel stops it between its blocks and between
+    strips of its full-resolution tail, and nothing is left (issue 17)."""
+    import traceback
+
+    write_raster(tmp_path / "in.tif", 20, 20)
+    (tmp_path / "out").mkdir()
+    torch.manual_seed(0)
+    net = S2x10NetS(S2x10Config(num_feat=8, num_block=2, num_grow_ch=4, up_scales=(2, 5)))
+    net.max_tail_pixels = 20 * 200  # the tail in strips of 20 output rows
+    sr = LearnedUpsampler(net, weights_status="random", device="cpu")
+    for clicks_at, where in ((3, "forward"), (12, "_tail")):  # in the blocks, then in the tail
+        calls = {"n": 0}
+
+        def is_cancelled(at=clicks_at, calls=calls):
+            calls["n"] += 1
+            return calls["n"] >= at
+
+        with pytest.raises(Cancelled) as e:  # one tile: every cancel point is inside its forward
+            super_resolve_raster(tmp_path / "in.tif", tmp_path / "out" / "sr.tif", model=sr, tile=20, overlap=4,
+                                 is_cancelled=is_cancelled)
+        frames = [f.name for f in traceback.extract_tb(e.value.__traceback__)
+                  if f.filename.endswith("decoder.py")]
+        assert where in frames, frames
+        assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     write_raster(tmp_path / "in.tif", 50, 50)
     seen = []

@@ -18,7 +18,7 @@ from ..catalog.entry import ModelEntry
 from ..device import resolve_device
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
-from ..progress import check_cancelled
+from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
@@ -173,10 +173,11 @@ class TokenEmbedder(Embedder):
         flat = [t for tiles, _, _ in per_patch for t in tiles]
         tokens_out: list[np.ndarray] = []
         pooled_out: list[np.ndarray | None] = []
+        bs = forward_batch(self.batch_size)  # 1 when the caller asked for prompt cancel
         with torch.inference_mode():
-            for i in range(0, len(flat), self.batch_size):
+            for i in range(0, len(flat), bs):
                 check_cancelled()  # a cancel stops between forward batches
-                x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
+                x = torch.from_numpy(np.stack(flat[i:i + bs])).to(self.device)
                 tok = self.forward_tokens(x)
                 pooled = self.pooled_from_forward(tok)
                 tokens_out.extend(tok.float().cpu().numpy())

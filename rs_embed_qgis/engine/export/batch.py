@@ -83,6 +83,7 @@ def export_batch(
     provider_options: dict[str, Any] | None = None,
     progress: Callable[[float, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    prompt_cancel: bool = False,
 ) -> Any:
     """Export inputs + embeddings + manifests for many ROIs x many models.
 
@@ -115,6 +116,7 @@ def export_batch(
                  max_retries=int(max_retries), retry_backoff_s=float(retry_backoff_s),
                  async_write=async_write, writer_workers=int(writer_workers), resume=resume,
                  show_progress=show_progress, executor=executor, input_prep=input_prep,
+                 prompt_cancel=bool(prompt_cancel),
                  scheduler_address=None if scheduler_address is None else str(scheduler_address),
                  dask_options=jsonable(dask_options))
     plan = make_plan(spatials=spatials, temporal=temporal, models=models, names=names,

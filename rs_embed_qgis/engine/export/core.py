@@ -70,6 +70,7 @@ class ExportPlan(Plan):
     save_inputs: bool = True
     save_embeddings: bool = True
     save_manifest: bool = True
+    prompt_cancel: bool = False  # one item per forward, so a cancel stops within a second
     job_key: str = ""
     job: dict[str, Any] = field(default_factory=dict)
 
@@ -116,7 +117,8 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         **fields, stems=stems, fmt=fmt, layout=layout,
         item_dir=Path(item_dir).absolute(),  # Dask workers may run elsewhere
         save_inputs=knobs["save_inputs"], save_embeddings=knobs["save_embeddings"],
-        save_manifest=knobs["save_manifest"], job_key=digest(job), job=job)
+        save_manifest=knobs["save_manifest"], prompt_cancel=bool(knobs.get("prompt_cancel")),
+        job_key=digest(job), job=job)
 
 
 def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
@@ -151,7 +153,7 @@ def ensure_registered(plan: ExportPlan) -> None:
 def fetch_chunk(plan: ExportPlan, indices: Sequence[int],
                 is_cancelled: Callable[[], bool] | None = None) -> pipeline.Fetched:
     """Patches of a chunk, one per (fetch group, ROI); :class:`pipeline.Failed` where a fetch failed."""
-    with cancel_scope(Feedback(is_cancelled=is_cancelled)):
+    with cancel_scope(Feedback(is_cancelled=is_cancelled, prompt=plan.prompt_cancel)):
         return pipeline.fetch(plan, indices)
 
 
@@ -164,7 +166,7 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: pipeline.Fe
     Raises :class:`Cancelled` when ``is_cancelled()`` turns True (nothing of the chunk is
     written then).
     """
-    with cancel_scope(Feedback(is_cancelled=is_cancelled)):
+    with cancel_scope(Feedback(is_cancelled=is_cancelled, prompt=plan.prompt_cancel)):
         res = pipeline.embed(plan, indices, fetched, embeddings=plan.save_embeddings,
                              on_model_done=on_model_done)
     n = len(indices)

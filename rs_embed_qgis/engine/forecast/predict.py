@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled, ProviderError, SpecError
-from ..progress import CancelFn, Feedback, ProgressFn, as_feedback
+from ..progress import CancelFn, Feedback, ProgressFn, as_feedback, cancel_scope
 from ..specs import date_in_text
 from .checkpoint import load_forecast_model
 from .data import (
@@ -164,7 +164,8 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
 
     Each tile keeps its centre (``overlap`` pixels are dropped on inner edges),
     so memory stays bounded for large stacks. ``progress(fraction, "tile k/n")`` after
-    each tile; ``is_cancelled()`` before each tile raises :class:`~..errors.Cancelled`.
+    each tile; ``is_cancelled()`` before each tile and between the model's time steps raises
+    :class:`~..errors.Cancelled`.
     """
     fb = as_feedback(progress, is_cancelled)
     s2 = inputs["sentinel2_sequence"]
@@ -178,7 +179,7 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
     if w > tile and xs[-1] + tile < w:
         xs.append(w - tile)
     total, k = len(ys) * len(xs), 0
-    with torch.no_grad():
+    with torch.no_grad(), cancel_scope(fb):  # the model checks between its time steps too
         for y0 in ys:
             for x0 in xs:
                 fb.check("forecast cancelled")

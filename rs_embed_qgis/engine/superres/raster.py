@@ -46,7 +46,7 @@ from ..errors import (
     RsEmbedError,
     SpecError,
 )
-from ..progress import ProgressFn, as_feedback
+from ..progress import ProgressFn, as_feedback, cancel_scope
 from ..providers.bands import canonical_band
 from .constants import S2_BANDS
 
@@ -231,8 +231,9 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     :class:`~.models.SuperResolver`. ``band_map``: source band (1-based number or
     name) for each model band B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12.
     ``tile``/``overlap`` in input pixels. ``progress(fraction, message)`` is called after
-    each tile; ``is_cancelled()`` is polled between tiles and between written chunks, and
-    a True raises :class:`~..errors.Cancelled` with no output left behind.
+    each tile; ``is_cancelled()`` is polled between tiles, between written chunks and, inside
+    a tile's forward, between the network's blocks, and a True raises
+    :class:`~..errors.Cancelled` with no output left behind.
     """
     import torch
 
@@ -260,8 +261,9 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
         if weights or random_weights:
             raise SpecError("weights/random_weights apply to a model name, not to a loaded model")
     else:
-        sr = load_superres_model(str(model), weights=weights, random_weights=random_weights,
-                                 device=device, precision=precision)
+        with cancel_scope(fb):  # building the full network takes seconds: it stops between blocks
+            sr = load_superres_model(str(model), weights=weights, random_weights=random_weights,
+                                     device=device, precision=precision)
     s = int(sr.scale)
     t0 = time.perf_counter()
     uid = uuid.uuid4().hex[:8]
@@ -269,7 +271,8 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     ring: _RowRing | None = None
     made = make_folder(ring_dir)
     try:
-        with open_raster(src_path) as src:
+        # the network checks for a cancel between its blocks too (a tile's forward takes seconds)
+        with cancel_scope(fb), open_raster(src_path) as src:
             info = src.info
             bands = resolve_band_map(info.descriptions, info.count, sr.bands, band_map, prefer=S2_BANDS)
             C = len(bands)
