@@ -20,7 +20,7 @@ from typing import Any
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
 from .engine.errors import Cancelled
-from .engine.io import make_folder
+from .engine.io import make_folder, remove_empty
 from .engine.pipeline import EmbedRequest, run_embed
 from .jobs import save_grid
 
@@ -51,11 +51,17 @@ class _Base(QgsTask):
         self.exception: BaseException | None = None
         self.details = ""
         self.written: list[Path] = []
+        self.made: list[Path] = []  # folders this task created: removed again if it fails
         self.result: dict[str, Any] = {}
         self.t_run = 0.0
 
     def compute(self) -> None:  # pragma: no cover - subclasses
         raise NotImplementedError
+
+    def output_folder(self, folder: Path) -> None:
+        """Create ``folder`` (an unwritable one: a SpecError naming it); a failed or cancelled
+        task removes the folders it created, so it leaves no empty folder behind."""
+        self.made += make_folder(folder)
 
     def _check_cancel(self) -> None:
         if self.isCanceled():
@@ -86,6 +92,8 @@ class _Base(QgsTask):
                 except FileNotFoundError:
                     pass
         self.written = []
+        remove_empty(self.made)
+        self.made = []
 
     def finished(self, result: bool) -> None:  # main thread
         try:
@@ -118,42 +126,49 @@ class EmbedTask(_Base):
         self.geometries_wkt = list(geometries_wkt) if geometries_wkt else None
 
     def compute(self) -> None:
-        from .engine.io import write_json, write_pca_geotiff, write_pooled_gpkg
+        from .engine.io import write_json, write_pooled_gpkg
         from .layers import summary
 
         self.setProgress(1)
-        embs = run_embed(self.req, progress=lambda f, m: self.setProgress(2 + 83 * f),
-                         is_cancelled=self.isCanceled, prompt_cancel=True)  # cancel within a second
-        self._check_cancel()
-        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
+        self.output_folder(self.out_dir)  # before any work
         stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         base = self.out_dir / f"{self.name}_{stamp}"
+        n, grid = len(self.req.spatials), self.req.output.mode == "grid"
         self.result = {"mode": self.req.output.mode, "name": self.name, "items": [], "request": self.req.describe()}
-        if self.req.output.mode == "grid":
-            for i, emb in enumerate(embs):
-                self._check_cancel()
-                stem = f"{base}" if len(embs) == 1 else f"{base}_roi{i}"
-                tif, pca = Path(stem + ".tif"), Path(stem + "_pca.tif")
-                self.written += [tif]
-                res = save_grid(emb, tif)
-                self.written += [pca]
-                info = write_pca_geotiff(emb, pca)
-                emb.meta.setdefault("timings", {})["write_s"] = res["write_s"]
-                self.written += [Path(stem + ".json")]
-                write_json(stem + ".json", summary(emb.meta))
-                self.result["items"].append({"geotiff": str(tif), "pca": str(pca), "pca_info": info,
-                                             "meta": emb.meta})
-                self.setProgress(85 + 15 * (i + 1) / len(embs))
-        else:
-            wkts = self.geometries_wkt or [spatial_wkt(s) for s in self.req.spatials]
-            gpkg = Path(f"{base}.gpkg")
-            meta = dict(embs[0].meta)
-            self.written += [gpkg]
-            write_pooled_gpkg([e.array for e in embs], wkts, gpkg, meta)
-            self.written += [Path(f"{base}.json")]
-            write_json(f"{base}.json", [summary(e.meta) for e in embs])
-            self.result["items"].append({"gpkg": str(gpkg), "meta": meta, "n": len(embs)})
-            self.setProgress(100)
+        # grids are written as each is done (memory stays flat over many ROIs); a cancel within a second
+        items = run_embed(self.req, progress=lambda f, m: self.setProgress(2 + (97 if grid else 85) * f),
+                          is_cancelled=self.isCanceled, prompt_cancel=True,
+                          on_result=(lambda i, emb: self._write_grid(emb, f"{base}" if n == 1 else f"{base}_roi{i}"))
+                          if grid else None)
+        self._check_cancel()
+        if grid:
+            self.result["items"] = items
+            return
+        wkts = self.geometries_wkt or [spatial_wkt(s) for s in self.req.spatials]
+        gpkg = Path(f"{base}.gpkg")
+        meta = dict(items[0].meta)
+        self.written += [gpkg]
+        write_pooled_gpkg([e.array for e in items], wkts, gpkg, meta)
+        self.written += [Path(f"{base}.json")]
+        write_json(f"{base}.json", [summary(e.meta) for e in items])
+        self.result["items"].append({"gpkg": str(gpkg), "meta": meta, "n": len(items)})
+        self.setProgress(100)
+
+    def _write_grid(self, emb, stem: str) -> dict[str, Any]:
+        """One ROI's grid: the embedding GeoTIFF, its PCA GeoTIFF and the JSON summary."""
+        from .engine.io import write_json, write_pca_geotiff
+        from .layers import summary
+
+        self._check_cancel()
+        tif, pca = Path(stem + ".tif"), Path(stem + "_pca.tif")
+        self.written += [tif]
+        res = save_grid(emb, tif)
+        self.written += [pca]
+        info = write_pca_geotiff(emb, pca)
+        emb.meta.setdefault("timings", {})["write_s"] = res["write_s"]
+        self.written += [Path(stem + ".json")]
+        write_json(stem + ".json", summary(emb.meta))
+        return {"geotiff": str(tif), "pca": str(pca), "pca_info": info, "meta": emb.meta}
 
 
 class InspectTask(_Base):
@@ -187,7 +202,7 @@ class InspectTask(_Base):
         bands = inp.get("bands") or list(self.sensor.bands)
         report["bands_stats"] = band_stats(data if data is not None else chw, bands)
         report["fetch_s"] = time.perf_counter() - t0
-        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
+        self.output_folder(self.out_dir)
         stem = self.out_dir / f"{self.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}"
         tif = Path(f"{stem}_input_rgb.tif")
         self.written += [tif]
@@ -239,7 +254,7 @@ class SimilarityTask(_Base):
             crs, transform = src.info.crs, list(src.info.transform)
         self._check_cancel()
         sim = cosine_similarity_grid(grid, row, col)
-        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
+        self.output_folder(self.out_dir)
         tif = self.out_dir / f"{self.name}_sim_r{row}c{col}_{_dt.datetime.now().strftime('%H%M%S%f')}.tif"
         self.written += [tif]
         write_float_geotiff(sim, crs, transform, tif, band_names=["cosine_similarity"],

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from . import budget
 from .catalog import get_entry, load_embedder_class
 from .catalog.entry import ModelEntry
 from .embedders.base import Embedder
@@ -208,6 +209,7 @@ class Plan:
     fail_on_bad_input: bool = False        # check every input and fail the item when a check fails
     num_workers: int | None = None         # fetch threads (None: the model's, the env, the provider's, 4)
     names: list[str] | None = None         # item names (input-check reports and quick-looks)
+    estimate: budget.Estimate | None = None  # pixels, memory and output per ROI (budget.py)
 
     def embedder(self, model: str) -> Embedder:
         return get_embedder(model, device=self.device, model_options=self.model_options[model])
@@ -254,7 +256,9 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
          provider_options: dict[str, Any] | None = None, policy: ErrorPolicy | None = None,
          fail_on_bad_input: bool = False, num_workers: int | None = None,
          names: Sequence[str] | None = None) -> Plan:
-    """Stage 1: validated specs, embedders built, sensors and windows resolved, fetch groups formed.
+    """Stage 1: validated specs, embedders built, sensors and windows resolved, fetch groups formed,
+    and the run's size estimated (``Plan.estimate``): an ROI that needs more memory than the
+    limit is a :class:`SpecError` here, before any fetch (``budget.py``).
 
     ``model_options``: keyed by model (see :func:`options_per_model`) or one dict for every model.
     """
@@ -296,12 +300,23 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
         union = list(g.sensor.bands) + [b for b in s.bands if b not in g.sensor.bands]
         g.sensor = dataclasses.replace(g.sensor, bands=tuple(union), check_input=False)
         g.members.append(m)
-    return Plan(spatials=list(spatials), temporal=temporal, output=output, models=models,
-                model_entries=[get_entry(m) for m in models], model_options=opts, sensors=sensors,
-                temporals=temporals, groups=groups, group_of=group_of, backend=backend, device=device,
-                provider_options=provider_options, input_prep=input_prep, policy=policy or ErrorPolicy(),
-                fail_on_bad_input=fail_on_bad_input, num_workers=num_workers,
-                names=list(names) if names is not None else None)
+    p = Plan(spatials=list(spatials), temporal=temporal, output=output, models=models,
+             model_entries=[get_entry(m) for m in models], model_options=opts, sensors=sensors,
+             temporals=temporals, groups=groups, group_of=group_of, backend=backend, device=device,
+             provider_options=provider_options, input_prep=input_prep, policy=policy or ErrorPolicy(),
+             fail_on_bad_input=fail_on_bad_input, num_workers=num_workers,
+             names=list(names) if names is not None else None)
+    p.estimate = budget.estimate(p)
+    # an ROI too large for this computer: said now, not by numpy later
+    budget.check(p.estimate, rescale=lambda f: budget.estimate(p, f))
+    return p
+
+
+def batches(plan: Plan, max_items: int, indices: Sequence[int] | None = None, in_flight: int = 1) -> list[list[int]]:
+    """ROI indices in batches of at most ``max_items`` whose estimated memory fits the limit
+    (``budget.batches``): a large run streams through memory a few ROIs at a time."""
+    idx = range(len(plan.spatials)) if indices is None else indices
+    return budget.batches(plan.estimate, idx, max_items, in_flight=in_flight)
 
 
 # -- fetch ----------------------------------------------------------------------------------------------
@@ -563,13 +578,14 @@ def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelle
              output=req.output, backend=req.backend, device=req.device, input_prep=req.input_prep,
              model_options=req.model_options or None, provider_options=req.provider_options or None,
              policy=ErrorPolicy(continue_on_error=on_error is not None))
+    if on_result is None:  # every embedding is kept until the end
+        budget.check_outputs(p.estimate)
     m, n, out = p.models[0], len(p.spatials), []
     with cancel_scope(fb):
-        for lo in range(0, n, chunk):
+        for idx in batches(p, chunk):  # at most ``chunk`` ROIs, fewer when they are large
             fb.check()
-            hi = min(n, lo + chunk)
-            fb.report(lo / n, f"embedding ROIs {lo + 1}-{hi} of {n} with {req.model}")
-            for o in run(p, range(lo, hi)).outcomes[m]:
+            fb.report(idx[0] / n, f"embedding ROIs {idx[0] + 1}-{idx[-1] + 1} of {n} with {req.model}")
+            for o in run(p, idx).outcomes[m]:
                 if o.ok:
                     out.append(on_result(o.index, o.embedding) if on_result is not None else o.embedding)
                 else:
@@ -582,4 +598,4 @@ def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelle
 __all__ = ["ErrorPolicy", "Failed", "FetchGroup", "Plan", "Fetched", "Outcome", "Results", "EmbedRequest",
            "options_per_model", "plan", "fetch", "given_patches", "embed", "run", "run_embed", "retry", "isolate",
            "model_input", "check_input", "finish", "check_output", "check_temporal", "resolve_sensor",
-           "get_embedder", "clear_embedders", "fetch_workers"]
+           "get_embedder", "clear_embedders", "fetch_workers", "batches"]

@@ -537,6 +537,8 @@ class RsEmbedDock(QgsDockWidget):
         except RsEmbedError as exc:
             self._error(exc)
             return None
+        if not self.confirm_size(req):
+            return None
         t = req.temporal
         when = str(t.year) if t.mode == "year" else f"{t.start}_{t.end}"
         name = f"{req.model}_{when}"
@@ -546,6 +548,29 @@ class RsEmbedDock(QgsDockWidget):
         log(f"run: {req.describe()}")
         self._start(task)
         return task
+
+    def confirm_size(self, req) -> bool:
+        """Ask before a run estimated over the "ask before" size (settings; ``engine/budget.py``).
+        Over the limit itself the run's plan refuses it with the reason, so that is not asked."""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from ..engine import budget
+
+        try:
+            est, limits = budget.rough(req), budget.Limits.from_env()
+        except RsEmbedError as exc:
+            self._error(exc)
+            return False
+        peak, ask = est.peak_bytes[est.largest], limits.ask_memory_gb * budget.GiB
+        if peak <= ask or peak > limits.max_bytes:
+            return True
+        log(f"size estimate: {est.describe()}")
+        answer = QMessageBox.question(
+            self, "RS Embed: a large run",
+            f"This run is estimated to need about {budget.gb(peak)} of memory "
+            f"({est.describe()}).\n\nIt may take long and slow the computer down. Run it?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def cancel(self) -> None:
         for t in list(self.tasks):

@@ -8,7 +8,11 @@ from typing import Any
 from qgis.core import QgsSettings
 
 PREFIX = "rs_embed"
-KEYS = ("default_backend", "local_data", "gee_project", "cache_dir", "device", "output_dir")
+KEYS = ("default_backend", "local_data", "gee_project", "cache_dir", "device", "output_dir", "max_memory_gb",
+        "ask_memory_gb", "full_provenance")
+#: settings the engine reads from the environment: setting -> variable (engine/budget.py, engine/provenance.py)
+ENVIRONMENT = {"cache_dir": "RS_EMBED_CACHE", "max_memory_gb": "RS_EMBED_MAX_MEMORY_GB",
+               "ask_memory_gb": "RS_EMBED_ASK_MEMORY_GB", "full_provenance": "RS_EMBED_FULL_PROVENANCE"}
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -53,7 +57,10 @@ def output_dir() -> str:
 
 
 def apply_environment() -> None:
-    """Settings that the engine reads from the environment (the weights cache)."""
-    cache = get("cache_dir")
-    if cache:
-        os.environ["RS_EMBED_CACHE"] = str(cache)
+    """Settings that the engine reads from the environment: the weights cache, the memory limit
+    and the "ask before" size of a run, full provenance. An unset setting leaves the variable
+    as the user's environment has it."""
+    for key, var in ENVIRONMENT.items():
+        value = get(key)
+        if value is not None:
+            os.environ[var] = "off" if key.endswith("_gb") and float(value) == 0 else str(value)

@@ -30,6 +30,12 @@ class SettingsDialog(BASE, FORM):
         self.fileCache.setFilePath(S.get("cache_dir", "") or "")
         self.fileOutDir.setFilePath(S.get("output_dir", "") or "")
         self.cmbDevice.setCurrentText(S.get("device", "auto"))
+        from ..engine import budget
+        from ..engine.provenance import full_provenance
+
+        self.spinMaxMemory.setValue(float(S.get("max_memory_gb", budget.DEFAULT_MAX_MEMORY_GB)))
+        self.spinAskMemory.setValue(float(S.get("ask_memory_gb", budget.DEFAULT_ASK_MEMORY_GB)))
+        self.chkFullProvenance.setChecked(str(S.get("full_provenance", "")) == "1" or full_provenance())
         models = list_models()
         self.tblWeights.setRowCount(len(models))
         for i, m in enumerate(models):
@@ -49,6 +55,9 @@ class SettingsDialog(BASE, FORM):
         S.put("cache_dir", self.fileCache.filePath().strip())
         S.put("output_dir", self.fileOutDir.filePath().strip())
         S.put("device", self.cmbDevice.currentText())
+        S.put("max_memory_gb", self.spinMaxMemory.value())
+        S.put("ask_memory_gb", self.spinAskMemory.value())
+        S.put("full_provenance", "1" if self.chkFullProvenance.isChecked() else "0")
         for i in range(self.tblWeights.rowCount()):
             model = self.tblWeights.item(i, 0).text()
             path_item = self.tblWeights.item(i, 1)

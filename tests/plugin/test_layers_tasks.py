@@ -128,6 +128,7 @@ def test_task_cancelled_after_writing_removes_every_file(tmp_path, sample_dir, q
 
     rois = [BBox(9.005, 47.83, 9.015, 47.838), BBox(9.02, 47.835, 9.03, 47.845)]
     calls = {}
+    (tmp_path / "out").mkdir()  # the user's folder: it stays (a folder the task made would go)
     task = EmbedTask(_request(sample_dir, rois), tmp_path / "out", "t",
                      on_done=lambda t: calls.setdefault("done", 1), on_error=lambda t, e: calls.setdefault("err", e),
                      on_cancel=lambda t: calls.setdefault("cancel", 1))
@@ -146,6 +147,17 @@ def test_task_cancelled_after_writing_removes_every_file(tmp_path, sample_dir, q
     assert list((tmp_path / "out").iterdir()) == []
     task.finished(False)
     assert calls == {"cancel": 1}
+
+
+def test_a_failed_task_leaves_no_folder_it_made(tmp_path, sample_dir, qgis_app):
+    from rs_embed_qgis.engine import BBox
+    from rs_embed_qgis.tasks import EmbedTask
+
+    out = tmp_path / "new" / "folder"
+    task = EmbedTask(_request(sample_dir, [BBox(12.0, 45.0, 12.01, 45.01)]), out, "t",  # outside the data
+                     on_done=lambda t: None, on_error=lambda t, e: None)
+    assert task.run() is False and "outside the local data" in str(task.exception)
+    assert not (tmp_path / "new").exists()
 
 
 def test_task_errors_reach_the_callback_and_a_failing_callback_is_contained(tmp_path, qgis_app):

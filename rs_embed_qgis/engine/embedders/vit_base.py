@@ -152,6 +152,9 @@ class ViTEmbedder(TokenEmbedder):
             p.requires_grad_(False)
         self._torch = torch
 
+    def embedding_dim(self) -> int:
+        return int(self.variant_spec.embedding_dim or self.spec.embedding_dim or 1024)
+
     # -- variants and weights ---------------------------------------------------------------
     def _config(self, variant: Variant) -> Any:
         if not isinstance(variant.config, str) or variant.config not in self.CONFIGS:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import call_shapes
+from .. import budget, call_shapes
 from ..errors import OutputError, SpecError
 from ..io import atomic_write_text, make_folder, to_json
+from ..pipeline import batches
 from ..provenance import public
 from ..specs import FetchSpec, InputPrepSpec, OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from . import writers
@@ -183,7 +184,10 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
                 if man is not None:
                     existing[i] = man
     pending = [i for i in range(len(plan.spatials)) if i not in existing]
-    chunks = [pending[k:k + int(chunk_size)] for k in range(0, len(pending), int(chunk_size))]
+    # what is left must fit on the disk; chunks of at most chunk_size ROIs whose memory fits
+    # the limit with the next chunk prefetched: a large export streams through memory
+    budget.check_disk(plan.estimate, item_dir, save_inputs, pending)
+    chunks = batches(plan, int(chunk_size), pending, in_flight=2 if executor == "threads" else 1)
 
     run = _run_manifest(plan, knobs, fmt, layout, target, final)
     run.update(status="running", started_at=utc_now(), resumed_items=len(existing),
