@@ -36,6 +36,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..engine import OutputSpec
 from ..engine.embedding import roi_footprint
 from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.io import make_folder, remove_empty
 from ..engine.names import file_stems
 from ..engine.pipeline import EmbedRequest, run_embed
 from ..jobs import save_grid
@@ -151,8 +152,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                     scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))))
             results = {}
             if grid_dir:  # grids go to a hidden staging folder as they come (flat memory)
-                self._made_dir = None if Path(grid_dir).exists() else Path(grid_dir)
-                Path(grid_dir).mkdir(parents=True, exist_ok=True)
+                self._made = make_folder(grid_dir)  # an unwritable folder: a SpecError naming it
                 stage = Path(tempfile.mkdtemp(prefix=".rs_embed_partial_", dir=grid_dir))
             for k, (kind, output) in enumerate(passes):
                 lo, span = 5 + 90 * k / len(passes), 90 / len(passes)
@@ -182,15 +182,13 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         finally:
             self._drop(stage)
 
-    _made_dir = None
+    _made: list = []
 
     def _drop(self, stage):
-        """Remove the staging folder, and the grid folder too if this run made it and it is empty."""
+        """Remove the staging folder, and the grid folders too if this run made them and they are empty."""
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-        made = self._made_dir
-        if made is not None and made.exists() and not any(made.iterdir()):
-            made.rmdir()
+        remove_empty(self._made)
 
     @staticmethod
     def _stage_grid(stage, i, emb, name):

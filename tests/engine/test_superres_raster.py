@@ -180,6 +180,24 @@ def test_cancel_stops_inside_a_tiles_forward(tmp_path):
         assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_an_unwritable_or_new_output_folder_is_said_plainly_and_never_left_empty(tmp_path):
+    """A folder that cannot be written is a SpecError naming it (never a misleading "blending
+    buffer needs ... GiB", never an OSError from cleanup over it); a folder the run made is
+    removed again when the run fails."""
+    write_raster(tmp_path / "in.tif", 20, 20)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SpecError, match="cannot write to the output folder .*a_file.*choose a folder") as e:
+        super_resolve_raster(tmp_path / "in.tif", blocker / "sub" / "sr.tif", model="bicubic", tile=20, overlap=4)
+    assert "blending buffer" not in str(e.value)
+    with pytest.raises(SpecError, match="band_map"):  # a run that fails after making its folder
+        super_resolve_raster(tmp_path / "in.tif", tmp_path / "new" / "deep" / "sr.tif", model="bicubic",
+                             band_map=[1, 2, 99], tile=20, overlap=4)
+    assert not (tmp_path / "new").exists()
+    super_resolve_raster(tmp_path / "in.tif", tmp_path / "made" / "sr.tif", model="bicubic", tile=20, overlap=4)
+    assert (tmp_path / "made" / "sr.tif").exists()  # a new folder is made for the output
+
+
 def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     write_raster(tmp_path / "in.tif", 50, 50)
     seen = []

@@ -252,8 +252,6 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     if overlap < 0 or 2 * overlap >= tile:
         raise SpecError(f"overlap must be >= 0 and less than half the tile ({tile}), got {overlap}")
     raster_driver(dst_path)  # a .tif/.tiff name, or a SpecError naming the extension
-    if not dst_path.parent.exists():
-        raise SpecError(f"output folder {str(dst_path.parent)!r} does not exist")
     fb = as_feedback(progress, is_cancelled)
 
     if isinstance(model, SuperResolver):
@@ -269,7 +267,8 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     uid = uuid.uuid4().hex[:8]
     ring_dir = Path(scratch_dir) if scratch_dir else dst_path.parent
     ring: _RowRing | None = None
-    made = make_folder(ring_dir)
+    made = make_folder(dst_path.parent)  # an unwritable folder: a SpecError naming it, before any work
+    made += make_folder(ring_dir) if ring_dir != dst_path.parent else []
     try:
         # the network checks for a cancel between its blocks too (a tile's forward takes seconds)
         with cancel_scope(fb), open_raster(src_path) as src:
@@ -307,12 +306,14 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
             if compress.lower() == "deflate":
                 options["ZLEVEL"] = 1  # same size within 1-2 % here, twice as fast as the default 6
             ring_bytes = (th * s + BLOCK) * Wo * (C + 1) * 4
+            # made first (sparse: no space yet): a folder we cannot write to is said as such, never as
+            # a lack of space
+            ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
             free = shutil.disk_usage(ring_dir).free
             if ring_bytes > free:
                 raise SpecError(
                     f"the blending buffer needs {ring_bytes / 2**30:.1f} GiB in {str(ring_dir)!r} but only "
                     f"{free / 2**30:.1f} GiB are free; pass scratch_dir= (another disk) or a smaller tile")
-            ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
             n_tiles = len(ys) * len(xs)
             done = 0
             # band interleaving: the predictor compresses 2x faster
