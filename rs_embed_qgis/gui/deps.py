@@ -20,15 +20,18 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..i18n import tr, tr_noop
+
 DEPS_DIRNAME = "rs_embed_qgis_deps"
 
 # import name -> pip requirement, and what needs it
 OPTIONAL: dict[str, dict[str, str]] = {
-    "torch": {"pip": "torch", "for": "deep-learning models (AnySat, Prithvi, SatMAE, ScaleMAE, RemoteCLIP, ...)"},
-    "ee": {"pip": "earthengine-api", "for": "the Google Earth Engine backend"},
-    "safetensors": {"pip": "safetensors", "for": "reading .safetensors checkpoints"},
-    "huggingface_hub": {"pip": "huggingface_hub", "for": "downloading official weights"},
-    "dask": {"pip": "dask", "for": "batch exports on a Dask cluster"},
+    "torch": {"pip": "torch",
+              "for": tr_noop("deep-learning models (AnySat, Prithvi, SatMAE, ScaleMAE, RemoteCLIP, ...)")},
+    "ee": {"pip": "earthengine-api", "for": tr_noop("the Google Earth Engine backend")},
+    "safetensors": {"pip": "safetensors", "for": tr_noop("reading .safetensors checkpoints")},
+    "huggingface_hub": {"pip": "huggingface_hub", "for": tr_noop("downloading official weights")},
+    "dask": {"pip": "dask", "for": tr_noop("batch exports on a Dask cluster")},
 }
 PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
 
@@ -135,11 +138,11 @@ def run_install(cmd: Sequence[str], is_cancelled=None) -> str:
         out.append(line)
         if is_cancelled and is_cancelled():
             proc.kill()
-            raise RuntimeError("installation cancelled")
+            raise RuntimeError(tr("installation cancelled"))
     rc = proc.wait()
     text = "".join(out)
     if rc != 0:
-        raise RuntimeError(f"pip exited with {rc}:\n{text[-4000:]}")
+        raise RuntimeError(tr("pip exited with {rc}:\n{output}").format(rc=rc, output=text[-4000:]))
     return text
 
 
@@ -147,6 +150,7 @@ def describe_missing(needed: Sequence[str]) -> str:
     """One sentence per missing module: what it is for and how it will be installed."""
     parts = []
     for m in needed:
-        why = OPTIONAL.get(m, {}).get("for", "a model's code")
-        parts.append(f"<b>{pip_name(m)}</b> (import {m}) — needed for {why}")
-    return "Missing in QGIS's Python: " + "; ".join(parts) + "."
+        why = tr(OPTIONAL.get(m, {}).get("for", tr_noop("a model's code")))
+        parts.append(tr("<b>{package}</b> (import {module}) — needed for {why}").format(
+            package=pip_name(m), module=m, why=why))
+    return tr("Missing in QGIS's Python: {packages}.").format(packages="; ".join(parts))
