@@ -50,13 +50,13 @@ def main(out_dir: str) -> None:
     plugin.initGui()
     plugin.actions[0].setChecked(True)  # show the dock
     dock = plugin.dock
-    dock.ui.fileOutDir.setFilePath(out_dir)
-    dock.ui.spinGridScale.setValue(100)
+    dock.embed.ui.fileOutDir.setFilePath(out_dir)
+    dock.embed.ui.spinGridScale.setValue(100)
     dock.ui.btnRect.click()  # a map tool left active
     dock.set_roi_rectangle(QgsRectangle(9.005, 47.83, 9.035, 47.85), QgsCoordinateReferenceSystem("EPSG:4326"))
-    dock.run()
+    dock.embed.run()
     (kind, ok), = wait_for(dock.taskFinished)
-    assert ok and kind == "embed", dock.ui.txtReport.toPlainText()
+    assert ok and kind == "embed", dock.embed.ui.txtReport.toPlainText()
 
     tab = dock.tool_tabs["superres"]  # a Processing algorithm in QGIS's task manager
     sample = ROOT / "resources" / "sample_data" / "S2_L2A_20220715_sample.tif"
@@ -72,7 +72,7 @@ def main(out_dir: str) -> None:
     (ok,), = wait_for(tab.runFinished)
     assert ok, tab.lblStatus.text()
 
-    dock.run()  # a second run, still working when the plugin goes away
+    dock.embed.run()  # a second run, still working when the plugin goes away
     plugin.unload()
     QgsApplication.taskManager().cancelAll()
     while QgsApplication.taskManager().countActiveTasks():

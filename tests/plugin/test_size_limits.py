@@ -11,49 +11,53 @@ def test_dock_asks_before_a_large_run(dock, qtbot, monkeypatch, clean_settings):
     from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
     from qgis.PyQt.QtWidgets import QMessageBox
 
-    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis import settings as S
 
     S.put("ask_memory_gb", 0.01)  # any run on the sample is "large" now
     S.apply_environment()
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.No)
+    no, yes = QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or no)
     dock.set_roi_rectangle(QgsRectangle(9.008, 47.832, 9.032, 47.848), QgsCoordinateReferenceSystem("EPSG:4326"))
-    dock.ui.cmbModel.setCurrentText("mosaiks")
-    assert dock.run() is None and dock.tasks == []  # the user said no: nothing started
+    tab = dock.embed
+    tab.ui.cmbModel.setCurrentText("mosaiks")
+    assert tab.run() is None and not tab.is_running()  # the user said no: nothing started
     assert "estimated to need about" in asked[0] and "Mpx" in asked[0]
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or yes)
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        assert dock.run() is not None
+        assert tab.run() is not None
     assert sig.args == ["embed", True] and len(asked) == 2
     S.put("ask_memory_gb", 0)  # never ask
     S.apply_environment()
-    assert dock.confirm_size(dock.build_request()) and len(asked) == 2
+    assert tab.confirm_size() and len(asked) == 2
 
 
 def test_dock_run_over_the_limit_fails_with_the_reason(dock, qtbot, monkeypatch, clean_settings, tmp_path):
     from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
 
-    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis import settings as S
 
     S.put("max_memory_gb", 0.05)
     S.put("ask_memory_gb", 0)
     S.apply_environment()
     dock.set_roi_rectangle(QgsRectangle(9.001, 47.827, 9.039, 47.852), QgsCoordinateReferenceSystem("EPSG:4326"))
-    dock.ui.cmbModel.setCurrentText("mosaiks")
+    dock.embed.ui.cmbModel.setCurrentText("mosaiks")
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.run()
-    assert sig.args == ["error", False]
-    report = dock.ui.txtReport.toPlainText()
+        dock.embed.run()
+    assert sig.args[1] is False
+    report = dock.embed.ui.txtReport.toPlainText()
     assert "SpecError" in report and "over the limit of 0.05 GB" in report and "export_batch" in report
-    assert not (tmp_path / "out").exists()  # no folder, no file
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []  # nothing written
 
 
 @pytest.fixture(autouse=True)
-def _limits_back(monkeypatch):
+def _limits_back():
     """apply_environment writes the limits into os.environ: give the next tests the defaults."""
-    for var in ("RS_EMBED_MAX_MEMORY_GB", "RS_EMBED_ASK_MEMORY_GB"):
-        monkeypatch.delenv(var, raising=False)
+    import os
+
     yield
+    for var in ("RS_EMBED_MAX_MEMORY_GB", "RS_EMBED_ASK_MEMORY_GB"):
+        os.environ.pop(var, None)
 
 
 def test_toolbox_refuses_an_extent_over_the_limit_before_any_fetch(processing, monkeypatch):

@@ -48,13 +48,13 @@ def test_dock_writes_into_a_unicode_folder_and_names_files_from_a_unicode_layer(
     from qgis.core import QgsCoordinateReferenceSystem, QgsPointXY, QgsRectangle
 
     out = tmp_path / "Résultats Zürich"
-    dock.ui.fileOutDir.setFilePath(str(out))
+    dock.embed.ui.fileOutDir.setFilePath(str(out))
     dock.set_roi_rectangle(QgsRectangle(9.008, 47.832, 9.032, 47.848), QgsCoordinateReferenceSystem("EPSG:4326"))
-    dock.ui.cmbModel.setCurrentText("mosaiks")
-    dock.ui.cmbOutputMode.setCurrentText("grid")
-    dock.ui.spinGridScale.setValue(200)
+    dock.embed.ui.cmbModel.setCurrentText("mosaiks")
+    dock.embed.ui.cmbOutputMode.setCurrentText("grid")
+    dock.embed.ui.spinGridScale.setValue(200)
     with qtbot.waitSignal(dock.taskFinished, timeout=90_000) as sig:
-        dock.run()
+        dock.embed.run()
     assert sig.args == ["embed", True]
     pca, emb = dock.added_layers
     for lyr in (pca, emb):  # a user's layer names, with a slash
