@@ -761,6 +761,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>RS Embed: a large run</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/tasks.py" />
             <source>RS Embed: check Earth Engine sign-in</source>
             <translation type="unfinished" />
@@ -938,6 +943,13 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
             <source>The selected model ({model}) does not need it and works now.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>This run is estimated to need about {peak} of memory ({what}).
+
+It may take long and slow the computer down. Run it?</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1790,6 +1802,16 @@ This downloads packages from PyPI and may take minutes.</source>
         <name>RsEmbedSettingsForm</name>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>A run whose largest region is estimated to need more is refused before any download, with what to do instead. 0: no limit.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Ask before runs over (GB)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Cache folder (weights)</source>
             <translation type="unfinished" />
         </message>
@@ -1820,12 +1842,22 @@ This downloads packages from PyPI and may take minutes.</source>
         </message>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>Full provenance in outputs (absolute paths of data and weights in GeoTIFF tags and manifests)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Google Cloud project id registered for Earth Engine</source>
             <translation type="unfinished" />
         </message>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>Local data folder / STAC catalog</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Memory limit per run (GB)</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1846,6 +1878,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>RS Embed settings</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>The dock asks before it starts a run estimated to need more memory than this. 0: never asks.</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1876,6 +1913,16 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>local</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>never ask</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>no limit</source>
             <translation type="unfinished" />
         </message>
     </context>

@@ -56,7 +56,7 @@ class StandaloneIface:
         self._active = layer
 
     def addDockWidget(self, area, dock) -> None:  # noqa: N802
-        self.window.addDockWidget(area or Qt.RightDockWidgetArea, dock)
+        self.window.addDockWidget(area or Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
     def removeDockWidget(self, dock) -> None:  # noqa: N802
         self.window.removeDockWidget(dock)
