@@ -507,12 +507,12 @@ This downloads packages from PyPI and may take minutes.</source>
         </message>
         <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
-            <source>Local GeoTIFF/COG folder or STAC catalog (default: the bundled Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85).</source>
+            <source>Local data: a folder (SAFE products, per-band files, GeoTIFF stacks, STAC items), a catalog.json, an ItemCollection or item JSON, or a .SAFE.zip (default: the bundled Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85).</source>
             <translation type="unfinished" />
         </message>
         <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
-            <source>Local data folder or STAC catalog (empty: settings, then bundled sample)</source>
+            <source>Local data: folder, STAC catalog.json / ItemCollection / item JSON or .SAFE.zip (backend stac: a STAC API URL, empty: Earth Search); empty: settings, then bundled sample</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -847,6 +847,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/alg_superres.py" />
             <source>S2x10NetS with RANDOM weights (tests the plumbing only)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>STAC API: Earth Search (Sentinel-2 L2A, no account) unless the data field holds another API URL (https://...).</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1293,6 +1298,11 @@ It may take long and slow the computer down. Run it?</source>
         <message>
             <location filename="../../rs_embed_qgis/gui/deps.py" />
             <source>the Google Earth Engine backend</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>the STAC backend (Earth Search, Planetary Computer)</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1923,6 +1933,11 @@ It may take long and slow the computer down. Run it?</source>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>no limit</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>stac</source>
             <translation type="unfinished" />
         </message>
     </context>

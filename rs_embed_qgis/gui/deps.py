@@ -29,11 +29,14 @@ OPTIONAL: dict[str, dict[str, str]] = {
     "torch": {"pip": "torch",
               "for": tr_noop("deep-learning models (AnySat, Prithvi, SatMAE, ScaleMAE, RemoteCLIP, ...)")},
     "ee": {"pip": "earthengine-api", "for": tr_noop("the Google Earth Engine backend")},
+    "pystac_client": {"pip": "pystac-client",
+                      "for": tr_noop("the STAC backend (Earth Search, Planetary Computer)")},
     "safetensors": {"pip": "safetensors", "for": tr_noop("reading .safetensors checkpoints")},
     "huggingface_hub": {"pip": "huggingface_hub", "for": tr_noop("downloading official weights")},
     "dask": {"pip": "dask", "for": tr_noop("batch exports on a Dask cluster")},
 }
-PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
+PIP_NAMES = {"ee": "earthengine-api", "pystac_client": "pystac-client", "sklearn": "scikit-learn",
+             "PIL": "pillow", "yaml": "pyyaml"}
 
 
 def deps_dir(profile_dir: str | None = None) -> Path:
