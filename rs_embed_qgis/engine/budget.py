@@ -6,10 +6,12 @@ fetched, :func:`estimate` gives per ROI:
 
 - **pixels**: ``H x W`` of each fetch group's grid;
 - **input**: ``T x C x H x W`` float32 of each fetch group's patch;
-- **peak memory** of fetching and embedding that ROI: its patches, the copies a model makes
-  of its input while it embeds it (:attr:`Embedder.input_copies`), the model's own buffers
-  (:meth:`Embedder.working_bytes`), and the provider's read buffer (:data:`READ_BUFFER`:
-  providers composite in blocks of rows, so scenes never pile up for a whole ROI);
+- **peak memory** of fetching and embedding that ROI: its patches and its embeddings, and the
+  larger of what the provider holds while it reads them (:func:`read_bytes`: providers read
+  and composite in blocks of rows, so scenes never pile up for a whole ROI) and what a
+  model holds while it embeds them (the copies it makes of its input,
+  :attr:`Embedder.input_copies`, and its own buffers, :meth:`Embedder.working_bytes`): the
+  provider's buffers are gone before the model starts;
 - **output**: the float32 embeddings (:meth:`Embedder.output_shape`).
 
 The limit (:class:`Limits`), documented in ``docs/architecture.md``:
@@ -45,8 +47,18 @@ from .errors import SpecError
 GiB = 2 ** 30
 DEFAULT_MAX_MEMORY_GB = 4.0
 DEFAULT_ASK_MEMORY_GB = 1.0
-#: what a provider holds besides the patch it returns (scenes read for a block of rows)
+#: what a provider holds besides the patch it returns: the scenes of a block of rows being read,
+#: warped and composited (at most ``SceneProvider.read_buffer_bytes``; a row of a scene costs
+#: about 9 times its float32 size, and a window is taken to hold about 12 scenes), and GDAL's own
+#: buffers. Measured by ``benchmarks/bench_memory.py``.
 READ_BUFFER = 256 * 2 ** 20
+GDAL_BUFFERS = 64 * 2 ** 20
+SCENES = 12
+
+
+def read_bytes(input_bytes: int) -> int:
+    """What one reader holds while it fetches a patch of ``input_bytes``."""
+    return int(min(READ_BUFFER, 9 * SCENES * input_bytes) + GDAL_BUFFERS)
 ENV_MAX, ENV_ASK = "RS_EMBED_MAX_MEMORY_GB", "RS_EMBED_ASK_MEMORY_GB"
 
 
@@ -111,6 +123,16 @@ class Estimate:
     peak_bytes: list[int]
     output_bytes: list[int]
     scales: list[float] = field(default_factory=list)  # each fetch group's pixel size (m)
+    work_bytes: list[int] = field(default_factory=list)  # what the largest model holds besides in/out
+
+    def batch_peak(self, indices: Sequence[int], readers: int = 4) -> int:
+        """The peak of fetching and embedding ROIs ``indices`` together: all their patches and
+        embeddings, and the larger of what ``readers`` parallel readers hold and the models' work
+        on all of them."""
+        idx = list(indices)
+        held = sum(self.input_bytes[i] + self.output_bytes[i] for i in idx)
+        reading = sum(sorted((read_bytes(self.input_bytes[i]) for i in idx), reverse=True)[:max(1, readers)])
+        return int(held + max(reading, sum(self.work_bytes[i] for i in idx)))
 
     @property
     def largest(self) -> int:
@@ -175,7 +197,7 @@ def from_parts(spatials: Sequence[Any], fetches: Sequence[Fetch], models: Sequen
     """The estimate of ``spatials`` fetched as ``fetches`` and embedded by ``models``."""
     from .geo import roi_grid
 
-    grids, pixels, inp, peak, out = [], [], [], [], []
+    grids, pixels, inp, peak, out, works = [], [], [], [], [], []
     for s in spatials:
         hw = [(g.height, g.width) for g in (roi_grid(s, f.scale_m) for f in fetches)]
         grids.append(hw)
@@ -186,9 +208,10 @@ def from_parts(spatials: Sequence[Any], fetches: Sequence[Fetch], models: Sequen
         work = max((m.input_copies * sizes[m.fetch] + m.working(hw[m.fetch], fetches[m.fetch].scale_m)
                     for m in models), default=0)
         outs = [4 * math.prod(m.output_shape(hw[m.fetch], fetches[m.fetch].scale_m)) for m in models]
-        peak.append(int(sum(sizes) + READ_BUFFER + work + sum(outs)))
+        peak.append(int(sum(sizes) + max(read_bytes(sum(sizes)), work) + sum(outs)))
         out.append(int(sum(outs)))
-    return Estimate(grids, pixels, inp, peak, out, [f.scale_m for f in fetches])
+        works.append(int(work))
+    return Estimate(grids, pixels, inp, peak, out, [f.scale_m for f in fetches], works)
 
 
 def estimate(plan, scale_factor: float = 1.0) -> Estimate:
@@ -282,26 +305,25 @@ def check_disk(est: Estimate, folder: Path, save_inputs: bool, indices: Sequence
 
 
 def batches(est: Estimate, indices: Sequence[int], max_items: int, limits: Limits | None = None,
-            in_flight: int = 1) -> list[list[int]]:
-    """``indices`` in consecutive batches of at most ``max_items`` whose estimated peak, times
-    the batches held at once (``in_flight``: the export prefetches the next one), fits the limit."""
+            in_flight: int = 1, readers: int = 4) -> list[list[int]]:
+    """``indices`` in consecutive batches of at most ``max_items`` whose estimated peak
+    (:meth:`Estimate.batch_peak` with ``readers`` fetch threads), times the batches held at once
+    (``in_flight``: the export prefetches the next one), fits the limit; never an empty batch."""
     limits = limits or Limits.from_env()
     budget = limits.max_bytes / max(1, in_flight)
     out: list[list[int]] = []
     cur: list[int] = []
-    used = 0.0
     for i in indices:
-        need = est.peak_bytes[i] - READ_BUFFER  # one read buffer per batch, not per ROI
-        if cur and (len(cur) >= max_items or used + need > budget):
+        if cur and (len(cur) >= max_items or est.batch_peak(cur + [i], readers) > budget):
             out.append(cur)
-            cur, used = [], 0.0
+            cur = []
         cur.append(i)
-        used += need if cur[1:] else est.peak_bytes[i]
     if cur:
         out.append(cur)
     return out
 
 
 __all__ = ["Limits", "Estimate", "Fetch", "ModelFacts", "estimate", "rough", "from_parts", "default_output_shape",
-           "check", "check_outputs",
-           "check_disk", "batches", "gb", "DEFAULT_MAX_MEMORY_GB", "DEFAULT_ASK_MEMORY_GB", "READ_BUFFER"]
+           "read_bytes", "check", "check_outputs",
+           "check_disk", "batches", "gb", "DEFAULT_MAX_MEMORY_GB", "DEFAULT_ASK_MEMORY_GB", "READ_BUFFER",
+           "GiB"]

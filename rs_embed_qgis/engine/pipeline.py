@@ -316,7 +316,8 @@ def batches(plan: Plan, max_items: int, indices: Sequence[int] | None = None, in
     """ROI indices in batches of at most ``max_items`` whose estimated memory fits the limit
     (``budget.batches``): a large run streams through memory a few ROIs at a time."""
     idx = range(len(plan.spatials)) if indices is None else indices
-    return budget.batches(plan.estimate, idx, max_items, in_flight=in_flight)
+    readers = int(plan.num_workers or os.environ.get("RS_EMBED_FETCH_WORKERS") or 4)
+    return budget.batches(plan.estimate, idx, max_items, in_flight=in_flight, readers=readers)
 
 
 # -- fetch ----------------------------------------------------------------------------------------------

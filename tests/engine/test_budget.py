@@ -31,8 +31,8 @@ def test_a_whole_world_extent_is_refused_before_any_fetch(no_fetch):
 
 def test_the_limit_is_configurable(monkeypatch, no_fetch):
     one_km = PointBuffer(9.02, 47.84, 500)
-    monkeypatch.setenv("RS_EMBED_MAX_MEMORY_GB", "0.1")
-    with pytest.raises(SpecError, match=r"over the limit of 0\.10 GB"):
+    monkeypatch.setenv("RS_EMBED_MAX_MEMORY_GB", "0.05")
+    with pytest.raises(SpecError, match=r"over the limit of 0\.05 GB"):
         P.plan(spatials=[one_km], models=["mosaiks"], temporal=SUMMER, backend="local", model_options=SMALL)
     monkeypatch.setenv("RS_EMBED_MAX_MEMORY_GB", "off")
     P.plan(spatials=[BBox(-180, -85, 180, 85)], models=["mosaiks"], temporal=SUMMER, backend="local",
@@ -64,8 +64,8 @@ def test_many_rois_stream_in_batches_that_fit(monkeypatch):
     rois = [PointBuffer(9.006 + 0.0025 * i, 47.835 + 0.001 * (i % 3), 150) for i in range(12)]
     ref = get_embeddings_batch("mosaiks", spatials=rois, temporal=SUMMER, backend="local", model_options=SMALL)
     plan = P.plan(spatials=rois, models=["mosaiks"], temporal=SUMMER, backend="local", model_options=SMALL)
-    one = max(plan.estimate.peak_bytes) - budget.READ_BUFFER
-    limit = (budget.READ_BUFFER + 2.5 * one) / budget.GiB
+    est = plan.estimate
+    limit = (est.batch_peak([0, 1]) + est.batch_peak([0, 1, 2])) / 2 / budget.GiB  # two fit, three do not
     monkeypatch.setenv("RS_EMBED_MAX_MEMORY_GB", str(limit))
     assert [len(b) for b in P.batches(plan, 8)] == [2] * 6
     seen = []
@@ -108,3 +108,27 @@ def test_an_export_that_does_not_fit_on_the_disk_fails_before_any_work(monkeypat
         export_batch(spatials=[PointBuffer(9.02, 47.84, 300)], temporal=SUMMER, models=["mosaiks"],
                      out_dir=str(tmp_path / "e"), backend="local", model_options={"mosaiks": SMALL},
                      show_progress=False)
+
+
+@pytest.mark.parametrize("composite", ["median", "mosaic"])
+def test_a_large_roi_is_read_in_blocks_of_rows_with_the_same_patch(composite):
+    """The provider reads and composites a large ROI block by block (its scenes never pile up
+    whole): the patch, its valid fractions and its radiometry records are the same."""
+    import dataclasses
+
+    from rs_embed_qgis.engine import SensorSpec
+    from rs_embed_qgis.engine.providers import get_provider
+
+    roi = BBox(9.003, 47.829, 9.037, 47.85)
+    sensor = SensorSpec(collection="COPERNICUS/S2_SR_HARMONIZED", bands=("B2", "B4", "B8", "B11"), scale_m=10,
+                        composite=composite)
+    whole = LocalProvider().fetch(roi, SUMMER, sensor)
+    blocked_provider = LocalProvider()
+    blocked_provider.read_buffer_bytes = 3 * len(sensor.bands) * whole.data.shape[-1] * 4 * 9 * 7  # 7 rows a block
+    assert blocked_provider.block_rows(3, sensor, whole.grid) == 7 < whole.data.shape[-2]
+    blocked = blocked_provider.fetch(roi, SUMMER, sensor)
+    np.testing.assert_array_equal(blocked.data, whole.data)
+    assert blocked.frames[0]["valid_fraction"] == pytest.approx(whole.frames[0]["valid_fraction"], abs=1e-12)
+    assert blocked.meta["radiometry"] == whole.meta["radiometry"]
+    assert dataclasses.asdict(blocked.grid) == dataclasses.asdict(whole.grid)
+    assert get_provider("local") is not None

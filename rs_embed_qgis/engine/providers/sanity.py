@@ -96,22 +96,31 @@ def assess(patch: Patch, *, reflectance: bool = True) -> dict[str, Any]:
     if not idx:
         return facts
     fill = getattr(patch.sensor, "fill_value", None)
-    vals = patch.data[:, idx]
-    ok = np.isfinite(vals)
-    if fill is not None:
-        ok &= vals != np.float32(fill)
-    v = vals[ok]
     lo, hi = PLAUSIBLE_RANGE
     facts.update(plausible_range=list(PLAUSIBLE_RANGE), checked_bands=[patch.bands[i] for i in idx])
-    # with fill_value 0 a zero cannot be told from fill: look at every finite value then
-    zeros = vals[np.isfinite(vals)] if fill in (None, 0) else v
-    all_zero = bool(known) and max(known) > 0 and zeros.size > 0 and not np.any(zeros != 0)
+    n_valid = n_outside = n_zero_pool = 0
+    vmax, nonzero = 0.0, False
+    h = patch.data.shape[-2]
+    step = max(1, (1 << 22) // max(1, patch.data.shape[0] * len(idx) * patch.data.shape[-1]))
+    for r0 in range(0, h, step):  # in blocks of rows: a large patch is not copied whole, several times
+        vals = patch.data[:, idx, r0:r0 + step]
+        fin = np.isfinite(vals)
+        ok = fin & (vals != np.float32(fill)) if fill is not None else fin
+        v = vals[ok]
+        # with fill_value 0 a zero cannot be told from fill: look at every finite value then
+        zeros = vals[fin] if fill in (None, 0) else v
+        n_zero_pool += zeros.size
+        nonzero = nonzero or bool(np.any(zeros != 0))
+        if v.size:
+            n_valid += v.size
+            vmax = max(vmax, float(np.abs(v).max()))
+            n_outside += int(np.count_nonzero((v < lo) | (v > hi)))
+    all_zero = bool(known) and max(known) > 0 and n_zero_pool > 0 and not nonzero
     if all_zero:
         facts["issues"].append("every valid reflectance value is 0 (no data, or a nodata value "
                                "that is not declared in the file)")
-    elif v.size:
-        vmax = float(np.abs(v).max())
-        outside = float(np.mean((v < lo) | (v > hi)))
+    elif n_valid:
+        outside = n_outside / n_valid
         facts.update(outside_fraction=outside, max_abs=vmax)
         if vmax <= UNIT_MAX:
             facts["issues"].append(
