@@ -21,7 +21,7 @@ from typing import Any
 
 PREFIX = "rs_embed"
 KEYS = ("default_backend", "local_data", "gee_project", "cache_dir", "device", "output_dir", "max_memory_gb",
-        "ask_memory_gb", "full_provenance")
+        "ask_memory_gb", "full_provenance", "min_valid_fraction")
 #: settings the engine reads from the environment: setting -> variable (engine/budget.py, engine/provenance.py)
 ENVIRONMENT = {"cache_dir": "RS_EMBED_CACHE", "max_memory_gb": "RS_EMBED_MAX_MEMORY_GB",
                "ask_memory_gb": "RS_EMBED_ASK_MEMORY_GB", "full_provenance": "RS_EMBED_FULL_PROVENANCE"}
@@ -117,16 +117,20 @@ def provider_options(backend: str, data_folder: str | None = None) -> dict[str, 
     from the settings. Without a project setting the engine falls back
     to its environment variables (``RS_EMBED_GEE_PROJECT``, ``EARTHENGINE_PROJECT``,
     ``GOOGLE_CLOUD_PROJECT``)."""
+    opts: dict[str, Any] = {}
+    least = get("min_valid_fraction")  # the least share of a region with valid data (engine default 0.05)
+    if least is not None and backend in ("local", "gee", "stac"):
+        opts["min_valid_fraction"] = float(least)
     if backend == "local":
-        return {"root": local_data_folder(data_folder)}
+        return {"root": local_data_folder(data_folder), **opts}
     if backend == "gee":
         project = get("gee_project")
-        return {"project": str(project)} if project else {}
+        return {"project": str(project), **opts} if project else opts
     if backend == "stac":  # an API URL in the data field, the settings or RS_EMBED_STAC_URL; else Earth Search
         for url in (data_folder, get("stac_url"), os.environ.get("RS_EMBED_STAC_URL")):
             if url and str(url).startswith(("http://", "https://")):
-                return {"url": str(url)}
-    return {}
+                return {"url": str(url), **opts}
+    return opts
 
 
 def model_options(model: str, user: Mapping[str, Any] | None = None) -> dict[str, Any]:

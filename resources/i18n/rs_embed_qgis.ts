@@ -998,6 +998,11 @@ It may take long and slow the computer down. Run it?</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/layers.py" />
+            <source>Valid data: {valid:.0%} of the region (below {least:.0%} the run fails).</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_features.py" />
             <source>Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)</source>
             <translation type="unfinished" />
@@ -1010,6 +1015,17 @@ It may take long and slow the computer down. Run it?</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>WARNING: this model ran with RANDOM weights; the output is not a pretrained embedding.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/layers.py" />
+            <location filename="../../rs_embed_qgis/processing/common.py" />
+            <source>WARNING: {warning}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>Warning: {warnings}</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1812,6 +1828,11 @@ It may take long and slow the computer down. Run it?</source>
         <name>RsEmbedSettingsForm</name>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>A region whose share of pixels with valid data (after cloud masking, inside the scenes) is below this fails with the reason; above it and below 90 % the run warns. 0: never fails.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>A run whose largest region is estimated to need more is refused before any download, with what to do instead. 0: no limit.</source>
             <translation type="unfinished" />
         </message>
@@ -1858,6 +1879,11 @@ It may take long and slow the computer down. Run it?</source>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>Google Cloud project id registered for Earth Engine</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Least valid data in a region</source>
             <translation type="unfinished" />
         </message>
         <message>

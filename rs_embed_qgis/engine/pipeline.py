@@ -30,6 +30,7 @@ Timings are kept per stage and per item (``Outcome.timings``) and per batch
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -49,9 +50,11 @@ from .errors import Cancelled, ProviderError, RequestError, SpecError
 from .geo import RoiGrid, roi_grid
 from .input_checks import check_patch, checks_enabled, checks_should_raise
 from .progress import CancelFn, ProgressFn, as_feedback, cancel_scope, check_cancelled, in_scope
-from .providers import freeze_options, get_provider
+from .providers import freeze_options, get_provider, sanity
 from .providers.base import Patch, Provider
 from .specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
+
+_log = logging.getLogger(__name__)
 
 # -- embedders: one cached instance per (model, options, device) --------------------------------
 _lock = threading.RLock()
@@ -413,6 +416,11 @@ def finish(emb: Embedding, patch: Patch, spatial: SpatialSpec | None, temporal: 
     m["sensor"] = sensor.to_dict() if sensor is not None else None
     m["backend"] = backend
     m["input"] = patch.describe()
+    cov = m["coverage"] = sanity.coverage(patch)  # the share of the ROI with valid data
+    warning = sanity.coverage_warning(cov, f"ROI {spatial!r}" if spatial is not None else "the ROI")
+    if warning:  # in the meta, and in the log (the plugin shows it in its log tab and message bar)
+        m.setdefault("warnings", []).append(warning)
+        _log.warning(warning)
     m.setdefault("timings", {}).update(timings)
     arr = emb.array
     if arr.ndim == 3 and patch.grid is not None:

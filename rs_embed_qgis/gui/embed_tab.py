@@ -478,13 +478,17 @@ class EmbedTab(AlgorithmTab):
             run=html.escape(run), seconds=seconds, fetch=tim.get("fetch_s", 0), model=tim.get("embed_s", 0))
             + "<br>" + "<br>".join(html.escape(f) for f in files))
         random_w = bool(meta.get("random_weights"))
+        warnings = [str(w) for w in meta.get("warnings") or []]  # e.g. an ROI partly covered by valid data
         if random_w:
             message = tr("{model} ran with RANDOM weights: the layer is not a pretrained embedding (see the "
                          "layer metadata).").format(model=meta.get("model"))
         else:
             message = tr("{run}: layers added.").format(run=run)
+        if warnings:
+            message += " " + tr("Warning: {warnings}").format(warnings="; ".join(warnings))
+            report += "<br><span style='color:#b00000'>" + "<br>".join(html.escape(w) for w in warnings) + "</span>"
         return Done("embed", message, load_layers, data={"results": results, "meta": meta},
-                    report_html=report, warning=random_w)
+                    report_html=report, warning=random_w or bool(warnings))
 
     def inspect_input(self):
         """Fetch the input patch of the region (no model run): an RGB layer and statistics."""

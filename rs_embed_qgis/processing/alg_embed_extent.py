@@ -118,6 +118,7 @@ class EmbedExtentAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             return {}
         feedback.setProgress(100)
         common.warn_random_weights(feedback, emb.meta)
+        common.warn_coverage(feedback, emb.meta)
         feedback.pushInfo(tr("Grid {shape} in {crs} written to {path}").format(
             shape=emb.array.shape, crs=emb.meta.get("crs"), path=res["geotiff"]))
         self._written = dict(res, meta=emb.meta)

@@ -220,6 +220,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         out = {"COUNT": len(ok), "SKIPPED": n_in - len(ok)}
         first = results[passes[0][0]][ok[0]]
         common.warn_random_weights(feedback, first.meta)
+        warned = [w for i in ok for w in common.warn_coverage(
+            feedback, results[passes[0][0]][i].meta, f"feature {rois[i].fid} ({rois[i].name})")]
         dim = int(first.array.shape[0]) if want_vec else 0
         if want_vec and layout == "columns":
             self._check_width(parameters, context, dim)
@@ -239,7 +241,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             written.append(str(out[self.OUTPUT]).split("|")[0])
         if common.drop_if_cancelled(feedback, written):
             return {}
-        out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok))
+        out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok),
+                                             warnings=warned)
         self._written = {"pooled": out.get(self.OUTPUT), "meta": first.meta, "grids": grids,
                          "add_grids": self.parameterAsBool(parameters, self.ADD_GRIDS, context)}
         feedback.setProgress(100)

@@ -70,3 +70,45 @@ def test_toolbox_refuses_an_extent_over_the_limit_before_any_fetch(processing, m
         processing.run("rs_embed:embed_extent", {
             "EXTENT": "-180,180,-85,85 [EPSG:4326]", "MODEL": "mosaiks", "START": "2022-06-01", "END": "2022-09-01",
             "GRID_SCALE": 1000, "OUTPUT": "TEMPORARY_OUTPUT"})
+
+
+def test_partial_coverage_warns_in_the_message_bar_the_log_and_the_layer_metadata(dock, qtbot, qgis_iface):
+    """An ROI three quarters outside the data: the run goes on, says so in the message bar and
+    the tab, and the layers' metadata give the share of valid data (issue 17)."""
+    from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsRectangle
+
+    dock.set_roi_rectangle(QgsRectangle(9.025, 47.83, 9.085, 47.85), QgsCoordinateReferenceSystem("EPSG:4326"))
+    tab = dock.embed
+    tab.ui.cmbModel.setCurrentText("mosaiks")
+    tab.ui.spinGridScale.setValue(200)
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        tab.run()
+    assert sig.args == ["embed", True]
+    warnings = qgis_iface.messageBar().get_messages(Qgis.MessageLevel.Warning)
+    assert any("only 25% of ROI" in m and "fill value" in m for m in warnings), warnings
+    assert "fill value" in tab.ui.txtReport.toPlainText()
+    abstracts = [lyr.metadata().abstract() for lyr in tab.added_layers]
+    assert abstracts and all("Valid data: 25% of the region" in a for a in abstracts), abstracts
+
+
+def test_toolbox_reports_partial_coverage(processing):
+    import json
+
+    from qgis.core import QgsProcessingFeedback
+
+    class Fb(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.errors = []
+
+        def reportError(self, error, fatalError=False):  # noqa: N802,N803 - Qt naming
+            self.errors.append(error)
+
+    fb = Fb()
+    res = processing.run("rs_embed:embed_extent", {
+        "EXTENT": "9.025,9.085,47.83,47.85 [EPSG:4326]", "MODEL": "mosaiks", "START": "2022-06-01",
+        "END": "2022-09-01", "GRID_SCALE": 200, "MODEL_OPTIONS": '{"num_features": 8}',
+        "OUTPUT": "TEMPORARY_OUTPUT"}, feedback=fb)
+    meta = json.loads(res["METADATA"])
+    assert 0.2 < meta["coverage"]["valid_fraction"] < 0.3 and meta["warnings"]
+    assert any(e.startswith("WARNING: only 25% of ROI") for e in fb.errors), fb.errors

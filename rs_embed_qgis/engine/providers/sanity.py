@@ -18,6 +18,13 @@ Two checks on a fetched patch:
 
 The facts (fractions, issues) are kept in ``patch.meta["input_sanity"]`` either way,
 and :func:`~rs_embed_qgis.engine.input_checks.inspect_provider_patch` reports them.
+
+**Coverage** (:func:`coverage`): the same valid fraction is what the run reports as the share
+of the ROI covered by valid data, in every embedding's ``meta["coverage"]`` (and so in the
+layer metadata, the export manifests and GeoTIFF tags). Under ``min_valid_fraction`` the fetch
+fails (above); between it and :data:`COVERAGE_WARN_BELOW` (0.9) the run goes on and warns
+(``meta["warnings"]``, the log, QGIS's message bar): part of the grid embeds the fill value
+(an ROI half outside the scenes, clouds).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from .bands import S2_REFLECTANCE, s2_band
 from .base import Patch
 
 MIN_VALID_FRACTION = 0.05
+COVERAGE_WARN_BELOW = 0.9
 PLAUSIBLE_RANGE = (-1000.0, 20000.0)
 MAX_OUTSIDE_FRACTION = 0.01
 UNIT_MAX = 2.0
@@ -160,5 +168,29 @@ def check(patch: Patch, spatial: Any, temporal: Any, policy: SanityPolicy, *,
     return patch
 
 
-__all__ = ["InputSanityError", "SanityPolicy", "assess", "check", "MIN_VALID_FRACTION",
-           "PLAUSIBLE_RANGE", "MAX_OUTSIDE_FRACTION", "POLICIES"]
+def coverage(patch: Patch) -> dict[str, Any] | None:
+    """The share of the ROI covered by valid data: the input sanity facts' valid fraction (or,
+    for a patch no sanity check saw, the frames' ``valid_fraction``), per frame too; ``None``
+    when the patch does not say (pixels a caller passed in)."""
+    facts = patch.meta.get("input_sanity") or {}
+    frames = facts.get("frame_valid_fraction") or [f.get("valid_fraction") for f in patch.frames]
+    known = [float(v) for v in frames if v is not None]
+    vf = facts.get("valid_fraction")
+    if vf is None and known:
+        vf = float(np.mean(known))
+    if vf is None:
+        return None
+    return {"valid_fraction": float(vf), "frame_valid_fraction": frames,
+            "min_valid_fraction": facts.get("min_valid_fraction"), "warn_below": COVERAGE_WARN_BELOW}
+
+
+def coverage_warning(cov: dict[str, Any] | None, where: str = "the ROI") -> str | None:
+    """The warning a partly covered ROI gets (``None`` when it is covered enough)."""
+    if not cov or cov["valid_fraction"] >= COVERAGE_WARN_BELOW:
+        return None
+    return (f"only {cov['valid_fraction']:.0%} of {where} has valid data (clouds, or the scenes do not cover "
+            f"it): the rest of the embedding is computed from the fill value")
+
+
+__all__ = ["InputSanityError", "SanityPolicy", "assess", "check", "coverage", "coverage_warning",
+           "MIN_VALID_FRACTION", "COVERAGE_WARN_BELOW", "PLAUSIBLE_RANGE", "MAX_OUTSIDE_FRACTION", "POLICIES"]
