@@ -41,7 +41,7 @@ from ..progress import Feedback, cancel_scope
 from ..provenance import public
 from ..providers.base import Patch
 from ..specs import SensorSpec, TemporalSpec
-from . import writers
+from . import formats, writers
 from .manifest import (
     MANIFEST_VERSION,
     RUN_MANIFEST,
@@ -73,6 +73,7 @@ class ExportPlan(Plan):
     prompt_cancel: bool = False  # one item per forward, so a cancel stops within a second
     job_key: str = ""
     job: dict[str, Any] = field(default_factory=dict)
+    format_entry: formats.FormatEntry | None = None  # where the format lives (one registered at run time)
 
     @property
     def item_format(self) -> str:
@@ -119,7 +120,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         item_dir=Path(item_dir).absolute(),  # Dask workers may run elsewhere
         save_inputs=knobs["save_inputs"], save_embeddings=knobs["save_embeddings"],
         save_manifest=knobs["save_manifest"], prompt_cancel=bool(knobs.get("prompt_cancel")),
-        job_key=digest(job), job=job)
+        job_key=digest(job), job=job, format_entry=formats.format_entry(fmt))
 
 
 def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
@@ -142,12 +143,14 @@ def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
 
 
 def ensure_registered(plan: ExportPlan) -> None:
-    """Make models registered at run time (e.g. by a script) known on Dask workers too."""
+    """Make models and the format registered at run time (e.g. by a script) known on Dask workers too."""
     from ..catalog import ENTRIES, register
 
     for entry in plan.model_entries:
         if entry.id not in ENTRIES:
             register(entry)
+    if plan.format_entry is not None:
+        formats.ensure_registered(plan.format_entry)
 
 
 # -- fetch, check, embed: the pipeline -----------------------------------------------------------
@@ -261,10 +264,7 @@ def run_chunk(plan: ExportPlan, indices: Sequence[int]) -> list[dict[str, Any]]:
 # -- resume ---------------------------------------------------------------------------------------
 def main_file(plan: ExportPlan, name: str) -> list[Path]:
     """The data files of the item whose file stem is ``name``."""
-    d, f = plan.item_dir, plan.item_format
-    if f == "geotiff":
-        return [d / f"{name}.{sanitize_key(m)}.tif" for m in plan.models] if plan.save_embeddings else []
-    return [writers.item_paths(d, name, f)]
+    return writers.item_files(plan.item_dir, name, plan.item_format, plan.models, plan.save_embeddings)
 
 
 def completed_item(plan: ExportPlan, i: int) -> dict[str, Any] | None:
