@@ -26,9 +26,10 @@ test-plugin: setup
 test-slow: setup
 	@$(PY) -m pytest tests -m slow -q
 
-## The installable plugin zip (dist/rs_embed_qgis-<version>.zip).
+## The release: dist/rs_embed_qgis.<version>.zip (checked as plugins.qgis.org checks uploads) and
+## dist/plugins.xml for a custom plugin repository (REPO_URL=<where the zip is served>).
 package: setup
-	@$(PY) scripts/package.py
+	@$(PY) scripts/package.py $(if $(REPO_URL),--repo-url $(REPO_URL))
 
 ## Install that zip into the default QGIS profile (or QGIS_PROFILE_DIR).
 install-plugin: package

@@ -5,6 +5,7 @@
 
 Heavy modules (torch, model code, providers) are imported only when used.
 """
+from .. import __version__  # noqa: F401 - the one version (rs_embed_qgis/__init__.py), re-exported
 from .api import (
     clear_caches,
     get_embedder,
@@ -17,8 +18,6 @@ from .catalog import describe_model, list_models
 from .embedding import Embedding
 from .errors import ModelError, ProviderError, RsEmbedError, SpecError
 from .specs import BBox, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name):  # lazily exposed parts that pull optional dependencies
