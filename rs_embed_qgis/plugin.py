@@ -21,7 +21,7 @@ class _QgsLogHandler(logging.Handler):
         try:
             QgsMessageLog.logMessage(self.format(record), "RS Embed",
                                      self.LEVELS.get(record.levelno, Qgis.Info))
-        except Exception:  # noqa: BLE001 - logging must never raise
+        except Exception:  # noqa: BLE001  # nosec B110 - logging must never raise
             pass
 
 
@@ -63,7 +63,7 @@ class RsEmbedPlugin:
         from .gui.dock import RsEmbedDock
 
         self.dock = RsEmbedDock(self.iface, self.iface.mainWindow())
-        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
         action = QAction(icon("rs_embed.svg"), "RS Embed", self.iface.mainWindow())
         action.setObjectName("rs_embed_dock_action")
@@ -79,13 +79,19 @@ class RsEmbedPlugin:
         settings_action.triggered.connect(self.dock.open_settings)
         self.iface.addPluginToRasterMenu(self.menu, settings_action)
         self.actions.append(settings_action)
+        deps_action = QAction("Optional Python packages…", self.iface.mainWindow())
+        deps_action.setObjectName("rs_embed_deps_action")
+        deps_action.setToolTip("Install torch, earthengine-api, ... into a folder this plugin owns")
+        deps_action.triggered.connect(self.dock.install_missing)
+        self.iface.addPluginToRasterMenu(self.menu, deps_action)
+        self.actions.append(deps_action)
 
     def unload(self):
         for action in self.actions:
             try:
                 self.iface.removePluginRasterMenu(self.menu, action)
                 self.iface.removeToolBarIcon(action)
-            except Exception:  # noqa: BLE001 - iface may be half torn down at exit
+            except Exception:  # noqa: BLE001  # nosec B110 - iface may be half torn down at exit
                 pass
             action.deleteLater()
         self.actions = []
@@ -93,7 +99,7 @@ class RsEmbedPlugin:
             try:
                 self.dock.cleanup()
                 self.iface.removeDockWidget(self.dock)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001  # nosec B110 - the dock is deleted below whatever failed here
                 pass
             self.dock.setParent(None)
             self.dock.deleteLater()

@@ -109,7 +109,7 @@ class _Base(QgsTask):
                 Qgis.Critical)
             try:
                 self.on_error(self, exc)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001  # nosec B110 - already logged above; QGIS must not see it
                 pass
 
 

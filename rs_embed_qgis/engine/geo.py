@@ -93,8 +93,7 @@ def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
     if isinstance(spatial, PointBuffer):
         x, y = _transformer("EPSG:4326", crs).transform(lon, lat)
         x0, b, r, t = x - spatial.buffer_m, y - spatial.buffer_m, x + spatial.buffer_m, y + spatial.buffer_m
-    else:
-        assert isinstance(spatial, BBox)
+    else:  # a BBox: validate_spatial lets nothing else through
         x0, b, r, t = transform_bounds(
             (spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat), "EPSG:4326", crs)
     left = math.floor(x0 / scale_m) * scale_m

@@ -275,15 +275,17 @@ class RsEmbedDock(QgsDockWidget):
             u.cmbOutputMode.setCurrentText(d["outputs"][0])
         self._update_deps()
 
-    def missing_dependencies(self) -> list[str]:
+    def selection_needs(self) -> list[str]:
         """What the chosen model and backend need but QGIS's Python lacks (import names)."""
-        need: list[str] = []
-        info = getattr(self, "model_info", None) or {}
-        need += [m for m in info.get("requires", []) if not deps.is_importable(m)]
+        need = [m for m in (getattr(self, "model_info", None) or {}).get("requires", []) if not deps.is_importable(m)]
         if self.ui.cmbBackend.currentText() == "gee" and not deps.is_importable("ee"):
             need.append("ee")
-        need += [m for m in deps.missing(["torch"]) if m not in need]
         return need
+
+    def missing_dependencies(self) -> list[str]:
+        """Every optional package QGIS's Python lacks, the current selection's first (import names)."""
+        need = self.selection_needs()
+        return need + [m for m in deps.missing() if m not in need]
 
     def _update_deps(self) -> None:
         u = self.ui
@@ -294,37 +296,30 @@ class RsEmbedDock(QgsDockWidget):
             txt = deps.describe_missing(need)
             if not model_need:
                 txt += f" The selected model ({u.cmbModel.currentText()}) does not need it and works now."
+            else:
+                txt += f" {u.cmbModel.currentText()} needs {', '.join(deps.pip_name(m) for m in model_need)}."
             u.lblDeps.setText(txt)
         u.lblDeps.setVisible(bool(need))
         u.btnInstallDeps.setVisible(bool(need))
-        u.btnInstallDeps.setText(f"Install {', '.join(deps.pip_name(m) for m in need)} into the plugin's folder…")
+        u.btnInstallDeps.setText("Install optional packages into the plugin's folder…")
         u.btnRun.setEnabled(not model_need)
         u.btnRun.setToolTip("" if not model_need else f"{u.cmbModel.currentText()} needs "
                             f"{', '.join(model_need)}; install it first")
 
-    def install_command(self) -> list[str]:
-        """The pip command the install button would run (dry run: nothing is executed)."""
-        return deps.install_command(self.missing_dependencies(), deps.deps_dir(), deps.constraints_file())
+    def install_missing(self):
+        """Open the installer with what the current selection needs ticked (all missing if nothing)."""
+        from .install_dialog import InstallDialog
 
-    def install_missing(self) -> None:
-        from qgis.PyQt.QtWidgets import QMessageBox
+        if getattr(self, "install_dialog", None) is None:
+            self.install_dialog = InstallDialog(self, preselect=self.selection_needs() or self.missing_dependencies())
+            self.install_dialog.installed.connect(self._install_done)
+            self.install_dialog.finished.connect(lambda _r: setattr(self, "install_dialog", None))
+        self.install_dialog.show()
+        self.install_dialog.raise_()
+        return self.install_dialog
 
-        need = self.missing_dependencies()
-        if not need:
-            return
-        cmd = self.install_command()
-        ok = QMessageBox.question(
-            self, "RS Embed: install packages",
-            f"Install {', '.join(deps.pip_name(m) for m in need)} into\n{deps.deps_dir()}\n\n"
-            f"Command:\n{' '.join(cmd)}\n\nThis downloads packages from PyPI and may take minutes.")
-        if ok != QMessageBox.Yes:
-            return
-        task = _InstallTask(cmd, on_done=self._install_done, on_error=self._task_error)
-        self._start(task)
-
-    def _install_done(self, task) -> None:
+    def _install_done(self, plan=None) -> None:
         deps.add_to_path()
-        importlib.invalidate_caches()
         self._fill_backends(self.ui.cmbBackend.currentText())
         self._on_model(self.ui.cmbModel.currentText())
         self._msg("Packages installed into the plugin's folder. Restart QGIS if a model still "
@@ -697,7 +692,7 @@ class RsEmbedDock(QgsDockWidget):
         from .settings_dialog import SettingsDialog
 
         dlg = SettingsDialog(self)
-        if dlg.exec_():
+        if dlg.exec():
             self._gee_status = None  # the project may have changed: check again
             self.reload_settings()
             self._on_model(self.ui.cmbModel.currentText())
@@ -716,6 +711,9 @@ class RsEmbedDock(QgsDockWidget):
             except RuntimeError:  # already deleted by the task manager
                 pass
         self.tasks = []
+        if getattr(self, "install_dialog", None) is not None:  # pip keeps running in its task: stop it
+            self.install_dialog.stop()
+            self.install_dialog.close()
         for tab in getattr(self, "tool_tabs", {}).values():
             tab.cleanup()
         try:
@@ -758,19 +756,3 @@ def stats_html(report: dict[str, Any]) -> str:
             f"frames: {html.escape(fr)}</p>{warn}<table><tr><th>band</th><th>min</th><th>median</th><th>max</th>"
             f"<th>std</th><th>% NaN</th><th>% zero</th></tr>{''.join(rows)}</table>")
 
-
-class _InstallTask:
-    """Runs pip (user-confirmed) in the background; built lazily so tests never touch pip."""
-
-    def __new__(cls, cmd, on_done, on_error):
-        from ..tasks import _Base
-
-        class InstallTask(_Base):
-            def __init__(self):
-                super().__init__("RS Embed: install Python packages", on_done=on_done, on_error=on_error)
-                self.cmd = list(cmd)
-
-            def compute(self):
-                self.result = {"output": deps.run_install(self.cmd, self.isCanceled)}
-
-        return InstallTask()

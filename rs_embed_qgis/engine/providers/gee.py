@@ -388,7 +388,7 @@ class GEEProvider(Provider):
                 reason = _scrub(_first_line(exc), self._token)
                 code = f"HTTP {status}" if status else type(exc).__name__
                 if kind == "retry" and attempt < self.max_retries:
-                    sleep = delay * (1.0 + self.retry_jitter * random.random())
+                    sleep = delay * (1.0 + self.retry_jitter * random.random())  # nosec B311 - back-off jitter, not security
                     if retry_after is not None:
                         sleep = max(sleep, min(retry_after, 60.0))
                     self._count(retries=1, sleeps=sleep)
