@@ -389,7 +389,8 @@ def install(modules: Sequence[str], target: Path, on_line: Callable[[str], None]
 
 def restart_needed(plan: Plan, target: Path) -> list[str]:
     """Modules of the plan that this process had already imported from elsewhere (QGIS keeps
-    using those until it restarts)."""
+    using those until it restarts). Private helpers (``_distutils_hack``, loaded by a .pth file
+    at start-up) are left out: nothing imports them by name."""
     from importlib import metadata
 
     new = {normalize(n) for n, _ in plan.install}
@@ -399,6 +400,8 @@ def restart_needed(plan: Plan, target: Path) -> list[str]:
         if normalize(dist.metadata["Name"] or "") not in new:
             continue
         for top in _top_levels(dist):
+            if top.startswith("_"):
+                continue
             mod = sys.modules.get(top)
             where = os.path.realpath(getattr(mod, "__file__", None) or "")
             if mod is not None and os.path.commonpath([where, root]) != root:
