@@ -57,8 +57,8 @@ def main() -> None:
     from qgis.PyQt.QtWidgets import QMainWindow
 
     from rs_embed_qgis.engine import clear_caches
+    from rs_embed_qgis.engine.pipeline import run_embed
     from rs_embed_qgis.gui.dock import RsEmbedDock
-    from rs_embed_qgis.jobs import run_embed
 
     class MiniIface:  # what the dock asks of QGIS's iface
         def __init__(self):

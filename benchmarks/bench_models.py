@@ -1,4 +1,5 @@
-"""Speed and memory of the ViT-family models on this machine, all figures from one run.
+"""Speed and memory of the token models (ViT family, Galileo, OlmoEarth) on this machine,
+all figures from one run.
 
 For each model, in its own process (so peak memory is that model's):
 
@@ -36,6 +37,9 @@ SIZES = {
     "satmaepp": ({"variant": "multispectral", "arch": {"embed_dim": 768, "depth": 12, "num_heads": 12,
                                                        "channel_embed": 192}}, {"variant": "multispectral"}),
     "scalemae": ({"arch": {"embed_dim": 768, "depth": 12, "num_heads": 12}}, {}),
+    # multi-frame models: monthly frames over the year (the frame policy), empty bins as each model says
+    "galileo": ({"variant": "nano"}, {"variant": "base"}),
+    "olmoearth": ({"variant": "nano"}, {"variant": "base"}),
 }
 CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
 
@@ -65,7 +69,10 @@ def matmul_gflops(n: int = 1536, reps: int = 6) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-def forward_flops(emb) -> float:
+def forward_flops(emb, x, side) -> float:
+    """FLOPs of one sample of the model input batch ``x`` (with its side inputs)."""
+    if hasattr(emb, "flops_per_input"):  # models whose cost depends on the frames fed
+        return emb.flops_per_input(x, side)
     m = emb.model
     if hasattr(m, "flops_per_sample"):
         return m.flops_per_sample(emb.n_frames)
@@ -98,7 +105,7 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
     from rs_embed_qgis.engine.api import get_provider
 
     patches = get_provider("local").fetch_many(spatials[: emb.batch_size], temporal, emb.default_sensor(),
-                                               frames=emb.frames, num_workers=4)
+                                               frames=emb.frames_for(temporal), num_workers=4)
     xs = np.stack([emb._tiles(emb.preprocess(p), "resize")[0][0] for p in patches])
     sides = [emb.side_inputs(p, 1, "resize") for p in patches]
     side = {k: torch.from_numpy(np.concatenate([s[k] for s in sides])) for k in sides[0]}
@@ -112,7 +119,7 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
             emb.forward_batch(x, side)
             best = min(best, time.perf_counter() - t)
             mm = max(mm, matmul_gflops(reps=3))
-    fwd_gflops = forward_flops(emb) * x.shape[0] / best / 1e9
+    fwd_gflops = forward_flops(emb, x, side) * x.shape[0] / best / 1e9
     return {
         "model": model, "size": "published" if full else "bench", "variant": emb.variant,
         "params_M": sum(p.numel() for p in emb.model.parameters()) / 1e6,
@@ -121,7 +128,7 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
         "batch_equals_loop": same,
         "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "forward_gflops": fwd_gflops, "matmul_gflops": mm, "fraction_of_matmul": fwd_gflops / mm,
-        "gflop_per_roi": forward_flops(emb) / 1e9,
+        "gflop_per_roi": forward_flops(emb, x, side) / 1e9,
     }
 
 

@@ -1,78 +1,26 @@
-"""Engine results -> files -> QGIS layers, with styles and metadata.
+"""Files the engine wrote -> QGIS layers, with styles and metadata.
 
-Two halves, kept apart on purpose:
-
-* ``write_*`` functions are plain numpy/rasterio/ogr. QgsTasks call them from
-  their worker thread (``run()``); each write is atomic (temp file in the same
-  folder, then ``os.replace``), so a cancelled or failed task leaves nothing.
-* ``*_layer`` functions build QGIS layers; they run on the main thread
-  (``QgsTask.finished``) only.
+The files themselves are written by the engine (``engine.io``, through the one raster
+writer of ``engine.geoio``) in the tasks' worker threads. The ``*_layer`` functions
+here build QGIS layers; they run on the main thread (``QgsTask.finished``) only.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .engine.io import atomic_path, principal_components, to_json
+from .engine.io import temporal_bounds, to_json
 
 META_PROPERTY = "rs_embed/meta"
 EMBEDDING_PROPERTY = "rs_embed/embedding_path"
 KIND_PROPERTY = "rs_embed/kind"
 
 
-# --------------------------------------------------------------------------- files (any thread)
-
-def write_float_geotiff(arr: np.ndarray, crs: str, transform: Sequence[float], path: os.PathLike | str,
-                        band_names: Sequence[str] | None = None, tags: dict[str, str] | None = None,
-                        nodata: float | None = float("nan")) -> Path:
-    """A ``(B, H, W)`` float32 GeoTIFF, atomically.
-
-    Written with GDAL's own bindings, which release the GIL while compressing and
-    flushing, so a task writing this never freezes Python code on the GUI thread.
-    """
-    from osgeo import gdal, osr
-
-    gdal.UseExceptions()
-    arr = np.ascontiguousarray(np.asarray(arr, np.float32))
-    if arr.ndim == 2:
-        arr = arr[None]
-    b, h, w = arr.shape
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(str(crs))
-    a, bb, c, d, e, f = list(transform)[:6]  # rasterio/affine order -> GDAL geotransform
-    with atomic_path(path, suffix=".tif") as tmp:
-        ds = gdal.GetDriverByName("GTiff").Create(str(tmp), w, h, b, gdal.GDT_Float32,
-                                                  ["COMPRESS=DEFLATE", "PREDICTOR=3"])
-        ds.SetGeoTransform((c, a, bb, f, d, e))
-        ds.SetProjection(srs.ExportToWkt())
-        ds.WriteRaster(0, 0, w, h, arr.tobytes(), band_list=list(range(1, b + 1)))
-        for i in range(b):
-            band = ds.GetRasterBand(i + 1)
-            if nodata is not None:
-                band.SetNoDataValue(float(nodata))
-            if band_names and i < len(band_names):
-                band.SetDescription(str(band_names[i]))
-        if tags:
-            ds.SetMetadata({k: str(v) for k, v in tags.items()})
-        ds.FlushCache()
-        ds = None  # close before the rename
-    return Path(path)
-
-
-def write_pca_geotiff(emb, path: os.PathLike | str) -> dict[str, Any]:
-    """The grid embedding's first three PCs as a 3-band GeoTIFF beside it; returns the stretch."""
-    pcs, info = principal_components(emb.array, 3)
-    write_float_geotiff(pcs, emb.meta["crs"], emb.meta["transform"], path,
-                        band_names=["pc1", "pc2", "pc3"],
-                        tags={"RS_EMBED_PCA": to_json(info), "RS_EMBED_MODEL": str(emb.meta.get("model"))})
-    return info
-
+# --------------------------------------------------------------- numbers for the tasks (any thread)
 
 def cosine_similarity_grid(grid: np.ndarray, row: int, col: int) -> np.ndarray:
     """Cosine similarity of every cell of a ``(D, H, W)`` grid to cell ``(row, col)``."""
@@ -94,79 +42,6 @@ def cosine_similarity_grid(grid: np.ndarray, row: int, col: int) -> np.ndarray:
     return sim.reshape(h, w).astype(np.float32)
 
 
-def write_pooled_gpkg(vectors: Sequence[np.ndarray], geometries_wkt: Sequence[str],
-                      path: os.PathLike | str, meta: dict[str, Any], layer_name: str = "embeddings") -> Path:
-    """Pooled embeddings as a GeoPackage: one feature per ROI (EPSG:4326 geometry),
-    attributes ``model``, ``start``, ``end``, ``random_weights`` and ``e0..eN``."""
-    from osgeo import ogr, osr
-
-    ogr.UseExceptions()
-    if len(vectors) != len(geometries_wkt):
-        raise ValueError(f"{len(vectors)} vectors for {len(geometries_wkt)} geometries")
-    dim = int(np.asarray(vectors[0]).size)
-    temporal = meta.get("temporal") or {}
-    start, end = _temporal_bounds(temporal)
-    with atomic_path(path, suffix=".gpkg") as tmp:
-        tmp.unlink()  # GDAL refuses to create over an existing (empty) file
-        drv = ogr.GetDriverByName("GPKG")
-        ds = drv.CreateDataSource(str(tmp))
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(4326)
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        lyr = ds.CreateLayer(layer_name, srs, ogr.wkbPolygon if all(
-            "POLYGON" in g.upper() and "MULTI" not in g.upper() for g in geometries_wkt) else ogr.wkbUnknown)
-        fields = [("roi", ogr.OFTInteger), ("model", ogr.OFTString), ("start", ogr.OFTString),
-                  ("end", ogr.OFTString), ("random_weights", ogr.OFTInteger)]
-        for name, typ in fields:
-            lyr.CreateField(ogr.FieldDefn(name, typ))
-        for i in range(dim):
-            lyr.CreateField(ogr.FieldDefn(f"e{i}", ogr.OFTReal))
-        ds.StartTransaction()
-        defn = lyr.GetLayerDefn()
-        for k, (vec, wkt) in enumerate(zip(vectors, geometries_wkt, strict=True)):
-            v = np.asarray(vec, np.float64).ravel()
-            f = ogr.Feature(defn)
-            f.SetField("roi", k)
-            f.SetField("model", str(meta.get("model", "")))
-            f.SetField("start", start)
-            f.SetField("end", end)
-            f.SetField("random_weights", int(bool(meta.get("random_weights"))))
-            for i, val in enumerate(v):
-                f.SetField(f"e{i}", float(val))
-            f.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
-            lyr.CreateFeature(f)
-        ds.CommitTransaction()
-        ds.SetMetadataItem("RS_EMBED_META", to_json(meta))
-        ds = None  # close before the rename
-        for side in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            if side.exists():
-                side.unlink()
-    return Path(path)
-
-
-def write_rgb_preview(chw: np.ndarray, bands: Sequence[str], crs: str, transform: Sequence[float],
-                      path: os.PathLike | str, rgb_bands: Sequence[str] | None = None) -> dict[str, Any]:
-    """True-colour bands of a ``(C, H, W)`` input patch (raw values) as a 3-band GeoTIFF.
-
-    Returns the bands used and a 2-98 % stretch per band for the renderer.
-    """
-    from .engine.providers.bands import band_index
-
-    bands = list(bands)
-    try:
-        idx = [band_index(bands, b) for b in (rgb_bands or ("B4", "B3", "B2"))]
-    except Exception:  # noqa: BLE001 - no true-colour bands: show the first three
-        idx = ([0, 1, 2] if len(bands) >= 3 else [0] * 3)
-    arr = np.asarray(chw, np.float32)[idx]
-    write_float_geotiff(arr, crs, transform, path, band_names=[bands[i] for i in idx], nodata=None)
-    stretch = []
-    for a in arr:
-        v = a[np.isfinite(a)]
-        lo, hi = (np.percentile(v, [2, 98]).tolist() if v.size else (0.0, 1.0))
-        stretch.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
-    return {"rgb_bands": [bands[i] for i in idx], "stretch": stretch}
-
-
 def band_stats(data: np.ndarray, bands: Sequence[str]) -> list[dict[str, Any]]:
     """Per-band statistics of a ``(T, C, H, W)`` or ``(C, H, W)`` patch: what to check before
     blaming a model (value range, NaN and zero/fill fractions)."""
@@ -185,21 +60,6 @@ def band_stats(data: np.ndarray, bands: Sequence[str]) -> list[dict[str, Any]]:
                        zero_frac=float((fin == 0).mean()))
         out.append(row)
     return out
-
-
-def write_json(path: os.PathLike | str, obj: Any) -> Path:
-    from .engine.io import atomic_write_text
-
-    return atomic_write_text(path, to_json(obj, indent=2))
-
-
-def _temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
-    if not temporal:
-        return "", ""
-    if temporal.get("mode") == "year" and temporal.get("year"):
-        y = int(temporal["year"])
-        return f"{y}-01-01", f"{y + 1}-01-01"
-    return str(temporal.get("start") or ""), str(temporal.get("end") or "")
 
 
 def summary(meta: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +95,7 @@ def layer_metadata(meta: dict[str, Any], title: str, extra: dict[str, Any] | Non
     lines.append(f"Model: {meta.get('model')} ({meta.get('family', '')}), device {meta.get('device', '?')}.")
     lines.append(f"Weights: {w.get('status', '?')}"
                  + (f" from {w.get('path') or w.get('source')}" if (w.get('path') or w.get('source')) else "") + ".")
-    start, end = _temporal_bounds(t)
+    start, end = temporal_bounds(t)
     if start:
         lines.append(f"Time window: [{start}, {end}).")
     sensor = meta.get("sensor") or {}

@@ -10,6 +10,8 @@ import logging
 from qgis.core import Qgis, QgsApplication, QgsMessageLog
 from qgis.PyQt.QtCore import Qt
 
+log = logging.getLogger(__name__)
+
 
 class _QgsLogHandler(logging.Handler):
     """Engine log records -> the "RS Embed" tab of QGIS's log panel."""
@@ -21,8 +23,8 @@ class _QgsLogHandler(logging.Handler):
         try:
             QgsMessageLog.logMessage(self.format(record), "RS Embed",
                                      self.LEVELS.get(record.levelno, Qgis.Info))
-        except Exception:  # noqa: BLE001  # nosec B110 - logging must never raise
-            pass
+        except Exception:  # noqa: BLE001 - logging must never raise: the standard fallback (stderr)
+            self.handleError(record)
 
 
 class RsEmbedPlugin:
@@ -48,7 +50,8 @@ class RsEmbedPlugin:
 
         try:  # packages the user installed from the dock live in a folder the plugin owns
             self.deps_path = deps.add_to_path()
-        except Exception:  # noqa: BLE001 - a broken folder must not stop the plugin
+        except Exception as exc:  # noqa: BLE001 - a broken folder must not stop the plugin
+            log.warning("the folder of packages installed from the dock is not usable: %s", exc)
             self.deps_path = None
         S.apply_environment()
         self.log_handler = _QgsLogHandler()
@@ -91,16 +94,16 @@ class RsEmbedPlugin:
             try:
                 self.iface.removePluginRasterMenu(self.menu, action)
                 self.iface.removeToolBarIcon(action)
-            except Exception:  # noqa: BLE001  # nosec B110 - iface may be half torn down at exit
-                pass
+            except Exception as exc:  # noqa: BLE001 - iface may be half torn down at exit
+                log.debug("unload: could not remove the action %r: %s", action.objectName(), exc)
             action.deleteLater()
         self.actions = []
         if self.dock is not None:
             try:
                 self.dock.cleanup()
                 self.iface.removeDockWidget(self.dock)
-            except Exception:  # noqa: BLE001  # nosec B110 - the dock is deleted below whatever failed here
-                pass
+            except Exception as exc:  # noqa: BLE001 - iface may be half torn down at exit
+                log.debug("unload: could not clean up and remove the dock: %s", exc)
             self.dock.setParent(None)
             self.dock.deleteLater()
             self.dock = None

@@ -4,12 +4,13 @@
 (atomically; a cancelled task deletes what it wrote). ``finished()`` runs on the
 main thread and hands the result to callbacks that add layers and messages, so
 the GUI thread never waits on the engine. The embedding itself goes through
-:func:`rs_embed_qgis.jobs.run_embed` / :func:`~rs_embed_qgis.jobs.save_grid`,
-the same code path as the Processing algorithms.
+the engine's pipeline (:func:`rs_embed_qgis.engine.pipeline.run_embed`) and
+:func:`rs_embed_qgis.jobs.save_grid`, the same code path as the Processing algorithms.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,9 +19,13 @@ from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from .jobs import EmbedRequest, JobCancelled, run_embed, save_grid
+from .engine.errors import Cancelled
+from .engine.io import make_folder
+from .engine.pipeline import EmbedRequest, run_embed
+from .jobs import save_grid
 
 LOG_TAG = "RS Embed"
+_log = logging.getLogger(__name__)
 
 
 def log(msg: str, level=Qgis.Info) -> None:
@@ -28,23 +33,11 @@ def log(msg: str, level=Qgis.Info) -> None:
 
 
 def spatial_wkt(spatial) -> str:
-    """EPSG:4326 polygon WKT of an engine ROI (a bbox, or a point buffer's circle)."""
-    from shapely.geometry import Point, box
-    from shapely.ops import transform as shp_transform
+    """EPSG:4326 polygon WKT of an engine ROI: the area the provider fetches (a bbox, or a
+    point buffer's square in its UTM zone)."""
+    from .engine.geo import roi_footprint
 
-    d = spatial.to_dict()
-    if "buffer_m" in d:
-        from pyproj import Transformer
-
-        from .engine.geo import utm_epsg
-
-        epsg = utm_epsg(spatial.lon, spatial.lat)
-        fwd = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
-        inv = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
-        x, y = fwd.transform(spatial.lon, spatial.lat)
-        circle = Point(x, y).buffer(spatial.buffer_m, 32)
-        return shp_transform(inv.transform, circle).wkt
-    return box(spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat).wkt
+    return roi_footprint(spatial).wkt()
 
 
 class _Base(QgsTask):
@@ -66,7 +59,7 @@ class _Base(QgsTask):
 
     def _check_cancel(self) -> None:
         if self.isCanceled():
-            raise JobCancelled("cancelled by the user")
+            raise Cancelled("cancelled by the user")
 
     def run(self) -> bool:  # worker thread: no GUI, no layers
         t0 = time.perf_counter()
@@ -74,7 +67,7 @@ class _Base(QgsTask):
             self.compute()
             self._check_cancel()
             return True
-        except JobCancelled:
+        except Cancelled:
             self._cleanup()
             return False
         except BaseException as exc:  # noqa: BLE001 - reported on the main thread, never raised into QGIS
@@ -109,8 +102,8 @@ class _Base(QgsTask):
                 Qgis.Critical)
             try:
                 self.on_error(self, exc)
-            except Exception:  # noqa: BLE001  # nosec B110 - already logged above; QGIS must not see it
-                pass
+            except Exception as exc2:  # noqa: BLE001 - nothing else can be done: keep it in the log
+                _log.exception("%s: the error handler failed too: %s", self.description(), exc2)
 
 
 class EmbedTask(_Base):
@@ -125,13 +118,14 @@ class EmbedTask(_Base):
         self.geometries_wkt = list(geometries_wkt) if geometries_wkt else None
 
     def compute(self) -> None:
-        from .layers import summary, write_json, write_pca_geotiff, write_pooled_gpkg
+        from .engine.io import write_json, write_pca_geotiff, write_pooled_gpkg
+        from .layers import summary
 
         self.setProgress(1)
         embs = run_embed(self.req, progress=lambda f, m: self.setProgress(2 + 83 * f),
                          is_cancelled=self.isCanceled)
         self._check_cancel()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         base = self.out_dir / f"{self.name}_{stamp}"
         self.result = {"mode": self.req.output.mode, "name": self.name, "items": [], "request": self.req.describe()}
@@ -173,11 +167,18 @@ class InspectTask(_Base):
         self.out_dir, self.name = Path(out_dir), name
 
     def compute(self) -> None:
-        from .layers import band_stats, write_json, write_rgb_preview
+        from .engine.input_checks import inspect_provider_patch
+        from .engine.io import write_json, write_rgb_preview
+        from .engine.progress import Feedback, cancel_scope
+        from .layers import band_stats
 
         self.setProgress(5)
         t0 = time.perf_counter()
-        report = self._inspect()
+        with cancel_scope(Feedback(is_cancelled=self.isCanceled)):  # a cancel stops the fetch itself
+            report = dict(inspect_provider_patch(
+                spatial=self.spatial, temporal=self.temporal, sensor=self.sensor, backend=self.backend,
+                name=self.name, return_array=True, provider_options=self.provider_options,
+                frames=self.frames))
         self._check_cancel()
         self.setProgress(70)
         data = report.pop("array_tchw", None)
@@ -186,7 +187,7 @@ class InspectTask(_Base):
         bands = inp.get("bands") or list(self.sensor.bands)
         report["bands_stats"] = band_stats(data if data is not None else chw, bands)
         report["fetch_s"] = time.perf_counter() - t0
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         stem = self.out_dir / f"{self.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}"
         tif = Path(f"{stem}_input_rgb.tif")
         self.written += [tif]
@@ -196,28 +197,6 @@ class InspectTask(_Base):
         self.result = {"geotiff": str(tif), "info": info, "report": report,
                        "report_path": f"{stem}_input_report.json"}
         self.setProgress(100)
-
-    def _inspect(self) -> dict[str, Any]:
-        """The engine's inspection (statistics and checks) where it exists, else a plain fetch."""
-        try:
-            from .engine.inspect import inspect_provider_patch
-        except ImportError:
-            inspect_provider_patch = None
-        if inspect_provider_patch is not None:
-            return dict(inspect_provider_patch(
-                spatial=self.spatial, temporal=self.temporal, sensor=self.sensor, backend=self.backend,
-                name=self.name, return_array=True, provider_options=self.provider_options,
-                frames=self.frames))
-        from .engine import get_provider
-
-        patch = get_provider(self.backend, self.provider_options).fetch(
-            self.spatial, self.temporal, self.sensor, frames=self.frames)
-        out: dict[str, Any] = {"backend": self.backend, "input": patch.describe(),
-                               "temporal": self.temporal.to_dict() if self.temporal else None,
-                               "sensor": self.sensor.to_dict(), "array_chw": patch.chw}
-        if patch.n_frames > 1:
-            out["array_tchw"] = patch.data
-        return out
 
 
 class GeeStatusTask(_Base):
@@ -242,21 +221,24 @@ class SimilarityTask(_Base):
         self.out_dir, self.name = Path(out_dir), name
 
     def compute(self) -> None:
-        import rasterio
+        import math
 
         from .engine.errors import SpecError
-        from .layers import cosine_similarity_grid, write_float_geotiff
+        from .engine.geoio import open_raster
+        from .engine.io import write_float_geotiff
+        from .layers import cosine_similarity_grid
 
-        with rasterio.open(self.embedding_tif) as src:
-            row, col = src.index(self.x, self.y)
-            if not (0 <= row < src.height and 0 <= col < src.width):
-                raise SpecError(f"the clicked point ({self.x:.1f}, {self.y:.1f}) in {src.crs} is outside "
-                                f"the embedding grid {tuple(src.bounds)}")
-            grid = src.read().astype("float32")
-            crs, transform = src.crs.to_string(), list(src.transform)[:6]
+        with open_raster(self.embedding_tif) as src:
+            a, _, c, _, e, f = src.info.transform
+            row, col = math.floor((self.y - f) / e), math.floor((self.x - c) / a)
+            if not (0 <= row < src.info.height and 0 <= col < src.info.width):
+                raise SpecError(f"the clicked point ({self.x:.1f}, {self.y:.1f}) in {src.info.crs} is outside "
+                                f"the embedding grid {src.info.bounds}")
+            grid = src.read(dtype="float32")
+            crs, transform = src.info.crs, list(src.info.transform)
         self._check_cancel()
         sim = cosine_similarity_grid(grid, row, col)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         tif = self.out_dir / f"{self.name}_sim_r{row}c{col}_{_dt.datetime.now().strftime('%H%M%S%f')}.tif"
         self.written += [tif]
         write_float_geotiff(sim, crs, transform, tif, band_names=["cosine_similarity"],

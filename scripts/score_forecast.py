@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     ckpt = resolve_checkpoint(a.model, a.checkpoint_dir)
     split = resolve_split(a.split, a.data_dir)
     res = score_split(split, ckpt, full_dir=a.full_dir, hq=not a.all_pixels, limit=a.limit,
-                      progress=lambda i, n, name: print(f"[{i}/{n}] {name}", flush=True))
+                      progress=lambda fraction, message: print(message, flush=True))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {"checkpoint": str(ckpt), "split": str(split), "model": res["summary"]}

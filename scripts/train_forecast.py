@@ -70,15 +70,8 @@ def main(argv=None) -> int:
                       num_workers=a.num_workers, device=a.device)
     model_cfg = ForecastConfig.small() if a.small else ForecastConfig()
 
-    def report(kind, d):
-        if kind == "epoch":
-            print(f"epoch {d['epoch']}: loss {d['loss']:.5f} val_loss {d['val_loss']:.5f} lr {d['lr']:.2e} "
-                  f"({d['seconds']:.1f}s) -> {d['checkpoint']}", flush=True)
-        else:
-            print(d.get("message", d), flush=True)
-
     res = fit(train, val, model_cfg, cfg, resume_from=a.resume_from, initial_epoch=a.initial_epoch,
-              progress=report)
+              progress=lambda fraction, message: print(f"[{100 * fraction:3.0f}%] {message}", flush=True))
     print(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=2, default=str))
     return 0
 

@@ -26,9 +26,9 @@ def __getattr__(name):  # lazily exposed parts that pull optional dependencies
 
         return getattr(_io, name)
     if name in ("inspect_provider_patch", "inspect_gee_patch"):
-        from . import inspect as _inspect
+        from . import input_checks
 
-        return getattr(_inspect, name)
+        return getattr(input_checks, name)
     if name == "ee_status":  # for the GUI: can Earth Engine be used, and how to sign in
         from .providers.gee import ee_status
 

@@ -67,3 +67,13 @@ class Embedding:
 
 def _attrs(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float))}
+
+
+def roi_footprint(emb: Embedding) -> dict[str, Any] | None:
+    """The pixels an embedding saw: ``{"crs", "bounds"}`` of the fetched patch, if known."""
+    inp = emb.meta.get("input") or {}
+    if inp.get("crs") and inp.get("bounds"):
+        return {"crs": inp["crs"], "bounds": list(inp["bounds"])}
+    if emb.meta.get("crs") and emb.meta.get("roi_bounds"):
+        return {"crs": emb.meta["crs"], "bounds": list(emb.meta["roi_bounds"])}
+    return None

@@ -28,3 +28,17 @@ class DeviceError(SpecError, ModelError):
     Both a bad argument and a model that cannot run, so ``except SpecError`` and
     ``except ModelError`` both catch it.
     """
+
+
+class Cancelled(RsEmbedError):
+    """The caller asked to stop (``is_cancelled()`` returned True); nothing partial was left.
+
+    Long engine calls (embedding runs, exports, super-resolution, forecasts) raise it
+    from inside their loops (between scenes, ROIs, forward batches, tiles), after
+    removing what they had started to write.
+    """
+
+
+class OutputError(RsEmbedError, OSError):
+    """Writing an output failed (disk full, a GDAL write error, a file that does not read
+    back); nothing was published under the output's name."""

@@ -1,16 +1,19 @@
-"""Geometry helpers: an ROI's UTM grid, transforms, bounds in other CRSs.
+"""Geometry helpers: an ROI's footprint and UTM grid, bounds in other CRSs.
 
 Providers fetch a patch on the ROI's UTM grid at ``sensor.scale_m``; grids of
 embeddings cover the same ROI bounds, so a grid of any size lands exactly on
-the ROI when written as a GeoTIFF.
+the ROI when written as a GeoTIFF. :func:`roi_footprint` is the one polygon of an
+ROI that the dock draws, the provider fetches and the exports store.
+Coordinates are transformed by :mod:`.geoio` (QGIS's own PROJ inside QGIS).
 """
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .errors import SpecError
+from .geoio import transform_bounds, transform_points
 from .specs import BBox, PointBuffer, SpatialSpec, validate_spatial
 
 
@@ -21,21 +24,6 @@ def utm_epsg(lon: float, lat: float) -> int:
     zone = int((lon + 180) // 6) + 1
     zone = min(max(zone, 1), 60)
     return (32600 if lat >= 0 else 32700) + zone
-
-
-@lru_cache(maxsize=64)
-def _transformer(src: str, dst: str):
-    from pyproj import Transformer
-
-    return Transformer.from_crs(src, dst, always_xy=True)
-
-
-def transform_bounds(bounds: tuple[float, float, float, float], src: str, dst: str,
-                     densify: int = 21) -> tuple[float, float, float, float]:
-    """Bounds of a rectangle after reprojection (edges densified)."""
-    if src == dst:
-        return bounds
-    return _transformer(src, dst).transform_bounds(*bounds, densify_pts=densify)
 
 
 @dataclass(frozen=True)
@@ -83,19 +71,26 @@ class RoiGrid:
         return ((r - x0) / width, 0.0, x0, 0.0, -(t - b) / height, t)
 
 
+def _roi_utm(spatial: SpatialSpec) -> tuple[str, tuple[float, float, float, float]]:
+    """The ROI's UTM zone and its bounds there: a PointBuffer's square of half-side
+    ``buffer_m`` around the point, a BBox's lon/lat rectangle reprojected (edges densified)."""
+    lon, lat = spatial.center
+    crs = f"EPSG:{utm_epsg(lon, lat)}"
+    if isinstance(spatial, PointBuffer):
+        xs, ys = transform_points([lon], [lat], "EPSG:4326", crs)
+        x, y, b = float(xs[0]), float(ys[0]), spatial.buffer_m
+        return crs, (x - b, y - b, x + b, y + b)
+    assert isinstance(spatial, BBox)
+    return crs, transform_bounds((spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat),
+                                 "EPSG:4326", crs)
+
+
 def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
     """The ROI's grid in its UTM zone at ``scale_m``, snapped to multiples of ``scale_m``."""
     spatial = validate_spatial(spatial)
     if not scale_m or scale_m <= 0:
         raise SpecError(f"scale_m must be > 0, got {scale_m}")
-    lon, lat = spatial.center
-    crs = f"EPSG:{utm_epsg(lon, lat)}"
-    if isinstance(spatial, PointBuffer):
-        x, y = _transformer("EPSG:4326", crs).transform(lon, lat)
-        x0, b, r, t = x - spatial.buffer_m, y - spatial.buffer_m, x + spatial.buffer_m, y + spatial.buffer_m
-    else:  # a BBox: validate_spatial lets nothing else through
-        x0, b, r, t = transform_bounds(
-            (spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat), "EPSG:4326", crs)
+    crs, (x0, b, r, t) = _roi_utm(spatial)
     left = math.floor(x0 / scale_m) * scale_m
     top = math.ceil(t / scale_m) * scale_m
     width = max(1, int(math.ceil((r - left) / scale_m - 1e-9)))
@@ -104,10 +99,77 @@ def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
                    width=width, height=height)
 
 
+Ring = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The exact area of an ROI, in its UTM zone (``crs``) and in EPSG:4326.
+
+    A ``PointBuffer`` is the square of half-side ``buffer_m`` around the point in its UTM
+    zone; a ``BBox`` is its lon/lat rectangle. ``ring`` (UTM) and ``ring_4326`` are closed
+    rings with the same vertices: the rectangle's edges densified in the CRS where the ROI is a
+    rectangle, every vertex transformed to the other. ``bounds`` are the UTM bounds the
+    provider's grid covers (:func:`roi_grid` snaps them outwards to whole pixels).
+    """
+
+    crs: str
+    ring: Ring
+    ring_4326: Ring
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def bounds_4326(self) -> tuple[float, float, float, float]:
+        xs, ys = zip(*self.ring_4326, strict=True)
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    def _ring(self, crs: str) -> Ring:
+        if crs == "EPSG:4326":
+            return self.ring_4326
+        if crs == self.crs:
+            return self.ring
+        raise SpecError(f"a footprint is in {self.crs} or EPSG:4326, got crs={crs!r}")
+
+    def wkt(self, crs: str = "EPSG:4326") -> str:
+        """``POLYGON ((x y, ...))`` in ``crs`` (x = longitude / easting)."""
+        return "POLYGON ((" + ", ".join(f"{x!r} {y!r}" for x, y in self._ring(crs)) + "))"
+
+    def wkb(self, crs: str = "EPSG:4326") -> bytes:
+        """ISO WKB (little endian) of the polygon in ``crs``."""
+        ring = self._ring(crs)
+        return struct.pack(f"<BIII{2 * len(ring)}d", 1, 3, 1, len(ring), *[v for p in ring for v in p])
+
+
+def _edges(x0: float, y0: float, x1: float, y1: float, n: int) -> list[tuple[float, float]]:
+    """A closed rectangle ring, counter-clockwise from the lower left, ``n`` segments per edge."""
+    x0, y0, x1, y1 = float(x0), float(y0), float(x1), float(y1)
+    t = [i / n for i in range(n)]
+    ring = ([(x0 + (x1 - x0) * u, y0) for u in t] + [(x1, y0 + (y1 - y0) * u) for u in t]
+            + [(x1 - (x1 - x0) * u, y1) for u in t] + [(x0, y1 - (y1 - y0) * u) for u in t])
+    return ring + [ring[0]]
+
+
+def roi_footprint(spatial: SpatialSpec, densify: int = 16) -> Footprint:
+    """The ROI as the provider fetches it, as a polygon in UTM and EPSG:4326 (see
+    :class:`Footprint`); ``densify`` segments per edge of the rectangle."""
+    spatial = validate_spatial(spatial)
+    crs, bounds = _roi_utm(spatial)
+    if isinstance(spatial, PointBuffer):
+        native, src, dst = _edges(*bounds, densify), crs, "EPSG:4326"
+    else:
+        native = _edges(spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat, densify)
+        src, dst = "EPSG:4326", crs
+    xs, ys = transform_points([p[0] for p in native], [p[1] for p in native], src, dst)
+    other = tuple(zip(xs.tolist(), ys.tolist(), strict=True))
+    native = tuple(native)
+    ring, ring_4326 = (native, other) if src == crs else (other, native)
+    return Footprint(crs=crs, ring=ring, ring_4326=ring_4326, bounds=tuple(float(v) for v in bounds))
+
+
 def roi_bounds_4326(spatial: SpatialSpec) -> tuple[float, float, float, float]:
     """The ROI's lon/lat bounds (for a PointBuffer, of its square in UTM)."""
     spatial = validate_spatial(spatial)
     if isinstance(spatial, BBox):
         return (spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat)
-    g = roi_grid(spatial, 1.0)
-    return g.bounds_in("EPSG:4326")
+    crs, bounds = _roi_utm(spatial)
+    return transform_bounds(bounds, crs, "EPSG:4326")

@@ -1,15 +1,21 @@
-"""Writing embeddings as georeferenced files: GeoTIFF grids and PCA quick-looks.
+"""Writing results as files: embedding grids, PCA and input previews (GeoTIFF), pooled
+vectors (GeoPackage), quick-looks (PNG), JSON; and the atomic-write helpers every writer uses.
 
 A grid ``Embedding`` carries ``crs`` and ``transform`` of the ROI it covers, so
 the GeoTIFF lands exactly on the ROI. Writes are atomic: a temporary file in the
-destination folder, renamed into place when complete.
+destination folder, checked, then renamed into place (see :func:`atomic_path`); rasters
+go through the one writer of :mod:`.geoio`.
 """
 from __future__ import annotations
 
+import errno
+import glob
 import json
+import logging
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from .embedding import Embedding
-from .errors import SpecError
+from .errors import OutputError, RsEmbedError, SpecError
+
+_log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -37,28 +45,155 @@ def publish(tmp: os.PathLike | str, dst: os.PathLike | str) -> None:
     os.replace(tmp, dst)
 
 
-@contextmanager
-def atomic_path(dst: os.PathLike | str, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temp path beside ``dst``; rename it onto ``dst`` only if the block succeeds."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=suffix or dst.suffix or ".tmp",
-                               dir=dst.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+#: errno values that mean "this folder cannot be written to" (a user's choice, not a fault)
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+
+
+def folder_error(folder: Path, exc: OSError) -> RsEmbedError:
+    """A clear error for a folder we cannot create or write in, naming it."""
+    why = exc.strerror or str(exc)
+    if exc.errno in _UNWRITABLE:
+        return SpecError(f"cannot write to the output folder {str(folder)!r}: {why}; choose a folder "
+                         f"you can write to")
+    return OutputError(exc.errno or errno.EIO, f"cannot write to the output folder {str(folder)!r}: {why}")
+
+
+def make_folder(folder: os.PathLike | str) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created (deepest last), so a failed
+    job can remove them again (:func:`remove_empty`). Unwritable: :func:`folder_error`."""
+    folder = Path(folder)
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
     try:
-        yield tmp_path
-        publish(tmp_path, dst)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        remove_empty(missing[::-1])
+        raise folder_error(folder, exc) from exc
+    return missing[::-1]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed job created, deepest first, if they are still empty."""
+    for d in reversed(folders):
+        try:
+            d.rmdir()
+        except OSError:  # not empty (another writer's file), or gone: leave it
+            pass
+
+
+def discard(path: Path) -> None:
+    """Delete a temp file (or folder) after a failure; a failure to delete is logged and never
+    replaces the error being handled."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        _log.warning("could not remove the temporary %s: %s", path, exc)
+
+
+def write_error(dst: os.PathLike | str, exc: OSError) -> OutputError:
+    """An OSError met while writing ``dst`` (not one of ours: those name it already), as an
+    :class:`OutputError` that names ``dst``."""
+    return OutputError(exc.errno or errno.EIO, f"cannot write {str(dst)!r}: {exc.strerror or exc}")
+
+
+def check_not_empty(path: Path) -> None:
+    """The least a finished file must be: there, and not empty."""
+    if path.stat().st_size == 0:
+        raise OutputError(errno.EIO, f"{path.name} is empty after writing (disk full?)")
+
+
+@contextmanager
+def _staged(dst: Path, make_temp: Callable[[Path], Path], finish: Callable[[Path, Path], None],
+            verify: Callable[[Path], Any] | None) -> Iterator[Path]:
+    """A temp file or folder beside ``dst``, verified and moved onto it by ``finish``; on any
+    failure it goes (with folders made for it), and an OSError becomes an OutputError naming
+    ``dst``."""
+    created = make_folder(dst.parent)
+    try:
+        tmp = make_temp(dst)
+    except OSError as exc:
+        remove_empty(created)
+        raise folder_error(dst.parent, exc) from exc
+    try:
+        yield tmp
+        if verify is not None:
+            verify(tmp)
+        finish(tmp, dst)
+    except OSError as exc:  # e.g. a full disk inside numpy or Arrow: say which output it was
+        discard(tmp)
+        remove_empty(created)
+        if isinstance(exc, RsEmbedError):
+            raise
+        raise write_error(dst, exc) from exc
+    except BaseException:
+        discard(tmp)
+        remove_empty(created)
+        raise
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-        for side in tmp_path.parent.glob(tmp_path.name + ".*"):  # e.g. GDAL .aux.xml
-            side.unlink()
+        for side in tmp.parent.glob(glob.escape(tmp.name) + ".*"):  # e.g. GDAL .aux.xml
+            discard(side)
+
+
+@contextmanager
+def atomic_path(dst: os.PathLike | str, suffix: str | None = None,
+                verify: Callable[[Path], Any] | None = check_not_empty) -> Iterator[Path]:
+    """Yield a temp path beside ``dst``; rename it onto ``dst`` only if the block succeeds and
+    ``verify(temp)`` passes (default: not empty).
+
+    On any failure nothing is left under ``dst``'s name (nor folders this call created), and the
+    original error propagates (an ``OSError`` as :class:`OutputError` naming ``dst``, caused by
+    it); temp files GDAL adds beside the temp file go too.
+    """
+    dst = Path(dst)
+
+    def make(d: Path) -> Path:
+        fd, tmp = tempfile.mkstemp(prefix=f".{d.name}.", suffix=suffix or d.suffix or ".tmp", dir=d.parent)
+        os.close(fd)
+        return Path(tmp)
+
+    with _staged(dst, make, publish, verify) as tmp:
+        yield tmp
+
+
+def _publish_dir(tmp: Path, dst: Path) -> None:
+    os.chmod(tmp, DIR_MODE)  # mkdtemp made it 0700
+    if dst.exists():  # a directory cannot be replaced atomically: move the old one aside first
+        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
+        os.replace(dst, old / "x")
+        os.replace(tmp, dst)
+        discard(old)
+    else:
+        os.replace(tmp, dst)
+
+
+@contextmanager
+def atomic_dir(dst: os.PathLike | str, verify: Callable[[Path], Any] | None = None) -> Iterator[Path]:
+    """Yield a temp folder beside ``dst`` (e.g. a Zarr store); it replaces ``dst`` only if the
+    block succeeds and ``verify(temp)`` passes; failures as :func:`atomic_path`."""
+    def make(d: Path) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f".{d.name}.", suffix=".tmp", dir=d.parent))
+
+    with _staged(Path(dst), make, _publish_dir, verify) as tmp:
+        yield tmp
 
 
 def atomic_write_text(dst: os.PathLike | str, text: str) -> Path:
-    with atomic_path(dst) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Write a text file atomically; it gets its name only once all of it is on disk."""
+    data = text.encode("utf-8")
+
+    def whole(p: Path) -> None:
+        if p.stat().st_size != len(data):
+            raise OutputError(errno.EIO, f"{Path(dst).name}: {p.stat().st_size} of {len(data)} bytes "
+                                         "written (disk full?)")
+
+    with atomic_path(dst, verify=whole) as tmp:
+        tmp.write_bytes(data)
     return Path(dst)
 
 
@@ -83,8 +218,7 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
     Bands are described ``emb_000``...; tags hold the model, specs and run metadata
     (``RS_EMBED_META`` is the whole ``meta`` as JSON).
     """
-    import rasterio
-    from rasterio.transform import Affine
+    from .geoio import write_raster
 
     arr = emb.array
     if arr.ndim != 3:
@@ -95,13 +229,6 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
     if crs is None or t is None:
         raise SpecError("this grid embedding has no crs/transform in meta, so it cannot be placed "
                         "on a map; embed from a provider or pass crs= and transform= with your data")
-    d, h, w = arr.shape
-    profile = dict(driver="GTiff", width=w, height=h, count=d, dtype="float32", crs=crs,
-                   transform=Affine(*t[:6]), compress=compress, nodata=None,
-                   interleave="pixel" if d <= 4 else "band")
-    if w >= 16 and h >= 16:
-        profile.update(tiled=True, blockxsize=max(16, min(256, (w // 16) * 16)),
-                       blockysize=max(16, min(256, (h // 16) * 16)))
     meta = emb.meta
     tags = {
         "RS_EMBED_MODEL": str(meta.get("model", "")),
@@ -111,44 +238,85 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
         "RS_EMBED_OUTPUT": to_json(meta.get("output")),
         "RS_EMBED_META": to_json(meta),
     }
-    names = [f"{band_prefix}_{i:03d}" for i in range(d)]
-    with atomic_path(path, suffix=".tif") as tmp:
-        if not _write_gtiff_nogil(tmp, arr, profile, names, tags):
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(arr.astype(np.float32))
-                for i in range(d):
-                    dst.set_band_description(i + 1, names[i])
-                dst.update_tags(**tags)
-    return Path(path)
+    return write_raster(path, arr.astype(np.float32, copy=False), crs=crs, transform=t[:6],
+                        band_names=[f"{band_prefix}_{i:03d}" for i in range(arr.shape[0])], tags=tags,
+                        compress=compress)
 
 
-def _write_gtiff_nogil(tmp: Path, arr: np.ndarray, profile: dict[str, Any], names, tags) -> bool:
-    """Same file through GDAL's own bindings, which release the GIL while compressing and
-    flushing (rasterio holds it on close: ~1 s for a 1024-band grid), so a background
-    writer never freezes the GUI thread. False when the bindings are not installed."""
+def write_float_geotiff(arr: np.ndarray, crs: str, transform, path: os.PathLike | str,
+                        band_names=None, tags: dict[str, str] | None = None,
+                        nodata: float | None = float("nan")) -> Path:
+    """A ``(B, H, W)`` (or ``(H, W)``) float32 GeoTIFF, atomically (see :mod:`.geoio.writer`)."""
+    from .geoio import write_raster
+
+    return write_raster(path, np.asarray(arr, np.float32), crs=crs, transform=list(transform)[:6],
+                        band_names=band_names, tags=tags, nodata=nodata, tiled=False)
+
+
+def write_pca_geotiff(emb: Embedding, path: os.PathLike | str) -> dict[str, Any]:
+    """The grid embedding's first three PCs as a 3-band GeoTIFF; returns the PCA info (stretch)."""
+    pcs, info = principal_components(emb.array, 3)
+    write_float_geotiff(pcs, emb.meta["crs"], emb.meta["transform"], path, band_names=["pc1", "pc2", "pc3"],
+                        tags={"RS_EMBED_PCA": to_json(info), "RS_EMBED_MODEL": str(emb.meta.get("model"))})
+    return info
+
+
+def write_rgb_preview(chw: np.ndarray, bands, crs: str, transform, path: os.PathLike | str,
+                      rgb_bands=None) -> dict[str, Any]:
+    """True-colour bands of a ``(C, H, W)`` input patch (raw values) as a 3-band GeoTIFF.
+
+    Returns the bands used and a 2-98 % stretch per band for the renderer.
+    """
+    from .errors import ProviderError
+    from .providers.bands import band_index
+
+    bands = list(bands)
     try:
-        from osgeo import gdal, osr
-    except ImportError:
-        return False
-    gdal.UseExceptions()
-    d, h, w = arr.shape
-    opts = [f"COMPRESS={str(profile['compress']).upper()}", f"INTERLEAVE={profile['interleave'].upper()}"]
-    if profile.get("tiled"):
-        opts += ["TILED=YES", f"BLOCKXSIZE={profile['blockxsize']}", f"BLOCKYSIZE={profile['blockysize']}"]
-    ds = gdal.GetDriverByName("GTiff").Create(str(tmp), w, h, d, gdal.GDT_Float32, opts)
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(str(profile["crs"]))
-    t = profile["transform"]
-    ds.SetGeoTransform((t.c, t.a, t.b, t.f, t.d, t.e))
-    ds.SetProjection(srs.ExportToWkt())
-    ds.WriteRaster(0, 0, w, h, np.ascontiguousarray(arr, dtype=np.float32).tobytes(),
-                   band_list=list(range(1, d + 1)))
-    for i in range(d):
-        ds.GetRasterBand(i + 1).SetDescription(names[i])
-    ds.SetMetadata({k: str(v) for k, v in tags.items()})
-    ds.FlushCache()
-    ds = None
-    return True
+        idx = [band_index(bands, b) for b in (rgb_bands or ("B4", "B3", "B2"))]
+    except ProviderError as exc:  # no true-colour bands: show the first three
+        idx = ([0, 1, 2] if len(bands) >= 3 else [0] * 3)
+        _log.info("RGB preview of bands %s: %s; showing bands %s", bands, exc, [bands[i] for i in idx])
+    arr = np.asarray(chw, np.float32)[idx]
+    write_float_geotiff(arr, crs, transform, path, band_names=[bands[i] for i in idx], nodata=None)
+    stretch = []
+    for a in arr:
+        v = a[np.isfinite(a)]
+        lo, hi = (np.percentile(v, [2, 98]).tolist() if v.size else (0.0, 1.0))
+        stretch.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
+    return {"rgb_bands": [bands[i] for i in idx], "stretch": stretch}
+
+
+def write_pooled_gpkg(vectors, geometries_wkt, path: os.PathLike | str, meta: dict[str, Any],
+                      layer_name: str = "embeddings") -> Path:
+    """Pooled embeddings as a GeoPackage: one feature per ROI (EPSG:4326 geometry),
+    attributes ``roi``, ``model``, ``start``, ``end``, ``random_weights`` and ``e0..eN``."""
+    from .geoio.vector import VectorLayer, write_gpkg
+
+    if len(vectors) != len(geometries_wkt):
+        raise SpecError(f"{len(vectors)} vectors for {len(geometries_wkt)} geometries")
+    dim = int(np.asarray(vectors[0]).size)
+    start, end = temporal_bounds(meta.get("temporal") or {})
+    fields = [("roi", "int"), ("model", "str"), ("start", "str"), ("end", "str"), ("random_weights", "int")]
+    fields += [(f"e{i}", "real") for i in range(dim)]
+    rows = [(wkt, [k, str(meta.get("model", "")), start, end, int(bool(meta.get("random_weights")))]
+             + np.asarray(vec, np.float64).ravel().tolist())
+            for k, (vec, wkt) in enumerate(zip(vectors, geometries_wkt, strict=True))]
+    return write_gpkg(path, [VectorLayer(layer_name, fields, rows)], {"RS_EMBED_META": to_json(meta)})
+
+
+def temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
+    """``(start, end)`` ISO dates of a temporal spec dict ("" when there is none)."""
+    if not temporal:
+        return "", ""
+    if temporal.get("mode") == "year" and temporal.get("year"):
+        y = int(temporal["year"])
+        return f"{y}-01-01", f"{y + 1}-01-01"
+    return str(temporal.get("start") or ""), str(temporal.get("end") or "")
+
+
+def write_json(path: os.PathLike | str, obj: Any) -> Path:
+    """``obj`` as indented JSON, atomically."""
+    return atomic_write_text(path, to_json(obj, indent=2))
 
 
 def principal_components(grid: np.ndarray, n: int = 3) -> tuple[np.ndarray, dict[str, Any]]:
@@ -218,6 +386,9 @@ def write_pca_quicklook(emb: Embedding, path: os.PathLike | str, *, upscale: int
     """PNG of the first three principal components (RGB), for a quick look."""
     from PIL import Image
 
+    if Path(path).suffix.lower() != ".png":
+        raise SpecError(f"quick-look {str(path)!r} has the extension {Path(path).suffix or '(none)'!r}; "
+                        "it is written as PNG: name the file .png")
     rgb, _ = pca_rgb(emb.array)
     img = (np.nan_to_num(rgb).transpose(1, 2, 0) * 255).round().astype(np.uint8)
     im = Image.fromarray(img, "RGB")

@@ -31,7 +31,8 @@ from qgis.PyQt.QtCore import pyqtSignal
 from .. import layers as L
 from ..engine import BBox, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 from ..engine.errors import RsEmbedError, SpecError
-from ..jobs import EmbedRequest
+from ..engine.pipeline import EmbedRequest
+from ..engine.providers import list_providers
 from ..tasks import EmbedTask, GeeStatusTask, InspectTask, SimilarityTask, log, spatial_wkt
 from . import deps, icon, load_ui
 from . import settings as S
@@ -152,9 +153,9 @@ class RsEmbedDock(QgsDockWidget):
         cmb = self.ui.cmbBackend
         cmb.blockSignals(True)
         cmb.clear()
-        cmb.addItem("local")
-        if deps.is_importable("ee"):
-            cmb.addItem("gee")
+        for p in list_providers():  # the engine's registry; what this QGIS's Python can import
+            if p.available and all(deps.is_importable(m) for m in p.requires):
+                cmb.addItem(p.name)
         cmb.blockSignals(False)
         i = cmb.findText(preferred)
         cmb.setCurrentIndex(i if i >= 0 else 0)

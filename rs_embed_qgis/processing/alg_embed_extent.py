@@ -11,8 +11,9 @@ from qgis.core import (
 )
 
 from ..engine import OutputSpec
-from ..engine.errors import RsEmbedError
-from ..jobs import EmbedRequest, JobCancelled, run_embed, save_grid
+from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.pipeline import EmbedRequest, run_embed
+from ..jobs import save_grid
 from . import common
 
 
@@ -88,9 +89,9 @@ class EmbedExtentAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             emb = run_embed(req, progress=lambda f, m: feedback.setProgress(80 * f),
                             is_cancelled=feedback.isCanceled)[0]
             if feedback.isCanceled():
-                raise JobCancelled("cancelled by the user")
+                raise Cancelled("cancelled by the user")
             res = save_grid(emb, out_path, quicklook)
-        except JobCancelled:
+        except Cancelled:
             return {}
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc

@@ -34,8 +34,11 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import OutputSpec
-from ..engine.errors import RsEmbedError
-from ..jobs import EmbedRequest, JobCancelled, file_stems, roi_footprint, run_embed_items, save_grid
+from ..engine.embedding import roi_footprint
+from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.names import file_stems
+from ..engine.pipeline import EmbedRequest, run_embed
+from ..jobs import save_grid
 from . import common
 
 
@@ -86,7 +89,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             self.VECTOR_LAYOUT,
             "Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)",
             options=["columns", "json"], defaultValue="columns", usesStaticStrings=True))
-        self.addParameter(common._advanced(QgsProcessingParameterBoolean(
+        self.addParameter(common.advanced(QgsProcessingParameterBoolean(
             self.SKIP_FAILED, "Skip features the engine cannot embed (e.g. outside the data), with a warning",
             defaultValue=False)))
         common.add_sensor_params(self)
@@ -110,7 +113,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         layout = self.parameterAsEnumString(parameters, self.VECTOR_LAYOUT, context)
         try:
             rois = common.rois_from(self, parameters, context, feedback)
-        except JobCancelled:
+        except Cancelled:
             return {}
         n_in = self.parameterAsSource(parameters, "INPUT", context).featureCount()
         model = self.parameterAsEnumString(parameters, "MODEL", context)
@@ -154,15 +157,15 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             for k, (kind, output) in enumerate(passes):
                 lo, span = 5 + 90 * k / len(passes), 90 / len(passes)
                 feedback.pushInfo(f"{kind} embeddings...")
-                results[kind] = run_embed_items(
+                results[kind] = run_embed(
                     EmbedRequest(output=output, **base),
                     progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
                                                              feedback.pushDebugInfo(m)),
                     is_cancelled=feedback.isCanceled, on_error=handler,
                     on_result=(lambda i, emb: self._stage_grid(stage, i, emb)) if kind == "grid" else None)
             if feedback.isCanceled():
-                raise JobCancelled("cancelled by the user")
-        except JobCancelled:
+                raise Cancelled("cancelled by the user")
+        except Cancelled:
             self._drop(stage)
             feedback.pushInfo("cancelled; nothing was written")
             return {}
@@ -211,7 +214,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             try:
                 out[self.GRID_FOLDER] = self._publish_grids(grid_dir, stage, [rois[i] for i in ok],
                                                             [results["grid"][i] for i in ok], feedback)
-            except JobCancelled:
+            except Cancelled:
                 feedback.pushInfo("cancelled; nothing was written")
                 return {}
         if want_vec:
@@ -272,7 +275,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         dest = Path(grid_dir)
         stems = file_stems([r.name for r in rois])
         if feedback.isCanceled():
-            raise JobCancelled("cancelled by the user")
+            raise Cancelled("cancelled by the user")
         taken = {p.name.lower() for p in dest.iterdir()}
         overwritten = [s for s in stems if f"{s}.tif".lower() in taken]
         if overwritten:

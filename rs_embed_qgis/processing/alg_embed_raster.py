@@ -24,7 +24,8 @@ from qgis.core import (
 
 from ..engine import OutputSpec, TemporalSpec
 from ..engine.errors import RsEmbedError
-from ..jobs import parse_band_map, read_raster_for_model, resolve_band_map, save_grid
+from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
+from ..jobs import save_grid
 from . import common
 
 
@@ -96,18 +97,16 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         quicklook = self.parameterAsFileOutput(parameters, self.QUICKLOOK, context) or None
         try:
-            import rasterio
-
             from ..engine import get_embedder, get_embedding_from_data
             from ..engine.geo import utm_epsg
+            from ..engine.geoio import raster_info
 
             mopts = common.model_options_for(
                     model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
             embedder = get_embedder(model, device=device, model_options=mopts or None)
             sensor = embedder.default_sensor()
             model_bands = list(sensor.bands) if sensor is not None else []
-            with rasterio.open(path) as src:
-                descriptions = [d or "" for d in src.descriptions]
+            descriptions = list(raster_info(path).descriptions)
             band_map = resolve_band_map(
                 model_bands, descriptions,
                 parse_band_map(self.parameterAsString(parameters, self.BAND_MAP, context)))

@@ -6,6 +6,7 @@ only complete items, and RESUME=true continues from them.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from qgis.core import (
@@ -20,18 +21,10 @@ from qgis.core import (
 )
 
 from ..engine import OutputSpec
-from ..engine.errors import RsEmbedError
-from ..jobs import JobCancelled, file_stems, run_export
+from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.export import FORMATS, export_batch
+from ..engine.names import file_stems
 from . import common
-
-
-def export_formats():
-    try:
-        from ..engine.export import FORMATS
-
-        return list(FORMATS)
-    except ImportError:  # the export engine is missing: npz is the reference format
-        return ["npz"]
 
 
 class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
@@ -67,10 +60,8 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             "GRID_SCALE", "Grid cell size (m) when the shape is grid", QgsProcessingParameterNumber.Double,
             defaultValue=100.0, minValue=0.1))
-        fmts = export_formats()
         self.addParameter(QgsProcessingParameterEnum(
-            "FORMAT", "File format", options=fmts, defaultValue="npz" if "npz" in fmts else fmts[0],
-            usesStaticStrings=True))
+            "FORMAT", "File format", options=list(FORMATS), defaultValue="npz", usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterBoolean("SAVE_INPUTS", "Save the input patches",
                                                         defaultValue=True))
         self.addParameter(QgsProcessingParameterBoolean("SAVE_EMBEDDINGS", "Save the embeddings",
@@ -79,10 +70,10 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                                         defaultValue=True))
         self.addParameter(QgsProcessingParameterBoolean(
             "CONTINUE_ON_ERROR", "Continue when a ROI fails (recorded in its manifest)", defaultValue=False))
-        self.addParameter(common._advanced(QgsProcessingParameterNumber(
+        self.addParameter(common.advanced(QgsProcessingParameterNumber(
             "CHUNK_SIZE", "ROIs per chunk", QgsProcessingParameterNumber.Integer, defaultValue=16,
             minValue=1)))
-        self.addParameter(common._advanced(QgsProcessingParameterNumber(
+        self.addParameter(common.advanced(QgsProcessingParameterNumber(
             "NUM_WORKERS", "Parallel fetches", QgsProcessingParameterNumber.Integer, defaultValue=4,
             minValue=1)))
         common.add_sensor_params(self)
@@ -94,7 +85,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         try:
             rois = common.rois_from(self, parameters, context, feedback)
-        except JobCancelled:
+        except Cancelled:
             return {}
         models = self.parameterAsEnumStrings(parameters, "MODELS", context)
         if not models:
@@ -122,8 +113,9 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             names = file_stems([r.name for r in rois])
             feedback.pushInfo(f"exporting {len(rois)} ROI(s) x {len(models)} model(s) {models} to {out_dir}, "
                               f"window {common.describe_temporal(temporal)}")
-            res = run_export(
-                spatials=[r.spatial for r in rois], temporal=temporal, models=models, out_dir=out_dir,
+            t0 = time.perf_counter()
+            manifests = export_batch(
+                spatials=[r.spatial for r in rois], temporal=temporal, models=models, out_dir=str(out_dir),
                 names=names, backend=backend, device=device, output=output,
                 per_model_sensors=per_model or None,
                 format=self.parameterAsEnumString(parameters, "FORMAT", context),
@@ -133,20 +125,17 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 chunk_size=self.parameterAsInt(parameters, "CHUNK_SIZE", context),
                 num_workers=self.parameterAsInt(parameters, "NUM_WORKERS", context),
                 continue_on_error=self.parameterAsBool(parameters, "CONTINUE_ON_ERROR", context),
-                resume=self.parameterAsBool(parameters, "RESUME", context),
+                resume=self.parameterAsBool(parameters, "RESUME", context), show_progress=False,
                 model_options={m: o for m, o in mopts.items()},
                 provider_options=common.provider_options(backend, folder),
                 progress=lambda f, m: (feedback.setProgress(5 + 95 * f), feedback.pushDebugInfo(str(m))),
                 is_cancelled=feedback.isCanceled)
-        except JobCancelled as exc:
-            feedback.pushInfo(str(exc))
-            return {}
+            seconds = time.perf_counter() - t0
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
-        for k in res["ignored"]:
-            feedback.reportError(f"this build's export_batch does not take {k!r}; it was left out",
-                                 fatalError=False)
-        manifests = res["manifests"]
+        if feedback.isCanceled():
+            feedback.pushInfo("cancelled by the user; finished items are kept, run again to resume")
+            return {}
         items = manifests if isinstance(manifests, list) else (manifests.get("items") or [])
         failed = [m for m in items if m.get("status") not in (None, "ok")]
         for m in failed:
@@ -154,7 +143,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                  fatalError=False)
         run_manifest = next((p for p in (out_dir / "export_run.json",) if p.exists()), None)
         feedback.pushInfo(f"{len(items) - len(failed)} ROI(s) exported, {len(failed)} failed, "
-                          f"in {res['seconds']:.1f} s")
+                          f"in {seconds:.1f} s")
         feedback.setProgress(100)
         return {self.OUTPUT_FOLDER: str(out_dir), "MANIFEST": str(run_manifest) if run_manifest else None,
                 "COUNT": len(items) - len(failed), "FAILED": len(failed)}

@@ -116,8 +116,8 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         return True
 
     def processAlgorithm(self, parameters: dict[str, Any], context, feedback) -> dict[str, Any]:
-        from ..engine.errors import RsEmbedError
-        from ..engine.forecast.predict import ForecastCancelled, forecast_to_geotiffs, read_s2_stack
+        from ..engine.errors import Cancelled, RsEmbedError
+        from ..engine.forecast.predict import forecast_to_geotiffs, read_s2_stack
 
         minicube = self.parameterAsFile(parameters, self.MINICUBE, context)
         stack = self._stack
@@ -139,9 +139,9 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
                 source, checkpoint, out_dir,
                 write_ndvi=self.parameterAsBool(parameters, self.WRITE_NDVI, context),
                 start_frame=0 if stack else self.parameterAsInt(parameters, self.START_FRAME, context),
-                progress=lambda pct, msg: (feedback.setProgress(pct), feedback.setProgressText(msg)),
+                progress=lambda f, msg: (feedback.setProgress(100.0 * f), feedback.setProgressText(msg)),
                 is_cancelled=feedback.isCanceled)
-        except ForecastCancelled as exc:
+        except Cancelled as exc:
             raise QgsProcessingException(str(exc)) from exc
         except RsEmbedError as exc:
             raise QgsProcessingException(f"{type(exc).__name__}: {exc}") from exc

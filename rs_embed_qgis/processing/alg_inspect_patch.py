@@ -19,8 +19,9 @@ from qgis.core import (
 
 from ..engine import SensorSpec
 from ..engine.errors import RsEmbedError, SpecError
+from ..engine.input_checks import inspect_patch
 from ..engine.registry import S2_SR
-from ..jobs import inspect_patch, save_rgb
+from ..jobs import save_rgb
 from . import common
 
 DEFAULT_SENSOR = SensorSpec(collection=S2_SR, bands=("B2", "B3", "B4", "B8"), scale_m=10,
@@ -60,13 +61,7 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Region (extent)"))
         common.add_time_params(self)
-        from qgis.core import QgsProcessingParameterFile
-
-        self.addParameter(QgsProcessingParameterEnum("BACKEND", "Backend", options=common.BACKENDS,
-                                                     defaultValue="local", usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterFile(
-            "DATA_FOLDER", "Local data folder or STAC catalog (empty: settings, then bundled sample)",
-            behavior=QgsProcessingParameterFile.Folder, optional=True))
+        common.add_backend_params(self)
         self.addParameter(QgsProcessingParameterEnum(
             self.SENSOR_OF, "Use the input sensor of this model (empty: Sentinel-2 L2A B2,B3,B4,B8, 10 m)",
             options=common.model_ids(), optional=True, usesStaticStrings=True))

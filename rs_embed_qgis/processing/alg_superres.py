@@ -130,7 +130,8 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
         return True
 
     def processAlgorithm(self, parameters, context, feedback):
-        from ..engine.superres.raster import Cancelled, super_resolve_raster
+        from ..engine.errors import Cancelled
+        from ..engine.superres.raster import super_resolve_raster
 
         src = self._src
         method, random_weights, label = METHODS[self.parameterAsEnum(parameters, self.METHOD, context)]
@@ -152,7 +153,7 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             meta = super_resolve_raster(
                 src, out_path, model=method, band_map=bands, tile=tile, overlap=overlap, device=device,
                 weights=weights, random_weights=random_weights,
-                progress=lambda f: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled)
+                progress=lambda f, msg: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled)
         except Cancelled:
             feedback.pushInfo("Cancelled: no output was written.")
             return {}

@@ -20,7 +20,6 @@ from ..engine import BBox
 from ..engine.errors import RsEmbedError
 
 SETTINGS_PREFIX = "rs_embed"
-BACKENDS = ["local", "gee"]
 DEVICES = ["auto", "cpu", "cuda"]
 INPUT_PREPS = ["resize", "tile"]
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -30,6 +29,25 @@ def model_ids() -> list[str]:
     from ..engine import list_models
 
     return list_models()
+
+
+def backend_names() -> list[str]:
+    """Every registered data backend (the engine's provider registry), available or not:
+    a run on an unavailable one fails with the reason."""
+    from ..engine.providers import provider_names
+
+    return list(provider_names())
+
+
+def add_backend_params(alg) -> None:
+    """BACKEND, DATA_FOLDER."""
+    from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterFile
+
+    alg.addParameter(QgsProcessingParameterEnum("BACKEND", "Backend", options=backend_names(),
+                                                defaultValue="local", usesStaticStrings=True))
+    alg.addParameter(QgsProcessingParameterFile(
+        "DATA_FOLDER", "Local data folder or STAC catalog (empty: settings, then bundled sample)",
+        behavior=QgsProcessingParameterFile.Folder, optional=True))
 
 
 _snapshot: dict[str, Any] = {}
@@ -83,21 +101,26 @@ def provider_options(backend: str, data_folder: str | None) -> dict[str, Any]:
     return opts
 
 
+def json_options(text: str) -> dict[str, Any]:
+    """The JSON object of options the user typed (``{}`` for an empty text)."""
+    if not text or not text.strip():
+        return {}
+    try:
+        user = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QgsProcessingException(f"model options must be a JSON object, got {text!r}: {exc}") from exc
+    if not isinstance(user, dict):
+        raise QgsProcessingException(f"model options must be a JSON object, got {text!r}")
+    return user
+
+
 def model_options_for(model: str, extra_json: str = "") -> dict[str, Any]:
     """Per-model weights path from the settings, plus JSON options typed by the user."""
     opts: dict[str, Any] = {}
     wpath = setting(f"weights/{model}")
     if wpath:
         opts["weights"] = str(wpath)
-    if extra_json and extra_json.strip():
-        try:
-            user = json.loads(extra_json)
-        except json.JSONDecodeError as exc:
-            raise QgsProcessingException(
-                f"model options must be a JSON object, got {extra_json!r}: {exc}") from exc
-        if not isinstance(user, dict):
-            raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}")
-        opts.update(user)
+    opts.update(json_options(extra_json))
     return opts
 
 
@@ -129,7 +152,8 @@ def icon_path() -> str:
 # ---------------------------------------------------------------------------------------
 # Parameters shared by several algorithms: add_* declares them, *_from reads them back.
 # ---------------------------------------------------------------------------------------
-def _advanced(p):
+def advanced(p):
+    """``p`` shown under "Advanced parameters"."""
     from qgis.core import QgsProcessingParameterDefinition
 
     p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -138,11 +162,7 @@ def _advanced(p):
 
 def add_model_params(alg, multiple: bool = False, data_folder: bool = True) -> None:
     """MODEL (or MODELS), BACKEND, DATA_FOLDER; DEVICE, INPUT_PREP, MODEL_OPTIONS (advanced)."""
-    from qgis.core import (
-        QgsProcessingParameterEnum,
-        QgsProcessingParameterFile,
-        QgsProcessingParameterString,
-    )
+    from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterString
 
     models = model_ids()
     default = "mosaiks" if "mosaiks" in models else models[0]
@@ -154,18 +174,14 @@ def add_model_params(alg, multiple: bool = False, data_folder: bool = True) -> N
         alg.addParameter(QgsProcessingParameterEnum(
             "MODEL", "Model", options=models, defaultValue=default, usesStaticStrings=True))
     if data_folder:
-        alg.addParameter(QgsProcessingParameterEnum("BACKEND", "Backend", options=BACKENDS,
-                                                    defaultValue="local", usesStaticStrings=True))
-        alg.addParameter(QgsProcessingParameterFile(
-            "DATA_FOLDER", "Local data folder or STAC catalog (empty: settings, then bundled sample)",
-            behavior=QgsProcessingParameterFile.Folder, optional=True))
-    alg.addParameter(_advanced(QgsProcessingParameterEnum(
+        add_backend_params(alg)
+    alg.addParameter(advanced(QgsProcessingParameterEnum(
         "DEVICE", "Device", options=DEVICES, defaultValue="auto", usesStaticStrings=True)))
-    alg.addParameter(_advanced(QgsProcessingParameterEnum(
+    alg.addParameter(advanced(QgsProcessingParameterEnum(
         "INPUT_PREP", "Input preparation (resize: whole ROI at the model's input size; tile: "
         "native resolution in tiles)", options=INPUT_PREPS, defaultValue="resize",
         usesStaticStrings=True)))
-    alg.addParameter(_advanced(QgsProcessingParameterString(
+    alg.addParameter(advanced(QgsProcessingParameterString(
         "MODEL_OPTIONS", "Model options (JSON, e.g. {\"weights\": \"/path/ckpt.safetensors\"}; "
         "with several models keyed by model id)", defaultValue="", optional=True)))
 
@@ -206,19 +222,19 @@ def add_sensor_params(alg, scale_default: float | None = None) -> None:
         QgsProcessingParameterString,
     )
 
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         "SENSOR_SCALE", "Input pixel size (m) (empty: the model's)",
         QgsProcessingParameterNumber.Double, defaultValue=scale_default, optional=True, minValue=0.1)))
-    alg.addParameter(_advanced(QgsProcessingParameterString(
+    alg.addParameter(advanced(QgsProcessingParameterString(
         "BANDS", "Input bands, comma-separated (empty: the model's, e.g. B4,B3,B2)",
         defaultValue="", optional=True)))
-    alg.addParameter(_advanced(QgsProcessingParameterNumber(
+    alg.addParameter(advanced(QgsProcessingParameterNumber(
         "CLOUDY_PCT", "Maximum scene cloud cover % (empty: the model's)",
         QgsProcessingParameterNumber.Integer, optional=True, minValue=0, maxValue=100)))
-    alg.addParameter(_advanced(QgsProcessingParameterEnum(
+    alg.addParameter(advanced(QgsProcessingParameterEnum(
         "COMPOSITE", "Compositing over the window (empty: the model's)", options=["median", "mosaic"],
         optional=True, usesStaticStrings=True)))
-    alg.addParameter(_advanced(QgsProcessingParameterString(
+    alg.addParameter(advanced(QgsProcessingParameterString(
         "COLLECTION", "Collection (empty: the model's, e.g. COPERNICUS/S2_SR_HARMONIZED)",
         defaultValue="", optional=True)))
 
@@ -260,24 +276,12 @@ def model_options_multi(models: list[str], extra_json: str = "") -> dict[str, di
     """Per-model options for several models: settings' weights, then JSON.
 
     The JSON is either keyed by model id (``{"mosaiks": {...}}``) or one flat object
-    applied to every model.
+    applied to every model (the engine's rule, ``pipeline.options_per_model``).
     """
-    raw: dict[str, Any] = {}
-    if extra_json and extra_json.strip():
-        try:
-            raw = json.loads(extra_json)
-        except json.JSONDecodeError as exc:
-            raise QgsProcessingException(
-                f"model options must be a JSON object, got {extra_json!r}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise QgsProcessingException(f"model options must be a JSON object, got {extra_json!r}")
-    keyed = bool(raw) and all(k in models and isinstance(v, dict) for k, v in raw.items())
-    out = {}
-    for m in models:
-        opts = model_options_for(m)
-        opts.update(raw.get(m, {}) if keyed else raw)
-        out[m] = opts
-    return out
+    from ..engine.pipeline import options_per_model
+
+    user = options_per_model(models, json_options(extra_json))
+    return {m: {**model_options_for(m), **user[m]} for m in models}
 
 
 # -- ROIs from a vector layer ------------------------------------------------------------
@@ -335,7 +339,7 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
     )
 
     from ..engine import BBox, PointBuffer
-    from ..jobs import JobCancelled
+    from ..engine.errors import Cancelled
 
     source = alg.parameterAsSource(parameters, "INPUT", context)
     if source is None:
@@ -371,7 +375,7 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
     feats = source.getFeatures(req, QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
     for k, feat in enumerate(feats):
         if feedback.isCanceled():
-            raise JobCancelled("cancelled by the user")
+            raise Cancelled("cancelled by the user")
         fid = int(feat.id())
         geom = QgsGeometry(feat.geometry())
         if geom.isNull() or geom.isEmpty():

@@ -757,9 +757,9 @@ if pytest is not None:
         yield srv
         srv.stop()
         ee.deprecation._FetchDataCatalogStac = saved
-        from rs_embed_qgis.engine.providers import gee as _gee
+        from rs_embed_qgis.engine.providers.gee import reset_session
 
-        _gee._ACTIVE["key"] = None
+        reset_session()
         ee.Reset()
 
     @pytest.fixture(scope="session")

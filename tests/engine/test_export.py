@@ -338,6 +338,27 @@ def test_progress_callback_and_cancel_leave_no_partial_files(tmp_path):
     assert len(done) == 8 and seen[-1][0] == pytest.approx(1.0)
 
 
+def test_cancel_inside_a_fetch_keeps_only_complete_items(tmp_path, monkeypatch):
+    from rs_embed_qgis.engine.providers.local import LocalProvider
+
+    reads = []
+    real = LocalProvider._read_scene
+
+    def counting(self, scene, grid, sensor):
+        reads.append(scene.id)
+        return real(self, scene, grid, sensor)
+
+    monkeypatch.setattr(LocalProvider, "_read_scene", counting)
+    # chunks of 2 ROIs, 3 summer scenes each: cancel while the second chunk's first ROI is read
+    res = _run(tmp_path / "o", n=6, executor="serial", num_workers=1, is_cancelled=lambda: len(reads) > 7)
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text())
+    assert run["status"] == "cancelled" and [m["name"] for m in res] == ["roi_000", "roi_001"]
+    assert len(reads) == 8  # stopped between scenes, not after the whole fetch
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "export_run.json", "roi_000.json", "roi_000.npz", "roi_001.json", "roi_001.npz"]
+    assert _temp_files(tmp_path / "o") == []
+
+
 # -- crash safety -------------------------------------------------------------------------------
 def _kill_repeatedly(args, items_dir: Path, run_file: Path, n: int, kills_wanted: int, rng, env,
                      undo=None):

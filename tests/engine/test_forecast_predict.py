@@ -46,7 +46,7 @@ def ckpt(tmp_path_factory, cube):
 
 def test_forecast_to_geotiffs_writes_20_dated_georeferenced_frames(cube, ckpt, tmp_path):
     seen = []
-    frames = forecast_to_geotiffs(cube, ckpt, tmp_path / "out", progress=lambda p, m: seen.append(p))
+    frames = forecast_to_geotiffs(cube, ckpt, tmp_path / "out", progress=lambda fraction, m: seen.append(100 * fraction))
     mc = read_minicube(cube)
     assert len(frames) == 20
     dates = [d for d, _ in frames]
@@ -90,7 +90,31 @@ def test_cancel_leaves_no_partial_files(cube, ckpt, tmp_path):
     with pytest.raises(ForecastCancelled):
         forecast_to_geotiffs(cube, ckpt, out, is_cancelled=cancel_after_some)
     assert calls["n"] > 5
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # no partial files, and no empty folder: the run had created it
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    calls["n"] = 0
+    with pytest.raises(ForecastCancelled):
+        forecast_to_geotiffs(cube, ckpt, kept, is_cancelled=cancel_after_some)
+    assert list(kept.iterdir()) == []  # a folder that was there stays, empty
+
+
+def test_cancel_stops_the_model_between_tiles(cube, ckpt):
+    from rs_embed_qgis.engine.forecast.checkpoint import load_forecast_model
+    from rs_embed_qgis.engine.forecast.data import build_sample
+
+    model, norm, _ = load_forecast_model(ckpt)
+    s = build_sample(read_minicube(cube), norm, with_targets=False)
+    calls, tiles = {"n": 0}, []
+
+    def cancel_at_third_tile():
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(ForecastCancelled):
+        predict_deltas(model, s["inputs"], tile=10, overlap=2, is_cancelled=cancel_at_third_tile,
+                       progress=lambda f, m: tiles.append(m))
+    assert tiles == ["tile 1/4", "tile 2/4"]
 
 
 def test_tiled_prediction_covers_every_pixel(cube, ckpt):
@@ -101,7 +125,8 @@ def test_tiled_prediction_covers_every_pixel(cube, ckpt):
     s = build_sample(read_minicube(cube), norm, with_targets=False)
     whole = predict_deltas(model, s["inputs"], tile=128)
     tiles = []
-    tiled = predict_deltas(model, s["inputs"], tile=10, overlap=2, on_tile=lambda k, n: tiles.append((k, n)))
+    tiled = predict_deltas(model, s["inputs"], tile=10, overlap=2,  # progress message: "tile k/n"
+                           progress=lambda f, m: tiles.append(tuple(int(v) for v in m.split()[1].split("/"))))
     assert tiles[-1][0] == tiles[-1][1] > 1
     assert (tiled != 0).all()
     # away from tile borders the two agree closely (same model, local context)

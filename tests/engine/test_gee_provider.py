@@ -160,6 +160,17 @@ def test_large_requests_are_tiled_and_stitched(make_gee, ee_env):
     assert xs[0] == whole.grid.left and xs[1] == whole.grid.left + 64 * 10
 
 
+def test_cancel_stops_between_tile_requests(make_gee, ee_env):
+    from rs_embed_qgis.engine.errors import Cancelled
+    from rs_embed_qgis.engine.progress import Feedback, cancel_scope
+
+    prov = make_gee(max_request_bytes=3000 * 16, max_grid_dim=64, num_workers=1)  # 6 tiles
+    with cancel_scope(Feedback(is_cancelled=lambda: len(ee_env.requests("computePixels")) >= 2)):
+        with pytest.raises(Cancelled):
+            prov.fetch(ROI, SUMMER, sensor())
+    assert len(ee_env.requests("computePixels")) == 2
+
+
 def test_server_size_limit_lower_than_ours_is_split_further(make_gee, ee_env):
     whole = make_gee().fetch(ROI, SUMMER, sensor())
     ee_env.reset()
@@ -185,9 +196,9 @@ def test_cache_serves_a_rerun_and_a_second_provider(make_gee, ee_env, tmp_path):
 
 
 def test_recent_windows_are_not_cached(make_gee, ee_env, tmp_path, monkeypatch):
-    from rs_embed_qgis.engine.providers import gee
+    from rs_embed_qgis.engine.providers.gee import cache
 
-    monkeypatch.setattr(gee, "CACHE_MIN_AGE_DAYS", 365 * 100)  # 2022 counts as "still ingesting"
+    monkeypatch.setattr(cache, "CACHE_MIN_AGE_DAYS", 365 * 100)  # 2022 counts as "still ingesting"
     p = make_gee(cache_dir=tmp_path).fetch(ROI, SUMMER, sensor())
     assert p.meta["cache"].startswith("off") and not list(tmp_path.rglob("*.npz"))
 

@@ -14,7 +14,7 @@ from rs_embed_qgis.engine import (
     TemporalSpec,
     get_embedding,
 )
-from rs_embed_qgis.engine.inspect import check_patch, inspect_array
+from rs_embed_qgis.engine.input_checks import check_patch, inspect_array
 from rs_embed_qgis.engine.providers.base import Patch
 
 ROI = PointBuffer(9.02, 47.84, 300)

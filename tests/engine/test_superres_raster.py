@@ -151,7 +151,7 @@ def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     write_raster(tmp_path / "in.tif", 50, 50)
     seen = []
     super_resolve_raster(tmp_path / "in.tif", tmp_path / "out.tif", model="bicubic", tile=24, overlap=8,
-                         progress=seen.append)
+                         progress=lambda fraction, message: seen.append(fraction))
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5
 
 

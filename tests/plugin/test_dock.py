@@ -145,7 +145,7 @@ def test_run_pooled_point_gives_geopackage_with_roi_geometry(dock, sample_canvas
     assert "e0" in names and "e1023" in names and "model" in names
     f = next(lyr.getFeatures())
     assert f["model"] == "mosaiks"
-    # the circle of 300 m around the point: area ~ pi r^2, centred on the click
+    # the square of half-side 300 m around the point (in its UTM zone), centred on the click
     g = f.geometry()
     c = g.centroid().asPoint()
     assert c.x() == pytest.approx(9.02, abs=2e-4) and c.y() == pytest.approx(47.84, abs=2e-4)

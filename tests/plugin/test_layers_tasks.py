@@ -1,4 +1,5 @@
-"""layers.py (files and QGIS layers from engine results) and the QgsTask plumbing in tasks.py."""
+"""The files the tasks write (engine.io) and the QGIS layers made from them (layers.py), and the
+QgsTask plumbing in tasks.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,7 @@ def _grid(d=32, h=12, w=15, seed=0):
 
 @pytest.mark.parametrize("shape", [(32, 12, 15), (300, 4, 5)])  # D < cells and D > cells
 def test_principal_components_match_svd(shape):
-    from rs_embed_qgis.layers import principal_components
+    from rs_embed_qgis.engine.io import principal_components
 
     g = _grid(*shape)
     g[:, 0, 0] = np.nan  # an invalid cell stays NaN and does not disturb the others
@@ -57,7 +58,7 @@ def test_cosine_similarity_grid():
 
 
 def test_float_geotiff_is_georeferenced_and_atomic(tmp_path):
-    from rs_embed_qgis.layers import write_float_geotiff
+    from rs_embed_qgis.engine.io import write_float_geotiff
 
     arr = _grid(4, 5, 6)[:3]
     out = write_float_geotiff(arr, "EPSG:32632", [100, 0, 500000, 0, -100, 5300000], tmp_path / "a.tif",
@@ -72,7 +73,8 @@ def test_float_geotiff_is_georeferenced_and_atomic(tmp_path):
 def test_pooled_geopackage(tmp_path, qgis_app):
     from qgis.core import QgsVectorLayer
 
-    from rs_embed_qgis.layers import pooled_layer, write_pooled_gpkg
+    from rs_embed_qgis.engine.io import write_pooled_gpkg
+    from rs_embed_qgis.layers import pooled_layer
 
     vecs = [np.arange(5, dtype=np.float32), -np.arange(5, dtype=np.float32)]
     wkts = ["POLYGON((9 47,9.01 47,9.01 47.01,9 47.01,9 47))", "POLYGON((9.02 47,9.03 47,9.03 47.01,9.02 47))"]
@@ -111,7 +113,7 @@ def test_layer_metadata_lists_the_run(qgis_app):
 
 def _request(tmp_sample, spatials, mode="grid"):
     from rs_embed_qgis.engine import OutputSpec, TemporalSpec
-    from rs_embed_qgis.jobs import EmbedRequest
+    from rs_embed_qgis.engine.pipeline import EmbedRequest
 
     return EmbedRequest(model="mosaiks", spatials=spatials, temporal=TemporalSpec.range("2022-06-01", "2022-09-01"),
                         output=OutputSpec.grid(scale_m=100) if mode == "grid" else OutputSpec.pooled(),
@@ -187,8 +189,11 @@ def test_pooled_task_writes_one_feature_per_roi(tmp_path, sample_dir, qgis_app):
     assert lyr.GetFeatureCount() == 2
     geoms = [f.GetGeometryRef().Clone() for f in lyr]
     assert geoms[0].GetEnvelope() == pytest.approx((9.005, 9.015, 47.83, 47.838))
-    # the point buffer is a circle: area of a 200 m circle, within 2 %
+    # the point buffer is the square the provider fetched (half-side 200 m in its UTM zone), not a circle
     from pyproj import Geod
 
+    from rs_embed_qgis.engine.geo import roi_footprint
+
     area = abs(Geod(ellps="WGS84").geometry_area_perimeter(__import__("shapely.wkt").wkt.loads(geoms[1].ExportToWkt()))[0])
-    assert area == pytest.approx(np.pi * 200 ** 2, rel=0.02)
+    assert area == pytest.approx(400 ** 2, rel=0.02)
+    assert geoms[1].Equals(ogr.CreateGeometryFromWkb(roi_footprint(rois[1]).wkb()))

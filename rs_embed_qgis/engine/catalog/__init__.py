@@ -32,19 +32,17 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.util
 import pkgutil
-import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ModelError
+from ..imports import import_cleanly, missing_modules
 from ..weights import resolve_weights, verification_policy
 from .entry import EMBEDDING_KINDS, KINDS, ModelEntry, Normalisation, Variant
 
 _ENGINE = __name__.rsplit(".", 1)[0]          # rs_embed_qgis.engine
-_ROOT = _ENGINE.split(".")[0]                  # rs_embed_qgis
 _lock = threading.RLock()
 #: model id -> entry; filled from ``catalog/models/*.py`` on import, plus ``register()``
 ENTRIES: dict[str, ModelEntry] = {}
@@ -127,7 +125,7 @@ def list_models(kind: str | Iterable[str] | None = None, *, include_aliases: boo
 
 
 def missing_requirements(entry: ModelEntry) -> list[str]:
-    return [m for m in entry.requires if m not in sys.modules and importlib.util.find_spec(m) is None]
+    return missing_modules(entry.requires)
 
 
 def import_error(model: str) -> str | None:
@@ -178,21 +176,6 @@ def describe_model(model: str, *, weights_path: str | None = None) -> dict[str, 
     }
 
 
-def _forget(names: Iterable[str]) -> list[str]:
-    """Remove modules of our package from ``sys.modules`` and from their parent package."""
-    gone = []
-    for name in sorted(names, key=len, reverse=True):     # children before parents
-        if name != _ROOT and not name.startswith(_ROOT + "."):
-            continue
-        mod = sys.modules.pop(name, None)
-        gone.append(name)
-        parent_name, _, child = name.rpartition(".")
-        parent = sys.modules.get(parent_name)
-        if parent is not None and mod is not None and getattr(parent, child, None) is mod:
-            delattr(parent, child)
-    return gone
-
-
 def import_model(model: str) -> Any:
     """Import the model's module (only now) and return the object its entry names.
 
@@ -210,11 +193,9 @@ def import_model(model: str) -> Any:
             f"install it (pip install 'rs-embed-qgis[models]') or pick another model")
     name = f"{_ENGINE}.{entry.module}"
     with _lock:
-        before = set(sys.modules)
         try:
-            mod = importlib.import_module(name)
+            mod = import_cleanly(name)
         except Exception as exc:  # noqa: BLE001 - whatever breaks, it breaks this model only
-            _forget(set(sys.modules) - before)
             _IMPORT_ERRORS[entry.id] = f"{type(exc).__name__}: {exc}"
             raise ModelError(f"model {entry.id!r} could not be imported ({name}): "
                              f"{_IMPORT_ERRORS[entry.id]}") from exc

@@ -23,7 +23,6 @@ import datetime as _dt
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,12 @@ import numpy as np
 from ..catalog.entry import S2_10, ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_path, resolve_weights
 from .base import INPUT_PREPS, Embedder, pool_grid
+from .frames import FramePolicy, resolve_window
 
 N_CHANNELS = 10
 SIZES = ("tiny", "small", "base")
@@ -48,8 +49,6 @@ NORM_MODES = {
 UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
 #: removed: it named a checkout whose hubconf.py was imported (code from a path); now an error
 REPO_PATH_ENV = "RS_EMBED_ANYSAT_REPO_PATH"
-#: window used when temporal=None (rs-embed's ``temporal_to_range`` default), end excluded
-DEFAULT_WINDOW = ("2022-06-01", "2022-09-01")
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
 #: series per forward when not set: CPU inference is compute-bound (bigger batches only
 #: cost memory); accelerators gain from large batches
@@ -282,6 +281,9 @@ class AnySatEmbedder(Embedder):
         self.settings, self.sources = resolve_settings(self.options)
         s = self.settings
         self.frames = s["frames"]
+        # the contract: T bins, every one fed (an empty bin is the provider's fill-value
+        # composite); the shared policy records which were empty
+        self.frame_policy = FramePolicy("fixed", self.frames, None, "keep")
         self.fetch_workers = s["fetch_workers"]
         self.image_size = s["img"]
         dev = self.device.split(":")[0]
@@ -294,13 +296,7 @@ class AnySatEmbedder(Embedder):
     # -- input --------------------------------------------------------------------------
     def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec:
         """``year`` -> its range; ``None`` -> rs-embed's default window, with a warning."""
-        if temporal is None:
-            warnings.warn(
-                f"anysat: temporal=None, using the default window {DEFAULT_WINDOW[0]}..{DEFAULT_WINDOW[1]} "
-                f"(as rs-embed); pass temporal=TemporalSpec.range(...) for reproducible results",
-                UserWarning, stacklevel=3)
-            return TemporalSpec.range(*DEFAULT_WINDOW)
-        return normalize_temporal(temporal)
+        return resolve_window(temporal, "anysat")
 
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         return coerce_tchw(arr, self.frames)
@@ -325,7 +321,8 @@ class AnySatEmbedder(Embedder):
         h, w = (int(v) for v in tchw.shape[-2:])
         doys, mids, source = doy0_values(patch, self.frames)
         info: dict[str, Any] = {"input_hw": [h, w], "doy0_values": doys, "frame_mids": mids,
-                                "doy_source": source, "n_frames_in": int(raw.shape[0])}
+                                "doy_source": source, "n_frames_in": int(raw.shape[0]),
+                                "frame_selection": self.frame_policy.select(patch).meta}
         size = self.image_size
         if input_prep == "resize":
             if size <= 0 and h != w:
@@ -473,6 +470,7 @@ class AnySatEmbedder(Embedder):
             groups.setdefault(tuple(prepared[i][0][k].shape), []).append((i, k))
         feats: dict[tuple[int, int], np.ndarray] = {}
         for members in groups.values():
+            check_cancelled()  # a cancel stops between forward batches
             xs = np.stack([prepared[i][0][k] for i, k in members])
             ds = np.asarray([prepared[i][1]["doy0_values"] for i, _ in members], dtype=np.int64)
             out = self.forward_batch(xs, ds, patch_size_m)
@@ -501,6 +499,7 @@ class AnySatEmbedder(Embedder):
             "n_frames": self.frames, "n_frames_in": info["n_frames_in"],
             "doy0_values": info["doy0_values"], "frame_mids": info["frame_mids"],
             "doy_source": info["doy_source"], "s2_dates_shape": [1, self.frames],
+            "frame_selection": info["frame_selection"],
             "start": t.start if t else None, "end": t.end if t else None,
             "patch_size_m": patch_size_m, "patch_px": patch_size_m // 10,
             "patch_output": "patch", "patch_output_hw": [gh, gw], "feature_dim": d,

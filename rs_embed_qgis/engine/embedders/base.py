@@ -18,6 +18,7 @@ from ..catalog.entry import ModelEntry
 from ..device import resolve_device
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
@@ -57,6 +58,18 @@ class Embedder:
     def resolve_temporal(self, temporal: TemporalSpec | None) -> TemporalSpec | None:
         """The window the model runs on (a model may normalise ``year``/``None``)."""
         return temporal
+
+    def check_backend(self, backend: str) -> None:
+        """Raise ``ProviderError`` before any fetch if ``backend`` cannot serve this model's
+        input as configured (e.g. a Sentinel-1 modality on the local backend)."""
+
+    def frames_for(self, temporal: TemporalSpec | None) -> int | None:
+        """How many time bins the provider splits ``temporal`` into (None: one composite).
+
+        ``frames`` by default; window-adaptive models (``frames.FramePolicy``) derive it
+        from the window.
+        """
+        return self.frames
 
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
@@ -162,6 +175,7 @@ class TokenEmbedder(Embedder):
         pooled_out: list[np.ndarray | None] = []
         with torch.inference_mode():
             for i in range(0, len(flat), self.batch_size):
+                check_cancelled()  # a cancel stops between forward batches
                 x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
                 tok = self.forward_tokens(x)
                 pooled = self.pooled_from_forward(tok)

@@ -26,6 +26,7 @@ import numpy as np
 from ..device import check_device_name
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.bands import canonical_band
 from ..providers.base import Patch
 from ..specs import OutputSpec
@@ -41,11 +42,12 @@ def _reference_path() -> Path:
 
 
 def _read_reference(path: Path, bands: Sequence[str]) -> np.ndarray:
-    import rasterio
+    from ..errors import ProviderError
+    from ..geoio import open_raster
 
     try:
-        with rasterio.open(path) as src:
-            names = [canonical_band(d or "") for d in src.descriptions]
+        with open_raster(path) as src:
+            names = [canonical_band(d) for d in src.info.descriptions]
             idx = []
             for b in bands:
                 cb = canonical_band(b)
@@ -54,10 +56,8 @@ def _read_reference(path: Path, bands: Sequence[str]) -> np.ndarray:
                         f"MOSAIKS filter source {str(path)!r} has no band {b!r} "
                         f"(it has {names}); pass model_options={{'filter_source': <GeoTIFF with that band>}}")
                 idx.append(names.index(cb) + 1)
-            arr = src.read(idx).astype(np.float32)
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001
+            arr = src.read(idx, dtype="float32")
+    except ProviderError as exc:
         raise ModelError(f"cannot read MOSAIKS filter source {str(path)!r}: {exc}") from exc
     return arr / 10000.0
 
@@ -137,6 +137,7 @@ class MosaiksEmbedder(Embedder):
         x = np.pad(img, ((0, 0), (pad, pad), (pad, pad)), mode=mode)
         win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # C,H,W,k,k
         for r0 in range(0, h, rows):
+            check_cancelled()  # a cancel stops between blocks of rows (MOSAIKS' forward)
             r1 = min(h, r0 + rows)
             cols = win[:, r0:r1].transpose(1, 2, 0, 3, 4).reshape((r1 - r0) * w, c * k * k)
             z = cols @ bank.T  # (pixels, K/2)

@@ -3,19 +3,22 @@ pretrained as an MAE on HLS (Harmonized Landsat Sentinel-2) time series.
 
 Input: the six HLS bands blue, green, red, narrow NIR, SWIR 1, SWIR 2 - from
 Sentinel-2 B2, B3, B4, B8A, B11, B12 (B8A is the narrow NIR band HLS uses) at
-30 m by default - up to 4 frames (``frames``, default 4: the window is split
-into that many equal bins, each a composite; bins with no scene are dropped),
-each frame ``(x - mean) / std`` with the official per-band statistics
-(reflectance x 10000), resized to 224.
+30 m by default - up to 4 frames chosen by the shared frame policy
+(``frames.FramePolicy``; option ``frames``, default 4: the window is split into
+that many equal bins, each a composite; ``"monthly"`` adapts the count to the
+window; empty bins are dropped and listed in ``meta["frame_selection"]``), each
+frame ``(x - mean) / std`` with the official per-band statistics (reflectance x
+10000), resized to 224.
 
 Side inputs of the -TL models: per frame (year, day of year) of the frame's
 midpoint, and the ROI centre (lat, lon) in degrees.
 
 Outputs: patch tokens of all frames (class token dropped) averaged over the
-frames -> ``grid`` ``(D, 14, 14)``; ``pooled`` = their mean (or max) over space.
+frames -> ``grid`` ``(D, 14, 14)`` (``(1280, 16, 16)`` for 600M, whose patches are
+14 px); ``pooled`` = their mean (or max) over space.
 
-Weights: ``Prithvi_EO_V2_300M_TL.pt`` (default) or ``Prithvi_EO_V2_100M_TL.pt`` from
-``ibm-nasa-geospatial/Prithvi-EO-2.0-{300M,100M}-TL``: the full MAE state dict;
+Weights: ``Prithvi_EO_V2_{300M,100M,600M}_TL.pt`` (300M by default) from
+``ibm-nasa-geospatial/Prithvi-EO-2.0-{300M,100M,600M}-TL``: the full MAE state dict;
 ``encoder.*`` is loaded strictly, ``decoder.*`` is set aside.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from ..errors import ModelError
 from ..nn.prithvi import PRITHVI_CONFIGS, PrithviEncoder
 from ..providers.base import Patch
+from .frames import FramePolicy
 from .vit_base import ViTEmbedder, roi_center_lonlat
 
 MAX_FRAMES = 4
@@ -38,12 +42,16 @@ class PrithviEmbedder(ViTEmbedder):
     extra_options = ("frames",)
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
-        n = options.get("frames", MAX_FRAMES)
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_FRAMES:
-            raise ModelError(f"frames must be an int from 1 to {MAX_FRAMES} (Prithvi's pretraining), got {n!r}")
-        self.n_frames = n
-        self.frames = None if n == 1 else n
+        # Prithvi's pretraining: up to 4 frames; bins without a scene are dropped
+        self.frame_policy = FramePolicy.from_option(
+            options.get("frames"), default=MAX_FRAMES, max_frames=MAX_FRAMES, empty="drop", model=spec.id)
+        self.n_frames = self.frame_policy.frames
+        self.frames = None if self.frame_policy.n_bins(None) == 1 else self.frame_policy.frames
         super().__init__(spec, device=device, **options)
+
+    def frames_for(self, temporal):
+        n = self.frame_policy.n_bins(temporal)
+        return None if n == 1 else n
 
     def build(self, config):
         self.image_size, self.patch_size = config.img_size, config.patch_size[1]
@@ -56,23 +64,11 @@ class PrithviEmbedder(ViTEmbedder):
 
     # -- frames and side inputs ---------------------------------------------------------------
     def _frames_used(self, patch: Patch) -> list[int]:
-        """Frames with data (bins without any scene are dropped), at most 4, evenly spaced."""
-        idx = list(range(patch.n_frames))
-        if patch.frames and len(patch.frames) == patch.n_frames:
-            with_data = [i for i in idx if patch.frames[i].get("n_scenes", 1) != 0]
-            idx = with_data or idx[:1]
-        if len(idx) > MAX_FRAMES:
-            pick = np.linspace(0, len(idx) - 1, MAX_FRAMES).round().astype(int)
-            idx = [idx[i] for i in pick]
-        return idx
+        """Frames with data (empty bins dropped), at most 4 (evenly spaced): the frame policy."""
+        return self.frame_policy.select(patch).used
 
     def _frame_dates(self, patch: Patch, used: list[int]) -> list[_dt.date]:
-        dates: list[_dt.date] = []
-        if patch.frames and len(patch.frames) == patch.n_frames:
-            for i in used:
-                mid = patch.frames[i].get("mid")
-                if mid:
-                    dates.append(_dt.date.fromisoformat(str(mid)[:10]))
+        dates = [d for d in self.frame_policy.select(patch).dates if d is not None]
         if len(dates) != len(used) and patch.temporal is not None:
             dates = [patch.temporal.input_time] * len(used)
         return dates if len(dates) == len(used) else []
@@ -108,14 +104,16 @@ class PrithviEmbedder(ViTEmbedder):
         return tok, None
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        used = self._frames_used(patch)
+        sel = self.frame_policy.select(patch)
+        used = sel.used
         dates = self._frame_dates(patch, used)
         m: dict[str, Any] = {
             "bands": list(self.bands), "normalization": "(x - mean) / std, official per-band statistics",
             "norm_mean": list(self.norm.mean), "norm_std": list(self.norm.std),
             "num_frames": len(used), "frames_requested": self.n_frames,
             "frames_used": used,
-            "frames_dropped_empty": patch.n_frames - len(used) if patch.n_frames <= MAX_FRAMES else None,
+            "frames_dropped_empty": len([i for i in sel.meta["empty_bins"] if i not in used]),
+            "frame_selection": sel.meta,
             "frame_dates": [d.isoformat() for d in dates],
             "temporal_coords": [[d.year, d.timetuple().tm_yday] for d in dates] if dates else None,
             "grid_time_reduction": "mean over frames",

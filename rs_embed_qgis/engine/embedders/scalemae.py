@@ -21,7 +21,7 @@ from ..errors import ModelError
 from ..nn.satmae import MAE_DECODER_PREFIXES
 from ..nn.scalemae import SCALEMAE_CONFIG, ScaleMAEEncoder
 from ..providers.base import Patch
-from .vit_base import ViTEmbedder, normalise, rgb_unit8
+from .vit_base import ViTEmbedder, model_input_gsd, normalise, rgb_unit8
 
 
 class ScaleMAEEmbedder(ViTEmbedder):
@@ -48,16 +48,11 @@ class ScaleMAEEmbedder(ViTEmbedder):
     def _gsd(self, patch: Patch, input_prep: str) -> float:
         if self.options.get("gsd_m") is not None:
             return float(self.options["gsd_m"])
-        if patch.grid is not None:
-            src = float(abs(patch.grid.res))
-        elif patch.sensor is not None:
-            src = float(patch.sensor.scale_m)
-        else:
+        gsd = model_input_gsd(patch, input_prep, self.image_size)
+        if gsd is None:
             raise ModelError("ScaleMAE needs the ground sample distance: pass crs/transform with the data "
                              "or model_options={'gsd_m': metres_per_pixel}")
-        if input_prep == "resize":
-            return src * min(patch.data.shape[-2:]) / float(self.image_size)
-        return src
+        return gsd
 
     def side_inputs(self, patch: Patch, n_tiles: int, input_prep: str) -> dict[str, np.ndarray]:
         return {"input_res": np.full((n_tiles,), self._gsd(patch, input_prep), np.float32)}

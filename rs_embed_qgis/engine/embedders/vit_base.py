@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 from ..catalog.entry import Normalisation, Variant
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec
 from ..weights import WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
@@ -64,6 +66,32 @@ def sentinel_normalize(chw: np.ndarray, norm: Normalisation) -> np.ndarray:
     lo, hi = m - 2 * s, m + 2 * s
     x = np.clip((np.nan_to_num(chw, nan=0.0) - lo) / (hi - lo) * 255.0, 0.0, 255.0)
     return (x.astype(np.uint8).astype(np.float32) / 255.0)
+
+
+def fill_with_frame_mean(x: np.ndarray) -> np.ndarray:
+    """``(T, C, H, W)``: NaN/inf -> the frame's band mean over the image (0 where a band
+    has no valid pixel), as Galileo's ``_fillna`` does."""
+    x = np.where(np.isfinite(x), x, np.nan).astype(np.float32)
+    if not np.isnan(x).any():
+        return x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands: mean 0 below
+        mean = np.nan_to_num(np.nanmean(x, axis=(-2, -1), keepdims=True), nan=0.0)
+    return np.where(np.isnan(x), mean, x).astype(np.float32)
+
+
+def model_input_gsd(patch: Patch, input_prep: str, image_size: int) -> float | None:
+    """Metres per pixel of the image a model sees: the fetch resolution, times the resize
+    factor (short side / ``image_size``) for ``input_prep="resize"``; None if unknown."""
+    if patch.grid is not None:
+        src = float(abs(patch.grid.res))
+    elif patch.sensor is not None:
+        src = float(patch.sensor.scale_m)
+    else:
+        return None
+    if input_prep == "resize":
+        return src * min(patch.data.shape[-2:]) / float(image_size)
+    return src
 
 
 def roi_center_lonlat(patch: Patch) -> tuple[float, float] | None:
@@ -241,6 +269,7 @@ class ViTEmbedder(TokenEmbedder):
         with torch.inference_mode():
             for idx in groups.values():
                 for s in range(0, len(idx), self.batch_size):
+                    check_cancelled()  # a cancel stops between forward batches
                     chunk = idx[s:s + self.batch_size]
                     xb = torch.from_numpy(np.stack([flat[i] for i in chunk]))
                     if pin:

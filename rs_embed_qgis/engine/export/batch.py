@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
-from ..io import atomic_write_text, to_json
+from ..errors import OutputError, SpecError
+from ..io import atomic_write_text, make_folder, to_json
 from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from . import writers
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
@@ -122,7 +122,7 @@ def export_batch(
                      input_prep=input_prep, model_options=model_options,
                      provider_options=provider_options, knobs=knobs)
     t_start = time.perf_counter()
-    item_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(item_dir)  # an unwritable out_dir: a SpecError naming it
 
     if layout == "combined" and resume:
         done = read_json(manifest_path)
@@ -195,24 +195,38 @@ def export_batch(
         run["status"] = "complete" if not run["failures"] else "complete_with_failures"
 
     if layout == "per_item":
-        atomic_write_text(manifest_path, to_json(run, indent=1))
-        if error is not None:
-            raise error
+        _record(manifest_path, run, error)
         return [m for m in items if m is not None]
     if error is not None or cancelled:  # shards stay in the .parts folder for resume=True
-        atomic_write_text(manifest_path, to_json(run, indent=1))
-        if error is not None:
-            raise error
+        _record(manifest_path, run, error)
         return run
-    return _assemble(plan, run, final, manifest_path, items)
+    try:
+        return _assemble(plan, run, final, manifest_path, items)
+    except BaseException as exc:  # noqa: BLE001 - e.g. a full disk: recorded, then re-raised
+        run["status"], run["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        _record(manifest_path, run, exc)
+        raise
+
+
+def _record(manifest_path: Path, run: dict[str, Any], error: BaseException | None) -> None:
+    """Write the run manifest (atomically); then raise ``error`` if the run failed. When even
+    the manifest cannot be written, the error raised names both failures."""
+    try:
+        atomic_write_text(manifest_path, to_json(run, indent=1))
+    except Exception as exc:  # noqa: BLE001 - never let it hide the run's own error
+        if error is None:
+            raise
+        raise OutputError(f"export failed ({type(error).__name__}: {error}), and its run manifest "
+                          f"{str(manifest_path)!r} could not record that ({type(exc).__name__}: {exc})"
+                          ) from error
+    if error is not None:
+        raise error
 
 
 def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
-    from ..api import get_embedder
-
     models = []
     for m in plan.models:
-        emb = get_embedder(m, device=plan.device, model_options=plan.model_options[m])
+        emb = plan.embedder(m)
         models.append({"model": m, "family": emb.spec.family, "type": emb.spec.kind,
                        "sensor": plan.sensors[m].to_dict(), "frames": plan.groups[plan.group_of[m]].frames,
                        "temporal": plan.temporals[m].to_dict() if plan.temporals[m] else None,
@@ -237,15 +251,12 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
 
 def _weights_from_items(plan, run: dict[str, Any], items) -> None:
     """Weights identity as used (models may load lazily, on workers): from the items' meta."""
-    from ..api import get_embedder
-
     for entry in run["models"]:
         m = entry["model"]
         used = next((e["meta"]["weights"] for it in items if it for e in it.get("models", [])
                      if e.get("model") == m and (e.get("meta") or {}).get("weights")), None)
         if used is None:  # nothing embedded in this run (all resumed): the cached embedder's view
-            used = jsonable(get_embedder(m, device=plan.device,
-                                         model_options=plan.model_options[m]).weights_meta)
+            used = jsonable(plan.embedder(m).weights_meta)
         entry["weights"] = used
         entry["random_weights"] = used.get("status") == "random"
 

@@ -11,8 +11,10 @@
 
 Progress: tqdm bars in a terminal (overall + one per model), or a callback
 ``progress(fraction, message)`` (QGIS: ``QgsFeedback.setProgress``), and
-``is_cancelled()`` checked between models and chunks: a cancelled run stops
-before writing the current chunk, so no partial item is left.
+``is_cancelled()`` checked between chunks and models and, through the pipeline's
+cancel scope, inside fetches (between ROIs and scenes) and forwards (between
+batches): a cancelled run stops before writing the current chunk, so no partial
+item is left.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..errors import Cancelled
 from .core import ExportPlan, fetch_chunk, process_chunk, run_chunk, write_item
 
 
@@ -98,20 +101,17 @@ def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress,
     try:
         nxt: Future | None = None
         if fetch_pool is not None and chunks:
-            nxt = fetch_pool.submit(fetch_chunk, plan, chunks[0])
+            nxt = fetch_pool.submit(fetch_chunk, plan, chunks[0], is_cancelled)
         for k, idx in enumerate(chunks):
             if is_cancelled is not None and is_cancelled():
                 cancelled = True
                 break
-            fetched = nxt.result() if nxt is not None else fetch_chunk(plan, idx)
+            fetched = nxt.result() if nxt is not None else fetch_chunk(plan, idx, is_cancelled)
             nxt = None
             if fetch_pool is not None and k + 1 < len(chunks):
-                nxt = fetch_pool.submit(fetch_chunk, plan, chunks[k + 1])
+                nxt = fetch_pool.submit(fetch_chunk, plan, chunks[k + 1], is_cancelled)
             done = process_chunk(plan, idx, fetched, on_model_done=prog.model_done,
                                  is_cancelled=is_cancelled)
-            if done is None:
-                cancelled = True
-                break
             if write_pool is None:
                 for a, m in done:
                     results.append(write_item(plan, a, m))
@@ -122,6 +122,8 @@ def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress,
                     harvest(writes.pop(0))
         while writes:
             harvest(writes.pop(0))
+    except Cancelled:  # inside a fetch or a forward: the chunk is dropped, written items stay
+        cancelled = True
     finally:
         if fetch_pool is not None:
             fetch_pool.shutdown(wait=True, cancel_futures=True)

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import ProviderError, SpecError
+from ..names import sanitize_key
 from . import writers
-from .manifest import RUN_MANIFEST, read_json, sanitize_key
+from .manifest import RUN_MANIFEST, read_json
 
 
 def _read_dataset(path: Path, fmt: str) -> dict[str, np.ndarray]:
@@ -37,20 +38,20 @@ def _read_item(folder: Path, name: str, fmt: str, man: dict[str, Any] | None, mo
     if fmt in ("netcdf", "zarr"):
         return _read_dataset(writers.item_paths(folder, name, fmt), fmt)
     if fmt == "geotiff":
-        import rasterio
+        from ..geoio import open_raster
 
         arrays: dict[str, np.ndarray] = {}
         for e in (man or {}).get("models", [{"model": m} for m in models]):
             m = e["model"]
             p = folder / f"{name}.{sanitize_key(m)}.tif"
             if p.exists():
-                with rasterio.open(p) as src:
-                    arrays[f"embedding__{sanitize_key(m)}"] = src.read().astype(np.float32)
+                with open_raster(p) as src:
+                    arrays[f"embedding__{sanitize_key(m)}"] = src.read(dtype="float32")
             inp = e.get("input") or {}
             if inp.get("key") and not inp.get("dedup_reused"):
                 p = folder / f"{name}.input.{inp['key'].split('__', 1)[1]}.tif"
-                with rasterio.open(p) as src:
-                    arrays[inp["key"]] = src.read().astype(np.float32).reshape(inp["shape"])
+                with open_raster(p) as src:
+                    arrays[inp["key"]] = src.read(dtype="float32").reshape(inp["shape"])
         return arrays
     if fmt in writers.VECTOR_FORMATS:
         if fmt == "geoparquet":
@@ -107,10 +108,14 @@ def load_export(path: str) -> dict[str, Any]:
         for n in names:
             man = read_json(p / f"{n}.json")
             mans.append(man)
+            if fmt != "geotiff" and not writers.item_paths(p, n, fmt).exists():
+                per.append({})  # a failed or never written ROI: its rows are NaN
+                continue
             try:
                 per.append(_read_item(p, n, fmt, man, models))
-            except (OSError, KeyError, ValueError):
-                per.append({})
+            except (OSError, KeyError, ValueError) as exc:  # a file that is there must read
+                raise ProviderError(f"export item {n!r} in {str(p)!r} cannot be read: "
+                                    f"{type(exc).__name__}: {exc}") from exc
         return {"manifest": run, "layout": "per_item", "format": fmt, "names": names, "items": mans,
                 **_by_model(models, names, per, mans)}
     if p.suffix == ".json":

@@ -11,7 +11,6 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,11 +24,6 @@ MANIFEST_VERSION = 1
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def sanitize_key(name: str) -> str:
-    """A model id or name as a safe array key / file-name part."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "x"
 
 
 def jsonable(obj: Any) -> Any:
@@ -78,12 +72,10 @@ def library_versions() -> dict[str, str | None]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
-    try:
-        import rasterio
+    from ..geoio import backend_name, gdal_version
 
-        out["gdal"] = rasterio.__gdal_version__
-    except Exception:  # noqa: BLE001 - rasterio absent or broken
-        out["gdal"] = None
+    out["gdal"] = gdal_version()
+    out["raster_io"] = backend_name() if out["gdal"] else None
     return out
 
 

@@ -9,21 +9,19 @@ stacked along the first axis in a combined file.
 """
 from __future__ import annotations
 
+import errno
 import json
-import os
-import shutil
-import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
-from ..io import atomic_path, to_json
-from .manifest import sanitize_key
+from ..errors import OutputError, SpecError
+from ..io import atomic_dir, atomic_path, check_not_empty, to_json
+from ..names import sanitize_key
 
 FORMATS = ("npz", "geotiff", "netcdf", "zarr", "geoparquet", "gpkg")
 VECTOR_FORMATS = ("geoparquet", "gpkg")
@@ -69,30 +67,6 @@ def _require(fmt: str) -> None:
     missing = [m for m in mods if importlib.util.find_spec(m) is None]
     if missing:
         raise SpecError(f"format={fmt!r} needs {', '.join(missing)}: {how}")
-
-
-# -- atomic folder (Zarr) -------------------------------------------------------------------
-@contextmanager
-def atomic_dir(dst: os.PathLike | str) -> Iterator[Path]:
-    """Yield a temp folder beside ``dst``; it replaces ``dst`` only if the block succeeds."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
-    try:
-        yield tmp
-        from ..io import DIR_MODE
-
-        os.chmod(tmp, DIR_MODE)  # mkdtemp made it 0700
-        if dst.exists():  # a directory cannot be replaced atomically: move the old one aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
-            os.replace(dst, old / "x")
-            os.replace(tmp, dst)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def path_size(p: Path) -> int:
@@ -167,54 +141,92 @@ def _netcdf_engine() -> str | None:
 
 
 def _write_xarray(ds, dst: Path, fmt: str) -> None:
+    """NetCDF / Zarr, atomically; the result is reopened and its variables listed before it
+    gets its name."""
+    import xarray as xr
+
+    names = sorted(map(str, ds.data_vars))
+
+    def check(opened) -> None:
+        with opened as back:
+            got = sorted(map(str, back.data_vars))
+        if got != names:
+            raise OutputError(errno.EIO, f"{str(dst)!r} reads back with variables {got}, written {names}")
+
     if fmt == "netcdf":
-        with atomic_path(dst, suffix=".nc") as tmp, _HDF5_LOCK:  # HDF5 is not reentrant
-            ds.to_netcdf(tmp, engine=_netcdf_engine())
+        def verify(p: Path) -> None:
+            check_not_empty(p)
+            check(xr.open_dataset(p, engine=_netcdf_engine()))
+
+        with _HDF5_LOCK, atomic_path(dst, suffix=".nc", verify=verify) as tmp:  # HDF5 is not reentrant
+            try:
+                ds.to_netcdf(tmp, engine=_netcdf_engine())
+            except RuntimeError as exc:  # netCDF4 reports a failed HDF5 write (e.g. disk full) so
+                raise OutputError(errno.EIO, f"cannot write {str(dst)!r}: {exc}") from exc
     else:
-        with atomic_dir(dst) as tmp:
+        with atomic_dir(dst, verify=lambda p: check(xr.open_zarr(str(p), consolidated=True))) as tmp:
             ds.to_zarr(str(tmp), mode="w", consolidated=True)
 
 
+def write_npz(dst: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An ``.npz`` (numpy's uncompressed zip), atomically; its member list is read back first."""
+    names = sorted(f"{k}.npy" for k in arrays)
+
+    def verify(p: Path) -> None:
+        check_not_empty(p)
+        try:
+            with zipfile.ZipFile(p) as z:  # the member list is the zip's last part: written last
+                got = sorted(z.namelist())
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise OutputError(errno.EIO, f"{str(dst)!r} does not read back after writing: {exc}") from exc
+        if got != names:
+            raise OutputError(errno.EIO, f"{str(dst)!r} reads back with members {got}, written {names}")
+
+    with atomic_path(dst, suffix=".npz", verify=verify) as tmp:
+        np.savez(tmp, **arrays)
+
+
 def _write_input_geotiff(arr: np.ndarray, info: dict[str, Any], dst: Path) -> None:
-    import rasterio
-    from rasterio.transform import Affine
+    from ..geoio import write_raster
 
     if not info.get("crs") or not info.get("transform"):
         raise SpecError(f"input for {dst.name} has no crs/transform; cannot write it as GeoTIFF")
     bands = list(info.get("bands") or [])
     a = arr if arr.ndim == 3 else arr.reshape(-1, *arr.shape[-2:])
     names = bands if arr.ndim == 3 else [f"t{t}_{b}" for t in range(arr.shape[0]) for b in bands]
-    prof = dict(driver="GTiff", width=a.shape[2], height=a.shape[1], count=a.shape[0],
-                dtype="float32", crs=info["crs"], transform=Affine(*info["transform"][:6]),
-                compress="deflate")
-    with atomic_path(dst, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **prof) as out:
-            out.write(a.astype(np.float32))
-            for i, n in enumerate(names[:a.shape[0]]):
-                out.set_band_description(i + 1, str(n))
-            out.update_tags(RS_EMBED_INPUT=to_json(info))
+    write_raster(dst, a.astype(np.float32), crs=info["crs"], transform=info["transform"][:6],
+                 band_names=[str(n) for n in names[:a.shape[0]]], tags={"RS_EMBED_INPUT": to_json(info)})
 
 
-# -- geometry (GeoParquet) ------------------------------------------------------------------
-def roi_polygon_4326(spatial_dict: dict[str, Any]):
-    """The ROI as a lon/lat shapely polygon (a PointBuffer is its UTM square, densified)."""
-    from shapely.geometry import Polygon, box
+# -- geometry (GeoParquet, GeoPackage) -----------------------------------------------------
+#: PROJJSON of OGC:CRS84 (lon/lat WGS 84), GeoParquet's default CRS, as PROJ writes it
+CRS84_PROJJSON = {
+    "$schema": "https://proj.org/schemas/v0.5/projjson.schema.json", "type": "GeographicCRS",
+    "name": "WGS 84 (CRS84)",
+    "datum_ensemble": {"name": "World Geodetic System 1984 ensemble",
+                       "members": [{"name": "World Geodetic System 1984 (Transit)"},
+                                   {"name": "World Geodetic System 1984 (G730)"},
+                                   {"name": "World Geodetic System 1984 (G873)"},
+                                   {"name": "World Geodetic System 1984 (G1150)"},
+                                   {"name": "World Geodetic System 1984 (G1674)"},
+                                   {"name": "World Geodetic System 1984 (G1762)"},
+                                   {"name": "World Geodetic System 1984 (G2139)"}],
+                       "ellipsoid": {"name": "WGS 84", "semi_major_axis": 6378137,
+                                     "inverse_flattening": 298.257223563},
+                       "accuracy": "2.0", "id": {"authority": "EPSG", "code": 6326}},
+    "coordinate_system": {"subtype": "ellipsoidal", "axis": [
+        {"name": "Geodetic longitude", "abbreviation": "Lon", "direction": "east", "unit": "degree"},
+        {"name": "Geodetic latitude", "abbreviation": "Lat", "direction": "north", "unit": "degree"}]},
+    "id": {"authority": "OGC", "code": "CRS84"}}
 
-    from ..geo import _transformer, roi_grid
+
+def roi_footprint_of(spatial_dict: dict[str, Any]):
+    """The :class:`~..geo.Footprint` of an ROI stored in a manifest (the polygon the provider
+    fetched: a PointBuffer's UTM square, a BBox's lon/lat rectangle)."""
+    from ..geo import roi_footprint
     from ..specs import spatial_from_dict
 
-    sp = spatial_from_dict(spatial_dict)
-    if sp.__class__.__name__ == "BBox":
-        return box(sp.minlon, sp.minlat, sp.maxlon, sp.maxlat)
-    lon, lat = sp.center
-    g = roi_grid(sp, 1.0)
-    x, y = _transformer("EPSG:4326", g.crs).transform(lon, lat)
-    b, n = sp.buffer_m, 8
-    t = np.linspace(-b, b, n + 1)
-    ring = ([(x + u, y - b) for u in t] + [(x + b, y + v) for v in t[1:]]
-            + [(x - u, y + b) for u in t[1:]] + [(x - b, y - v) for v in t[1:]])
-    xs, ys = _transformer(g.crs, "EPSG:4326").transform([p[0] for p in ring], [p[1] for p in ring])
-    return Polygon(list(zip(xs, ys, strict=True)))
+    return roi_footprint(spatial_from_dict(spatial_dict))
 
 
 def _write_geoparquet(rows: list[dict[str, Any]], models: Sequence[str], dims: dict[str, int],
@@ -222,9 +234,8 @@ def _write_geoparquet(rows: list[dict[str, Any]], models: Sequence[str], dims: d
     """One row per ROI: name, index, status, one float32 list column per model, WKB geometry."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import shapely
 
-    geoms = [roi_polygon_4326(r["spatial"]) for r in rows]
+    feet = [roi_footprint_of(r["spatial"]) for r in rows]
     cols: dict[str, Any] = {
         "name": pa.array([r["name"] for r in rows], pa.string()),
         "index": pa.array([r["index"] for r in rows], pa.int64()),
@@ -236,18 +247,27 @@ def _write_geoparquet(rows: list[dict[str, Any]], models: Sequence[str], dims: d
         vals = [None if r["emb"].get(m) is None else np.asarray(r["emb"][m], np.float32) for r in rows]
         cols[f"embedding__{sanitize_key(m)}"] = pa.array(
             [None if v is None else v.tolist() for v in vals], typ)
-    cols["geometry"] = pa.array([shapely.to_wkb(g) for g in geoms], pa.binary())
-    from pyproj import CRS
-
-    bounds = shapely.total_bounds(np.asarray(geoms, dtype=object)) if geoms else [0, 0, 0, 0]
+    cols["geometry"] = pa.array([f.wkb() for f in feet], pa.binary())
+    boxes = np.asarray([f.bounds_4326 for f in feet], np.float64).reshape(-1, 4)
+    bounds = ([boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]
+              if len(boxes) else [0, 0, 0, 0])
     geo = {"version": "1.1.0", "primary_column": "geometry",
            "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"],
-                                    "crs": CRS.from_user_input("OGC:CRS84").to_json_dict(),
-                                    "bbox": [float(v) for v in bounds]}}}
+                                    "crs": CRS84_PROJJSON, "bbox": [float(v) for v in bounds]}}}
     table = pa.table(cols)
     table = table.replace_schema_metadata({
         b"geo": json.dumps(geo).encode(), b"rs_embed": to_json(file_meta).encode()})
-    with atomic_path(dst, suffix=".parquet") as tmp:
+
+    def verify(p: Path) -> None:
+        check_not_empty(p)
+        try:
+            n = pq.read_metadata(p).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputError(errno.EIO, f"{str(dst)!r} does not read back after writing: {exc}") from exc
+        if n != len(rows):
+            raise OutputError(errno.EIO, f"{str(dst)!r} reads back with {n} rows, written {len(rows)}")
+
+    with atomic_path(dst, suffix=".parquet", verify=verify) as tmp:
         pq.write_table(table, tmp)
 
 
@@ -255,59 +275,32 @@ def _write_gpkg(rows: list[dict[str, Any]], models: Sequence[str], dims: dict[st
                 dst: Path, file_meta: dict[str, Any]) -> None:
     """GeoPackage (opens in any QGIS): one polygon layer per model, fields ``name``,
     ``index``, ``status``, ``emb_000``... (float32 values stored exactly as REAL)."""
-    try:
-        from osgeo import ogr, osr
-    except ImportError as exc:
-        raise SpecError(f"format='gpkg' needs the GDAL Python bindings (osgeo): {exc}") from exc
-    import shapely
+    from ..geoio.vector import VectorLayer, write_gpkg
 
     too_big = {m: d for m, d in dims.items() if d > GPKG_MAX_DIM}
     if too_big:
         raise SpecError(f"format='gpkg' holds at most {GPKG_MAX_DIM} dimensions per model "
                         f"(SQLite column limit), got {too_big}; use format='geoparquet' or 'npz'")
-    ogr.UseExceptions()
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(4326)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    geoms = [shapely.to_wkb(roi_polygon_4326(r["spatial"])) for r in rows]
-    with atomic_path(dst, suffix=".gpkg") as tmp:
-        tmp.unlink()  # GDAL creates the file itself
-        ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
-        try:
-            for m in models:
-                d = dims.get(m, 0)
-                lyr = ds.CreateLayer(sanitize_key(m), srs, ogr.wkbPolygon,
-                                     options=["SPATIAL_INDEX=YES", "FID=fid"])
-                for fname, ftype in (("name", ogr.OFTString), ("index", ogr.OFTInteger64),
-                                     ("status", ogr.OFTString)):
-                    lyr.CreateField(ogr.FieldDefn(fname, ftype))
-                for j in range(d):
-                    lyr.CreateField(ogr.FieldDefn(f"emb_{j:03d}", ogr.OFTReal))
-                defn = lyr.GetLayerDefn()
-                lyr.StartTransaction()
-                for r, wkb in zip(rows, geoms, strict=True):
-                    f = ogr.Feature(defn)
-                    f.SetField("name", r["name"])
-                    f.SetField("index", int(r["index"]))
-                    vec = r["emb"].get(m)
-                    f.SetField("status", "ok" if vec is not None else "failed")
-                    if vec is not None:
-                        for j, v in enumerate(np.asarray(vec, np.float32).tolist()):
-                            f.SetField(3 + j, v)  # after name, index, status
-                    f.SetGeometry(ogr.CreateGeometryFromWkb(wkb))
-                    lyr.CreateFeature(f)
-                lyr.CommitTransaction()
-            ds.SetMetadataItem("RS_EMBED", to_json(file_meta))
-        finally:
-            ds = None  # close: flushes and releases the file
+    geoms = [roi_footprint_of(r["spatial"]).wkb() for r in rows]
+    layers = []
+    for m in models:
+        d = dims.get(m, 0)
+        fields = [("name", "str"), ("index", "int64"), ("status", "str")] + [(f"emb_{j:03d}", "real")
+                                                                             for j in range(d)]
+        out = []
+        for r, wkb in zip(rows, geoms, strict=True):
+            vec = r["emb"].get(m)
+            vals = ([] if vec is None else np.asarray(vec, np.float32).tolist())
+            out.append((wkb, [r["name"], int(r["index"]), "ok" if vec is not None else "failed"] + vals))
+        layers.append(VectorLayer(sanitize_key(m), fields, out))
+    write_gpkg(dst, layers, {"RS_EMBED": to_json(file_meta)})
 
 
 def read_gpkg(path: Path) -> dict[str, list[np.ndarray | None]]:
     """``{model layer: [vector or None per row, in index order]}``."""
-    from osgeo import ogr
+    from ..geoio.vector import open_gpkg
 
-    ogr.UseExceptions()
-    ds = ogr.Open(str(path))
+    ds = open_gpkg(path)
     out: dict[str, list[np.ndarray | None]] = {}
     try:
         for k in range(ds.GetLayerCount()):
@@ -337,8 +330,7 @@ def write_item(out_dir: Path, fmt: str, name: str, arrays: dict[str, np.ndarray]
     files: list[Path] = []
     if fmt == "npz":
         dst = out_dir / f"{name}.npz"
-        with atomic_path(dst, suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(dst, arrays)
         files.append(dst)
     elif fmt in ("netcdf", "zarr"):
         ds = _dataset(arrays, manifest)
@@ -374,8 +366,7 @@ def write_item(out_dir: Path, fmt: str, name: str, arrays: dict[str, np.ndarray]
         inputs = {k: v for k, v in arrays.items() if k.startswith("input_")}
         if inputs:  # vectors only in GeoParquet: inputs go to a side npz, nothing is dropped
             side = out_dir / f"{name}.inputs.npz"
-            with atomic_path(side, suffix=".npz") as tmp:
-                np.savez(tmp, **inputs)
+            write_npz(side, inputs)
             files.append(side)
     else:  # pragma: no cover - check_format guards this
         raise SpecError(f"unknown format {fmt!r}")
@@ -459,15 +450,13 @@ def write_combined(dst: Path, fmt: str, items: list[tuple[dict[str, np.ndarray],
         if any(i for i, _ in inputs):
             arrs, kmap = combine_arrays(inputs)
             side = dst.with_name(dst.stem + ".inputs.npz")
-            with atomic_path(side, suffix=".npz") as tmp:
-                np.savez(tmp, **arrs)
+            write_npz(side, arrs)
         kmap.update({f"embedding__{sanitize_key(m)}": {"column": f"embedding__{sanitize_key(m)}"}
                      for m in models})
         return kmap
     arrays, kmap = combine_arrays(items)
     if fmt == "npz":
-        with atomic_path(dst, suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(dst, arrays)
     elif fmt in ("netcdf", "zarr"):
         import xarray as xr
 

@@ -12,14 +12,15 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import ProviderError, RsEmbedError, SpecError
+from ..errors import Cancelled, ProviderError, SpecError
+from ..progress import CancelFn, Feedback, ProgressFn, as_feedback
 from ..specs import date_in_text
 from .checkpoint import load_forecast_model
 from .data import (
@@ -34,11 +35,8 @@ from .data import (
 )
 from .model import ForecastConfig, ReflectanceForecaster
 
-ProgressFn = Callable[[float, str], None]
-
-
-class ForecastCancelled(RsEmbedError):
-    """The user cancelled a forecast; no output files were left behind."""
+#: the name this module used before the engine had one cancel exception
+ForecastCancelled = Cancelled
 
 
 class ForecastFrame(tuple):
@@ -98,8 +96,8 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
     ``dates``, a ``date``/``DATETIME`` tag, or the file name (YYYY-MM-DD or YYYYMMDD).
     The last 10 rasters by date are used; values > 2 are taken as reflectance x 10000.
     """
-    import rasterio
-    from rasterio.warp import Resampling, reproject
+    from ..geo import RoiGrid
+    from ..geoio import open_raster, warp_read
 
     paths = [Path(p) for p in paths]
     if len(paths) < CONTEXT_FRAMES:
@@ -113,31 +111,32 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
     for i, p in enumerate(paths):
         if not p.exists():
             raise ProviderError(f"Sentinel-2 raster not found: {str(p)!r}")
-        with rasterio.open(p) as src:
-            desc = [(d or "").upper() for d in src.descriptions]
+        with open_raster(p) as src:
+            info = src.info
+            desc = [d.upper() for d in info.descriptions]
             idx = []
             for b in S2_BANDS:
                 hit = [j for j, d in enumerate(desc) if d in aliases[b]]
                 idx.append(hit[0] + 1 if hit else None)
             if any(j is None for j in idx):
-                if src.count < 4:
-                    raise ProviderError(f"{p.name!r} has {src.count} bands; expected B02, B03, B04, B8A")
+                if info.count < 4:
+                    raise ProviderError(f"{p.name!r} has {info.count} bands; expected B02, B03, B04, B8A")
                 idx = [1, 2, 3, 4]
-            data = src.read(idx).astype(np.float32)
-            if src.nodata is not None and not np.isnan(src.nodata):
-                data[data == src.nodata] = np.nan
+            data = src.read(idx, dtype="float32")
+            if info.nodata1 is not None and not np.isnan(info.nodata1):
+                data[data == info.nodata1] = np.nan
             scl = [j for j, d in enumerate(desc) if d == "SCL"]
-            clear = np.isin(src.read(scl[0] + 1), SCL_CLEAR) if scl else np.ones(data.shape[1:], bool)
-            grid = (src.crs.to_string() if src.crs else None, tuple(src.transform)[:6], src.shape)
-            if ref is None:
-                ref = grid
-            elif grid[2] != ref[2] or not np.allclose(grid[1], ref[1]):
-                raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
-                                f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
-            tag = src.tags().get("date", "") or src.tags().get("TIFFTAG_DATETIME", "")
-            d = dates[i] if dates is not None else (date_in_text(tag) or date_in_text(p.name))
-            if d is None:
-                raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
+            clear = np.isin(src.read([scl[0] + 1])[0], SCL_CLEAR) if scl else np.ones(data.shape[1:], bool)
+        grid = (info.crs, tuple(info.transform), info.shape)
+        if ref is None:
+            ref = grid
+        elif grid[2] != ref[2] or not np.allclose(grid[1], ref[1]):
+            raise SpecError(f"{p.name!r} is not on the grid of {paths[0].name!r} "
+                            f"(shape {grid[2]} vs {ref[2]}); resample the stack to one grid first")
+        tag = info.tags.get("date", "") or info.tags.get("TIFFTAG_DATETIME", "")
+        d = dates[i] if dates is not None else (date_in_text(tag) or date_in_text(p.name))
+        if d is None:
+            raise SpecError(f"no date for {p.name!r}: give dates, a 'date' tag or a YYYY-MM-DD file name")
         frames.append(data)
         clears.append(clear)
         ds_dates.append(d)
@@ -147,11 +146,9 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
         refl = refl / 10000.0
     crs, transform, shape = ref
     lc = None
-    if landcover:
-        with rasterio.open(landcover) as src:
-            lc = np.zeros(shape, np.float32)
-            reproject(rasterio.band(src, 1), lc, dst_transform=rasterio.Affine(*transform), dst_crs=crs,
-                      resampling=Resampling.nearest)
+    if landcover:  # onto the stack's grid; outside the land-cover raster: 0
+        lc = warp_read(landcover, [1], RoiGrid.from_transform(crs, transform, shape[1], shape[0]),
+                       resampling="nearest", dst_nodata=0.0)[0]
     weather, wdates = read_weather_csv(weather_csv) if weather_csv else ({}, [])
     return MinicubeArrays(reflectance=refl, clear=np.stack([clears[i] for i in order]),
                           frame_dates=[ds_dates[i] for i in order], landcover=lc, weather=weather,
@@ -162,13 +159,15 @@ def read_s2_stack(paths: Sequence[str | Path], *, dates: Sequence[_dt.date] | No
 
 # ---------------------------------------------------------------- model runs
 def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], *, tile: int = 128,
-                   overlap: int = 16, is_cancelled: Callable[[], bool] | None = None,
-                   on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
+                   overlap: int = 16, is_cancelled: CancelFn | None = None,
+                   progress: ProgressFn | Feedback | None = None) -> np.ndarray:
     """``(20, 4, H, W)`` deltas for one sample, in overlapping tiles when larger than ``tile``.
 
     Each tile keeps its centre (``overlap`` pixels are dropped on inner edges),
-    so memory stays bounded for large stacks.
+    so memory stays bounded for large stacks. ``progress(fraction, "tile k/n")`` after
+    each tile; ``is_cancelled()`` before each tile raises :class:`~..errors.Cancelled`.
     """
+    fb = as_feedback(progress, is_cancelled)
     s2 = inputs["sentinel2_sequence"]
     h, w = s2.shape[-2:]
     out = np.zeros((model.cfg.target_frames, s2.shape[1], h, w), np.float32)
@@ -183,8 +182,7 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
     with torch.no_grad():
         for y0 in ys:
             for x0 in xs:
-                if is_cancelled and is_cancelled():
-                    raise ForecastCancelled("forecast cancelled")
+                fb.check("forecast cancelled")
                 y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
                 x = {k_: torch.from_numpy(np.ascontiguousarray(
                     v[..., y0:y1, x0:x1] if k_ in ("sentinel2_sequence", "landcover_map") else v))[None]
@@ -197,8 +195,7 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
                 tx1 = (x1 - x0) if x1 == w else (x1 - x0) - overlap
                 out[..., y0 + ty0:y0 + ty1, x0 + tx0:x0 + tx1] = pred[..., ty0:ty1, tx0:tx1]
                 k += 1
-                if on_tile:
-                    on_tile(k, total)
+                fb.report(k / total, f"tile {k}/{total}")
     return out
 
 
@@ -220,27 +217,26 @@ def _load_model(checkpoint: str | Path | None, cube: MinicubeArrays, seed: int =
 
 
 def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path | tuple | None = None,
-                    *, tile: int = 128, start_frame: int = 0, is_cancelled: Callable[[], bool] | None = None,
-                    progress: ProgressFn | None = None) -> dict[str, Any]:
+                    *, tile: int = 128, start_frame: int = 0, is_cancelled: CancelFn | None = None,
+                    progress: ProgressFn | Feedback | None = None) -> dict[str, Any]:
     """Forecast in memory: ``{"reflectance": (20, 4, H, W), "ndvi": (20, H, W), "dates", "cube", "meta"}``.
 
     ``checkpoint`` is a path, None (random weights) or the ``(model, norm, info)`` of
     :func:`~.checkpoint.load_forecast_model`, to load once for many cubes.
+    ``progress(fraction, message)``; ``is_cancelled()`` is checked between tiles.
     """
+    fb = as_feedback(progress, is_cancelled)
     cube = source if isinstance(source, MinicubeArrays) else read_minicube(source)
     if start_frame:
         cube = cube.window(int(start_frame))
     model, norm, info = _load_model(checkpoint, cube)
-    if progress:
-        progress(5.0, f"loaded {'random weights' if info['random_weights'] else info['path']}")
+    fb.report(0.05, f"loaded {'random weights' if info['random_weights'] else info['path']}")
     ctx = model.cfg.context_frames
     # A full minicube (30 frames) is forecast from its first 10 frames (after start_frame),
     # as in the benchmark.
     sample = build_sample(cube, norm, context_frames=ctx, target_frames=model.cfg.target_frames,
                           with_targets=False)
-    deltas = predict_deltas(model, sample["inputs"], tile=tile, is_cancelled=is_cancelled,
-                            on_tile=(lambda k, n: progress(5.0 + 75.0 * k / n, f"tile {k}/{n}"))
-                            if progress else None)
+    deltas = predict_deltas(model, sample["inputs"], tile=tile, progress=fb.part(0.05, 1.0))
     refl = norm.denormalize(sample["bap"][None] + deltas, axis=1)
     # A pixel never clear in the input has no baseline of its own (BAP fell back to the
     # cube median): its forecast would be invented, so it is written as no-data.
@@ -259,25 +255,15 @@ def forecast_arrays(source: str | Path | MinicubeArrays, checkpoint: str | Path 
 
 def _write_tif(path: Path, data: np.ndarray, cube: MinicubeArrays, names: Sequence[str],
                tags: dict[str, str]) -> None:
-    import rasterio
-    from rasterio.transform import Affine
+    from ..geoio import write_raster
 
-    profile = dict(driver="GTiff", width=data.shape[-1], height=data.shape[-2], count=data.shape[0],
-                   dtype="float32", nodata=float("nan"), compress="deflate", tiled=False)
-    if cube.transform is not None:
-        profile["transform"] = Affine(*cube.transform)
-    if cube.crs:
-        profile["crs"] = cube.crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data.astype(np.float32))
-        for i, n in enumerate(names, start=1):
-            dst.set_band_description(i, n)
-        dst.update_tags(**tags)
+    write_raster(path, data.astype(np.float32), crs=cube.crs or None, transform=cube.transform,
+                 nodata=float("nan"), band_names=list(names), tags=tags, tiled=False)
 
 
 def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | Path | None,
                          out_dir: str | Path, *, progress: ProgressFn | None = None,
-                         is_cancelled: Callable[[], bool] | None = None, prefix: str | None = None,
+                         is_cancelled: CancelFn | None = None, prefix: str | None = None,
                          write_ndvi: bool = True, tile: int = 128, start_frame: int = 0) -> ForecastFrames:
     """Write 20 forecast GeoTIFFs (bands B02, B03, B04, B8A; reflectance) and their NDVI.
 
@@ -286,25 +272,42 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
     None for random weights (then every file is tagged ``RANDOM_WEIGHTS=true``).
     The 10 input frames are the cube's frames ``start_frame .. start_frame + 9``.
     Returns ``[(date, path), ...]`` (each item also has ``.ndvi_path``); a manifest
-    ``<prefix>_forecast.json`` lists them. Raises :class:`ForecastCancelled` when
-    ``is_cancelled()`` turns true, leaving no files.
+    ``<prefix>_forecast.json`` lists them. ``progress(fraction, message)``; raises
+    :class:`~..errors.Cancelled` when ``is_cancelled()`` turns true (checked between model
+    tiles and between written frames), leaving no files.
     """
+    from ..io import make_folder, remove_empty
+
+    fb = as_feedback(progress, is_cancelled)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, is_cancelled=is_cancelled,
-                          progress=progress)
+    made = make_folder(out_dir)  # removed again if the forecast fails: no empty folders
+    try:
+        return _forecast_files(source, checkpoint, out_dir, fb, prefix=prefix, write_ndvi=write_ndvi, tile=tile,
+                               start_frame=start_frame)
+    except BaseException:
+        remove_empty(made)
+        raise
+
+
+def _forecast_files(source, checkpoint, out_dir: Path, fb, *, prefix, write_ndvi, tile,
+                    start_frame) -> ForecastFrames:
+    from ..io import folder_error
+
+    res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, progress=fb.part(0.0, 0.8))
     cube, meta = res["cube"], res["meta"]
     prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
     random = "true" if meta["random_weights"] else "false"
-    tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))
+    except OSError as exc:
+        raise folder_error(out_dir, exc) from exc
     frames = ForecastFrames()
     frames.random_weights = bool(meta["random_weights"])
     try:
         staged: list[tuple[Path, Path]] = []
         n = len(res["dates"])
         for j, d in enumerate(res["dates"]):
-            if is_cancelled and is_cancelled():
-                raise ForecastCancelled("forecast cancelled; no files written")
+            fb.check("forecast cancelled; no files written")
             tags = {"date": d.isoformat(), "TIFFTAG_DATETIME": d.strftime("%Y:%m:%d 00:00:00"),
                     "forecast_frame": str(j + 1), "forecast_frames": str(n),
                     "forecast_start": res["dates"][0].isoformat(), "RANDOM_WEIGHTS": random,
@@ -322,23 +325,20 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
                 staged.append((tmpdir / nname, out_dir / nname))
                 ndvi_path = out_dir / nname
             frames.append(ForecastFrame(d, out_dir / name, ndvi_path))
-            if progress:
-                progress(80.0 + 19.0 * (j + 1) / n, f"wrote frame {j + 1}/{n} ({d.isoformat()})")
+            fb.report(0.8 + 0.19 * (j + 1) / n, f"wrote frame {j + 1}/{n} ({d.isoformat()})")
         manifest = {"frames": [{"date": f.date.isoformat(), "path": f.path.name,
                                 "ndvi_path": f.ndvi_path.name if f.ndvi_path else None} for f in frames],
                     **{k: v for k, v in meta.items() if k != "source"}, "source": str(meta["source"])}
         mname = f"{prefix}_forecast.json"
         (tmpdir / mname).write_text(json.dumps(manifest, indent=2, default=str))
         staged.append((tmpdir / mname, out_dir / mname))
-        if is_cancelled and is_cancelled():
-            raise ForecastCancelled("forecast cancelled; no files written")
+        fb.check("forecast cancelled; no files written")
         for src, dst in staged:
             os.replace(src, dst)
         frames.manifest = out_dir / mname
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    if progress:
-        progress(100.0, f"{len(frames)} forecast frames in {out_dir}")
+    fb.report(1.0, f"{len(frames)} forecast frames in {out_dir}")
     return frames
 
 

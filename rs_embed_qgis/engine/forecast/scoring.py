@@ -11,13 +11,14 @@ RMSE down by > 0.01, 1/NNSE down by > 0.05, R2 up by > 0.05, |bias| down by > 0.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..progress import CancelFn, ProgressFn, as_feedback
 from .data import (
     CONTEXT_FRAMES,
     TARGET_FRAMES,
@@ -154,23 +155,27 @@ def climatology_ndvi(history: MinicubeArrays, target_dates: Sequence[_dt.date], 
 
 def score_split(split: str | Path | Sequence[str | Path], checkpoint: str | Path | tuple | None, *,
                 full_dir: str | Path | None = None, hq: bool = True, limit: int | None = None,
-                progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+                progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None) -> dict[str, Any]:
     """Forecast and score every minicube of a split; climatology comparison when ``full_dir`` has
     multi-year cubes of the same names. Returns ``{"summary", "climatology", "outperformance", "pixels"}``.
+    ``progress(fraction, minicube name)`` after each minicube; ``is_cancelled()`` is checked
+    between minicubes and between model tiles.
     """
     from .checkpoint import load_forecast_model
     from .predict import forecast_arrays
 
+    fb = as_feedback(progress, is_cancelled)
     files = find_minicubes(split)[: limit or None]
     if checkpoint is not None and not isinstance(checkpoint, tuple):
         checkpoint = load_forecast_model(checkpoint)      # once, not per minicube
     model_dfs: list[pd.DataFrame] = []
     clim_dfs: list[pd.DataFrame] = []
     for i, f in enumerate(files):
+        fb.check("scoring cancelled")
         cube = read_minicube(f)
         if cube.reflectance.shape[0] < CONTEXT_FRAMES + TARGET_FRAMES:
             continue
-        res = forecast_arrays(cube, checkpoint)
+        res = forecast_arrays(cube, checkpoint, is_cancelled=fb.cancelled)
         allv = target_ndvi(cube)[: CONTEXT_FRAMES + TARGET_FRAMES]
         targ = allv[CONTEXT_FRAMES:]
         model_dfs.append(pixel_metrics(targ, res["ndvi"], landcover=cube.landcover, targ_full=allv,
@@ -182,8 +187,7 @@ def score_split(split: str | Path | Sequence[str | Path], checkpoint: str | Path
                                         exclude_year=res["dates"][0].year)
                 clim_dfs.append(pixel_metrics(targ, clim, landcover=cube.landcover, targ_full=allv,
                                               name=f.stem, hq=hq))
-        if progress:
-            progress(i + 1, len(files), f.name)
+        fb.report((i + 1) / len(files), f"[{i + 1}/{len(files)}] {f.name}")
     pixels = pd.concat(model_dfs, ignore_index=True) if model_dfs else pd.DataFrame()
     out: dict[str, Any] = {"summary": summarize(pixels), "pixels": pixels}
     if clim_dfs:

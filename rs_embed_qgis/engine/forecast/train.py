@@ -8,9 +8,9 @@ same weights, optimizer moments, learning rate and scheduler state.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,13 @@ import numpy as np
 import torch
 
 from ..errors import SpecError
+from ..progress import CancelFn, ProgressFn, as_feedback
 from .checkpoint import load_training_state, paths_of, save_checkpoint
 from .data import GreenEarthNetDataset
 from .losses import DeltaRegressionLoss
 from .model import ForecastConfig, ReflectanceForecaster
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,14 +89,17 @@ def evaluate(model: ReflectanceForecaster, loader, loss_fn: DeltaRegressionLoss)
 def fit(train_data: GreenEarthNetDataset, val_data: GreenEarthNetDataset | None,
         model_cfg: ForecastConfig | None = None, cfg: TrainConfig | None = None, *,
         resume_from: str | None = None, initial_epoch: int | None = None,
-        progress: Callable[[str, dict[str, Any]], None] | None = None,
-        is_cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+        progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None) -> dict[str, Any]:
     """Train; returns ``{"history": [...], "last_checkpoint", "best_checkpoint", "stopped_early"}``.
 
     ``initial_epoch`` is the number of epochs already done (Keras' meaning): the
     next epoch trained is ``initial_epoch + 1`` and checkpoints are named
-    ``model_at_<epochs done>``.
+    ``model_at_<epochs done>``. ``progress(fraction of the epochs, message)`` after each
+    epoch (the message: losses, learning rate, seconds, checkpoint); ``is_cancelled()`` is
+    checked before each step and raises :class:`~..errors.Cancelled` (checkpoints of the
+    finished epochs stay).
     """
+    fb = as_feedback(progress, is_cancelled)
     cfg = cfg or TrainConfig()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -116,9 +122,9 @@ def fit(train_data: GreenEarthNetDataset, val_data: GreenEarthNetDataset | None,
         saved = load_training_state(resume_from, model, optimizer)
         state.update(saved.get("train_state", {}))
         start = int(saved["epoch"]) if initial_epoch is None else int(initial_epoch)
-        if initial_epoch is not None and int(initial_epoch) != int(saved["epoch"]) and progress:
-            progress("warning", {"message": f"initial_epoch={initial_epoch} differs from the checkpoint's "
-                                            f"epoch {saved['epoch']}; continuing at {initial_epoch}"})
+        if initial_epoch is not None and int(initial_epoch) != int(saved["epoch"]):
+            log.warning("initial_epoch=%s differs from the checkpoint's epoch %s; continuing at %s",
+                        initial_epoch, saved["epoch"], initial_epoch)
         state["history"] = [h for h in state["history"] if h["epoch"] <= start]
     elif initial_epoch:
         start = int(initial_epoch)
@@ -150,8 +156,7 @@ def fit(train_data: GreenEarthNetDataset, val_data: GreenEarthNetDataset | None,
             model.train()
             t0, tot, n = time.perf_counter(), 0.0, 0
             for step, (x, y) in enumerate(train_loader):
-                if is_cancelled and is_cancelled():
-                    raise KeyboardInterrupt("training cancelled")
+                fb.check("training cancelled")
                 x, y = _to(x, y, cfg.device)
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
@@ -194,8 +199,9 @@ def fit(train_data: GreenEarthNetDataset, val_data: GreenEarthNetDataset | None,
             if improved:
                 best_ckpt = save_checkpoint(ckdir / "model_best", model, norm=norm, epoch=done,
                                             optimizer=optimizer, train_state=state)
-            if progress:
-                progress("epoch", dict(rec, checkpoint=str(last_ckpt)))
+            fb.report(done / max(1, cfg.epochs),
+                      f"epoch {done}: loss {train_loss:.5f} val_loss {val_loss:.5f} lr {lr:.2e} "
+                      f"({rec['seconds']:.1f}s) -> {last_ckpt}")
             if state["es_bad"] >= cfg.early_stopping_patience:
                 stopped_early = True
                 break

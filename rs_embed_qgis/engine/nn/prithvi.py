@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .vit import Block, sincos_1d, sincos_3d, vit_flops
@@ -39,10 +40,12 @@ class PrithviConfig:
         return asdict(self)
 
 
-#: ``pretrained_cfg`` of the official ``config.json`` files (encoder part)
+#: ``pretrained_cfg`` of the official ``config.json`` files (encoder part); the same as
+#: terratorch's ``prithvi_eo_v2_{100,300,600}_tl`` (the 600M model has 14 px patches)
 PRITHVI_CONFIGS: dict[str, PrithviConfig] = {
     "300M": PrithviConfig(embed_dim=1024, depth=24, num_heads=16),
     "100M": PrithviConfig(embed_dim=768, depth=12, num_heads=12),
+    "600M": PrithviConfig(embed_dim=1280, depth=32, num_heads=16, patch_size=(1, 14, 14)),
 }
 
 
@@ -91,10 +94,21 @@ class PrithviEncoder(nn.Module):
         nn.init.normal_(self.cls_token, std=0.02)
 
     def _pos_embed(self, t: int, h: int, w: int) -> torch.Tensor:
+        """The position table for a ``(t, h, w)`` token grid, as the official code makes it:
+        another frame count recomputes the fixed 3D table for ``t`` frames; another image
+        size interpolates the table's spatial part (bicubic, corners aligned)."""
         if (t, h, w) == self.grid:
             return self.pos_embed
-        # another frame count or size: the same fixed table computed for that grid
-        return sincos_3d(self.cfg.embed_dim, (t, h, w), cls_token=True)[None].to(self.pos_embed)
+        _, gh, gw = self.grid
+        d = self.cfg.embed_dim
+        table = self.pos_embed
+        if t != self.grid[0]:
+            table = sincos_3d(d, (t, gh, gw), cls_token=True)[None].to(self.pos_embed)
+        if (h, w) == (gh, gw):
+            return table
+        cls, grid = table[:, :1], table[:, 1:].reshape(t, gh, gw, d).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=True)
+        return torch.cat([cls, grid.permute(0, 2, 3, 1).reshape(1, -1, d)], dim=1)
 
     def forward(self, x: torch.Tensor, temporal_coords: torch.Tensor | None = None,
                 location_coords: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ProviderError
 from ..geo import RoiGrid
+from ..progress import check_cancelled, in_scope
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 
 
@@ -103,9 +104,17 @@ class Provider:
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
                    sensor: SensorSpec, *, frames: int | None = None,
                    num_workers: int = 1) -> list[Patch]:
-        """Fetch many ROIs, ``num_workers`` at a time (threads: fetching is I/O bound)."""
+        """Fetch many ROIs, ``num_workers`` at a time (threads: fetching is I/O bound).
+
+        The pipeline fetches a batch through this method, so a provider that can do
+        better than one ROI after the other (read each scene file once for every ROI
+        it touches) overrides it. A cancel point before each ROI.
+        """
+        def one(s: SpatialSpec) -> Patch:
+            check_cancelled()
+            return self.fetch(s, temporal, sensor, frames=frames)
+
         if num_workers <= 1 or len(spatials) <= 1:
-            return [self.fetch(s, temporal, sensor, frames=frames) for s in spatials]
+            return [one(s) for s in spatials]
         with ThreadPoolExecutor(max_workers=num_workers) as pool:
-            return list(pool.map(lambda s: self.fetch(s, temporal, sensor, frames=frames),
-                                 spatials))
+            return list(pool.map(in_scope(one), spatials))

@@ -7,10 +7,10 @@ multi-band asset with ``eo:bands``). Its date comes from the STAC item, the
 ``ACQUISITION_DATE``/``TIFFTAG_DATETIME`` tag, or a ``YYYYMMDD`` in the name.
 
 For an ROI the provider reprojects every scene that intersects it inside the
-window onto the ROI's UTM grid at ``sensor.scale_m`` (rasterio ``WarpedVRT``),
-masks clouds with SCL when present, composites (``median`` or ``mosaic``, later
-scenes on top as in Earth Engine), fills gaps with ``fill_value`` and returns
-the bands in the order the sensor asks for.
+window onto the ROI's UTM grid at ``sensor.scale_m`` (GDAL's warper, through
+``engine.geoio``), masks clouds with SCL when present, composites (``median`` or
+``mosaic``, later scenes on top as in Earth Engine), fills gaps with ``fill_value``
+and returns the bands in the order the sensor asks for.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ import numpy as np
 
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid, transform_bounds
+from ..geoio import raster_info, warp_read
+from ..progress import check_cancelled
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec, date_in_text
 from .bands import canonical_band
 from .base import Patch, Provider
@@ -103,20 +105,17 @@ class LocalProvider(Provider):
         return sorted(scenes, key=lambda s: (s.date, s.id))
 
     def _index_folder(self, root: Path) -> list[Scene]:
-        import rasterio
-
         scenes = []
         for path in sorted(list(root.rglob("*.tif")) + list(root.rglob("*.tiff"))):
-            try:
-                with rasterio.open(path) as src:
-                    tags = src.tags()
-                    names = [canonical_band(d) if d else "" for d in src.descriptions]
-                    b4326 = transform_bounds(tuple(src.bounds), src.crs.to_string(), "EPSG:4326")
-            except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
-                raise ProviderError(f"cannot read raster {str(path)!r}: {exc}") from exc
+            info = raster_info(path)
+            if info.crs is None:
+                raise ProviderError(f"raster {str(path)!r} has no CRS; assign one (e.g. with gdal_edit -a_srs)")
+            tags = info.tags
+            names = [canonical_band(d) if d else "" for d in info.descriptions]
+            b4326 = transform_bounds(info.bounds, info.crs, "EPSG:4326")
             if not all(names):
                 raise ProviderError(
-                    f"raster {str(path)!r} has bands without descriptions {src.descriptions}; "
+                    f"raster {str(path)!r} has bands without descriptions {list(info.descriptions)}; "
                     f"name each band (B2, B3, ..., SCL) in its band descriptions")
             date = (date_in_text(tags.get("ACQUISITION_DATE", "")) or
                     date_in_text(tags.get("TIFFTAG_DATETIME", "").replace(":", "-", 2)) or
@@ -226,7 +225,10 @@ class LocalProvider(Provider):
             if temporal is None:
                 raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
             bins = [(b.start, b.end) for b in temporal.split(frames)]
-        stacks = {s.id: self._read_scene(s, grid, sensor) for s in scenes}
+        stacks = {}
+        for s in scenes:
+            check_cancelled()  # a long fetch stops between scenes when the caller cancels
+            stacks[s.id] = self._read_scene(s, grid, sensor)
         data, frame_info = [], []
         for start, end in bins:
             members = [s for s in scenes if start <= s.date < end]
@@ -243,39 +245,21 @@ class LocalProvider(Provider):
 
     def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> np.ndarray:
         """``(C, H, W)`` float32 of the sensor's bands on the ROI grid, NaN where invalid."""
-        import rasterio
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
-
         want = [canonical_band(b) for b in sensor.bands]
         by_file: dict[str, list[tuple[int, int]]] = {}
         for ci, b in enumerate(want):
             f, bi = scene.bands[b]
             by_file.setdefault(f, []).append((ci, bi))
         out = np.full((len(want), grid.height, grid.width), np.nan, np.float32)
-        resampling = getattr(Resampling, self.resampling)
-        vrt_opts = dict(crs=grid.crs, transform=rasterio.Affine(*grid.transform),
-                        width=grid.width, height=grid.height)
         for f, pairs in by_file.items():
-            try:
-                with rasterio.open(f) as src, WarpedVRT(src, resampling=resampling,
-                                                        src_nodata=src.nodata if src.nodata is not None else 0,
-                                                        nodata=np.nan, dtype="float32",
-                                                        **vrt_opts) as vrt:
-                    arr = vrt.read([bi for _, bi in pairs])
-            except Exception as exc:  # noqa: BLE001
-                raise ProviderError(f"cannot read raster {f!r} of scene {scene.id!r}: {exc}") from exc
+            # a file without a nodata value: 0 is Sentinel-2's "no data"
+            arr = warp_read(f, [bi for _, bi in pairs], grid, resampling=self.resampling, nodata_if_unset=0)
             for k, (ci, _) in enumerate(pairs):
                 out[ci] = arr[k]
         if "SCL" in scene.bands:
             f, bi = scene.bands["SCL"]
-            try:
-                with rasterio.open(f) as src, WarpedVRT(src, resampling=Resampling.nearest,
-                                                        **vrt_opts) as vrt:
-                    scl = vrt.read(bi)
-            except Exception as exc:  # noqa: BLE001
-                raise ProviderError(f"cannot read SCL of scene {scene.id!r} in {f!r}: {exc}") from exc
-            bad = np.isin(scl, SCL_MASKED)
+            scl = warp_read(f, [bi], grid, resampling="nearest", nodata_if_unset=0)[0]
+            bad = np.isnan(scl) | np.isin(scl, SCL_MASKED)
             # SCL is a mask for the reflectance bands; asked for as a band, it stays as it is.
             for ci, b in enumerate(want):
                 if b != "SCL":

@@ -21,9 +21,10 @@ receptive-field radius is <= guard therefore gives exactly the untiled result
 Output: tiled, DEFLATE-compressed (``compress=`` e.g. ``"zstd"``) band-interleaved
 GeoTIFF, pixel size / 10 on the same CRS and
 origin, band descriptions, nodata, and tags recording the model, the weights
-status (user file / random / baseline) and every parameter. Written to a temp
-file in the destination folder and renamed at the end: a cancelled or failed
-run leaves no partial output.
+status (user file / random / baseline) and every parameter. Written block by block
+through the engine's one raster writer (``geoio.raster_writer``): a temp file in the
+destination folder, checked and renamed at the end, so a cancelled or failed run
+(a full disk included) leaves no partial output.
 """
 from __future__ import annotations
 
@@ -39,17 +40,19 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..errors import ProviderError, RsEmbedError, SpecError
+from ..errors import (
+    Cancelled,  # noqa: F401 - the engine's one cancel class, importable here as before
+    ProviderError,
+    RsEmbedError,
+    SpecError,
+)
+from ..progress import ProgressFn, as_feedback
 from ..providers.bands import canonical_band
 from .constants import S2_BANDS
 
 BLOCK = 256            # output GeoTIFF block size, and the row granularity of writes
 CHUNK_W = 4 * BLOCK    # output columns per write
 BandRef = Union[int, str]  # noqa: UP007 - a runtime alias, kept readable on Python 3.9
-
-
-class Cancelled(RsEmbedError):
-    """The caller's ``is_cancelled()`` returned True; nothing was written."""
 
 
 # --- tiling ---------------------------------------------------------------------------
@@ -103,8 +106,13 @@ class _RowRing:
     """
 
     def __init__(self, path: Path, rows: int, width: int, channels: int) -> None:
+        from ..io import folder_error
+
         self.path, self.rows, self.width, self.ch = path, rows, width, channels
-        self.fd = os.open(str(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self.fd = os.open(str(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise folder_error(path.parent, exc) from exc
         os.ftruncate(self.fd, rows * width * channels * 4)  # sparse zeros
 
     def _off(self, y: int, x0: int) -> int:
@@ -129,10 +137,14 @@ class _RowRing:
             os.pwrite(self.fd, z, self._off(y, 0))
 
     def close(self) -> None:
+        """Close and delete; a failure here is logged, never raised over the run's own error."""
+        from ..io import discard
+
         try:
             os.close(self.fd)
-        finally:
-            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass  # already closed
+        discard(self.path)
 
 
 # --- bands and nodata -------------------------------------------------------------------
@@ -200,15 +212,6 @@ def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return x[:, iy, ix].astype(np.float32)
 
 
-def _read_valid(src, bands: list[int], window, data: np.ndarray | None = None) -> np.ndarray:
-    valid = np.all(src.read_masks(bands, window=window) > 0, axis=0)
-    if np.issubdtype(np.dtype(src.dtypes[bands[0] - 1]), np.floating):
-        if data is None:
-            data = src.read(bands, window=window)
-        valid &= np.all(np.isfinite(data), axis=0)
-    return valid
-
-
 # --- the main entry point ------------------------------------------------------------------
 
 def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
@@ -216,7 +219,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                          tile: int = 128, overlap: int = 32, device: str | None = "auto",
                          weights: str | Path | None = None, random_weights: bool = False,
                          precision: str = "auto", out_dtype: str | None = None,
-                         progress: Callable[[float], Any] | None = None,
+                         progress: ProgressFn | None = None,
                          is_cancelled: Callable[[], bool] | None = None,
                          scratch_dir: str | Path | None = None,
                          compress: str = "deflate") -> dict[str, Any]:
@@ -227,14 +230,14 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     ``"bicubic"``/``"lanczos"`` (interpolation baselines), or a ready
     :class:`~.models.SuperResolver`. ``band_map``: source band (1-based number or
     name) for each model band B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12.
-    ``tile``/``overlap`` in input pixels. ``progress(fraction)`` is called after
-    each tile; ``is_cancelled()`` is polled between tiles and chunks, and a True
-    raises :class:`Cancelled` with no output left behind.
+    ``tile``/``overlap`` in input pixels. ``progress(fraction, message)`` is called after
+    each tile; ``is_cancelled()`` is polled between tiles and between written chunks, and
+    a True raises :class:`~..errors.Cancelled` with no output left behind.
     """
-    import rasterio
     import torch
-    from rasterio.windows import Window
 
+    from ..geoio import Window, open_raster, raster_driver, raster_writer
+    from ..io import make_folder, remove_empty
     from .models import SuperResolver, load_superres_model
 
     src_path, dst_path = Path(src_path), Path(dst_path)
@@ -247,12 +250,10 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
         raise SpecError(f"tile must be >= 8 input pixels, got {tile}")
     if overlap < 0 or 2 * overlap >= tile:
         raise SpecError(f"overlap must be >= 0 and less than half the tile ({tile}), got {overlap}")
-    if dst_path.suffix.lower() not in (".tif", ".tiff"):
-        raise SpecError(f"output {str(dst_path)!r} must be a GeoTIFF (.tif or .tiff)")
+    raster_driver(dst_path)  # a .tif/.tiff name, or a SpecError naming the extension
     if not dst_path.parent.exists():
         raise SpecError(f"output folder {str(dst_path.parent)!r} does not exist")
-    cancelled = is_cancelled or (lambda: False)
-    report = progress or (lambda f: None)
+    fb = as_feedback(progress, is_cancelled)
 
     if isinstance(model, SuperResolver):
         sr = model
@@ -264,22 +265,21 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     s = int(sr.scale)
     t0 = time.perf_counter()
     uid = uuid.uuid4().hex[:8]
-    tmp = dst_path.with_name(f".{dst_path.stem}.{uid}.partial.tif")
     ring_dir = Path(scratch_dir) if scratch_dir else dst_path.parent
     ring: _RowRing | None = None
+    made = make_folder(ring_dir)
     try:
-        # MB: writes are whole blocks in order, so GDAL's block cache needs little
-        env = rasterio.Env(GDAL_CACHEMAX=16)
-        with env, rasterio.open(src_path) as src:
-            bands = resolve_band_map(src.descriptions, src.count, sr.bands, band_map, prefer=S2_BANDS)
+        with open_raster(src_path) as src:
+            info = src.info
+            bands = resolve_band_map(info.descriptions, info.count, sr.bands, band_map, prefer=S2_BANDS)
             C = len(bands)
-            H, W = src.height, src.width
-            in_dtype = np.dtype(src.dtypes[bands[0] - 1])
+            H, W = info.height, info.width
+            in_dtype = np.dtype(info.dtypes[bands[0] - 1])
             dtype = np.dtype(out_dtype) if out_dtype else in_dtype
             if dtype.kind not in "uif":
                 raise SpecError(f"out_dtype must be an integer or float type, got {out_dtype!r}")
-            nodata = next((v for i, v in enumerate(src.nodatavals) if i + 1 in bands and v is not None), None)
-            masked = any(any(f.name != "all_valid" for f in src.mask_flag_enums[b - 1]) for b in bands)
+            nodata = next((v for i, v in enumerate(info.nodata) if i + 1 in bands and v is not None), None)
+            masked = any(info.masked[b - 1] for b in bands)
             if nodata is not None and dtype.kind in "ui" and (
                     not np.isfinite(nodata) or not np.iinfo(dtype).min <= nodata <= np.iinfo(dtype).max):
                 nodata = 0
@@ -291,8 +291,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
             ys, xs = tile_starts(H, th, overlap), tile_starts(W, tw, overlap)
             Ho, Wo = H * s, W * s
             guard = overlap // 4
-            out_bands = list(sr.bands) if sr.bands else [
-                src.descriptions[b - 1] or f"band {b}" for b in bands]
+            out_bands = list(sr.bands) if sr.bands else [info.descriptions[b - 1] or f"band {b}" for b in bands]
             meta: dict[str, Any] = dict(sr.describe())
             meta.update({
                 "source": str(src_path), "band_map": bands, "bands": out_bands,
@@ -300,16 +299,10 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                 "tiles": len(ys) * len(xs), "exact_tiling": sr.receptive_field_radius() <= guard,
                 "input_size": [H, W], "output_size": [Ho, Wo], "dtype": dtype.name,
                 "nodata": None if nodata is None else (None if np.isnan(nodata) else nodata)})
-            profile = {
-                "driver": "GTiff", "width": Wo, "height": Ho, "count": C, "dtype": dtype.name,
-                "crs": src.crs, "transform": src.transform * src.transform.scale(1.0 / s),
-                "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": compress,
-                "predictor": 3 if dtype.kind == "f" else 2, "BIGTIFF": "IF_SAFER",
-                "NUM_THREADS": "ALL_CPUS", "interleave": "band"}  # band: the predictor compresses 2x faster
+            a, b, c, d, e, f = info.transform
+            options = {"BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS"}
             if compress.lower() == "deflate":
-                profile["zlevel"] = 1  # same size within 1-2 % here, twice as fast as the default 6
-            if nodata is not None:
-                profile["nodata"] = nodata
+                options["ZLEVEL"] = 1  # same size within 1-2 % here, twice as fast as the default 6
             ring_bytes = (th * s + BLOCK) * Wo * (C + 1) * 4
             free = shutil.disk_usage(ring_dir).free
             if ring_bytes > free:
@@ -319,20 +312,22 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
             ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
             n_tiles = len(ys) * len(xs)
             done = 0
-            with rasterio.open(tmp, "w", **profile) as dst:
-                for i, name in enumerate(out_bands, start=1):
-                    dst.set_band_description(i, str(name))
-                    dst.update_tags(i, source_band=bands[i - 1])
+            # band interleaving: the predictor compresses 2x faster
+            with raster_writer(dst_path, width=Wo, height=Ho, count=C, dtype=dtype.name, crs=info.crs,
+                               transform=(a / s, b / s, c, d / s, e / s, f), nodata=nodata,
+                               band_names=[str(n) for n in out_bands], tags=_tags(meta),
+                               band_tags=[{"source_band": bi} for bi in bands], compress=compress,
+                               predictor=3 if dtype.kind == "f" else 2, tiled=True, blocksize=BLOCK,
+                               interleave="band", options=options, stream=True) as dst:
                 finalized = 0
                 for r, y0 in enumerate(ys):
                     wy = axis_weights(th, s, overlap, r > 0, r < len(ys) - 1)
-                    for c, x0 in enumerate(xs):
-                        if cancelled():
-                            raise Cancelled("super-resolution cancelled")
+                    for c_, x0 in enumerate(xs):
+                        fb.check("super-resolution cancelled")
                         win = Window(x0, y0, tw, th)
-                        x = src.read(bands, window=win, out_dtype="float32")
-                        valid = _read_valid(src, bands, win, x if check_nan else None)
-                        wx = axis_weights(tw, s, overlap, c > 0, c < len(xs) - 1)
+                        x = src.read(bands, win, dtype="float32")
+                        valid = src.valid(bands, win, x if check_nan else None)
+                        wx = axis_weights(tw, s, overlap, c_ > 0, c_ < len(xs) - 1)
                         acc = ring.read(y0 * s, (y0 + th) * s, x0 * s, (x0 + tw) * s)
                         wgt = wy[:, None] * wx[None, :]
                         if valid.any():
@@ -347,39 +342,33 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                         ring.write(y0 * s, x0 * s, acc)
                         del acc
                         done += 1
-                        report(0.98 * done / n_tiles)
+                        fb.report(0.98 * done / n_tiles, f"tile {done}/{n_tiles}")
                     end = Ho if r == len(ys) - 1 else (ys[r + 1] * s // BLOCK) * BLOCK
                     if end > finalized:
-                        _finalize(src, dst, ring, bands, finalized, end, Wo, s, C, dtype, nodata,
-                                  check_nan, cancelled)
+                        _finalize(src, dst, ring, bands, finalized, end, Wo, s, C, dtype, nodata, fb.check)
                         finalized = end
-                dst.update_tags(**_tags(meta))
-            ring.close()
-            ring = None
-        os.replace(tmp, dst_path)
-    except BaseException:
+    finally:
         if ring is not None:
             ring.close()
-        for p in (tmp, tmp.with_name(tmp.name + ".aux.xml")):
-            p.unlink(missing_ok=True)
-        raise
+        remove_empty(made)
     meta["seconds"] = round(time.perf_counter() - t0, 3)
     meta["path"] = str(dst_path)
-    report(1.0)
+    fb.report(1.0, f"wrote {dst_path.name}")
     return meta
 
 
 def _finalize(src, dst, ring: _RowRing, bands, y_start: int, y_end: int, Wo: int, s: int, C: int,
-              dtype: np.dtype, nodata, check_nan: bool, cancelled) -> None:
-    """Normalise, mask, cast and write output rows [y_start, y_end); then clear them in the ring."""
-    from rasterio.windows import Window
+              dtype: np.dtype, nodata, check_cancel: Callable[[str], None]) -> None:
+    """Normalise, mask, cast and write output rows [y_start, y_end); then clear them in the ring.
+
+    ``check_cancel(message)`` raises :class:`Cancelled` when the caller asked to stop."""
+    from ..geoio import Window
 
     for ry in range(y_start, y_end, BLOCK):
         ry1 = min(ry + BLOCK, y_end)
         ly0, ly1 = ry // s, -(-ry1 // s)
         for cx in range(0, Wo, CHUNK_W):
-            if cancelled():
-                raise Cancelled("super-resolution cancelled")
+            check_cancel("super-resolution cancelled")
             cx1 = min(cx + CHUNK_W, Wo)
             acc = ring.read(ry, ry1, cx, cx1)
             wsum = acc[..., C]
@@ -389,14 +378,14 @@ def _finalize(src, dst, ring: _RowRing, bands, y_start: int, y_end: int, Wo: int
             del acc
             lx0, lx1 = cx // s, -(-cx1 // s)
             lwin = Window(lx0, ly0, lx1 - lx0, ly1 - ly0)
-            valid = _read_valid(src, bands, lwin)
+            valid = src.valid(bands, lwin)
             yy = np.arange(ry, ry1) // s - ly0
             xx = np.arange(cx, cx1) // s - lx0
             hv = valid[yy][:, xx]
             out = _cast(val, dtype, nodata)
             if nodata is not None:
                 out[:, ~hv] = nodata
-            dst.write(out, window=Window(cx, ry, cx1 - cx, ry1 - ry))
+            dst.write(out, row_off=ry, col_off=cx)
         ring.zero(ry, ry1)
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .errors import SpecError
+from .names import sanitize_key
+from .providers import get_provider
 from .providers.base import Patch
 from .specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 
@@ -183,10 +184,6 @@ def save_quicklook(data: np.ndarray, bands: Sequence[str], path: os.PathLike | s
     return str(path)
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "patch"
-
-
 def check_patch(patch: Patch, *, sensor: SensorSpec | None = None, name: str = "input",
                 value_range: tuple[float, float] | None = None,
                 save_dir: str | None = None) -> dict[str, Any]:
@@ -206,7 +203,7 @@ def check_patch(patch: Patch, *, sensor: SensorSpec | None = None, name: str = "
     save_dir = save_dir or checks_save_dir(sensor)
     if save_dir:
         ts = _dt.datetime.utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-        path = os.path.join(save_dir, f"{_safe_name(name)}_{ts}.png")
+        path = os.path.join(save_dir, f"{sanitize_key(name, 'patch')}_{ts}.png")
         try:
             artifacts["quicklook_rgb"] = save_quicklook(patch.data, patch.bands, path, fill_value=fill)
         except Exception as exc:  # noqa: BLE001 - a quick-look must not fail the check
@@ -234,8 +231,6 @@ def inspect_provider_patch(*, spatial: SpatialSpec, temporal: TemporalSpec | Non
     ``backend``, ``artifacts``, ``input`` = grid and frames); ``return_array=True``
     adds ``array_chw`` (the first frame; ``array_tchw`` too for several frames).
     """
-    from .api import get_provider
-
     spatial = validate_spatial(spatial)
     if not isinstance(sensor, SensorSpec):
         raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
@@ -271,5 +266,36 @@ def inspect_gee_patch(*, spatial: SpatialSpec, temporal: TemporalSpec | None = N
                                   frames=frames)
 
 
-__all__ = ["inspect_provider_patch", "inspect_gee_patch", "check_patch", "inspect_array",
+def inspect_patch(spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec, *,
+                  backend: str = "local", provider_options: dict[str, Any] | None = None,
+                  value_range: tuple[float, float] | None = None, name: str = "patch",
+                  frames: int | None = None) -> tuple[Patch, dict[str, Any]]:
+    """Fetch the patch a model would get (no model run) and check it: ``(patch, report)``.
+
+    The report is :func:`inspect_provider_patch`'s (JSON-ready: ``ok``, ``report`` with
+    per-band statistics and ``issues``, ``sensor``, ``temporal``, ``backend``, ``input``
+    = CRS, transform, bounds and frames) plus the ``spatial``; ``patch`` holds the pixels
+    on their grid, e.g. to write an RGB quick-look.
+    """
+    import json
+
+    from .geo import RoiGrid
+    from .io import to_json
+
+    rep = inspect_provider_patch(spatial=spatial, temporal=temporal, sensor=sensor, backend=backend,
+                                 name=name, value_range=value_range, return_array=True,
+                                 provider_options=provider_options or None, frames=frames)
+    tchw, chw = rep.pop("array_tchw", None), rep.pop("array_chw")
+    data = tchw if tchw is not None else chw
+    inp = rep.get("input") or {}
+    grid = None
+    if inp.get("crs") and inp.get("transform"):
+        grid = RoiGrid.from_transform(inp["crs"], inp["transform"], data.shape[-1], data.shape[-2])
+    patch = Patch(data, tuple(inp.get("bands") or sensor.bands), grid, list(inp.get("frames") or []),
+                  sensor=sensor, temporal=temporal, backend=rep.get("backend", backend))
+    rep["spatial"] = validate_spatial(spatial).to_dict()
+    return patch, json.loads(to_json(rep))
+
+
+__all__ = ["inspect_provider_patch", "inspect_gee_patch", "inspect_patch", "check_patch", "inspect_array",
            "save_quicklook", "checks_enabled", "checks_should_raise", "checks_save_dir"]
