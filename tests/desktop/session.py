@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 import qgis.utils
-from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRectangle, QgsSettings
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRectangle, QgsSettings
 from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QAction, QApplication, QDialog, QMessageBox, QTextEdit
 from qgis.utils import iface
@@ -248,13 +248,15 @@ def load_sample_and_zoom(s, half_size_m):
     layer = iface.addRasterLayer(str(path), "S2 sample 2022-07-15")
     s.check(layer is not None and layer.isValid(), f"the sample {path} did not load as a layer")
     canvas = iface.mapCanvas()
-    c = layer.extent().center()  # the sample is in metres (UTM)
-    view = QgsRectangle(c.x() - half_size_m, c.y() - half_size_m, c.x() + half_size_m, c.y() + half_size_m)
-    map_crs = canvas.mapSettings().destinationCrs()
-    s.fact("map_crs", map_crs.authid())
-    canvas.setExtent(QgsCoordinateTransform(layer.crs(), map_crs, QgsProject.instance()).transformBoundingBox(view))
+    # the map in the sample's CRS (Project > Properties > CRS), as QGIS sets it for a first layer
+    QgsProject.instance().setCrs(layer.crs())
+    yield Until(lambda: canvas.mapSettings().destinationCrs() == layer.crs(), 30, "the map to take the sample's CRS")
+    c = layer.extent().center()  # metres (UTM)
+    canvas.setExtent(QgsRectangle(c.x() - half_size_m, c.y() - half_size_m, c.x() + half_size_m, c.y() + half_size_m))
     canvas.refresh()
     yield Until(lambda: not canvas.isDrawing(), 120, "the map to draw")
+    s.check(layer.extent().contains(canvas.extent()), f"the view {canvas.extent().toString()} leaves the sample "
+                                                       f"{layer.extent().toString()}")
     return layer
 
 
