@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# All tests: (1) engine tests in a process where qgis cannot be imported, (2) plugin tests
-# inside a headless QGIS (pytest-qgis). Pass "engine" or "plugin" to run one part.
+# All tests: lint and security scans, (1) engine tests in a process where qgis cannot be
+# imported, (2) the desktop tests (the release zip in the real qgis binary, tests/desktop),
+# (3) plugin tests inside a headless QGIS (pytest-qgis). Pass "lint", "engine", "desktop" or
+# "plugin" to run one part.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -28,6 +30,10 @@ fi
 if [ "$what" = all ] || [ "$what" = engine ]; then
   echo "== engine tests (qgis blocked)"
   RS_EMBED_BLOCK_QGIS=1 $PY -m pytest tests/engine -q -p no:pytest_qgis -p no:pytestqt "${@:2}" || rc=$?
+fi
+if [ "$what" = all ] || [ "$what" = desktop ]; then
+  echo "== desktop tests (the release zip in the real qgis binary under Xvfb, on QGIS's own Python)"
+  $PY -m pytest tests/desktop -q -p no:pytest_qgis -p no:pytestqt "${@:2}" || rc=$((rc ? rc : $?))
 fi
 if [ "$what" = all ] || [ "$what" = plugin ]; then
   echo "== plugin tests (QGIS $($PY -c 'from qgis.core import Qgis; print(Qgis.QGIS_VERSION)' 2>/dev/null))"

@@ -39,8 +39,8 @@ DEPS_DIRNAME = "rs_embed_qgis_deps"
 
 # import name -> pip requirement, and what needs it (the banner and the installer list these)
 OPTIONAL: dict[str, dict[str, str]] = {
-    "torch": {"pip": "torch>=2.1,<3", "for": "the deep-learning models (AnySat, RemoteCLIP, Prithvi, SatMAE, "
-                                             "SatMAE++, ScaleMAE), S2x10NetS super-resolution and forecasting"},
+    "torch": {"pip": "torch>=2.1,<3", "for": "the deep-learning models (every model but MOSAIKS and the Google "
+                                             "Satellite Embedding), S2x10NetS super-resolution and forecasting"},
     "safetensors": {"pip": "safetensors", "for": "reading .safetensors checkpoints"},
     "huggingface_hub": {"pip": "huggingface_hub", "for": "downloading official weights"},
     "ee": {"pip": "earthengine-api", "for": "the Google Earth Engine backend"},
