@@ -37,7 +37,8 @@ from pathlib import Path
 
 DEPS_DIRNAME = "rs_embed_qgis_deps"
 
-# import name -> pip requirement, and what needs it (the banner and the installer list these)
+# Every package a feature of the plugin imports beyond what QGIS ships: import name -> pip
+# requirement, and what needs it (the dock's banner and the installer list exactly these).
 OPTIONAL: dict[str, dict[str, str]] = {
     "torch": {"pip": "torch>=2.1,<3", "for": "the deep-learning models (every model but MOSAIKS and the Google "
                                              "Satellite Embedding), S2x10NetS super-resolution and forecasting"},
@@ -46,8 +47,14 @@ OPTIONAL: dict[str, dict[str, str]] = {
     "ee": {"pip": "earthengine-api", "for": "the Google Earth Engine backend"},
     "pystac": {"pip": "pystac", "for": "STAC catalogs"},
     "xarray": {"pip": "xarray", "for": "NetCDF/Zarr exports, Embedding.to_xarray() and forecast minicubes"},
+    "netCDF4": {"pip": "netCDF4", "for": "NetCDF exports and GreenEarthNet minicubes"},
+    "zarr": {"pip": "zarr<3", "for": "Zarr exports"},
+    "pyarrow": {"pip": "pyarrow", "for": "GeoParquet exports"},
     "pandas": {"pip": "pandas", "for": "forecast inputs and scores"},
-    "dask": {"pip": "dask[distributed]", "for": "batch exports on a Dask cluster"},
+    "spyndex": {"pip": "spyndex", "for": "NDVI of the forecasts"},
+    "distributed": {"pip": "dask[distributed]", "for": "batch exports on a Dask cluster"},
+    "scipy": {"pip": "scipy", "for": "filling no-data pixels before super-resolution"},
+    "PIL": {"pip": "pillow", "for": "PNG quick-looks of embeddings and input patches"},
 }
 PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
 
@@ -124,12 +131,44 @@ def pip_name(module: str) -> str:
 
 
 def describe_missing(needed: Sequence[str]) -> str:
-    """One phrase per missing module: what it is for."""
-    parts = []
-    for m in needed:
-        why = OPTIONAL.get(m, {}).get("for", "a model's code")
-        parts.append(f"<b>{html.escape(_dist(pip_name(m)))}</b> ({html.escape(why)})")
-    return "Not in QGIS's Python: " + "; ".join(parts) + "."
+    """The missing packages, named as pip knows them (for the banner)."""
+    names = ", ".join(f"<b>{html.escape(_dist(pip_name(m)))}</b>" for m in needed)
+    return f"Optional packages not in QGIS's Python: {names}."
+
+
+def explain_missing(needed: Sequence[str]) -> str:
+    """One line per missing package: what it is for (the banner's tooltip)."""
+    return "\n".join(f"{_dist(pip_name(m))}: {OPTIONAL.get(m, {}).get('for', 'a feature of the plugin')}"
+                     for m in needed)
+
+
+def missing_modules(exc: BaseException) -> list[str]:
+    """The optional modules an error says are missing: import errors anywhere in its chain,
+    or an optional package it names as needed ("... needs torch ...")."""
+    found: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ImportError) and e.name:
+            found.append(e.name.partition(".")[0])
+        text = str(e)
+        if "need" in text:
+            for module, info in OPTIONAL.items():
+                names = {module, _dist(info["pip"])}
+                if any(re.search(rf"\bneeds?\b[^.;:]*?(?<![\w.-]){re.escape(n)}(?![\w-])", text) for n in names):
+                    found.append(module)
+        e = e.__cause__ or e.__context__
+    return [m for m in dict.fromkeys(found) if not is_importable(m)]
+
+
+def install_hint(exc: BaseException) -> str:
+    """What to say to a QGIS user whose feature lacks an optional package ("" if it does not)."""
+    need = missing_modules(exc)
+    if not need:
+        return ""
+    return (f"Install {', '.join(_dist(pip_name(m)) for m in need)} into the plugin's folder with "
+            "Raster > RS Embed > Optional Python packages…")
 
 
 def normalize(name: str) -> str:

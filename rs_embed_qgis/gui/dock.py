@@ -295,6 +295,7 @@ class RsEmbedDock(QgsDockWidget):
                       if not deps.is_importable(m)]
         if need:
             txt = deps.describe_missing(need)
+            u.lblDeps.setToolTip(deps.explain_missing(need))
             if not model_need:
                 txt += f" The selected model ({u.cmbModel.currentText()}) does not need it and works now."
             else:
@@ -309,12 +310,17 @@ class RsEmbedDock(QgsDockWidget):
 
     def install_missing(self):
         """Open the installer with what the current selection needs ticked (all missing if nothing)."""
+        return self.open_installer(self.selection_needs() or self.missing_dependencies())
+
+    def open_installer(self, modules):
+        """The installer window with ``modules`` (import names) ticked."""
         from .install_dialog import InstallDialog
 
         if getattr(self, "install_dialog", None) is None:
-            self.install_dialog = InstallDialog(self, preselect=self.selection_needs() or self.missing_dependencies())
+            self.install_dialog = InstallDialog(self)
             self.install_dialog.installed.connect(self._install_done)
             self.install_dialog.finished.connect(lambda _r: setattr(self, "install_dialog", None))
+        self.install_dialog.select(modules)
         self.install_dialog.show()
         self.install_dialog.raise_()
         return self.install_dialog
@@ -682,8 +688,18 @@ class RsEmbedDock(QgsDockWidget):
         plain = str(exc) or kind
         if not isinstance(exc, RsEmbedError):
             plain = f"{kind}: {plain}"
-        self.iface.messageBar().pushMessage("RS Embed", f"{plain} (details in the RS Embed log tab)",
-                                            Qgis.Critical, 0)
+        need = deps.missing_modules(exc)
+        bar = self.iface.messageBar()
+        if need:  # a package is missing: say which, and offer the installer right there
+            from qgis.PyQt.QtWidgets import QPushButton
+
+            item = bar.createMessage("RS Embed", f"{plain} {deps.install_hint(exc)}")
+            button = QPushButton("Install…", item)
+            button.clicked.connect(lambda _checked=False: self.open_installer(need))
+            item.layout().addWidget(button)
+            bar.pushWidget(item, Qgis.Warning, 0)
+        else:
+            bar.pushMessage("RS Embed", f"{plain} (details in the RS Embed log tab)", Qgis.Critical, 0)
         log(f"{kind}: {exc}\n{details or ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))}",
             Qgis.Critical)
         self.ui.txtReport.setHtml(f"<span style='color:#b00000'><b>{html.escape(kind)}</b>: "

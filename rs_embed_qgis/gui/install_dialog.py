@@ -91,17 +91,10 @@ class InstallDialog(QDialog):
         self.table = QTreeWidget()
         self.table.setHeaderLabels(["Package", "In QGIS's Python", "Needed for"])
         self.table.setRootIsDecorated(False)
-        for module, info in deps.OPTIONAL.items():
-            have = deps.is_importable(module)
-            ver = _installed_version(module) if have else None
-            item = QTreeWidgetItem([info["pip"], (f"installed {ver}" if ver else "installed") if have else "missing",
-                                    info["for"]])
-            item.setData(0, Qt.ItemDataRole.UserRole, module)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(0, Qt.CheckState.Checked if module in preselect and not have
-                               else Qt.CheckState.Unchecked)
-            item.setToolTip(2, info["for"])
-            self.table.addTopLevelItem(item)
+        self.rows: dict[str, QTreeWidgetItem] = {}
+        for module in deps.OPTIONAL:
+            self._add_row(module)
+        self.select(preselect)
         for col in (0, 1):
             self.table.resizeColumnToContents(col)
         self.progress = QProgressBar()
@@ -129,6 +122,27 @@ class InstallDialog(QDialog):
         lay = QVBoxLayout(self)
         for w in (self.header, self.table, self.progress, self.status, self.log_view, buttons):
             lay.addWidget(w)
+
+    def _add_row(self, module: str) -> QTreeWidgetItem:
+        have = deps.is_importable(module)
+        ver = _installed_version(module) if have else None
+        why = deps.OPTIONAL.get(module, {}).get("for", "the feature that asked for it")
+        item = QTreeWidgetItem([deps.pip_name(module),
+                                (f"installed {ver}" if ver else "installed") if have else "missing", why])
+        item.setData(0, Qt.ItemDataRole.UserRole, module)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(0, Qt.CheckState.Unchecked)
+        item.setToolTip(2, why)
+        self.table.addTopLevelItem(item)
+        self.rows[module] = item
+        return item
+
+    def select(self, modules: Sequence[str]) -> None:
+        """Tick these import names (those still missing), adding a row for one not in the list."""
+        for module in modules:
+            item = self.rows.get(module) or self._add_row(module)
+            if not deps.is_importable(module):
+                item.setCheckState(0, Qt.CheckState.Checked)
 
     def selected(self) -> list[str]:
         items = (self.table.topLevelItem(i) for i in range(self.table.topLevelItemCount()))

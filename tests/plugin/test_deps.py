@@ -225,3 +225,59 @@ def test_install_dialog_shows_a_refusal(wheelhouse, fake_optional, tmp_path, qgi
     finally:
         dlg.close()
         dlg.deleteLater()
+
+
+def test_an_error_that_lacks_a_package_points_to_the_installer(monkeypatch):
+    from rs_embed_qgis.engine.errors import ModelError, SpecError
+    from rs_embed_qgis.processing.common import engine_error
+
+    monkeypatch.setattr(deps, "is_importable", lambda m: m not in ("torch", "zarr", "rsembedfake_absent"))
+    err = ModelError("model 'remoteclip' needs torch which cannot be imported here; install it or pick another model")
+    assert deps.missing_modules(err) == ["torch"]
+    hint = deps.install_hint(err)
+    assert hint.startswith("Install torch into the plugin's folder") and "Optional Python packages" in hint
+    assert hint in engine_error(err).args[0]  # the Processing algorithms say the same
+    assert deps.missing_modules(SpecError("format='zarr' needs zarr (pip install 'zarr<3')")) == ["zarr"]
+    try:
+        try:
+            import rsembedfake_absent  # noqa: F401
+        except ImportError as exc:
+            raise SpecError("the export failed") from exc
+    except SpecError as chained:
+        assert deps.missing_modules(chained) == ["rsembedfake_absent"]
+    assert deps.missing_modules(ModelError("model 'x' needs torchvision")) == []  # torch is not torchvision
+    assert deps.missing_modules(SpecError("buffer_m must be > 0, got -5")) == []
+    assert deps.install_hint(SpecError("buffer_m must be > 0, got -5")) == ""
+    assert "Install" not in engine_error(SpecError("buffer_m must be > 0, got -5")).args[0]
+
+
+def test_the_dock_offers_the_installer_when_a_package_is_missing(dock, qgis_iface, monkeypatch, tmp_path):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    from rs_embed_qgis.engine.errors import ModelError
+
+    monkeypatch.setattr(deps, "is_importable", lambda m: m != "torch")
+    monkeypatch.setattr(deps, "deps_dir", lambda profile_dir=None: tmp_path / deps.DEPS_DIRNAME)
+    dock._error(ModelError("model 'remoteclip' needs torch which cannot be imported here"))
+    item = qgis_iface.messageBar().currentItem()
+    assert "Optional Python packages" in item.text()
+    (button,) = [b for b in item.findChildren(QPushButton) if b.text() == "Install…"]
+    button.click()
+    assert dock.install_dialog.isVisible() and dock.install_dialog.selected() == ["torch"]
+    dock.install_dialog.close()
+    qgis_iface.messageBar().clearWidgets()
+
+
+def test_install_dialog_lists_a_package_a_feature_asked_for(tmp_path, qgis_app):
+    from rs_embed_qgis.gui.install_dialog import InstallDialog
+
+    dlg = InstallDialog(preselect=["rsembedfake_extra", "numpy"], target=tmp_path)
+    try:
+        assert dlg.selected() == ["rsembedfake_extra"]  # numpy is there: never ticked
+        row = dlg.rows["rsembedfake_extra"]
+        assert row.text(1) == "missing" and row.text(2) == "the feature that asked for it"
+        assert dlg.rows["numpy"].text(1).startswith("installed")
+        assert set(deps.OPTIONAL) <= set(dlg.rows)
+    finally:
+        dlg.close()
+        dlg.deleteLater()
