@@ -224,6 +224,12 @@ def plugin_started(s):
     home = Path(QgsApplication.qgisSettingsDirPath()).resolve()
     s.check(Path(mod.__file__).resolve().is_relative_to(home / "python" / "plugins" / PLUGIN),
             f"the plugin was imported from {mod.__file__}, not from the profile {home}")
+    # the blocker works: modules this machine's system Python has are absent, as in a stock QGIS
+    import importlib.util
+
+    present_here = [m for m in s.cfg["installed_but_hidden"] if m not in sys.modules]
+    s.fact("hidden_and_absent", {m: importlib.util.find_spec(m) is None for m in present_here})
+    s.check(all(s.facts["hidden_and_absent"].values()), f"hidden modules are importable: {s.facts['hidden_and_absent']}")
     prov = QgsApplication.processingRegistry().providerById("rs_embed")
     s.check(prov is not None, "no rs_embed Processing provider")
     algs = sorted(a.id() for a in prov.algorithms())
