@@ -40,6 +40,10 @@ SIZES = {
     # multi-frame models: monthly frames over the year (the frame policy), empty bins as each model says
     "galileo": ({"variant": "nano"}, {"variant": "base"}),
     "olmoearth": ({"variant": "nano"}, {"variant": "base"}),
+    # Model zoo III: the smallest published sizes are the bench sizes
+    "terrafm": ({"variant": "B"}, {"variant": "B"}),
+    "fomo": ({}, {}),
+    "wildsat": ({}, {}),
 }
 CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
 

@@ -55,6 +55,8 @@ class WeightsSpec:
     hf_filename: str | None = None      # file in that repo
     revision: str | None = None         # the repo's commit hash the file is taken from
     url: str | None = None              # official https URL (used when there is no hf_repo)
+    manual_url: str | None = None       # official page a person downloads from (Dropbox, Google
+                                        # Drive): never fetched at run time, named in errors
     sha256: str | None = None           # where published (else None: trust on first use)
     size_bytes: int | None = None       # where published
     cache_name: str | None = None       # file name in the cache folder; "." = the folder itself
@@ -78,7 +80,7 @@ class WeightsSpec:
         """Where a user downloads the file by hand."""
         if self.hf_repo and self.hf_filename:
             return f"https://huggingface.co/{self.hf_repo}/blob/{self.revision or 'main'}/{self.hf_filename}"
-        return self.url
+        return self.url or self.manual_url
 
 
 def cache_dir() -> Path:

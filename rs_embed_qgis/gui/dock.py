@@ -247,7 +247,10 @@ class RsEmbedDock(QgsDockWidget):
             ("Dimension", str(d.get("embedding_dim") or "?")),
             ("Weights", f"<span style='color:{colour}'><b>{html.escape(status)}</b></span>"
                         + (f" ({html.escape(str((w.get('resolved') or {}).get('path') or ''))})"
-                           if (w.get("resolved") or {}).get("path") else "")),
+                           if (w.get("resolved") or {}).get("path") else "")
+                        # weights behind a link only a person can follow: say where, once
+                        + (f" — download by hand from <a href='{html.escape(w['manual_url'])}'>here</a>"
+                           if w.get("manual_url") and w.get("status") == "missing" else "")),
         ]
         if d.get("missing_requirements"):
             rows.append(("Needs", "<span style='color:#b00000'>"

@@ -181,9 +181,11 @@ class ViTEmbedder(TokenEmbedder):
         return ModelError(
             f"no weights for {self.spec.id!r} (variant {self.variant!r}): pass model_options="
             f"{{'weights': '/path/to/{name}'}}, set {ws.env_var}, or put the file at {str(where)!r}. "
-            f"Official file: {ws.official_address() or 'none published'}. "
-            f"To run with random weights (meaningless embeddings, for testing only) pass "
-            f"model_options={{'allow_random_weights': True}}.")
+            f"Official file: {ws.official_address() or 'none published'}"
+            + (" (a link only a person can follow: download it by hand; it is never fetched "
+               "at run time). " if ws.manual_url else ". ")
+            + "To run with random weights (meaningless embeddings, for testing only) pass "
+              "model_options={'allow_random_weights': True}.")
 
     def _load_weights(self) -> dict[str, Any]:
         ws = self.weights_spec()

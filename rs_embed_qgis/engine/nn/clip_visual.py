@@ -53,7 +53,7 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-class _MHA(nn.Module):
+class PackedMHA(nn.Module):
     """``nn.MultiheadAttention``'s parameters (packed ``in_proj``) run through SDPA."""
 
     def __init__(self, width: int, heads: int) -> None:
@@ -76,7 +76,7 @@ class ResidualAttentionBlock(nn.Module):
     def __init__(self, width: int, heads: int, mlp_ratio: float, act: str) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(width)
-        self.attn = _MHA(width, heads)
+        self.attn = PackedMHA(width, heads)
         self.ln_2 = nn.LayerNorm(width)
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(OrderedDict([
