@@ -132,13 +132,13 @@ def pip_name(module: str) -> str:
 
 def describe_missing(needed: Sequence[str]) -> str:
     """The missing packages, named as pip knows them (for the banner)."""
-    names = ", ".join(f"<b>{html.escape(_dist(pip_name(m)))}</b>" for m in needed)
+    names = ", ".join(f"<b>{html.escape(dist_name(pip_name(m)))}</b>" for m in needed)
     return f"Optional packages not in QGIS's Python: {names}."
 
 
 def explain_missing(needed: Sequence[str]) -> str:
     """One line per missing package: what it is for (the banner's tooltip)."""
-    return "\n".join(f"{_dist(pip_name(m))}: {OPTIONAL.get(m, {}).get('for', 'a feature of the plugin')}"
+    return "\n".join(f"{dist_name(pip_name(m))}: {OPTIONAL.get(m, {}).get('for', 'a feature of the plugin')}"
                      for m in needed)
 
 
@@ -155,7 +155,7 @@ def missing_modules(exc: BaseException) -> list[str]:
         text = str(e)
         if "need" in text:
             for module, info in OPTIONAL.items():
-                names = {module, _dist(info["pip"])}
+                names = {module, dist_name(info["pip"])}
                 if any(re.search(rf"\bneeds?\b[^.;:]*?(?<![\w.-]){re.escape(n)}(?![\w-])", text) for n in names):
                     found.append(module)
         e = e.__cause__ or e.__context__
@@ -167,7 +167,7 @@ def install_hint(exc: BaseException) -> str:
     need = missing_modules(exc)
     if not need:
         return ""
-    return (f"Install {', '.join(_dist(pip_name(m)) for m in need)} into the plugin's folder with "
+    return (f"Install {', '.join(dist_name(pip_name(m)) for m in need)} into the plugin's folder with "
             "Raster > RS Embed > Optional Python packages…")
 
 
@@ -176,7 +176,7 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _dist(requirement: str) -> str:
+def dist_name(requirement: str) -> str:
     """The distribution name of a requirement string (``dask[distributed]>=1`` -> ``dask``)."""
     m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
     return m.group(1) if m else requirement
@@ -268,7 +268,7 @@ def requirements_for(modules: Sequence[str]) -> list[str]:
 
 
 def index_options(requirements: Sequence[str]) -> list[str]:
-    if "torch" not in {normalize(_dist(r)) for r in requirements} or sys.platform == "darwin":
+    if "torch" not in {normalize(dist_name(r)) for r in requirements} or sys.platform == "darwin":
         return []  # macOS wheels on PyPI are the CPU/MPS build already
     url = os.environ.get("RS_EMBED_TORCH_INDEX_URL", TORCH_CPU_INDEX).strip()
     return ["--extra-index-url", url] if url else []
@@ -320,7 +320,7 @@ def read_report(path: Path, requirements: Sequence[str]) -> Plan:
         if not name or not ver:
             continue
         plan.install.append((name, ver))
-        plan.requires[normalize(name)] = [normalize(_dist(r)) for r in meta.get("requires_dist") or []]
+        plan.requires[normalize(name)] = [normalize(dist_name(r)) for r in meta.get("requires_dist") or []]
     return plan
 
 

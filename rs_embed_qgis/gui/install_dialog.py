@@ -59,7 +59,7 @@ class InstallTask(_Base):
 
 def _installed_version(module: str) -> str | None:
     try:
-        return metadata.version(deps._dist(deps.pip_name(module)))
+        return metadata.version(deps.dist_name(deps.pip_name(module)))
     except metadata.PackageNotFoundError:
         return None
 
@@ -124,18 +124,21 @@ class InstallDialog(QDialog):
             lay.addWidget(w)
 
     def _add_row(self, module: str) -> QTreeWidgetItem:
-        have = deps.is_importable(module)
-        ver = _installed_version(module) if have else None
         why = deps.OPTIONAL.get(module, {}).get("for", "the feature that asked for it")
-        item = QTreeWidgetItem([deps.pip_name(module),
-                                (f"installed {ver}" if ver else "installed") if have else "missing", why])
+        item = QTreeWidgetItem([deps.pip_name(module), "", why])
         item.setData(0, Qt.ItemDataRole.UserRole, module)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(0, Qt.CheckState.Unchecked)
         item.setToolTip(2, why)
         self.table.addTopLevelItem(item)
         self.rows[module] = item
+        self._show_status(module)
         return item
+
+    def _show_status(self, module: str) -> None:
+        have = deps.is_importable(module)
+        ver = _installed_version(module) if have else None
+        self.rows[module].setText(1, (f"installed {ver}" if ver else "installed") if have else "missing")
 
     def select(self, modules: Sequence[str]) -> None:
         """Tick these import names (those still missing), adding a row for one not in the list."""
@@ -189,6 +192,10 @@ class InstallDialog(QDialog):
         if restart:
             text += f" Restart QGIS to use the new {', '.join(restart)} (QGIS has the old one loaded)."
         self.progress.setValue(100)
+        for module, item in self.rows.items():
+            self._show_status(module)
+            if deps.is_importable(module):
+                item.setCheckState(0, Qt.CheckState.Unchecked)
         self._finish("done", text)
         log("installer: " + text + "\n" + "\n".join(task.output), Qgis.Info)
         self.installed.emit(plan)

@@ -206,6 +206,7 @@ def test_install_dialog_installs_with_progress_and_pips_log(wheelhouse, fake_opt
         assert "Successfully installed rsembedfake-a-1.0" in dlg.log_view.toPlainText()
         assert dlg.progress.value() == 100 and "Installed: rsembedfake-a 1.0" in dlg.status.text()
         assert str(target) in sys.path
+        assert dlg.rows["rsembedfake_a"].text(1) == "installed 1.0" and dlg.selected() == []
     finally:
         dlg.close()
         dlg.deleteLater()
