@@ -151,6 +151,7 @@ def test_release_zip_on_a_stock_qgis(tmp_path, release):
     profiles = make_profile(tmp_path, plugin_zip=release)
     verdict, rc, output = run_qgis(tmp_path, profiles, "stock", timeout_s=900)
     assert verdict is not None and verdict["ok"], explain(verdict, rc, output)
+    assert "Traceback (most recent call last)" not in output, explain(verdict, rc, output)  # nothing on stderr
     facts = verdict["facts"]
     # the run really had QGIS's own Python, with the extra packages hidden
     assert facts["blocker_active"] and facts["hidden_modules_loaded"] == {}, facts
@@ -173,6 +174,7 @@ def test_optional_packages_from_the_plugins_installer(tmp_path, release):
         env_extra={"PIP_CONSTRAINT": str(pins), "RS_EMBED_TORCH_INDEX_URL": ""},
         install_from_repository=True, torch_model="remoteclip", install_timeout_s=1000)
     assert verdict is not None and verdict["ok"], explain(verdict, rc, output)
+    assert "Traceback (most recent call last)" not in output, explain(verdict, rc, output)
     facts = verdict["facts"]
     assert facts["repository_plugin"]["version_available"] == package.version()
     assert ["torch", "2.13.0+cpu"] in facts["installed"]
