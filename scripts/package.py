@@ -176,6 +176,7 @@ def build(dist: Path) -> Path:
         problems = check_zip(Path(tmp))
         if problems:
             raise ReleaseError("plugins.qgis.org would refuse the zip: " + "; ".join(problems))
+        os.chmod(tmp, 0o644)  # a release file, not mkstemp's private 0600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
