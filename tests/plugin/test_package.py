@@ -54,6 +54,7 @@ def test_zip_passes_the_repository_checks_and_ships_only_the_plugin(release):
     zf = release / f"rs_embed_qgis.{rs_embed_qgis.__version__}.zip"
     assert package.check_zip(zf) == []
     assert zf.stat().st_size < package.MAX_ZIP_BYTES
+    assert zf.stat().st_mode & 0o044 == 0o044  # readable by the web server that serves it
     names = zipfile.ZipFile(zf).namelist()
     assert "rs_embed_qgis/LICENSE" in names
     assert "GNU GENERAL PUBLIC LICENSE" in zipfile.ZipFile(zf).read("rs_embed_qgis/LICENSE").decode()
