@@ -44,20 +44,37 @@ SIZES = {
     "terrafm": ({"variant": "B"}, {"variant": "B"}),
     "fomo": ({}, {}),
     "wildsat": ({}, {}),
+    "dofa": ({"variant": "base"}, {"variant": "large"}),
+    "clay": ({"arch": {"dim": 768, "depth": 6, "heads": 12}}, {}),
+    "terramind": ({"variant": "small"}, {"variant": "base"}),
+    "satvision": ({"arch": {"embed_dim": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]}}, {}),
 }
 CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
+#: models whose input the bundled Sentinel-2 sample does not hold: MODIS, from a MOD021KM-like
+#: granule written for the run (tests/engine/modis_util.py): ROI centre, spacing, half-side, window
+MODIS_RUN = ((8.90, 48.0), 0.02, 5000, ("2022-06-01", "2022-06-02"))
 
 
-def rois(n: int):
+def rois(n: int, centre=CENTRE, step=0.0022, buffer_m=480):
+    """``n`` ROIs on a grid around ``centre``; by default ~170-250 m apart, all inside the sample."""
     from rs_embed_qgis.engine.specs import PointBuffer
 
     side = int(n ** 0.5 + 0.999)
-    step = 0.0022  # ~170-250 m between centres, all inside the sample
     out = []
     for i in range(n):
         r, c = divmod(i, side)
-        out.append(PointBuffer(CENTRE[0] + (c - side / 2) * step, CENTRE[1] + (r - side / 2) * step * 0.7, 480))
+        out.append(PointBuffer(centre[0] + (c - side / 2) * step, centre[1] + (r - side / 2) * step * 0.7, buffer_m))
     return out
+
+
+def modis_folder() -> str:
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "engine"))
+    from modis_util import write_mod021km
+
+    return str(write_mod021km(Path(tempfile.mkdtemp(prefix="bench_modis_"))).parent)
 
 
 def matmul_gflops(n: int = 1536, reps: int = 6) -> float:
@@ -94,7 +111,13 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
     temporal = TemporalSpec.year(2022)
     spatials = rois(n_rois)
     emb = get_embedder(model, device="cpu", model_options=opts)
-    kw = dict(temporal=temporal, output=OutputSpec.pooled(), backend="local", device="cpu", model_options=opts)
+    provider_options = None
+    if emb.default_sensor().collection.startswith("MODIS/"):
+        centre, step, buffer_m, window = MODIS_RUN
+        spatials, temporal = rois(n_rois, centre, step, buffer_m), TemporalSpec.range(*window)
+        provider_options = {"root": modis_folder()}
+    kw = dict(temporal=temporal, output=OutputSpec.pooled(), backend="local", device="cpu", model_options=opts,
+              provider_options=provider_options)
     get_embedding(model, spatial=spatials[0], **kw)  # warm-up: reader, BLAS, caches
 
     t = time.perf_counter()
@@ -108,8 +131,8 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
     # the batched forward alone, on model inputs prepared as the adapter does
     from rs_embed_qgis.engine.api import get_provider
 
-    patches = get_provider("local").fetch_many(spatials[: emb.batch_size], temporal, emb.default_sensor(),
-                                               frames=emb.frames_for(temporal), num_workers=4)
+    patches = get_provider("local", provider_options).fetch_many(
+        spatials[: emb.batch_size], temporal, emb.default_sensor(), frames=emb.frames_for(temporal), num_workers=4)
     xs = np.stack([emb._tiles(emb.preprocess(p), "resize")[0][0] for p in patches])
     sides = [emb.side_inputs(p, 1, "resize") for p in patches]
     side = {k: torch.from_numpy(np.concatenate([s[k] for s in sides])) for k in sides[0]}

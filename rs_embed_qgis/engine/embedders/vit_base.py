@@ -39,7 +39,7 @@ from ..errors import ModelError
 from ..progress import check_cancelled
 from ..providers.base import Patch
 from ..specs import OutputSpec
-from ..weights import WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
+from ..weights import ResolvedWeights, WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
 from .base import TokenEmbedder, pool_grid
 
 KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "allow_unverified", "batch_size",
@@ -143,8 +143,10 @@ class ViTEmbedder(TokenEmbedder):
         self.batch_size = bs
         import torch
 
+        # find the file first: a missing checkpoint fails before a (possibly 3 B parameter) model is built
+        resolved = self._resolve_checkpoint()
         self.model = self.build(cfg).eval()
-        self.weights_meta = self._load_weights()
+        self.weights_meta = self._load_weights(resolved)
         self.model.to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -187,16 +189,22 @@ class ViTEmbedder(TokenEmbedder):
             + "To run with random weights (meaningless embeddings, for testing only) pass "
               "model_options={'allow_random_weights': True}.")
 
-    def _load_weights(self) -> dict[str, Any]:
+    def _resolve_checkpoint(self) -> ResolvedWeights:
+        """The checkpoint file (downloaded when allowed); its absence is an error unless random
+        weights were asked for."""
         ws = self.weights_spec()
         allow_random = bool(self.options.get("allow_random_weights", False))
         resolved = resolve_weights(self.spec.id, ws, self.options.get("weights"),
                                    download=bool(self.options.get("download", True)) and not allow_random,
                                    allow_unverified=bool(self.options.get("allow_unverified", False)))
+        if resolved.path is None and not allow_random:
+            raise self._missing_weights_error(ws)
+        return resolved
+
+    def _load_weights(self, resolved: ResolvedWeights) -> dict[str, Any]:
+        ws = self.weights_spec()
         official = {"hf_repo": ws.hf_repo, "hf_filename": ws.hf_filename, "revision": ws.revision, "url": ws.url}
         if resolved.path is None:
-            if not allow_random:
-                raise self._missing_weights_error(ws)
             return {"status": "random", "variant": self.variant,
                     "note": "randomly initialised (allow_random_weights=True): embeddings carry no meaning",
                     "official": official}
@@ -209,8 +217,12 @@ class ViTEmbedder(TokenEmbedder):
         enc = {k: v for k, v in sd.items() if not any(k.startswith(p) for p in ignore)}
         target = self.model
         if prefix:  # hold the encoder under its name in the file, so errors show the file's keys
-            target = nn.Module()
-            target.add_module(prefix.rstrip("."), self.model)
+            target = holder = nn.Module()
+            *outer, name = prefix.rstrip(".").split(".")  # e.g. Lightning's "model.encoder."
+            for part in outer:
+                holder.add_module(part, nn.Module())
+                holder = getattr(holder, part)
+            holder.add_module(name, self.model)
         load_into(target, enc, path)
         return {"status": "pretrained", "variant": self.variant, **resolved.describe(),
                 "file": path.name, "encoder_keys": len(enc), "ignored_keys": len(ignored),

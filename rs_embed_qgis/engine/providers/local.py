@@ -211,8 +211,22 @@ class LocalProvider(Provider):
                         f"({', '.join(s.files())}); it has {sorted(s.bands)}")
         return ok
 
+    def _reader_for(self, sensor: SensorSpec) -> LocalProvider:
+        """The reader of ``sensor``'s collection in this folder: MODIS L1B has its own (providers/modis.py)."""
+        from .modis import ModisProvider, is_modis_l1b
+
+        if not (isinstance(sensor, SensorSpec) and is_modis_l1b(sensor.collection)):
+            return self
+        with self._lock:
+            if getattr(self, "_modis", None) is None:
+                self._modis = ModisProvider(str(self.root), resampling=self.resampling)
+            return self._modis
+
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
+        reader = self._reader_for(sensor)
+        if reader is not self:
+            return reader.fetch(spatial, temporal, sensor, frames=frames)
         spatial, sensor, grid = self.checked(spatial, sensor)
         scenes = self.select_scenes(spatial, temporal, sensor, grid)
         if frames is None:

@@ -41,6 +41,9 @@ COLLECTIONS: dict[str, CollectionInfo] = {
     "COPERNICUS/S2_HARMONIZED": _S2_TOA,
     "COPERNICUS/S2": _S2_TOA,
     GSE_COLLECTION: CollectionInfo(None, "none", annual=True),
+    # MODIS Terra L1B at 1 km (SatVision-TOA): no scene cloud property or mask; bands are
+    # MODIS band numbers ("1" .. "36", "13lo" ...), as the local MODIS reader names them
+    "MODIS/061/MOD021KM": CollectionInfo(None, "none"),
 }
 for _c in ("LANDSAT/LC08/C02/T1_L2", "LANDSAT/LC09/C02/T1_L2", "LANDSAT/LE07/C02/T1_L2",
            "LANDSAT/LT05/C02/T1_L2"):
