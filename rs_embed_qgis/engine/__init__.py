@@ -3,7 +3,9 @@
     from rs_embed_qgis.engine import BBox, PointBuffer, TemporalSpec, SensorSpec, OutputSpec
     from rs_embed_qgis.engine import get_embedding, get_embeddings_batch, list_models
 
-Heavy modules (torch, model code, providers) are imported only when used.
+Every public name of rs-embed 0.3's top level is here too (``import rs_embed_qgis.engine as
+rs_embed`` runs a 0.3 script; docs/rs-embed-compat.md). Heavy modules (torch, model code,
+providers, the export) are imported only when used.
 """
 from .. import __version__  # noqa: F401 - the one version (rs_embed_qgis/__init__.py), re-exported
 from .api import (
@@ -12,12 +14,22 @@ from .api import (
     get_embedding,
     get_embedding_from_data,
     get_embeddings_batch,
+    get_embeddings_batch_from_data,
     get_provider,
+    inspect_model_input,
+    list_models_for_data,
+    reset_runtime,
 )
 from .catalog import describe_model, list_models
 from .embedding import Embedding
-from .errors import ModelError, ProviderError, RsEmbedError, SpecError
-from .specs import BBox, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
+from .errors import ModelError, ProviderError, RequestError, RSEmbedError, RsEmbedError, SpecError
+from .model import Model
+from .pretty_warnings import disable_pretty_warnings, enable_pretty_warnings
+from .specs import BBox, FetchSpec, InputPrepSpec, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
+from .userdata import UserData
+
+_EXPORT_NAMES = ("export_batch", "export_npz", "load_export", "ExportResult", "ModelResult", "ExportConfig",
+                 "ExportLayout", "ExportModelRequest", "ExportTarget", "ModelConfig", "BatchExporter")
 
 
 def __getattr__(name):  # lazily exposed parts that pull optional dependencies
@@ -33,7 +45,7 @@ def __getattr__(name):  # lazily exposed parts that pull optional dependencies
         from .providers.gee import ee_status
 
         return ee_status
-    if name in ("export_batch", "export_npz", "load_export"):
+    if name in _EXPORT_NAMES:
         from . import export as _export
 
         return getattr(_export, name)
@@ -41,11 +53,12 @@ def __getattr__(name):  # lazily exposed parts that pull optional dependencies
 
 
 __all__ = [
-    "BBox", "PointBuffer", "TemporalSpec", "SensorSpec", "OutputSpec", "Embedding",
-    "SpecError", "ProviderError", "ModelError", "RsEmbedError",
-    "get_embedding", "get_embeddings_batch", "get_embedding_from_data", "get_embedder",
-    "get_provider", "clear_caches", "list_models", "describe_model",
+    "BBox", "PointBuffer", "TemporalSpec", "SensorSpec", "OutputSpec", "FetchSpec", "InputPrepSpec", "Embedding",
+    "SpecError", "ProviderError", "ModelError", "RsEmbedError", "RSEmbedError", "RequestError",
+    "get_embedding", "get_embeddings_batch", "get_embedding_from_data", "get_embeddings_batch_from_data",
+    "get_embedder", "get_provider", "clear_caches", "reset_runtime", "list_models", "describe_model",
+    "list_models_for_data", "inspect_model_input", "Model", "UserData",
+    "enable_pretty_warnings", "disable_pretty_warnings",
     "write_embedding_geotiff", "pca_rgb", "write_pca_quicklook",
-    "inspect_provider_patch", "inspect_gee_patch", "ee_status",
-    "export_batch", "export_npz", "load_export",
+    "inspect_provider_patch", "inspect_gee_patch", "ee_status", *_EXPORT_NAMES,
 ]

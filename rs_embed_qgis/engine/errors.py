@@ -10,6 +10,10 @@ class RsEmbedError(Exception):
     """Base class of every error the engine raises on purpose."""
 
 
+#: rs-embed 0.3's spelling of the base class (the same class)
+RSEmbedError = RsEmbedError
+
+
 class SpecError(RsEmbedError, ValueError):
     """A spec (spatial, temporal, sensor, output) or an argument is invalid."""
 
@@ -20,6 +24,16 @@ class ProviderError(RsEmbedError):
 
 class ModelError(RsEmbedError):
     """Unknown model id, unsupported option, missing or invalid weights."""
+
+
+class RequestError(SpecError, ModelError):
+    """The arguments of a call do not fit together: an empty list of ROIs, models or data,
+    ``sensor=`` with ``fetch=``, a modality the model does not take, ``input_prep`` given twice.
+
+    A bad argument, which the reference reports as a :class:`SpecError`; rs-embed 0.3
+    reports these as a :class:`ModelError`. It is both, so handlers written for either
+    version catch it.
+    """
 
 
 class DeviceError(SpecError, ModelError):

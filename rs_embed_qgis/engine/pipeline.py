@@ -44,7 +44,7 @@ from .catalog import get_entry, load_embedder_class
 from .catalog.entry import ModelEntry
 from .embedders.base import Embedder
 from .embedding import Embedding
-from .errors import Cancelled, ProviderError, SpecError
+from .errors import Cancelled, ProviderError, RequestError, SpecError
 from .geo import RoiGrid, roi_grid
 from .input_checks import check_patch, checks_enabled, checks_should_raise
 from .progress import CancelFn, ProgressFn, as_feedback, cancel_scope, check_cancelled, in_scope
@@ -71,9 +71,12 @@ def get_embedder(model: str, *, device: str = "auto",
         return emb
 
 
-def clear_embedders() -> None:
+def clear_embedders() -> int:
+    """Drop the cached embedders; returns how many there were."""
     with _lock:
+        n = len(_embedders)
         _embedders.clear()
+        return n
 
 
 # -- specs ------------------------------------------------------------------------------------------
@@ -226,7 +229,8 @@ class Plan:
 
 def _fetch_key(s: SensorSpec, frames: int | None, temporal: TemporalSpec | None) -> tuple[Any, ...]:
     t = tuple(sorted(temporal.to_dict().items())) if temporal is not None else None
-    return (s.collection, float(s.scale_m), s.cloudy_pct, float(s.fill_value), s.composite, frames, t)
+    return (s.collection, float(s.scale_m), s.cloudy_pct, float(s.fill_value), s.composite, frames, t,
+            s.orbit, s.use_float_linear, s.s1_require_iw, s.s1_relax_iw_on_empty)
 
 
 def options_per_model(models: Sequence[str], model_options: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -255,10 +259,10 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
     ``model_options``: keyed by model (see :func:`options_per_model`) or one dict for every model.
     """
     if not isinstance(spatials, (list, tuple)) or not spatials:
-        raise SpecError(f"spatials must be a non-empty list, got {spatials!r}")
+        raise RequestError(f"spatials must be a non-empty list of BBox/PointBuffer, got {spatials!r}")
     spatials = [validate_spatial(s) for s in spatials]
     if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) for m in models):
-        raise SpecError(f"models must be a non-empty list of model ids, got {models!r}")
+        raise RequestError(f"models must be a non-empty list of model ids, got {models!r}")
     models = [get_entry(m).id for m in models]
     if len(set(models)) != len(models):
         raise SpecError(f"models has duplicates: {models}")

@@ -1,7 +1,9 @@
-"""Specs: what region, what time, what sensor, what output shape.
+"""Specs: what region, what time, what sensor, what output shape, how to fetch and prepare.
 
 Names, signatures and defaults follow rs-embed's API reference exactly
-(``BBox``, ``PointBuffer``, ``TemporalSpec``, ``SensorSpec``, ``OutputSpec``).
+(``BBox``, ``PointBuffer``, ``TemporalSpec``, ``SensorSpec``, ``OutputSpec``), plus
+rs-embed 0.3's ``FetchSpec`` and ``InputPrepSpec`` and its ``SensorSpec`` fields for
+Sentinel-1 (``docs/rs-embed-compat.md`` lists where 0.3 and the reference differ).
 Every spec has ``validate()`` that raises :class:`SpecError` naming the bad
 value, and ``to_dict()`` / ``from_dict()`` for manifests and QGIS settings.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from .errors import SpecError
@@ -258,9 +260,30 @@ def normalize_temporal(temporal: TemporalSpec | None,
     return TemporalSpec(mode="range", start=s.isoformat(), end=e.isoformat())
 
 
+#: Sentinel-1 GRD products: the linear-scale one and the dB one (``use_float_linear`` picks)
+S1_FLOAT = "COPERNICUS/S1_GRD_FLOAT"
+S1_DB = "COPERNICUS/S1_GRD"
+S1_ORBITS = ("ASCENDING", "DESCENDING")
+
+
+def is_sentinel1(collection: str) -> bool:
+    return str(collection).strip().upper() in (S1_FLOAT, S1_DB)
+
+
 @dataclass(frozen=True)
 class SensorSpec:
-    """Which collection and bands to fetch, at what resolution and compositing."""
+    """Which collection and bands to fetch, at what resolution and compositing.
+
+    The fields after ``check_save_dir`` are rs-embed 0.3's: ``modality`` names the input
+    branch of a model with several (``"s2"``, ``"s1"``); the others filter Sentinel-1 scenes
+    (``COPERNICUS/S1_GRD[_FLOAT]``) by their metadata, which only the Earth Engine backend has
+    (other backends read the radar files they have, and refuse an orbit or a strict IW filter):
+    ``orbit`` keeps one pass (``"ASCENDING"``/``"DESCENDING"``, None: both),
+    ``use_float_linear=False`` reads dB backscatter (``S1_GRD``) where the sensor names the
+    linear product (``S1_GRD_FLOAT``; a sensor naming ``S1_GRD`` reads dB anyway),
+    ``s1_require_iw`` keeps Interferometric Wide swath scenes only and
+    ``s1_relax_iw_on_empty`` drops that filter when it leaves no scene.
+    """
 
     collection: str
     bands: tuple[str, ...]
@@ -271,6 +294,11 @@ class SensorSpec:
     check_input: bool = False
     check_raise: bool = True
     check_save_dir: str | None = None
+    modality: str | None = None
+    orbit: str | None = None
+    use_float_linear: bool = True
+    s1_require_iw: bool = True
+    s1_relax_iw_on_empty: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.bands, list):
@@ -297,7 +325,18 @@ class SensorSpec:
             raise SpecError(f"fill_value must be a number, got {fv!r}")
         if self.composite not in ("median", "mosaic"):
             raise SpecError(f"composite must be 'median' or 'mosaic', got {self.composite!r}")
+        if self.modality is not None and (not isinstance(self.modality, str) or not self.modality.strip()):
+            raise SpecError(f"modality must be a modality name such as 's2' or 's1', or None, got {self.modality!r}")
+        if self.orbit is not None and str(self.orbit).strip().upper() not in S1_ORBITS:
+            raise SpecError(f"orbit must be 'ASCENDING', 'DESCENDING' or None (both passes), got {self.orbit!r}")
+        for name in ("use_float_linear", "s1_require_iw", "s1_relax_iw_on_empty"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"{name} must be True or False, got {getattr(self, name)!r}")
         return self
+
+    @property
+    def is_sentinel1(self) -> bool:
+        return is_sentinel1(self.collection)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -313,21 +352,40 @@ class SensorSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """A pooled vector ``(D,)`` or a dense grid ``(D, H, W)``."""
+    """A pooled vector ``(D,)`` or a dense grid ``(D, H, W)``.
+
+    Validated when built (as rs-embed 0.3 does), so a typo such as ``mode="gird"``
+    fails at once. ``scale_m`` is the reference's grid cell size; rs-embed 0.3 has no
+    such field (it sets the resolution with ``FetchSpec(scale_m=...)``), so
+    ``OutputSpec.pooled(scale_m=...)`` is a :class:`SpecError` as in 0.3, while
+    ``OutputSpec.grid(scale_m=...)`` keeps the reference's meaning.
+    """
 
     mode: Literal["grid", "pooled"]
     scale_m: int = 10
     pooling: Literal["mean", "max"] = "mean"
     grid_orientation: Literal["north_up", "native"] = "north_up"
 
-    @classmethod
-    def pooled(cls, pooling: str = "mean") -> OutputSpec:
-        return cls(mode="pooled", pooling=pooling).validate()  # type: ignore[arg-type]
+    def __post_init__(self) -> None:
+        self.validate()
 
     @classmethod
-    def grid(cls, scale_m: int = 10, grid_orientation: str = "north_up") -> OutputSpec:
-        return cls(mode="grid", scale_m=scale_m,
-                   grid_orientation=grid_orientation).validate()  # type: ignore[arg-type]
+    def pooled(cls, pooling: str = "mean", **kwargs: Any) -> OutputSpec:
+        if "scale_m" in kwargs:
+            raise SpecError(
+                f"OutputSpec.pooled() takes no scale_m (got scale_m={kwargs['scale_m']!r}): a pooled vector "
+                f"has no cells; set the input resolution with fetch=FetchSpec(scale_m=...) or "
+                f"SensorSpec(scale_m=...)")
+        if kwargs:
+            raise SpecError(f"OutputSpec.pooled() got unexpected keyword(s) {sorted(kwargs)}; it takes pooling=")
+        return cls(mode="pooled", pooling=pooling)  # type: ignore[arg-type]
+
+    @classmethod
+    def grid(cls, scale_m: int = 10, grid_orientation: str = "north_up", **kwargs: Any) -> OutputSpec:
+        if kwargs:
+            raise SpecError(f"OutputSpec.grid() got unexpected keyword(s) {sorted(kwargs)}; it takes "
+                            f"scale_m= and grid_orientation=")
+        return cls(mode="grid", scale_m=scale_m, grid_orientation=grid_orientation)  # type: ignore[arg-type]
 
     def validate(self) -> OutputSpec:
         if self.mode not in ("grid", "pooled"):
@@ -351,7 +409,98 @@ class OutputSpec:
         return cls(**d).validate()
 
 
+@dataclass(frozen=True)
+class FetchSpec:
+    """rs-embed 0.3: change how a model's default sensor is fetched, field by field.
+
+    Each field that is not None replaces the same field of the model's default
+    :class:`SensorSpec` (or of its modality's); the bands stay the model's. Use it
+    instead of a whole ``sensor=`` (giving both is an error).
+    """
+
+    scale_m: int | None = None
+    cloudy_pct: int | None = None
+    fill_value: float | None = None
+    composite: Literal["median", "mosaic"] | None = None
+
+    def validate(self) -> FetchSpec:
+        if self.scale_m is not None and _check_number("FetchSpec.scale_m", self.scale_m) <= 0:
+            raise SpecError(f"FetchSpec.scale_m must be > 0, got {self.scale_m}")
+        if self.cloudy_pct is not None and not 0 <= _check_number("FetchSpec.cloudy_pct", self.cloudy_pct) <= 100:
+            raise SpecError(f"FetchSpec.cloudy_pct must be within 0..100, got {self.cloudy_pct}")
+        if self.fill_value is not None:
+            _check_number("FetchSpec.fill_value", self.fill_value)
+        if self.composite not in (None, "median", "mosaic"):
+            raise SpecError(f"FetchSpec.composite must be 'median', 'mosaic' or None, got {self.composite!r}")
+        return self
+
+    def apply(self, sensor: SensorSpec) -> SensorSpec:
+        """``sensor`` with this spec's non-None fields."""
+        self.validate()
+        changes = {k: v for k, v in asdict(self).items() if v is not None}
+        return replace(sensor, **changes) if changes else sensor
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+INPUT_PREP_MODES = ("auto", "resize", "tile")
+
+
+@dataclass(frozen=True)
+class InputPrepSpec:
+    """rs-embed 0.3: how an input larger than the model's image size is prepared.
+
+    ``resize``: the whole patch is resized to the model's input size; ``tile``: cut
+    into tiles of the model's input size at native resolution, each embedded, the grids
+    stitched; ``auto``: tile a grid output that needs 2 to ``max_tiles`` tiles,
+    otherwise resize. How these map onto the engine (tile size, stride, padding) is
+    decided in one place, ``call_shapes.input_prep``.
+    """
+
+    mode: Literal["auto", "resize", "tile"] = "tile"
+    tile_size: int | None = None
+    tile_stride: int | None = None
+    max_tiles: int = 64
+    max_tiles_hard: int = 1024
+    pad_edges: bool = True
+    tile_snap_frac: float = 0.1
+
+    @staticmethod
+    def auto(*, tile_size: int | None = None, tile_stride: int | None = None, max_tiles: int = 64,
+             max_tiles_hard: int = 1024, pad_edges: bool = True, tile_snap_frac: float = 0.1) -> InputPrepSpec:
+        return InputPrepSpec("auto", tile_size, tile_stride, max_tiles, max_tiles_hard, pad_edges, tile_snap_frac)
+
+    @staticmethod
+    def resize() -> InputPrepSpec:
+        return InputPrepSpec(mode="resize")
+
+    @staticmethod
+    def tile(*, tile_size: int | None = None, tile_stride: int | None = None, max_tiles: int = 64,
+             max_tiles_hard: int = 1024, pad_edges: bool = True, tile_snap_frac: float = 0.1) -> InputPrepSpec:
+        return InputPrepSpec("tile", tile_size, tile_stride, max_tiles, max_tiles_hard, pad_edges, tile_snap_frac)
+
+    def validate(self) -> InputPrepSpec:
+        if self.mode not in INPUT_PREP_MODES:
+            raise SpecError(f"InputPrepSpec.mode must be one of {INPUT_PREP_MODES}, got {self.mode!r}")
+        for name in ("tile_size", "tile_stride"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                raise SpecError(f"InputPrepSpec.{name} must be a positive int or None, got {v!r}")
+        for name in ("max_tiles", "max_tiles_hard"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"InputPrepSpec.{name} must be an int >= 1, got {v!r}")
+        if not 0 <= _check_number("InputPrepSpec.tile_snap_frac", self.tile_snap_frac) <= 0.5:
+            raise SpecError(f"InputPrepSpec.tile_snap_frac must be within [0, 0.5], got {self.tile_snap_frac}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 __all__ = [
     "BBox", "PointBuffer", "SpatialSpec", "TemporalSpec", "TimeBin", "SensorSpec",
-    "OutputSpec", "spatial_from_dict", "validate_spatial", "normalize_temporal",
+    "OutputSpec", "FetchSpec", "InputPrepSpec", "INPUT_PREP_MODES", "S1_FLOAT", "S1_DB", "S1_ORBITS",
+    "is_sentinel1", "spatial_from_dict", "validate_spatial", "normalize_temporal",
 ]

@@ -85,6 +85,7 @@ class Scene:
     bands: dict[str, tuple[str, int]]
     bounds_4326: tuple[float, float, float, float]
     cloudy_pct: float
+    props: dict[str, Any] = field(default_factory=dict)  # more scene properties (Sentinel-1 metadata ...)
 
 
 # -- the server's catalogue -------------------------------------------------------------------
@@ -101,7 +102,8 @@ class Catalog:
         prov = LocalProvider(root=str(root))
         self.collections[collection] = [
             Scene(s.id, s.date, dict(s.bands), s.bounds_4326,
-                  float(s.cloudy_pct) if s.cloudy_pct is not None else 0.0)
+                  float(s.cloudy_pct) if s.cloudy_pct is not None else 0.0,
+                  props=_s1_props(s.bands) if collection.startswith("COPERNICUS/S1") else {})
             for s in prov.scenes()]
 
     def _raster(self, path: str):
@@ -170,6 +172,13 @@ class Catalog:
                 width=w, height=h, resampling=Resampling.nearest,
                 src_nodata=nodata if nodata is not None else 0, nodata=0) as vrt:
             return vrt.read(), vrt.read_masks(1) > 0
+
+
+def _s1_props(bands) -> dict[str, Any]:
+    """What every Earth Engine Sentinel-1 GRD scene carries: swath mode, pass, polarisations
+    (an IW scene of one pass with the file's polarisation bands)."""
+    pols = [b for b in bands if b in ("VV", "VH", "HH", "HV")]
+    return {"instrumentMode": "IW", "orbitProperties_pass": "ASCENDING", "transmitterReceiverPolarisation": pols}
 
 
 # -- the interpreter ---------------------------------------------------------------------------
@@ -357,7 +366,7 @@ def _load_collection(ev, id, version=None):
                  .total_seconds() * 1000)
         props = {"system:index": s.id, "system:time_start": ms,
                  "CLOUDY_PIXEL_PERCENTAGE": s.cloudy_pct, "CLOUD_COVER": s.cloudy_pct,
-                 "_footprint": s.bounds_4326}
+                 "_footprint": s.bounds_4326, **s.props}
         items.append(Item(props, _scene_thunk(ev, s)))
     return items
 
@@ -465,6 +474,8 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "GeometryConstructors.Rectangle": _rect,
     "DateRange": _date_range,
     "Filter.dateRangeContains": _date_range_contains,
+    "Filter.equals": lambda ev, leftField, rightValue: (lambda p: p.get(leftField) == rightValue),
+    "Filter.listContains": lambda ev, leftField, rightValue: (lambda p: rightValue in (p.get(leftField) or [])),
     "Filter.greaterThan": lambda ev, leftField, rightValue: (lambda p: p[leftField] > rightValue),
     "Filter.lessThanOrEquals": lambda ev, leftField, rightValue: (lambda p: p[leftField] <= rightValue),
     "Filter.not": lambda ev, filter: (lambda p: not filter(p)),

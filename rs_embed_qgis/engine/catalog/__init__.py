@@ -173,7 +173,34 @@ def describe_model(model: str, *, weights_path: str | None = None) -> dict[str, 
         "details": dict(e.extra),
         "module": f"{_ENGINE}.{e.module}",
         "import_error": _IMPORT_ERRORS.get(e.id),
+        **_rsembed03_keys(e),
     }
+
+
+def _rsembed03_keys(e: ModelEntry) -> dict[str, Any]:
+    """The keys rs-embed 0.3's ``describe_model`` has beside ours: ``output`` (= ``outputs``),
+    ``inputs``, ``defaults``, ``backend``, ``modalities`` and the ``model_config`` schema."""
+    s = e.default_sensor
+    variants = [v.name for v in e.variants]
+    return {
+        "output": list(e.outputs),
+        "inputs": {"collection": s.collection, "bands": list(s.bands)} if s else None,
+        "defaults": ({"scale_m": s.scale_m, "cloudy_pct": s.cloudy_pct, "composite": s.composite,
+                      "fill_value": s.fill_value} if s else {}),
+        "backend": ["provider"] if e.kind in EMBEDDING_KINDS else [],
+        "modalities": {k: {"collection": v.collection, "bands": list(v.bands)}
+                       for k, v in e.input_modalities().items()},
+        "model_config": ({"variant": {"type": "string", "default": variants[0], "choices": variants}}
+                         if len(variants) > 1 else {}),
+    }
+
+
+def clear_import_errors() -> int:
+    """Forget the recorded import failures (a retry imports again anyway); returns how many there were."""
+    with _lock:
+        n = len(_IMPORT_ERRORS)
+        _IMPORT_ERRORS.clear()
+        return n
 
 
 def import_model(model: str) -> Any:
@@ -221,4 +248,4 @@ with _lock:
 
 __all__ = ["ModelEntry", "Variant", "Normalisation", "KINDS", "EMBEDDING_KINDS", "ENTRIES",
            "register", "entries", "get_entry", "list_models", "describe_model", "import_model",
-           "load_embedder_class", "missing_requirements", "import_error"]
+           "load_embedder_class", "missing_requirements", "import_error", "clear_import_errors"]

@@ -6,7 +6,7 @@ catalog is read in milliseconds. See ``catalog/__init__.py`` for how to add a mo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ModelError
@@ -37,6 +37,29 @@ def s2_sensor(bands: tuple[str, ...], scale_m: int = 10, **kw: Any) -> SensorSpe
     kw.setdefault("cloudy_pct", 30)
     kw.setdefault("composite", "median")
     return SensorSpec(collection=S2_SR, bands=bands, scale_m=scale_m, **kw)
+
+
+class TypeName(str):
+    """A model's type that equals both rs-embed spellings: ``"on-the-fly"`` (the reference)
+    and ``"on_the_fly"`` (0.3's ``describe_model``); ``"precomputed"`` is the same in both."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and str(self).replace("_", "-") == other.replace("_", "-")
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(str(self).replace("_", "-"))
+
+
+def modality_of(collection: str) -> str:
+    """rs-embed's modality name of a collection: ``s2``, ``s1``, ``landsat`` (else the collection)."""
+    c = str(collection).upper()
+    for prefix, name in (("COPERNICUS/S2", "s2"), ("COPERNICUS/S1", "s1"), ("LANDSAT/", "landsat")):
+        if c.startswith(prefix):
+            return name
+    return str(collection).lower()
 
 
 @dataclass(frozen=True)
@@ -132,8 +155,35 @@ class ModelEntry:
 
     @property
     def type(self) -> str:
-        """rs-embed's word: ``on-the-fly`` | ``precomputed`` (and our other kinds as they are)."""
-        return "on-the-fly" if self.kind == "embedder" else self.kind
+        """rs-embed's word: ``on-the-fly`` (equal to 0.3's ``on_the_fly``) | ``precomputed`` (and our
+        other kinds as they are)."""
+        return TypeName("on-the-fly" if self.kind == "embedder" else self.kind)
+
+    @property
+    def declares_modalities(self) -> bool:
+        """Whether the model has several input branches, chosen with its option ``modality``.
+
+        They are declared in ``extra["modalities"]``: ``{name: {"sensor": SensorSpec, ...}}``
+        (a branch without ``sensor`` reads the default sensor); the model's adapter reads
+        the rest of each branch's facts. (A list there only describes a model's own option
+        values, e.g. TerraMind's; it declares no branches.)
+        """
+        return isinstance(self.extra.get("modalities"), Mapping) and bool(self.extra["modalities"])
+
+    def input_modalities(self) -> dict[str, SensorSpec]:
+        """Modality name -> the sensor of that input branch (its ``modality`` field set).
+
+        The declared branches (:attr:`declares_modalities`), else one: the default sensor's
+        (``s2`` for a Sentinel-2 model). Precomputed products and models without a sensor
+        have none.
+        """
+        if self.kind != "embedder" or self.default_sensor is None:
+            return {}
+        if self.declares_modalities:
+            return {k: replace((v or {}).get("sensor") or self.default_sensor, modality=k)
+                    for k, v in self.extra["modalities"].items()}
+        name = modality_of(self.default_sensor.collection)
+        return {name: replace(self.default_sensor, modality=name)}
 
     def variant(self, name: str | None = None) -> Variant:
         """The variant called ``name`` (or one of its aliases, any case); None: the default."""

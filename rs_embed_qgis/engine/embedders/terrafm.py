@@ -70,7 +70,7 @@ class TerraFMEmbedder(ViTEmbedder):
 
     def default_sensor(self) -> SensorSpec:
         if self.modality == "s1":  # the catalog entry's radar sensor
-            return SensorSpec(**self.spec.extra["s1_sensor"])
+            return self.spec.extra["modalities"]["s1"]["sensor"]
         return super().default_sensor()
 
     def build(self, config):
@@ -98,6 +98,7 @@ class TerraFMEmbedder(ViTEmbedder):
         return tok[:, 1:], tok[:, 0]
 
     def extra_meta(self, patch: Patch, side) -> dict[str, Any]:
-        norm = self.spec.extra["s1_normalisation"]["method"] if self.modality == "s1" else self.norm.method
+        s1_norm = self.spec.extra["modalities"]["s1"]["normalisation"]
+        norm = s1_norm.method if self.modality == "s1" else self.norm.method
         return {"bands": list(self.bands), "modality": self.modality, "patch_embed_branch": self.branch,
                 "normalization": norm, "pooled_dim": self.config.embed_dim}

@@ -1,8 +1,19 @@
 """Dataset export: ``export_batch`` (many ROIs x many models, resumable, threads or Dask),
-``export_npz`` (one ROI) and ``load_export`` (read any export back). See docs/export.md."""
+``export_npz`` (one ROI) and ``load_export`` (read any export back, ours or rs-embed's), with
+rs-embed 0.3's export types (``config.py``). See docs/export.md."""
 from .batch import export_batch, export_npz
+from .config import (
+    BatchExporter,
+    ExportConfig,
+    ExportLayout,
+    ExportModelRequest,
+    ExportTarget,
+    ModelConfig,
+)
 from .core import EXECUTORS
-from .load import load_export
+from .load import ExportResult, ModelResult, load_export
 from .writers import FORMATS, LAYOUTS
 
-__all__ = ["export_batch", "export_npz", "load_export", "FORMATS", "LAYOUTS", "EXECUTORS"]
+__all__ = ["export_batch", "export_npz", "load_export", "ExportResult", "ModelResult", "ExportConfig",
+           "ExportLayout", "ExportModelRequest", "ExportTarget", "ModelConfig", "BatchExporter", "FORMATS",
+           "LAYOUTS", "EXECUTORS"]

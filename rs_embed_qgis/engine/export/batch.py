@@ -9,10 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import call_shapes
 from ..errors import OutputError, SpecError
 from ..io import atomic_write_text, make_folder, to_json
-from ..specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
+from ..specs import FetchSpec, InputPrepSpec, OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from . import writers
+from .config import ExportConfig, ExportModelRequest, ExportTarget, rsembed03_result
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
 from .executors import Progress, run_dask, run_local
 from .manifest import (
@@ -48,7 +50,7 @@ def export_batch(
     *,
     spatials: list[SpatialSpec],
     temporal: TemporalSpec | None,
-    models: list[str],
+    models: list[str | ExportModelRequest],
     out_dir: str | None = None,
     out_path: str | None = None,
     names: list[str] | None = None,
@@ -71,10 +73,15 @@ def export_batch(
     writer_workers: int = 2,
     resume: bool = False,
     show_progress: bool = True,
+    # rs-embed 0.3's spellings
+    target: ExportTarget | None = None,
+    config: ExportConfig | None = None,
+    fetch: FetchSpec | None = None,
+    modality: str | None = None,
+    input_prep: InputPrepSpec | str | None = None,
     # extras beyond the rs-embed signature
     out: str | None = None,
     layout: str | None = None,
-    input_prep: str = "resize",
     executor: str = "threads",
     scheduler_address: Any = None,
     dask_options: dict[str, Any] | None = None,
@@ -86,11 +93,38 @@ def export_batch(
     """Export inputs + embeddings + manifests for many ROIs x many models.
 
     Targets: ``out_dir`` (one file per ROI) or ``out_path`` (one combined file), or
-    the ``out`` + ``layout`` ("per_item" | "combined") style. Formats: "npz",
+    the ``out`` + ``layout`` ("per_item" | "combined") style, or rs-embed 0.3's
+    ``target=ExportTarget.per_item(dir)`` / ``ExportTarget.combined(file)``. Formats: "npz",
     "geotiff" (grids, per ROI), "netcdf" / "zarr" (xarray), "geoparquet" / "gpkg"
-    (pooled vectors with ROI polygons). Returns the per-ROI manifests (per_item) or the
-    combined manifest (combined). See docs/export.md for every extra.
+    (pooled vectors with ROI polygons). The knobs can also come as 0.3's
+    ``config=ExportConfig(...)``, and ``models`` may hold ``ExportModelRequest`` s (a model's
+    own sensor / fetch / modality / settings); ``fetch`` and ``modality`` apply to every model.
+    Returns the per-ROI manifests (per_item) or the combined manifest (combined); with
+    ``target=`` in rs-embed 0.3's shape (``call_shapes``, ``export/config.py``). See
+    docs/export.md for every extra.
     """
+    flat = dict(format=format, save_inputs=save_inputs, save_embeddings=save_embeddings, save_manifest=save_manifest,
+                fail_on_bad_input=fail_on_bad_input, chunk_size=chunk_size, num_workers=num_workers,
+                continue_on_error=continue_on_error, max_retries=max_retries, retry_backoff_s=retry_backoff_s,
+                async_write=async_write, writer_workers=writer_workers, resume=resume, show_progress=show_progress,
+                out_dir=out_dir, out_path=out_path, out=out, layout=layout, names=names)
+    call = call_shapes.export_call(models=models, target=target, config=config, flat=flat, sensor=sensor,
+                                   per_model_sensors=per_model_sensors, fetch=fetch, modality=modality,
+                                   input_prep=input_prep, model_options=model_options, device=device,
+                                   output=output, spatials=spatials)
+    result = _export(spatials=spatials, temporal=temporal, backend=call_shapes.resolve_backend(backend),
+                     device=device, output=output, sensor=sensor, executor=executor,
+                     scheduler_address=scheduler_address, dask_options=dask_options,
+                     provider_options=provider_options, progress=progress, is_cancelled=is_cancelled, **call.kwargs)
+    return rsembed03_result(result, out_dir=call.kwargs.get("out_dir")) if call.rsembed03 else result
+
+
+def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, device, output, sensor,
+            per_model_sensors, format, save_inputs, save_embeddings, save_manifest, fail_on_bad_input, chunk_size,
+            num_workers, continue_on_error, max_retries, retry_backoff_s, async_write, writer_workers, resume,
+            show_progress, out, layout, input_prep, executor, scheduler_address, dask_options, model_options,
+            provider_options, progress, is_cancelled) -> Any:
+    """The export itself, on the reference's flat keywords (``export_batch`` normalised them)."""
     layout, target = _target(out, layout, out_dir, out_path, format)
     fmt = writers.check_format(format, layout, getattr(output, "mode", "pooled"), save_inputs)
     if executor not in EXECUTORS:

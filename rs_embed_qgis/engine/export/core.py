@@ -83,7 +83,8 @@ class ExportPlan(Plan):
 def _full_sensor_key(s: SensorSpec, frames: int | None, temporal: TemporalSpec | None) -> str:
     t = tuple(sorted(temporal.to_dict().items())) if temporal is not None else None
     return digest([repr((s.collection, float(s.scale_m), s.cloudy_pct, float(s.fill_value), s.composite,
-                         frames, t)), [str(b) for b in s.bands]])
+                         frames, t, s.orbit, s.use_float_linear, s.s1_require_iw, s.s1_relax_iw_on_empty)),
+                   [str(b) for b in s.bands]])
 
 
 def make_plan(*, spatials, temporal, models, names, backend, device, output, sensor,

@@ -140,10 +140,12 @@ def get_provider(backend: str, provider_options: dict[str, Any] | None = None) -
         return prov
 
 
-def clear_provider_cache() -> None:
-    """Drop the cached provider instances (e.g. after changing credentials)."""
+def clear_provider_cache() -> int:
+    """Drop the cached provider instances (e.g. after changing credentials); returns how many there were."""
     with _lock:
+        n = len(_instances)
         _instances.clear()
+        return n
 
 
 # -- the built-in backends: one line each --------------------------------------------------------

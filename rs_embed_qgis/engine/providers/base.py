@@ -82,15 +82,22 @@ class Provider:
     """A data backend: fetches a :class:`Patch` for an ROI, window and sensor."""
 
     name = "base"
+    #: whether this backend filters Sentinel-1 scenes by pass and swath mode (``SensorSpec.orbit``,
+    #: ``s1_require_iw``): it needs scene metadata, which today only Earth Engine has
+    filters_sentinel1_scenes = False
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         """One composite over the window (``frames=None``) or ``frames`` binned composites."""
         raise NotImplementedError
 
-    @staticmethod
-    def checked(spatial: SpatialSpec, sensor: SensorSpec):
-        """Validated spatial and sensor, and the ROI's grid at the sensor's scale."""
+    def checked(self, spatial: SpatialSpec, sensor: SensorSpec):
+        """Validated spatial and sensor, and the ROI's grid at the sensor's scale.
+
+        A backend that cannot filter Sentinel-1 scenes reads the radar files it has as they
+        are; a sensor that insists on a filter (``orbit``, or ``s1_require_iw`` without
+        ``s1_relax_iw_on_empty``) is a :class:`ProviderError` naming the backend that can.
+        """
         from ..errors import SpecError
         from ..geo import roi_grid
         from ..specs import validate_spatial
@@ -99,6 +106,13 @@ class Provider:
         if not isinstance(sensor, SensorSpec):
             raise SpecError(f"sensor must be a SensorSpec, got {sensor!r}")
         sensor = sensor.validate()
+        insists = [f for f, on in (("orbit", sensor.orbit is not None),
+                                   ("s1_require_iw without s1_relax_iw_on_empty",
+                                    sensor.s1_require_iw and not sensor.s1_relax_iw_on_empty)) if on]
+        if sensor.is_sentinel1 and insists and not self.filters_sentinel1_scenes:
+            raise ProviderError(
+                f"backend {self.name!r} cannot filter Sentinel-1 scenes by pass or swath mode (asked: "
+                f"{', '.join(insists)}; orbit={sensor.orbit!r}); the Earth Engine backend can: use backend='gee'")
         return spatial, sensor, roi_grid(spatial, sensor.scale_m)
 
     def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,

@@ -17,7 +17,7 @@ ENTRY = ModelEntry(
     temporal_mode="single composite over the window (median or mosaic)",
     outputs=("pooled", "grid"),
     requires=("torch",),
-    aliases=("satmaepp_rgb",),
+    aliases=("satmaepp_rgb", "satmae++"),
     paper="https://arxiv.org/abs/2403.05419",
     variants=(
         Variant("rgb", config=RGB_ARCH, embedding_dim=1024, aliases=("fmow_rgb",),

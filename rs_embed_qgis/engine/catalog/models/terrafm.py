@@ -33,7 +33,7 @@ ENTRY = ModelEntry(
     requires=("torch",),
     aliases=("terrafm_b", "terrafm-b"),
     paper="https://arxiv.org/abs/2506.06281",
-    extra={"s1_sensor": S1_SENSOR.to_dict(), "s1_normalisation": S1_NORM.to_dict()},
+    extra={"modalities": {"s2": {}, "s1": {"sensor": S1_SENSOR, "normalisation": S1_NORM}}},
     variants=tuple(
         Variant(v, config=f"terrafm_{size}", embedding_dim=dim, aliases=(size, f"terrafm-{v.lower()}"),
                 normalisation=S2_NORM,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import SpecError
-from ...specs import SensorSpec, TemporalSpec
+from ...specs import S1_DB, S1_FLOAT, SensorSpec, TemporalSpec
 from ..bands import canonical_band
 
 #: SCL classes masked in Sentinel-2 SR (same as the local backend)
@@ -28,6 +28,7 @@ class CollectionInfo:
     cloud_mask: str                 # "scl" | "qa60" | "qa_pixel" | "none"
     annual: bool = False            # one image per year (window widened to whole years)
     canonical_s2_bands: bool = False
+    sar: bool = False               # Sentinel-1 GRD: orbit, swath and polarisation filters instead of clouds
 
 
 _S2_SR = CollectionInfo("CLOUDY_PIXEL_PERCENTAGE", "scl", canonical_s2_bands=True)
@@ -41,10 +42,14 @@ COLLECTIONS: dict[str, CollectionInfo] = {
     "COPERNICUS/S2_HARMONIZED": _S2_TOA,
     "COPERNICUS/S2": _S2_TOA,
     GSE_COLLECTION: CollectionInfo(None, "none", annual=True),
+    S1_DB: CollectionInfo(None, "none", sar=True),
+    S1_FLOAT: CollectionInfo(None, "none", sar=True),
     # MODIS Terra L1B at 1 km (SatVision-TOA): no scene cloud property or mask; bands are
     # MODIS band numbers ("1" .. "36", "13lo" ...), as the local MODIS reader names them
     "MODIS/061/MOD021KM": CollectionInfo(None, "none"),
 }
+#: Sentinel-1 polarisation bands: a scene must carry each one asked for
+S1_POLARISATIONS = ("VV", "VH", "HH", "HV")
 for _c in ("LANDSAT/LC08/C02/T1_L2", "LANDSAT/LC09/C02/T1_L2", "LANDSAT/LE07/C02/T1_L2",
            "LANDSAT/LT05/C02/T1_L2"):
     COLLECTIONS[_c] = _LANDSAT
@@ -67,10 +72,19 @@ def collection_info(collection: str, cloud_property: str | None = None,
             info = CollectionInfo(None, "none")
     if cloud_mask is not None and cloud_mask not in CLOUD_MASKS:
         raise SpecError(f"cloud_mask must be one of {CLOUD_MASKS}, got {cloud_mask!r}")
-    if cloud_property is not None or cloud_mask is not None:
+    if (cloud_property is not None or cloud_mask is not None) and not info.sar:
         info = CollectionInfo(cloud_property if cloud_property is not None else info.cloud_property,
                               cloud_mask or info.cloud_mask, info.annual, info.canonical_s2_bands)
     return info
+
+
+def collection_id(info: CollectionInfo, sensor: SensorSpec) -> str:
+    """The collection read: the one named, except that ``use_float_linear=False`` turns the linear
+    Sentinel-1 product (``S1_GRD_FLOAT``) into the dB one (``S1_GRD``). A sensor naming ``S1_GRD``
+    gets dB whatever ``use_float_linear`` says (its default, True, is 0.3's for ``S1_GRD_FLOAT``)."""
+    if info.sar and not sensor.use_float_linear:
+        return S1_DB
+    return sensor.collection
 
 
 def ee_bands(info: CollectionInfo, sensor: SensorSpec) -> list[str]:
@@ -102,14 +116,27 @@ def windows(info: CollectionInfo, temporal: TemporalSpec | None, sensor: SensorS
 
 
 def collection_expr(info: CollectionInfo, sensor: SensorSpec, roi_4326: Sequence[float],
-                    start: _dt.date | None, end: _dt.date | None):
-    """The filtered, cloud-masked collection of one bin (an ``ee.ImageCollection``)."""
+                    start: _dt.date | None, end: _dt.date | None, *, iw: bool = True):
+    """The filtered, cloud-masked collection of one bin (an ``ee.ImageCollection``).
+
+    Sentinel-1: scenes of ``sensor.orbit`` (if set) that carry every polarisation band
+    asked for, and Interferometric Wide swath only when ``sensor.s1_require_iw`` and ``iw``
+    (the caller drops it, ``iw=False``, when that leaves no scene and the sensor allows).
+    """
     import ee
 
-    col = ee.ImageCollection(sensor.collection).filterBounds(
+    col = ee.ImageCollection(collection_id(info, sensor)).filterBounds(
         ee.Geometry.Rectangle(list(roi_4326), None, False))
     if start is not None:
         col = col.filterDate(start.isoformat(), end.isoformat())
+    if info.sar:
+        if sensor.orbit is not None:
+            col = col.filter(ee.Filter.eq("orbitProperties_pass", str(sensor.orbit).strip().upper()))
+        if iw and sensor.s1_require_iw:
+            col = col.filter(ee.Filter.eq("instrumentMode", "IW"))
+        for band in sensor.bands:
+            if str(band).upper() in S1_POLARISATIONS:
+                col = col.filter(ee.Filter.listContains("transmitterReceiverPolarisation", str(band).upper()))
     if info.cloud_property:
         col = col.filter(ee.Filter.lte(info.cloud_property, sensor.cloudy_pct))
     mask = _MASKS[info.cloud_mask]
@@ -169,5 +196,6 @@ def _mask_qa_pixel(img):
 _MASKS = {"scl": _mask_scl, "qa60": _mask_qa60, "qa_pixel": _mask_qa_pixel, "none": None}
 
 
-__all__ = ["CollectionInfo", "COLLECTIONS", "GSE_COLLECTION", "CLOUD_MASKS", "SCL_MASKED", "collection_info",
-           "ee_bands", "windows", "collection_expr", "composite_expr", "pixels_expr", "scene_lists_expr"]
+__all__ = ["CollectionInfo", "COLLECTIONS", "GSE_COLLECTION", "CLOUD_MASKS", "SCL_MASKED", "S1_POLARISATIONS",
+           "collection_info", "collection_id", "ee_bands", "windows", "collection_expr", "composite_expr",
+           "pixels_expr", "scene_lists_expr"]

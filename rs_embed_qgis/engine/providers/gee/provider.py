@@ -25,6 +25,7 @@ class GEEProvider(Provider):
     """Composites from Earth Engine on the ROI's UTM grid (see the package doc)."""
 
     name = "gee"
+    filters_sentinel1_scenes = True
 
     def __init__(self, project: str | None = None, credentials: Any = None,
                  opt_url: str | None = None, cache_dir: Any = "default",
@@ -113,12 +114,16 @@ class GEEProvider(Provider):
         info = self._info(sensor)
         bins = expressions.windows(info, temporal, sensor, frames)
         bands = expressions.ee_bands(info, sensor)
-        key = cache_key({
+        what = {
             "endpoint": self.opt_url or auth.EE_DEFAULT_URL,  # high-volume serves the same data
-            "collection": sensor.collection, "bands": bands,
+            "collection": expressions.collection_id(info, sensor), "bands": bands,
             "cloudy_pct": sensor.cloudy_pct if info.cloud_property else None,
             "cloud_property": info.cloud_property, "cloud_mask": info.cloud_mask,
-            "composite": sensor.composite, "fill_value": sensor.fill_value}, grid, bins)
+            "composite": sensor.composite, "fill_value": sensor.fill_value}
+        if info.sar:
+            what.update(orbit=sensor.orbit, require_iw=sensor.s1_require_iw,
+                        relax_iw_on_empty=sensor.s1_relax_iw_on_empty)
+        key = cache_key(what, grid, bins)
         cached = self.cache.load(key)
         if cached is not None:
             data, frame_info = cached
@@ -128,12 +133,22 @@ class GEEProvider(Provider):
         roi_4326 = [round(v, 9) for v in grid.bounds_in("EPSG:4326")]
         cols = [expressions.collection_expr(info, sensor, roi_4326, s, e) for s, e in bins]
         scenes = self._scene_lists(cols, sensor)
+        iw = info.sar and sensor.s1_require_iw
+        if iw and sensor.s1_relax_iw_on_empty and not any(ids for ids, _ in scenes):
+            # no Interferometric Wide scene: the sensor allows any swath mode instead
+            cols = [expressions.collection_expr(info, sensor, roi_4326, s, e, iw=False) for s, e in bins]
+            scenes, iw = self._scene_lists(cols, sensor), False
         if not any(ids for ids, _ in scenes):
             when = "" if bins[0][0] is None else f" in [{bins[0][0]}, {bins[-1][1]})"
-            cloud = (f" with {info.cloud_property} <= {sensor.cloudy_pct}" if info.cloud_property else "")
+            if info.sar:
+                why = (f" with polarisations {list(sensor.bands)}, orbit {sensor.orbit or 'any'}, "
+                       f"{'IW swath only' if iw else 'any swath mode'}; widen the window or drop the orbit")
+            else:
+                why = ((f" with {info.cloud_property} <= {sensor.cloudy_pct}" if info.cloud_property else "")
+                       + "; widen the window or raise cloudy_pct")
             raise ProviderError(
-                f"no image of {sensor.collection!r} over this ROI{when}{cloud}; widen the window "
-                f"or raise cloudy_pct (ROI lon/lat bounds {tuple(round(v, 5) for v in roi_4326)})")
+                f"no image of {expressions.collection_id(info, sensor)!r} over this ROI{when}{why} "
+                f"(ROI lon/lat bounds {tuple(round(v, 5) for v in roi_4326)})")
         nonempty = [(i, expressions.composite_expr(info, c, sensor)) for i, c in enumerate(cols) if scenes[i][0]]
         image = expressions.pixels_expr(info, nonempty, sensor)
         names = []
@@ -163,7 +178,8 @@ class GEEProvider(Provider):
             frame_info.append({
                 "start": s.isoformat() if s else None, "end": e.isoformat() if e else None,
                 "mid": mid.isoformat() if mid else None, "n_scenes": len(ids), "scenes": list(ids),
-                "scene_dates": [d.isoformat() for d in dates], "valid_fraction": valid_frac})
+                "scene_dates": [d.isoformat() for d in dates], "valid_fraction": valid_frac,
+                **({"s1_iw_applied": iw} if info.sar else {})})
         if cacheable(bins, info.annual):
             cache = "miss" if self.cache_dir else "off"
             self.cache.save(key, data, frame_info)
@@ -172,13 +188,17 @@ class GEEProvider(Provider):
         return self._patch(data, frame_info, grid, sensor, temporal, info, key, cache, n_req)
 
     def _patch(self, data, frame_info, grid, sensor, temporal, info, key, cache, n_req) -> Patch:
+        meta = {"collection": expressions.collection_id(info, sensor), "composite": sensor.composite,
+                "cloud_property": info.cloud_property, "cloud_mask": info.cloud_mask,
+                "fill_value": sensor.fill_value, "cache": cache, "cache_key": key,
+                "pixel_requests": n_req, "endpoint": self.endpoint}
+        if info.sar:  # what the Sentinel-1 filters did (rs-embed 0.3's fetch meta keys)
+            applied = all(f.get("s1_iw_applied", False) for f in frame_info)
+            meta.update(s1_collection_used=meta["collection"], s1_orbit_requested=sensor.orbit,
+                        s1_iw_requested=sensor.s1_require_iw, s1_iw_applied=applied,
+                        s1_iw_relaxed_on_empty=sensor.s1_require_iw and not applied)
         return Patch(data, tuple(sensor.bands), grid, frame_info, sensor=sensor, temporal=temporal,
-                     backend="gee", meta={
-                         "collection": sensor.collection, "composite": sensor.composite,
-                         "cloud_property": info.cloud_property, "cloud_mask": info.cloud_mask,
-                         "fill_value": sensor.fill_value, "cache": cache, "cache_key": key,
-                         "pixel_requests": n_req,
-                         "endpoint": self.endpoint})
+                     backend="gee", meta=meta)
 
     def _scene_lists(self, cols, sensor: SensorSpec) -> list[tuple[list[str], list[int]]]:
         import ee
