@@ -1,8 +1,10 @@
-"""Files the engine wrote -> QGIS layers, with styles and metadata.
+"""Styles, names and metadata of the layers a run adds, whichever face ran it.
 
-The files themselves are written by the engine (``engine.io``, through the one raster
-writer of ``engine.geoio``) in the tasks' worker threads. The ``*_layer`` functions
-here build QGIS layers; they run on the main thread (``QgsTask.finished``) only.
+The files are written by the Processing algorithms (and the dock's similarity task) in worker
+threads. The ``style_*`` functions here dress a layer QGIS has loaded from such a file: the
+algorithms' layer post-processors (``processing/outputs.py``) call them on the main thread when
+the toolbox, the modeller or the dock adds the outputs to the project, so every face shows the
+same layers.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from . import compat
 from .engine.io import temporal_bounds, to_json
+from .i18n import tr
 
 META_PROPERTY = "rs_embed/meta"
 EMBEDDING_PROPERTY = "rs_embed/embedding_path"
@@ -40,26 +44,6 @@ def cosine_similarity_grid(grid: np.ndarray, row: int, col: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(den > 0, num / den, np.nan)
     return sim.reshape(h, w).astype(np.float32)
-
-
-def band_stats(data: np.ndarray, bands: Sequence[str]) -> list[dict[str, Any]]:
-    """Per-band statistics of a ``(T, C, H, W)`` or ``(C, H, W)`` patch: what to check before
-    blaming a model (value range, NaN and zero/fill fractions)."""
-    data = np.asarray(data)
-    if data.ndim == 3:
-        data = data[None]
-    out = []
-    for i, b in enumerate(bands):
-        a = data[:, i].astype(np.float64)
-        fin = a[np.isfinite(a)]
-        row: dict[str, Any] = {"band": b, "nan_frac": float(1 - fin.size / max(1, a.size))}
-        if fin.size:
-            p2, p50, p98 = np.percentile(fin, [2, 50, 98])
-            row.update(min=float(fin.min()), max=float(fin.max()), mean=float(fin.mean()),
-                       std=float(fin.std()), p2=float(p2), median=float(p50), p98=float(p98),
-                       zero_frac=float((fin == 0).mean()))
-        out.append(row)
-    return out
 
 
 def summary(meta: dict[str, Any]) -> dict[str, Any]:
@@ -90,26 +74,30 @@ def layer_metadata(meta: dict[str, Any], title: str, extra: dict[str, Any] | Non
     t = meta.get("temporal") or {}
     lines = []
     if random_w:
-        lines.append("RANDOM WEIGHTS: this model ran with randomly initialised weights; "
-                     "the values are NOT a pretrained embedding.")
-    lines.append(f"Model: {meta.get('model')} ({meta.get('family', '')}), device {meta.get('device', '?')}.")
-    lines.append(f"Weights: {w.get('status', '?')}"
-                 + (f" from {w.get('path') or w.get('source')}" if (w.get('path') or w.get('source')) else "") + ".")
+        lines.append(tr("RANDOM WEIGHTS: this model ran with randomly initialised weights; "
+                        "the values are NOT a pretrained embedding."))
+    lines.append(tr("Model: {model} ({family}), device {device}.").format(
+        model=meta.get("model"), family=meta.get("family", ""), device=meta.get("device", "?")))
+    source = w.get("path") or w.get("source")
+    lines.append((tr("Weights: {status} from {source}.") if source else tr("Weights: {status}.")).format(
+        status=w.get("status", "?"), source=source))
     start, end = temporal_bounds(t)
     if start:
-        lines.append(f"Time window: [{start}, {end}).")
+        lines.append(tr("Time window: [{start}, {end}).").format(start=start, end=end))
     sensor = meta.get("sensor") or {}
     if sensor:
-        lines.append(f"Sensor: {sensor.get('collection')} bands {', '.join(sensor.get('bands') or [])} "
-                     f"at {sensor.get('scale_m')} m, cloud <= {sensor.get('cloudy_pct')} %, "
-                     f"{sensor.get('composite')} composite.")
+        lines.append(tr("Sensor: {collection} bands {bands} at {scale} m, cloud <= {cloud} %, {composite} "
+                        "composite.").format(collection=sensor.get("collection"),
+                                             bands=", ".join(sensor.get("bands") or []), scale=sensor.get("scale_m"),
+                                             cloud=sensor.get("cloudy_pct"), composite=sensor.get("composite")))
     out = meta.get("output") or {}
     if out:
-        lines.append(f"Output: {out.get('mode')}"
-                     + (f" at {out.get('scale_m')} m" if out.get("mode") == "grid" else f" ({out.get('pooling')})"))
+        lines.append((tr("Output: grid at {scale} m") if out.get("mode") == "grid" else
+                      tr("Output: pooled ({pooling})")).format(scale=out.get("scale_m"), pooling=out.get("pooling")))
     tim = meta.get("timings") or {}
     if tim:
-        lines.append("Timings: " + ", ".join(f"{k} {v:.2f}" for k, v in tim.items() if isinstance(v, (int, float))))
+        lines.append(tr("Timings: {timings}").format(
+            timings=", ".join(f"{k} {v:.2f}" for k, v in tim.items() if isinstance(v, (int, float)))))
     md.setAbstract("\n".join(lines))
     kw = ["rs_embed", str(meta.get("model"))]
     if random_w:
@@ -134,7 +122,7 @@ def multiband_style(layer, bands: Sequence[int], stretch: Sequence[tuple[float, 
     ces = []
     for band, (lo, hi) in zip(bands, stretch, strict=True):
         ce = QgsContrastEnhancement(prov.dataType(band))
-        ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+        ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
         ce.setMinimumValue(lo)
         ce.setMaximumValue(hi)
         ces.append(ce)
@@ -155,7 +143,7 @@ def pseudocolor_style(layer, lo: float, hi: float, ramp_name: str = "Viridis") -
 
     ramp = QgsStyle.defaultStyle().colorRamp(ramp_name)
     shader_fn = QgsColorRampShader(lo, hi, ramp)
-    shader_fn.setColorRampType(QgsColorRampShader.Interpolated)
+    shader_fn.setColorRampType(compat.SHADER_LINEAR)
     shader_fn.classifyColorRamp(9, -1)
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(shader_fn)
@@ -166,47 +154,57 @@ def pseudocolor_style(layer, lo: float, hi: float, ramp_name: str = "Viridis") -
     layer.triggerRepaint()
 
 
-def grid_layers(tif: str, pca_tif: str, pca_info: dict[str, Any], meta: dict[str, Any], name: str):
-    """The PCA-RGB layer (shown) and the full embedding layer (all D bands, for analysis)."""
-    from qgis.core import QgsRasterLayer
+def run_name(meta: dict[str, Any]) -> str:
+    """``<model>_<window>`` of a run, e.g. ``mosaiks_2022-06-01_2022-09-01`` or ``mosaiks_2021``: the
+    name its layers and their group carry, whichever face ran it."""
+    t = meta.get("temporal") or {}
+    if t.get("mode") == "year" and t.get("year"):
+        when = str(t["year"])
+    else:
+        start, end = temporal_bounds(t)
+        when = f"{start}_{end}" if start else "no-window"
+    return f"{meta.get('model', 'embedding')}_{when}"
 
-    emb = QgsRasterLayer(str(tif), f"{name} embedding")
-    pca = QgsRasterLayer(str(pca_tif), f"{name} PCA RGB")
-    if not emb.isValid() or not pca.isValid():
-        raise RuntimeError(f"QGIS could not open the written GeoTIFF {tif!r}")
-    extra = {"pca": pca_info, "embedding_geotiff": str(tif)}
-    _apply_meta(emb, meta, f"{name} embedding", "grid", extra)
-    _apply_meta(pca, meta, f"{name} PCA RGB (first three principal components)", "grid_pca", extra)
-    for lyr in (emb, pca):
-        lyr.setCustomProperty(EMBEDDING_PROPERTY, str(tif))
-    multiband_style(pca, (1, 2, 3), pca_info["stretch"])
-    # the embedding layer itself: its first band in grey, so it is readable if shown
+
+def style_embedding(layer, meta: dict[str, Any], title: str, extra: dict[str, Any] | None = None) -> None:
+    """The full embedding grid (D bands, for analysis): its first band in grey, the run's metadata,
+    and the property the similarity tool looks for."""
     from qgis.core import QgsContrastEnhancement, QgsSingleBandGrayRenderer
 
-    g = QgsSingleBandGrayRenderer(emb.dataProvider(), 1)
-    ce = QgsContrastEnhancement(emb.dataProvider().dataType(1))
-    ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
-    st = emb.dataProvider().bandStatistics(1)
+    _apply_meta(layer, meta, title, "grid", extra)
+    layer.setCustomProperty(EMBEDDING_PROPERTY, layer.source())
+    prov = layer.dataProvider()
+    g = QgsSingleBandGrayRenderer(prov, 1)
+    ce = QgsContrastEnhancement(prov.dataType(1))
+    ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
+    st = prov.bandStatistics(1)
     ce.setMinimumValue(st.minimumValue)
     ce.setMaximumValue(st.maximumValue)
     g.setContrastEnhancement(ce)
-    emb.setRenderer(g)
-    return pca, emb
+    layer.setRenderer(g)
+    layer.triggerRepaint()
 
 
-def pooled_layer(gpkg: str, meta: dict[str, Any], name: str):
-    from qgis.core import QgsVectorLayer
+def style_pca(layer, meta: dict[str, Any], pca_info: dict[str, Any], embedding_path: str | None, title: str) -> None:
+    """The first three principal components as RGB, each stretched to its 2-98 % range (the stretch
+    is in the style: the values stay the raw PCs)."""
+    extra = {"pca": pca_info, "embedding_geotiff": embedding_path}
+    _apply_meta(layer, meta, title, "grid_pca", extra)
+    if embedding_path:
+        layer.setCustomProperty(EMBEDDING_PROPERTY, str(embedding_path))
+    multiband_style(layer, (1, 2, 3), pca_info["stretch"])
 
-    lyr = QgsVectorLayer(f"{gpkg}|layername=embeddings", f"{name} pooled", "ogr")
-    if not lyr.isValid():
-        raise RuntimeError(f"QGIS could not open the written GeoPackage {gpkg!r}")
-    _apply_meta(lyr, meta, f"{name} pooled embedding", "pooled", {"geopackage": str(gpkg)})
-    sym = lyr.renderer().symbol() if lyr.renderer() is not None else None
+
+def style_pooled(layer, meta: dict[str, Any], title: str) -> None:
+    """Pooled vectors: the ROI footprints, lightly filled, with the run's metadata."""
+    _apply_meta(layer, meta, title, "pooled")
+    sym = layer.renderer().symbol() if layer.renderer() is not None and hasattr(layer.renderer(), "symbol") \
+        else None
     if sym is not None:
         from qgis.PyQt.QtGui import QColor
 
         sym.setColor(QColor(255, 140, 0, 60))
-    return lyr
+    layer.triggerRepaint()
 
 
 def similarity_layer(tif: str, src_meta: dict[str, Any], name: str, clicked: dict[str, Any]):
@@ -214,7 +212,7 @@ def similarity_layer(tif: str, src_meta: dict[str, Any], name: str, clicked: dic
 
     lyr = QgsRasterLayer(str(tif), name)
     if not lyr.isValid():
-        raise RuntimeError(f"QGIS could not open the written GeoTIFF {tif!r}")
+        raise RuntimeError(tr("QGIS could not open the written GeoTIFF {path!r}").format(path=tif))
     _apply_meta(lyr, src_meta, name, "similarity", {"similarity_to": clicked})
     st = lyr.dataProvider().bandStatistics(1)
     lo = max(-1.0, st.minimumValue)
@@ -222,22 +220,28 @@ def similarity_layer(tif: str, src_meta: dict[str, Any], name: str, clicked: dic
     return lyr
 
 
-def inspect_layer(tif: str, info: dict[str, Any], name: str, report: dict[str, Any]):
-    from qgis.core import QgsLayerMetadata, QgsRasterLayer
+def style_input(layer, rgb: dict[str, Any], report: dict[str, Any], title: str) -> None:
+    """An input patch (no model run) as RGB, each band stretched to the limits it was written with."""
+    from qgis.core import QgsLayerMetadata
 
-    lyr = QgsRasterLayer(str(tif), name)
-    if not lyr.isValid():
-        raise RuntimeError(f"QGIS could not open the written GeoTIFF {tif!r}")
-    multiband_style(lyr, (1, 2, 3), info["stretch"])
+    multiband_style(layer, (1, 2, 3), rgb["display"])
     md = QgsLayerMetadata()
-    md.setTitle(name)
-    md.setAbstract("Input patch as fetched (no model run): bands "
-                   f"{', '.join(info['rgb_bands'])} as RGB, raw values.")
+    md.setTitle(title)
+    md.setAbstract(tr("Input patch as fetched (no model run): bands {bands} as RGB ({stretch} values).").format(
+        bands=", ".join(rgb["bands"]), stretch=rgb["stretch"]))
     md.setHistory([to_json(report)])
-    lyr.setMetadata(md)
-    lyr.setCustomProperty(KIND_PROPERTY, "input")
-    lyr.setCustomProperty(META_PROPERTY, to_json(report))
-    return lyr
+    layer.setMetadata(md)
+    layer.setCustomProperty(KIND_PROPERTY, "input")
+    layer.setCustomProperty(META_PROPERTY, to_json(report))
+
+
+def style_superres(layer, meta: dict[str, Any], random_weights: bool) -> None:
+    """A super-resolved raster: the run summary in its metadata (RANDOM WEIGHTS first when so)."""
+    md = layer.metadata()
+    md.setAbstract((tr("RANDOM WEIGHTS: not a super-resolved image.") + "\n" if random_weights else "")
+                   + json.dumps(meta, indent=1, default=str))
+    layer.setMetadata(md)
+    layer.setCustomProperty(KIND_PROPERTY, "superres")
 
 
 def layer_meta(layer) -> dict[str, Any]:

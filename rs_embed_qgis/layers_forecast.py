@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsColorRampShader,
     QgsContrastEnhancement,
     QgsDateTimeRange,
@@ -18,12 +19,13 @@ from qgis.core import (
     QgsMultiBandColorRenderer,
     QgsProject,
     QgsRasterLayer,
-    QgsRasterLayerTemporalProperties,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
 )
-from qgis.PyQt.QtCore import QDateTime, Qt, QTime
+from qgis.PyQt.QtCore import QDateTime, QTime, QTimeZone
+
+from . import compat
 
 FRAME_STEP_DAYS = 5
 
@@ -31,8 +33,8 @@ FRAME_STEP_DAYS = 5
 def frame_range(date: _dt.date, step_days: int = FRAME_STEP_DAYS) -> QgsDateTimeRange:
     """``[date 00:00 UTC, date + step 00:00 UTC)`` as a QGIS temporal range."""
     end = date + _dt.timedelta(days=step_days)
-    begin_qt = QDateTime(date, QTime(0, 0), Qt.UTC)
-    end_qt = QDateTime(end, QTime(0, 0), Qt.UTC)
+    begin_qt = QDateTime(date, QTime(0, 0), QTimeZone.utc())
+    end_qt = QDateTime(end, QTime(0, 0), QTimeZone.utc())
     return QgsDateTimeRange(begin_qt, end_qt, True, False)
 
 
@@ -41,7 +43,7 @@ def _style_reflectance(layer: QgsRasterLayer, vmax: float = 0.25) -> None:
     for band, setter in ((3, r.setRedContrastEnhancement), (2, r.setGreenContrastEnhancement),
                          (1, r.setBlueContrastEnhancement)):
         ce = QgsContrastEnhancement(layer.dataProvider().dataType(band))
-        ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+        ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
         ce.setMinimumValue(0.0)
         ce.setMaximumValue(vmax)
         setter(ce)
@@ -68,7 +70,7 @@ def forecast_layers(frames: Iterable[tuple[_dt.date, Path]], *, ndvi: bool = Fal
         if not layer.isValid():
             raise ValueError(f"cannot open forecast frame {str(path)!r} as a raster layer")
         tp = layer.temporalProperties()
-        tp.setMode(QgsRasterLayerTemporalProperties.ModeFixedTemporalRange)
+        tp.setMode(Qgis.RasterTemporalMode.FixedTemporalRange)
         tp.setFixedTemporalRange(frame_range(date, step_days))
         tp.setIsActive(True)
         (_style_ndvi if ndvi else _style_reflectance)(layer)
@@ -101,10 +103,8 @@ def add_forecast_to_project(frames: Sequence, *, project: QgsProject | None = No
         ts = project.timeSettings()
         ts.setTemporalRange(QgsDateTimeRange(first.begin(), last.end()))
         if hasattr(ts, "setTimeStep"):
-            from qgis.core import QgsUnitTypes
-
             ts.setTimeStep(float(step_days))
-            ts.setTimeStepUnit(QgsUnitTypes.TemporalDays)
+            ts.setTimeStepUnit(compat.TEMPORAL_DAYS)
     return out
 
 

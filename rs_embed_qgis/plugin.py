@@ -16,13 +16,14 @@ log = logging.getLogger(__name__)
 class _QgsLogHandler(logging.Handler):
     """Engine log records -> the "RS Embed" tab of QGIS's log panel."""
 
-    LEVELS = {logging.DEBUG: Qgis.Info, logging.INFO: Qgis.Info, logging.WARNING: Qgis.Warning,
-              logging.ERROR: Qgis.Critical, logging.CRITICAL: Qgis.Critical}
+    LEVELS = {logging.DEBUG: Qgis.MessageLevel.Info, logging.INFO: Qgis.MessageLevel.Info,
+              logging.WARNING: Qgis.MessageLevel.Warning, logging.ERROR: Qgis.MessageLevel.Critical,
+              logging.CRITICAL: Qgis.MessageLevel.Critical}
 
     def emit(self, record):
         try:
             QgsMessageLog.logMessage(self.format(record), "RS Embed",
-                                     self.LEVELS.get(record.levelno, Qgis.Info))
+                                     self.LEVELS.get(record.levelno, Qgis.MessageLevel.Info))
         except Exception:  # noqa: BLE001 - logging must never raise: the standard fallback (stderr)
             self.handleError(record)
 
@@ -36,6 +37,9 @@ class RsEmbedPlugin:
         self.dock = None
         self.log_handler = None
         self.deps_path = None
+        from .i18n import install_translator
+
+        self.translator = install_translator()  # the user's language, when the plugin ships it
 
     def initProcessing(self):  # noqa: N802 - called by QGIS (also by qgis_process)
         if self.provider is None:
@@ -45,8 +49,8 @@ class RsEmbedPlugin:
             QgsApplication.processingRegistry().addProvider(self.provider)
 
     def initGui(self):  # noqa: N802
+        from . import settings as S
         from .gui import deps
-        from .gui import settings as S
 
         try:  # packages the user installed from the dock live in a folder the plugin owns
             self.deps_path = deps.add_to_path()
@@ -64,28 +68,29 @@ class RsEmbedPlugin:
 
         from .gui import icon
         from .gui.dock import RsEmbedDock
+        from .i18n import tr
 
         self.dock = RsEmbedDock(self.iface, self.iface.mainWindow())
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
-        action = QAction(icon("rs_embed.svg"), "RS Embed", self.iface.mainWindow())
+        action = QAction(icon("rs_embed.svg"), tr("RS Embed"), self.iface.mainWindow())
         action.setObjectName("rs_embed_dock_action")
         action.setCheckable(True)
-        action.setToolTip("Embed a region with a remote-sensing foundation model")
+        action.setToolTip(tr("Embed a region with a remote-sensing foundation model"))
         action.toggled.connect(self.dock.setUserVisible)
         self.dock.visibilityChanged.connect(action.setChecked)
         self.iface.addPluginToRasterMenu(self.menu, action)
         self.iface.addToolBarIcon(action)
         self.actions.append(action)
-        settings_action = QAction(icon("settings.svg"), "RS Embed settings…", self.iface.mainWindow())
+        settings_action = QAction(icon("settings.svg"), tr("RS Embed settings…"), self.iface.mainWindow())
         settings_action.setObjectName("rs_embed_settings_action")
         settings_action.triggered.connect(self.dock.open_settings)
         self.iface.addPluginToRasterMenu(self.menu, settings_action)
         self.actions.append(settings_action)
-        deps_action = QAction("Optional Python packages…", self.iface.mainWindow())
+        deps_action = QAction(tr("Optional Python packages…"), self.iface.mainWindow())
         deps_action.setObjectName("rs_embed_deps_action")
-        deps_action.setToolTip("Install torch, earthengine-api, ... into a folder this plugin owns")
-        deps_action.triggered.connect(self.dock.install_missing)
+        deps_action.setToolTip(tr("Install torch, earthengine-api, ... into a folder this plugin owns"))
+        deps_action.triggered.connect(lambda _checked=False: self.dock.embed.install_missing())
         self.iface.addPluginToRasterMenu(self.menu, deps_action)
         self.actions.append(deps_action)
 
@@ -98,6 +103,9 @@ class RsEmbedPlugin:
                 log.debug("unload: could not remove the action %r: %s", action.objectName(), exc)
             action.deleteLater()
         self.actions = []
+        from .gui.install_dialog import close_installer
+
+        close_installer()
         if self.dock is not None:
             try:
                 self.dock.cleanup()
@@ -113,3 +121,7 @@ class RsEmbedPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        from .i18n import remove_translator
+
+        remove_translator(self.translator)
+        self.translator = None

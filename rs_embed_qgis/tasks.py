@@ -1,11 +1,14 @@
-"""Background jobs of the dock as ``QgsTask`` subclasses.
+"""The dock's own background jobs (those that are not Processing algorithms) as ``QgsTask`` s.
 
-``run()`` executes in a worker thread and only computes and writes files
-(atomically; a cancelled task deletes what it wrote). ``finished()`` runs on the
-main thread and hands the result to callbacks that add layers and messages, so
-the GUI thread never waits on the engine. The embedding itself goes through
-the engine's pipeline (:func:`rs_embed_qgis.engine.pipeline.run_embed`) and
-:func:`rs_embed_qgis.jobs.save_grid`, the same code path as the Processing algorithms.
+Embedding, inspecting inputs, super-resolution and forecasting are Processing algorithms, which
+the dock's tabs run through ``QgsProcessingAlgRunnerTask`` (``gui/alg_tab.py``). What is left
+here are the dock's small tools: the similarity map of a clicked grid cell, the Earth Engine
+sign-in check and the installation of optional packages.
+
+``run()`` executes in a worker thread and only computes and writes files (a cancelled or failed
+task deletes what it wrote). ``finished()`` runs on the main thread and hands one typed result
+(:mod:`rs_embed_qgis.results`: done / failed / cancelled) to ``on_finished``; a ``Done`` carries
+the closure that adds its layers, so the GUI thread never waits on the engine.
 """
 from __future__ import annotations
 
@@ -17,63 +20,51 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qgis.core import Qgis, QgsMessageLog, QgsTask
+from qgis.core import Qgis, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
 
-from .engine.errors import Cancelled
+from .engine.errors import Cancelled as CancelledError
 from .engine.io import make_folder
-from .engine.pipeline import EmbedRequest, run_embed
-from .jobs import save_grid
+from .i18n import tr
+from .results import Cancelled, Done, Failed, Result, log
 
-LOG_TAG = "RS Embed"
 _log = logging.getLogger(__name__)
 
 
-def log(msg: str, level=Qgis.Info) -> None:
-    QgsMessageLog.logMessage(msg, LOG_TAG, level)
+class BackgroundTask(QgsTask):
+    """``compute()`` (worker thread) returns a :class:`Done`; errors become :class:`Failed`, a cancel
+    :class:`Cancelled`; ``on_finished(result)`` gets it on the main thread."""
 
+    KIND = "task"
 
-def spatial_wkt(spatial) -> str:
-    """EPSG:4326 polygon WKT of an engine ROI: the area the provider fetches (a bbox, or a
-    point buffer's square in its UTM zone)."""
-    from .engine.geo import roi_footprint
-
-    return roi_footprint(spatial).wkt()
-
-
-class _Base(QgsTask):
-    """Common plumbing: exceptions captured in run(), callbacks on the main thread."""
-
-    def __init__(self, description: str, on_done: Callable[[_Base], None],
-                 on_error: Callable[[_Base, BaseException], None],
-                 on_cancel: Callable[[_Base], None] | None = None):
-        super().__init__(description, QgsTask.CanCancel)
-        self.on_done, self.on_error, self.on_cancel = on_done, on_error, on_cancel
-        self.exception: BaseException | None = None
-        self.details = ""
+    def __init__(self, description: str, on_finished: Callable[[Result], None]):
+        super().__init__(description, QgsTask.Flag.CanCancel)
+        self.on_finished = on_finished
         self.written: list[Path] = []
-        self.result: dict[str, Any] = {}
+        self.result: Result | None = None
         self.t_run = 0.0
 
-    def compute(self) -> None:  # pragma: no cover - subclasses
+    def compute(self) -> Done:  # pragma: no cover - subclasses
         raise NotImplementedError
 
-    def _check_cancel(self) -> None:
+    def check_cancelled(self) -> None:
         if self.isCanceled():
-            raise Cancelled("cancelled by the user")
+            raise CancelledError("cancelled by the user")
 
     def run(self) -> bool:  # worker thread: no GUI, no layers
         t0 = time.perf_counter()
         try:
-            self.compute()
-            self._check_cancel()
+            done = self.compute()
+            self.check_cancelled()
+            self.result = done
             return True
-        except Cancelled:
+        except CancelledError:
             self._cleanup()
+            self.result = Cancelled(self.KIND)
             return False
-        except BaseException as exc:  # noqa: BLE001 - reported on the main thread, never raised into QGIS
-            self.exception = exc
-            self.details = traceback.format_exc()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, never raised into QGIS
             self._cleanup()
+            self.result = Failed.from_exception(self.KIND, exc, traceback.format_exc())
             return False
         finally:
             self.t_run = time.perf_counter() - t0
@@ -88,139 +79,29 @@ class _Base(QgsTask):
         self.written = []
 
     def finished(self, result: bool) -> None:  # main thread
+        outcome = self.result
+        if not result and not isinstance(outcome, (Failed, Cancelled)):
+            self._cleanup()  # cancelled before it ran, or between the last check and the end
+            outcome = Cancelled(self.KIND)
         try:
-            if result:
-                self.on_done(self)
-            elif self.exception is not None:
-                self.on_error(self, self.exception)
-            else:
-                self._cleanup()  # cancelled between the last check and the end
-                if self.on_cancel:
-                    self.on_cancel(self)
-        except Exception as exc:  # noqa: BLE001 - a failing callback must not take QGIS down
-            log(f"{self.description()}: could not add the result: {exc}\n{traceback.format_exc()}",
-                Qgis.Critical)
-            try:
-                self.on_error(self, exc)
-            except Exception as exc2:  # noqa: BLE001 - nothing else can be done: keep it in the log
-                _log.exception("%s: the error handler failed too: %s", self.description(), exc2)
+            self.on_finished(outcome)
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not take QGIS down
+            log(f"{self.description()}: the result could not be handled: {exc}\n{traceback.format_exc()}",
+                Qgis.MessageLevel.Critical)
 
 
-class EmbedTask(_Base):
-    """Embeds the ROIs of a request; grids -> GeoTIFF + PCA GeoTIFF, pooled -> GeoPackage."""
-
-    def __init__(self, req: EmbedRequest, out_dir: str | Path, name: str,
-                 geometries_wkt: Sequence[str] | None = None, **callbacks: Any):
-        super().__init__(f"RS Embed: {req.model} on {len(req.spatials)} ROI(s)", **callbacks)
-        self.req = req
-        self.out_dir = Path(out_dir)
-        self.name = name
-        self.geometries_wkt = list(geometries_wkt) if geometries_wkt else None
-
-    def compute(self) -> None:
-        from .engine.io import write_json, write_pca_geotiff, write_pooled_gpkg
-        from .layers import summary
-
-        self.setProgress(1)
-        embs = run_embed(self.req, progress=lambda f, m: self.setProgress(2 + 83 * f),
-                         is_cancelled=self.isCanceled)
-        self._check_cancel()
-        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
-        stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-        base = self.out_dir / f"{self.name}_{stamp}"
-        self.result = {"mode": self.req.output.mode, "name": self.name, "items": [], "request": self.req.describe()}
-        if self.req.output.mode == "grid":
-            for i, emb in enumerate(embs):
-                self._check_cancel()
-                stem = f"{base}" if len(embs) == 1 else f"{base}_roi{i}"
-                tif, pca = Path(stem + ".tif"), Path(stem + "_pca.tif")
-                self.written += [tif]
-                res = save_grid(emb, tif)
-                self.written += [pca]
-                info = write_pca_geotiff(emb, pca)
-                emb.meta.setdefault("timings", {})["write_s"] = res["write_s"]
-                self.written += [Path(stem + ".json")]
-                write_json(stem + ".json", summary(emb.meta))
-                self.result["items"].append({"geotiff": str(tif), "pca": str(pca), "pca_info": info,
-                                             "meta": emb.meta})
-                self.setProgress(85 + 15 * (i + 1) / len(embs))
-        else:
-            wkts = self.geometries_wkt or [spatial_wkt(s) for s in self.req.spatials]
-            gpkg = Path(f"{base}.gpkg")
-            meta = dict(embs[0].meta)
-            self.written += [gpkg]
-            write_pooled_gpkg([e.array for e in embs], wkts, gpkg, meta)
-            self.written += [Path(f"{base}.json")]
-            write_json(f"{base}.json", [summary(e.meta) for e in embs])
-            self.result["items"].append({"gpkg": str(gpkg), "meta": meta, "n": len(embs)})
-            self.setProgress(100)
-
-
-class InspectTask(_Base):
-    """Fetches the input patch without running a model; writes an RGB GeoTIFF and a stats report."""
-
-    def __init__(self, spatial, temporal, sensor, backend: str, provider_options: dict[str, Any],
-                 out_dir: str | Path, name: str, frames: int | None = None, **callbacks: Any):
-        super().__init__(f"RS Embed: inspect input ({backend})", **callbacks)
-        self.spatial, self.temporal, self.sensor = spatial, temporal, sensor
-        self.backend, self.provider_options, self.frames = backend, dict(provider_options), frames
-        self.out_dir, self.name = Path(out_dir), name
-
-    def compute(self) -> None:
-        from .engine.input_checks import inspect_provider_patch
-        from .engine.io import write_json, write_rgb_preview
-        from .engine.progress import Feedback, cancel_scope
-        from .layers import band_stats
-
-        self.setProgress(5)
-        t0 = time.perf_counter()
-        with cancel_scope(Feedback(is_cancelled=self.isCanceled)):  # a cancel stops the fetch itself
-            report = dict(inspect_provider_patch(
-                spatial=self.spatial, temporal=self.temporal, sensor=self.sensor, backend=self.backend,
-                name=self.name, return_array=True, provider_options=self.provider_options,
-                frames=self.frames))
-        self._check_cancel()
-        self.setProgress(70)
-        data = report.pop("array_tchw", None)
-        chw = report.pop("array_chw")
-        inp = report.get("input") or {}
-        bands = inp.get("bands") or list(self.sensor.bands)
-        report["bands_stats"] = band_stats(data if data is not None else chw, bands)
-        report["fetch_s"] = time.perf_counter() - t0
-        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
-        stem = self.out_dir / f"{self.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}"
-        tif = Path(f"{stem}_input_rgb.tif")
-        self.written += [tif]
-        info = write_rgb_preview(chw, bands, inp["crs"], inp["transform"], tif)
-        self.written += [Path(f"{stem}_input_report.json")]
-        write_json(f"{stem}_input_report.json", report)
-        self.result = {"geotiff": str(tif), "info": info, "report": report,
-                       "report_path": f"{stem}_input_report.json"}
-        self.setProgress(100)
-
-
-class GeeStatusTask(_Base):
-    """Earth Engine sign-in check (a network round trip): never on the GUI thread."""
-
-    def __init__(self, status_fn, project: str | None, **callbacks: Any):
-        super().__init__("RS Embed: check Earth Engine sign-in", **callbacks)
-        self.status_fn, self.project = status_fn, project
-
-    def compute(self) -> None:
-        st = self.status_fn(project=self.project)
-        self.result = dict(st) if isinstance(st, dict) else {"ok": False, "message": str(st)}
-
-
-class SimilarityTask(_Base):
+class SimilarityTask(BackgroundTask):
     """Cosine similarity of every cell of an embedding GeoTIFF to one clicked cell."""
 
-    def __init__(self, embedding_tif: str, x: float, y: float, out_dir: str | Path, name: str,
-                 **callbacks: Any):
-        super().__init__("RS Embed: similarity", **callbacks)
-        self.embedding_tif, self.x, self.y = str(embedding_tif), float(x), float(y)
-        self.out_dir, self.name = Path(out_dir), name
+    KIND = "similarity"
 
-    def compute(self) -> None:
+    def __init__(self, embedding_tif: str, x: float, y: float, out_dir: str | Path, name: str,
+                 source_meta: dict[str, Any], on_finished: Callable[[Result], None]):
+        super().__init__(tr("RS Embed: similarity"), on_finished)
+        self.embedding_tif, self.x, self.y = str(embedding_tif), float(x), float(y)
+        self.out_dir, self.name, self.source_meta = Path(out_dir), name, dict(source_meta)
+
+    def compute(self) -> Done:
         import math
 
         from .engine.errors import SpecError
@@ -236,7 +117,7 @@ class SimilarityTask(_Base):
                                 f"the embedding grid {src.info.bounds}")
             grid = src.read(dtype="float32")
             crs, transform = src.info.crs, list(src.info.transform)
-        self._check_cancel()
+        self.check_cancelled()
         sim = cosine_similarity_grid(grid, row, col)
         make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
         tif = self.out_dir / f"{self.name}_sim_r{row}c{col}_{_dt.datetime.now().strftime('%H%M%S%f')}.tif"
@@ -244,4 +125,62 @@ class SimilarityTask(_Base):
         write_float_geotiff(sim, crs, transform, tif, band_names=["cosine_similarity"],
                             tags={"RS_EMBED_SIMILARITY_TO": f"row={row},col={col}",
                                   "RS_EMBED_SOURCE": self.embedding_tif})
-        self.result = {"geotiff": str(tif), "row": int(row), "col": int(col), "x": self.x, "y": self.y}
+        clicked = {"row": int(row), "col": int(col), "x": self.x, "y": self.y}
+        title = tr("similarity to cell r{row} c{col}").format(row=row, col=col)
+        meta = self.source_meta
+
+        def add_to_map() -> list:
+            from qgis.core import QgsProject
+
+            from .layers import similarity_layer
+
+            lyr = similarity_layer(str(tif), meta, title, clicked)
+            QgsProject.instance().addMapLayer(lyr)
+            return [lyr]
+
+        return Done(self.KIND, tr("{title} added.").format(title=title), add_to_map,
+                    data={"geotiff": str(tif), **clicked})
+
+
+class GeeStatusTask(BackgroundTask):
+    """Earth Engine sign-in check (a network round trip): never on the GUI thread."""
+
+    KIND = "gee_status"
+
+    def __init__(self, status_fn, project: str | None, on_finished: Callable[[Result], None]):
+        super().__init__(tr("RS Embed: check Earth Engine sign-in"), on_finished)
+        self.status_fn, self.project = status_fn, project
+
+    def compute(self) -> Done:
+        st = self.status_fn(project=self.project)
+        status = dict(st) if isinstance(st, dict) else {"ok": False, "message": str(st)}
+        return Done(self.KIND, str(status.get("message") or ""), data=status)
+
+
+class InstallTask(BackgroundTask):
+    """Optional packages into the plugin's folder (:func:`rs_embed_qgis.gui.deps.install`: resolve,
+    check, install); every line pip prints is emitted as ``line`` while it runs."""
+
+    KIND = "install"
+    line = pyqtSignal(str)
+
+    def __init__(self, modules: Sequence[str], target: str | Path, on_finished: Callable[[Result], None]):
+        super().__init__(tr("RS Embed: install Python packages"), on_finished)
+        self.modules, self.target = list(modules), Path(target)
+        self.output: list[str] = []
+
+    def _say(self, text: str) -> None:
+        self.output.append(text)
+        self.line.emit(text)
+
+    def compute(self) -> Done:
+        from .gui import deps
+
+        try:
+            plan = deps.install(self.modules, self.target, on_line=self._say, progress=self.setProgress,
+                                is_cancelled=self.isCanceled)
+        except deps.DependencyError:
+            self.check_cancelled()  # pip killed because the user stopped it: a cancel, not a failure
+            raise
+        added = ", ".join(f"{n} {v}" for n, v in plan.install) or tr("nothing (all present)")
+        return Done(self.KIND, tr("Installed: {packages}.").format(packages=added), data={"plan": plan})

@@ -2,8 +2,8 @@
 
 A full QGIS main window cannot be built headless from Python, so this assembles
 the parts users see: a layers panel, the map canvas and the dock, in a
-QMainWindow. It draws the ROI, runs the embedding task exactly as the Run
-button does, waits for the layers, and grabs the window.
+QMainWindow. It draws the ROI, runs the algorithms exactly as the Inspect and Run
+buttons do, waits for the layers, and grabs the window.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def wait(signal, timeout_ms=120_000):
     loop = QEventLoop()
     signal.connect(lambda *a: loop.quit())
     QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec_()
+    loop.exec()
 
 
 def main(out: str) -> None:
@@ -64,23 +64,23 @@ def main(out: str) -> None:
     lay.setContentsMargins(0, 0, 0, 0)
     bar = QgsMessageBar()
     canvas = QgsMapCanvas()
-    canvas.setCanvasColor(Qt.white)
+    canvas.setCanvasColor(Qt.GlobalColor.white)
     lay.addWidget(bar)
     lay.addWidget(canvas)
     win.setCentralWidget(central)
     root = QgsProject.instance().layerTreeRoot()
     model = QgsLayerTreeModel(root)
-    model.setFlag(QgsLayerTreeModel.AllowNodeChangeVisibility)
+    model.setFlag(QgsLayerTreeModel.Flag.AllowNodeChangeVisibility)
     view = QgsLayerTreeView()
     view.setModel(model)
     QgsLayerTreeMapCanvasBridge(root, canvas, win)
     layers_dock = QDockWidget("Layers", win)
     layers_dock.setWidget(view)
-    win.addDockWidget(Qt.LeftDockWidgetArea, layers_dock)
+    win.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, layers_dock)
     iface = MiniIface(win, canvas, bar, view)
     dock = RsEmbedDock(iface, win)
-    win.addDockWidget(Qt.RightDockWidgetArea, dock)
-    win.resizeDocks([layers_dock, dock], [300, 440], Qt.Horizontal)
+    win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    win.resizeDocks([layers_dock, dock], [300, 440], Qt.Orientation.Horizontal)
     crs = QgsCoordinateReferenceSystem("EPSG:3857")
     QgsProject.instance().setCrs(crs)
     canvas.setDestinationCrs(crs)
@@ -91,16 +91,18 @@ def main(out: str) -> None:
     canvas.setExtent(xf.transformBoundingBox(QgsRectangle(8.998, 47.824, 9.042, 47.855)))
 
     out_dir = tempfile.mkdtemp(prefix="rs_embed_shot_")
-    dock.ui.fileOutDir.setFilePath(out_dir)
-    # the input patch first (true colour), then the embedding of a smaller ROI on top
+    tab = dock.embed
+    tab.ui.fileOutDir.setFilePath(out_dir)
+    # the input patch first (true colour), then the embedding of a smaller ROI on top; both run
+    # the toolbox's algorithms (inspect_patch, embed_extent) exactly as the buttons do
     dock.set_roi_rectangle(QgsRectangle(9.001, 47.827, 9.039, 47.852), wgs)
-    dock.ui.editBands.setText("B4, B3, B2")
-    dock.inspect_input()
+    tab.ui.editBands.setText("B4, B3, B2")
+    tab.inspect_input()
     wait(dock.taskFinished)
     dock.set_roi_rectangle(QgsRectangle(9.010, 47.833, 9.030, 47.846), wgs)
-    dock.ui.cmbModel.setCurrentText("mosaiks")
-    dock.ui.spinGridScale.setValue(60)
-    dock.run()
+    tab.ui.cmbModel.setCurrentText("mosaiks")
+    tab.ui.spinGridScale.setValue(60)
+    tab.run()
     wait(dock.taskFinished)
     canvas.refreshAllLayers()
     wait(canvas.mapCanvasRefreshed, 30_000)
@@ -108,7 +110,7 @@ def main(out: str) -> None:
     app.processEvents()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     win.grab().save(out)
-    print(f"wrote {out}: {dock.ui.txtReport.toPlainText()[:200]}")
+    print(f"wrote {out}: {tab.ui.txtReport.toPlainText()[:200]}")
     dock.cleanup()
     QgsProject.instance().removeAllMapLayers()
     sys.stdout.flush()

@@ -35,26 +35,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..i18n import tr, tr_noop
+
 DEPS_DIRNAME = "rs_embed_qgis_deps"
 
 # Every package a feature of the plugin imports beyond what QGIS ships: import name -> pip
 # requirement, and what needs it (the dock's banner and the installer list exactly these).
 OPTIONAL: dict[str, dict[str, str]] = {
-    "torch": {"pip": "torch>=2.1,<3", "for": "the deep-learning models (every model but MOSAIKS and the Google "
-                                             "Satellite Embedding), S2x10NetS super-resolution and forecasting"},
-    "safetensors": {"pip": "safetensors", "for": "reading .safetensors checkpoints"},
-    "huggingface_hub": {"pip": "huggingface_hub", "for": "downloading official weights"},
-    "ee": {"pip": "earthengine-api", "for": "the Google Earth Engine backend"},
-    "pystac": {"pip": "pystac", "for": "STAC catalogs"},
-    "xarray": {"pip": "xarray", "for": "NetCDF/Zarr exports, Embedding.to_xarray() and forecast minicubes"},
-    "netCDF4": {"pip": "netCDF4", "for": "NetCDF exports and GreenEarthNet minicubes"},
-    "zarr": {"pip": "zarr<3", "for": "Zarr exports"},
-    "pyarrow": {"pip": "pyarrow", "for": "GeoParquet exports"},
-    "pandas": {"pip": "pandas", "for": "forecast inputs and scores"},
-    "spyndex": {"pip": "spyndex", "for": "NDVI of the forecasts"},
-    "distributed": {"pip": "dask[distributed]", "for": "batch exports on a Dask cluster"},
-    "scipy": {"pip": "scipy", "for": "filling no-data pixels before super-resolution"},
-    "PIL": {"pip": "pillow", "for": "PNG quick-looks of embeddings and input patches"},
+    "torch": {"pip": "torch>=2.1,<3",
+              "for": tr_noop("the deep-learning models (every model but MOSAIKS and the Google Satellite "
+                             "Embedding), S2x10NetS super-resolution and forecasting")},
+    "safetensors": {"pip": "safetensors", "for": tr_noop("reading .safetensors checkpoints")},
+    "huggingface_hub": {"pip": "huggingface_hub", "for": tr_noop("downloading official weights")},
+    "ee": {"pip": "earthengine-api", "for": tr_noop("the Google Earth Engine backend")},
+    "pystac": {"pip": "pystac", "for": tr_noop("STAC catalogs")},
+    "xarray": {"pip": "xarray", "for": tr_noop("NetCDF/Zarr exports, Embedding.to_xarray() and forecast minicubes")},
+    "netCDF4": {"pip": "netCDF4", "for": tr_noop("NetCDF exports and GreenEarthNet minicubes")},
+    "zarr": {"pip": "zarr<3", "for": tr_noop("Zarr exports")},
+    "pyarrow": {"pip": "pyarrow", "for": tr_noop("GeoParquet exports")},
+    "pandas": {"pip": "pandas", "for": tr_noop("forecast inputs and scores")},
+    "spyndex": {"pip": "spyndex", "for": tr_noop("NDVI of the forecasts")},
+    "distributed": {"pip": "dask[distributed]", "for": tr_noop("batch exports on a Dask cluster")},
+    "scipy": {"pip": "scipy", "for": tr_noop("filling no-data pixels before super-resolution")},
+    "PIL": {"pip": "pillow", "for": tr_noop("PNG quick-looks of embeddings and input patches")},
 }
 PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
 
@@ -133,42 +136,53 @@ def pip_name(module: str) -> str:
 def describe_missing(needed: Sequence[str]) -> str:
     """The missing packages, named as pip knows them (for the banner)."""
     names = ", ".join(f"<b>{html.escape(dist_name(pip_name(m)))}</b>" for m in needed)
-    return f"Optional packages not in QGIS's Python: {names}."
+    return tr("Optional packages not in QGIS's Python: {names}.").format(names=names)
+
+
+def purpose(module: str) -> str:
+    """What needs ``module``, in the user's language."""
+    return tr(OPTIONAL.get(module, {}).get("for", tr_noop("the feature that asked for it")))
 
 
 def explain_missing(needed: Sequence[str]) -> str:
     """One line per missing package: what it is for (the banner's tooltip)."""
-    return "\n".join(f"{dist_name(pip_name(m))}: {OPTIONAL.get(m, {}).get('for', 'a feature of the plugin')}"
-                     for m in needed)
+    return "\n".join(f"{dist_name(pip_name(m))}: {purpose(m)}" for m in needed)
 
 
-def missing_modules(exc: BaseException) -> list[str]:
-    """The optional modules an error says are missing: import errors anywhere in its chain,
-    or an optional package it names as needed ("... needs torch ...")."""
+def missing_modules(error: BaseException | str) -> list[str]:
+    """The modules an error says are missing and are still missing: import errors anywhere in
+    its chain, "No module named 'x'", or an optional package it names as needed ("... needs
+    torch ..."). ``error`` may be the exception or the message a Processing run left."""
     found: list[str] = []
+    texts: list[str] = []
     seen: set[int] = set()
-    e: BaseException | None = exc
+    e: BaseException | None = None if isinstance(error, str) else error
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, ImportError) and e.name:
             found.append(e.name.partition(".")[0])
-        text = str(e)
-        if "need" in text:
-            for module, info in OPTIONAL.items():
-                names = {module, dist_name(info["pip"])}
-                if any(re.search(rf"\bneeds?\b[^.;:]*?(?<![\w.-]){re.escape(n)}(?![\w-])", text) for n in names):
-                    found.append(module)
+        texts.append(str(e))
         e = e.__cause__ or e.__context__
+    if isinstance(error, str):
+        texts.append(error)
+    for text in texts:
+        found += [m.partition(".")[0] for m in re.findall(r"No module named '([\w.]+)'", text)]
+        if "need" not in text:
+            continue
+        for module, info in OPTIONAL.items():
+            names = {module, dist_name(info["pip"])}
+            if any(re.search(rf"\bneeds?\b[^.;:]*?(?<![\w.-]){re.escape(n)}(?![\w-])", text) for n in names):
+                found.append(module)
     return [m for m in dict.fromkeys(found) if not is_importable(m)]
 
 
-def install_hint(exc: BaseException) -> str:
+def install_hint(error: BaseException | str) -> str:
     """What to say to a QGIS user whose feature lacks an optional package ("" if it does not)."""
-    need = missing_modules(exc)
+    need = missing_modules(error)
     if not need:
         return ""
-    return (f"Install {', '.join(dist_name(pip_name(m)) for m in need)} into the plugin's folder with "
-            "Raster > RS Embed > Optional Python packages…")
+    return tr("Install {packages} into the plugin's folder with Raster > RS Embed > Optional Python "
+              "packages…").format(packages=", ".join(dist_name(pip_name(m)) for m in need))
 
 
 def normalize(name: str) -> str:
@@ -191,7 +205,8 @@ class PythonInfo:
     prefix: str
 
     def describe(self) -> str:
-        return f"Python {self.version.split()[0]} at {self.executable} (prefix {self.prefix})"
+        return tr("Python {version} at {executable} (prefix {prefix})").format(
+            version=self.version.split()[0], executable=self.executable, prefix=self.prefix)
 
 
 def _candidates() -> list[Path]:
@@ -230,10 +245,10 @@ def qgis_python() -> PythonInfo:
         if r.returncode == 0 and len(lines) >= 2 and ("\n".join(lines[:-1]).strip(),
                                                       os.path.realpath(lines[-1])) == want:
             return PythonInfo(str(cand), sys.version.strip(), sys.prefix)
-    raise DependencyError(
-        f"cannot find the Python interpreter QGIS runs (Python {sys.version.split()[0]}, prefix "
-        f"{sys.prefix}); looked at {', '.join(seen) or 'nothing'}. Install the packages with that "
-        "interpreter's pip into the folder shown, or see docs/install.md.")
+    raise DependencyError(tr(
+        "cannot find the Python interpreter QGIS runs (Python {version}, prefix {prefix}); looked at "
+        "{places}. Install the packages with that interpreter's pip into the folder shown, or see "
+        "docs/install.md.").format(version=sys.version.split()[0], prefix=sys.prefix, places=", ".join(seen) or "-"))
 
 
 def _pip_env(target: Path | None) -> dict[str, str]:
@@ -281,7 +296,7 @@ def _pip(python: str) -> list[str]:
 def resolve_command(requirements: Sequence[str], report: Path, constraints: Path, python: str) -> list[str]:
     """pip's dry run that writes the resolved set (nothing is installed)."""
     if not requirements:
-        raise DependencyError("nothing to install")
+        raise DependencyError(tr("nothing to install"))
     return (_pip(python) + ["install", "--dry-run", "--report", str(report), "--no-warn-script-location",
                             "-c", str(constraints)]
             + index_options(requirements) + list(requirements))
@@ -291,7 +306,7 @@ def install_command(pins: Sequence[str], target: Path, constraints: Path, python
                     requirements: Sequence[str] = ()) -> list[str]:
     """pip's install of exactly the checked, pinned set into ``target`` (no resolution of its own)."""
     if not pins:
-        raise DependencyError("nothing to install")
+        raise DependencyError(tr("nothing to install"))
     return (_pip(python) + ["install", "--no-deps", "--upgrade", "--target", str(target),
                             "--no-warn-script-location", "-c", str(constraints)]
             + index_options(list(requirements) or pins) + list(pins))
@@ -330,13 +345,14 @@ def check(plan: Plan) -> None:
     for name, ver in plan.install:
         n = normalize(name)
         if n in QGIS_OWNS or n in BUNDLES_GDAL_GEOS_PROJ:
-            by = sorted(k for k, deps in plan.requires.items() if n in deps) or ["it was asked for"]
-            why = ("QGIS's own copy must stay the one in use" if n in QGIS_OWNS else
-                   "its pip wheel bundles its own GDAL/GEOS/PROJ, which clash with QGIS's in one process")
-            problems.append(f"{name} {ver} (needed by {', '.join(by)}): {why}")
+            by = sorted(k for k, deps in plan.requires.items() if n in deps) or [tr("it was asked for")]
+            why = (tr("QGIS's own copy must stay the one in use") if n in QGIS_OWNS else
+                   tr("its pip wheel bundles its own GDAL/GEOS/PROJ, which clash with QGIS's in one process"))
+            problems.append(tr("{package} {version} (needed by {by}): {why}").format(
+                package=name, version=ver, by=", ".join(by), why=why))
     if problems:
-        raise DependencyError("refused to install into QGIS's Python: " + "; ".join(problems)
-                              + ". Choose fewer packages, or see docs/install.md.")
+        raise DependencyError(tr("refused to install into QGIS's Python: {problems}. Choose fewer packages, "
+                                 "or see docs/install.md.").format(problems="; ".join(problems)))
 
 
 def _stale_dist_infos(target: Path, plan: Plan) -> list[Path]:
@@ -363,12 +379,12 @@ def run_pip(cmd: Sequence[str], env: dict[str, str], on_line: Callable[[str], No
         if is_cancelled and is_cancelled():
             proc.kill()
             proc.wait()
-            raise DependencyError("installation cancelled")
+            raise DependencyError(tr("installation cancelled"))
     rc = proc.wait()
     text = "".join(out)
     if rc != 0:
         tail = "".join(out[-30:])
-        raise DependencyError(f"pip exited with {rc}:\n{tail}")
+        raise DependencyError(tr("pip exited with {rc}:\n{output}").format(rc=rc, output=tail))
     return text
 
 
@@ -379,31 +395,31 @@ def install(modules: Sequence[str], target: Path, on_line: Callable[[str], None]
     say = on_line or (lambda _line: None)
     step = progress or (lambda _p: None)
     py = qgis_python()
-    say(f"QGIS runs {py.describe()}; packages go into {target}")
+    say(tr("QGIS runs {python}; packages go into {folder}").format(python=py.describe(), folder=target))
     pip_version = subprocess.run(  # nosec B603 - pip of QGIS's Python, fixed arguments, no shell
         _pip(py.executable) + ["--version"], capture_output=True, text=True, timeout=120, env=_pip_env(None))
     if pip_version.returncode != 0:
-        raise DependencyError(f"QGIS's Python has no pip ({py.executable} -m pip: "
-                              f"{(pip_version.stderr or pip_version.stdout).strip()[-300:]}); see docs/install.md")
+        raise DependencyError(tr("QGIS's Python has no pip ({python} -m pip: {error}); see docs/install.md").format(
+            python=py.executable, error=(pip_version.stderr or pip_version.stdout).strip()[-300:]))
     say(pip_version.stdout.strip())
     requirements = requirements_for(modules)
     constraints = constraints_file()
     report = Path(tempfile.mkdtemp(prefix="rs_embed_pip_")) / "report.json"
     try:
-        say("== resolving " + ", ".join(requirements))
+        say("== " + tr("resolving {requirements}").format(requirements=", ".join(requirements)))
         step(5)
         run_pip(resolve_command(requirements, report, constraints, py.executable), _pip_env(target), say,
                 is_cancelled)
         if not report.is_file():
-            raise DependencyError("pip wrote no installation report: QGIS's pip is older than 22.2; "
-                                  f"update it with {py.executable} -m pip install --upgrade pip")
+            raise DependencyError(tr("pip wrote no installation report: QGIS's pip is older than 22.2; update "
+                                     "it with {python} -m pip install --upgrade pip").format(python=py.executable))
         plan = read_report(report, requirements)
         check(plan)
         if not plan.install:
-            say("== nothing to install: QGIS's Python already has all of it")
+            say("== " + tr("nothing to install: QGIS's Python already has all of it"))
             step(100)
             return plan
-        say("== installing " + ", ".join(f"{n} {v}" for n, v in plan.install))
+        say("== " + tr("installing {packages}").format(packages=", ".join(f"{n} {v}" for n, v in plan.install)))
         step(20)
         target.mkdir(parents=True, exist_ok=True)
         for stale in _stale_dist_infos(target, plan):

@@ -6,14 +6,16 @@ one shown while dragging, and that one is removed in ``deactivate``/``cleanup``.
 """
 from __future__ import annotations
 
-from qgis.core import QgsPointXY, QgsRectangle, QgsWkbTypes
+from qgis.core import QgsPointXY, QgsRectangle
 from qgis.gui import QgsMapTool, QgsMapToolEmitPoint, QgsRubberBand
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 
+from .. import compat
+
 
 def roi_rubber_band(canvas, polygon: bool = True) -> QgsRubberBand:
-    rb = QgsRubberBand(canvas, QgsWkbTypes.PolygonGeometry if polygon else QgsWkbTypes.PointGeometry)
+    rb = QgsRubberBand(canvas, compat.GEOMETRY_POLYGON if polygon else compat.GEOMETRY_POINT)
     rb.setColor(QColor(255, 60, 0, 220))
     rb.setFillColor(QColor(255, 60, 0, 40))
     rb.setWidth(2)
@@ -30,25 +32,25 @@ class RectangleMapTool(QgsMapTool):
         self.canvas = canvas
         self.start = None
         self.band = None
-        self.setCursor(Qt.CrossCursor)
+        self.setCursor(Qt.CursorShape.CrossCursor)
 
     def canvasPressEvent(self, e):  # noqa: N802
-        self.start = self.toMapCoordinates(e.pos())
-        self._band().reset(QgsWkbTypes.PolygonGeometry)
+        self.start = e.mapPoint()
+        self._band().reset(compat.GEOMETRY_POLYGON)
 
     def canvasMoveEvent(self, e):  # noqa: N802
         if self.start is None:
             return
-        self._show(QgsRectangle(self.start, self.toMapCoordinates(e.pos())))
+        self._show(QgsRectangle(self.start, e.mapPoint()))
 
     def canvasReleaseEvent(self, e):  # noqa: N802
         if self.start is None:
             return
-        rect = QgsRectangle(self.start, self.toMapCoordinates(e.pos()))
+        rect = QgsRectangle(self.start, e.mapPoint())
         rect.normalize()
         self.start = None
         if self.band is not None:
-            self.band.reset(QgsWkbTypes.PolygonGeometry)
+            self.band.reset(compat.GEOMETRY_POLYGON)
         if rect.width() > 0 and rect.height() > 0:
             self.rectangleDrawn.emit(rect)
 
@@ -59,7 +61,7 @@ class RectangleMapTool(QgsMapTool):
 
     def _show(self, rect: QgsRectangle) -> None:
         b = self._band()
-        b.reset(QgsWkbTypes.PolygonGeometry)
+        b.reset(compat.GEOMETRY_POLYGON)
         for x, y in ((rect.xMinimum(), rect.yMinimum()), (rect.xMinimum(), rect.yMaximum()),
                      (rect.xMaximum(), rect.yMaximum()), (rect.xMaximum(), rect.yMinimum())):
             b.addPoint(QgsPointXY(x, y), False)
@@ -73,7 +75,7 @@ class RectangleMapTool(QgsMapTool):
     def cleanup(self) -> None:
         self.start = None
         if self.band is not None:
-            self.band.reset(QgsWkbTypes.PolygonGeometry)
+            self.band.reset(compat.GEOMETRY_POLYGON)
             self.canvas.scene().removeItem(self.band)
             self.band = None
 
@@ -86,7 +88,7 @@ class PointMapTool(QgsMapToolEmitPoint):
     def __init__(self, canvas):
         super().__init__(canvas)
         self.canvasClicked.connect(lambda p, _b: self.pointClicked.emit(QgsPointXY(p)))
-        self.setCursor(Qt.CrossCursor)
+        self.setCursor(Qt.CursorShape.CrossCursor)
 
     def cleanup(self) -> None:
         pass

@@ -5,8 +5,8 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QTableWidgetItem
 
+from .. import settings as S
 from . import load_ui
-from . import settings as S
 
 FORM, BASE = load_ui("settings")
 
@@ -16,7 +16,7 @@ class SettingsDialog(BASE, FORM):
         super().__init__(parent)
         self.setupUi(self)
         for w in (self.fileLocalData, self.fileCache, self.fileOutDir):
-            w.setStorageMode(QgsFileWidget.GetDirectory)
+            w.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.load()
         self.buttonBox.accepted.connect(self.accept)
         self.buttonBox.rejected.connect(self.reject)
@@ -34,7 +34,7 @@ class SettingsDialog(BASE, FORM):
         self.tblWeights.setRowCount(len(models))
         for i, m in enumerate(models):
             item = QTableWidgetItem(m)
-            item.setFlags(item.flags() & ~Qt.ItemIsEditable)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.tblWeights.setItem(i, 0, item)
             self.tblWeights.setItem(i, 1, QTableWidgetItem(S.weights_path(m) or ""))
 

@@ -1,76 +1,81 @@
 """Dock tab "Super-resolution": runs the "Super-resolve raster layer" algorithm on a raster layer."""
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from qgis.core import Qgis, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout
 
+from .. import compat
+from .. import settings as S
+from ..i18n import tr
 from ..processing import common
-from ..processing.alg_superres import METHODS, S2_BANDS, SuperResolveRasterAlgorithm
-from . import settings as S
-from .alg_tab import AlgorithmTab
+from ..processing.alg_superres import METHODS, S2_BANDS
+from ..results import Done
+from .alg_tab import AlgorithmTab, output_layer
 
 
 class SuperResTab(AlgorithmTab):
+    KIND = "superres"
     ALG_ID = "rs_embed:superresolve_raster"
-    ALG_CLASS = SuperResolveRasterAlgorithm
 
     def __init__(self, iface, parent=None):
         super().__init__(iface, parent)
         self.setObjectName("RsEmbedSuperResTab")
         lay = QVBoxLayout(self)
-        intro = QLabel("Super-resolve a Sentinel-2 raster 10x (10 m → 1 m). Same algorithm as "
-                       "Processing → RS Embed → Super-resolution.")
+        intro = QLabel(tr("Super-resolve a Sentinel-2 raster 10x (10 m → 1 m). Same algorithm as "
+                          "Processing → RS Embed → Super-resolution."))
         intro.setWordWrap(True)
         lay.addWidget(intro)
         form = QFormLayout()
         self.cmbLayer = QgsMapLayerComboBox()
-        self.cmbLayer.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        form.addRow("Input raster (10 m)", self.cmbLayer)
+        self.cmbLayer.setFilters(compat.LAYER_FILTER_RASTER)
+        form.addRow(tr("Input raster (10 m)"), self.cmbLayer)
         self.cmbMethod = QComboBox()
         for i, (_, _random, label) in enumerate(METHODS):
-            self.cmbMethod.addItem(label, i)
-        form.addRow("Method", self.cmbMethod)
+            self.cmbMethod.addItem(tr(label), i)
+        form.addRow(tr("Method"), self.cmbMethod)
         self.editBands = QLineEdit()
-        self.editBands.setPlaceholderText("empty: found by name (or all bands in order)")
-        self.editBands.setToolTip(f"Band numbers of the source bands for {S2_BANDS}, in this order, e.g. "
-                                  "2,3,4,5,6,7,8,9,12,13. The baselines interpolate the bands listed.")
-        form.addRow("Source bands", self.editBands)
+        self.editBands.setPlaceholderText(tr("empty: found by name (or all bands in order)"))
+        self.editBands.setToolTip(tr("Band numbers of the source bands for {bands}, in this order, e.g. "
+                                     "2,3,4,5,6,7,8,9,12,13. The baselines interpolate the bands listed.")
+                                  .format(bands=S2_BANDS))
+        form.addRow(tr("Source bands"), self.editBands)
         self.fileWeights = QgsFileWidget()
-        self.fileWeights.setStorageMode(QgsFileWidget.GetFile)
+        self.fileWeights.setStorageMode(QgsFileWidget.StorageMode.GetFile)
         self.fileWeights.setFilter("safetensors (*.safetensors *.safetensors.index.json);;All files (*)")
-        self.fileWeights.setToolTip("A .safetensors file, the index json or any shard of a sharded "
-                                    "checkpoint. Empty: the weights/s2x10 setting, then "
-                                    "RS_EMBED_S2X10_WEIGHTS.")
-        form.addRow("Weights file", self.fileWeights)
+        self.fileWeights.setToolTip(tr("A .safetensors file, the index json or any shard of a sharded "
+                                       "checkpoint. Empty: the weights/s2x10 setting, then "
+                                       "RS_EMBED_S2X10_WEIGHTS."))
+        form.addRow(tr("Weights file"), self.fileWeights)
         self.spinTile = QSpinBox()
         self.spinTile.setRange(8, 4096)
         self.spinTile.setValue(128)
         self.spinTile.setSuffix(" px")
-        form.addRow("Tile (input pixels)", self.spinTile)
+        form.addRow(tr("Tile (input pixels)"), self.spinTile)
         self.spinOverlap = QSpinBox()
         self.spinOverlap.setRange(0, 2047)
         self.spinOverlap.setValue(32)
         self.spinOverlap.setSuffix(" px")
-        form.addRow("Overlap", self.spinOverlap)
+        form.addRow(tr("Overlap"), self.spinOverlap)
         self.cmbDevice = QComboBox()
         self.cmbDevice.addItems(common.DEVICES)
         self.cmbDevice.setCurrentText(S.get("device", "auto") or "auto")
-        form.addRow("Device", self.cmbDevice)
+        form.addRow(tr("Device"), self.cmbDevice)
         self.fileOut = QgsFileWidget()
-        self.fileOut.setStorageMode(QgsFileWidget.SaveFile)
+        self.fileOut.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.fileOut.setFilter("GeoTIFF (*.tif *.tiff)")
-        self.fileOut.setToolTip("Empty: <output folder setting>/<layer>_sr_1m.tif")
-        form.addRow("Output GeoTIFF", self.fileOut)
+        self.fileOut.setToolTip(tr("Empty: <output folder setting>/<layer>_sr_1m.tif"))
+        form.addRow(tr("Output GeoTIFF"), self.fileOut)
         lay.addLayout(form)
-        self.lblRandom = QLabel("<b style='color:#b00000'>RANDOM weights: the output only tests the "
-                                "plumbing and is not a super-resolved image.</b>")
+        self.lblRandom = QLabel("<b style='color:#b00000'>" + tr("RANDOM weights: the output only tests the "
+                                                                 "plumbing and is not a super-resolved image.")
+                                + "</b>")
         self.lblRandom.setWordWrap(True)
         lay.addWidget(self.lblRandom)
         self.add_run_row(lay)
@@ -93,10 +98,11 @@ class SuperResTab(AlgorithmTab):
     def parameters(self) -> dict[str, Any]:
         layer = self.cmbLayer.currentLayer()
         if layer is None:
-            raise ValueError("no input raster: add a Sentinel-2 raster layer and pick it")
+            raise ValueError(tr("no input raster: add a Sentinel-2 raster layer and pick it"))
         if layer.providerType() != "gdal":
-            raise ValueError(f"the input layer {layer.name()!r} is a {layer.providerType()!r} layer; "
-                             "save it as a GeoTIFF first (super-resolution reads files through GDAL)")
+            raise ValueError(tr("the input layer {name!r} is a {provider!r} layer; save it as a GeoTIFF first "
+                                "(super-resolution reads files through GDAL)").format(
+                                    name=layer.name(), provider=layer.providerType()))
         idx = self.cmbMethod.currentIndex()
         method, random_w, _ = METHODS[idx]
         out = self.fileOut.filePath().strip()
@@ -106,9 +112,9 @@ class SuperResTab(AlgorithmTab):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         self._run_info = {"layer_name": layer.name(), "method": method, "random": random_w}
         params: dict[str, Any] = {
-            "INPUT": layer.source().split("|")[0], "METHOD": idx,
+            "INPUT": layer, "METHOD": idx,
             "TILE": self.spinTile.value(), "OVERLAP": self.spinOverlap.value(),
-            "DEVICE": self.cmbDevice.currentText(), "OUTPUT": out}
+            "DEVICE": self.cmbDevice.currentText(), "OUTPUT": output_layer(out)}
         bands = self.bands(layer.bandCount())
         if bands:
             params["BANDS"] = bands
@@ -126,33 +132,27 @@ class SuperResTab(AlgorithmTab):
             try:
                 b = int(tok)
             except ValueError:
-                raise ValueError(f"source band {tok.strip()!r} is not a band number "
-                                 f"(expected numbers 1..{count}, comma separated)") from None
+                raise ValueError(tr("source band {band!r} is not a band number "
+                                    "(expected numbers 1..{count}, comma separated)").format(
+                                        band=tok.strip(), count=count)) from None
             if not 1 <= b <= count:
-                raise ValueError(f"source band {b} does not exist: the layer has bands 1..{count}")
+                raise ValueError(tr("source band {band} does not exist: the layer has bands 1..{count}").format(
+                    band=b, count=count))
             out.append(b)
         return out
 
-    def add_results(self, results: dict[str, Any]) -> list:
+    def done(self, results: dict[str, Any], load_layers) -> Done:
         path = results.get("OUTPUT")
         if not path or not os.path.exists(path):
-            raise ValueError(f"the algorithm returned no output file ({path!r})")
+            raise ValueError(tr("the algorithm returned no output file ({path!r})").format(path=path))
         info = self._run_info
         meta = json.loads(results.get("METADATA") or "{}")
         random_w = bool(meta.get("random_weights") or info.get("random"))
-        name = f"{info.get('layer_name', 'raster')} 1 m ({info.get('method')}" + (
-            ", RANDOM weights)" if random_w else ")")
-        lyr = QgsRasterLayer(path, name, "gdal")
-        if not lyr.isValid():
-            raise ValueError(f"cannot open {path!r} as a raster layer")
-        md = lyr.metadata()
-        md.setAbstract(("RANDOM WEIGHTS: not a super-resolved image.\n" if random_w else "")
-                       + json.dumps(meta, indent=1, default=str))
-        lyr.setMetadata(md)
-        QgsProject.instance().addMapLayer(lyr)
-        self.lblStatus.setText(f"Wrote {path}")
         if random_w:
-            self._msg(f"{name}: ran with RANDOM weights, the output only tests the plumbing.", Qgis.Warning)
+            message = tr("{layer} 1 m ({method}): ran with RANDOM weights, the output only tests the "
+                         "plumbing.").format(layer=info.get("layer_name"), method=info.get("method"))
         else:
-            self._msg(f"{name} added ({meta.get('seconds', '?')} s).", Qgis.Success, 5)
-        return [lyr]
+            message = tr("{layer} 1 m ({method}) added ({seconds} s).").format(
+                layer=info.get("layer_name"), method=info.get("method"), seconds=meta.get("seconds", "?"))
+        return Done("superres", message, load_layers, data={"output": path, "meta": meta},
+                    report_html=html.escape(tr("Wrote {path}").format(path=path)), warning=random_w)

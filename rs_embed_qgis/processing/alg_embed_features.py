@@ -3,11 +3,14 @@
 Points become square ``PointBuffer`` ROIs, other geometries the lon/lat bounding box of
 their outline. Outputs: a polygon layer (ROI footprints in the input layer's CRS) with
 the pooled vector as attributes ``e0..eN``, keyed by ``input_fid``; and/or a folder of
-grid GeoTIFFs named after a field. Nothing is written until every embedding is computed,
-so a cancelled or failed run leaves no partial outputs.
+grid GeoTIFFs named after a field (with ``GRID_PCA``, each with its PCA RGB GeoTIFF). Nothing
+is written until every embedding is computed, so a cancelled or failed run leaves no partial
+outputs. The dock's Embeddings tab runs this algorithm for points and selected features;
+loaded outputs are styled and grouped by the post-processors of ``processing/outputs.py``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,9 +22,9 @@ from qgis.core import (
     QgsFeatureSink,
     QgsField,
     QgsFields,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
@@ -29,15 +32,15 @@ from qgis.core import (
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from .. import compat
 from ..engine import OutputSpec
 from ..engine.embedding import roi_footprint
 from ..engine.errors import Cancelled, RsEmbedError
 from ..engine.names import file_stems
-from ..engine.pipeline import EmbedRequest, run_embed
+from ..engine.pipeline import run_embed
+from ..i18n import tr
 from ..jobs import save_grid
 from . import common
 
@@ -49,25 +52,33 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     POOLING = "POOLING"
     SKIP_FAILED = "SKIP_FAILED"
     VECTOR_LAYOUT = "VECTOR_LAYOUT"
+    GRID_PCA = "GRID_PCA"
+    ADD_GRIDS = "ADD_GRIDS"
     # column limits of common formats (fields besides the vector: input_fid, name, model;
     # GeoPackage/SQLite: 2000 columns including fid and geometry; shapefile: 255 fields)
     MAX_FIELDS = {".gpkg": 1998, ".sqlite": 1998, ".shp": 255, ".dbf": 255}
+
+    def __init__(self):
+        super().__init__()
+        self._written: dict = {}
 
     def name(self):
         return "embed_features"
 
     def displayName(self):
-        return "Embed features (vector layer of ROIs)"
+        return tr("Embed features (vector layer of ROIs)")
 
     def shortHelpString(self):
-        return (
+        return tr(
             "One embedding per feature. Points become square ROIs of half-side BUFFER metres "
             "(or BUFFER_FIELD per point); polygons and lines their bounding box in EPSG:4326. "
             "Layers in any CRS are reprojected.<br>"
             "<b>Outputs</b>: a polygon layer in the input layer's CRS (each ROI's pixel footprint) "
             "with fields <i>input_fid</i>, <i>name</i>, <i>model</i> and <i>e0..eN</i> (the pooled "
             "vector), and/or a folder of grid GeoTIFFs, one per feature, named after NAME_FIELD "
-            "(made file-safe and unique). Invalid or empty geometries are skipped with a warning or "
+            "(made file-safe and unique; with GRID_PCA each also gets <i>&lt;name&gt;_pca.tif</i>, its "
+            "first three principal components). ADD_GRIDS adds the grids to the project when the run "
+            "finishes. Invalid or empty geometries are skipped with a warning or "
             "fail the run (INVALID_GEOMETRY). Cancelling leaves no partial outputs.<br><br>"
             "<b>Example</b> (bundled sample; paths relative to the plugin folder):<br>"
             "<code>qgis_process run rs_embed:embed_features -- "
@@ -80,72 +91,74 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         common.add_model_params(self)
         common.add_time_params(self)
         self.addParameter(QgsProcessingParameterEnum(
-            self.POOLING, "Pooling of the vector", options=["mean", "max"], defaultValue="mean",
+            self.POOLING, tr("Pooling of the vector"), options=["mean", "max"], defaultValue="mean",
             usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.GRID_SCALE, "Grid cell size (m) of the grid GeoTIFFs", QgsProcessingParameterNumber.Double,
+            self.GRID_SCALE, tr("Grid cell size (m) of the grid GeoTIFFs"), compat.NUMBER_DOUBLE,
             defaultValue=100.0, minValue=0.1))
         self.addParameter(QgsProcessingParameterEnum(
             self.VECTOR_LAYOUT,
-            "Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)",
+            tr("Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)"),
             options=["columns", "json"], defaultValue="columns", usesStaticStrings=True))
         self.addParameter(common.advanced(QgsProcessingParameterBoolean(
-            self.SKIP_FAILED, "Skip features the engine cannot embed (e.g. outside the data), with a warning",
+            self.SKIP_FAILED, tr("Skip features the engine cannot embed (e.g. outside the data), with a warning"),
             defaultValue=False)))
+        self.addParameter(common.advanced(QgsProcessingParameterBoolean(
+            self.GRID_PCA, tr("Also write each grid's first three principal components (<name>_pca.tif)"),
+            defaultValue=False)))
+        self.addParameter(common.advanced(QgsProcessingParameterBoolean(
+            self.ADD_GRIDS, tr("Add the grid GeoTIFFs to the project when the run finishes"), defaultValue=True)))
         common.add_sensor_params(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Embeddings (pooled vectors)", type=QgsProcessing.TypeVectorPolygon,
+            self.OUTPUT, tr("Embeddings (pooled vectors)"), type=compat.SOURCE_VECTOR_POLYGON,
             optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFolderDestination(
-            self.GRID_FOLDER, "Folder of grid GeoTIFFs (one per feature)", optional=True,
+            self.GRID_FOLDER, tr("Folder of grid GeoTIFFs (one per feature)"), optional=True,
             createByDefault=False))
-        self.addOutput(QgsProcessingOutputNumber("COUNT", "Features embedded"))
-        self.addOutput(QgsProcessingOutputNumber("SKIPPED", "Features skipped"))
-        self.addOutput(QgsProcessingOutputString("METADATA", "Run metadata (JSON)"))
+        self.addOutput(QgsProcessingOutputNumber("COUNT", tr("Features embedded")))
+        self.addOutput(QgsProcessingOutputNumber("SKIPPED", tr("Features skipped")))
+        self.addOutput(QgsProcessingOutputString("METADATA", tr("Run metadata (JSON)")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - QGIS API, main thread
+        ok, why = common.check_time_and_sensor(self, parameters, context)
+        return (ok, why) if not ok else super().checkParameterValues(parameters, context)
+
+    def request(self, parameters, context):
+        """The engine request of the pooled pass these parameters run (the dock shows it)."""
+        rois = common.rois_from(self, parameters, context, QgsProcessingFeedback())
+        return common.embed_request(self, parameters, context, [r.spatial for r in rois], self._pooled(parameters,
+                                                                                                    context))
+
+    def _pooled(self, parameters, context):
+        return OutputSpec.pooled(self.parameterAsEnumString(parameters, self.POOLING, context))
 
     def processAlgorithm(self, parameters, context, feedback):
         want_vec = parameters.get(self.OUTPUT) not in (None, "")
         grid_dir = self.parameterAsString(parameters, self.GRID_FOLDER, context) \
             if parameters.get(self.GRID_FOLDER) not in (None, "") else ""
         if not want_vec and not grid_dir:
-            raise QgsProcessingException("choose at least one output: OUTPUT (vector layer) or "
-                                         "GRID_FOLDER (grid GeoTIFFs)")
+            raise QgsProcessingException(tr("choose at least one output: OUTPUT (vector layer) or "
+                                            "GRID_FOLDER (grid GeoTIFFs)"))
         layout = self.parameterAsEnumString(parameters, self.VECTOR_LAYOUT, context)
-        try:
-            rois = common.rois_from(self, parameters, context, feedback)
-        except Cancelled:
-            return {}
+        grid_pca = self.parameterAsBool(parameters, self.GRID_PCA, context)
         n_in = self.parameterAsSource(parameters, "INPUT", context).featureCount()
-        model = self.parameterAsEnumString(parameters, "MODEL", context)
-        backend = self.parameterAsEnumString(parameters, "BACKEND", context)
-        folder = self.parameterAsFile(parameters, "DATA_FOLDER", context) or None
-        device = self.parameterAsEnumString(parameters, "DEVICE", context)
         skipped = {}
-
-        def on_error(i, exc):
-            skipped[i] = exc
-            feedback.reportError(f"feature {rois[i].fid} ({rois[i].name}): {exc}; skipped",
-                                 fatalError=False)
-
         stage = None
         try:
-            from ..engine import get_embedder
+            pooled = self._pooled(parameters, context)
+            rois = common.rois_from(self, parameters, context, feedback)
+            base = common.embed_request(self, parameters, context, [r.spatial for r in rois], pooled)
 
-            temporal = common.temporal_from(self, parameters, context)
-            mopts = common.model_options_for(
-                    model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
-            sensor = common.sensor_from(self, parameters, context,
-                                        get_embedder(model, device=device, model_options=mopts or None)
-                                        .default_sensor())
-            base = dict(model=model, spatials=[r.spatial for r in rois], temporal=temporal, sensor=sensor,
-                        backend=backend, device=device,
-                        input_prep=self.parameterAsEnumString(parameters, "INPUT_PREP", context),
-                        model_options=mopts, provider_options=common.provider_options(backend, folder))
-            feedback.pushInfo(f"{len(rois)} ROI(s) from {n_in} feature(s); {model} ({backend}), "
-                              f"window {common.describe_temporal(temporal)}")
+            def on_error(i, exc):
+                skipped[i] = exc
+                feedback.reportError(tr("feature {fid} ({name}): {error}; skipped").format(
+                    fid=rois[i].fid, name=rois[i].name, error=exc), fatalError=False)
+
+            feedback.pushInfo(tr("{n} ROI(s) from {n_in} feature(s); {model} ({backend}), window {window}").format(
+                n=len(rois), n_in=n_in, model=base.model, backend=base.backend,
+                window=common.describe_temporal(base.temporal)))
             handler = on_error if self.parameterAsBool(parameters, self.SKIP_FAILED, context) else None
-            pooling = self.parameterAsEnumString(parameters, self.POOLING, context)
-            passes = [("pooled", OutputSpec.pooled(pooling))] if want_vec else []
+            passes = [("pooled", pooled)] if want_vec else []
             if grid_dir:
                 passes.append(("grid", OutputSpec.grid(
                     scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))))
@@ -156,18 +169,18 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 stage = Path(tempfile.mkdtemp(prefix=".rs_embed_partial_", dir=grid_dir))
             for k, (kind, output) in enumerate(passes):
                 lo, span = 5 + 90 * k / len(passes), 90 / len(passes)
-                feedback.pushInfo(f"{kind} embeddings...")
+                feedback.pushInfo(tr("{kind} embeddings...").format(kind=kind))
                 results[kind] = run_embed(
-                    EmbedRequest(output=output, **base),
+                    dataclasses.replace(base, output=output),
                     progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
                                                              feedback.pushDebugInfo(m)),
                     is_cancelled=feedback.isCanceled, on_error=handler,
-                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb)) if kind == "grid" else None)
+                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb, grid_pca)) if kind == "grid" else None)
             if feedback.isCanceled():
                 raise Cancelled("cancelled by the user")
         except Cancelled:
             self._drop(stage)
-            feedback.pushInfo("cancelled; nothing was written")
+            feedback.pushInfo(tr("cancelled; nothing was written"))
             return {}
         except (RsEmbedError, ValueError) as exc:
             self._drop(stage)
@@ -176,7 +189,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             self._drop(stage)
             raise
         try:
-            return self._finish(parameters, context, feedback, model, rois, results, passes, n_in,
+            return self._finish(parameters, context, feedback, base.model, rois, results, passes, n_in,
                                 want_vec, grid_dir, stage, layout)
         finally:
             self._drop(stage)
@@ -192,38 +205,59 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             made.rmdir()
 
     @staticmethod
-    def _stage_grid(stage, i, emb):
-        """Write one grid to the staging folder now; keep its path and meta, not the array."""
-        path = stage / f"{i}.tif"
-        save_grid(emb, path)
-        return _Staged(path, emb.meta)
+    def _stage_grid(stage, i, emb, pca):
+        """Write one grid (and its PCA) to the staging folder now; keep paths and meta, not the array."""
+        res = save_grid(emb, stage / f"{i}.tif", pca=stage / f"{i}_pca.tif" if pca else None)
+        return _Staged(Path(res["geotiff"]), Path(res["pca"]) if pca else None, res.get("pca_info"), emb.meta)
 
     def _finish(self, parameters, context, feedback, model, rois, results, passes, n_in,
                 want_vec, grid_dir, stage, layout):
         # an ROI failing in one pass is dropped from both, so the outputs describe the same features
         ok = [i for i in range(len(rois)) if all(results[k][i] is not None for k in results)]
         if not ok:
-            raise QgsProcessingException("no feature could be embedded (see the warnings above)")
+            raise QgsProcessingException(tr("no feature could be embedded (see the warnings above)"))
         out = {"COUNT": len(ok), "SKIPPED": n_in - len(ok)}
         first = results[passes[0][0]][ok[0]]
         common.warn_random_weights(feedback, first.meta)
         dim = int(first.array.shape[0]) if want_vec else 0
         if want_vec and layout == "columns":
             self._check_width(parameters, context, dim)
+        grids = []
         if grid_dir:
             try:
-                out[self.GRID_FOLDER] = self._publish_grids(grid_dir, stage, [rois[i] for i in ok],
-                                                            [results["grid"][i] for i in ok], feedback)
+                out[self.GRID_FOLDER], grids = self._publish_grids(
+                    grid_dir, [rois[i] for i in ok], [results["grid"][i] for i in ok], feedback)
             except Cancelled:
-                feedback.pushInfo("cancelled; nothing was written")
+                feedback.pushInfo(tr("cancelled; nothing was written"))
                 return {}
         if want_vec:
             out[self.OUTPUT] = self._write_vectors(parameters, context, model, [rois[i] for i in ok],
                                                    [results["pooled"][i] for i in ok], layout)
+        written = [p for _, g in grids for p in (g["geotiff"], g.get("pca"))]
+        if out.get(self.OUTPUT) and Path(str(out[self.OUTPUT]).split("|")[0]).is_file():
+            written.append(str(out[self.OUTPUT]).split("|")[0])
+        if common.drop_if_cancelled(feedback, written):
+            return {}
         out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok))
+        self._written = {"pooled": out.get(self.OUTPUT), "meta": first.meta, "grids": grids,
+                         "add_grids": self.parameterAsBool(parameters, self.ADD_GRIDS, context)}
         feedback.setProgress(100)
-        feedback.pushInfo(f"{len(ok)} feature(s) embedded, {n_in - len(ok)} skipped")
+        feedback.pushInfo(tr("{ok} feature(s) embedded, {skipped} skipped").format(ok=len(ok), skipped=n_in - len(ok)))
         return out
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API, main thread
+        w = self._written
+        if w:
+            from .. import layers as L
+            from . import outputs
+
+            group = outputs.RunGroup(L.run_name(w["meta"]))
+            if w["pooled"]:
+                outputs.style_pooled(context, w["pooled"], w["meta"], group)
+            if w["add_grids"]:
+                for roi_name, grid in w["grids"]:
+                    outputs.style_grid(context, grid, roi_name=roi_name, group=group, output_name=self.GRID_FOLDER)
+        return {}
 
     def _check_width(self, parameters, context, dim):
         """Fail before writing anything if the output format cannot hold D + 3 fields."""
@@ -232,26 +266,26 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         text = str(dest.staticValue() if hasattr(dest, "staticValue") else dest).lower()
         limit = next((n for ext, n in self.MAX_FIELDS.items() if text.split("|")[0].endswith(ext)), None)
         if limit is not None and dim + 3 > limit:
-            raise QgsProcessingException(
-                f"the {dim}-dimensional vectors need {dim + 3} fields, more than this output format "
-                f"holds ({limit}); choose VECTOR_LAYOUT=json (one JSON array field), another format "
-                "(e.g. a memory layer or GeoParquet), or the grid/export outputs")
+            raise QgsProcessingException(tr(
+                "the {dim}-dimensional vectors need {n} fields, more than this output format "
+                "holds ({limit}); choose VECTOR_LAYOUT=json (one JSON array field), another format "
+                "(e.g. a memory layer or GeoParquet), or the grid/export outputs").format(dim=dim, n=dim + 3,
+                                                                                        limit=limit))
 
     def _write_vectors(self, parameters, context, model, rois, embs, layout="columns"):
         source = self.parameterAsSource(parameters, "INPUT", context)
         crs = source.sourceCrs() if source.sourceCrs().isValid() else common.WGS84
         dim = int(embs[0].array.shape[0])
         fields = QgsFields()
-        fields.append(QgsField("input_fid", QVariant.LongLong))
-        fields.append(QgsField("name", QVariant.String))
-        fields.append(QgsField("model", QVariant.String))
+        fields.append(QgsField("input_fid", compat.field_type("int64")))
+        fields.append(QgsField("name", compat.field_type("string")))
+        fields.append(QgsField("model", compat.field_type("string")))
         if layout == "json":
-            fields.append(QgsField("embedding", QVariant.String))
+            fields.append(QgsField("embedding", compat.field_type("string")))
         else:
             for j in range(dim):
-                fields.append(QgsField(f"e{j}", QVariant.Double))
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                          QgsWkbTypes.Polygon, crs)
+                fields.append(QgsField(f"e{j}", compat.field_type("double")))
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields, compat.WKB_POLYGON, crs)
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         for roi, emb in zip(rois, embs, strict=True):
@@ -264,14 +298,15 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 f.setAttributes([roi.fid, roi.name, model, json.dumps(vec)])
             else:
                 f.setAttributes([roi.fid, roi.name, model] + vec)
-            if not sink.addFeature(f, QgsFeatureSink.FastInsert):
+            if not sink.addFeature(f, QgsFeatureSink.Flag.FastInsert):
                 err = sink.lastError() if hasattr(sink, "lastError") else ""
-                raise QgsProcessingException(
-                    f"could not write feature {roi.fid} ({roi.name}) to the output: {err or 'write failed'}")
+                raise QgsProcessingException(tr("could not write feature {fid} ({name}) to the output: {error}")
+                                             .format(fid=roi.fid, name=roi.name, error=err or "write failed"))
         return dest
 
-    def _publish_grids(self, grid_dir, stage, rois, staged, feedback):
-        """Move the staged GeoTIFFs to their final names together, at the very end."""
+    def _publish_grids(self, grid_dir, rois, staged, feedback):
+        """Move the staged GeoTIFFs to their final names together, at the very end; returns the
+        folder and, per ROI, its name and written files (``save_grid``'s result plus meta)."""
         dest = Path(grid_dir)
         stems = file_stems([r.name for r in rois])
         if feedback.isCanceled():
@@ -279,17 +314,24 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         taken = {p.name.lower() for p in dest.iterdir()}
         overwritten = [s for s in stems if f"{s}.tif".lower() in taken]
         if overwritten:
-            feedback.pushInfo(f"replacing {len(overwritten)} existing GeoTIFF(s) in {dest}")
-        for stem, st in zip(stems, staged, strict=True):
-            os.replace(st.path, dest / f"{stem}.tif")
-        feedback.pushInfo(f"{len(stems)} grid GeoTIFF(s) written to {dest}")
-        return str(dest)
+            feedback.pushInfo(tr("replacing {n} existing GeoTIFF(s) in {folder}").format(n=len(overwritten),
+                                                                                         folder=dest))
+        grids = []
+        for roi, stem, st in zip(rois, stems, staged, strict=True):
+            grid = {"geotiff": str(dest / f"{stem}.tif"), "meta": st.meta}
+            os.replace(st.path, grid["geotiff"])
+            if st.pca is not None:
+                grid.update(pca=str(dest / f"{stem}_pca.tif"), pca_info=st.pca_info)
+                os.replace(st.pca, grid["pca"])
+            grids.append((roi.name, grid))
+        feedback.pushInfo(tr("{n} grid GeoTIFF(s) written to {folder}").format(n=len(stems), folder=dest))
+        return str(dest), grids
 
 
 class _Staged:
-    """A grid already written to the staging folder (path + metadata, no array)."""
+    """A grid already written to the staging folder (paths + metadata, no array)."""
 
-    __slots__ = ("path", "meta")
+    __slots__ = ("path", "pca", "pca_info", "meta")
 
-    def __init__(self, path, meta):
-        self.path, self.meta = path, meta
+    def __init__(self, path, pca, pca_info, meta):
+        self.path, self.pca, self.pca_info, self.meta = path, pca, pca_info, meta

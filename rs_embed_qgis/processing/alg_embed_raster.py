@@ -22,9 +22,12 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .. import compat
+from .. import settings as S
 from ..engine import OutputSpec, TemporalSpec
 from ..engine.errors import RsEmbedError
 from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
+from ..i18n import tr
 from ..jobs import save_grid
 from . import common
 
@@ -39,14 +42,18 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     QUICKLOOK = "QUICKLOOK"
 
+    def __init__(self):
+        super().__init__()
+        self._written: dict = {}
+
     def name(self):
         return "embed_raster"
 
     def displayName(self):
-        return "Embed raster layer (your own pixels)"
+        return tr("Embed raster layer (your own pixels)")
 
     def shortHelpString(self):
-        return (
+        return tr(
             "Embeds the pixels of a raster layer you already have (no download) into a grid "
             "GeoTIFF on the layer's CRS.<br>"
             "<b>Band mapping</b>: MODEL_BAND=LAYER_BAND pairs, e.g. <code>B4=3,B3=2,B2=1</code> (1-based "
@@ -61,27 +68,27 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "BAND_MAP=B4=3,B3=2,B2=1 GRID_SCALE=100 OUTPUT=/tmp/raster_emb.tif</code>")
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Raster layer"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Raster layer")))
         common.add_model_params(self, data_folder=False)
         self.addParameter(QgsProcessingParameterString(
-            self.BAND_MAP, "Band mapping MODEL_BAND=LAYER_BAND (e.g. B4=3,B3=2,B2=1; empty: automatic)",
+            self.BAND_MAP, tr("Band mapping MODEL_BAND=LAYER_BAND (e.g. B4=3,B3=2,B2=1; empty: automatic)"),
             defaultValue="", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SCALE_FACTOR, "Multiply pixel values by (to reach reflectance x 10000)",
-            QgsProcessingParameterNumber.Double, defaultValue=1.0))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Only this extent (empty: whole layer)",
+            self.SCALE_FACTOR, tr("Multiply pixel values by (to reach reflectance x 10000)"),
+            compat.NUMBER_DOUBLE, defaultValue=1.0))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Only this extent (empty: whole layer)"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterString(
-            self.DATE, "Acquisition date YYYY-MM-DD (for models that use time; empty: none)",
+            self.DATE, tr("Acquisition date YYYY-MM-DD (for models that use time; empty: none)"),
             defaultValue="", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.GRID_SCALE, "Grid cell size (m, or layer units) of the output",
-            QgsProcessingParameterNumber.Double, defaultValue=100.0, minValue=0.0001))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Embedding grid"))
+            self.GRID_SCALE, tr("Grid cell size (m, or layer units) of the output"),
+            compat.NUMBER_DOUBLE, defaultValue=100.0, minValue=0.0001))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Embedding grid")))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.QUICKLOOK, "PCA quick-look (PNG)", fileFilter="PNG files (*.png)", optional=True,
+            self.QUICKLOOK, tr("PCA quick-look (PNG)"), fileFilter="PNG files (*.png)", optional=True,
             createByDefault=False))
-        self.addOutput(QgsProcessingOutputString("METADATA", "Run metadata (JSON)"))
+        self.addOutput(QgsProcessingOutputString("METADATA", tr("Run metadata (JSON)")))
 
     def processAlgorithm(self, parameters, context, feedback):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -93,7 +100,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 "a GeoTIFF (Export > Save As) and embed that file")
         path = layer.source().split("|")[0]
         model = self.parameterAsEnumString(parameters, "MODEL", context)
-        device = self.parameterAsEnumString(parameters, "DEVICE", context)
+        device = S.device_for(model, self.parameterAsEnumString(parameters, "DEVICE", context))
         out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         quicklook = self.parameterAsFileOutput(parameters, self.QUICKLOOK, context) or None
         try:
@@ -101,8 +108,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             from ..engine.geo import utm_epsg
             from ..engine.geoio import raster_info
 
-            mopts = common.model_options_for(
-                    model, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_from(self, parameters, context, model)
             embedder = get_embedder(model, device=device, model_options=mopts or None)
             sensor = embedder.default_sensor()
             model_bands = list(sensor.bands) if sensor is not None else []
@@ -131,7 +137,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                          scale=self.parameterAsDouble(parameters, self.SCALE_FACTOR, context),
                                          bounds=bounds, bounds_crs=bounds_crs, dst_crs=dst_crs)
             if data["data"].shape[-1] < 1 or data["data"].shape[-2] < 1:
-                raise QgsProcessingException("the extent does not overlap the layer")
+                raise QgsProcessingException(tr("the extent does not overlap the layer"))
             if data["nodata_fraction"] > 0:
                 feedback.reportError(f"{100 * data['nodata_fraction']:.1f}% of the pixels are no-data; "
                                      "they were filled with 0", fatalError=False)
@@ -153,9 +159,11 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             if feedback.isCanceled():
                 return {}
             feedback.setProgress(90)
-            res = save_grid(emb, out_path, quicklook)
+            res = save_grid(emb, out_path, quicklook=quicklook)
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
+        if common.drop_if_cancelled(feedback, [res.get("geotiff"), res.get("quicklook")]):
+            return {}
         common.warn_random_weights(feedback, emb.meta)
         feedback.setProgress(100)
         feedback.pushInfo(f"grid {emb.array.shape} in {emb.meta.get('crs')} written to {res['geotiff']}")
@@ -164,4 +172,12 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                                               input=emb.meta.get("input"))}
         if quicklook:
             out[self.QUICKLOOK] = res["quicklook"]
+        self._written = dict(res, meta=emb.meta)
         return out
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API, main thread
+        if self._written:
+            from . import outputs
+
+            outputs.style_grid(context, self._written)
+        return {}

@@ -20,10 +20,13 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from .. import compat
+from .. import settings as S
 from ..engine import OutputSpec
 from ..engine.errors import Cancelled, RsEmbedError
 from ..engine.export import FORMATS, export_batch
 from ..engine.names import file_stems
+from ..i18n import tr
 from . import common
 
 
@@ -34,10 +37,10 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         return "export_batch"
 
     def displayName(self):
-        return "Export batch (ROIs x models, resumable)"
+        return tr("Export batch (ROIs x models, resumable)")
 
     def shortHelpString(self):
-        return (
+        return tr(
             "Exports inputs and embeddings for every feature of a vector layer and every chosen "
             "model into a folder: one file per ROI (named after NAME_FIELD, made file-safe and "
             "unique) with its JSON manifest, and a run manifest. Points become square ROIs of "
@@ -55,32 +58,32 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         common.add_model_params(self, multiple=True)
         common.add_time_params(self)
         self.addParameter(QgsProcessingParameterEnum(
-            "OUTPUT_MODE", "Embedding shape", options=["pooled", "grid"], defaultValue="pooled",
+            "OUTPUT_MODE", tr("Embedding shape"), options=["pooled", "grid"], defaultValue="pooled",
             usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "GRID_SCALE", "Grid cell size (m) when the shape is grid", QgsProcessingParameterNumber.Double,
+            "GRID_SCALE", tr("Grid cell size (m) when the shape is grid"), compat.NUMBER_DOUBLE,
             defaultValue=100.0, minValue=0.1))
         self.addParameter(QgsProcessingParameterEnum(
-            "FORMAT", "File format", options=list(FORMATS), defaultValue="npz", usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterBoolean("SAVE_INPUTS", "Save the input patches",
+            "FORMAT", tr("File format"), options=list(FORMATS), defaultValue="npz", usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterBoolean("SAVE_INPUTS", tr("Save the input patches"),
                                                         defaultValue=True))
-        self.addParameter(QgsProcessingParameterBoolean("SAVE_EMBEDDINGS", "Save the embeddings",
+        self.addParameter(QgsProcessingParameterBoolean("SAVE_EMBEDDINGS", tr("Save the embeddings"),
                                                         defaultValue=True))
-        self.addParameter(QgsProcessingParameterBoolean("RESUME", "Resume: keep finished ROIs",
+        self.addParameter(QgsProcessingParameterBoolean("RESUME", tr("Resume: keep finished ROIs"),
                                                         defaultValue=True))
         self.addParameter(QgsProcessingParameterBoolean(
-            "CONTINUE_ON_ERROR", "Continue when a ROI fails (recorded in its manifest)", defaultValue=False))
+            "CONTINUE_ON_ERROR", tr("Continue when a ROI fails (recorded in its manifest)"), defaultValue=False))
         self.addParameter(common.advanced(QgsProcessingParameterNumber(
-            "CHUNK_SIZE", "ROIs per chunk", QgsProcessingParameterNumber.Integer, defaultValue=16,
+            "CHUNK_SIZE", tr("ROIs per chunk"), compat.NUMBER_INTEGER, defaultValue=16,
             minValue=1)))
         self.addParameter(common.advanced(QgsProcessingParameterNumber(
-            "NUM_WORKERS", "Parallel fetches", QgsProcessingParameterNumber.Integer, defaultValue=4,
+            "NUM_WORKERS", tr("Parallel fetches"), compat.NUMBER_INTEGER, defaultValue=4,
             minValue=1)))
         common.add_sensor_params(self)
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Export folder"))
-        self.addOutput(QgsProcessingOutputFile("MANIFEST", "Run manifest (JSON)"))
-        self.addOutput(QgsProcessingOutputNumber("COUNT", "ROIs exported"))
-        self.addOutput(QgsProcessingOutputNumber("FAILED", "ROIs failed"))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, tr("Export folder")))
+        self.addOutput(QgsProcessingOutputFile("MANIFEST", tr("Run manifest (JSON)")))
+        self.addOutput(QgsProcessingOutputNumber("COUNT", tr("ROIs exported")))
+        self.addOutput(QgsProcessingOutputNumber("FAILED", tr("ROIs failed")))
 
     def processAlgorithm(self, parameters, context, feedback):
         try:
@@ -89,17 +92,15 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             return {}
         models = self.parameterAsEnumStrings(parameters, "MODELS", context)
         if not models:
-            raise QgsProcessingException("choose at least one model (MODELS)")
+            raise QgsProcessingException(tr("choose at least one model (MODELS)"))
         backend = self.parameterAsEnumString(parameters, "BACKEND", context)
-        folder = self.parameterAsFile(parameters, "DATA_FOLDER", context) or None
-        device = self.parameterAsEnumString(parameters, "DEVICE", context)
+        device = S.device_for(models, self.parameterAsEnumString(parameters, "DEVICE", context))
         out_dir = Path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
         try:
             from ..engine import get_embedder
 
             temporal = common.temporal_from(self, parameters, context)
-            mopts = common.model_options_multi(
-                models, self.parameterAsString(parameters, "MODEL_OPTIONS", context))
+            mopts = common.model_options_multi(self, parameters, context, models)
             per_model = {}
             for m in models:
                 base = get_embedder(m, device=device, model_options=mopts[m] or None).default_sensor()
@@ -127,7 +128,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 continue_on_error=self.parameterAsBool(parameters, "CONTINUE_ON_ERROR", context),
                 resume=self.parameterAsBool(parameters, "RESUME", context), show_progress=False,
                 model_options={m: o for m, o in mopts.items()},
-                provider_options=common.provider_options(backend, folder),
+                provider_options=common.provider_options_from(self, parameters, context, backend),
                 progress=lambda f, m: (feedback.setProgress(5 + 95 * f), feedback.pushDebugInfo(str(m))),
                 is_cancelled=feedback.isCanceled)
             seconds = time.perf_counter() - t0

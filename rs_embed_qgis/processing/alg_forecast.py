@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputBoolean,
@@ -13,13 +12,15 @@ from qgis.core import (
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
+
+from .. import compat
+from ..i18n import tr
 
 
 class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
@@ -42,10 +43,10 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         return "forecast_reflectance"
 
     def displayName(self) -> str:
-        return "Forecast vegetation reflectance"
+        return tr("Forecast vegetation reflectance")
 
     def group(self) -> str:
-        return "Forecasting"
+        return tr("Forecasting")
 
     def groupId(self) -> str:
         return "forecasting"
@@ -61,7 +62,7 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         return QIcon(common.icon_path())
 
     def shortHelpString(self) -> str:
-        return (
+        return tr(
             "Forecasts Sentinel-2 reflectance (B02, B03, B04, B8A) for the 100 days after the input "
             "with a ConvLSTM + Fourier-harmonics model trained on GreenEarthNet, writing 20 dated "
             "GeoTIFFs (one every 5 days) and their NDVI (spyndex), added as layers the Temporal "
@@ -81,32 +82,32 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFile(
-            self.MINICUBE, "GreenEarthNet minicube (.nc)", extension="nc", optional=True))
+            self.MINICUBE, tr("GreenEarthNet minicube (.nc)"), extension="nc", optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.S2_STACK, "or: Sentinel-2 rasters, one per date (>= 10)", QgsProcessing.TypeRaster,
+            self.S2_STACK, tr("or: Sentinel-2 rasters, one per date (>= 10)"), compat.SOURCE_RASTER,
             optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.LANDCOVER, "ESA WorldCover land cover (for a raster stack)", optional=True))
+            self.LANDCOVER, tr("ESA WorldCover land cover (for a raster stack)"), optional=True))
         self.addParameter(QgsProcessingParameterFile(
-            self.WEATHER, "Daily E-OBS weather CSV (for a raster stack)", extension="csv", optional=True))
+            self.WEATHER, tr("Daily E-OBS weather CSV (for a raster stack)"), extension="csv", optional=True))
         self.addParameter(QgsProcessingParameterFile(
-            self.CHECKPOINT, "Model checkpoint (.safetensors; empty = random weights)",
+            self.CHECKPOINT, tr("Model checkpoint (.safetensors; empty = random weights)"),
             extension="safetensors",
             optional=True))
         start = QgsProcessingParameterNumber(
-            self.START_FRAME, "First input frame of a minicube (0 = day 4, the GreenEarthNet setup)",
-            QgsProcessingParameterNumber.Integer, 0, optional=True, minValue=0)
-        start.setFlags(start.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.START_FRAME, tr("First input frame of a minicube (0 = day 4, the GreenEarthNet setup)"),
+            compat.NUMBER_INTEGER, 0, optional=True, minValue=0)
+        start.setFlags(start.flags() | compat.PARAMETER_ADVANCED)
         self.addParameter(start)
-        self.addParameter(QgsProcessingParameterBoolean(self.WRITE_NDVI, "Also write NDVI frames", True))
+        self.addParameter(QgsProcessingParameterBoolean(self.WRITE_NDVI, tr("Also write NDVI frames"), True))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.ADD_TO_PROJECT, "Add the frames to the project (temporal layers)", True))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder"))
-        self.addOutput(QgsProcessingOutputMultipleLayers("FRAMES", "Forecast reflectance frames"))
-        self.addOutput(QgsProcessingOutputMultipleLayers("NDVI", "Forecast NDVI frames"))
-        self.addOutput(QgsProcessingOutputString("DATES", "Frame dates (ISO, ';'-separated)"))
-        self.addOutput(QgsProcessingOutputFile("MANIFEST", "Forecast manifest (JSON)"))
-        self.addOutput(QgsProcessingOutputBoolean("RANDOM_WEIGHTS", "Model ran with random weights"))
+            self.ADD_TO_PROJECT, tr("Add the frames to the project (temporal layers)"), True))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, tr("Output folder")))
+        self.addOutput(QgsProcessingOutputMultipleLayers("FRAMES", tr("Forecast reflectance frames")))
+        self.addOutput(QgsProcessingOutputMultipleLayers("NDVI", tr("Forecast NDVI frames")))
+        self.addOutput(QgsProcessingOutputString("DATES", tr("Frame dates (ISO, ';'-separated)")))
+        self.addOutput(QgsProcessingOutputFile("MANIFEST", tr("Forecast manifest (JSON)")))
+        self.addOutput(QgsProcessingOutputBoolean("RANDOM_WEIGHTS", tr("Model ran with random weights")))
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - main thread
         # project layers belong to the main thread: take their file paths here, not in the worker
@@ -124,11 +125,12 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context) or None
         out_dir = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         if bool(minicube) == bool(stack):
-            raise QgsProcessingException("give either a minicube (.nc) or a stack of Sentinel-2 rasters, "
-                                         f"got minicube={minicube!r} and {len(stack)} rasters")
+            raise QgsProcessingException(tr("give either a minicube (.nc) or a stack of Sentinel-2 rasters, "
+                                            "got minicube={minicube!r} and {n} rasters").format(
+                                                minicube=minicube, n=len(stack)))
         if not checkpoint:
-            feedback.reportError("No checkpoint: running with RANDOM weights. The frames are tagged "
-                                 "RANDOM_WEIGHTS=true and are not a forecast.", fatalError=False)
+            feedback.reportError(tr("No checkpoint: running with RANDOM weights. The frames are tagged "
+                                    "RANDOM_WEIGHTS=true and are not a forecast."), fatalError=False)
         try:
             if stack:
                 weather = self.parameterAsFile(parameters, self.WEATHER, context) or None
@@ -160,6 +162,6 @@ class ForecastReflectanceAlgorithm(QgsProcessingAlgorithm):
             from ..layers_forecast import add_forecast_to_project
 
             add_forecast_to_project(self._frames, project=project, name=self._name)
-            feedback.pushInfo("Forecast layers added; open View > Panels > Temporal Controller "
-                              "and press play.")
+            feedback.pushInfo(tr("Forecast layers added; open View > Panels > Temporal Controller "
+                                 "and press play."))
         return {}

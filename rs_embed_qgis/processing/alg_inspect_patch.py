@@ -2,7 +2,8 @@
 
 Fetches the patch for a region, window and sensor (the model's, or one you describe),
 writes three of its bands as an RGB GeoTIFF on the patch grid, and a JSON report with
-per-band statistics, frame composition (scenes, valid fraction) and the issues found.
+per-band statistics, frame composition (scenes, valid fraction) and the issues found. The dock's
+"Inspect input" runs this algorithm; a loaded RGB is styled by ``processing/outputs.py``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..engine import SensorSpec
 from ..engine.errors import RsEmbedError, SpecError
 from ..engine.input_checks import inspect_patch
 from ..engine.registry import S2_SR
+from ..i18n import tr
 from ..jobs import save_rgb
 from . import common
 
@@ -37,14 +39,18 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     REPORT = "REPORT"
 
+    def __init__(self):
+        super().__init__()
+        self._written: dict = {}
+
     def name(self):
         return "inspect_patch"
 
     def displayName(self):
-        return "Inspect input patch (RGB + quality report)"
+        return tr("Inspect input patch (RGB + quality report)")
 
     def shortHelpString(self):
-        return (
+        return tr(
             "Fetches the input patch for a region and time window, as a model would get it, "
             "without running any model. Writes three bands as an RGB GeoTIFF on the patch's UTM "
             "grid (<i>percentile</i>: 8-bit, stretched 2-98 % per band; <i>raw</i>: float values as "
@@ -59,32 +65,35 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             "OUTPUT=/tmp/patch_rgb.tif REPORT=/tmp/patch_report.json</code>")
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Region (extent)"))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Region (extent)")))
         common.add_time_params(self)
         common.add_backend_params(self)
         self.addParameter(QgsProcessingParameterEnum(
-            self.SENSOR_OF, "Use the input sensor of this model (empty: Sentinel-2 L2A B2,B3,B4,B8, 10 m)",
+            self.SENSOR_OF, tr("Use the input sensor of this model (empty: Sentinel-2 L2A B2,B3,B4,B8, 10 m)"),
             options=common.model_ids(), optional=True, usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterString(
-            self.RGB_BANDS, "Bands shown as red, green, blue", defaultValue="B4,B3,B2"))
+            self.RGB_BANDS, tr("Bands shown as red, green, blue"), defaultValue="B4,B3,B2"))
         self.addParameter(QgsProcessingParameterEnum(
-            self.STRETCH, "RGB values", options=["percentile", "raw"], defaultValue="percentile",
+            self.STRETCH, tr("RGB values"), options=["percentile", "raw"], defaultValue="percentile",
             usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterString(
-            self.VALUE_RANGE, "Expected value range min,max (flags values outside; empty: no check)",
+            self.VALUE_RANGE, tr("Expected value range min,max (flags values outside; empty: no check)"),
             defaultValue="", optional=True))
         common.add_sensor_params(self)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "RGB patch"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("RGB patch")))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.REPORT, "Report (JSON)", fileFilter="JSON files (*.json)"))
-        self.addOutput(QgsProcessingOutputBoolean("OK", "No issue found"))
-        self.addOutput(QgsProcessingOutputString("ISSUES", "Issues (one per line)"))
+            self.REPORT, tr("Report (JSON)"), fileFilter="JSON files (*.json)"))
+        self.addOutput(QgsProcessingOutputBoolean("OK", tr("No issue found")))
+        self.addOutput(QgsProcessingOutputString("ISSUES", tr("Issues (one per line)")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - QGIS API, main thread
+        ok, why = common.check_time_and_sensor(self, parameters, context)
+        return (ok, why) if not ok else super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):
         rect = self.parameterAsExtent(parameters, self.EXTENT, context)
         bbox = common.rect_to_bbox(rect, self.parameterAsExtentCrs(parameters, self.EXTENT, context))
         backend = self.parameterAsEnumString(parameters, "BACKEND", context)
-        folder = self.parameterAsFile(parameters, "DATA_FOLDER", context) or None
         out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
         try:
@@ -101,7 +110,7 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             rgb = [b.strip() for b in self.parameterAsString(parameters, self.RGB_BANDS, context).split(",")
                    if b.strip()]
             if len(rgb) != 3:
-                raise SpecError(f"RGB_BANDS must name 3 bands, got {rgb}")
+                raise SpecError(tr("RGB_BANDS must name 3 bands, got {rgb}").format(rgb=rgb))
             from ..engine.providers.bands import canonical_band
 
             have = {canonical_band(b) for b in sensor.bands}
@@ -116,13 +125,15 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 try:
                     lo, hi = (float(v) for v in vr.split(","))
                 except ValueError:
-                    raise SpecError(f"VALUE_RANGE must be 'min,max', got {vr!r}") from None
+                    raise SpecError(tr("VALUE_RANGE must be 'min,max', got {vr!r}").format(vr=vr)) from None
                 value_range = (lo, hi)
-            feedback.pushInfo(f"fetching {bbox} bands {list(sensor.bands)} at {sensor.scale_m} m, window "
-                              f"{common.describe_temporal(temporal)} ({backend})")
+            feedback.pushInfo(tr("fetching {roi} bands {bands} at {scale} m, window {window} ({backend})").format(
+                roi=bbox, bands=list(sensor.bands), scale=sensor.scale_m,
+                window=common.describe_temporal(temporal), backend=backend))
             feedback.setProgress(10)
             patch, report = inspect_patch(bbox, temporal, sensor, backend=backend,
-                                          provider_options=common.provider_options(backend, folder),
+                                          provider_options=common.provider_options_from(
+                                              self, parameters, context, backend),
                                           value_range=value_range, name="inspect_patch")
             if feedback.isCanceled():
                 return {}
@@ -133,11 +144,22 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             atomic_write_text(report_path, to_json(report, indent=2))
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
+        if common.drop_if_cancelled(feedback, [out_path, report_path]):
+            return {}
         issues = list((report.get("report") or {}).get("issues") or [])
         for line in issues:
-            feedback.reportError(f"issue: {line}", fatalError=False)
+            feedback.reportError(tr("issue: {line}").format(line=line), fatalError=False)
         feedback.pushInfo(f"patch {patch.data.shape} (T, C, H, W) in {patch.grid.crs}; "
                           f"{'no issue found' if report['ok'] else f'{len(issues)} issue(s)'}")
         feedback.setProgress(100)
+        self._written = {"rgb": out_path, "rgb_info": rgb_info, "report": report}
         return {self.OUTPUT: out_path, self.REPORT: report_path, "OK": bool(report["ok"]),
                 "ISSUES": "\n".join(str(i) for i in issues)}
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API, main thread
+        w = self._written
+        if w:
+            from . import outputs
+
+            outputs.style_input(context, w["rgb"], w["rgb_info"], w["report"])
+        return {}

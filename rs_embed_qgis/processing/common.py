@@ -1,9 +1,13 @@
-"""Helpers shared by the Processing algorithms: catalog enums, CRS handling, settings."""
+"""Helpers shared by the Processing algorithms: catalog enums, CRS handling, parameters.
+
+Settings become engine options in one place, :mod:`rs_embed_qgis.settings`; the algorithms
+read the user's parameters here and hand both to the engine. Every user-visible string goes
+through :func:`rs_embed_qgis.i18n.tr`; enums whose home moved between QGIS versions come from
+:mod:`rs_embed_qgis.compat`.
+"""
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +17,14 @@ from qgis.core import (
     QgsProcessingException,
     QgsProject,
     QgsRectangle,
-    QgsSettings,
 )
 
+from .. import compat
+from .. import settings as S
 from ..engine import BBox
 from ..engine.errors import RsEmbedError
+from ..i18n import tr
 
-SETTINGS_PREFIX = "rs_embed"
 DEVICES = ["auto", "cpu", "cuda"]
 INPUT_PREPS = ["resize", "tile"]
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -43,62 +48,11 @@ def add_backend_params(alg) -> None:
     """BACKEND, DATA_FOLDER."""
     from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterFile
 
-    alg.addParameter(QgsProcessingParameterEnum("BACKEND", "Backend", options=backend_names(),
+    alg.addParameter(QgsProcessingParameterEnum("BACKEND", tr("Backend"), options=backend_names(),
                                                 defaultValue="local", usesStaticStrings=True))
     alg.addParameter(QgsProcessingParameterFile(
-        "DATA_FOLDER", "Local data folder or STAC catalog (empty: settings, then bundled sample)",
-        behavior=QgsProcessingParameterFile.Folder, optional=True))
-
-
-_snapshot: dict[str, Any] = {}
-_snapshot_lock = threading.Lock()
-
-
-def _in_main_thread() -> bool:
-    # plain Python: no Qt call (or import) from a worker thread just to ask where we are
-    return threading.current_thread() is threading.main_thread()
-
-
-def snapshot_settings() -> None:
-    """Copy the plugin's settings; call on the main thread (``prepareAlgorithm``).
-
-    QgsSettings is not safe off the main thread (it shares one global settings object):
-    algorithms run in worker threads read this copy instead.
-    """
-    qs = QgsSettings()
-    qs.beginGroup(SETTINGS_PREFIX)
-    values = {k: qs.value(k) for k in qs.allKeys()}
-    qs.endGroup()
-    with _snapshot_lock:
-        _snapshot.clear()
-        _snapshot.update(values)
-
-
-def setting(key: str, default: Any = None) -> Any:
-    if _in_main_thread():
-        return QgsSettings().value(f"{SETTINGS_PREFIX}/{key}", default)
-    with _snapshot_lock:
-        value = _snapshot.get(key)
-    return default if value is None else value
-
-
-def local_data_folder(explicit: str | None = None) -> str | None:
-    """Explicit parameter > plugin setting > RS_EMBED_LOCAL_DATA > bundled sample."""
-    for cand in (explicit, setting("local_data"), os.environ.get("RS_EMBED_LOCAL_DATA")):
-        if cand:
-            return str(cand)
-    return None
-
-
-def provider_options(backend: str, data_folder: str | None) -> dict[str, Any]:
-    if backend == "local":
-        folder = local_data_folder(data_folder)
-        return {"root": folder} if folder else {}
-    opts: dict[str, Any] = {}
-    project = setting("gee_project") or os.environ.get("EE_PROJECT_ID") or os.environ.get("GOOGLE_CLOUD_PROJECT")
-    if project:
-        opts["project"] = project
-    return opts
+        "DATA_FOLDER", tr("Local data folder or STAC catalog (empty: settings, then bundled sample)"),
+        behavior=compat.FILE_PARAMETER_FOLDER, optional=True))
 
 
 def json_options(text: str) -> dict[str, Any]:
@@ -108,26 +62,61 @@ def json_options(text: str) -> dict[str, Any]:
     try:
         user = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise QgsProcessingException(f"model options must be a JSON object, got {text!r}: {exc}") from exc
+        raise QgsProcessingException(
+            tr("model options must be a JSON object, got {text!r}: {error}").format(text=text, error=exc)) from exc
     if not isinstance(user, dict):
-        raise QgsProcessingException(f"model options must be a JSON object, got {text!r}")
+        raise QgsProcessingException(tr("model options must be a JSON object, got {text!r}").format(text=text))
     return user
 
 
-def model_options_for(model: str, extra_json: str = "") -> dict[str, Any]:
-    """Per-model weights path from the settings, plus JSON options typed by the user."""
-    opts: dict[str, Any] = {}
-    wpath = setting(f"weights/{model}")
-    if wpath:
-        opts["weights"] = str(wpath)
-    opts.update(json_options(extra_json))
-    return opts
+def model_options_from(alg, parameters, context, model: str) -> dict[str, Any]:
+    """MODEL_OPTIONS (JSON) for ``model``, with the settings' weights file (``settings.model_options``)."""
+    return S.model_options(model, json_options(alg.parameterAsString(parameters, "MODEL_OPTIONS", context)))
+
+
+def provider_options_from(alg, parameters, context, backend: str) -> dict[str, Any]:
+    """BACKEND's provider options: DATA_FOLDER or the settings (``settings.provider_options``)."""
+    folder = alg.parameterAsFile(parameters, "DATA_FOLDER", context) if "DATA_FOLDER" in parameters else ""
+    return S.provider_options(backend, folder or None)
+
+
+def embed_request(alg, parameters, context, spatials, output):
+    """The engine's ``EmbedRequest`` for the shared model, data, time and sensor parameters: what
+    ``embed_extent`` and ``embed_features`` run, and what the dock shows before it runs them."""
+    from ..engine import get_embedder
+    from ..engine.pipeline import EmbedRequest
+
+    model = alg.parameterAsEnumString(parameters, "MODEL", context)
+    backend = alg.parameterAsEnumString(parameters, "BACKEND", context)
+    device = S.device_for(model, alg.parameterAsEnumString(parameters, "DEVICE", context))
+    mopts = model_options_from(alg, parameters, context, model)
+    temporal = temporal_from(alg, parameters, context)
+    base = get_embedder(model, device=device, model_options=mopts or None).default_sensor()
+    return EmbedRequest(
+        model=model, spatials=list(spatials), temporal=temporal, output=output,
+        sensor=sensor_from(alg, parameters, context, base), backend=backend, device=device,
+        input_prep=alg.parameterAsEnumString(parameters, "INPUT_PREP", context),
+        model_options=mopts, provider_options=provider_options_from(alg, parameters, context, backend))
+
+
+def check_time_and_sensor(alg, parameters, context) -> tuple[bool, str]:
+    """``checkParameterValues`` of the shared time and sensor parameters: a bad window or band list
+    is refused before a run starts, in the engine's words."""
+    try:
+        temporal_from(alg, parameters, context)
+        bands = alg.parameterAsString(parameters, "BANDS", context) if "BANDS" in parameters else ""
+        if bands and not [b for b in bands.split(",") if b.strip()]:
+            raise QgsProcessingException(tr("the band list {bands!r} names no band; leave it empty for the "
+                                            "model's bands or give e.g. B4,B3,B2").format(bands=bands))
+    except (RsEmbedError, ValueError, QgsProcessingException) as exc:
+        return False, str(exc)
+    return True, ""
 
 
 def rect_to_bbox(rect: QgsRectangle, crs: QgsCoordinateReferenceSystem) -> BBox:
     """A rectangle in any CRS -> EPSG:4326 ``BBox`` (edges densified by QGIS)."""
     if rect is None or rect.isEmpty():
-        raise QgsProcessingException("the extent is empty; draw or choose a region first")
+        raise QgsProcessingException(tr("the extent is empty; draw or choose a region first"))
     if crs.isValid() and crs != WGS84:
         xform = QgsCoordinateTransform(crs, WGS84, QgsProject.instance())
         rect = xform.transformBoundingBox(rect)
@@ -158,9 +147,7 @@ def icon_path() -> str:
 # ---------------------------------------------------------------------------------------
 def advanced(p):
     """``p`` shown under "Advanced parameters"."""
-    from qgis.core import QgsProcessingParameterDefinition
-
-    p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    p.setFlags(p.flags() | compat.PARAMETER_ADVANCED)
     return p
 
 
@@ -172,35 +159,35 @@ def add_model_params(alg, multiple: bool = False, data_folder: bool = True) -> N
     default = "mosaiks" if "mosaiks" in models else models[0]
     if multiple:
         alg.addParameter(QgsProcessingParameterEnum(
-            "MODELS", "Models", options=models, allowMultiple=True, defaultValue=[default],
+            "MODELS", tr("Models"), options=models, allowMultiple=True, defaultValue=[default],
             usesStaticStrings=True))
     else:
         alg.addParameter(QgsProcessingParameterEnum(
-            "MODEL", "Model", options=models, defaultValue=default, usesStaticStrings=True))
+            "MODEL", tr("Model"), options=models, defaultValue=default, usesStaticStrings=True))
     if data_folder:
         add_backend_params(alg)
     alg.addParameter(advanced(QgsProcessingParameterEnum(
-        "DEVICE", "Device", options=DEVICES, defaultValue="auto", usesStaticStrings=True)))
+        "DEVICE", tr("Device"), options=DEVICES, defaultValue="auto", usesStaticStrings=True)))
     alg.addParameter(advanced(QgsProcessingParameterEnum(
-        "INPUT_PREP", "Input preparation (resize: whole ROI at the model's input size; tile: "
-        "native resolution in tiles)", options=INPUT_PREPS, defaultValue="resize",
+        "INPUT_PREP", tr("Input preparation (resize: whole ROI at the model's input size; tile: "
+                         "native resolution in tiles)"), options=INPUT_PREPS, defaultValue="resize",
         usesStaticStrings=True)))
     alg.addParameter(advanced(QgsProcessingParameterString(
-        "MODEL_OPTIONS", "Model options (JSON, e.g. {\"weights\": \"/path/ckpt.safetensors\"}; "
-        "with several models keyed by model id)", defaultValue="", optional=True)))
+        "MODEL_OPTIONS", tr("Model options (JSON, e.g. {\"weights\": \"/path/ckpt.safetensors\"}; "
+                            "with several models keyed by model id)"), defaultValue="", optional=True)))
 
 
 def add_time_params(alg) -> None:
     """START/END (half-open window) or YEAR (a whole calendar year, wins when set)."""
     from qgis.core import QgsProcessingParameterNumber, QgsProcessingParameterString
 
-    alg.addParameter(QgsProcessingParameterString("START", "Start date (included, YYYY-MM-DD)",
+    alg.addParameter(QgsProcessingParameterString("START", tr("Start date (included, YYYY-MM-DD)"),
                                                   defaultValue="2022-06-01"))
-    alg.addParameter(QgsProcessingParameterString("END", "End date (excluded, YYYY-MM-DD)",
+    alg.addParameter(QgsProcessingParameterString("END", tr("End date (excluded, YYYY-MM-DD)"),
                                                   defaultValue="2022-09-01"))
     alg.addParameter(QgsProcessingParameterNumber(
-        "YEAR", "Whole year instead of start/end (empty: use start/end)",
-        QgsProcessingParameterNumber.Integer, optional=True, minValue=1970, maxValue=2100))
+        "YEAR", tr("Whole year instead of start/end (empty: use start/end)"),
+        compat.NUMBER_INTEGER, optional=True, minValue=1970, maxValue=2100))
 
 
 def temporal_from(alg, parameters, context):
@@ -227,19 +214,19 @@ def add_sensor_params(alg, scale_default: float | None = None) -> None:
     )
 
     alg.addParameter(advanced(QgsProcessingParameterNumber(
-        "SENSOR_SCALE", "Input pixel size (m) (empty: the model's)",
-        QgsProcessingParameterNumber.Double, defaultValue=scale_default, optional=True, minValue=0.1)))
+        "SENSOR_SCALE", tr("Input pixel size (m) (empty: the model's)"),
+        compat.NUMBER_DOUBLE, defaultValue=scale_default, optional=True, minValue=0.1)))
     alg.addParameter(advanced(QgsProcessingParameterString(
-        "BANDS", "Input bands, comma-separated (empty: the model's, e.g. B4,B3,B2)",
+        "BANDS", tr("Input bands, comma-separated (empty: the model's, e.g. B4,B3,B2)"),
         defaultValue="", optional=True)))
     alg.addParameter(advanced(QgsProcessingParameterNumber(
-        "CLOUDY_PCT", "Maximum scene cloud cover % (empty: the model's)",
-        QgsProcessingParameterNumber.Integer, optional=True, minValue=0, maxValue=100)))
+        "CLOUDY_PCT", tr("Maximum scene cloud cover % (empty: the model's)"),
+        compat.NUMBER_INTEGER, optional=True, minValue=0, maxValue=100)))
     alg.addParameter(advanced(QgsProcessingParameterEnum(
-        "COMPOSITE", "Compositing over the window (empty: the model's)", options=["median", "mosaic"],
+        "COMPOSITE", tr("Compositing over the window (empty: the model's)"), options=["median", "mosaic"],
         optional=True, usesStaticStrings=True)))
     alg.addParameter(advanced(QgsProcessingParameterString(
-        "COLLECTION", "Collection (empty: the model's, e.g. COPERNICUS/S2_SR_HARMONIZED)",
+        "COLLECTION", tr("Collection (empty: the model's, e.g. COPERNICUS/S2_SR_HARMONIZED)"),
         defaultValue="", optional=True)))
 
 
@@ -276,26 +263,19 @@ def sensor_from(alg, parameters, context, base):
     return dataclasses.replace(base, **over).validate()
 
 
-def model_options_multi(models: list[str], extra_json: str = "") -> dict[str, dict[str, Any]]:
-    """Per-model options for several models: settings' weights, then JSON.
-
-    The JSON is either keyed by model id (``{"mosaiks": {...}}``) or one flat object
-    applied to every model (the engine's rule, ``pipeline.options_per_model``).
-    """
-    from ..engine.pipeline import options_per_model
-
-    user = options_per_model(models, json_options(extra_json))
-    return {m: {**model_options_for(m), **user[m]} for m in models}
+def model_options_multi(alg, parameters, context, models: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-model options for several models: the settings' weights, then MODEL_OPTIONS (keyed by
+    model id, or one object for every model: ``settings.model_options_multi``)."""
+    return S.model_options_multi(models, json_options(alg.parameterAsString(parameters, "MODEL_OPTIONS", context)))
 
 
 # -- ROIs from a vector layer ------------------------------------------------------------
 INVALID_CHOICES = ["skip", "fail"]
 
 
-def add_roi_params(alg, input_label: str = "ROIs (points or polygons)") -> None:
+def add_roi_params(alg, input_label: str | None = None) -> None:
     """INPUT, BUFFER, BUFFER_FIELD, NAME_FIELD, INVALID_GEOMETRY."""
     from qgis.core import (
-        QgsProcessing,
         QgsProcessingParameterEnum,
         QgsProcessingParameterFeatureSource,
         QgsProcessingParameterField,
@@ -303,19 +283,18 @@ def add_roi_params(alg, input_label: str = "ROIs (points or polygons)") -> None:
     )
 
     alg.addParameter(QgsProcessingParameterFeatureSource(
-        "INPUT", input_label, [QgsProcessing.TypeVectorAnyGeometry]))
+        "INPUT", input_label or tr("ROIs (points or polygons)"), [compat.SOURCE_VECTOR_ANY]))
     alg.addParameter(QgsProcessingParameterNumber(
-        "BUFFER", "Half-side (m) of the square ROI around each point", QgsProcessingParameterNumber.Double,
+        "BUFFER", tr("Half-side (m) of the square ROI around each point"), compat.NUMBER_DOUBLE,
         defaultValue=500.0, minValue=0.01))
     alg.addParameter(QgsProcessingParameterField(
-        "BUFFER_FIELD", "Per-point half-side (m) from this field (overrides the buffer)",
-        parentLayerParameterName="INPUT",
-        type=QgsProcessingParameterField.Numeric, optional=True))
+        "BUFFER_FIELD", tr("Per-point half-side (m) from this field (overrides the buffer)"),
+        parentLayerParameterName="INPUT", type=compat.FIELD_NUMERIC, optional=True))
     alg.addParameter(QgsProcessingParameterField(
-        "NAME_FIELD", "Name field (names outputs; empty: the feature id)", parentLayerParameterName="INPUT",
+        "NAME_FIELD", tr("Name field (names outputs; empty: the feature id)"), parentLayerParameterName="INPUT",
         optional=True))
     alg.addParameter(QgsProcessingParameterEnum(
-        "INVALID_GEOMETRY", "Invalid or empty geometries", options=INVALID_CHOICES, defaultValue="skip",
+        "INVALID_GEOMETRY", tr("Invalid or empty geometries"), options=INVALID_CHOICES, defaultValue="skip",
         usesStaticStrings=True))
 
 
@@ -335,12 +314,7 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
     bounding box of its reprojected outline. Invalid/empty geometries (and NULL
     buffers) are skipped with a warning or fail the run (INVALID_GEOMETRY).
     """
-    from qgis.core import (
-        QgsFeatureRequest,
-        QgsGeometry,
-        QgsProcessingFeatureSource,
-        QgsWkbTypes,
-    )
+    from qgis.core import QgsFeatureRequest, QgsGeometry, QgsWkbTypes
 
     from ..engine import BBox, PointBuffer
     from ..engine.errors import Cancelled
@@ -351,8 +325,8 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
     n = source.featureCount()
     if n == 0:
         raise QgsProcessingException(
-            f"the input layer {source.sourceName()!r} has no features; add points or polygons "
-            "(or clear 'selected features only')")
+            tr("the input layer {name!r} has no features; add points or polygons "
+               "(or clear 'selected features only')").format(name=source.sourceName()))
     buffer_m = alg.parameterAsDouble(parameters, "BUFFER", context)
     bfield = alg.parameterAsString(parameters, "BUFFER_FIELD", context) or None
     nfield = alg.parameterAsString(parameters, "NAME_FIELD", context) or None
@@ -360,23 +334,24 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
     fields = source.fields()
     for f in (bfield, nfield):
         if f and fields.indexOf(f) < 0:
-            raise QgsProcessingException(f"field {f!r} is not in the input layer (fields: {fields.names()})")
+            raise QgsProcessingException(tr("field {field!r} is not in the input layer (fields: {fields})")
+                                         .format(field=f, fields=fields.names()))
     xform = None
     if source.sourceCrs().isValid() and source.sourceCrs() != WGS84:
         xform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
     elif not source.sourceCrs().isValid():
-        feedback.reportError("the input layer has no CRS; its coordinates are taken as EPSG:4326",
+        feedback.reportError(tr("the input layer has no CRS; its coordinates are taken as EPSG:4326"),
                              fatalError=False)
 
     def bad(fid: int, why: str) -> None:
-        msg = f"feature {fid}: {why}"
+        msg = tr("feature {fid}: {why}").format(fid=fid, why=why)
         if mode == "fail":
-            raise QgsProcessingException(msg + " (set INVALID_GEOMETRY=skip to skip such features)")
-        feedback.reportError(msg + "; skipped", fatalError=False)
+            raise QgsProcessingException(msg + tr(" (set INVALID_GEOMETRY=skip to skip such features)"))
+        feedback.reportError(msg + tr("; skipped"), fatalError=False)
 
     out: list[Roi] = []
     req = QgsFeatureRequest()
-    feats = source.getFeatures(req, QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
+    feats = source.getFeatures(req, compat.SOURCE_SKIP_GEOMETRY_CHECKS)
     for k, feat in enumerate(feats):
         if feedback.isCanceled():
             raise Cancelled("cancelled by the user")
@@ -386,7 +361,7 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
             bad(fid, "empty geometry")
             continue
         gtype = QgsWkbTypes.geometryType(geom.wkbType())
-        if gtype == QgsWkbTypes.PolygonGeometry and not geom.isGeosValid():
+        if gtype == compat.GEOMETRY_POLYGON and not geom.isGeosValid():
             err = geom.validateGeometry()
             bad(fid, f"invalid geometry ({err[0].what() if err else 'not valid'})")
             continue
@@ -398,7 +373,7 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
                 continue
         name = feat[nfield] if nfield else None
         name = str(fid) if name is None or str(name) in ("", "NULL") else str(name)
-        is_point = gtype == QgsWkbTypes.PointGeometry
+        is_point = gtype == compat.GEOMETRY_POINT
         parts = geom.asMultiPoint() if is_point and geom.isMultipart() else None
         try:
             if is_point and (parts is None or len(parts) == 1):
@@ -428,7 +403,7 @@ def rois_from(alg, parameters, context, feedback) -> list[Roi]:
         feedback.setProgress(5 * (k + 1) / max(1, n))
     if not out:
         raise QgsProcessingException(
-            f"none of the {n} input features gave a usable ROI (see the warnings above)")
+            tr("none of the {n} input features gave a usable ROI (see the warnings above)").format(n=n))
     return out
 
 
@@ -455,7 +430,7 @@ class RsEmbedAlgorithm:
     """Mixin of what every rs_embed algorithm shares: group, icon, instances, metadata."""
 
     def group(self):
-        return "Embeddings"
+        return tr("Embeddings")
 
     def groupId(self):
         return "embeddings"
@@ -469,14 +444,26 @@ class RsEmbedAlgorithm:
         return type(self)()
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API, main thread
-        snapshot_settings()
+        S.snapshot()
         return True
+
+
+def drop_if_cancelled(feedback, paths) -> bool:
+    """A cancel that arrived while the outputs were written wins: they are removed again, so a
+    cancelled run leaves nothing (True if so)."""
+    if not feedback.isCanceled():
+        return False
+    for p in paths:
+        if p:
+            Path(p).unlink(missing_ok=True)
+    feedback.pushInfo(tr("cancelled; nothing was written"))
+    return True
 
 
 def warn_random_weights(feedback, meta: dict[str, Any]) -> None:
     if meta.get("random_weights"):
-        feedback.reportError("WARNING: this model ran with RANDOM weights; the output is not a "
-                             "pretrained embedding.", fatalError=False)
+        feedback.reportError(tr("WARNING: this model ran with RANDOM weights; the output is not a "
+                                "pretrained embedding."), fatalError=False)
 
 
 def run_summary(meta: dict[str, Any], **extra: Any) -> str:

@@ -7,6 +7,7 @@ import logging
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..i18n import tr
 from . import common
 
 log = logging.getLogger(__name__)
@@ -24,15 +25,26 @@ ALGORITHMS = [
 ]
 
 
+def create_algorithm(name: str):
+    """A fresh, initialised instance of the algorithm ``name`` (e.g. ``embed_extent``), for a
+    caller that finds no registered provider (a dock built before the provider, a test)."""
+    for module, cls in ALGORITHMS:
+        alg = getattr(importlib.import_module(f"{__package__}.{module}"), cls)()
+        if alg.name() == name:
+            alg.initAlgorithm()
+            return alg
+    return None
+
+
 class RsEmbedProvider(QgsProcessingProvider):
     def id(self):
         return "rs_embed"
 
     def name(self):
-        return "RS Embed"
+        return tr("RS Embed")
 
     def longName(self):
-        return "RS Embed: remote-sensing foundation-model embeddings"
+        return tr("RS Embed: remote-sensing foundation-model embeddings")
 
     def icon(self):
         return QIcon(common.icon_path())

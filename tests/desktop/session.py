@@ -245,7 +245,8 @@ def open_dock(s):
     action.trigger()
     dock = qgis.utils.plugins[PLUGIN].dock
     yield Until(dock.isVisible, 30, "the dock to show")
-    s.fact("banner", dock.ui.lblDeps.text() if dock.ui.lblDeps.isVisible() else "")
+    e = dock.embed.ui  # the Embeddings tab
+    s.fact("banner", e.lblDeps.text() if e.lblDeps.isVisible() else "")
     return dock
 
 
@@ -276,13 +277,14 @@ def region_from_map_extent(s, dock):
 
 def run_dock(s, dock, what, timeout_s):
     s.step(f"run {what} with the dock's Run button")
-    s.check(dock.ui.btnRun.isEnabled(), f"Run is disabled: {dock.ui.btnRun.toolTip()}")
+    e = dock.embed.ui
+    s.check(e.btnRun.isEnabled(), f"Run is disabled: {e.btnRun.toolTip()}")
     before = set(QgsProject.instance().mapLayers())
     finished = []
     dock.taskFinished.connect(lambda kind, ok: finished.append((kind, ok)))
-    dock.ui.btnRun.click()
+    e.btnRun.click()
     yield Until(lambda: finished, timeout_s, f"the {what} task")
-    report = dock.ui.txtReport.toPlainText()
+    report = e.txtReport.toPlainText()
     s.check(finished[0] == ("embed", True), f"the run ended with {finished[0]}: {report[:1500]}")
     added = [QgsProject.instance().mapLayer(i) for i in set(QgsProject.instance().mapLayers()) - before]
     s.check(added, "the run added no layer")
@@ -325,7 +327,7 @@ def stock_qgis(s):
     banner = s.facts["banner"]
     s.check("torch" in banner and "works now" in banner,
             f"the banner should list torch as missing and say MOSAIKS works now: {banner!r}")
-    s.check(dock.ui.cmbModel.currentText() == "mosaiks", f"default model {dock.ui.cmbModel.currentText()!r}")
+    s.check(dock.embed.ui.cmbModel.currentText() == "mosaiks", f"default model {dock.embed.ui.cmbModel.currentText()!r}")
     layer = yield from load_sample_and_zoom(s, 600)
     region_from_map_extent(s, dock)
     yield from run_dock(s, dock, "mosaiks", 600)
@@ -365,17 +367,18 @@ def optional_packages(s):
     yield from plugin_started(s)
     dock = yield from open_dock(s)
     model = s.cfg["torch_model"]
+    e = dock.embed.ui
     s.step(f"choose {model}: it needs torch, which the banner offers to install")
-    dock.ui.cmbModel.setCurrentText(model)
-    s.check(dock.ui.cmbModel.currentText() == model, f"{model} is not in the model list")
-    banner = dock.ui.lblDeps.text()
+    e.cmbModel.setCurrentText(model)
+    s.check(e.cmbModel.currentText() == model, f"{model} is not in the model list")
+    banner = e.lblDeps.text()
     s.fact("banner_before", banner)
-    s.check(dock.ui.lblDeps.isVisible() and "torch" in banner, f"the banner does not offer torch: {banner!r}")
-    s.check(not dock.ui.btnRun.isEnabled(), "Run is enabled although torch is missing")
+    s.check(e.lblDeps.isVisible() and "torch" in banner, f"the banner does not offer torch: {banner!r}")
+    s.check(not e.btnRun.isEnabled(), "Run is enabled although torch is missing")
 
     s.step("install the model's packages with the plugin's installer")
-    dock.ui.btnInstallDeps.click()
-    dlg = dock.install_dialog
+    e.btnInstallDeps.click()
+    dlg = sys.modules[f"{PLUGIN}.gui.install_dialog"].current()
     s.check(dlg is not None and dlg.isVisible(), "the installer window did not open")
     s.check(dlg.selected() == ["torch"], f"the installer ticked {dlg.selected()}, expected torch")
     s.fact("installer_header", dlg.header.text())
@@ -387,13 +390,13 @@ def optional_packages(s):
     s.check(dlg.state == "done", f"the installer ended {dlg.state}: {dlg.status.text()}\n{log_text[-3000:]}")
     s.fact("installed", dlg.plan.install)
     dlg.close()
-    s.check("torch" not in dock.ui.lblDeps.text(), f"the banner still lists torch: {dock.ui.lblDeps.text()!r}")
+    s.check("torch" not in e.lblDeps.text(), f"the banner still lists torch: {e.lblDeps.text()!r}")
 
-    dock.ui.chkRandomWeights.setChecked(True)
+    e.chkRandomWeights.setChecked(True)
     yield from load_sample_and_zoom(s, 300)
     region_from_map_extent(s, dock)
     yield from run_dock(s, dock, model, 900)
-    meta = dock.last_result["items"][0]["meta"]
+    meta = dock.last_result.data["meta"]
     s.check(meta.get("random_weights") is True, f"the result does not say it came from random weights: {meta}")
     torch = sys.modules.get("torch")
     target = Path(QgsApplication.qgisSettingsDirPath()) / "python" / "rs_embed_qgis_deps"

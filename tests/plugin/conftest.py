@@ -87,11 +87,12 @@ def dock(qgis_iface, sample_canvas, clean_settings, tmp_path, qtbot):
     from rs_embed_qgis.gui.dock import RsEmbedDock
 
     d = RsEmbedDock(qgis_iface)
-    d.ui.fileOutDir.setFilePath(str(tmp_path / "out"))
+    d.embed.ui.fileOutDir.setFilePath(str(tmp_path / "out"))
     d.show()
     qgis_iface.messageBar().clear_messages()
     yield d
-    d.cancel()
+    for tab in d.tool_tabs.values():
+        tab.cancel()
     qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=60000)
     d.cleanup()
     d.deleteLater()

@@ -252,21 +252,40 @@ def test_an_error_that_lacks_a_package_points_to_the_installer(monkeypatch):
     assert "Install" not in engine_error(SpecError("buffer_m must be > 0, got -5")).args[0]
 
 
-def test_the_dock_offers_the_installer_when_a_package_is_missing(dock, qgis_iface, monkeypatch, tmp_path):
+def test_a_failure_for_a_missing_package_offers_the_installer(qgis_iface, qgis_app, monkeypatch, tmp_path):
+    """Every face shows its failures through results.present: a missing package gets an
+    Install… button on the message, which opens the installer with that package ticked."""
     from qgis.PyQt.QtWidgets import QPushButton
 
-    from rs_embed_qgis.engine.errors import ModelError
+    from rs_embed_qgis.engine.errors import ModelError, SpecError
+    from rs_embed_qgis.gui import install_dialog
+    from rs_embed_qgis.results import Failed, present
 
     monkeypatch.setattr(deps, "is_importable", lambda m: m != "torch")
     monkeypatch.setattr(deps, "deps_dir", lambda profile_dir=None: tmp_path / deps.DEPS_DIRNAME)
-    dock._error(ModelError("model 'remoteclip' needs torch which cannot be imported here"))
-    item = qgis_iface.messageBar().currentItem()
-    assert "Optional Python packages" in item.text()
-    (button,) = [b for b in item.findChildren(QPushButton) if b.text() == "Install…"]
-    button.click()
-    assert dock.install_dialog.isVisible() and dock.install_dialog.selected() == ["torch"]
-    dock.install_dialog.close()
-    qgis_iface.messageBar().clearWidgets()
+    bar = qgis_iface.messageBar()
+    bar.clearWidgets()
+    install_dialog.close_installer()
+    try:
+        present(Failed.from_exception("embed", ModelError("model 'remoteclip' needs torch which cannot be "
+                                                          "imported here")), qgis_iface)
+        item = bar.currentItem()
+        assert "needs torch" in item.text() and "Optional Python packages" in item.text()
+        (button,) = [b for b in item.findChildren(QPushButton) if b.text() == "Install…"]
+        button.click()
+        assert install_dialog.current().isVisible() and install_dialog.current().selected() == ["torch"]
+        # a Processing run leaves only text: the same sentence is recognised in it
+        bar.clearWidgets()
+        present(Failed("embed", "ModelError: model 'remoteclip' needs torch which cannot be imported here"), qgis_iface)
+        assert [b for b in bar.currentItem().findChildren(QPushButton) if b.text() == "Install…"]
+        # any other failure: the plain critical message, no button
+        bar.clearWidgets()
+        bar.clear_messages()
+        present(Failed.from_exception("embed", SpecError("buffer_m must be > 0, got -5")), qgis_iface)
+        assert any("buffer_m must be > 0" in m for m in bar.get_messages(2))  # Qgis.Critical
+    finally:
+        install_dialog.close_installer()
+        bar.clearWidgets()
 
 
 def test_install_dialog_lists_a_package_a_feature_asked_for(tmp_path, qgis_app):

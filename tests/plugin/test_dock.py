@@ -1,4 +1,7 @@
-"""The dock driven as a user would: draw on the map, pick a model, run, get layers."""
+"""The dock driven as a user would: draw on the map, pick a model, run, get layers.
+
+The Embeddings tab runs the toolbox's algorithms (embed_extent, embed_features, inspect_patch);
+these tests drive it through its widgets and check the files and layers that come back."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,26 +65,35 @@ def test_draw_rectangle_shows_roi_in_wgs84(dock, sample_canvas):
     assert dock.roi_band is not None and dock.roi_band.numberOfVertices() >= 4
 
 
+def by_name(layers, suffix):
+    (lyr,) = [lyr for lyr in layers if lyr.name().endswith(suffix)]
+    return lyr
+
+
 def test_run_grid_adds_pca_rgb_layer_on_the_roi(dock, sample_canvas, qtbot, tmp_path):
+    import json
+
     from pyproj import Transformer
     from qgis.core import QgsProject
 
+    e = dock.embed.ui
     dock.ui.btnRect.click()
     drag_rectangle(sample_canvas, (9.008, 47.848), (9.032, 47.832))
-    dock.ui.cmbModel.setCurrentText("mosaiks")
-    assert "not needed" in dock.ui.txtModelInfo.toPlainText()
-    assert dock.ui.editBands.text() == "B4, B3, B2"  # pre-filled from the model's default sensor
-    dock.ui.cmbOutputMode.setCurrentText("grid")
-    dock.ui.spinGridScale.setValue(100)
+    e.cmbModel.setCurrentText("mosaiks")
+    assert "not needed" in e.txtModelInfo.toPlainText()
+    assert e.editBands.text() == "B4, B3, B2"  # pre-filled from the model's default sensor
+    e.cmbOutputMode.setCurrentText("grid")
+    e.spinGridScale.setValue(100)
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        task = dock.ui.btnRun.click() or dock.tasks[-1]
-        assert task.description().startswith("RS Embed: mosaiks")
+        e.btnRun.click()
+        assert "Embed extent" in dock.embed.task.description()  # the toolbox's algorithm runs
     assert sig.args == ["embed", True]
-    pca, emb = dock.added_layers
+    pca, emb = by_name(dock.added_layers, "PCA RGB"), by_name(dock.added_layers, "embedding")
     assert pca.crs().authid() == "EPSG:32632" and emb.crs().authid() == "EPSG:32632"
     assert pca.bandCount() == 3 and emb.bandCount() == 1024
     assert pca.renderer().type() == "multibandcolor"
-    stretch = dock.last_result["items"][0]["pca_info"]["stretch"]
+    with rasterio.open(pca.source()) as src:  # the stretch the PCA was written with
+        stretch = json.loads(src.tags()["RS_EMBED_PCA"])["stretch"]
     ce = pca.renderer().redContrastEnhancement()
     assert ce.minimumValue() == pytest.approx(stretch[0][0]) and ce.maximumValue() == pytest.approx(stretch[0][1])
     # the grid lands on the ROI (UTM 32N), to within one 100 m cell
@@ -115,7 +127,7 @@ def test_run_grid_adds_pca_rgb_layer_on_the_roi(dock, sample_canvas, qtbot, tmp_
     assert sig.args == ["similarity", True]
     (sim,) = dock.added_layers
     assert sim.renderer().type() == "singlebandpseudocolor" and sim.bandCount() == 1
-    r, c = dock.last_result["row"], dock.last_result["col"]
+    r, c = dock.last_result.data["row"], dock.last_result.data["col"]
     with rasterio.open(sim.source()) as src:
         s = src.read(1)
         assert s[r, c] == pytest.approx(1.0, abs=1e-5)
@@ -133,10 +145,10 @@ def test_run_pooled_point_gives_geopackage_with_roi_geometry(dock, sample_canvas
     dock.ui.btnPoint.click()
     click(sample_canvas, 9.02, 47.84)
     assert dock.rois[0][0].buffer_m == 300
-    dock.ui.cmbOutputMode.setCurrentText("pooled")
-    dock.ui.cmbPooling.setCurrentText("max")
+    dock.embed.ui.cmbOutputMode.setCurrentText("pooled")
+    dock.embed.ui.cmbPooling.setCurrentText("max")
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.ui.btnRun.click()
+        dock.embed.ui.btnRun.click()
     assert sig.args == ["embed", True]
     (lyr,) = dock.added_layers
     assert lyr.crs().authid() == "EPSG:4326" and lyr.featureCount() == 1
@@ -185,12 +197,12 @@ def test_cancel_mid_run_leaves_no_file_and_no_layer(dock, sample_canvas, qtbot, 
     from qgis.core import QgsProject
 
     dock.use_canvas_extent()
-    dock.ui.spinGridScale.setValue(50)
+    dock.embed.ui.spinGridScale.setValue(50)
     n_layers = len(QgsProject.instance().mapLayers())
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        task = dock.run()
+        task = dock.embed.run()
         qtbot.waitUntil(lambda: task.progress() > 0, timeout=WAIT_MS)  # running in the worker
-        dock.ui.btnCancel.click()
+        dock.embed.ui.btnCancel.click()
     assert sig.args == ["cancelled", False]
     assert len(QgsProject.instance().mapLayers()) == n_layers
     assert written_files(tmp_path / "out") == []
@@ -208,13 +220,13 @@ def test_engine_error_shows_plain_message_and_adds_nothing(dock, sample_canvas, 
     dock.use_canvas_extent()
     empty = tmp_path / "no_scenes_here"
     empty.mkdir()
-    dock.ui.fileDataFolder.setFilePath(str(empty))
+    dock.embed.ui.fileDataFolder.setFilePath(str(empty))
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.run()
+        dock.embed.run()
     assert sig.args == ["error", False]
     msgs = dock.iface.messageBar().get_messages(Qgis.Critical)
     assert msgs and "no_scenes_here" in msgs[-1] and "Traceback" not in msgs[-1]
-    assert "ProviderError" in dock.ui.txtReport.toPlainText()
+    assert "ProviderError" in dock.embed.ui.txtReport.toPlainText()
     assert QgsProject.instance().mapLayers() == {}
     assert written_files(tmp_path / "out") == []
 
@@ -222,15 +234,16 @@ def test_engine_error_shows_plain_message_and_adds_nothing(dock, sample_canvas, 
 def test_bad_inputs_are_refused_before_any_task(dock, qgis_iface):
     from qgis.core import Qgis, QgsApplication
 
-    assert dock.run() is None  # no ROI yet
+    e = dock.embed
+    assert e.run() is None  # no ROI yet
     assert "no region" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
     dock.use_canvas_extent()
-    dock.ui.dateStart.setDate(dock.ui.dateEnd.date())  # empty window
-    assert dock.run() is None
+    e.ui.dateStart.setDate(e.ui.dateEnd.date())  # empty window: refused by the algorithm's own check
+    assert e.run() is None
     assert "2022-09-01" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
-    dock.ui.dateStart.setDate(dock.ui.dateStart.date().addMonths(-3))
-    dock.ui.editBands.setText(" , ")
-    assert dock.run() is None
+    e.ui.dateStart.setDate(e.ui.dateStart.date().addMonths(-3))
+    e.ui.editBands.setText(" , ")
+    assert e.run() is None
     assert "band list is empty" in qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
     assert QgsApplication.taskManager().countActiveTasks() == 0
 
@@ -239,39 +252,43 @@ def test_inspect_input_adds_rgb_layer_with_stats(dock, sample_canvas, qtbot):
     from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
 
     dock.set_roi_rectangle(QgsRectangle(9.005, 47.83, 9.035, 47.85), QgsCoordinateReferenceSystem("EPSG:4326"))
-    dock.ui.editBands.setText("B4, B3, B2, B8")
+    dock.embed.ui.editBands.setText("B4, B3, B2, B8")
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.ui.btnInspect.click()
+        dock.embed.ui.btnInspect.click()
     assert sig.args == ["inspect", True]
     (lyr,) = dock.added_layers
     assert lyr.bandCount() == 3 and lyr.crs().authid() == "EPSG:32632"
     assert lyr.renderer().type() == "multibandcolor"
-    rep = dock.last_result["report"]
-    stats = {b["band"]: b for b in rep["bands_stats"]}
-    assert set(stats) == {"B4", "B3", "B2", "B8"}
+    rep = dock.last_result.data["report"]
+    checks = rep["report"]  # the engine's inspect_provider_patch checks
+    median = dict(zip(checks["bands"], checks["band_p50"], strict=True))
+    assert set(median) == {"B4", "B3", "B2", "B8"}
     # reflectance x 10000: NIR brighter than red over vegetation in summer
-    assert 0 < stats["B4"]["median"] < stats["B8"]["median"] < 10000
-    text = dock.ui.txtReport.toPlainText()
+    assert 0 < median["B4"] < median["B8"] < 10000
+    text = dock.embed.ui.txtReport.toPlainText()
     assert "B8" in text and "median" in text
-    assert dock.last_result["info"]["rgb_bands"] == ["B4", "B3", "B2"]
-    if "report" in rep:  # the engine's inspect_provider_patch ran: its checks are shown too
-        assert isinstance(rep["report"]["issues"], list)
-        assert ("no issue" in text) == (not rep["report"]["issues"])
+    assert dock.last_result.data["rgb"]["bands"] == ["B4", "B3", "B2"]
+    # the layer is stretched to the 2-98 % range of the values it shows (raw reflectance)
+    ce = lyr.renderer().redContrastEnhancement()
+    assert [ce.minimumValue(), ce.maximumValue()] == pytest.approx(dock.last_result.data["rgb"]["limits"][0])
+    assert isinstance(checks["issues"], list)
+    assert ("no issue" in text) == (not checks["issues"])
 
 
 def test_year_window_and_output_options_reach_the_request(dock):
     from rs_embed_qgis.engine import TemporalSpec
 
+    e = dock.embed.ui
     dock.use_canvas_extent()
-    dock.ui.rbYear.setChecked(True)
-    dock.ui.spinYear.setValue(2021)
-    assert not dock.ui.dateStart.isEnabled() and dock.ui.spinYear.isEnabled()
-    dock.ui.cmbOutputMode.setCurrentText("pooled")
-    assert not dock.ui.spinGridScale.isEnabled() and dock.ui.cmbPooling.isEnabled()
-    dock.ui.editBands.setText("B8; B4")
-    dock.ui.spinCloud.setValue(12)
-    dock.ui.cmbComposite.setCurrentText("mosaic")
-    req = dock.build_request()
+    e.rbYear.setChecked(True)
+    e.spinYear.setValue(2021)
+    assert not e.dateStart.isEnabled() and e.spinYear.isEnabled()
+    e.cmbOutputMode.setCurrentText("pooled")
+    assert not e.spinGridScale.isEnabled() and e.cmbPooling.isEnabled()
+    e.editBands.setText("B8; B4")
+    e.spinCloud.setValue(12)
+    e.cmbComposite.setCurrentText("mosaic")
+    req = dock.embed.request()  # what the algorithm the dock runs will ask the engine for
     assert req.temporal == TemporalSpec.year(2021)
     assert req.sensor.bands == ("B8", "B4") and req.sensor.cloudy_pct == 12 and req.sensor.composite == "mosaic"
     assert req.output.mode == "pooled" and req.backend == "local"
@@ -293,9 +310,9 @@ def test_selected_features_run_gives_one_grid_per_feature(dock, qtbot):
     vl.selectAll()
     dock.ui.cmbVectorLayer.setLayer(vl)
     dock.ui.btnSelected.click()
-    dock.ui.spinGridScale.setValue(100)
+    dock.embed.ui.spinGridScale.setValue(100)
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.run()
+        dock.embed.run()
     assert sig.args == ["embed", True]
     assert len(dock.added_layers) == 4
     names = sorted(lyr.name() for lyr in dock.added_layers)
@@ -314,21 +331,70 @@ def test_model_without_weights_refuses_then_runs_random_only_when_asked(dock, sa
     dock.ui.spinBuffer.setValue(300)
     dock.ui.btnPoint.click()
     click(sample_canvas, 9.02, 47.84)
-    dock.ui.cmbModel.setCurrentText("remoteclip")
-    dock.ui.cmbOutputMode.setCurrentText("pooled")
-    assert "missing" in dock.ui.txtModelInfo.toPlainText()
+    e = dock.embed.ui
+    e.cmbModel.setCurrentText("remoteclip")
+    e.cmbOutputMode.setCurrentText("pooled")
+    assert "missing" in e.txtModelInfo.toPlainText()
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.ui.btnRun.click()
+        e.btnRun.click()
     assert sig.args[1] is False
     msg = dock.iface.messageBar().get_messages(Qgis.Critical)[-1]
     assert "remoteclip" in msg.lower() and "Traceback" not in msg
 
-    dock.ui.chkRandomWeights.setChecked(True)
-    assert "RANDOM" in dock.ui.txtModelInfo.toPlainText()
+    e.chkRandomWeights.setChecked(True)
+    assert "RANDOM" in e.txtModelInfo.toPlainText()
     with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
-        dock.ui.btnRun.click()
+        e.btnRun.click()
     assert sig.args == ["embed", True]
     (lyr,) = dock.added_layers
     assert "RANDOM WEIGHTS" in lyr.metadata().abstract()
     f = next(lyr.getFeatures())
     assert f["model"] == "remoteclip" and "e511" in lyr.fields().names()
+
+
+def _tree(project):
+    """What a user sees of the project: per layer its group, name, visibility, renderer and bands."""
+    from qgis.core import QgsRasterLayer
+
+    rows = []
+    for node in project.layerTreeRoot().findLayers():
+        lyr = node.layer()
+        parent = node.parent().name() if node.parent() is not project.layerTreeRoot() else ""
+        rows.append((parent, lyr.name(), node.isVisible(), lyr.renderer().type(),
+                     lyr.bandCount() if isinstance(lyr, QgsRasterLayer) else None, lyr.crs().authid()))
+    return rows
+
+
+def test_the_toolbox_and_the_dock_add_the_same_layers(processing, dock, qtbot, tmp_path):
+    """One face path: embed_extent run from the toolbox (outputs opened after running) and the same
+    region run from the dock end with the same files and the same layers, styled and grouped alike."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
+
+    project = QgsProject.instance()
+    processing.runAndLoadResults("rs_embed:embed_extent", {
+        "EXTENT": "9.01,9.03,47.833,47.846 [EPSG:4326]", "MODEL": "mosaiks", "START": "2022-06-01",
+        "END": "2022-09-01", "GRID_SCALE": 200, "OUTPUT": str(tmp_path / "tb.tif"),
+        "PCA": str(tmp_path / "tb_pca.tif")})
+    toolbox = _tree(project)
+    ce = project.mapLayersByName(toolbox[0][1])[0].renderer().redContrastEnhancement()
+    toolbox_stretch = (ce.minimumValue(), ce.maximumValue())
+    project.removeAllMapLayers()
+    project.layerTreeRoot().removeAllChildren()
+
+    dock.set_roi_rectangle(QgsRectangle(9.01, 47.833, 9.03, 47.846), QgsCoordinateReferenceSystem("EPSG:4326"))
+    dock.embed.ui.spinGridScale.setValue(200)
+    with qtbot.waitSignal(dock.taskFinished, timeout=WAIT_MS) as sig:
+        dock.embed.run()
+    assert sig.args == ["embed", True]
+    docked = _tree(project)
+    assert docked == toolbox
+    assert [g for g, *_ in docked] == ["RS Embed: mosaiks_2022-06-01_2022-09-01"] * 2
+    assert [(name.endswith("PCA RGB"), visible) for _, name, visible, *_ in docked] == [(True, True), (False, False)]
+    ce = project.mapLayersByName(docked[0][1])[0].renderer().redContrastEnhancement()
+    assert (ce.minimumValue(), ce.maximumValue()) == pytest.approx(toolbox_stretch)
+    # the same files: the dock's run wrote what the toolbox's did
+    files = {p.name.endswith("_pca.tif"): p for p in (tmp_path / "out").glob("*.tif")}
+    for is_pca, theirs in ((False, tmp_path / "tb.tif"), (True, tmp_path / "tb_pca.tif")):
+        with rasterio.open(files[is_pca]) as a, rasterio.open(theirs) as b:
+            assert a.transform == b.transform and a.crs == b.crs
+            np.testing.assert_array_equal(a.read(), b.read())

@@ -61,7 +61,7 @@ def test_init_gui_adds_dock_and_actions_and_unload_removes_everything(qgis_iface
 
 
 def test_settings_dialog_round_trip(qgis_app, clean_settings, tmp_path):
-    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis import settings as S
     from rs_embed_qgis.gui.settings_dialog import SettingsDialog
 
     dlg = SettingsDialog()
@@ -79,31 +79,34 @@ def test_settings_dialog_round_trip(qgis_app, clean_settings, tmp_path):
     import os
 
     assert os.environ["RS_EMBED_CACHE"] == str(tmp_path / "cache")
-    # the Processing helpers read the same keys
-    from rs_embed_qgis.processing import common
-
-    assert common.model_options_for(model) == {"weights": str(tmp_path / "w.safetensors")}
-    assert common.provider_options("gee", None) == {"project": "my-ee-project"}
+    # the one place settings become engine options, for the dock and the Processing algorithms alike
+    assert S.model_options(model) == {"weights": str(tmp_path / "w.safetensors")}
+    assert S.provider_options("gee") == {"project": "my-ee-project"}
+    assert S.provider_options("local") == {"root": str(tmp_path / "scenes")}
     again = SettingsDialog()
     assert again.editGeeProject.text() == "my-ee-project"
     assert again.tblWeights.item(0, 1).text() == str(tmp_path / "w.safetensors")
 
 
 def test_dock_uses_settings_and_model_weights(dock, clean_settings, tmp_path):
-    from rs_embed_qgis.gui import settings as S
+    from rs_embed_qgis import settings as S
 
     S.put("local_data", str(tmp_path))
     S.set_weights_path("mosaiks", str(tmp_path / "x.safetensors"))
     dock.reload_settings()
-    assert dock.ui.fileDataFolder.filePath() == str(tmp_path)
-    assert dock.model_options("mosaiks") == {"weights": str(tmp_path / "x.safetensors")}
-    assert dock.provider_options("local") == {"root": str(tmp_path)}
+    assert dock.embed.ui.fileDataFolder.filePath() == str(tmp_path)
+    # the request the dock's run makes carries the settings' weights and data folder
+    dock.use_canvas_extent()
+    req = dock.embed.request()
+    assert req.model_options == {"weights": str(tmp_path / "x.safetensors")}
+    assert req.provider_options == {"root": str(tmp_path)}
 
 
 def test_default_data_folder_is_the_bundled_sample(dock, sample_dir):
-    assert Path(dock.ui.fileDataFolder.filePath()).resolve() == Path(sample_dir).resolve()
-    assert dock.ui.dateStart.date().toString("yyyy-MM-dd") == "2022-06-01"
-    assert dock.ui.dateEnd.date().toString("yyyy-MM-dd") == "2022-09-01"
+    e = dock.embed.ui
+    assert Path(e.fileDataFolder.filePath()).resolve() == Path(sample_dir).resolve()
+    assert e.dateStart.date().toString("yyyy-MM-dd") == "2022-06-01"
+    assert e.dateEnd.date().toString("yyyy-MM-dd") == "2022-09-01"
 
 
 def test_missing_torch_is_reported_and_installable_without_blocking_mosaiks(dock, monkeypatch, tmp_path):
@@ -111,32 +114,39 @@ def test_missing_torch_is_reported_and_installable_without_blocking_mosaiks(dock
 
     real = deps.is_importable
     monkeypatch.setattr(deps, "is_importable", lambda m: False if m in ("torch", "ee") else real(m))
-    dock._fill_backends("gee")
-    assert [dock.ui.cmbBackend.itemText(i) for i in range(dock.ui.cmbBackend.count())] == ["local"]
-    dock._on_model("mosaiks")
-    assert not dock.ui.lblDeps.isHidden()
-    txt = dock.ui.lblDeps.text()
+    tab, e = dock.embed, dock.embed.ui
+    tab._fill_backends("gee")
+    assert [e.cmbBackend.itemText(i) for i in range(e.cmbBackend.count())] == ["local"]
+    tab._on_model("mosaiks")
+    assert not e.lblDeps.isHidden()
+    txt = e.lblDeps.text()
     assert "torch" in txt and "does not need it" in txt
-    assert not dock.ui.btnInstallDeps.isHidden() and dock.ui.btnRun.isEnabled()
+    assert not e.btnInstallDeps.isHidden() and e.btnRun.isEnabled()
     # the button opens the installer (nothing runs until Install is pressed; pip itself is
     # tested in test_deps.py), with the plugin's folder as target and torch ticked
     monkeypatch.setattr(deps, "deps_dir", lambda profile_dir=None: tmp_path / "python" / deps.DEPS_DIRNAME)
-    dock.ui.btnInstallDeps.click()
-    dlg = dock.install_dialog
-    assert dlg.isVisible() and dlg.state == "idle"
-    assert dlg.target == tmp_path / "python" / "rs_embed_qgis_deps"
-    assert "torch" in dlg.selected() and "ee" in dlg.selected()
-    assert str(tmp_path / "python" / "rs_embed_qgis_deps") in dlg.header.text()
-    dlg.close()
+    from rs_embed_qgis.gui import install_dialog
+
+    install_dialog.close_installer()  # a window another test opened would keep its own folder
+    e.btnInstallDeps.click()
+    dlg = install_dialog.current()
+    try:
+        assert dlg.isVisible() and dlg.state == "idle"
+        assert dlg.target == tmp_path / "python" / "rs_embed_qgis_deps"
+        assert "torch" in dlg.selected() and "ee" in dlg.selected()
+        assert str(tmp_path / "python" / "rs_embed_qgis_deps") in dlg.header.text()
+    finally:
+        install_dialog.close_installer()
 
 
 def test_model_needing_a_missing_module_cannot_run(dock, monkeypatch):
     from rs_embed_qgis.gui import deps
 
-    dock.model_info = dict(dock.model_info, requires=["torch", "numpy"])
+    tab = dock.embed
+    tab.model_info = dict(tab.model_info, requires=["torch", "numpy"])
     monkeypatch.setattr(deps, "is_importable", lambda m: m != "torch")
-    dock._update_deps()
-    assert not dock.ui.btnRun.isEnabled() and "torch" in dock.ui.btnRun.toolTip()
+    tab._update_deps()
+    assert not tab.ui.btnRun.isEnabled() and "torch" in tab.ui.btnRun.toolTip()
 
 
 def test_deps_folder_goes_on_sys_path(tmp_path, monkeypatch):
@@ -158,24 +168,25 @@ def test_deps_folder_goes_on_sys_path(tmp_path, monkeypatch):
 
 def test_gee_backend_without_provider_says_unavailable(dock, monkeypatch):
     from rs_embed_qgis.gui import deps
-    from rs_embed_qgis.gui.dock import RsEmbedDock
+    from rs_embed_qgis.gui.embed_tab import EmbedTab
 
     monkeypatch.setattr(deps, "is_importable", lambda m: True)
-    monkeypatch.setattr(RsEmbedDock, "ee_status_function",
+    monkeypatch.setattr(EmbedTab, "ee_status_function",
                         staticmethod(lambda: (None, "unavailable: the Earth Engine backend could not be loaded")))
-    dock._fill_backends("gee")
-    assert dock.ui.cmbBackend.currentText() == "gee"
-    info = dock.ui.lblBackendInfo.text()
+    dock.embed._fill_backends("gee")
+    e = dock.embed.ui
+    assert e.cmbBackend.currentText() == "gee"
+    info = e.lblBackendInfo.text()
     assert "not ready" in info and "unavailable" in info and "earthengine authenticate" in info
-    assert not dock.ui.fileDataFolder.isEnabled()
+    assert not e.fileDataFolder.isEnabled()
 
 
 def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settings):
     import threading
 
+    from rs_embed_qgis import settings as S
     from rs_embed_qgis.gui import deps
-    from rs_embed_qgis.gui import settings as S
-    from rs_embed_qgis.gui.dock import RsEmbedDock
+    from rs_embed_qgis.gui.embed_tab import EmbedTab
 
     S.put("gee_project", "my-ee-project")
     seen = {}
@@ -185,13 +196,13 @@ def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settin
         return {"ok": False, "message": "no credentials found", "how_to_sign_in": "Run earthengine authenticate."}
 
     monkeypatch.setattr(deps, "is_importable", lambda m: True)
-    monkeypatch.setattr(RsEmbedDock, "ee_status_function", staticmethod(lambda: (fake_status, "")))
+    monkeypatch.setattr(EmbedTab, "ee_status_function", staticmethod(lambda: (fake_status, "")))
     with qtbot.waitSignal(dock.taskFinished, timeout=30000) as sig:
-        dock._fill_backends("gee")
-        assert "checking" in dock.ui.lblBackendInfo.text()
+        dock.embed._fill_backends("gee")
+        assert "checking" in dock.embed.ui.lblBackendInfo.text()
     assert sig.args == ["gee_status", True]
     assert seen == {"project": "my-ee-project", "thread": False}  # off the GUI thread
-    info = dock.ui.lblBackendInfo.text()
+    info = dock.embed.ui.lblBackendInfo.text()
     assert "not ready" in info and "no credentials found" in info and "earthengine authenticate" in info
 
 
@@ -203,9 +214,9 @@ def test_unload_while_a_run_is_going_cancels_it_and_adds_nothing(qgis_iface, sam
 
     plugin = rs_embed_qgis.classFactory(qgis_iface)
     plugin.initGui()
-    plugin.dock.ui.fileOutDir.setFilePath(str(tmp_path / "out"))
+    plugin.dock.embed.ui.fileOutDir.setFilePath(str(tmp_path / "out"))
     plugin.dock.use_canvas_extent()
-    task = plugin.dock.run()
+    task = plugin.dock.embed.run()
     qtbot.waitUntil(lambda: task.progress() > 0, timeout=60000)
     plugin.unload()
     qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=60000)

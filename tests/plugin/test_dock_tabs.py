@@ -158,7 +158,7 @@ def test_forecast_tab_random_weights_adds_20_temporal_layers(qgis_iface, qtbot, 
     span = QgsProject.instance().timeSettings().temporalRange()
     assert span.begin() == begins[0] and begins[-1].daysTo(span.end()) == 5
     assert QgsProject.instance().layerTreeRoot().findGroup("cube_t (RANDOM weights) (20 frames)")
-    assert tab.last_results["RANDOM_WEIGHTS"] is True
+    assert tab.last_result.data["RANDOM_WEIGHTS"] is True
     assert any("RANDOM" in m for m in qgis_iface.messageBar().get_messages(Qgis.Warning))
 
 

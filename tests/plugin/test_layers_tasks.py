@@ -1,5 +1,6 @@
-"""The files the tasks write (engine.io) and the QGIS layers made from them (layers.py), and the
-QgsTask plumbing in tasks.py."""
+"""The files the faces write (engine.io, jobs.py), the styles of the layers made from them
+(layers.py), the typed results and QgsTask plumbing (results.py, tasks.py), and the promise that a
+cancelled or failed run leaves no file."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_pooled_geopackage(tmp_path, qgis_app):
     from qgis.core import QgsVectorLayer
 
     from rs_embed_qgis.engine.io import write_pooled_gpkg
-    from rs_embed_qgis.layers import pooled_layer
+    from rs_embed_qgis.layers import style_pooled
 
     vecs = [np.arange(5, dtype=np.float32), -np.arange(5, dtype=np.float32)]
     wkts = ["POLYGON((9 47,9.01 47,9.01 47.01,9 47.01,9 47))", "POLYGON((9.02 47,9.03 47,9.03 47.01,9.02 47))"]
@@ -87,7 +88,8 @@ def test_pooled_geopackage(tmp_path, qgis_app):
     f = sorted(lyr.getFeatures(), key=lambda f: f["roi"])
     assert [f[1][f"e{i}"] for i in range(5)] == [-0.0, -1.0, -2.0, -3.0, -4.0]
     assert f[0]["start"] == "2022-01-01" and f[0]["end"] == "2023-01-01" and f[0]["random_weights"] == 1
-    styled = pooled_layer(str(p), meta, "run")
+    styled = QgsVectorLayer(f"{p}|layername=embeddings", "run", "ogr")
+    style_pooled(styled, meta, "run")
     assert styled.metadata().abstract().startswith("RANDOM WEIGHTS")
     assert "RANDOM WEIGHTS" in styled.metadata().keywords()["rs_embed"]
     with pytest.raises(ValueError, match="2 vectors for 1 geometries"):
@@ -111,89 +113,115 @@ def test_layer_metadata_lists_the_run(qgis_app):
     assert '"model": "prithvi"' in md.history()[0]
 
 
-def _request(tmp_sample, spatials, mode="grid"):
-    from rs_embed_qgis.engine import OutputSpec, TemporalSpec
-    from rs_embed_qgis.engine.pipeline import EmbedRequest
+def test_embed_extent_cancelled_while_writing_removes_every_file(processing, tmp_path, monkeypatch):
+    """A cancel arriving while the outputs are written wins: what was written is removed again."""
+    from qgis.core import QgsProcessingFeedback
 
-    return EmbedRequest(model="mosaiks", spatials=spatials, temporal=TemporalSpec.range("2022-06-01", "2022-09-01"),
-                        output=OutputSpec.grid(scale_m=100) if mode == "grid" else OutputSpec.pooled(),
-                        backend="local", device="cpu", model_options={"num_features": 16},
-                        provider_options={"root": str(tmp_sample)})
+    from rs_embed_qgis import jobs
 
+    feedback = QgsProcessingFeedback()
+    real = jobs.save_grid
 
-def test_task_cancelled_after_writing_removes_every_file(tmp_path, sample_dir, qgis_app):
-    """Cancel arriving while outputs are written: the files already written are deleted."""
-    from rs_embed_qgis.engine import BBox
-    from rs_embed_qgis.tasks import EmbedTask
+    def save_then_cancel(*a, **kw):
+        res = real(*a, **kw)
+        assert Path(res["geotiff"]).exists() and Path(res["pca"]).exists()
+        feedback.cancel()  # the user presses Cancel while the files are being written
+        return res
 
-    rois = [BBox(9.005, 47.83, 9.015, 47.838), BBox(9.02, 47.835, 9.03, 47.845)]
-    calls = {}
-    task = EmbedTask(_request(sample_dir, rois), tmp_path / "out", "t",
-                     on_done=lambda t: calls.setdefault("done", 1), on_error=lambda t, e: calls.setdefault("err", e),
-                     on_cancel=lambda t: calls.setdefault("cancel", 1))
-    real = task._check_cancel
-    n = {"k": 0}
-
-    def cancel_on_second_roi():
-        n["k"] += 1
-        if (tmp_path / "out").exists() and any((tmp_path / "out").glob("*_roi0.tif")):
-            task.cancel()
-        real()
-
-    task._check_cancel = cancel_on_second_roi
-    assert task.run() is False
-    assert n["k"] >= 2 and task.exception is None
-    assert list((tmp_path / "out").iterdir()) == []
-    task.finished(False)
-    assert calls == {"cancel": 1}
+    monkeypatch.setattr("rs_embed_qgis.processing.alg_embed_extent.save_grid", save_then_cancel)
+    res = processing.run("rs_embed:embed_extent", {
+        "EXTENT": "9.005,9.035,47.83,47.85 [EPSG:4326]", "MODEL": "mosaiks", "GRID_SCALE": 200,
+        "MODEL_OPTIONS": '{"num_features": 16}', "OUTPUT": str(tmp_path / "out" / "g.tif"),
+        "PCA": str(tmp_path / "out" / "g_pca.tif")}, feedback=feedback)
+    assert not res.get("OUTPUT")
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
 
 
-def test_task_errors_reach_the_callback_and_a_failing_callback_is_contained(tmp_path, qgis_app):
-    from rs_embed_qgis.engine import BBox
-    from rs_embed_qgis.engine.errors import ProviderError
-    from rs_embed_qgis.tasks import EmbedTask
+def _similarity(tmp_path, x, y, on_finished):
+    from rs_embed_qgis.engine.io import write_float_geotiff
+    from rs_embed_qgis.tasks import SimilarityTask
 
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    errors = []
-    task = EmbedTask(_request(empty, [BBox(9.005, 47.83, 9.015, 47.838)]), tmp_path / "out", "t",
-                     on_done=lambda t: None, on_error=lambda t, e: errors.append(e))
-    assert task.run() is False
-    assert isinstance(task.exception, ProviderError) and "Traceback" in task.details
-    task.finished(False)
-    assert errors == [task.exception]
+    tif = write_float_geotiff(_grid(8, 4, 5), "EPSG:32632", [100, 0, 500000, 0, -100, 5300000],
+                              tmp_path / "emb.tif")
+    return SimilarityTask(str(tif), x, y, tmp_path / "out", "t", {"model": "m"}, on_finished=on_finished)
 
-    def broken(_t):
+
+def test_task_results_are_typed_and_a_failing_handler_is_contained(tmp_path, qgis_app, qgis_iface):
+    from rs_embed_qgis.engine.errors import SpecError
+    from rs_embed_qgis.results import Cancelled, Done, Failed, present
+
+    got = []
+    outside = _similarity(tmp_path, 10, 10, got.append)      # far outside the grid
+    assert outside.run() is False
+    outside.finished(False)
+    (failed,) = got
+    assert isinstance(failed, Failed) and isinstance(failed.exception, SpecError)
+    assert failed.error.startswith("SpecError: the clicked point") and "Traceback" in failed.details
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+    inside = _similarity(tmp_path, 500150, 5299850, got.append)   # cell row 1, col 1
+    assert inside.run() is True
+    inside.finished(True)
+    done = got[-1]
+    assert isinstance(done, Done) and (done.data["row"], done.data["col"]) == (1, 1)
+    shown, layers = present(done, qgis_iface)                     # adds the layer on the main thread
+    assert shown is done and layers[0].renderer().type() == "singlebandpseudocolor"
+
+    def broken():
         raise RuntimeError("layer could not be added")
 
-    ok_task = EmbedTask(_request(empty, [BBox(9.005, 47.83, 9.015, 47.838)]), tmp_path / "out", "t",
-                        on_done=broken, on_error=lambda t, e: errors.append(e))
-    ok_task.finished(True)  # must not raise into QGIS
-    assert isinstance(errors[-1], RuntimeError)
+    shown, layers = present(Done("similarity", "x", broken), qgis_iface)  # must not raise into QGIS
+    assert isinstance(shown, Failed) and "layer could not be added" in shown.error and layers == []
+
+    def handler_raises(_result):
+        raise RuntimeError("the dock went away")
+
+    task = _similarity(tmp_path, 500150, 5299850, handler_raises)
+    task.cancel()                                                  # cancelled before it ran
+    task.finished(False)                                           # logged, not raised
+    seen = []
+    task = _similarity(tmp_path, 500150, 5299850, seen.append)
+    task.cancel()
+    task.finished(False)
+    assert seen == [Cancelled("similarity")]
+    from qgis.core import QgsProject
+
+    QgsProject.instance().removeAllMapLayers()
 
 
-def test_pooled_task_writes_one_feature_per_roi(tmp_path, sample_dir, qgis_app):
-    from rs_embed_qgis.engine import BBox, PointBuffer
-    from rs_embed_qgis.tasks import EmbedTask
-
-    rois = [BBox(9.005, 47.83, 9.015, 47.838), PointBuffer(9.025, 47.84, 200)]
-    task = EmbedTask(_request(sample_dir, rois, "pooled"), tmp_path / "out", "pool",
-                     on_done=lambda t: None, on_error=lambda t, e: None)
-    assert task.run() is True, task.details
-    (item,) = task.result["items"]
-    assert item["n"] == 2 and Path(item["gpkg"]).exists()
+def test_pooled_point_feature_is_the_fetched_square(processing, tmp_path):
+    """embed_features (the dock's pooled runs) stores each ROI's footprint: a point buffer is the
+    square the provider fetched (half-side 200 m in its UTM zone), not a circle."""
     from osgeo import ogr
-
-    ds = ogr.Open(item["gpkg"])
-    lyr = ds.GetLayer(0)
-    assert lyr.GetFeatureCount() == 2
-    geoms = [f.GetGeometryRef().Clone() for f in lyr]
-    assert geoms[0].GetEnvelope() == pytest.approx((9.005, 9.015, 47.83, 47.838))
-    # the point buffer is the square the provider fetched (half-side 200 m in its UTM zone), not a circle
     from pyproj import Geod
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
 
-    from rs_embed_qgis.engine.geo import roi_footprint
+    from rs_embed_qgis.engine import PointBuffer
+    from rs_embed_qgis.engine.embedding import roi_footprint
 
-    area = abs(Geod(ellps="WGS84").geometry_area_perimeter(__import__("shapely.wkt").wkt.loads(geoms[1].ExportToWkt()))[0])
-    assert area == pytest.approx(400 ** 2, rel=0.02)
-    assert geoms[1].Equals(ogr.CreateGeometryFromWkb(roi_footprint(rois[1]).wkb()))
+    from ._layers import engine_vectors
+
+    pts = QgsVectorLayer("Point?crs=EPSG:4326", "p", "memory")
+    f = QgsFeature()
+    f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(9.025, 47.84)))
+    pts.dataProvider().addFeatures([f])
+    res = processing.run("rs_embed:embed_features", {
+        "INPUT": pts, "BUFFER": 200, "MODEL": "mosaiks", "MODEL_OPTIONS": '{"num_features": 16}',
+        "OUTPUT": str(tmp_path / "pool.gpkg")})
+    ds = ogr.Open(res["OUTPUT"].split("|")[0])
+    (feat,) = list(ds.GetLayer(0))
+    geom = feat.GetGeometryRef()
+    import shapely.wkt
+
+    area = abs(Geod(ellps="WGS84").geometry_area_perimeter(shapely.wkt.loads(geom.ExportToWkt()))[0])
+    assert area == pytest.approx(400 ** 2, rel=0.06)  # the 400 m square, snapped out to whole 10 m pixels
+    (emb,) = engine_vectors([PointBuffer(9.025, 47.84, 200)], num_features=16)
+    fp = roi_footprint(emb)
+    x0, y0, x1, y1 = fp["bounds"]
+    assert (x1 - x0, y1 - y0) == pytest.approx((400, 400), abs=20)
+    env = geom.GetEnvelope()  # the stored polygon is that footprint, in the layer's CRS
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(fp["crs"], "EPSG:4326", always_xy=True)
+    lon0, lat0 = t.transform(x0, y0)
+    assert env[0] == pytest.approx(lon0, abs=1e-5) and env[2] == pytest.approx(lat0, abs=1e-5)

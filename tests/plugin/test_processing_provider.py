@@ -29,17 +29,19 @@ def test_settings_are_read_on_the_main_thread_only(qgis_app):
 
     from qgis.core import QgsSettings
 
-    from rs_embed_qgis.processing import common
+    from rs_embed_qgis import settings as S
 
     QgsSettings().setValue("rs_embed/weights/s2x10", "/data/s2x10.safetensors")
     try:
-        common.snapshot_settings()
+        S.snapshot()
         got = {}
         t = threading.Thread(target=lambda: got.update(
-            w=common.setting("weights/s2x10"), missing=common.setting("nope", "dflt")))
+            w=S.get("weights/s2x10"), missing=S.get("nope", "dflt"),
+            options=S.model_options("s2x10", {"tile": 64})))
         t.start()
         t.join()
-        assert got == {"w": "/data/s2x10.safetensors", "missing": "dflt"}
+        assert got == {"w": "/data/s2x10.safetensors", "missing": "dflt",
+                       "options": {"weights": "/data/s2x10.safetensors", "tile": 64}}
     finally:
         QgsSettings().remove("rs_embed/weights/s2x10")
-        common.snapshot_settings()
+        S.snapshot()

@@ -45,14 +45,14 @@ def test_models_are_in_the_dock_and_every_embedding_algorithm(dock, processing):
     shown) and in every Processing algorithm that takes a model."""
     from qgis.core import QgsApplication
 
-    combo = [dock.ui.cmbModel.itemText(i) for i in range(dock.ui.cmbModel.count())]
+    combo = [dock.embed.ui.cmbModel.itemText(i) for i in range(dock.embed.ui.cmbModel.count())]
     for model in CASES:
         assert model in combo
-        dock.ui.cmbModel.setCurrentText(model)
-        info = dock.ui.txtModelInfo.toPlainText()
+        dock.embed.ui.cmbModel.setCurrentText(model)
+        info = dock.embed.ui.txtModelInfo.toPlainText()
         assert "Temporal" in info and ("missing" in info or "found" in info)
-    dock.ui.cmbModel.setCurrentText("galileo")
-    assert "one bin per month" in dock.ui.txtModelInfo.toPlainText()
+    dock.embed.ui.cmbModel.setCurrentText("galileo")
+    assert "one bin per month" in dock.embed.ui.txtModelInfo.toPlainText()
     reg = QgsApplication.processingRegistry()
     for alg_id, param in (("rs_embed:embed_extent", "MODEL"), ("rs_embed:embed_features", "MODEL"),
                           ("rs_embed:embed_raster", "MODEL"), ("rs_embed:export_batch", "MODELS")):

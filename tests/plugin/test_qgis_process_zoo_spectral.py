@@ -57,11 +57,11 @@ def test_embed_extent_from_qgis_process(model, tmp_path):
 
 
 def test_new_models_are_offered_in_the_dock_with_their_time_use_and_weights_status(dock):
-    models = [dock.ui.cmbModel.itemText(i) for i in range(dock.ui.cmbModel.count())]
+    models = [dock.embed.ui.cmbModel.itemText(i) for i in range(dock.embed.ui.cmbModel.count())]
     assert {"dofa", "clay", "terramind", "satvision"} <= set(models)
-    dock.ui.cmbModel.setCurrentText("satvision")
-    info = dock.ui.txtModelInfo.toPlainText()
+    dock.embed.ui.cmbModel.setCurrentText("satvision")
+    info = dock.embed.ui.txtModelInfo.toPlainText()
     assert "mosaic" in info and "missing" in info
-    assert dock.ui.editBands.text().startswith("1, 2, 3, 6, 7, 21")
-    dock.ui.cmbModel.setCurrentText("clay")
-    assert "week" in dock.ui.txtModelInfo.toPlainText()
+    assert dock.embed.ui.editBands.text().startswith("1, 2, 3, 6, 7, 21")
+    dock.embed.ui.cmbModel.setCurrentText("clay")
+    assert "week" in dock.embed.ui.txtModelInfo.toPlainText()

@@ -44,10 +44,10 @@ def test_embed_extent_from_qgis_process(tmp_path, model):
 
 
 def test_models_are_in_the_dock_and_hand_downloads_are_linked(dock):
-    models = [dock.ui.cmbModel.itemText(i) for i in range(dock.ui.cmbModel.count())]
+    models = [dock.embed.ui.cmbModel.itemText(i) for i in range(dock.embed.ui.cmbModel.count())]
     assert set(RUNS) <= set(models)
-    dock.ui.cmbModel.setCurrentText("fomo")
-    info = dock.ui.txtModelInfo.toHtml()
+    dock.embed.ui.cmbModel.setCurrentText("fomo")
+    info = dock.embed.ui.txtModelInfo.toHtml()
     assert "missing" in info and "download by hand" in info and "dropbox.com" in info
-    dock.ui.cmbModel.setCurrentText("terrafm")
-    assert "download by hand" not in dock.ui.txtModelInfo.toHtml()  # Hugging Face: fetched when online
+    dock.embed.ui.cmbModel.setCurrentText("terrafm")
+    assert "download by hand" not in dock.embed.ui.txtModelInfo.toHtml()  # Hugging Face: fetched when online
