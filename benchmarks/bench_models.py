@@ -1,5 +1,5 @@
-"""Speed and memory of the token models (ViT family, Galileo, OlmoEarth) on this machine,
-all figures from one run.
+"""Speed and memory of the token models (the ViT family, the multi-frame and spectral models,
+AgriFM) and of the precomputed products on this machine, all figures from one run.
 
 For each model, in its own process (so peak memory is that model's):
 
@@ -8,7 +8,10 @@ For each model, in its own process (so peak memory is that model's):
 - peak resident memory of the process;
 - achieved GFLOP/s of the batched forward (analytic FLOPs / measured time) against a
   plain ``torch.matmul`` measured in the same process, i.e. the fraction of what
-  this machine's BLAS reaches.
+  this machine's BLAS reaches (on-the-fly models; products have no forward).
+
+Products are read from files this script writes over the sample in their published layouts
+(the tests' writers: GeoTessera tiles for 2022, a window of the Copernicus-Embed map).
 
 Weights are random (``allow_random_weights=True``; no download): speed does not
 depend on the values, and the results are marked ``random`` in the table. Sizes
@@ -48,6 +51,9 @@ SIZES = {
     "clay": ({"arch": {"dim": 768, "depth": 6, "heads": 12}}, {}),
     "terramind": ({"variant": "small"}, {"variant": "base"}),
     "satvision": ({"arch": {"embed_dim": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]}}, {}),
+    "agrifm": ({"frames": 4, "image_size": 112}, {"frames": 8, "image_size": 224}),
+    "tessera": ({}, {}),
+    "copernicus": ({}, {}),
 }
 CENTRE = (9.0200, 47.8398)  # the bundled sample (3 km x 3 km)
 #: models whose input the bundled Sentinel-2 sample does not hold: MODIS, from a MOD021KM-like
@@ -100,14 +106,38 @@ def forward_flops(emb, x, side) -> float:
     return m.flops_per_image()
 
 
+def product_files(model: str, folder) -> dict:
+    """Product files over the sample, in their published layouts (the tests' writers)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    if model == "tessera":
+        from tests.engine.tessera_util import write_tile
+
+        write_tile(folder, 2022, 9.05, 47.85, CENTRE, half_deg=0.03)
+        return {"data_dir": str(folder), "download": False}
+    from tests.engine.copernicus_util import cell_of, write_map
+
+    r, c = cell_of(8.8, 48.2)
+    return {"path": str(write_map(folder / "embed_map_310k.tif", c, r, 4, 4)), "download": False}
+
+
 def run_one(model: str, n_rois: int, full: bool) -> dict:
+    import tempfile
+
     import numpy as np
     import torch
 
     from rs_embed_qgis.engine.api import get_embedder, get_embedding, get_embeddings_batch
+    from rs_embed_qgis.engine.registry import get_spec
     from rs_embed_qgis.engine.specs import OutputSpec, TemporalSpec
 
-    opts = dict(SIZES[model][1 if full else 0], allow_random_weights=True, download=False)
+    product = get_spec(model).kind == "precomputed"
+    opts = dict(SIZES[model][1 if full else 0], allow_random_weights=True)
+    if product:
+        opts.update(product_files(model, tempfile.mkdtemp(prefix=f"bench_{model}_")))
+    else:
+        opts["download"] = False
     temporal = TemporalSpec.year(2022)
     spatials = rois(n_rois)
     emb = get_embedder(model, device="cpu", model_options=opts)
@@ -127,6 +157,12 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
     batch = get_embeddings_batch(model, spatials=spatials, **kw)
     t_batch = time.perf_counter() - t
     same = all(np.allclose(a.array, b.array, rtol=1e-4, atol=1e-4) for a, b in zip(loop, batch, strict=True))
+    row = {"model": model, "size": "published" if full else "bench", "rois": n_rois,
+           "loop_rps": n_rois / t_loop, "batch_rps": n_rois / t_batch, "ratio": t_loop / t_batch,
+           "batch_equals_loop": same, "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if product:  # read, not computed: no forward to time
+        return dict(row, variant="-", params_M=0.0, weights="product", batch_size=None, forward_gflops=None,
+                    matmul_gflops=None, fraction_of_matmul=None, gflop_per_roi=None)
 
     # the batched forward alone, on model inputs prepared as the adapter does
     from rs_embed_qgis.engine.api import get_provider
@@ -147,16 +183,11 @@ def run_one(model: str, n_rois: int, full: bool) -> dict:
             best = min(best, time.perf_counter() - t)
             mm = max(mm, matmul_gflops(reps=3))
     fwd_gflops = forward_flops(emb, x, side) * x.shape[0] / best / 1e9
-    return {
-        "model": model, "size": "published" if full else "bench", "variant": emb.variant,
-        "params_M": sum(p.numel() for p in emb.model.parameters()) / 1e6,
-        "weights": emb.weights_meta["status"], "rois": n_rois, "batch_size": emb.batch_size,
-        "loop_rps": n_rois / t_loop, "batch_rps": n_rois / t_batch, "ratio": t_loop / t_batch,
-        "batch_equals_loop": same,
-        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "forward_gflops": fwd_gflops, "matmul_gflops": mm, "fraction_of_matmul": fwd_gflops / mm,
-        "gflop_per_roi": forward_flops(emb, x, side) / 1e9,
-    }
+    return dict(row, variant=emb.variant, params_M=sum(p.numel() for p in emb.model.parameters()) / 1e6,
+                weights=emb.weights_meta["status"], batch_size=emb.batch_size,
+                peak_rss_MiB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                forward_gflops=fwd_gflops, matmul_gflops=mm, fraction_of_matmul=fwd_gflops / mm,
+                gflop_per_roi=forward_flops(emb, x, side) / 1e9)
 
 
 def main() -> None:
@@ -183,17 +214,24 @@ def main() -> None:
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"  done {m}: {r['ratio']:.2f}x, {r['fraction_of_matmul']:.0%} of matmul", flush=True)
+        frac = f", {r['fraction_of_matmul']:.0%} of matmul" if r["fraction_of_matmul"] is not None else ""
+        print(f"  done {m}: {r['ratio']:.2f}x{frac}", flush=True)
     hdr = (f"{'model':<11}{'size':<10}{'variant':<15}{'params':>8}{'weights':>9}{'GFLOP/ROI':>10}{'loop ROI/s':>11}"
            f"{'batch ROI/s':>12}{'ratio':>7}{'same':>6}{'peak MiB':>9}{'fwd GFLOP/s':>12}{'matmul':>8}{'frac':>6}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['model']:<11}{r['size']:<10}{r['variant']:<15}{r['params_M']:>7.0f}M{r['weights']:>9}{r['gflop_per_roi']:>10.1f}"
+        if r["forward_gflops"] is None:
+            fwd = f"{'-':>10}"
+            tail = f"{'-':>12}{'-':>8}{'-':>6}"
+        else:
+            fwd = f"{r['gflop_per_roi']:>10.1f}"
+            tail = f"{r['forward_gflops']:>12.1f}{r['matmul_gflops']:>8.1f}{r['fraction_of_matmul']:>6.0%}"
+        print(f"{r['model']:<11}{r['size']:<10}{r['variant']:<15}{r['params_M']:>7.0f}M{r['weights']:>9}{fwd}"
               f"{r['loop_rps']:>11.2f}{r['batch_rps']:>12.2f}{r['ratio']:>6.2f}x{str(r['batch_equals_loop']):>6}"
-              f"{r['peak_rss_MiB']:>9.0f}{r['forward_gflops']:>12.1f}{r['matmul_gflops']:>8.1f}"
-              f"{r['fraction_of_matmul']:>6.0%}")
-    print("weights: random (allow_random_weights=True) - speed does not depend on the values")
+              f"{r['peak_rss_MiB']:>9.0f}{tail}")
+    print("weights: random (allow_random_weights=True) - speed does not depend on the values; "
+          "products: read from files written over the sample, no forward")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 

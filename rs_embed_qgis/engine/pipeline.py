@@ -331,15 +331,17 @@ def fetch(plan: Plan, indices: Sequence[int]) -> Fetched:
     t0 = time.perf_counter()
     for m in plan.models:  # e.g. a Sentinel-1 input the backend cannot serve: said before any fetch
         plan.embedder(m).check_backend(plan.backend)
-    provider = get_provider(plan.backend, plan.provider_options)
     out: dict[tuple[int, int], Patch | Failed] = {}
     for gi, g in enumerate(plan.groups):
+        # a precomputed product kept as files is its own provider (its group has no other model)
+        provider = (plan.embedder(g.members[0]).input_provider(plan.backend, plan.provider_options)
+                    or get_provider(plan.backend, plan.provider_options))
         workers = fetch_workers(plan, g, provider)
         got = isolate(
             [plan.spatials[i] for i in indices],
-            lambda sps, g=g, w=workers: provider.fetch_many(sps, g.temporal, g.sensor, frames=g.frames,
-                                                            num_workers=w),
-            lambda s, g=g: provider.fetch(s, g.temporal, g.sensor, frames=g.frames),
+            lambda sps, g=g, w=workers, p=provider: p.fetch_many(sps, g.temporal, g.sensor, frames=g.frames,
+                                                                 num_workers=w),
+            lambda s, g=g, p=provider: p.fetch(s, g.temporal, g.sensor, frames=g.frames),
             plan.policy, "fetch", workers=workers)
         for i, p in zip(indices, got, strict=True):
             out[(gi, i)] = p

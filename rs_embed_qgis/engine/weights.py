@@ -53,11 +53,13 @@ class WeightsSpec:
     env_var: str | None = None          # e.g. RS_EMBED_ANYSAT_CKPT
     hf_repo: str | None = None          # official Hugging Face repo id
     hf_filename: str | None = None      # file in that repo
+    hf_repo_type: str = "model"         # "dataset" for a file of a dataset repo (a precomputed product)
     revision: str | None = None         # the repo's commit hash the file is taken from
     url: str | None = None              # official https URL (used when there is no hf_repo)
     manual_url: str | None = None       # official page a person downloads from (Dropbox, Google
                                         # Drive): never fetched at run time, named in errors
     sha256: str | None = None           # where published (else None: trust on first use)
+    md5: str | None = None              # where only an md5 is published (torchgeo's datasets)
     size_bytes: int | None = None       # where published
     cache_name: str | None = None       # file name in the cache folder; "." = the folder itself
     note: str = ""
@@ -73,13 +75,15 @@ class WeightsSpec:
     def source_key(self) -> str | None:
         """The identity of the official file (the lock file's key)."""
         if self.hf_repo and self.hf_filename:
-            return f"hf:{self.hf_repo}@{self.revision or 'main'}/{self.hf_filename}"
+            kind = "" if self.hf_repo_type == "model" else f"{self.hf_repo_type}s/"
+            return f"hf:{kind}{self.hf_repo}@{self.revision or 'main'}/{self.hf_filename}"
         return f"url:{self.url}" if self.url else None
 
     def official_address(self) -> str | None:
         """Where a user downloads the file by hand."""
         if self.hf_repo and self.hf_filename:
-            return f"https://huggingface.co/{self.hf_repo}/blob/{self.revision or 'main'}/{self.hf_filename}"
+            kind = "" if self.hf_repo_type == "model" else f"{self.hf_repo_type}s/"
+            return f"https://huggingface.co/{kind}{self.hf_repo}/blob/{self.revision or 'main'}/{self.hf_filename}"
         return self.url or self.manual_url
 
 
@@ -206,6 +210,8 @@ def verification_policy(spec: WeightsSpec) -> str:
         return str(exc)
     if expected:
         return f"sha256 from {how}{pinned}"
+    if spec.md5:
+        return f"md5 from the catalog{pinned}; the sha256 seen is then locked"
     return (f"no published sha256{pinned}: downloading needs allow_unverified=True, then the sha256 "
             f"seen is locked (trust on first use)")
 
@@ -257,7 +263,7 @@ def download_weights(model_id: str, spec: WeightsSpec, *, allow_unverified: bool
     locked = _read_lock().get(key)
     expected, how = _expected(spec, locked)
     where = spec.official_address()
-    if expected is None and not allow_unverified:
+    if expected is None and not spec.md5 and not allow_unverified:
         raise ModelError(
             f"the weights of {model_id!r} ({where}) have no published sha256, so a download cannot be "
             f"verified. Download it yourself and pass its path{_env_hint(spec)}, or pass "
@@ -268,8 +274,9 @@ def download_weights(model_id: str, spec: WeightsSpec, *, allow_unverified: bool
     try:
         try:
             if spec.hf_repo and spec.hf_filename:
+                kind = {} if spec.hf_repo_type == "model" else {"repo_type": spec.hf_repo_type}
                 got_path = Path(_hub_download(repo_id=spec.hf_repo, filename=spec.hf_filename,
-                                              revision=spec.revision or "main", local_dir=str(work)))
+                                              revision=spec.revision or "main", local_dir=str(work), **kind))
                 got = sha256_of(got_path)
             else:
                 got_path = work / dest.name
@@ -284,7 +291,14 @@ def download_weights(model_id: str, spec: WeightsSpec, *, allow_unverified: bool
         if spec.size_bytes is not None and size != spec.size_bytes and not allow_unverified:
             raise ModelError(f"download of {where} has {size} bytes, expected {spec.size_bytes} "
                              f"(truncated or another file)")
-        if expected is None:
+        if expected is None and spec.md5:
+            md5 = sha256_of(got_path, algorithm="md5")
+            if md5 != spec.md5 and not allow_unverified:
+                raise ModelError(f"download of {where} has md5 {md5}, expected {spec.md5} (from the catalog): "
+                                 f"the server sent another file than the one pinned")
+            verified = (f"md5 checked against the catalog; sha256 {got} recorded in {str(lock_path())!r}"
+                        if md5 == spec.md5 else f"UNVERIFIED (allow_unverified=True): md5 {md5} differs")
+        elif expected is None:
             verified = f"trusted on first use: sha256 {got} recorded in {str(lock_path())!r}"
         elif got == expected:
             verified = f"sha256 checked against {how}"
@@ -307,12 +321,12 @@ def _env_hint(spec: WeightsSpec) -> str:
     return f" (model_options weights=..., or {spec.env_var})" if spec.env_var else " (model_options weights=...)"
 
 
-def _hub_download(*, repo_id: str, filename: str, revision: str, local_dir: str) -> str:
+def _hub_download(*, repo_id: str, filename: str, revision: str, local_dir: str, **kw: Any) -> str:
     """``huggingface_hub.hf_hub_download`` at a given revision (one place, so tests can stand
-    in for the hub)."""
+    in for the hub); ``kw``: ``repo_type="dataset"`` for a dataset's file."""
     from huggingface_hub import hf_hub_download
 
-    return hf_hub_download(repo_id=repo_id, filename=filename, revision=revision, local_dir=local_dir)
+    return hf_hub_download(repo_id=repo_id, filename=filename, revision=revision, local_dir=local_dir, **kw)
 
 
 def check_url(url: str) -> str:
@@ -348,8 +362,29 @@ def _fetch_https(url: str, dest: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def fetch_file(url: str, dest: Path, *, sha256: str | None = None) -> Path:
+    """Download one published data file (e.g. a product tile) over https into ``dest``:
+    streamed to a temporary file beside it, its sha256 checked when known, then renamed,
+    so a failed or rejected download leaves nothing behind."""
+    from .io import publish
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    try:
+        got = _fetch_https(url, Path(tmp))
+        if sha256 and got != sha256:
+            raise ModelError(f"download of {url} has sha256 {got}, expected {sha256} (from its registry); "
+                             f"not kept")
+        publish(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)

@@ -75,7 +75,7 @@ def test_list_models_offers_embedding_models_by_default_and_filters_by_kind():
     assert "s2x10" not in default and "forecaster" not in default
     assert list_models(kind="superres") == ["s2x10"]
     assert list_models(kind="forecast") == ["forecaster"]
-    assert list_models(kind="precomputed") == ["gse"]
+    assert list_models(kind="precomputed") == ["copernicus", "gse", "tessera"]
     assert list_models(kind=["superres", "forecast"]) == ["forecaster", "s2x10"]
     assert list_models(kind="all") == sorted(e.id for e in ALL)
     assert "remoteclip_s2rgb" in list_models(include_aliases=True)

@@ -71,6 +71,15 @@ class Embedder:
         """
         return self.frames
 
+    def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> Any | None:
+        """The provider of this model's input when it is not the backend's own.
+
+        ``None`` (the default): pixels come from the backend's provider (``local``,
+        ``gee``). Precomputed products kept as files (Tessera tiles, the Copernicus-Embed
+        map) return a reader of those files, configured from their model options.
+        """
+        return None
+
     def prepare_input_chw(self, arr: Any) -> np.ndarray:
         """Caller pixels (``input_chw``) -> the array a :class:`Patch` is built from.
 
@@ -100,6 +109,9 @@ class Embedder:
     def require_bands(self, patch: Patch, bands: Sequence[str]) -> np.ndarray:
         """``(T, C, H, W)`` of ``bands`` in order; a missing band is a ModelError."""
         from ..providers.bands import band_index
+
+        if tuple(patch.bands) == tuple(bands):  # already in order (products: hundreds of bands)
+            return patch.data
 
         try:
             idx = [band_index(patch.bands, b) for b in bands]
