@@ -105,8 +105,9 @@ def apply_environment() -> None:
 # --------------------------------------------------------------------------- settings -> options
 
 def provider_options(backend: str, data_folder: str | None = None) -> dict[str, Any]:
-    """The engine's ``provider_options`` for ``backend``: the local folder (``root``) or the
-    Earth Engine project from the settings. Without a project setting the engine falls back
+    """The engine's ``provider_options`` for ``backend``: the local data (``root``: a folder, a
+    STAC catalog/item file or a ``.SAFE.zip``), the STAC API URL, or the Earth Engine project
+    from the settings. Without a project setting the engine falls back
     to its environment variables (``RS_EMBED_GEE_PROJECT``, ``EARTHENGINE_PROJECT``,
     ``GOOGLE_CLOUD_PROJECT``)."""
     if backend == "local":
@@ -114,6 +115,10 @@ def provider_options(backend: str, data_folder: str | None = None) -> dict[str, 
     if backend == "gee":
         project = get("gee_project")
         return {"project": str(project)} if project else {}
+    if backend == "stac":  # an API URL in the data field, the settings or RS_EMBED_STAC_URL; else Earth Search
+        for url in (data_folder, get("stac_url"), os.environ.get("RS_EMBED_STAC_URL")):
+            if url and str(url).startswith(("http://", "https://")):
+                return {"url": str(url)}
     return {}
 
 

@@ -541,12 +541,12 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         </message>
         <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
-            <source>Local GeoTIFF/COG folder or STAC catalog (default: the bundled Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85).</source>
+            <source>Local data: a folder (SAFE products, per-band files, GeoTIFF stacks, STAC items), a catalog.json, an ItemCollection or item JSON, or a .SAFE.zip (default: the bundled Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85).</source>
             <translation type="unfinished" />
         </message>
         <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
-            <source>Local data folder or STAC catalog (empty: settings, then bundled sample)</source>
+            <source>Local data: folder, STAC catalog.json / ItemCollection / item JSON or .SAFE.zip (backend stac: a STAC API URL, empty: Earth Search); empty: settings, then bundled sample</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -939,8 +939,8 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
-            <location filename="../../rs_embed_qgis/gui/deps.py" />
-            <source>STAC catalogs</source>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>STAC API: Earth Search (Sentinel-2 L2A, no account) unless the data field holds another API URL (https://...).</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1453,6 +1453,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>signed Planetary Computer downloads</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/tasks.py" />
             <source>similarity to cell r{row} c{col}</source>
             <translation type="unfinished" />
@@ -1475,6 +1480,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         <message>
             <location filename="../../rs_embed_qgis/gui/deps.py" />
             <source>the Google Earth Engine backend</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>the STAC backend (Earth Search, Planetary Computer)</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -2090,6 +2100,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         <message>
             <location filename="../../ui/settings.ui" />
             <source>local</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>stac</source>
             <translation type="unfinished" />
         </message>
     </context>

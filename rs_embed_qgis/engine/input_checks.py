@@ -4,8 +4,11 @@
 
 The report is JSON-serialisable: shape, per-band min/max/mean/std and
 percentiles, NaN/Inf and fill-value fractions (per band and per frame),
-near-constant bands, the fraction outside ``value_range``, and the list of
-``issues``; ``ok`` is False when there is any. With ``check_save_dir`` (or
+near-constant bands, the fraction outside ``value_range``, the provider's input
+sanity facts (``input_sanity``: valid fraction, implausible values; see
+``providers/sanity.py``) and the list of ``issues``; ``ok`` is False when there is any.
+A patch the provider refuses (too little valid data, implausible values) is still
+fetched and reported here, with the reason among the issues. With ``check_save_dir`` (or
 ``RS_EMBED_CHECK_SAVE_DIR``) a quick-look PNG of the patch is written there.
 As in rs-embed, ``RS_EMBED_CHECK_INPUT=1`` and ``RS_EMBED_CHECK_RAISE=0/1``
 override the sensor's flags.
@@ -23,6 +26,7 @@ from .errors import SpecError
 from .names import sanitize_key
 from .providers import get_provider
 from .providers.base import Patch
+from .providers.sanity import InputSanityError
 from .specs import SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 
 #: fractions above which a patch is flagged
@@ -195,6 +199,11 @@ def check_patch(patch: Patch, *, sensor: SensorSpec | None = None, name: str = "
                         value_range=value_range, fill_value=fill)
     rep["frames"] = [{k: f.get(k) for k in ("start", "end", "mid", "n_scenes", "valid_fraction")}
                      for f in patch.frames]
+    sanity = patch.meta.get("input_sanity")  # the provider's own checks (providers/sanity.py)
+    if sanity:
+        rep["input_sanity"] = sanity
+        rep["issues"] += [f"{name}: {i}" for i in sanity.get("issues", [])]
+        rep["ok"] = not rep["issues"]
     if patch.grid is not None:
         g = patch.grid
         rep["grid"] = {"crs": g.crs, "transform": list(g.transform), "width": g.width,
@@ -241,7 +250,10 @@ def inspect_provider_patch(*, spatial: SpatialSpec, temporal: TemporalSpec | Non
         temporal = temporal.validate()
     backend = str(backend).strip().lower()
     provider = get_provider(backend, provider_options)
-    patch = provider.fetch(spatial, temporal, sensor, frames=frames)
+    try:
+        patch = provider.fetch(spatial, temporal, sensor, frames=frames)
+    except InputSanityError as exc:  # report what was fetched and why it would be refused
+        patch = exc.patch
     out = check_patch(patch, sensor=sensor, name=name, value_range=value_range)
     out["backend"] = backend
     out["temporal"] = temporal.to_dict() if temporal is not None else None

@@ -48,7 +48,8 @@ OPTIONAL: dict[str, dict[str, str]] = {
     "safetensors": {"pip": "safetensors", "for": tr_noop("reading .safetensors checkpoints")},
     "huggingface_hub": {"pip": "huggingface_hub", "for": tr_noop("downloading official weights")},
     "ee": {"pip": "earthengine-api", "for": tr_noop("the Google Earth Engine backend")},
-    "pystac": {"pip": "pystac", "for": tr_noop("STAC catalogs")},
+    "pystac_client": {"pip": "pystac-client", "for": tr_noop("the STAC backend (Earth Search, Planetary Computer)")},
+    "planetary_computer": {"pip": "planetary-computer", "for": tr_noop("signed Planetary Computer downloads")},
     "xarray": {"pip": "xarray", "for": tr_noop("NetCDF/Zarr exports, Embedding.to_xarray() and forecast minicubes")},
     "netCDF4": {"pip": "netCDF4", "for": tr_noop("NetCDF exports and GreenEarthNet minicubes")},
     "zarr": {"pip": "zarr<3", "for": tr_noop("Zarr exports")},
@@ -59,7 +60,8 @@ OPTIONAL: dict[str, dict[str, str]] = {
     "scipy": {"pip": "scipy", "for": tr_noop("filling no-data pixels before super-resolution")},
     "PIL": {"pip": "pillow", "for": tr_noop("PNG quick-looks of embeddings and input patches")},
 }
-PIP_NAMES = {"ee": "earthengine-api", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
+PIP_NAMES = {"ee": "earthengine-api", "pystac_client": "pystac-client", "sklearn": "scikit-learn",
+             "PIL": "pillow", "yaml": "pyyaml"}
 
 # Distributions QGIS's Python already has from QGIS itself: the installer never replaces them.
 QGIS_OWNS = frozenset({"numpy", "gdal", "pyqt5", "pyqt5-sip", "pyqt5-qt5", "pyqt6", "pyqt6-sip", "pyqt6-qt6",

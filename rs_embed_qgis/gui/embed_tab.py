@@ -199,10 +199,15 @@ class EmbedTab(AlgorithmTab):
     def _on_backend(self, backend: str) -> None:
         u = self.ui
         local = backend == "local"
-        u.fileDataFolder.setEnabled(local)
+        u.fileDataFolder.setEnabled(local or backend == "stac")
         if local:
-            u.lblBackendInfo.setText(tr("Local GeoTIFF/COG folder or STAC catalog (default: the bundled "
-                                        "Sentinel-2 sample, 2022, lon 9.00-9.04, lat 47.83-47.85)."))
+            u.lblBackendInfo.setText(tr("Local data: a folder (SAFE products, per-band files, GeoTIFF stacks, "
+                                        "STAC items), a catalog.json, an ItemCollection or item JSON, or a "
+                                        ".SAFE.zip (default: the bundled Sentinel-2 sample, 2022, lon 9.00-9.04, "
+                                        "lat 47.83-47.85)."))
+        elif backend == "stac":
+            u.lblBackendInfo.setText(tr("STAC API: Earth Search (Sentinel-2 L2A, no account) unless the data "
+                                        "field holds another API URL (https://...)."))
         elif self._gee_status is not None:
             self._show_gee_status(self._gee_status)
         else:
@@ -271,6 +276,8 @@ class EmbedTab(AlgorithmTab):
         need = [m for m in self.model_info.get("requires", []) if not deps.is_importable(m)]
         if self.ui.cmbBackend.currentText() == "gee" and not deps.is_importable("ee"):
             need.append("ee")
+        if self.ui.cmbBackend.currentText() == "stac" and not deps.is_importable("pystac_client"):
+            need.append("pystac_client")
         return need
 
     def missing_dependencies(self) -> list[str]:
@@ -357,6 +364,8 @@ class EmbedTab(AlgorithmTab):
                  COMPOSITE=u.cmbComposite.currentText())
         if backend == "local":
             p["DATA_FOLDER"] = u.fileDataFolder.filePath().strip() or S.local_data_folder()
+        elif backend == "stac" and u.fileDataFolder.filePath().strip().startswith(("http://", "https://")):
+            p["DATA_FOLDER"] = u.fileDataFolder.filePath().strip()  # another STAC API than Earth Search
         return p
 
     def _run_name(self) -> str:

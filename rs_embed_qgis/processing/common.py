@@ -51,7 +51,9 @@ def add_backend_params(alg) -> None:
     alg.addParameter(QgsProcessingParameterEnum("BACKEND", tr("Backend"), options=backend_names(),
                                                 defaultValue="local", usesStaticStrings=True))
     alg.addParameter(QgsProcessingParameterFile(
-        "DATA_FOLDER", tr("Local data folder or STAC catalog (empty: settings, then bundled sample)"),
+        "DATA_FOLDER", tr("Local data: folder, STAC catalog.json / ItemCollection / item JSON or .SAFE.zip "
+                          "(backend stac: a STAC API URL, empty: Earth Search); empty: settings, then bundled "
+                          "sample"),
         behavior=compat.FILE_PARAMETER_FOLDER, optional=True))
 
 

@@ -512,6 +512,9 @@ def test_fail_on_bad_input(tmp_path):
     kw = dict(spatials=[PointBuffer(lon, lat, 100)], temporal=export_job.TEMPORAL, models=["mosaiks"],
               backend="local", provider_options={"root": str(root)}, show_progress=False,
               model_options={"num_features": 8}, out_dir=str(tmp_path / "o"))
+    with pytest.raises(ProviderError, match="0.0% of the pixels have valid data"):
+        export_batch(**kw)  # the provider's input sanity (on by default) refuses a blank composite
+    kw["provider_options"]["min_valid_fraction"] = 0  # sanity off: the input check alone decides
     res = export_batch(**kw)  # without the check the blank input is embedded as it is
     assert res[0]["status"] == "ok"
     with pytest.raises(ProviderError, match="input check failed"):

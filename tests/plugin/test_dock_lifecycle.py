@@ -116,7 +116,7 @@ def test_missing_torch_is_reported_and_installable_without_blocking_mosaiks(dock
     monkeypatch.setattr(deps, "is_importable", lambda m: False if m in ("torch", "ee") else real(m))
     tab, e = dock.embed, dock.embed.ui
     tab._fill_backends("gee")
-    assert [e.cmbBackend.itemText(i) for i in range(e.cmbBackend.count())] == ["local"]
+    assert [e.cmbBackend.itemText(i) for i in range(e.cmbBackend.count())] == ["local", "stac"]
     tab._on_model("mosaiks")
     assert not e.lblDeps.isHidden()
     txt = e.lblDeps.text()
@@ -179,6 +179,27 @@ def test_gee_backend_without_provider_says_unavailable(dock, monkeypatch):
     info = e.lblBackendInfo.text()
     assert "not ready" in info and "unavailable" in info and "earthengine authenticate" in info
     assert not e.fileDataFolder.isEnabled()
+
+
+def test_stac_backend_takes_an_api_url_and_offers_pystac_client(dock, monkeypatch):
+    from rs_embed_qgis import settings as S
+    from rs_embed_qgis.gui import deps
+
+    tab, e = dock.embed, dock.embed.ui
+    tab._fill_backends("stac")
+    assert e.cmbBackend.currentText() == "stac" and e.fileDataFolder.isEnabled()
+    assert "Earth Search" in e.lblBackendInfo.text()
+    pc = "https://planetarycomputer.microsoft.com/api/stac/v1"
+    e.fileDataFolder.setFilePath(pc)
+    params = tab._time_and_data_parameters()
+    assert params["BACKEND"] == "stac" and S.provider_options("stac", params["DATA_FOLDER"]) == {"url": pc}
+    e.fileDataFolder.setFilePath("/some/folder")
+    assert "DATA_FOLDER" not in tab._time_and_data_parameters() and S.provider_options("stac") == {}
+    real = deps.is_importable
+    monkeypatch.setattr(deps, "is_importable", lambda m: False if m == "pystac_client" else real(m))
+    assert "pystac_client" in tab.missing_dependencies()
+    tab._update_deps()
+    assert "pystac-client" in e.btnInstallDeps.text()
 
 
 def test_gee_sign_in_is_checked_in_a_task(dock, monkeypatch, qtbot, clean_settings):

@@ -72,3 +72,15 @@ def test_bad_rgb_bands_fail_clearly(processing, tmp_path):
             "EXTENT": EXTENT, "RGB_BANDS": "B99,B4,B3", "OUTPUT": str(tmp_path / "x.tif"),
             "REPORT": str(tmp_path / "x.json")})
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("data", ["catalog.json", "S2_L2A_20220715_sample/S2_L2A_20220715_sample.json"])
+def test_data_field_takes_a_stac_catalog_or_item_file(processing, tmp_path, sample_dir, data):
+    rep = tmp_path / "r.json"
+    res = processing.run("rs_embed:inspect_patch", {
+        "EXTENT": EXTENT, "START": "2022-07-01", "END": "2022-08-01", "DATA_FOLDER": str(sample_dir / data),
+        "OUTPUT": str(tmp_path / "x.tif"), "REPORT": str(rep)})
+    assert res["OK"] is True
+    report = json.loads(rep.read_text())
+    assert report["input"]["frames"][0]["scenes"] == ["S2_L2A_20220715_sample"]
+    assert report["report"]["input_sanity"]["valid_fraction"] == 1.0

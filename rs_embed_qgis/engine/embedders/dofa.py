@@ -30,7 +30,7 @@ from ..catalog.models.dofa import BANDS as DOFA_S2_BANDS
 from ..catalog.models.dofa import S2_WAVELENGTHS_UM
 from ..errors import ModelError
 from ..nn.dofa import DOFA_CONFIGS, DOFAEncoder
-from ..providers.bands import canonical_band
+from ..providers.bands import s2_band_number
 from ..providers.base import Patch
 from ..weights import load_state_dict_safely
 from .vit_base import ViTEmbedder
@@ -70,7 +70,8 @@ class DOFAEmbedder(ViTEmbedder):
     def band_setup(self, bands: tuple[str, ...]) -> tuple[list[float], np.ndarray, np.ndarray, str]:
         """Wavelengths (um), mean, std (0..255 units) of ``bands``, and where the stats came from."""
         n = len(bands)
-        names = [canonical_band(b) for b in bands]
+        # by band number only: "red" of another sensor is not Sentinel-2's B4 (its wavelength differs)
+        names = [s2_band_number(b) or str(b) for b in bands]
         if self.options.get("wavelengths") is not None:
             waves = _float_list("wavelengths", self.options["wavelengths"], n)
         else:

@@ -17,6 +17,7 @@ pixels (the same GDAL warper with the same options) and the same georeference.
     with open_raster(path) as r:                   # windowed reads in the file's CRS
         x = r.read([3, 2, 1], Window(0, 0, 64, 64))
     chw = warp_read(path, [3, 2, 1], grid)         # onto a geo.RoiGrid, nodata -> NaN
+    with gdal_config(GDAL_HTTP_TIMEOUT="30"):      # GDAL options for this thread's reads
     transform_bounds(bounds, "EPSG:4326", "EPSG:32632")
     write_raster(path, chw, crs=..., transform=...)    # see writer.py
 """
@@ -144,6 +145,12 @@ def transform_bounds(bounds, src: str, dst: str, densify: int = 21) -> tuple[flo
 
 
 # -- reading ------------------------------------------------------------------------------------
+def gdal_config(**options: str):
+    """GDAL configuration options (``GDAL_HTTP_TIMEOUT=...``) for the reads made in this block,
+    in this thread (a context manager; the STAC backend's HTTP settings)."""
+    return backend().config({k: str(v) for k, v in options.items()})
+
+
 def raster_info(path: os.PathLike | str) -> RasterInfo:
     """What a raster says about itself (:class:`RasterInfo`); ProviderError if unreadable."""
     return backend().raster_info(str(path))
@@ -177,7 +184,7 @@ def suggested_grid(path: os.PathLike | str, dst_crs: str) -> tuple[str, tuple, i
 from .writer import raster_driver, raster_writer, write_raster  # noqa: E402 - uses backend()
 
 __all__ = ["BACKENDS", "ENV_VAR", "RESAMPLING", "RasterInfo", "RasterReader", "Window",
-           "backend", "backend_name", "crs_to_string", "gdal_version", "inside_qgis", "open_raster",
+           "backend", "backend_name", "crs_to_string", "gdal_config", "gdal_version", "inside_qgis", "open_raster",
            "raster_driver", "raster_info", "raster_writer", "rasterio_bundles_gdal", "same_crs", "suggested_grid",
            "transform_bounds", "transform_points", "warp_read", "window_from_bounds", "window_transform",
            "write_raster"]

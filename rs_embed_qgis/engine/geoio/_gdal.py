@@ -29,14 +29,18 @@ def gdal_version() -> str:
 
 
 class Errors:
-    """GDAL failures raised in this thread while the handler is pushed."""
+    """GDAL failures raised in this thread while the handler is pushed (and its warnings, which
+    say why an open returned nothing: /vsicurl/ reports "HTTP response code ...: 500" so)."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.warnings: list[str] = []
 
     def __call__(self, err_class: int, err_no: int, msg: str) -> None:
         if err_class >= gdal.CE_Failure:
             self.messages.append(str(msg).strip())
+        elif err_class == gdal.CE_Warning:
+            self.warnings.append(str(msg).strip())
 
     def take(self) -> str:
         out = "; ".join(dict.fromkeys(self.messages))  # GDAL repeats itself
@@ -147,7 +151,8 @@ def _open(path: str, what: str = "cannot read raster"):
     with errors() as errs:
         ds = call(errs, f"{what} {str(path)!r}", gdal.OpenEx, str(path), gdal.OF_RASTER, exc=ProviderError)
     if ds is None:
-        raise ProviderError(f"{what} {str(path)!r}: GDAL cannot open it")
+        why = "; ".join(dict.fromkeys(errs.warnings))
+        raise ProviderError(f"{what} {str(path)!r}: GDAL cannot open it" + (f" ({why})" if why else ""))
     return ds
 
 
@@ -167,6 +172,19 @@ def _info(ds, path: str) -> RasterInfo:
         masked=tuple(b.GetMaskFlags() != gdal.GMF_ALL_VALID for b in bands),
         tags=dict(ds.GetMetadata() or {}),
         band_tags=tuple(dict(b.GetMetadata() or {}) for b in bands))
+
+
+@contextmanager
+def config(options: dict[str, str]) -> Iterator[None]:
+    """GDAL configuration options for this thread, restored after (never process-wide)."""
+    old = {k: gdal.GetThreadLocalConfigOption(k, None) for k in options}
+    for k, v in options.items():
+        gdal.SetThreadLocalConfigOption(k, str(v))
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            gdal.SetThreadLocalConfigOption(k, v)
 
 
 def raster_info(path: str) -> RasterInfo:

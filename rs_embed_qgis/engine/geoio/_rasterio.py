@@ -106,6 +106,11 @@ def _info(src, path: str) -> RasterInfo:
         tags=dict(src.tags()), band_tags=tuple(dict(src.tags(i + 1)) for i in range(src.count)))
 
 
+def config(options: dict[str, str]):
+    """GDAL configuration options for the reads of this thread (a context manager)."""
+    return rasterio.Env(**options)
+
+
 def raster_info(path: str) -> RasterInfo:
     with _open(path) as src:
         return _info(src, path)

@@ -150,10 +150,15 @@ def clear_provider_cache() -> int:
 
 # -- the built-in backends: one line each --------------------------------------------------------
 register_provider("local", f"{__name__}.local:LocalProvider",
-                  description="Sentinel-2 GeoTIFF/COG files in a folder, or a static STAC catalog of local files")
+                  description="Sentinel-2 as downloaded: SAFE products, STAC items with their files, per-band "
+                              "files, GeoTIFF stacks")
 register_provider("gee", f"{__name__}.gee:GEEProvider", requires=("ee",),
                   install="pip install 'rs-embed-qgis[gee]' (earthengine-api)",
                   description="Google Earth Engine image collections, fetched with computePixels")
+register_provider("stac", f"{__name__}.stac:STACProvider", requires=("pystac_client",),
+                  install="pip install 'rs-embed-qgis[stac]' (pystac-client; planetary-computer to sign "
+                          "Planetary Computer URLs)",
+                  description="Sentinel-2 from a STAC API (Earth Search, Planetary Computer, any URL), read over HTTP")
 
 __all__ = ["register_provider", "get_provider", "list_providers", "provider_names", "clear_provider_cache",
            "freeze_options", "ProviderEntry", "ProviderInfo"]

@@ -1,40 +1,61 @@
-"""Local backend: Sentinel-2 scenes from a folder of GeoTIFF/COG files or from a
-static STAC catalog whose assets point at local files.
+"""Local backend (``backend="local"``): Sentinel-2 as users download it.
 
-A scene is one acquisition: one multi-band file whose band descriptions name
-the bands (B2..B12, SCL), or a STAC item with one asset per band (or one
-multi-band asset with ``eo:bands``). Its date comes from the STAC item, the
-``ACQUISITION_DATE``/``TIFFTAG_DATETIME`` tag, or a ``YYYYMMDD`` in the name.
+``root`` (provider option; default ``RS_EMBED_LOCAL_DATA``, then the bundled sample)
+is a folder, or one file: a STAC ``catalog.json``, an ItemCollection or item JSON,
+a ``.SAFE.zip``, a raster. A folder is searched for
 
-For an ROI the provider reprojects every scene that intersects it inside the
-window onto the ROI's UTM grid at ``sensor.scale_m`` (GDAL's warper, through
-``engine.geoio``), masks clouds with SCL when present, composites (``median`` or
-``mosaic``, later scenes on top as in Earth Engine), fills gaps with ``fill_value``
-and returns the bands in the order the sensor asks for.
+- SAFE products (``*.SAFE`` folders, ``*.SAFE.zip``): :mod:`.sentinel2.safe`;
+- STAC JSON (catalogs, ItemCollections, loose items from Earth Search, the Planetary
+  Computer, the Copernicus Data Space), read with the standard library:
+  :mod:`.sentinel2.stac_items`; files their assets point at belong to them;
+- the other rasters (``.tif``/``.tiff``/``.jp2``): multi-band stacks with band
+  descriptions, and per-band files grouped into scenes: :mod:`.sentinel2.files`.
+
+For an ROI the provider takes the scenes that intersect it inside the window
+``[start, end)`` and pass ``cloudy_pct``, reads each onto the ROI's UTM grid at
+``sensor.scale_m`` (reprojected from any tile and UTM zone; 20/60 m bands
+resampled with ``resampling``, SCL with nearest), converts it to reflectance x
+10000 without offset (:mod:`.sentinel2.radiometry`, recorded per scene in
+``patch.meta["radiometry"]``), masks clouds with SCL, composites (``median`` or
+``mosaic``, later scenes on top as in Earth Engine), fills gaps with
+``fill_value`` and checks the result (:mod:`.sanity`).
+
+:meth:`SceneProvider.fetch_many` reads a batch scene-major: the ROIs, ordered by
+place, are split among at most ``num_workers`` readers that keep their files open,
+so each file is opened once per reader rather than once per ROI.
+:class:`RasterReader` is the one place pixels are read (through ``engine.geoio``:
+rasterio headless, QGIS's own GDAL inside QGIS).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import geoio
 from ..errors import ProviderError, SpecError
-from ..geo import RoiGrid, roi_grid, transform_bounds
-from ..geoio import raster_info, warp_read
-from ..progress import check_cancelled
-from ..specs import SensorSpec, SpatialSpec, TemporalSpec, date_in_text
-from .bands import canonical_band
+from ..geo import RoiGrid, roi_grid
+from ..progress import check_cancelled, in_scope
+from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+from . import sanity as _sanity
+from .bands import S2_REFLECTANCE, canonical_band, missing_bands_message
 from .base import Patch, Provider
+from .sentinel2.radiometry import IDENTITY, UNIT_DETECTED, Scaling, from_gdal, looks_unit_reflectance
+from .sentinel2.scene import Scene
 
 #: SCL classes masked as invalid: no data, saturated, cloud shadow, cloud (medium,
 #: high probability), thin cirrus. Snow (11) is kept: it is a surface.
 SCL_MASKED = (0, 1, 3, 8, 9, 10)
+RESAMPLINGS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
 
 
 def bundled_sample_dir() -> Path:
@@ -51,144 +72,151 @@ def default_root() -> Path:
     return Path(os.environ.get("RS_EMBED_LOCAL_DATA") or bundled_sample_dir())
 
 
-@dataclass
-class Scene:
-    """One acquisition: band name -> (file, 1-based band index)."""
-
-    id: str
-    date: _dt.date
-    bands: dict[str, tuple[str, int]]
-    bounds_4326: tuple[float, float, float, float]
-    cloudy_pct: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def files(self) -> list[str]:
-        return sorted({f for f, _ in self.bands.values()})
-
-
-def _intersects(a: Sequence[float], b: Sequence[float]) -> bool:
+def boxes_intersect(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-class LocalProvider(Provider):
-    """Scenes from a local folder or static STAC catalog."""
+# -- pixel reading: the one place that reads pixels (through engine.geoio) ----------------------
+class RasterReader:
+    """Reads bands of raster files onto ROI grids, keeping each file open until
+    :meth:`close` (at most ``max_open`` at a time), so a batch opens a file once.
 
-    name = "local"
+    A grid aligned with the file's pixels (same CRS and pixel size, whole-pixel
+    offset), or any grid in the file's CRS with nearest resampling (SCL at 20 m on a
+    10 m grid), is picked from a window of the open file; any other grid is warped by
+    GDAL (``geoio.warp_read``). Values equal to the file's nodata (0 where it declares
+    none) and pixels outside the file are NaN. ``env``: GDAL options for the reads (the
+    STAC backend's HTTP settings). Use one reader per thread, inside ``with reader:``.
+    """
 
-    def __init__(self, root: str | None = None, catalog: str | None = None,
-                 resampling: str = "bilinear") -> None:
-        self.root = Path(root).expanduser() if root else default_root()
-        self.catalog = Path(catalog).expanduser() if catalog else None
+    def __init__(self, env: dict[str, Any] | None = None, max_open: int = 64) -> None:
+        self.env = dict(env or {})
+        self.max_open = max_open
+        self._open: OrderedDict[str, Any] = OrderedDict()
+        self._session: contextlib.ExitStack | None = None
+
+    def _config(self):
+        """The reads' GDAL options: set for the reader's session (``with reader:``), else per call."""
+        if self._session is not None:
+            return contextlib.nullcontext()
+        return geoio.gdal_config(**self.env)
+
+    def _raster(self, path: str):
+        r = self._open.get(path)
+        if r is not None:
+            self._open.move_to_end(path)
+            return r
+        r = geoio.open_raster(path)
+        self._open[path] = r
+        if len(self._open) > self.max_open:
+            self._open.popitem(last=False)[1].close()
+        return r
+
+    def info(self, path: str) -> geoio.RasterInfo:
+        with self._config():
+            return self._raster(path).info
+
+    def forget(self, path: str) -> None:
+        """Close a file (after a failed read: the next attempt opens it afresh)."""
+        r = self._open.pop(path, None)
+        if r is not None:
+            r.close()
+
+    @staticmethod
+    def _pixels_under(info: geoio.RasterInfo, grid: RoiGrid) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """Rows and columns of the file's pixels under the grid's pixel centres, and whether
+        the grid is the file's own pixel grid (same size, whole-pixel offset); None when the
+        file is in another CRS or rotated (it needs warping)."""
+        a, b, c, d, e, f = info.transform
+        if info.crs != grid.crs or b or d or a <= 0 or e >= 0:
+            return None
+        x = (grid.left + (np.arange(grid.width) + 0.5) * grid.res - c) / a
+        y = (f - grid.top + (np.arange(grid.height) + 0.5) * grid.yres) / -e
+        cols, rows = np.floor(x + 1e-9).astype(np.int64), np.floor(y + 1e-9).astype(np.int64)
+        col0, row0 = (grid.left - c) / a, (f - grid.top) / -e
+        own = (abs(a - grid.res) < 1e-9 * a and abs(-e - grid.yres) < 1e-9 * a
+               and abs(col0 - round(col0)) < 1e-6 and abs(row0 - round(row0)) < 1e-6)
+        return rows, cols, own
+
+    def read(self, path: str, indexes: Sequence[int], grid: RoiGrid, resampling: str) -> np.ndarray:
+        """``(len(indexes), H, W)`` float32 on ``grid``, NaN where there is no data.
+
+        On the file's own pixel grid, or with nearest resampling in the file's CRS, the
+        pixels are picked from one window read; anything else is warped by GDAL.
+        """
+        indexes = list(indexes)
+        with self._config():
+            r = self._raster(path)
+            info = r.info
+            under = self._pixels_under(info, grid)
+            if under is None or not (under[2] or resampling == "nearest"):
+                # a file without a nodata value: 0 is Sentinel-2's "no data"
+                return geoio.warp_read(path, indexes, grid, resampling=resampling,
+                                       nodata_if_unset=0).astype(np.float32, copy=False)
+            nodata = info.nodata1 if info.nodata1 is not None else 0
+            rows, cols, _ = under
+            out = np.full((len(indexes), grid.height, grid.width), np.nan, np.float32)
+            r_in, c_in = (rows >= 0) & (rows < info.height), (cols >= 0) & (cols < info.width)
+            if r_in.any() and c_in.any():
+                r0, r1 = int(rows[r_in].min()), int(rows[r_in].max()) + 1
+                c0, c1 = int(cols[c_in].min()), int(cols[c_in].max()) + 1
+                raw = r.read(indexes, geoio.Window(c0, r0, c1 - c0, r1 - r0))
+                raw = raw[:, rows[r_in] - r0][:, :, cols[c_in] - c0]
+                part = raw.astype(np.float32)
+                part[(raw == nodata) | ~np.isfinite(part)] = np.nan
+                out[:, np.flatnonzero(r_in)[:, None], np.flatnonzero(c_in)[None, :]] = part
+            return out
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close()
+
+    def __enter__(self) -> RasterReader:
+        """One GDAL configuration for all the reads of this reader (in this thread)."""
+        self._session = contextlib.ExitStack()
+        self._session.enter_context(geoio.gdal_config(**self.env))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- scenes -> patches (the local and the STAC backend) -----------------------------------------
+class SceneProvider(Provider):
+    """Selected scenes -> a checked :class:`Patch`: reading, radiometry, SCL masking,
+    compositing, sanity. Subclasses say which scenes an ROI has (:meth:`select_scenes`)."""
+
+    name = "scenes"
+    backend = "scenes"  # the backend name patches carry (the registry's: local, stac)
+    resampling = "bilinear"
+    num_workers = 4
+    sanity = _sanity.SanityPolicy()
+
+    def _configure(self, resampling: str, num_workers: int, min_valid_fraction: float | None,
+                   on_implausible: str | None) -> None:
+        if resampling not in RESAMPLINGS:
+            raise SpecError(f"resampling must be one of {RESAMPLINGS}, got {resampling!r}")
+        if int(num_workers) < 1:
+            raise SpecError(f"num_workers must be >= 1, got {num_workers}")
         self.resampling = resampling
-        self._scenes: list[Scene] | None = None
-        self._lock = threading.Lock()
+        self.num_workers = int(num_workers)
+        self.sanity = _sanity.SanityPolicy.from_options(min_valid_fraction, on_implausible)
+        self._batch = threading.local()  # the reader each thread of a fetch_many uses
 
-    # -- the scene index ----------------------------------------------------------------
-    def scenes(self) -> list[Scene]:
-        with self._lock:
-            if self._scenes is None:
-                self._scenes = self._index()
-            return self._scenes
-
-    def _index(self) -> list[Scene]:
-        cat = self.catalog or (self.root / "catalog.json")
-        if self.catalog is not None and not cat.exists():
-            raise ProviderError(f"STAC catalog not found: {str(cat)!r}")
-        if cat.exists():
-            scenes = self._index_stac(cat)
-        else:
-            if not self.root.is_dir():
-                raise ProviderError(f"local data folder not found: {str(self.root)!r}")
-            scenes = self._index_folder(self.root)
-        if not scenes:
-            raise ProviderError(f"no Sentinel-2 scenes (GeoTIFF/COG or STAC items) found in {str(self.root)!r}")
-        return sorted(scenes, key=lambda s: (s.date, s.id))
-
-    def _index_folder(self, root: Path) -> list[Scene]:
-        scenes = []
-        for path in sorted(list(root.rglob("*.tif")) + list(root.rglob("*.tiff"))):
-            info = raster_info(path)
-            if info.crs is None:
-                raise ProviderError(f"raster {str(path)!r} has no CRS; assign one (e.g. with gdal_edit -a_srs)")
-            tags = info.tags
-            names = [canonical_band(d) if d else "" for d in info.descriptions]
-            b4326 = transform_bounds(info.bounds, info.crs, "EPSG:4326")
-            if not all(names):
-                raise ProviderError(
-                    f"raster {str(path)!r} has bands without descriptions {list(info.descriptions)}; "
-                    f"name each band (B2, B3, ..., SCL) in its band descriptions")
-            date = (date_in_text(tags.get("ACQUISITION_DATE", "")) or
-                    date_in_text(tags.get("TIFFTAG_DATETIME", "").replace(":", "-", 2)) or
-                    date_in_text(path.name))
-            if date is None:
-                raise ProviderError(
-                    f"raster {str(path)!r} has no date: set the ACQUISITION_DATE tag or put "
-                    f"YYYYMMDD in its file name")
-            cp = tags.get("CLOUDY_PIXEL_PERCENTAGE")
-            scenes.append(Scene(
-                id=path.stem, date=date,
-                bands={n: (str(path), i + 1) for i, n in enumerate(names)},
-                bounds_4326=tuple(b4326), cloudy_pct=float(cp) if cp not in (None, "") else None,
-                meta={"path": str(path)}))
-        return scenes
-
-    def _index_stac(self, cat_path: Path) -> list[Scene]:
-        try:
-            import pystac
-        except ImportError as exc:  # pragma: no cover - pystac is a core dependency
-            raise ProviderError(f"reading a STAC catalog needs pystac: {exc}") from exc
-        try:
-            catalog = pystac.Catalog.from_file(str(cat_path))
-            items = list(catalog.get_items(recursive=True))
-        except Exception as exc:  # noqa: BLE001
-            raise ProviderError(f"cannot read STAC catalog {str(cat_path)!r}: {exc}") from exc
-        scenes = []
-        for item in items:
-            date = (item.datetime or _dt.datetime.fromisoformat(
-                str(item.properties.get("start_datetime", "")).replace("Z", "+00:00"))).date()
-            bands: dict[str, tuple[str, int]] = {}
-            for key, asset in item.assets.items():
-                href = asset.get_absolute_href()
-                if href is None or href.startswith(("http://", "https://", "s3://")):
-                    continue  # the local backend reads local files only
-                eo = asset.extra_fields.get("eo:bands")
-                if eo:
-                    for i, b in enumerate(eo):
-                        bands[canonical_band(b.get("name", key))] = (href, i + 1)
-                elif asset.media_type is None or "tiff" in (asset.media_type or ""):
-                    bands[canonical_band(key)] = (href, 1)
-            if not bands:
-                continue
-            bbox = item.bbox or [-180, -90, 180, 90]
-            cp = item.properties.get("eo:cloud_cover")
-            scenes.append(Scene(id=item.id, date=date, bands=bands, bounds_4326=tuple(bbox),
-                                cloudy_pct=float(cp) if cp is not None else None,
-                                meta={"stac_item": item.id}))
-        return scenes
-
-    def extent_4326(self) -> tuple[float, float, float, float]:
-        sc = self.scenes()
-        return (min(s.bounds_4326[0] for s in sc), min(s.bounds_4326[1] for s in sc),
-                max(s.bounds_4326[2] for s in sc), max(s.bounds_4326[3] for s in sc))
-
-    def available_bands(self) -> list[str]:
-        return sorted({b for s in self.scenes() for b in s.bands})
-
-    # -- fetching -----------------------------------------------------------------------
     def select_scenes(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
                       sensor: SensorSpec, grid: RoiGrid | None = None) -> list[Scene]:
-        grid = grid or roi_grid(spatial, sensor.scale_m)
-        roi = grid.bounds_in("EPSG:4326")
-        scenes = self.scenes()
-        hit = [s for s in scenes if _intersects(s.bounds_4326, roi)]
-        if not hit:
-            from ..geo import roi_bounds_4326
+        raise NotImplementedError
 
-            ext, roi = self.extent_4326(), roi_bounds_4326(spatial)
-            raise ProviderError(
-                "ROI is outside the local data: ROI lon/lat bounds "
-                f"({roi[0]:.5f}, {roi[1]:.5f}, {roi[2]:.5f}, {roi[3]:.5f}), data extent "
-                f"({ext[0]:.5f}, {ext[1]:.5f}, {ext[2]:.5f}, {ext[3]:.5f}) in {str(self.root)!r}")
+    def new_reader(self) -> RasterReader:
+        return RasterReader()
+
+    # -- selection helpers ------------------------------------------------------------------
+    @staticmethod
+    def in_window(hit: list[Scene], temporal: TemporalSpec | None, sensor: SensorSpec) -> list[Scene]:
+        """Scenes of ``hit`` inside ``[start, end)`` and not cloudier than ``cloudy_pct``."""
         if temporal is not None:
             start, end = temporal.bounds()
             in_window = [s for s in hit if start <= s.date < end]
@@ -203,12 +231,350 @@ class LocalProvider(Provider):
             raise ProviderError(
                 f"every scene in the window is cloudier than cloudy_pct={sensor.cloudy_pct} "
                 f"(scene cloud percentages: {sorted(s.cloudy_pct for s in hit)})")
-        for s in ok:
-            for b in sensor.bands:
-                if canonical_band(b) not in s.bands:
-                    raise ProviderError(
-                        f"band {b!r} is missing from scene {s.id!r} "
-                        f"({', '.join(s.files())}); it has {sorted(s.bands)}")
+        return ok
+
+    @staticmethod
+    def check_bands(scenes: list[Scene], sensor: SensorSpec) -> None:
+        """Every scene has every band the sensor asks for, else an error saying what is there."""
+        for s in scenes:
+            lacking = [b for b in sensor.bands if canonical_band(b) not in s.bands]
+            if lacking:
+                msg = missing_bands_message(s.where, s.bands, sensor.bands, s.meta.get("unrecognised", ()))
+                gone = s.meta.get("missing") or {}
+                msg += "".join(f"; {b}: {gone[canonical_band(b)]} is missing" for b in lacking
+                               if canonical_band(b) in gone)
+                raise ProviderError(msg)
+
+    # -- fetching -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[RasterReader]:
+        """This thread's reader: the one of the enclosing fetch or batch (kept open), else a
+        fresh one for this block (closed after it)."""
+        current = getattr(self._batch, "reader", None)
+        if current is not None:
+            yield current
+            return
+        with self.new_reader() as reader:
+            self._batch.reader = reader
+            try:
+                yield reader
+            finally:
+                self._batch.reader = None
+
+    def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+              sensor: SensorSpec, *, frames: int | None = None) -> Patch:
+        spatial, sensor, grid = self.checked(spatial, sensor)
+        scenes = self.select_scenes(spatial, temporal, sensor, grid)
+        with self._reader():
+            return self._assemble(spatial, temporal, sensor, grid, scenes, frames)
+
+    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None,
+                   sensor: SensorSpec, *, frames: int | None = None,
+                   num_workers: int | None = None) -> list[Patch]:
+        """Many ROIs, scene-major: the ROIs are ordered by place and split among at most
+        ``num_workers`` readers, each of which keeps its files open for all its ROIs, so a
+        file is opened once per reader instead of once per ROI."""
+        from ..specs import validate_spatial
+
+        spatials = [validate_spatial(s) for s in spatials]
+        n = min(self.num_workers if num_workers is None else max(1, int(num_workers)), len(spatials))
+        order = sorted(range(len(spatials)), key=lambda k: (-spatials[k].center[1], spatials[k].center[0]))
+        chunks = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)] if n else []
+
+        def run(chunk: list[int]) -> list[tuple[int, Patch]]:
+            with self._reader():  # one reader for the whole chunk
+                return [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in chunk]
+
+        if n <= 1:
+            done = [r for c in chunks for r in run(c)]
+        else:
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="scene-read") as pool:
+                done = [r for rs in pool.map(in_scope(run), chunks) for r in rs]
+        patches = dict(done)
+        return [patches[k] for k in range(len(spatials))]
+
+    def _fetch_roi(self, k: int, spatial: SpatialSpec, temporal: TemporalSpec | None,
+                   sensor: SensorSpec, frames: int | None) -> Patch:
+        check_cancelled()  # a cancel point before each ROI
+        try:
+            return self.fetch(spatial, temporal, sensor, frames=frames)
+        except _sanity.InputSanityError as exc:
+            raise _sanity.InputSanityError(f"ROI #{k}: {exc}", exc.patch, exc.facts) from None
+        except ProviderError as exc:
+            raise ProviderError(f"ROI #{k}: {exc}") from None
+
+    def _bins(self, scenes: list[Scene], temporal: TemporalSpec | None,
+              frames: int | None) -> list[tuple[_dt.date, _dt.date]]:
+        if frames is None:
+            if temporal is not None:
+                return [temporal.bounds()]
+            return [(min(s.date for s in scenes), max(s.date for s in scenes) + _dt.timedelta(days=1))]
+        if temporal is None:
+            raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
+        return [(b.start, b.end) for b in temporal.split(frames)]
+
+    def _assemble(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec,
+                  grid: RoiGrid, scenes: list[Scene], frames: int | None) -> Patch:
+        bins = self._bins(scenes, temporal, frames)
+        stacks, records = {}, {}
+        for s in scenes:
+            check_cancelled()  # a long fetch stops between scenes when the caller cancels
+            stacks[s.id], records[s.id] = self.scene_stack(s, grid, sensor)
+        data, frame_info = [], []
+        for start, end in bins:
+            members = [s for s in scenes if start <= s.date < end]
+            comp, valid = self._composite([stacks[s.id] for s in members], sensor, grid)
+            data.append(comp)
+            mid = start + (end - start) / 2
+            frame_info.append({
+                "start": start.isoformat(), "end": end.isoformat(), "mid": mid.isoformat(),
+                "n_scenes": len(members), "scenes": [s.id for s in members],
+                "scene_dates": [s.date.isoformat() for s in members], "valid_fraction": valid,
+                "radiometry": [records[s.id]["summary"] for s in members]})
+        meta = {"composite": sensor.composite, "resampling": self.resampling,
+                "radiometry": records, **self.describe_source()}
+        notes = sorted({s.meta["note"] for s in scenes if s.meta.get("note")})
+        if notes:
+            meta["notes"] = notes
+        patch = Patch(np.stack(data).astype(np.float32), tuple(sensor.bands), grid, frame_info,
+                      sensor=sensor, temporal=temporal, backend=self.backend, meta=meta)
+        return _sanity.check(patch, spatial, temporal, self.sanity)
+
+    def describe_source(self) -> dict[str, Any]:
+        """What the patch meta says about where the data came from."""
+        return {}
+
+    def scene_stack(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> tuple[np.ndarray, dict[str, Any]]:
+        """A scene's bands on the grid and its radiometry record (the STAC backend caches this).
+
+        ``_read_scene`` returns the pixels (its contract, which readers of other sensors
+        override); what it applied travels beside them in this thread's ``applied``."""
+        self._batch.applied = None
+        arr = self._read_scene(scene, grid, sensor)
+        applied, self._batch.applied = self._batch.applied, None
+        return arr, self.radiometry_record(scene, applied or {})
+
+    def read_file(self, reader: RasterReader, scene: Scene, path: str, indexes: list[int],
+                  grid: RoiGrid, resampling: str) -> tuple[np.ndarray, geoio.RasterInfo]:
+        """One file's bands on the grid; errors name the file and the scene."""
+        try:
+            return reader.read(path, indexes, grid, resampling), reader.info(path)
+        except Exception as exc:  # noqa: BLE001 - GDAL fails in several ways
+            raise ProviderError(f"cannot read raster {path!r} of scene {scene.id!r}: {exc}") from exc
+
+    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> np.ndarray:
+        """``(C, H, W)`` float32 reflectance x 10000 of the sensor's bands on the ROI grid, NaN
+        where invalid (this thread's reader); the rules applied go to this thread's ``applied``."""
+        with self._reader() as reader:
+            want = [canonical_band(b) for b in sensor.bands]
+            by_file: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+            for ci, b in enumerate(want):
+                f, bi = scene.bands[b]
+                by_file.setdefault((f, b == "SCL"), []).append((ci, bi))
+            out = np.full((len(want), grid.height, grid.width), np.nan, np.float32)
+            applied: dict[str, Scaling] = {}
+            for (f, is_scl), pairs in by_file.items():
+                arr, info = self.read_file(reader, scene, f, [bi for _, bi in pairs], grid,
+                                           "nearest" if is_scl else self.resampling)
+                rules = {}
+                for k, (ci, bi) in enumerate(pairs):
+                    if is_scl or want[ci] not in S2_REFLECTANCE:  # SCL, other products: as stored
+                        out[ci] = arr[k]
+                        continue
+                    rule = scene.scaling.get(want[ci])
+                    if rule is None or not rule.explicit:
+                        rule = from_gdal(info.scales[bi - 1], info.offsets[bi - 1])
+                    rules[k] = rule
+                floats = [k for k, (_, bi) in enumerate(pairs) if k in rules and rules[k] is IDENTITY
+                          and info.dtypes[bi - 1].startswith("float")]
+                if floats and looks_unit_reflectance(arr[floats]):
+                    rules.update({k: UNIT_DETECTED for k in floats})
+                for k, rule in rules.items():
+                    ci = pairs[k][0]
+                    out[ci] = rule.apply(arr[k])
+                    applied[want[ci]] = rule
+            if "SCL" in scene.bands:
+                f, bi = scene.bands["SCL"]
+                scl, _ = self.read_file(reader, scene, f, [bi], grid, "nearest")
+                bad = np.isin(scl[0], SCL_MASKED) | np.isnan(scl[0])
+                # SCL is a mask for the reflectance bands; asked for as a band, it stays as it is.
+                for ci, b in enumerate(want):
+                    if b != "SCL":
+                        out[ci][bad] = np.nan
+            self._batch.applied = applied
+            return out
+
+    @staticmethod
+    def radiometry_record(scene: Scene, applied: dict[str, Scaling]) -> dict[str, Any]:
+        """JSON-friendly: what was applied to each band of a scene, and a one-line summary."""
+        per_band = {b: r.describe() for b, r in applied.items()}
+        kinds = sorted(set(per_band.values()))
+        if not kinds:
+            summary = "no Sentinel-2 reflectance band: values as the scene's reader gives them"
+        elif len(kinds) == 1:
+            summary = kinds[0]
+        else:
+            summary = "per band: " + "; ".join(f"{b}: {d}" for b, d in sorted(per_band.items()))
+        rec: dict[str, Any] = {"summary": f"{scene.id}: {summary}", "bands": per_band,
+                               "level": scene.meta.get("level"),
+                               "processing_baseline": scene.meta.get("processing_baseline")}
+        if scene.meta.get("note"):
+            rec["note"] = scene.meta["note"]
+        if not any(r.explicit for r in applied.values()) and any(b in S2_REFLECTANCE for b in applied):
+            rec["warning"] = ("no product metadata gives this scene's radiometry: values were taken as "
+                              "stored (if these are ESA digital numbers of processing baseline >= 04.00, "
+                              "keep the product's MTD_MSIL2A.xml or STAC item with them)")
+        return rec
+
+    @staticmethod
+    def _composite(stacks: list[np.ndarray], sensor: SensorSpec,
+                   grid: RoiGrid) -> tuple[np.ndarray, float]:
+        shape = (len(sensor.bands), grid.height, grid.width)
+        if not stacks:
+            return np.full(shape, sensor.fill_value, np.float32), 0.0
+        if len(stacks) == 1:  # one scene: median and mosaic are the scene itself
+            comp = stacks[0]
+        elif sensor.composite == "mosaic":
+            comp = np.full(shape, np.nan, np.float32)
+            for arr in stacks:  # ascending dates: later scenes on top, as in Earth Engine
+                ok = ~np.isnan(arr)
+                comp[ok] = arr[ok]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+                comp = np.nanmedian(np.stack(stacks), axis=0).astype(np.float32)
+        valid = float(np.mean(~np.isnan(comp).any(axis=0)))
+        comp = np.where(np.isnan(comp), np.float32(sensor.fill_value), comp)
+        return comp, valid
+
+
+class LocalProvider(SceneProvider):
+    """Scenes from a local folder, a static STAC catalog / item file, or a SAFE product."""
+
+    name = "local"
+    backend = "local"  # also for the readers of other sensors it hands a fetch to (MODIS)
+
+    def __init__(self, root: str | None = None, catalog: str | None = None,
+                 resampling: str = "bilinear", num_workers: int = 4,
+                 min_valid_fraction: float = _sanity.MIN_VALID_FRACTION,
+                 on_implausible: str = "raise") -> None:
+        self.root = Path(root).expanduser() if root else default_root()
+        self.catalog = Path(catalog).expanduser() if catalog else None
+        self._configure(resampling, num_workers, min_valid_fraction, on_implausible)
+        self._scenes: list[Scene] | None = None
+        self._lock = threading.Lock()
+
+    # -- the scene index ----------------------------------------------------------------
+    def scenes(self) -> list[Scene]:
+        with self._lock:
+            if self._scenes is None:
+                self._scenes = self._index()
+            return self._scenes
+
+    def _index(self) -> list[Scene]:
+        from .sentinel2 import files, safe, stac_items
+
+        if self.catalog is not None:
+            if not self.catalog.is_file():
+                raise ProviderError(f"STAC catalog not found: {str(self.catalog)!r}")
+            scenes = self._stac_scenes([self.catalog], set())
+        elif self.root.is_file():
+            suffix = self.root.suffix.lower()
+            if safe.is_safe_zip(self.root):
+                scenes = safe.read_safe(self.root)
+            elif suffix == ".json":
+                if stac_items.stac_kind(stac_items.read_json(self.root)) is None:
+                    raise ProviderError(f"{str(self.root)!r} is not a STAC catalog, item collection or item")
+                scenes = self._stac_scenes([self.root], set())
+            elif suffix in files.RASTER_SUFFIXES:
+                scenes = files.scenes_from_rasters([self.root])
+            else:
+                raise ProviderError(
+                    f"local data {str(self.root)!r} is a file of an unknown kind: expected a folder, a STAC "
+                    "catalog.json, an ItemCollection or item JSON, a .SAFE.zip or a GeoTIFF/JPEG2000")
+        elif self.root.is_dir():
+            scenes = self._index_folder(self.root)
+        else:
+            raise ProviderError(f"local data folder not found: {str(self.root)!r}")
+        if not scenes:
+            raise ProviderError(
+                f"no Sentinel-2 scenes found in {str(self.root)!r} (looked for SAFE products, STAC "
+                "catalogs/items, GeoTIFF/JPEG2000 stacks and per-band files)")
+        unique: dict[str, Scene] = {}
+        for s in scenes:  # one product kept twice (a zip and its unzipped folder) counts once
+            unique.setdefault(s.id, s)
+        return sorted(unique.values(), key=lambda s: (s.date, s.id))
+
+    @staticmethod
+    def _stac_scenes(paths: list[Path], claimed: set[str]) -> list[Scene]:
+        """Scenes of STAC JSON files, each item once; the files they use go to ``claimed``."""
+        from .sentinel2 import stac_items
+
+        out: dict[str, Scene] = {}
+        for p in paths:
+            for item, location in stac_items.load_items(p):
+                s = stac_items.scene_from_item(item, location)
+                if s.id in out:
+                    continue
+                out[s.id] = s
+                claimed.update(str(Path(f).resolve()) for f, _ in s.bands.values())
+        return list(out.values())
+
+    def _index_folder(self, root: Path) -> list[Scene]:
+        from .sentinel2 import files, safe, stac_items
+
+        if safe.is_safe_dir(root):
+            return safe.read_safe(root)
+        products, jsons, rasters = [], [], []
+        for d, dirs, names in os.walk(root):
+            here = Path(d)
+            for sub in list(dirs):
+                if sub.startswith("."):
+                    dirs.remove(sub)
+                elif safe.is_safe_dir(here / sub):
+                    products.append(here / sub)
+                    dirs.remove(sub)  # a product is read as a whole
+            for n in names:
+                p = here / n
+                low = n.lower()
+                if low.endswith(".zip") and safe.is_safe_zip(p):
+                    products.append(p)
+                elif low.endswith(".json"):
+                    jsons.append(p)
+                elif low.endswith(files.RASTER_SUFFIXES):
+                    rasters.append(p)
+        scenes = [s for p in sorted(products) for s in safe.read_safe(p)]
+        # catalogs first, so that items they link and loose copies are read once
+        stac = [p for p in jsons if stac_items.stac_kind(stac_items.read_json(p)) is not None]
+        stac.sort(key=lambda p: (p.name != "catalog.json", len(p.parts), str(p)))
+        claimed: set[str] = set()
+        scenes += self._stac_scenes(stac, claimed)
+        loose = [p for p in rasters if str(p.resolve()) not in claimed]
+        return scenes + files.scenes_from_rasters(loose)
+
+    def extent_4326(self) -> tuple[float, float, float, float]:
+        sc = self.scenes()
+        return (min(s.bounds_4326[0] for s in sc), min(s.bounds_4326[1] for s in sc),
+                max(s.bounds_4326[2] for s in sc), max(s.bounds_4326[3] for s in sc))
+
+    def available_bands(self) -> list[str]:
+        return sorted({b for s in self.scenes() for b in s.bands})
+
+    def select_scenes(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
+                      sensor: SensorSpec, grid: RoiGrid | None = None) -> list[Scene]:
+        grid = grid or roi_grid(spatial, sensor.scale_m)
+        roi = grid.bounds_in("EPSG:4326")
+        hit = [s for s in self.scenes() if boxes_intersect(s.bounds_4326, roi)]
+        if not hit:
+            from ..geo import roi_bounds_4326
+
+            ext, roi = self.extent_4326(), roi_bounds_4326(spatial)
+            raise ProviderError(
+                "ROI is outside the local data: ROI lon/lat bounds "
+                f"({roi[0]:.5f}, {roi[1]:.5f}, {roi[2]:.5f}, {roi[3]:.5f}), data extent "
+                f"({ext[0]:.5f}, {ext[1]:.5f}, {ext[2]:.5f}, {ext[3]:.5f}) in {str(self.root)!r}")
+        ok = self.in_window(hit, temporal, sensor)
+        self.check_bands(ok, sensor)
         return ok
 
     def _reader_for(self, sensor: SensorSpec) -> LocalProvider:
@@ -227,87 +593,17 @@ class LocalProvider(Provider):
         reader = self._reader_for(sensor)
         if reader is not self:
             return reader.fetch(spatial, temporal, sensor, frames=frames)
-        spatial, sensor, grid = self.checked(spatial, sensor)
-        scenes = self.select_scenes(spatial, temporal, sensor, grid)
-        if frames is None:
-            start = min(s.date for s in scenes)
-            end = max(s.date for s in scenes) + _dt.timedelta(days=1)
-            if temporal is not None:
-                start, end = temporal.bounds()
-            bins = [(start, end)]
-        else:
-            if temporal is None:
-                raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
-            bins = [(b.start, b.end) for b in temporal.split(frames)]
-        stacks = {}
-        for s in scenes:
-            check_cancelled()  # a long fetch stops between scenes when the caller cancels
-            stacks[s.id] = self._read_scene(s, grid, sensor)
-        data, frame_info = [], []
-        for start, end in bins:
-            members = [s for s in scenes if start <= s.date < end]
-            comp, valid = self._composite([stacks[s.id] for s in members], sensor, grid)
-            data.append(comp)
-            mid = start + (end - start) / 2
-            frame_info.append({
-                "start": start.isoformat(), "end": end.isoformat(), "mid": mid.isoformat(),
-                "n_scenes": len(members), "scenes": [s.id for s in members],
-                "scene_dates": [s.date.isoformat() for s in members], "valid_fraction": valid})
-        arr = np.stack(data).astype(np.float32)
-        return Patch(arr, tuple(sensor.bands), grid, frame_info, sensor=sensor, temporal=temporal,
-                     backend="local", meta={"root": str(self.root), "composite": sensor.composite})
+        return super().fetch(spatial, temporal, sensor, frames=frames)
 
-    def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> np.ndarray:
-        """``(C, H, W)`` float32 of the sensor's bands on the ROI grid, NaN where invalid."""
-        want = [canonical_band(b) for b in sensor.bands]
-        by_file: dict[str, list[tuple[int, int]]] = {}
-        for ci, b in enumerate(want):
-            f, bi = scene.bands[b]
-            by_file.setdefault(f, []).append((ci, bi))
-        out = np.full((len(want), grid.height, grid.width), np.nan, np.float32)
-        for f, pairs in by_file.items():
-            # a file without a nodata value: 0 is Sentinel-2's "no data"
-            arr = warp_read(f, [bi for _, bi in pairs], grid, resampling=self.resampling, nodata_if_unset=0)
-            for k, (ci, _) in enumerate(pairs):
-                out[ci] = arr[k]
-        if "SCL" in scene.bands:
-            f, bi = scene.bands["SCL"]
-            scl = warp_read(f, [bi], grid, resampling="nearest", nodata_if_unset=0)[0]
-            bad = np.isnan(scl) | np.isin(scl, SCL_MASKED)
-            # SCL is a mask for the reflectance bands; asked for as a band, it stays as it is.
-            for ci, b in enumerate(want):
-                if b != "SCL":
-                    out[ci][bad] = np.nan
-        return out
-
-    @staticmethod
-    def _composite(stacks: list[np.ndarray], sensor: SensorSpec,
-                   grid: RoiGrid) -> tuple[np.ndarray, float]:
-        shape = (len(sensor.bands), grid.height, grid.width)
-        if not stacks:
-            return np.full(shape, sensor.fill_value, np.float32), 0.0
-        if sensor.composite == "mosaic":
-            comp = np.full(shape, np.nan, np.float32)
-            for arr in stacks:  # ascending dates: later scenes on top, as in Earth Engine
-                ok = ~np.isnan(arr)
-                comp[ok] = arr[ok]
-        else:
-            st = np.stack(stacks)
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    comp = np.nanmedian(st, axis=0).astype(np.float32)
-        valid = float(np.mean(~np.isnan(comp).any(axis=0)))
-        comp = np.where(np.isnan(comp), np.float32(sensor.fill_value), comp)
-        return comp, valid
+    def describe_source(self) -> dict[str, Any]:
+        return {"root": str(self.catalog or self.root)}
 
     def describe(self) -> dict[str, Any]:
         sc = self.scenes()
         return {"backend": "local", "root": str(self.root), "n_scenes": len(sc),
                 "dates": [s.date.isoformat() for s in sc], "bands": self.available_bands(),
-                "extent_4326": list(self.extent_4326())}
+                "extent_4326": list(self.extent_4326()),
+                "sources": sorted({s.meta.get("source", "?") for s in sc})}
 
 
 def write_stac_catalog(root: Path, scenes: Sequence[Scene], title: str = "rs-embed-qgis sample") -> Path:
@@ -334,4 +630,5 @@ def write_stac_catalog(root: Path, scenes: Sequence[Scene], title: str = "rs-emb
     return root / "catalog.json"
 
 
-__all__ = ["LocalProvider", "Scene", "SCL_MASKED", "bundled_sample_dir", "write_stac_catalog"]
+__all__ = ["LocalProvider", "SceneProvider", "RasterReader", "Scene", "SCL_MASKED", "boxes_intersect",
+           "bundled_sample_dir", "write_stac_catalog"]

@@ -15,6 +15,7 @@ from ...errors import ProviderError, SpecError
 from ...geo import RoiGrid
 from ...progress import check_cancelled, in_scope
 from ...specs import SensorSpec, SpatialSpec, TemporalSpec
+from .. import sanity as _sanity
 from ..base import Patch, Provider
 from . import auth, expressions, tiling
 from .cache import PatchCache, cache_key, cacheable, default_cache_dir
@@ -34,7 +35,8 @@ class GEEProvider(Provider):
                  max_request_bytes: int = tiling.EE_MAX_REQUEST_BYTES,
                  max_grid_dim: int = tiling.EE_MAX_GRID_DIM,
                  cloud_property: str | None = None, cloud_mask: str | None = None,
-                 high_volume: bool = False) -> None:
+                 high_volume: bool = False, min_valid_fraction: float = _sanity.MIN_VALID_FRACTION,
+                 on_implausible: str = "raise") -> None:
         try:
             import ee  # noqa: F401
         except ImportError as exc:
@@ -68,6 +70,7 @@ class GEEProvider(Provider):
         self.max_grid_dim = int(max_grid_dim)
         self.cloud_property = cloud_property
         self.cloud_mask = cloud_mask
+        self.sanity = _sanity.SanityPolicy.from_options(min_valid_fraction, on_implausible)
         self._stats_lock = threading.Lock()
         self.stats: dict[str, Any] = {"requests": 0, "retries": 0, "cache_hits": 0,
                                       "bytes": 0, "tiles": 0, "sleeps": []}
@@ -128,7 +131,8 @@ class GEEProvider(Provider):
         if cached is not None:
             data, frame_info = cached
             self._count(cache_hits=1)
-            return self._patch(data, frame_info, grid, sensor, temporal, info, key, "hit", 0)
+            patch = self._patch(data, frame_info, grid, sensor, temporal, info, key, "hit", 0)
+            return _sanity.check(patch, spatial, temporal, self.sanity, reflectance=info.canonical_s2_bands)
         self.initialize()
         roi_4326 = [round(v, 9) for v in grid.bounds_in("EPSG:4326")]
         cols = [expressions.collection_expr(info, sensor, roi_4326, s, e) for s, e in bins]
@@ -185,7 +189,8 @@ class GEEProvider(Provider):
             self.cache.save(key, data, frame_info)
         else:
             cache = "off (window too recent)" if self.cache_dir else "off"
-        return self._patch(data, frame_info, grid, sensor, temporal, info, key, cache, n_req)
+        patch = self._patch(data, frame_info, grid, sensor, temporal, info, key, cache, n_req)
+        return _sanity.check(patch, spatial, temporal, self.sanity, reflectance=info.canonical_s2_bands)
 
     def _patch(self, data, frame_info, grid, sensor, temporal, info, key, cache, n_req) -> Patch:
         meta = {"collection": expressions.collection_id(info, sensor), "composite": sensor.composite,
@@ -278,6 +283,10 @@ GEE_OPTIONS: list[dict[str, Any]] = [
     {"name": "timeout", "type": "float", "default": 120.0, "help": "seconds per request"},
     {"name": "high_volume", "type": "bool", "default": False,
      "help": "use Earth Engine's high-volume endpoint (for many automated requests)"},
+    {"name": "min_valid_fraction", "type": "float", "default": 0.05,
+     "help": "least fraction of the ROI with valid pixels, else an error (0: no check)"},
+    {"name": "on_implausible", "type": "str", "default": "raise",
+     "help": "implausible Sentinel-2 values: raise, warn or ignore"},
 ]
 
 
