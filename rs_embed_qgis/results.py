@@ -88,24 +88,19 @@ def _offer_installer(result: Failed, bar) -> bool:
     from qgis.PyQt.QtWidgets import QPushButton
 
     from .gui import deps
+    from .gui.install_dialog import show_installer
     from .i18n import tr
 
     need = deps.missing_modules(result.exception if result.exception is not None else result.error)
     if not need:
         return False
-    hint = deps.install_hint(result.exception if result.exception is not None else result.error)
+    hint = deps.hint_for(need)
     item = bar.createMessage("RS Embed", result.error if hint in result.error else f"{result.error} {hint}")
     button = QPushButton(tr("Install…"), item)
-    button.clicked.connect(lambda _checked=False: _show_installer(need))
+    button.clicked.connect(lambda _checked=False: show_installer(need))
     item.layout().addWidget(button)
     bar.pushWidget(item, Qgis.MessageLevel.Warning, 0)
     return True
-
-
-def _show_installer(modules) -> None:
-    from .gui.install_dialog import show_installer
-
-    show_installer(modules)
 
 
 def present(result: Result, iface) -> tuple[Result, list]:

@@ -505,6 +505,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>Install {packages} into the plugin's folder…</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
             <source>Installation stopped (pip was killed); install again to complete it.</source>
             <translation type="unfinished" />

@@ -180,7 +180,11 @@ def missing_modules(error: BaseException | str) -> list[str]:
 
 def install_hint(error: BaseException | str) -> str:
     """What to say to a QGIS user whose feature lacks an optional package ("" if it does not)."""
-    need = missing_modules(error)
+    return hint_for(missing_modules(error))
+
+
+def hint_for(need: Sequence[str]) -> str:
+    """Where the plugin installs these missing modules ("" for none)."""
     if not need:
         return ""
     return tr("Install {packages} into the plugin's folder with Raster > RS Embed > Optional Python "

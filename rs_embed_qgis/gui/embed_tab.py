@@ -34,6 +34,7 @@ from ..tasks import GeeStatusTask
 from . import deps, icon, load_ui
 from .alg_tab import AlgorithmTab, output_layer
 from .dock import ROI_BUFFER, ROI_NAME
+from .install_dialog import installs, show_installer
 
 FORM, _BASE = load_ui("embed_tab")
 
@@ -66,8 +67,6 @@ class EmbedTab(AlgorithmTab):
         u.btnInspect.clicked.connect(self.inspect_input)
         u.btnCancel.clicked.connect(self.cancel)
         u.btnInstallDeps.clicked.connect(self.install_missing)
-        from .install_dialog import installs
-
         installs.done.connect(self._packages_installed)
         u.rbRange.toggled.connect(self._sync_time_widgets)
         u.cmbOutputMode.currentTextChanged.connect(self._sync_output_widgets)
@@ -301,15 +300,16 @@ class EmbedTab(AlgorithmTab):
             u.lblDeps.setText(txt)
         u.lblDeps.setVisible(bool(need))
         u.btnInstallDeps.setVisible(bool(need))
-        u.btnInstallDeps.setText(tr("Install optional packages into the plugin's folder…"))
+        wanted = self.selection_needs()  # what the button ticks in the installer
+        u.btnInstallDeps.setText(tr("Install {packages} into the plugin's folder…").format(
+            packages=", ".join(deps.dist_name(deps.pip_name(m)) for m in wanted)) if wanted
+            else tr("Install optional packages into the plugin's folder…"))
         u.btnRun.setEnabled(not model_need and self.task is None)
         u.btnRun.setToolTip("" if not model_need else tr("{model} needs {packages}; install it first").format(
             model=u.cmbModel.currentText(), packages=", ".join(model_need)))
 
     def install_missing(self):
         """The installer window, with what the current selection needs ticked (all missing if nothing)."""
-        from .install_dialog import show_installer
-
         return show_installer(self.selection_needs() or self.missing_dependencies(), self)
 
     def _packages_installed(self, _plan=None) -> None:
@@ -323,8 +323,6 @@ class EmbedTab(AlgorithmTab):
         self._update_deps()
 
     def cleanup(self) -> None:
-        from .install_dialog import installs
-
         try:
             installs.done.disconnect(self._packages_installed)
         except (TypeError, RuntimeError):  # never connected, or already gone
