@@ -10,6 +10,7 @@ import importlib.util
 import sys
 from collections.abc import Iterable
 from types import ModuleType
+from typing import Any
 
 _ROOT = __name__.split(".")[0]  # rs_embed_qgis
 
@@ -19,9 +20,12 @@ def missing_modules(names: Iterable[str]) -> list[str]:
     out = []
     for name in names:
         try:
-            if name not in sys.modules and importlib.util.find_spec(name) is None:
+            if importlib.util.find_spec(name) is None:  # imported ones answer from sys.modules
                 out.append(name)
-        except (ImportError, ValueError):  # a missing parent package, a broken spec
+        except ValueError:  # imported without a spec (e.g. a stand-in module put into sys.modules)
+            if sys.modules.get(name) is None:
+                out.append(name)
+        except ImportError:  # a missing parent package
             out.append(name)
     return out
 
@@ -48,4 +52,10 @@ def import_cleanly(name: str) -> ModuleType:
         raise
 
 
-__all__ = ["missing_modules", "import_cleanly"]
+def import_target(target: str) -> Any:
+    """The object a ``"package.module:Name"`` target names, its module imported with :func:`import_cleanly`."""
+    modname, _, attr = target.partition(":")
+    return getattr(import_cleanly(modname), attr)
+
+
+__all__ = ["missing_modules", "import_cleanly", "import_target"]

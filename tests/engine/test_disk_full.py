@@ -48,7 +48,7 @@ def _reads(p: Path) -> None:
     """Read a file completely, by format (raises if it is cut or corrupt)."""
     import xarray as xr
 
-    from rs_embed_qgis.engine.export.writers import read_gpkg
+    from rs_embed_qgis.engine.export.formats.gpkg import read_gpkg
     from rs_embed_qgis.engine.geoio import open_raster
 
     if p.suffix == ".json":
@@ -150,7 +150,8 @@ def test_disk_full_combined_file(tmp_path):
 
 def test_when_even_the_failed_manifest_cannot_be_written_the_error_names_both(tmp_path, monkeypatch):
     """A data write fails, then so does the run manifest's: the raised error names both."""
-    from rs_embed_qgis.engine.export import batch, writers
+    from rs_embed_qgis.engine.export import batch
+    from rs_embed_qgis.engine.export.formats import npz
 
     def full_disk(dst, arrays):
         raise OSError(errno.ENOSPC, "No space left on device (data)")
@@ -162,7 +163,7 @@ def test_when_even_the_failed_manifest_cannot_be_written_the_error_names_both(tm
             raise OSError(errno.ENOSPC, "No space left on device (manifest)")
         return real_write(path, text)
 
-    monkeypatch.setattr(writers, "write_npz", full_disk)
+    monkeypatch.setattr(npz, "write_npz", full_disk)  # the npz format's own write
     monkeypatch.setattr(batch, "atomic_write_text", manifest_write)
     out = tmp_path / "out"
     with pytest.raises(OutputError) as ei:

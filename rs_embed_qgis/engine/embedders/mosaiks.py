@@ -1,17 +1,21 @@
 """MOSAIKS: random convolutional features (Rolf et al., Nature Communications 2021).
 
-As in the paper: ``K/2`` filters are ``k x k x C`` patches drawn at random (fixed
-seed) from reference imagery, each patch mean-centred and scaled to unit norm,
-then ZCA-whitened; an image (reflectance / 10000) is convolved with them and
-each response gives two features, ``ReLU(z - b)`` and ``ReLU(-z - b)`` (bias
-``b`` = 1 by default), average-pooled over the image (pooled) or over grid cells
-of ``output.scale_m`` (grid). No training and no download: it needs only numpy,
-so it is the default model and runs where torch is not installed.
+Follows the featurisation the paper's results come from (``Global-Policy-Lab/mosaiks-paper``,
+``code/mosaiks/featurization.py`` with ``config.features["random"]``; checked at commit
+7efb09ed, see docs/models.md): ``K/2`` filters are ``k x k x C`` patches drawn at random from
+reference imagery, each patch mean-centred and scaled to unit norm, whitened by the patch
+set's ZCA applied twice (``P (cov + eps I)^-1``); the image (reflectance / 10000) is convolved
+with them and each response gives two features, ``ReLU(z - b)`` and ``ReLU(-z - b)`` (bias
+``b`` = 0, as the paper), average-pooled over the image (pooled) or over grid cells of
+``output.scale_m`` (grid). Unlike upstream, every pixel gets a response (the image is
+reflect-padded by ``k // 2``), so a pooled vector is the mean of its finest grid. No training
+and no download: it needs only numpy, so it is the default model and runs where torch is not
+installed.
 
 Options (``model_options``): ``num_features`` (default 1024; the paper uses 8192),
-``kernel_size`` (3), ``bias`` (1.0), ``seed`` (0), ``zca_eps`` (1e-3) and
-``filter_source`` (a GeoTIFF whose band descriptions name its bands; default: the
-bundled sample's 2022-07-15 scene, real Sentinel-2 pixels).
+``kernel_size`` (3), ``bias`` (0.0), ``seed`` (0), ``zca_eps`` (1e-3) and ``filter_source``
+(a GeoTIFF whose band descriptions name its bands; default: the bundled sample's 2022-07-15
+scene, real Sentinel-2 pixels).
 """
 from __future__ import annotations
 
@@ -33,6 +37,14 @@ from ..specs import OutputSpec
 from .base import Embedder
 
 DEFAULT_REFERENCE = "S2_L2A_20220715_sample.tif"
+# Upstream's sampler (grab_patches): 1e5 positions drawn per axis, of which each of its 16
+# threads keeps int(1e5 / 16) = 6250 per image; the filters are picked from that pool.
+UPSTREAM_DRAWS = 100_000
+UPSTREAM_POOL = UPSTREAM_DRAWS // 16
+# Upstream convolves 1024 filters at a time and writes [ReLU(z - b), ReLU(-z - b)] per
+# block, so features run pos 0-1023, neg 0-1023, pos 1024-2047, ... (coatesng_featurize).
+FILTER_BLOCK = 1024
+MAX_FEATURES = 2 * UPSTREAM_DRAWS
 
 
 def _reference_path() -> Path:
@@ -62,6 +74,46 @@ def _read_reference(path: Path, bands: Sequence[str]) -> np.ndarray:
     return arr / 10000.0
 
 
+def draw_filters(ref: np.ndarray, num_filters: int, kernel_size: int = 3, seed: int = 0,
+                 zca_eps: float = 1e-3, source: str = "reference image") -> np.ndarray:
+    """``(num_filters, C*k*k)`` float32 filters drawn from ``ref`` ``(C, H, W)`` as the paper's code does.
+
+    The draws follow upstream's ``grab_patches`` call for call on one image, with numpy's
+    legacy Mersenne Twister seeded as upstream seeds ``np.random``, so a seed gives upstream's
+    filters for the same image: patch corners uniform in ``[0, H-k-2] x [0, W-k-2]``
+    (upstream's index arithmetic never reaches the last row and column), a pool of 6250
+    patches shuffled, each centred and scaled to unit norm, whitened with
+    ``(cov + eps I)^-1`` (``normalize_patches``: ZCA times ZCA transposed, covariance over the
+    pool, ``1/n``), then ``num_filters`` of them picked without replacement. More filters than
+    the pool holds grow the pool to ``num_filters`` patches.
+    """
+    c, h, w = ref.shape
+    k = kernel_size
+    if h < k + 2 or w < k + 2:
+        raise ModelError(f"MOSAIKS {source} is {h} x {w} px; drawing {k} x {k} filters needs at "
+                         f"least {k + 2} x {k + 2}")
+    if not 1 <= num_filters <= UPSTREAM_DRAWS:
+        raise ModelError(f"MOSAIKS draws 1 to {UPSTREAM_DRAWS} filters, got {num_filters}")
+    pool = max(UPSTREAM_POOL, num_filters)
+    rng = np.random.RandomState(seed)  # the legacy stream np.random.seed(seed) starts
+    rng.permutation(UPSTREAM_DRAWS)  # upstream's per-thread seeds: drawn (and unused) there too
+    rows = rng.randint(0, h - k - 1, size=UPSTREAM_DRAWS)[:pool]
+    cols = rng.randint(0, w - k - 1, size=UPSTREAM_DRAWS)[:pool]
+    win = np.lib.stride_tricks.sliding_window_view(ref, (k, k), axis=(1, 2))  # C, H', W', k, k
+    patches = win[:, rows, cols].transpose(1, 0, 2, 3).reshape(pool, c * k * k).astype(np.float64)
+    if not np.isfinite(patches).all():
+        raise ModelError(f"MOSAIKS {source} has no-data (NaN/inf) pixels where filters are drawn; "
+                         "use a filter source without gaps")
+    patches = patches[rng.permutation(pool)]
+    patches -= patches.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(patches, axis=1, keepdims=True)
+    patches /= np.where(norms < 1e-8, 1.0, norms)
+    evals, evecs = np.linalg.eigh(patches.T @ patches / pool)
+    zca = (evecs / np.sqrt(evals + zca_eps)) @ evecs.T
+    whitened = patches @ zca @ zca.T
+    return whitened[rng.permutation(pool)[:num_filters]].astype(np.float32)
+
+
 class MosaiksEmbedder(Embedder):
     """Random convolutional features; one filter bank per band set (cached)."""
 
@@ -70,13 +122,16 @@ class MosaiksEmbedder(Embedder):
         super().__init__(spec, device="cpu", **options)  # numpy: always CPU
         self.num_features = int(options.get("num_features", 1024))
         self.kernel_size = int(options.get("kernel_size", 3))
-        self.bias = float(options.get("bias", 1.0))
+        self.bias = float(options.get("bias", 0.0))
         self.seed = int(options.get("seed", 0))
         self.zca_eps = float(options.get("zca_eps", 1e-3))
-        if self.num_features < 2 or self.num_features % 2:
-            raise ModelError(f"num_features must be an even number >= 2, got {self.num_features}")
+        if self.num_features < 2 or self.num_features % 2 or self.num_features > MAX_FEATURES:
+            raise ModelError(f"num_features must be an even number from 2 to {MAX_FEATURES}, "
+                             f"got {self.num_features}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ModelError(f"kernel_size must be an odd number >= 1, got {self.kernel_size}")
+        if not self.zca_eps > 0:
+            raise ModelError(f"zca_eps must be > 0, got {self.zca_eps}")
         src = options.get("filter_source")
         self.filter_source = Path(src).expanduser() if src else _reference_path()
         if not self.filter_source.exists():
@@ -91,44 +146,25 @@ class MosaiksEmbedder(Embedder):
         bank = self._banks.get(key)
         if bank is None:
             ref = _read_reference(self.filter_source, bands)
-            bank = self._draw(ref)
+            bank = draw_filters(ref, self.num_features // 2, self.kernel_size, self.seed,
+                                self.zca_eps, source=f"filter source {str(self.filter_source)!r}")
             self._banks[key] = bank
         return bank
 
-    def _draw(self, ref: np.ndarray) -> np.ndarray:
-        """Whitened random patches, folded into one linear kernel per filter.
-
-        Image patches get the same treatment as the drawn ones (centre, scale by the
-        reference patches' typical norm, ZCA-whiten) and are then dotted with the
-        whitened filter; all of it is linear, so it folds into ``(K/2, C*k*k)``
-        kernels applied to raw patches: ``z = p . g``.
-        """
-        c, h, w = ref.shape
-        k = self.kernel_size
-        n = self.num_features // 2
-        rng = np.random.default_rng(self.seed)
-        ys = rng.integers(0, h - k + 1, size=n)
-        xs = rng.integers(0, w - k + 1, size=n)
-        patches = np.stack([ref[:, y:y + k, x:x + k].reshape(-1)
-                            for y, x in zip(ys, xs, strict=True)]).astype(np.float64)
-        patches -= patches.mean(axis=1, keepdims=True)
-        norms = np.linalg.norm(patches, axis=1, keepdims=True)
-        scale = float(np.median(norms)) or 1.0
-        patches /= np.maximum(norms, 1e-8)
-        # ZCA whitening of the patch set, as in the MOSAIKS featurisation
-        cov = patches.T @ patches / max(1, n - 1)
-        evals, evecs = np.linalg.eigh(cov)
-        zca = evecs @ np.diag(1.0 / np.sqrt(np.maximum(evals, 0) + self.zca_eps)) @ evecs.T
-        filt = patches @ zca                               # whitened filters
-        filt /= np.maximum(np.linalg.norm(filt, axis=1, keepdims=True), 1e-8)
-        kern = (filt @ zca) / scale                        # whiten + scale the image side too
-        kern -= kern.mean(axis=1, keepdims=True)           # centring the image patch
-        return kern.astype(np.float32)
+    def _features(self, z: np.ndarray) -> np.ndarray:
+        """``(pixels, K/2)`` responses -> ``(pixels, K)`` features in upstream's order."""
+        parts = []
+        for s in range(0, z.shape[1], FILTER_BLOCK):
+            blk = z[:, s:s + FILTER_BLOCK]
+            parts += [np.maximum(blk - self.bias, 0), np.maximum(-blk - self.bias, 0)]
+        return np.concatenate(parts, axis=1)
 
     def _blocks(self, img: np.ndarray, bank: np.ndarray, rows: int):
         """Yield ``(r0, features (rows, W, D))`` for blocks of image rows.
 
-        The convolution reads the whole reflect-padded image, so blocks have no seams.
+        The image is reflect-padded by ``k // 2`` so every pixel has its own response (upstream
+        convolves unpadded, see docs/models.md); the convolution reads the whole padded image,
+        so blocks have no seams.
         """
         c, h, w = img.shape
         k = self.kernel_size
@@ -140,10 +176,11 @@ class MosaiksEmbedder(Embedder):
             check_cancelled()  # a cancel stops between blocks of rows (MOSAIKS' forward)
             r1 = min(h, r0 + rows)
             cols = win[:, r0:r1].transpose(1, 2, 0, 3, 4).reshape((r1 - r0) * w, c * k * k)
-            z = cols @ bank.T  # (pixels, K/2)
-            feats = np.concatenate([np.maximum(z - self.bias, 0), np.maximum(-z - self.bias, 0)],
-                                   axis=1)
-            yield r0, feats.reshape(r1 - r0, w, -1)
+            # The filters sum to zero (centred patches; the whitening keeps the constant
+            # direction), so taking each window's first value off first is the same convolution
+            # without its DC level: filter weights of ~100 no longer cancel a reflectance level
+            # in float32 rounding, and a flat image gets exactly no response.
+            yield r0, self._features((cols - cols[:, :1]) @ bank.T).reshape(r1 - r0, w, -1)
 
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
                       input_prep: str = "resize") -> list[Embedding]:

@@ -39,7 +39,7 @@ from ..pipeline import ErrorPolicy, Outcome, Plan
 from ..progress import Feedback, cancel_scope
 from ..providers.base import Patch
 from ..specs import SensorSpec, TemporalSpec
-from . import writers
+from . import formats, writers
 from .manifest import (
     MANIFEST_VERSION,
     RUN_MANIFEST,
@@ -69,6 +69,7 @@ class ExportPlan(Plan):
     save_manifest: bool = True
     job_key: str = ""
     job: dict[str, Any] = field(default_factory=dict)
+    format_entry: formats.FormatEntry | None = None  # where the format lives (one registered at run time)
 
     @property
     def item_format(self) -> str:
@@ -113,7 +114,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         **fields, fmt=fmt, layout=layout,
         item_dir=Path(item_dir).absolute(),  # Dask workers may run elsewhere
         save_inputs=knobs["save_inputs"], save_embeddings=knobs["save_embeddings"],
-        save_manifest=knobs["save_manifest"], job_key=digest(job), job=job)
+        save_manifest=knobs["save_manifest"], job_key=digest(job), job=job, format_entry=formats.format_entry(fmt))
 
 
 def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
@@ -132,12 +133,14 @@ def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
 
 
 def ensure_registered(plan: ExportPlan) -> None:
-    """Make models registered at run time (e.g. by a script) known on Dask workers too."""
+    """Make models and the format registered at run time (e.g. by a script) known on Dask workers too."""
     from ..catalog import ENTRIES, register
 
     for entry in plan.model_entries:
         if entry.id not in ENTRIES:
             register(entry)
+    if plan.format_entry is not None:
+        formats.ensure_registered(plan.format_entry)
 
 
 # -- fetch, check, embed: the pipeline -----------------------------------------------------------
@@ -250,10 +253,7 @@ def run_chunk(plan: ExportPlan, indices: Sequence[int]) -> list[dict[str, Any]]:
 
 # -- resume ---------------------------------------------------------------------------------------
 def main_file(plan: ExportPlan, name: str) -> list[Path]:
-    d, f = plan.item_dir, plan.item_format
-    if f == "geotiff":
-        return [d / f"{name}.{sanitize_key(m)}.tif" for m in plan.models] if plan.save_embeddings else []
-    return [writers.item_paths(d, name, f)]
+    return writers.item_files(plan.item_dir, name, plan.item_format, plan.models, plan.save_embeddings)
 
 
 def completed_item(plan: ExportPlan, i: int) -> dict[str, Any] | None:

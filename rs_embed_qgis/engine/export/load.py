@@ -18,6 +18,10 @@ import numpy as np
 from ..errors import ProviderError, SpecError
 from ..names import sanitize_key
 from . import writers
+from .formats import get_format
+from .formats.base import stacked_or_list
+from .formats.netcdf import open_netcdf
+from .formats.npz import read_npz
 from .manifest import RUN_MANIFEST, read_json
 
 
@@ -97,71 +101,12 @@ def _aggregate(statuses: list[str]) -> str:
     return "failed" if ok == 0 and "partial" not in statuses else "partial"
 
 
-def _read_dataset(path: Path, fmt: str) -> dict[str, np.ndarray]:
-    import xarray as xr
-
-    if fmt == "netcdf":
-        with writers._HDF5_LOCK, xr.open_dataset(path, engine=writers._netcdf_engine()) as ds:
-            return {k: np.asarray(v.values) for k, v in ds.data_vars.items()}
-    with xr.open_zarr(str(path)) as ds:
-        return {k: np.asarray(v.values) for k, v in ds.data_vars.items()}
-
-
-def _read_parquet(path: Path) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(path)
-    out: dict[str, Any] = {c: t.column(c).to_pylist() for c in t.column_names}
-    return out
-
-
-def _read_item(folder: Path, name: str, fmt: str, man: dict[str, Any] | None, models: list[str]
-               ) -> dict[str, np.ndarray]:
-    if fmt == "npz":
-        with np.load(folder / f"{name}.npz") as z:
-            return {k: z[k] for k in z.files}
-    if fmt in ("netcdf", "zarr"):
-        return _read_dataset(writers.item_paths(folder, name, fmt), fmt)
-    if fmt == "geotiff":
-        from ..geoio import open_raster
-
-        arrays: dict[str, np.ndarray] = {}
-        for e in (man or {}).get("models", [{"model": m} for m in models]):
-            m = e["model"]
-            p = folder / f"{name}.{sanitize_key(m)}.tif"
-            if p.exists():
-                with open_raster(p) as src:
-                    arrays[f"embedding__{sanitize_key(m)}"] = src.read(dtype="float32")
-            inp = e.get("input") or {}
-            if inp.get("key") and not inp.get("dedup_reused"):
-                p = folder / f"{name}.input.{inp['key'].split('__', 1)[1]}.tif"
-                with open_raster(p) as src:
-                    arrays[inp["key"]] = src.read(dtype="float32").reshape(inp["shape"])
-        return arrays
-    if fmt in writers.VECTOR_FORMATS:
-        if fmt == "geoparquet":
-            cols = _read_parquet(folder / f"{name}.parquet")
-            arrays = {k: np.asarray(v[0], np.float32) for k, v in cols.items()
-                      if k.startswith("embedding__") and v[0] is not None}
-        else:
-            arrays = {f"embedding__{k}": v[0] for k, v in writers.read_gpkg(folder / f"{name}.gpkg").items()
-                      if v and v[0] is not None}
-        side = folder / f"{name}.inputs.npz"
-        if side.exists():
-            with np.load(side) as z:
-                arrays.update({k: z[k] for k in z.files})
-        return arrays
-    raise SpecError(f"unknown export format {fmt!r}")
-
-
 def _by_model(models, names, per_item: list[dict[str, np.ndarray]], mans) -> dict[str, Any]:
     emb: dict[str, Any] = {}
     inp: dict[str, Any] = {}
     for m in models:
         k = f"embedding__{sanitize_key(m)}"
-        vals = [a.get(k) for a in per_item]
-        st = writers._stack(vals)
-        emb[m] = st if st is not None else vals
+        emb[m] = stacked_or_list([a.get(k) for a in per_item])
         ivals = []
         for a, man in zip(per_item, mans, strict=True):
             e = next((x for x in (man or {}).get("models", []) if x.get("model") == m), None)
@@ -170,8 +115,7 @@ def _by_model(models, names, per_item: list[dict[str, np.ndarray]], mans) -> dic
                 key = f"input_chw__{sanitize_key(m)}" if f"input_chw__{sanitize_key(m)}" in a else None
             ivals.append(a.get(key) if key else None)
         if any(v is not None for v in ivals):
-            st = writers._stack(ivals)
-            inp[m] = st if st is not None else ivals
+            inp[m] = stacked_or_list(ivals)
     return {"embeddings": emb, "inputs": inp}
 
 
@@ -222,16 +166,13 @@ def load_export(path: str | Path) -> ExportResult:
         run = read_json(p / RUN_MANIFEST)
         if run is None:
             return _load_rsembed_per_item(p)
-        fmt, names, models = run["format"], run["names"], [m["model"] for m in run["models"]]
+        fmt, names, models = _format_of(run, p), run["names"], [m["model"] for m in run["models"]]
         mans, per = [], []
         for n in names:
             man = read_json(p / f"{n}.json")
             mans.append(man)
-            if fmt != "geotiff" and not writers.item_paths(p, n, fmt).exists():
-                per.append({})  # a failed or never written ROI: its rows are NaN
-                continue
-            try:
-                per.append(_read_item(p, n, fmt, man, models))
+            try:  # a failed or never written ROI reads as {}: its rows are NaN
+                per.append(writers.read_item(p, fmt, n, man, models))
             except (OSError, KeyError, ValueError) as exc:  # a file that is there must read
                 raise ProviderError(f"export item {n!r} in {str(p)!r} cannot be read: "
                                     f"{type(exc).__name__}: {exc}") from exc
@@ -248,49 +189,41 @@ def load_export(path: str | Path) -> ExportResult:
     final = Path(run["target"])
     if not final.exists():
         final = man_path.with_name(Path(run["target"]).name)
-    fmt, names, models = run["format"], run["names"], [m["model"] for m in run["models"]]
+    fmt, names, models = _format_of(run, final), run["names"], [m["model"] for m in run["models"]]
     items = run.get("items", [])
     kmap = run.get("keys", {})
-    if fmt == "npz":
-        with np.load(final) as z:
-            arrays = {k: z[k] for k in z.files}
-    elif fmt in ("netcdf", "zarr"):
-        arrays = _read_dataset(final, fmt)
-    elif fmt in writers.VECTOR_FORMATS:
-        if fmt == "geoparquet":
-            cols = {k: [None if x is None else np.asarray(x, np.float32) for x in v]
-                    for k, v in _read_parquet(final).items() if k.startswith("embedding__")}
-        else:
-            cols = {f"embedding__{k}": v for k, v in writers.read_gpkg(final).items()}
-        arrays = {}
-        for k, per in cols.items():
-            st = writers._stack(per)
-            arrays[k] = st if st is not None else per
-        side = final.with_name(final.stem + ".inputs.npz")
-        if side.exists():
-            with np.load(side) as z:
-                arrays.update({k: z[k] for k in z.files})
-    else:
-        raise SpecError(f"unknown export format {fmt!r}")
+    arrays = writers.read_combined(final, fmt)
     emb, inp = {}, {}
     for m in models:
-        k = f"embedding__{sanitize_key(m)}"
-        if fmt in writers.VECTOR_FORMATS:
-            if k in arrays:
-                emb[m] = arrays[k]
-        else:
-            info = kmap.get(k)
-            if info:
-                emb[m] = (arrays[info["key"]] if info.get("stacked")
-                          else [arrays.get(info["keys"].get(str(i))) for i in range(len(names))])
+        info = kmap.get(f"embedding__{sanitize_key(m)}")
+        if info and "column" in info:  # a format of rows (GeoParquet, GeoPackage): its column
+            if info["column"] in arrays:
+                emb[m] = arrays[info["column"]]
+        elif info:
+            emb[m] = _keyed(info, arrays, len(names))
         e0 = next((x for it in items for x in it.get("models", []) if x.get("model") == m
                    and x.get("input")), None)
         ikey = (e0 or {}).get("input", {}).get("key") if e0 else None
         info = kmap.get(ikey) if ikey else None
         if info:
-            inp[m] = (arrays[info["key"]] if info.get("stacked")
-                      else [arrays.get(info["keys"].get(str(i))) for i in range(len(names))])
+            inp[m] = _keyed(info, arrays, len(names))
     return _ours(run, "combined", fmt, names, items or [None] * len(names), emb, inp)
+
+
+def _format_of(run: dict[str, Any], where: Path) -> str:
+    """The export's format, which must be registered here to be read."""
+    try:
+        return get_format(run["format"]).name
+    except SpecError as exc:
+        raise SpecError(f"{str(where)!r} was written in format {run['format']!r}, which cannot be read here "
+                        f"({exc}); a format of your own must be registered (register_format) first") from exc
+
+
+def _keyed(info: dict[str, Any], arrays: dict[str, Any], n: int) -> Any:
+    """A model's rows from a combined file's key map entry: one stacked array, or one per ROI."""
+    if info.get("stacked"):
+        return arrays[info["key"]]
+    return [arrays.get(info["keys"].get(str(i))) for i in range(n)]
 
 
 # -- exports written by rs-embed itself ---------------------------------------------------------
@@ -302,11 +235,8 @@ def _rsembed_key(name: str) -> str:
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` (never unpickled) or ``.nc`` file, by name."""
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            return {k: np.asarray(z[k]) for k in z.files}
-    import xarray as xr
-
-    with writers._HDF5_LOCK, xr.open_dataset(path) as ds:
+        return read_npz(path)
+    with open_netcdf(path, engine=None) as ds:  # xarray's choice: rs-embed may write NetCDF-3 (scipy)
         return {str(k): np.asarray(v.values) for k, v in ds.data_vars.items()}
 
 
@@ -322,8 +252,7 @@ def _rows(per_point: list[np.ndarray | None]) -> Any:
     None if no point has anything."""
     if all(a is None for a in per_point):
         return None
-    st = writers._stack(per_point)
-    return st if st is not None else per_point
+    return stacked_or_list(per_point)
 
 
 def _ref_rows(ref: Any, arrays: dict[str, np.ndarray], default: str, n: int) -> np.ndarray | None:

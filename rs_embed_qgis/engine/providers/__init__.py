@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ProviderError
-from ..imports import import_cleanly, missing_modules
+from ..imports import import_target, missing_modules
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,8 @@ def _load_class(key: str) -> type:
         if not isinstance(entry.target, str):
             _classes[key] = entry.target
             return entry.target
-        modname, clsname = entry.target.split(":", 1)
         try:
-            cls = getattr(import_cleanly(modname), clsname)
+            cls = import_target(entry.target)
         except Exception as exc:  # noqa: BLE001 - any import failure makes this one backend unavailable
             _import_errors[key] = f"{type(exc).__name__}: {exc}"
             log.warning("provider %r could not be imported: %s", key, _import_errors[key])

@@ -9,9 +9,10 @@ ENTRY = ModelEntry(
     cls="MosaiksEmbedder",
     family="MOSAIKS (random convolutional features)",
     description=(
-        "Random convolutional features (Rolf et al., Nature Communications 2021): "
-        "k x k filters drawn from whitened image patches with a fixed seed, "
-        "ReLU(+/-(conv) - bias), average-pooled. Needs no pretrained weights."),
+        "Random convolutional features (Rolf et al., Nature Communications 2021), as the "
+        "paper's code computes them: k x k image patches drawn with a fixed seed from a "
+        "reference scene and ZCA-whitened, convolved over the image, ReLU(+/-conv - bias) "
+        "(bias 0), average-pooled. Needs no pretrained weights."),
     default_sensor=s2_sensor(S2_RGB),
     temporal_mode="single composite over the window (median or mosaic)",
     outputs=("pooled", "grid"),
@@ -21,7 +22,9 @@ ENTRY = ModelEntry(
         Variant("default", embedding_dim=1024,
                 weights=WeightsSpec(needs_weights=False,
                                     note="no training: filters are drawn from image patches, seed 0"),
-                normalisation=Normalisation("reflectance / 10000; filters ZCA-whitened"),
-                note="num_features (1024), kernel_size, bias, seed are model_options"),
+                normalisation=Normalisation("reflectance / 10000; filters ZCA-whitened "
+                                            "(cov + 1e-3 I)^-1 over 6250 reference patches"),
+                note="num_features (1024; the paper 8192), kernel_size (3), bias (0), seed (0), "
+                     "zca_eps, filter_source are model_options"),
     ),
 )
