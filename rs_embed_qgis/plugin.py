@@ -89,6 +89,12 @@ class RsEmbedPlugin:
         settings_action.triggered.connect(self.dock.open_settings)
         self.iface.addPluginToRasterMenu(self.menu, settings_action)
         self.actions.append(settings_action)
+        deps_action = QAction(tr("Optional Python packages…"), self.iface.mainWindow())
+        deps_action.setObjectName("rs_embed_deps_action")
+        deps_action.setToolTip(tr("Install torch, earthengine-api, ... into a folder this plugin owns"))
+        deps_action.triggered.connect(lambda _checked=False: self.dock.embed.install_missing())
+        self.iface.addPluginToRasterMenu(self.menu, deps_action)
+        self.actions.append(deps_action)
 
     def unload(self):
         for action in self.actions:
@@ -99,6 +105,9 @@ class RsEmbedPlugin:
                 log.debug("unload: could not remove the action %r: %s", action.objectName(), exc)
             action.deleteLater()
         self.actions = []
+        from .gui.install_dialog import close_installer
+
+        close_installer()
         if self.dock is not None:
             try:
                 self.dock.cleanup()

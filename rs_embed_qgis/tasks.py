@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import Qgis, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
 
 from .engine.errors import Cancelled as CancelledError
 from .engine.io import make_folder, remove_empty
@@ -166,17 +167,29 @@ class GeeStatusTask(BackgroundTask):
 
 
 class InstallTask(BackgroundTask):
-    """Runs pip (the command the user confirmed) and reports its output."""
+    """Optional packages into the plugin's folder (:func:`rs_embed_qgis.gui.deps.install`: resolve,
+    check, install); every line pip prints is emitted as ``line`` while it runs."""
 
     KIND = "install"
+    line = pyqtSignal(str)
 
-    def __init__(self, cmd: Sequence[str], on_finished: Callable[[Result], None]):
+    def __init__(self, modules: Sequence[str], target: str | Path, on_finished: Callable[[Result], None]):
         super().__init__(tr("RS Embed: install Python packages"), on_finished)
-        self.cmd = list(cmd)
+        self.modules, self.target = list(modules), Path(target)
+        self.output: list[str] = []
+
+    def _say(self, text: str) -> None:
+        self.output.append(text)
+        self.line.emit(text)
 
     def compute(self) -> Done:
         from .gui import deps
 
-        output = deps.run_install(self.cmd, self.isCanceled)
-        return Done(self.KIND, tr("Packages installed into the plugin's folder. Restart QGIS if a model "
-                                  "still reports them missing."), data={"output": output})
+        try:
+            plan = deps.install(self.modules, self.target, on_line=self._say, progress=self.setProgress,
+                                is_cancelled=self.isCanceled)
+        except deps.DependencyError:
+            self.check_cancelled()  # pip killed because the user stopped it: a cancel, not a failure
+            raise
+        added = ", ".join(f"{n} {v}" for n, v in plan.install) or tr("nothing (all present)")
+        return Done(self.KIND, tr("Installed: {packages}.").format(packages=added), data={"plan": plan})

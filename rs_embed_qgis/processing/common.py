@@ -126,9 +126,13 @@ def rect_to_bbox(rect: QgsRectangle, crs: QgsCoordinateReferenceSystem) -> BBox:
 
 
 def engine_error(exc: Exception) -> QgsProcessingException:
-    """Engine errors become Processing errors with the engine's plain message."""
+    """Engine errors become Processing errors with the engine's plain message (and, when a
+    package is missing, where the plugin installs it)."""
+    from ..gui.deps import install_hint
+
     kind = type(exc).__name__ if isinstance(exc, RsEmbedError) else "Error"
-    return QgsProcessingException(f"{kind}: {exc}")
+    hint = install_hint(exc)
+    return QgsProcessingException(f"{kind}: {exc}" + (f" {hint}" if hint else ""))
 
 
 def icon_path() -> str:

@@ -34,7 +34,7 @@ def jsonable(obj: Any) -> Any:
 
 def sha1_array(arr: np.ndarray) -> str:
     a = np.ascontiguousarray(arr)
-    h = hashlib.sha1()
+    h = hashlib.sha1(usedforsecurity=False)  # a content fingerprint, not a signature
     h.update(str(a.dtype).encode())
     h.update(str(a.shape).encode())
     h.update(a.tobytes())
@@ -43,7 +43,7 @@ def sha1_array(arr: np.ndarray) -> str:
 
 def digest(obj: Any) -> str:
     """Stable short hash of a JSON-able object (the job fingerprint)."""
-    return hashlib.sha1(to_json(obj, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha1(to_json(obj, sort_keys=True).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def library_versions() -> dict[str, str | None]:
