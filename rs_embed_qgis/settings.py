@@ -117,9 +117,11 @@ def provider_options(backend: str, data_folder: str | None = None) -> dict[str, 
     from the settings. Without a project setting the engine falls back
     to its environment variables (``RS_EMBED_GEE_PROJECT``, ``EARTHENGINE_PROJECT``,
     ``GOOGLE_CLOUD_PROJECT``)."""
+    from .engine.providers.sanity import MIN_VALID_FRACTION
+
     opts: dict[str, Any] = {}
-    least = get("min_valid_fraction")  # the least share of a region with valid data (engine default 0.05)
-    if least is not None and backend in ("local", "gee", "stac"):
+    least = get("min_valid_fraction")  # the least share of a region with valid data
+    if least is not None and float(least) != MIN_VALID_FRACTION and backend in ("local", "gee", "stac"):
         opts["min_valid_fraction"] = float(least)
     if backend == "local":
         return {"root": local_data_folder(data_folder), **opts}
