@@ -1,7 +1,9 @@
 """The QGIS plugin: registers the Processing provider, the menu/toolbar and the dock.
 
 ``unload()`` removes everything ``initGui()`` added (actions, dock, map tools,
-rubber bands, log handler), so reloading the plugin leaves nothing behind.
+rubber bands, log handler), so reloading the plugin leaves nothing behind. Every Qt object
+the plugin makes has a Qt parent or is deleted explicitly, so none is left for Python to
+delete after ``exitQgis()`` (``tests/plugin/test_qgis_exit.py``).
 """
 from __future__ import annotations
 
@@ -112,7 +114,8 @@ class RsEmbedPlugin:
                 self.iface.removeDockWidget(self.dock)
             except Exception as exc:  # noqa: BLE001 - iface may be half torn down at exit
                 log.debug("unload: could not clean up and remove the dock: %s", exc)
-            self.dock.setParent(None)
+            # it keeps its parent (the main window): deleted by the event loop, or with the window
+            # when QGIS exits, and never by Python after QGIS is gone (a crash at exit)
             self.dock.deleteLater()
             self.dock = None
         if self.log_handler is not None:

@@ -855,6 +855,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>RS Embed: a large run</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/tasks.py" />
             <source>RS Embed: check Earth Engine sign-in</source>
             <translation type="unfinished" />
@@ -1050,6 +1055,13 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>This run is estimated to need about {peak} of memory ({what}).
+
+It may take long and slow the computer down. Run it?</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
             <source>Tick the packages to install first.</source>
             <translation type="unfinished" />
@@ -1095,6 +1107,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/layers.py" />
+            <source>Valid data: {valid:.0%} of the region (below {least:.0%} the run fails).</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_features.py" />
             <source>Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)</source>
             <translation type="unfinished" />
@@ -1107,6 +1124,17 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>WARNING: this model ran with RANDOM weights; the output is not a pretrained embedding.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/layers.py" />
+            <location filename="../../rs_embed_qgis/processing/common.py" />
+            <source>WARNING: {warning}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>Warning: {warnings}</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -2019,6 +2047,21 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         <name>RsEmbedSettingsForm</name>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>A region whose share of pixels with valid data (after cloud masking, inside the scenes) is below this fails with the reason; above it and below 90 % the run warns. 0: never fails.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>A run whose largest region is estimated to need more is refused before any download, with what to do instead. 0: no limit.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Ask before runs over (GB)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Cache folder (weights)</source>
             <translation type="unfinished" />
         </message>
@@ -2049,12 +2092,27 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         </message>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>Full provenance in outputs (absolute paths of data and weights in GeoTIFF tags and manifests)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Google Cloud project id registered for Earth Engine</source>
             <translation type="unfinished" />
         </message>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>Least valid data in a region</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Local data folder / STAC catalog</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Memory limit per run (GB)</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -2075,6 +2133,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         <message>
             <location filename="../../ui/settings.ui" />
             <source>RS Embed settings</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>The dock asks before it starts a run estimated to need more memory than this. 0: never asks.</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -2105,6 +2168,16 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
         <message>
             <location filename="../../ui/settings.ui" />
             <source>local</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>never ask</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>no limit</source>
             <translation type="unfinished" />
         </message>
         <message>

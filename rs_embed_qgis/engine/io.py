@@ -229,7 +229,9 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
     if crs is None or t is None:
         raise SpecError("this grid embedding has no crs/transform in meta, so it cannot be placed "
                         "on a map; embed from a provider or pass crs= and transform= with your data")
-    meta = emb.meta
+    from .provenance import public
+
+    meta = public(emb.meta, out_dir=Path(path).absolute().parent)  # no credentials, no private paths
     tags = {
         "RS_EMBED_MODEL": str(meta.get("model", "")),
         "RS_EMBED_RANDOM_WEIGHTS": str(bool(meta.get("random_weights", False))),
@@ -301,7 +303,10 @@ def write_pooled_gpkg(vectors, geometries_wkt, path: os.PathLike | str, meta: di
     rows = [(wkt, [k, str(meta.get("model", "")), start, end, int(bool(meta.get("random_weights")))]
              + np.asarray(vec, np.float64).ravel().tolist())
             for k, (vec, wkt) in enumerate(zip(vectors, geometries_wkt, strict=True))]
-    return write_gpkg(path, [VectorLayer(layer_name, fields, rows)], {"RS_EMBED_META": to_json(meta)})
+    from .provenance import public
+
+    return write_gpkg(path, [VectorLayer(layer_name, fields, rows)],
+                      {"RS_EMBED_META": to_json(public(meta, out_dir=Path(path).absolute().parent))})
 
 
 def temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
@@ -315,8 +320,11 @@ def temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
 
 
 def write_json(path: os.PathLike | str, obj: Any) -> Path:
-    """``obj`` as indented JSON, atomically."""
-    return atomic_write_text(path, to_json(obj, indent=2))
+    """``obj`` as indented JSON, atomically; no credentials, no private paths
+    (:func:`.provenance.public`)."""
+    from .provenance import public
+
+    return atomic_write_text(path, to_json(public(obj, out_dir=Path(path).absolute().parent), indent=2))
 
 
 def principal_components(grid: np.ndarray, n: int = 3) -> tuple[np.ndarray, dict[str, Any]]:

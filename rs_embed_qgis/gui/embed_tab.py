@@ -29,7 +29,7 @@ from ..engine import PointBuffer
 from ..engine.errors import RsEmbedError
 from ..engine.providers import list_providers
 from ..i18n import tr
-from ..results import Done, Failed, Result
+from ..results import Done, Failed, Result, log
 from ..tasks import GeeStatusTask
 from . import deps, icon, load_ui
 from .alg_tab import AlgorithmTab, output_layer
@@ -418,6 +418,43 @@ class EmbedTab(AlgorithmTab):
         context.setProject(QgsProject.instance())
         return self.algorithm(alg_id).request(params, context)
 
+    def size_request(self):
+        """The run as the size estimate sees it: the region and the form, no model built (the
+        GUI thread never waits; the run's own plan checks again with the model's facts)."""
+        from ..engine import OutputSpec, SensorSpec
+        from ..engine.pipeline import EmbedRequest
+
+        u = self.ui
+        bands = tuple(b.strip() for b in u.editBands.text().replace(";", ",").split(",") if b.strip())
+        output = (OutputSpec.grid(scale_m=float(u.spinGridScale.value())) if u.cmbOutputMode.currentText() == "grid"
+                  else OutputSpec.pooled())
+        sensor = SensorSpec(collection=u.editCollection.text().strip(), bands=bands,
+                            scale_m=float(u.spinSensorScale.value()))
+        return EmbedRequest(model=u.cmbModel.currentText(), spatials=[sp for sp, _ in self.dock.rois], temporal=None,
+                            output=output, sensor=sensor, input_prep=u.cmbInputPrep.currentText())
+
+    def confirm_size(self) -> bool:
+        """Ask before a run estimated over the "ask before" size (settings; ``engine/budget.py``).
+        Over the limit itself the run's plan refuses it with the reason, so that is not asked."""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from ..engine import budget
+
+        try:
+            est, limits = budget.rough(self.size_request()), budget.Limits.from_env()
+        except RsEmbedError as exc:
+            self.refuse("embed", str(exc))
+            return False
+        peak = est.peak_bytes[est.largest]
+        if peak <= limits.ask_memory_gb * budget.GiB or peak > limits.max_bytes:
+            return True
+        log(f"size estimate: {est.describe()}")
+        answer = QMessageBox.question(self, tr("RS Embed: a large run"), tr(
+            "This run is estimated to need about {peak} of memory ({what}).\n\nIt may take long and slow "
+            "the computer down. Run it?").format(peak=budget.gb(peak), what=est.describe()),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     # ------------------------------------------------------------------ running
 
     def run(self):
@@ -426,6 +463,8 @@ class EmbedTab(AlgorithmTab):
             alg_id, params = self.embed_parameters()
         except (ValueError, RsEmbedError) as exc:
             self.refuse("embed", str(exc))
+            return None
+        if not self.confirm_size():
             return None
         self._t0 = _dt.datetime.now()
         return self.start_algorithm(alg_id, params, "embed", self._embed_done, keep=[params.get("INPUT")])
@@ -442,13 +481,17 @@ class EmbedTab(AlgorithmTab):
             run=html.escape(run), seconds=seconds, fetch=tim.get("fetch_s", 0), model=tim.get("embed_s", 0))
             + "<br>" + "<br>".join(html.escape(f) for f in files))
         random_w = bool(meta.get("random_weights"))
+        warnings = [str(w) for w in meta.get("warnings") or []]  # e.g. an ROI partly covered by valid data
         if random_w:
             message = tr("{model} ran with RANDOM weights: the layer is not a pretrained embedding (see the "
                          "layer metadata).").format(model=meta.get("model"))
         else:
             message = tr("{run}: layers added.").format(run=run)
+        if warnings:
+            message += " " + tr("Warning: {warnings}").format(warnings="; ".join(warnings))
+            report += "<br><span style='color:#b00000'>" + "<br>".join(html.escape(w) for w in warnings) + "</span>"
         return Done("embed", message, load_layers, data={"results": results, "meta": meta},
-                    report_html=report, warning=random_w)
+                    report_html=report, warning=random_w or bool(warnings))
 
     def inspect_input(self):
         """Fetch the input patch of the region (no model run): an RGB layer and statistics."""

@@ -41,7 +41,8 @@ class _Installs(QObject):
     done = pyqtSignal(object)
 
 
-installs = _Installs()
+#: owned by the application (a Qt parent), so Qt deletes it with QGIS, never Python after exitQgis()
+installs = _Installs(QgsApplication.instance())
 _window: InstallDialog | None = None
 
 

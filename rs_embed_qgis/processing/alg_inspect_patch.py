@@ -7,6 +7,8 @@ per-band statistics, frame composition (scenes, valid fraction) and the issues f
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingOutputBoolean,
@@ -98,6 +100,7 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
         try:
             from ..engine.io import atomic_write_text, to_json
+            from ..engine.provenance import public
 
             temporal = common.temporal_from(self, parameters, context)
             base = DEFAULT_SENSOR
@@ -141,7 +144,7 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             rgb_info = save_rgb(patch, rgb, out_path,
                                 stretch=self.parameterAsEnumString(parameters, self.STRETCH, context))
             report["rgb"] = rgb_info
-            atomic_write_text(report_path, to_json(report, indent=2))
+            atomic_write_text(report_path, to_json(public(report, out_dir=Path(report_path).parent), indent=2))
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
         if common.drop_if_cancelled(feedback, [out_path, report_path]):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..io import to_json
+from ..provenance import redact  # noqa: F401 - options in manifests, credentials redacted
 
 RUN_MANIFEST = "export_run.json"
 MANIFEST_VERSION = 1
@@ -29,18 +30,6 @@ def utc_now() -> str:
 def jsonable(obj: Any) -> Any:
     """A JSON-safe copy (numpy scalars/arrays, tuples, dataclass specs)."""
     return json.loads(to_json(obj))
-
-
-_SECRET_WORDS = ("credential", "token", "secret", "password", "passwd", "private_key", "api_key")
-
-
-def redact(options: Any) -> Any:
-    """Provider options for a manifest: credentials are never written, only their presence."""
-    if not isinstance(options, dict):
-        return jsonable(options)
-    return {k: ("<redacted>" if any(w in str(k).lower() for w in _SECRET_WORDS) and v is not None
-                else redact(v) if isinstance(v, dict) else jsonable(v))
-            for k, v in options.items()}
 
 
 def sha1_array(arr: np.ndarray) -> str:

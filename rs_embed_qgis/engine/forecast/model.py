@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..progress import check_cancelled
 
 INPUT_NAMES = ("sentinel2_sequence", "landcover_map", "temporal_metadata",
                "weather_sequence", "target_start_doy")
@@ -120,6 +121,7 @@ class ConvLSTM(nn.Module):
         c = torch.zeros_like(h)
         out = []
         for step in range(t):
+            check_cancelled()  # a forecast's forward in slices: a cancel waits for one step
             h, c = self.cell(x[:, step], (h, c))
             out.append(h)
         return torch.stack(out, dim=1)
