@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from rs_embed_qgis.engine import OutputSpec, PointBuffer, TemporalSpec  # noqa: E402
-from rs_embed_qgis.engine.registry import MODEL_SPECS, get_spec, register  # noqa: E402
+from rs_embed_qgis.engine.catalog import ENTRIES, get_entry, register  # noqa: E402
 
 
 def main() -> None:
@@ -33,8 +33,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=16)
     args = ap.parse_args()
 
-    if "mosaiks_nir" not in MODEL_SPECS:
-        base = get_spec("mosaiks")
+    if "mosaiks_nir" not in ENTRIES:
+        base = get_entry("mosaiks")
         register(dataclasses.replace(base, id="mosaiks_nir", aliases=(),
                                      default_sensor=dataclasses.replace(base.default_sensor,
                                                                         bands=("B8", "B11", "B4"))))

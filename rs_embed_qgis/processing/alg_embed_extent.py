@@ -26,9 +26,9 @@ from qgis.core import (
 from .. import compat
 from ..engine import OutputSpec
 from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.io import save_grid
 from ..engine.pipeline import run_embed
 from ..i18n import tr
-from ..jobs import save_grid
 from . import common
 
 

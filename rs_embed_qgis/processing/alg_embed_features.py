@@ -38,11 +38,10 @@ from .. import compat
 from ..engine import OutputSpec
 from ..engine.embedding import roi_footprint
 from ..engine.errors import Cancelled, RsEmbedError
-from ..engine.io import make_folder, remove_empty
+from ..engine.io import make_folder, remove_empty, save_grid
 from ..engine.names import file_stems
 from ..engine.pipeline import run_embed
 from ..i18n import tr
-from ..jobs import save_grid
 from . import common
 
 

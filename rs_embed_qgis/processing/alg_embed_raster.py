@@ -26,9 +26,9 @@ from .. import compat
 from .. import settings as S
 from ..engine import OutputSpec, TemporalSpec
 from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.io import save_grid
 from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
 from ..i18n import tr
-from ..jobs import save_grid
 from . import common
 
 

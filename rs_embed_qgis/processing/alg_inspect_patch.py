@@ -21,11 +21,11 @@ from qgis.core import (
 )
 
 from ..engine import SensorSpec
+from ..engine.catalog.entry import S2_SR
 from ..engine.errors import RsEmbedError, SpecError
 from ..engine.input_checks import inspect_patch
-from ..engine.registry import S2_SR
+from ..engine.io import save_rgb
 from ..i18n import tr
-from ..jobs import save_rgb
 from . import common
 
 DEFAULT_SENSOR = SensorSpec(collection=S2_SR, bands=("B2", "B3", "B4", "B8"), scale_m=10,
@@ -105,10 +105,10 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             temporal = common.temporal_from(self, parameters, context)
             base = DEFAULT_SENSOR
             if parameters.get(self.SENSOR_OF) not in (None, ""):
-                from ..engine.registry import get_spec
+                from ..engine.catalog import get_entry
 
                 model = self.parameterAsEnumString(parameters, self.SENSOR_OF, context)
-                base = get_spec(model).default_sensor or DEFAULT_SENSOR
+                base = get_entry(model).default_sensor or DEFAULT_SENSOR
             sensor = common.sensor_from(self, parameters, context, base)
             rgb = [b.strip() for b in self.parameterAsString(parameters, self.RGB_BANDS, context).split(",")
                    if b.strip()]

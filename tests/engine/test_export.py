@@ -103,9 +103,9 @@ def test_per_item_npz_matches_the_embedding_api(tmp_path):
 
 
 def get_spec_sensor(model):
-    from rs_embed_qgis.engine.registry import get_spec
+    from rs_embed_qgis.engine.catalog import get_entry
 
-    return get_spec(model).default_sensor
+    return get_entry(model).default_sensor
 
 
 def test_each_roi_is_fetched_once_for_all_models(tmp_path, monkeypatch):
