@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication
-from qgis.PyQt.QtCore import QObject, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import (
     QDialog,
@@ -42,7 +42,7 @@ class _Installs(QObject):
 
 
 #: owned by the application (a Qt parent), so Qt deletes it with QGIS, never Python after exitQgis()
-installs = _Installs(QgsApplication.instance())
+installs = _Installs(QCoreApplication.instance())
 _window: InstallDialog | None = None
 
 
