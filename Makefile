@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: setup demo test test-engine test-plugin test-slow package install-plugin bench screenshot clean
+.PHONY: setup demo test test-engine test-desktop test-plugin test-slow package install-plugin bench screenshot clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,12 +13,17 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-## All tests: engine tests in a process where qgis cannot be imported, then plugin tests in QGIS.
+## All tests: lint and security scans, engine tests in a process where qgis cannot be imported,
+## the release zip in the real QGIS desktop, then plugin tests in headless QGIS.
 test: setup
 	@bash scripts/run_tests.sh
 
 test-engine: setup
 	@bash scripts/run_tests.sh engine
+
+## The release zip in the real QGIS desktop (Xvfb), on QGIS's own Python (tests/desktop).
+test-desktop: setup
+	@bash scripts/run_tests.sh desktop
 
 test-plugin: setup
 	@bash scripts/run_tests.sh plugin
@@ -26,9 +31,10 @@ test-plugin: setup
 test-slow: setup
 	@$(PY) -m pytest tests -m slow -q
 
-## The installable plugin zip (dist/rs_embed_qgis-<version>.zip).
+## The release: dist/rs_embed_qgis.<version>.zip (checked as plugins.qgis.org checks uploads) and
+## dist/plugins.xml for a custom plugin repository (REPO_URL=<where the zip is served>).
 package: setup
-	@$(PY) scripts/package.py
+	@$(PY) scripts/package.py $(if $(REPO_URL),--repo-url $(REPO_URL))
 
 ## Install that zip into the default QGIS profile (or QGIS_PROFILE_DIR).
 install-plugin: package

@@ -40,10 +40,10 @@ STAGES = ("fetch", "embed", "write")
 
 def register_nir() -> None:
     """The second model: MOSAIKS on B8/B11/B4 (its own filter bank; one fetch with the RGB one)."""
-    from rs_embed_qgis.engine.registry import MODEL_SPECS, get_spec, register
+    from rs_embed_qgis.engine.catalog import ENTRIES, get_entry, register
 
-    if "mosaiks_nir" not in MODEL_SPECS:
-        base = get_spec("mosaiks")
+    if "mosaiks_nir" not in ENTRIES:
+        base = get_entry("mosaiks")
         register(dataclasses.replace(base, id="mosaiks_nir", aliases=(),
                                      default_sensor=dataclasses.replace(base.default_sensor,
                                                                         bands=("B8", "B11", "B4"))))

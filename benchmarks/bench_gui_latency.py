@@ -3,8 +3,9 @@
 A QTimer ticks every 10 ms on the main thread while the dock's Run works (the embed_extent
 algorithm in QGIS's task manager, then the layers added on the main thread); the longest gap between ticks, minus the 10 ms
 period, is how long the GUI froze. Aim: under 100 ms. For comparison it also
-times the same job run on the GUI thread (what the dock avoids). The figures also go, one
-JSON line each, to ``out/bench/bench_gui_latency.jsonl`` (benchlib).
+times the same job run on the GUI thread (what the dock avoids). It exits 0: every widget it
+makes belongs to one window, deleted before ``exitQgis()`` (``gui/standalone.py``). The figures
+also go, one JSON line each, to ``out/bench/bench_gui_latency.jsonl`` (benchlib).
 
     QT_QPA_PLATFORM=offscreen PYTHONPATH=. .venv/bin/python benchmarks/bench_gui_latency.py [--runs 3]
 """
@@ -42,59 +43,28 @@ def _where() -> str:
 
 
 def main() -> None:
-    """Parse the flags; build the QgsApplication here and exit QGIS only after ``measure``'s
-    widgets are gone (a widget that outlives the application crashes Python's exit)."""
-    from qgis.core import QgsApplication
-
-    app = QgsApplication([], True)
-    app.initQgis()
-    try:
-        measure_dock(parse_args())
-    finally:
-        app.exitQgis()
-
-
-def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--grid-m", type=int, default=50, help="grid cell size of the output (m)")
     ap.add_argument("--model", default="mosaiks")
     ap.add_argument("--probe", action="store_true",
                     help="print where the worker thread was during each stall over 50 ms")
-    return ap.parse_args()
+    args = ap.parse_args()
 
-
-def measure_dock(args: argparse.Namespace) -> None:
-    from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
-    from qgis.gui import QgsMapCanvas, QgsMessageBar
-    from qgis.PyQt import sip
+    from qgis.core import QgsApplication
     from qgis.PyQt.QtCore import QElapsedTimer, QEventLoop, QTimer
-    from qgis.PyQt.QtWidgets import QMainWindow
+
+    app = QgsApplication([], True)
+    app.initQgis()
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
 
     from rs_embed_qgis.engine import clear_caches
     from rs_embed_qgis.engine.pipeline import run_embed
     from rs_embed_qgis.gui.dock import RsEmbedDock
+    from rs_embed_qgis.gui.standalone import StandaloneIface
 
-    class MiniIface:  # what the dock asks of QGIS's iface
-        def __init__(self):
-            # the canvas and the bar are the window's children: deleting the window deletes them
-            self.win = QMainWindow()
-            self.canvas, self.bar = QgsMapCanvas(self.win), QgsMessageBar(self.win)
-
-        def mapCanvas(self):  # noqa: N802
-            return self.canvas
-
-        def mainWindow(self):  # noqa: N802
-            return self.win
-
-        def messageBar(self):  # noqa: N802
-            return self.bar
-
-        def activeLayer(self):  # noqa: N802
-            return None
-
-    iface = MiniIface()
-    dock = RsEmbedDock(iface)
+    iface = StandaloneIface()  # every widget here has a Qt parent: nothing outlives exitQgis()
+    dock = RsEmbedDock(iface, iface.mainWindow())
     tab = dock.embed
     tab.ui.fileOutDir.setFilePath(tempfile.mkdtemp(prefix="rs_embed_bench_"))
     tab.ui.cmbModel.setCurrentText(args.model)
@@ -162,17 +132,9 @@ def measure_dock(args: argparse.Namespace) -> None:
     record("bench_gui_latency", "longest_stall", worst, "ms", **ctx)
     record("bench_gui_latency", "median_stall", median([r[0] for r in rows]), "ms", **ctx)
     record("bench_gui_latency", "blocking_stall", stall_blocking, "ms", **ctx)
-
-    # Qt objects die before QGIS exits, in order: the dock's tasks end, the dock lets go of
-    # the canvas and the project, then the window takes its canvas and bar with it. Left to
-    # Python's exit, they would be destroyed after the QApplication (a segmentation fault).
-    QgsApplication.taskManager().cancelAll()
-    while QgsApplication.taskManager().countActiveTasks():
-        QgsApplication.processEvents()
-        time.sleep(0.01)
     dock.cleanup()
-    sip.delete(dock)
-    sip.delete(iface.win)
+    iface.close()  # the window, the dock and the message bar go while QGIS still runs
+    app.exitQgis()
 
 
 if __name__ == "__main__":

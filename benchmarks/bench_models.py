@@ -150,10 +150,10 @@ def run_one(model: str, n_rois: int, full: bool, device: str, precisions: list[s
     import torch
 
     from rs_embed_qgis.engine.api import get_embedding, get_embeddings_batch, get_provider
-    from rs_embed_qgis.engine.registry import get_spec
+    from rs_embed_qgis.engine.catalog import get_entry
     from rs_embed_qgis.engine.specs import OutputSpec, TemporalSpec
 
-    product = get_spec(model).kind == "precomputed"
+    product = get_entry(model).kind == "precomputed"
     opts = dict(SIZES[model][1 if full else 0], allow_random_weights=True)
     if product:
         opts.update(product_files(model, tempfile.mkdtemp(prefix=f"bench_{model}_")))

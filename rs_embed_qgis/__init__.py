@@ -9,6 +9,10 @@ import sys
 #: an older one (the Windows and macOS installers of QGIS 3.22-3.28: Python 3.9) cannot run it
 MIN_PYTHON = (3, 10)
 
+# The one place the version is written: metadata.txt (by scripts/package.py), pyproject.toml
+# (setuptools reads it) and the engine's manifests all take it from here.
+__version__ = "0.1.0"
+
 
 def classFactory(iface):  # noqa: N802 - name required by QGIS
     if sys.version_info < MIN_PYTHON:

@@ -50,7 +50,7 @@ def summary(meta: dict[str, Any]) -> dict[str, Any]:
     """The parts of an embedding's meta a user wants in the layer metadata."""
     keys = ("model", "family", "type", "device", "random_weights", "weights", "temporal", "input_time",
             "sensor", "output", "input_prep", "backend", "crs", "transform", "grid_hw", "timings",
-            "spatial", "options")
+            "spatial", "options", "coverage", "warnings")
     s = {k: meta.get(k) for k in keys if k in meta}
     inp = meta.get("input") or {}
     s["input"] = {k: inp.get(k) for k in ("shape_tchw", "bands", "frames", "backend") if k in inp}
@@ -90,6 +90,11 @@ def layer_metadata(meta: dict[str, Any], title: str, extra: dict[str, Any] | Non
                         "composite.").format(collection=sensor.get("collection"),
                                              bands=", ".join(sensor.get("bands") or []), scale=sensor.get("scale_m"),
                                              cloud=sensor.get("cloudy_pct"), composite=sensor.get("composite")))
+    cov = meta.get("coverage") or {}
+    if cov.get("valid_fraction") is not None:
+        lines.append(tr("Valid data: {valid:.0%} of the region (below {least:.0%} the run fails).").format(
+            valid=cov["valid_fraction"], least=cov.get("min_valid_fraction") or 0))
+    lines += [tr("WARNING: {warning}").format(warning=w) for w in meta.get("warnings") or []]
     out = meta.get("output") or {}
     if out:
         lines.append((tr("Output: grid at {scale} m") if out.get("mode") == "grid" else

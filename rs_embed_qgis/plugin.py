@@ -1,7 +1,9 @@
 """The QGIS plugin: registers the Processing provider, the menu/toolbar and the dock.
 
 ``unload()`` removes everything ``initGui()`` added (actions, dock, map tools,
-rubber bands, log handler), so reloading the plugin leaves nothing behind.
+rubber bands, log handler), so reloading the plugin leaves nothing behind. Every Qt object
+the plugin makes has a Qt parent or is deleted explicitly, so none is left for Python to
+delete after ``exitQgis()`` (``tests/plugin/test_qgis_exit.py``).
 """
 from __future__ import annotations
 
@@ -87,6 +89,12 @@ class RsEmbedPlugin:
         settings_action.triggered.connect(self.dock.open_settings)
         self.iface.addPluginToRasterMenu(self.menu, settings_action)
         self.actions.append(settings_action)
+        deps_action = QAction(tr("Optional Python packages…"), self.iface.mainWindow())
+        deps_action.setObjectName("rs_embed_deps_action")
+        deps_action.setToolTip(tr("Install torch, earthengine-api, ... into a folder this plugin owns"))
+        deps_action.triggered.connect(lambda _checked=False: self.dock.embed.install_missing())
+        self.iface.addPluginToRasterMenu(self.menu, deps_action)
+        self.actions.append(deps_action)
 
     def unload(self):
         for action in self.actions:
@@ -97,13 +105,17 @@ class RsEmbedPlugin:
                 log.debug("unload: could not remove the action %r: %s", action.objectName(), exc)
             action.deleteLater()
         self.actions = []
+        from .gui.install_dialog import close_installer
+
+        close_installer()
         if self.dock is not None:
             try:
                 self.dock.cleanup()
                 self.iface.removeDockWidget(self.dock)
             except Exception as exc:  # noqa: BLE001 - iface may be half torn down at exit
                 log.debug("unload: could not clean up and remove the dock: %s", exc)
-            self.dock.setParent(None)
+            # it keeps its parent (the main window): deleted by the event loop, or with the window
+            # when QGIS exits, and never by Python after QGIS is gone (a crash at exit)
             self.dock.deleteLater()
             self.dock = None
         if self.log_handler is not None:

@@ -82,6 +82,27 @@ def log(msg: str, level=None) -> None:
     QgsMessageLog.logMessage(msg, LOG_TAG, Qgis.MessageLevel.Info if level is None else level)
 
 
+def _offer_installer(result: Failed, bar) -> bool:
+    """A failure for want of an optional package: say which, with a button to the installer."""
+    from qgis.core import Qgis
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    from .gui import deps
+    from .gui.install_dialog import show_installer
+    from .i18n import tr
+
+    need = deps.missing_modules(result.exception if result.exception is not None else result.error)
+    if not need:
+        return False
+    hint = deps.hint_for(need)
+    item = bar.createMessage("RS Embed", result.error if hint in result.error else f"{result.error} {hint}")
+    button = QPushButton(tr("Install…"), item)
+    button.clicked.connect(lambda _checked=False: show_installer(need))
+    item.layout().addWidget(button)
+    bar.pushWidget(item, Qgis.MessageLevel.Warning, 0)
+    return True
+
+
 def present(result: Result, iface) -> tuple[Result, list]:
     """Show ``result`` (message bar, log) and, when done, add its layers.
 
@@ -104,8 +125,9 @@ def present(result: Result, iface) -> tuple[Result, list]:
         log(result.message, Qgis.MessageLevel.Warning if result.warning else Qgis.MessageLevel.Info)
         return result, layers
     if isinstance(result, Failed):
-        bar.pushMessage("RS Embed", tr("{error} (details in the RS Embed log tab)").format(error=result.error),
-                        Qgis.MessageLevel.Critical, 0)
+        if not _offer_installer(result, bar):
+            bar.pushMessage("RS Embed", tr("{error} (details in the RS Embed log tab)").format(error=result.error),
+                            Qgis.MessageLevel.Critical, 0)
         log(f"{result.error}\n{result.details}".rstrip(), Qgis.MessageLevel.Critical)
         return result, []
     text = result.message or tr("Cancelled; nothing was written and no layer was added.")

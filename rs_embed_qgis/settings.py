@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "rs_embed"
-KEYS = ("default_backend", "local_data", "gee_project", "cache_dir", "device", "output_dir")
+KEYS = ("default_backend", "local_data", "gee_project", "cache_dir", "device", "output_dir", "max_memory_gb",
+        "ask_memory_gb", "full_provenance", "min_valid_fraction")
+#: settings the engine reads from the environment: setting -> variable (engine/budget.py, engine/provenance.py)
+ENVIRONMENT = {"cache_dir": "RS_EMBED_CACHE", "max_memory_gb": "RS_EMBED_MAX_MEMORY_GB",
+               "ask_memory_gb": "RS_EMBED_ASK_MEMORY_GB", "full_provenance": "RS_EMBED_FULL_PROVENANCE"}
 
 _snapshot: dict[str, Any] = {}
 _snapshot_lock = threading.Lock()
@@ -96,10 +100,13 @@ def output_dir() -> str:
 
 
 def apply_environment() -> None:
-    """Settings that the engine reads from the environment (the weights cache)."""
-    cache = get("cache_dir")
-    if cache:
-        os.environ["RS_EMBED_CACHE"] = str(cache)
+    """Settings that the engine reads from the environment: the weights cache, the memory limit
+    and the "ask before" size of a run, full provenance. An unset setting leaves the variable
+    as the user's environment has it."""
+    for key, var in ENVIRONMENT.items():
+        value = get(key)
+        if value is not None:
+            os.environ[var] = "off" if key.endswith("_gb") and float(value) == 0 else str(value)
 
 
 # --------------------------------------------------------------------------- settings -> options
@@ -110,16 +117,22 @@ def provider_options(backend: str, data_folder: str | None = None) -> dict[str, 
     from the settings. Without a project setting the engine falls back
     to its environment variables (``RS_EMBED_GEE_PROJECT``, ``EARTHENGINE_PROJECT``,
     ``GOOGLE_CLOUD_PROJECT``)."""
+    from .engine.providers.sanity import MIN_VALID_FRACTION
+
+    opts: dict[str, Any] = {}
+    least = get("min_valid_fraction")  # the least share of a region with valid data
+    if least is not None and float(least) != MIN_VALID_FRACTION and backend in ("local", "gee", "stac"):
+        opts["min_valid_fraction"] = float(least)
     if backend == "local":
-        return {"root": local_data_folder(data_folder)}
+        return {"root": local_data_folder(data_folder), **opts}
     if backend == "gee":
         project = get("gee_project")
-        return {"project": str(project)} if project else {}
+        return {"project": str(project), **opts} if project else opts
     if backend == "stac":  # an API URL in the data field, the settings or RS_EMBED_STAC_URL; else Earth Search
         for url in (data_folder, get("stac_url"), os.environ.get("RS_EMBED_STAC_URL")):
             if url and str(url).startswith(("http://", "https://")):
-                return {"url": str(url)}
-    return {}
+                return {"url": str(url), **opts}
+    return opts
 
 
 def model_options(model: str, user: Mapping[str, Any] | None = None) -> dict[str, Any]:

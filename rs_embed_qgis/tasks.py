@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import Qgis, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
 
 from .engine.errors import Cancelled as CancelledError
-from .engine.io import make_folder
+from .engine.io import make_folder, remove_empty
 from .i18n import tr
 from .results import Cancelled, Done, Failed, Result, log
 
@@ -40,11 +41,17 @@ class BackgroundTask(QgsTask):
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.on_finished = on_finished
         self.written: list[Path] = []
+        self.made: list[Path] = []  # folders this task created: removed again if it fails
         self.result: Result | None = None
         self.t_run = 0.0
 
     def compute(self) -> Done:  # pragma: no cover - subclasses
         raise NotImplementedError
+
+    def output_folder(self, folder: Path) -> None:
+        """Create ``folder`` (an unwritable one: a SpecError naming it); a failed or cancelled
+        task removes the folders it created, so it leaves no empty folder behind."""
+        self.made += make_folder(folder)
 
     def check_cancelled(self) -> None:
         if self.isCanceled():
@@ -76,6 +83,8 @@ class BackgroundTask(QgsTask):
                 except FileNotFoundError:
                     pass
         self.written = []
+        remove_empty(self.made)
+        self.made = []
 
     def finished(self, result: bool) -> None:  # main thread
         outcome = self.result
@@ -106,6 +115,7 @@ class SimilarityTask(BackgroundTask):
         from .engine.errors import SpecError
         from .engine.geoio import open_raster
         from .engine.io import write_float_geotiff
+        from .engine.provenance import public_text
         from .layers import cosine_similarity_grid
 
         with open_raster(self.embedding_tif) as src:
@@ -118,12 +128,12 @@ class SimilarityTask(BackgroundTask):
             crs, transform = src.info.crs, list(src.info.transform)
         self.check_cancelled()
         sim = cosine_similarity_grid(grid, row, col)
-        make_folder(self.out_dir)  # an unwritable folder: a SpecError naming it
+        self.output_folder(self.out_dir)
         tif = self.out_dir / f"{self.name}_sim_r{row}c{col}_{_dt.datetime.now().strftime('%H%M%S%f')}.tif"
         self.written += [tif]
         write_float_geotiff(sim, crs, transform, tif, band_names=["cosine_similarity"],
                             tags={"RS_EMBED_SIMILARITY_TO": f"row={row},col={col}",
-                                  "RS_EMBED_SOURCE": self.embedding_tif})
+                                  "RS_EMBED_SOURCE": public_text(self.embedding_tif, out_dir=self.out_dir.absolute())})
         clicked = {"row": int(row), "col": int(col), "x": self.x, "y": self.y}
         title = tr("similarity to cell r{row} c{col}").format(row=row, col=col)
         meta = self.source_meta
@@ -157,17 +167,29 @@ class GeeStatusTask(BackgroundTask):
 
 
 class InstallTask(BackgroundTask):
-    """Runs pip (the command the user confirmed) and reports its output."""
+    """Optional packages into the plugin's folder (:func:`rs_embed_qgis.gui.deps.install`: resolve,
+    check, install); every line pip prints is emitted as ``line`` while it runs."""
 
     KIND = "install"
+    line = pyqtSignal(str)
 
-    def __init__(self, cmd: Sequence[str], on_finished: Callable[[Result], None]):
+    def __init__(self, modules: Sequence[str], target: str | Path, on_finished: Callable[[Result], None]):
         super().__init__(tr("RS Embed: install Python packages"), on_finished)
-        self.cmd = list(cmd)
+        self.modules, self.target = list(modules), Path(target)
+        self.output: list[str] = []
+
+    def _say(self, text: str) -> None:
+        self.output.append(text)
+        self.line.emit(text)
 
     def compute(self) -> Done:
         from .gui import deps
 
-        output = deps.run_install(self.cmd, self.isCanceled)
-        return Done(self.KIND, tr("Packages installed into the plugin's folder. Restart QGIS if a model "
-                                  "still reports them missing."), data={"output": output})
+        try:
+            plan = deps.install(self.modules, self.target, on_line=self._say, progress=self.setProgress,
+                                is_cancelled=self.isCanceled)
+        except deps.DependencyError:
+            self.check_cancelled()  # pip killed because the user stopped it: a cancel, not a failure
+            raise
+        added = ", ".join(f"{n} {v}" for n, v in plan.install) or tr("nothing (all present)")
+        return Done(self.KIND, tr("Installed: {packages}.").format(packages=added), data={"plan": plan})

@@ -1,13 +1,12 @@
 """Screenshot of the RS Embed dock with a real run on the bundled sample (see screenshot.sh).
 
 A full QGIS main window cannot be built headless from Python, so this assembles
-the parts users see: a layers panel, the map canvas and the dock, in a
-QMainWindow. It draws the ROI, runs the algorithms exactly as the Inspect and Run
+the parts users see: a layers panel, the map canvas and the dock, in the main window of
+``gui/standalone.StandaloneIface``. It draws the ROI, runs the algorithms exactly as the Inspect and Run
 buttons do, waits for the layers, and grabs the window.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,28 +19,9 @@ from qgis.core import (
     QgsProject,
     QgsRectangle,
 )
-from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsLayerTreeView, QgsMapCanvas, QgsMessageBar
+from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsLayerTreeView
 from qgis.PyQt.QtCore import QEventLoop, Qt, QTimer
-from qgis.PyQt.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
-
-
-class MiniIface:
-    """What the dock asks of QGIS's ``iface``."""
-
-    def __init__(self, window, canvas, bar, view):
-        self._w, self._c, self._bar, self._view = window, canvas, bar, view
-
-    def mapCanvas(self):  # noqa: N802
-        return self._c
-
-    def mainWindow(self):  # noqa: N802
-        return self._w
-
-    def messageBar(self):  # noqa: N802
-        return self._bar
-
-    def activeLayer(self):  # noqa: N802
-        return self._view.currentLayer()
+from qgis.PyQt.QtWidgets import QDockWidget
 
 
 def wait(signal, timeout_ms=120_000):
@@ -55,31 +35,24 @@ def main(out: str) -> None:
     app = QgsApplication([], True)
     app.initQgis()
     from rs_embed_qgis.gui.dock import RsEmbedDock
+    from rs_embed_qgis.gui.standalone import StandaloneIface
 
-    win = QMainWindow()
+    iface = StandaloneIface()  # the map canvas and the message bar in one main window
+    win, canvas = iface.mainWindow(), iface.mapCanvas()
     win.setWindowTitle("QGIS — RS Embed")
     win.resize(1560, 940)
-    central = QWidget()
-    lay = QVBoxLayout(central)
-    lay.setContentsMargins(0, 0, 0, 0)
-    bar = QgsMessageBar()
-    canvas = QgsMapCanvas()
     canvas.setCanvasColor(Qt.GlobalColor.white)
-    lay.addWidget(bar)
-    lay.addWidget(canvas)
-    win.setCentralWidget(central)
     root = QgsProject.instance().layerTreeRoot()
-    model = QgsLayerTreeModel(root)
+    model = QgsLayerTreeModel(root, win)
     model.setFlag(QgsLayerTreeModel.Flag.AllowNodeChangeVisibility)
-    view = QgsLayerTreeView()
+    layers_dock = QDockWidget("Layers", win)
+    view = QgsLayerTreeView(layers_dock)
     view.setModel(model)
     QgsLayerTreeMapCanvasBridge(root, canvas, win)
-    layers_dock = QDockWidget("Layers", win)
     layers_dock.setWidget(view)
     win.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, layers_dock)
-    iface = MiniIface(win, canvas, bar, view)
     dock = RsEmbedDock(iface, win)
-    win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     win.resizeDocks([layers_dock, dock], [300, 440], Qt.Orientation.Horizontal)
     crs = QgsCoordinateReferenceSystem("EPSG:3857")
     QgsProject.instance().setCrs(crs)
@@ -113,10 +86,8 @@ def main(out: str) -> None:
     print(f"wrote {out}: {tab.ui.txtReport.toPlainText()[:200]}")
     dock.cleanup()
     QgsProject.instance().removeAllMapLayers()
-    sys.stdout.flush()
-    # QGIS's Python teardown of a hand-built window can crash at interpreter exit; the PNG is
-    # written, so leave without running destructors.
-    os._exit(0)
+    iface.close()  # every widget belongs to the window: nothing is left for Python after exitQgis()
+    app.exitQgis()
 
 
 if __name__ == "__main__":

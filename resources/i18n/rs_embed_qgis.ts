@@ -34,13 +34,13 @@
             <translation type="unfinished" />
         </message>
         <message>
-            <location filename="../../rs_embed_qgis/processing/common.py" />
-            <source>; skipped</source>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>(pip's log is below)</source>
             <translation type="unfinished" />
         </message>
         <message>
-            <location filename="../../rs_embed_qgis/gui/deps.py" />
-            <source>&lt;b&gt;{package}&lt;/b&gt; (import {module}) — needed for {why}</source>
+            <location filename="../../rs_embed_qgis/processing/common.py" />
+            <source>; skipped</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -395,6 +395,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>GeoParquet exports</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
             <source>Google Earth Engine: &lt;b&gt;{state}&lt;/b&gt; — {message}</source>
             <translation type="unfinished" />
@@ -440,6 +445,11 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>In QGIS's Python</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>Input bands, comma-separated (empty: the model's, e.g. B4,B3,B2)</source>
             <translation type="unfinished" />
@@ -480,19 +490,48 @@ qgis_process run rs_embed:forecast_reflectance -- MINICUBE=/data/greenearthnet/v
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Install</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
-            <source>Install {packages} into
-{folder}
-
-Command:
-{command}
-
-This downloads packages from PyPI and may take minutes.</source>
+            <source>Install optional packages into the plugin's folder…</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/plugin.py" />
+            <source>Install torch, earthengine-api, ... into a folder this plugin owns</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>Install {packages} into the plugin's folder with Raster &gt; RS Embed &gt; Optional Python packages…</source>
             <translation type="unfinished" />
         </message>
         <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
             <source>Install {packages} into the plugin's folder…</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Installation stopped (pip was killed); install again to complete it.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/tasks.py" />
+            <source>Installed: {packages}.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Installing {packages}…</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/results.py" />
+            <source>Install…</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -537,11 +576,6 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
-            <location filename="../../rs_embed_qgis/gui/deps.py" />
-            <source>Missing in QGIS's Python: {packages}.</source>
-            <translation type="unfinished" />
-        </message>
-        <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>Model</source>
             <translation type="unfinished" />
@@ -577,13 +611,33 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>NDVI of the forecasts</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>Name field (names outputs; empty: the feature id)</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Needed for</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
             <source>Needs</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>NetCDF exports and GreenEarthNet minicubes</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>NetCDF/Zarr exports, Embedding.to_xarray() and forecast minicubes</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -619,6 +673,16 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_raster.py" />
             <source>Only this extent (empty: whole layer)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/plugin.py" />
+            <source>Optional Python packages…</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>Optional packages not in QGIS's Python: {names}.</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -664,8 +728,13 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
-            <location filename="../../rs_embed_qgis/tasks.py" />
-            <source>Packages installed into the plugin's folder. Restart QGIS if a model still reports them missing.</source>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>PNG quick-looks of embeddings and input patches</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Package</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -684,6 +753,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>Python {version} at {executable} (prefix {prefix})</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/outputs.py" />
             <source>QGIS could not open the output {source!r} as a layer</source>
             <translation type="unfinished" />
@@ -691,6 +765,26 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/layers.py" />
             <source>QGIS could not open the written GeoTIFF {path!r}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>QGIS runs &lt;b&gt;Python {version}&lt;/b&gt; (prefix &lt;code&gt;{prefix}&lt;/code&gt;). The packages you tick are installed with that Python's pip into &lt;code&gt;{folder}&lt;/code&gt;, a folder only this plugin uses (delete it to remove them). MOSAIKS, local data and the bundled sample need none of them. Packages whose pip wheels bundle their own GDAL, GEOS or PROJ (rasterio, shapely, pyproj, fiona, pyogrio) are never installed into QGIS.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>QGIS runs {python}; packages go into {folder}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>QGIS's Python has no pip ({python} -m pip: {error}); see docs/install.md</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>QGIS's own copy must stay the one in use</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -766,6 +860,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>RS Embed: a large run</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/tasks.py" />
             <source>RS Embed: check Earth Engine sign-in</source>
             <translation type="unfinished" />
@@ -776,8 +875,8 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
-            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
-            <source>RS Embed: install packages</source>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>RS Embed: optional Python packages</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -809,6 +908,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/alg_inspect_patch.py" />
             <source>Report (JSON)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Restart QGIS to use the new {modules} (QGIS has the old one loaded).</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -905,6 +1009,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Stop</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/dock.py" />
             <location filename="../../rs_embed_qgis/processing/alg_superres.py" />
             <source>Super-resolution</source>
@@ -951,6 +1060,18 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>This run is estimated to need about {peak} of memory ({what}).
+
+It may take long and slow the computer down. Run it?</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>Tick the packages to install first.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/superres_tab.py" />
             <source>Tile (input pixels)</source>
             <translation type="unfinished" />
@@ -991,6 +1112,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/layers.py" />
+            <source>Valid data: {valid:.0%} of the region (below {least:.0%} the run fails).</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_features.py" />
             <source>Vector as fields e0..eN (columns) or one JSON array field 'embedding' (json)</source>
             <translation type="unfinished" />
@@ -1003,6 +1129,17 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>WARNING: this model ran with RANDOM weights; the output is not a pretrained embedding.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/layers.py" />
+            <location filename="../../rs_embed_qgis/processing/common.py" />
+            <source>WARNING: {warning}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>Warning: {warnings}</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1042,7 +1179,7 @@ This downloads packages from PyPI and may take minutes.</source>
         </message>
         <message>
             <location filename="../../rs_embed_qgis/gui/deps.py" />
-            <source>a model's code</source>
+            <source>Zarr exports</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1063,6 +1200,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>cannot find the Python interpreter QGIS runs (Python {version}, prefix {prefix}); looked at {places}. Install the packages with that interpreter's pip into the folder shown, or see docs/install.md.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/alg_export_batch.py" />
             <source>choose at least one model (MODELS)</source>
             <translation type="unfinished" />
@@ -1075,11 +1217,6 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_features.py" />
             <source>could not write feature {fid} ({name}) to the output: {error}</source>
-            <translation type="unfinished" />
-        </message>
-        <message>
-            <location filename="../../rs_embed_qgis/gui/deps.py" />
-            <source>deep-learning models (AnySat, Prithvi, SatMAE, ScaleMAE, RemoteCLIP, ...)</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1118,6 +1255,16 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>filling no-data pixels before super-resolution</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>forecast inputs and scores</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/forecast_tab.py" />
             <source>give either a minicube (.nc) or a stack of Sentinel-2 rasters (got minicube={minicube!r} and {n} rasters)</source>
             <translation type="unfinished" />
@@ -1133,6 +1280,31 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>installed</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>installed {version}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>installer failed: {error}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>installer: {result}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>installing {packages}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/alg_tab.py" />
             <source>invalid parameters</source>
             <translation type="unfinished" />
@@ -1140,6 +1312,16 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/alg_inspect_patch.py" />
             <source>issue: {line}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>it was asked for</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>its pip wheel bundles its own GDAL/GEOS/PROJ, which clash with QGIS's in one process</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1160,6 +1342,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
             <source>min</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>missing</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1218,6 +1405,21 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/tasks.py" />
+            <source>nothing (all present)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>nothing to install</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>nothing to install: QGIS's Python already has all of it</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/gui/forecast_tab.py" />
             <source>or S2 raster stack</source>
             <translation type="unfinished" />
@@ -1236,6 +1438,16 @@ This downloads packages from PyPI and may take minutes.</source>
             <location filename="../../rs_embed_qgis/gui/deps.py" />
             <source>pip exited with {rc}:
 {output}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>pip wrote no installation report: QGIS's pip is older than 22.2; update it with {python} -m pip install --upgrade pip</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/install_dialog.py" />
+            <source>pip's output appears here.</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1264,8 +1476,23 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>refused to install into QGIS's Python: {problems}. Choose fewer packages, or see docs/install.md.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_features.py" />
             <source>replacing {n} existing GeoTIFF(s) in {folder}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>resolving {requirements}</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>signed Planetary Computer downloads</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1324,6 +1551,11 @@ This downloads packages from PyPI and may take minutes.</source>
             <translation type="unfinished" />
         </message>
         <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>the deep-learning models (every model but MOSAIKS and the Google Satellite Embedding), S2x10NetS super-resolution and forecasting</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_raster.py" />
             <source>the extent does not overlap the layer</source>
             <translation type="unfinished" />
@@ -1331,6 +1563,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/common.py" />
             <source>the extent is empty; draw or choose a region first</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>the feature that asked for it</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1406,6 +1643,11 @@ This downloads packages from PyPI and may take minutes.</source>
         </message>
         <message>
             <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
+            <source>{model} needs {packages}.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/embed_tab.py" />
             <source>{model} needs {packages}; install it first</source>
             <translation type="unfinished" />
         </message>
@@ -1467,6 +1709,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../rs_embed_qgis/processing/alg_embed_features.py" />
             <source>{ok} feature(s) embedded, {skipped} skipped</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../rs_embed_qgis/gui/deps.py" />
+            <source>{package} {version} (needed by {by}): {why}</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1840,6 +2087,21 @@ This downloads packages from PyPI and may take minutes.</source>
         <name>RsEmbedSettingsForm</name>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>A region whose share of pixels with valid data (after cloud masking, inside the scenes) is below this fails with the reason; above it and below 90 % the run warns. 0: never fails.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>A run whose largest region is estimated to need more is refused before any download, with what to do instead. 0: no limit.</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Ask before runs over (GB)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Cache folder (weights)</source>
             <translation type="unfinished" />
         </message>
@@ -1870,12 +2132,27 @@ This downloads packages from PyPI and may take minutes.</source>
         </message>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>Full provenance in outputs (absolute paths of data and weights in GeoTIFF tags and manifests)</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Google Cloud project id registered for Earth Engine</source>
             <translation type="unfinished" />
         </message>
         <message>
             <location filename="../../ui/settings.ui" />
+            <source>Least valid data in a region</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
             <source>Local data folder / STAC catalog</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>Memory limit per run (GB)</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1896,6 +2173,11 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>RS Embed settings</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>The dock asks before it starts a run estimated to need more memory than this. 0: never asks.</source>
             <translation type="unfinished" />
         </message>
         <message>
@@ -1926,6 +2208,16 @@ This downloads packages from PyPI and may take minutes.</source>
         <message>
             <location filename="../../ui/settings.ui" />
             <source>local</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>never ask</source>
+            <translation type="unfinished" />
+        </message>
+        <message>
+            <location filename="../../ui/settings.ui" />
+            <source>no limit</source>
             <translation type="unfinished" />
         </message>
         <message>

@@ -7,6 +7,7 @@ Every public name of rs-embed 0.3's top level is here too (``import rs_embed_qgi
 rs_embed`` runs a 0.3 script; docs/rs-embed-compat.md). Heavy modules (torch, model code,
 providers, the export) are imported only when used.
 """
+from .. import __version__  # noqa: F401 - the one version (rs_embed_qgis/__init__.py), re-exported
 from .api import (
     clear_caches,
     get_embedder,
@@ -26,8 +27,6 @@ from .model import Model
 from .pretty_warnings import disable_pretty_warnings, enable_pretty_warnings
 from .specs import BBox, FetchSpec, InputPrepSpec, OutputSpec, PointBuffer, SensorSpec, TemporalSpec
 from .userdata import UserData
-
-__version__ = "0.1.0"
 
 _EXPORT_NAMES = ("export_batch", "export_npz", "load_export", "ExportResult", "ModelResult", "ExportConfig",
                  "ExportLayout", "ExportModelRequest", "ExportTarget", "ModelConfig", "BatchExporter")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import call_shapes, pipeline
+from . import budget, call_shapes, pipeline
 from .catalog import entries, get_entry
 from .catalog.entry import EMBEDDING_KINDS
 from .embedding import Embedding
@@ -137,10 +137,15 @@ def get_embeddings_batch(
                          output=output, backend=call_shapes.resolve_backend(backend), device=device,
                          input_prep=call.input_prep, model_options=call.model_options,
                          provider_options=provider_options, num_workers=num_workers)
-    indices = range(len(plan.spatials))
-    fetched = (pipeline.fetch(plan, indices) if input_chws is None
-               else pipeline.given_patches(plan, input_chws))
-    return [o.embedding for o in pipeline.embed(plan, indices, fetched).outcomes[plan.models[0]]]
+    if input_chws is not None:
+        indices = range(len(plan.spatials))
+        fetched = pipeline.given_patches(plan, input_chws)
+        return [o.embedding for o in pipeline.embed(plan, indices, fetched).outcomes[plan.models[0]]]
+    budget.check_outputs(plan.estimate)  # the list returned holds every embedding
+    out: list[Embedding] = []
+    for idx in pipeline.batches(plan, max_items=len(plan.spatials)):  # as many ROIs at once as fit
+        out += [o.embedding for o in pipeline.embed(plan, idx, pipeline.fetch(plan, idx)).outcomes[plan.models[0]]]
+    return out
 
 
 # -- pixels the caller has ---------------------------------------------------------------------------

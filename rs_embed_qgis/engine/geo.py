@@ -80,7 +80,8 @@ def _roi_utm(spatial: SpatialSpec) -> tuple[str, tuple[float, float, float, floa
         xs, ys = transform_points([lon], [lat], "EPSG:4326", crs)
         x, y, b = float(xs[0]), float(ys[0]), spatial.buffer_m
         return crs, (x - b, y - b, x + b, y + b)
-    assert isinstance(spatial, BBox)
+    if not isinstance(spatial, BBox):
+        raise SpecError(f"spatial must be a BBox or a PointBuffer, got {type(spatial).__name__}")
     return crs, transform_bounds((spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat),
                                  "EPSG:4326", crs)
 

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,8 +108,10 @@ def check_not_empty(path: Path) -> None:
         raise OutputError(errno.EIO, f"{path.name} is empty after writing (disk full?)")
 
 
-#: files GDAL may write beside a raster (PAM metadata, mask, overviews)
-SIDE_FILES = (".aux.xml", ".msk", ".ovr")
+_GDAL_SIDES = (".aux.xml", ".msk", ".ovr")  # what GDAL may write beside a raster (PAM, mask, overviews)
+#: what may be left beside a temp raster, by suffix: GDAL's side files, and the source of a
+#: Cloud-Optimized GeoTIFF (``geoio.raster_writer`` writes ``<temp>.src.tif``, then copies it) with its own
+SIDE_FILES = _GDAL_SIDES + (".src.tif",) + tuple(".src.tif" + s for s in _GDAL_SIDES)
 
 
 @contextmanager
@@ -236,7 +239,9 @@ def write_embedding_geotiff(emb: Embedding, path: os.PathLike | str, *,
     if crs is None or t is None:
         raise SpecError("this grid embedding has no crs/transform in meta, so it cannot be placed "
                         "on a map; embed from a provider or pass crs= and transform= with your data")
-    meta = emb.meta
+    from .provenance import public
+
+    meta = public(emb.meta, out_dir=Path(path).absolute().parent)  # no credentials, no private paths
     tags = {
         "RS_EMBED_MODEL": str(meta.get("model", "")),
         "RS_EMBED_RANDOM_WEIGHTS": str(bool(meta.get("random_weights", False))),
@@ -308,7 +313,10 @@ def write_pooled_gpkg(vectors, geometries_wkt, path: os.PathLike | str, meta: di
     rows = [(wkt, [k, str(meta.get("model", "")), start, end, int(bool(meta.get("random_weights")))]
              + np.asarray(vec, np.float64).ravel().tolist())
             for k, (vec, wkt) in enumerate(zip(vectors, geometries_wkt, strict=True))]
-    return write_gpkg(path, [VectorLayer(layer_name, fields, rows)], {"RS_EMBED_META": to_json(meta)})
+    from .provenance import public
+
+    return write_gpkg(path, [VectorLayer(layer_name, fields, rows)],
+                      {"RS_EMBED_META": to_json(public(meta, out_dir=Path(path).absolute().parent))})
 
 
 def temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
@@ -322,8 +330,11 @@ def temporal_bounds(temporal: dict[str, Any]) -> tuple[str, str]:
 
 
 def write_json(path: os.PathLike | str, obj: Any) -> Path:
-    """``obj`` as indented JSON, atomically."""
-    return atomic_write_text(path, to_json(obj, indent=2))
+    """``obj`` as indented JSON, atomically; no credentials, no private paths
+    (:func:`.provenance.public`)."""
+    from .provenance import public
+
+    return atomic_write_text(path, to_json(public(obj, out_dir=Path(path).absolute().parent), indent=2))
 
 
 def principal_components(grid: np.ndarray, n: int = 3) -> tuple[np.ndarray, dict[str, Any]]:
@@ -404,3 +415,78 @@ def write_pca_quicklook(emb: Embedding, path: os.PathLike | str, *, upscale: int
     with atomic_path(path, suffix=".png") as tmp:
         im.save(tmp, format="PNG")
     return Path(path)
+
+
+# -- what the QGIS faces write from a run -------------------------------------------------------
+def save_grid(emb: Embedding, path: str | Path, pca: str | Path | None = None,
+              quicklook: str | Path | None = None) -> dict[str, Any]:
+    """Write a grid embedding as GeoTIFF and, when asked, its PCA: a 3-band GeoTIFF on the same
+    grid (``pca``, with the 2-98 % stretch in ``pca_info``) and/or a PNG picture (``quicklook``).
+
+    All or nothing: if one file cannot be written, those already written are removed."""
+    t0 = time.perf_counter()
+    written: list[Path] = []
+    try:
+        res: dict[str, Any] = {"geotiff": str(write_embedding_geotiff(emb, path))}
+        written.append(Path(path))
+        if pca:
+            res["pca_info"] = write_pca_geotiff(emb, pca)
+            res["pca"] = str(pca)
+            written.append(Path(pca))
+        if quicklook:
+            upscale = max(1, 256 // max(emb.array.shape[1:]))
+            res["quicklook"] = str(write_pca_quicklook(emb, quicklook, upscale=upscale))
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    res["write_s"] = time.perf_counter() - t0
+    return res
+
+
+def save_rgb(patch: Any, rgb_bands: list[str], path: str | Path, stretch: str = "percentile",
+             clip_pct: tuple = (2.0, 98.0)) -> dict[str, Any]:
+    """Write three bands of a patch as a GeoTIFF on its grid.
+
+    ``stretch="percentile"``: uint8 0..255 stretched per band between the ``clip_pct``
+    percentiles (0 = no data); ``"raw"``: float32 values as fetched (e.g. reflectance
+    x 10000), band descriptions naming the bands. Multi-frame patches: median over time.
+    Returns the bands, the percentiles (``limits``) and the min/max a renderer stretches each
+    written band to (``display``).
+    """
+    import warnings
+
+    from .geoio import write_raster
+
+    if len(rgb_bands) != 3:
+        raise SpecError(f"RGB needs exactly 3 bands, got {list(rgb_bands)}")
+    if stretch not in ("percentile", "raw"):
+        raise SpecError(f"stretch must be 'percentile' or 'raw', got {stretch!r}")
+    if patch.grid is None:
+        raise SpecError("this patch has no grid (crs/transform), so it cannot be written on a map")
+    sub = patch.select_bands(rgb_bands)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        img = np.nanmedian(sub.data, axis=0) if sub.n_frames > 1 else sub.chw
+    fill = float(patch.sensor.fill_value) if patch.sensor is not None else 0.0
+    nodata = ~np.isfinite(img).all(axis=0) | (img == fill).all(axis=0)
+    limits = []  # the clip_pct percentiles of each band's valid values
+    for i in range(3):
+        v = img[i][~nodata]
+        lo, hi = (np.percentile(v, clip_pct) if v.size else (0.0, 1.0))
+        limits.append([float(lo), float(hi)])
+    if stretch == "percentile":
+        out = np.zeros(img.shape, np.uint8)
+        for i, (lo, hi) in enumerate(limits):
+            s = np.clip((img[i] - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+            out[i] = np.where(nodata, 0, 1 + np.round(s * 254)).astype(np.uint8)
+        dtype, nd, display = "uint8", 0, [[1.0, 255.0]] * 3
+    else:
+        out = np.where(nodata[None], np.nan, img).astype(np.float32)
+        dtype, nd, display = "float32", float("nan"), [[lo, hi if hi > lo else lo + 1e-6] for lo, hi in limits]
+    g = sub.grid
+    write_raster(path, out, crs=g.crs, transform=g.transform, nodata=nd, band_names=[str(b) for b in rgb_bands],
+                 tags={"RS_EMBED_STRETCH": stretch, "RS_EMBED_BANDS": ",".join(rgb_bands),
+                       "RS_EMBED_LIMITS": str(limits)},
+                 options={"PHOTOMETRIC": "RGB"} if dtype == "uint8" else None)
+    return {"rgb": str(path), "stretch": stretch, "limits": limits, "display": display, "bands": list(rgb_bands)}

@@ -30,6 +30,7 @@ Timings are kept per stage and per item (``Outcome.timings``) and per batch
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import budget
 from .catalog import get_entry, load_embedder_class
 from .catalog.entry import ModelEntry
 from .embedders.base import Embedder
@@ -48,10 +50,12 @@ from .errors import Cancelled, ProviderError, RequestError, SpecError
 from .geo import RoiGrid, roi_grid
 from .input_checks import check_patch, checks_enabled, checks_should_raise
 from .progress import CancelFn, ProgressFn, as_feedback, cancel_scope, check_cancelled, in_scope
-from .providers import freeze_options, get_provider
+from .providers import freeze_options, get_provider, sanity
 from .providers.base import Patch, Provider
 from .specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
 from .threads import cpu_count
+
+_log = logging.getLogger(__name__)
 
 # -- embedders: one cached instance per (model, options, device) --------------------------------
 _lock = threading.RLock()
@@ -209,6 +213,7 @@ class Plan:
     fail_on_bad_input: bool = False        # check every input and fail the item when a check fails
     num_workers: int | None = None         # fetch threads (None: the model's, the env, the provider's, 4)
     names: list[str] | None = None         # item names (input-check reports and quick-looks)
+    estimate: budget.Estimate | None = None  # pixels, memory and output per ROI (budget.py)
 
     def embedder(self, model: str) -> Embedder:
         return get_embedder(model, device=self.device, model_options=self.model_options[model])
@@ -255,7 +260,9 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
          provider_options: dict[str, Any] | None = None, policy: ErrorPolicy | None = None,
          fail_on_bad_input: bool = False, num_workers: int | None = None,
          names: Sequence[str] | None = None) -> Plan:
-    """Stage 1: validated specs, embedders built, sensors and windows resolved, fetch groups formed.
+    """Stage 1: validated specs, embedders built, sensors and windows resolved, fetch groups formed,
+    and the run's size estimated (``Plan.estimate``): an ROI that needs more memory than the
+    limit is a :class:`SpecError` here, before any fetch (``budget.py``).
 
     ``model_options``: keyed by model (see :func:`options_per_model`) or one dict for every model.
     """
@@ -297,12 +304,24 @@ def plan(*, spatials: Sequence[SpatialSpec], models: Sequence[str], temporal: Te
         union = list(g.sensor.bands) + [b for b in s.bands if b not in g.sensor.bands]
         g.sensor = dataclasses.replace(g.sensor, bands=tuple(union), check_input=False)
         g.members.append(m)
-    return Plan(spatials=list(spatials), temporal=temporal, output=output, models=models,
-                model_entries=[get_entry(m) for m in models], model_options=opts, sensors=sensors,
-                temporals=temporals, groups=groups, group_of=group_of, backend=backend, device=device,
-                provider_options=provider_options, input_prep=input_prep, policy=policy or ErrorPolicy(),
-                fail_on_bad_input=fail_on_bad_input, num_workers=num_workers,
-                names=list(names) if names is not None else None)
+    p = Plan(spatials=list(spatials), temporal=temporal, output=output, models=models,
+             model_entries=[get_entry(m) for m in models], model_options=opts, sensors=sensors,
+             temporals=temporals, groups=groups, group_of=group_of, backend=backend, device=device,
+             provider_options=provider_options, input_prep=input_prep, policy=policy or ErrorPolicy(),
+             fail_on_bad_input=fail_on_bad_input, num_workers=num_workers,
+             names=list(names) if names is not None else None)
+    p.estimate = budget.estimate(p)
+    # an ROI too large for this computer: said now, not by numpy later
+    budget.check(p.estimate, rescale=lambda f: budget.estimate(p, f))
+    return p
+
+
+def batches(plan: Plan, max_items: int, indices: Sequence[int] | None = None, in_flight: int = 1) -> list[list[int]]:
+    """ROI indices in batches of at most ``max_items`` whose estimated memory fits the limit
+    (``budget.batches``): a large run streams through memory a few ROIs at a time."""
+    idx = range(len(plan.spatials)) if indices is None else indices
+    readers = int(plan.num_workers or os.environ.get("RS_EMBED_FETCH_WORKERS") or 4)
+    return budget.batches(plan.estimate, idx, max_items, in_flight=in_flight, readers=readers)
 
 
 # -- fetch ----------------------------------------------------------------------------------------------
@@ -405,6 +424,11 @@ def finish(emb: Embedding, patch: Patch, spatial: SpatialSpec | None, temporal: 
     m["sensor"] = sensor.to_dict() if sensor is not None else None
     m["backend"] = backend
     m["input"] = patch.describe()
+    cov = m["coverage"] = sanity.coverage(patch)  # the share of the ROI with valid data
+    warning = sanity.coverage_warning(cov, f"ROI {spatial!r}" if spatial is not None else "the ROI")
+    if warning:  # in the meta, and in the log (the plugin shows it in its log tab and message bar)
+        m.setdefault("warnings", []).append(warning)
+        _log.warning(warning)
     m.setdefault("timings", {}).update(timings)
     arr = emb.array
     if arr.ndim == 3 and patch.grid is not None:
@@ -557,7 +581,7 @@ class EmbedRequest:
 
 def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None,
               *, chunk: int = 8, on_error: Callable[[int, Exception], None] | None = None,
-              on_result: Callable[[int, Embedding], Any] | None = None) -> list[Any]:
+              on_result: Callable[[int, Embedding], Any] | None = None, prompt_cancel: bool = False) -> list[Any]:
     """Embeddings of every ROI of ``req``, ``chunk`` ROIs at a time; one per ROI, in order.
 
     Without ``on_error`` the first error is raised (fail fast). With it, an ROI the engine
@@ -565,20 +589,22 @@ def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelle
     go through. ``on_result(index, embedding)``, if given, gets each embedding as soon as its
     chunk is done and its return value is kept instead (write a file, keep the path: memory
     stays flat). Raises :class:`~.errors.Cancelled` as soon as ``is_cancelled()`` is True,
-    also in the middle of a fetch or a forward.
+    also in the middle of a fetch or between forward batches; ``prompt_cancel`` (the dock)
+    runs one item per forward so that is within a second (``progress.forward_batch``).
     """
-    fb = as_feedback(progress, is_cancelled)
+    fb = as_feedback(progress, is_cancelled, prompt=prompt_cancel)
     p = plan(spatials=req.spatials, models=[req.model], temporal=req.temporal, sensor=req.sensor,
              output=req.output, backend=req.backend, device=req.device, input_prep=req.input_prep,
              model_options=req.model_options or None, provider_options=req.provider_options or None,
              policy=ErrorPolicy(continue_on_error=on_error is not None))
+    if on_result is None:  # every embedding is kept until the end
+        budget.check_outputs(p.estimate)
     m, n, out = p.models[0], len(p.spatials), []
     with cancel_scope(fb):
-        for lo in range(0, n, chunk):
+        for idx in batches(p, chunk):  # at most ``chunk`` ROIs, fewer when they are large
             fb.check()
-            hi = min(n, lo + chunk)
-            fb.report(lo / n, f"embedding ROIs {lo + 1}-{hi} of {n} with {req.model}")
-            for o in run(p, range(lo, hi)).outcomes[m]:
+            fb.report(idx[0] / n, f"embedding ROIs {idx[0] + 1}-{idx[-1] + 1} of {n} with {req.model}")
+            for o in run(p, idx).outcomes[m]:
                 if o.ok:
                     out.append(on_result(o.index, o.embedding) if on_result is not None else o.embedding)
                 else:
@@ -591,4 +617,4 @@ def run_embed(req: EmbedRequest, progress: ProgressFn | None = None, is_cancelle
 __all__ = ["ErrorPolicy", "Failed", "FetchGroup", "Plan", "Fetched", "Outcome", "Results", "EmbedRequest",
            "options_per_model", "plan", "fetch", "given_patches", "embed", "run", "run_embed", "retry", "isolate",
            "model_input", "check_input", "finish", "check_output", "check_temporal", "resolve_sensor",
-           "get_embedder", "clear_embedders", "fetch_workers"]
+           "get_embedder", "clear_embedders", "fetch_workers", "batches"]

@@ -43,10 +43,12 @@ MakeDone = Callable[[dict[str, Any], Callable[[], list]], Done]
 
 
 class _Feedback(QgsProcessingFeedback):
-    """Keeps the algorithm's error lines so the message bar can show them."""
+    """Keeps the algorithm's error lines so the message bar can show them. Its Qt parent is the
+    tab, so it never outlives QGIS (a result the tab keeps holds it)."""
 
-    def __init__(self):
+    def __init__(self, parent=None):
         super().__init__()
+        self.setParent(parent)
         self.errors: list[str] = []
 
     def reportError(self, error, fatalError=False):  # noqa: N802,N803 - Qt naming
@@ -180,7 +182,7 @@ class AlgorithmTab(QWidget):
         if not ok:
             self.refuse(kind, why or tr("invalid parameters"))
             return None
-        self.alg, self.context, self.feedback = alg, context, _Feedback()
+        self.alg, self.context, self.feedback = alg, context, _Feedback(self)
         self._kind, self._make_done, self._keep = kind, make_done, list(keep or [])
         self._cancel_requested = False
         self.feedback.progressChanged.connect(self._on_progress)
@@ -273,6 +275,7 @@ class AlgorithmTab(QWidget):
             return
         task = self.task
         if isinstance(task, QgsProcessingAlgRunnerTask):
+            self.feedback.setParent(None)  # the running task uses it after this tab is gone
             kept = (task, self.context, self.feedback, self.alg, self._keep)
             pairs = ((task.executed, self._on_executed), (self.feedback.progressChanged, self._on_progress))
         else:

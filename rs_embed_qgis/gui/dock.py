@@ -31,6 +31,7 @@ from .. import compat
 from .. import layers as L
 from ..engine import BBox, PointBuffer
 from ..engine.errors import RsEmbedError, SpecError
+from ..engine.names import file_stems
 from ..i18n import tr
 from ..results import Done, Failed, Result, present
 from ..tasks import SimilarityTask
@@ -326,7 +327,7 @@ class RsEmbedDock(QgsDockWidget):
             return None
         path = lyr.customProperty(L.EMBEDDING_PROPERTY) or lyr.source()
         p = _xform(crs, lyr.crs()).transform(point)
-        task = SimilarityTask(path, p.x(), p.y(), self.embed.output_folder(), lyr.name().replace(" ", "_"),
+        task = SimilarityTask(path, p.x(), p.y(), self.embed.output_folder(), file_stems([lyr.name()])[0],
                               L.layer_meta(lyr), on_finished=lambda _result: None)
         task.on_finished = lambda result, t=task: self._similarity_finished(t, result)
         self.tasks.append(task)

@@ -29,11 +29,12 @@ from ..engine import PointBuffer
 from ..engine.errors import RsEmbedError
 from ..engine.providers import list_providers
 from ..i18n import tr
-from ..results import Done, Failed, Result
-from ..tasks import GeeStatusTask, InstallTask
+from ..results import Done, Failed, Result, log
+from ..tasks import GeeStatusTask
 from . import deps, icon, load_ui
 from .alg_tab import AlgorithmTab, output_layer
 from .dock import ROI_BUFFER, ROI_NAME
+from .install_dialog import installs, show_installer
 
 FORM, _BASE = load_ui("embed_tab")
 
@@ -66,6 +67,7 @@ class EmbedTab(AlgorithmTab):
         u.btnInspect.clicked.connect(self.inspect_input)
         u.btnCancel.clicked.connect(self.cancel)
         u.btnInstallDeps.clicked.connect(self.install_missing)
+        installs.done.connect(self._packages_installed)
         u.rbRange.toggled.connect(self._sync_time_widgets)
         u.cmbOutputMode.currentTextChanged.connect(self._sync_output_widgets)
         u.cmbBackend.currentTextChanged.connect(self._on_backend)
@@ -268,16 +270,19 @@ class EmbedTab(AlgorithmTab):
             u.cmbOutputMode.setCurrentText(d["outputs"][0])
         self._update_deps()
 
-    def missing_dependencies(self) -> list[str]:
+    def selection_needs(self) -> list[str]:
         """What the chosen model and backend need but QGIS's Python lacks (import names)."""
-        need: list[str] = []
-        need += [m for m in self.model_info.get("requires", []) if not deps.is_importable(m)]
+        need = [m for m in self.model_info.get("requires", []) if not deps.is_importable(m)]
         if self.ui.cmbBackend.currentText() == "gee" and not deps.is_importable("ee"):
             need.append("ee")
         if self.ui.cmbBackend.currentText() == "stac" and not deps.is_importable("pystac_client"):
             need.append("pystac_client")
-        need += [m for m in deps.missing(["torch"]) if m not in need]
         return need
+
+    def missing_dependencies(self) -> list[str]:
+        """Every optional package QGIS's Python lacks, the current selection's first (import names)."""
+        need = self.selection_needs()
+        return need + [m for m in deps.missing() if m not in need]
 
     def _update_deps(self) -> None:
         u = self.ui
@@ -285,46 +290,44 @@ class EmbedTab(AlgorithmTab):
         model_need = [m for m in self.model_info.get("requires", []) if not deps.is_importable(m)]
         if need:
             txt = deps.describe_missing(need)
+            u.lblDeps.setToolTip(deps.explain_missing(need))
             if not model_need:
                 txt += " " + tr("The selected model ({model}) does not need it and works now.").format(
                     model=u.cmbModel.currentText())
+            else:
+                txt += " " + tr("{model} needs {packages}.").format(
+                    model=u.cmbModel.currentText(), packages=", ".join(deps.pip_name(m) for m in model_need))
             u.lblDeps.setText(txt)
         u.lblDeps.setVisible(bool(need))
         u.btnInstallDeps.setVisible(bool(need))
+        wanted = self.selection_needs()  # what the button ticks in the installer
         u.btnInstallDeps.setText(tr("Install {packages} into the plugin's folder…").format(
-            packages=", ".join(deps.pip_name(m) for m in need)))
+            packages=", ".join(deps.dist_name(deps.pip_name(m)) for m in wanted)) if wanted
+            else tr("Install optional packages into the plugin's folder…"))
         u.btnRun.setEnabled(not model_need and self.task is None)
         u.btnRun.setToolTip("" if not model_need else tr("{model} needs {packages}; install it first").format(
             model=u.cmbModel.currentText(), packages=", ".join(model_need)))
 
-    def install_command(self) -> list[str]:
-        """The pip command the install button would run (dry run: nothing is executed)."""
-        return deps.install_command(self.missing_dependencies(), deps.deps_dir(), deps.constraints_file())
-
     def install_missing(self):
-        from qgis.PyQt.QtWidgets import QMessageBox
+        """The installer window, with what the current selection needs ticked (all missing if nothing)."""
+        return show_installer(self.selection_needs() or self.missing_dependencies(), self)
 
-        need = self.missing_dependencies()
-        if not need:
-            return None
-        cmd = self.install_command()
-        ok = QMessageBox.question(
-            self, tr("RS Embed: install packages"),
-            tr("Install {packages} into\n{folder}\n\nCommand:\n{command}\n\nThis downloads packages from PyPI "
-               "and may take minutes.").format(packages=", ".join(deps.pip_name(m) for m in need),
-                                               folder=deps.deps_dir(), command=" ".join(cmd)))
-        if ok != QMessageBox.StandardButton.Yes:
-            return None
-        return self.start_task(InstallTask(cmd, on_finished=lambda _result: None))
+    def _packages_installed(self, _plan=None) -> None:
+        """The installer added packages: backends and models that needed them are offered again."""
+        deps.add_to_path()
+        self._fill_backends(self.ui.cmbBackend.currentText())
+        self._on_model(self.ui.cmbModel.currentText())
 
     def _finish(self, result: Result) -> None:
         super()._finish(result)
-        if isinstance(result, Done) and result.kind == "install":
-            deps.add_to_path()
-            importlib.invalidate_caches()
-            self._fill_backends(self.ui.cmbBackend.currentText())
-            self._on_model(self.ui.cmbModel.currentText())
         self._update_deps()
+
+    def cleanup(self) -> None:
+        try:
+            installs.done.disconnect(self._packages_installed)
+        except (TypeError, RuntimeError):  # never connected, or already gone
+            pass
+        super().cleanup()
 
     # ------------------------------------------------------------------ widgets -> parameters
 
@@ -416,6 +419,43 @@ class EmbedTab(AlgorithmTab):
         context.setProject(QgsProject.instance())
         return self.algorithm(alg_id).request(params, context)
 
+    def size_request(self):
+        """The run as the size estimate sees it: the region and the form, no model built (the
+        GUI thread never waits; the run's own plan checks again with the model's facts)."""
+        from ..engine import OutputSpec, SensorSpec
+        from ..engine.pipeline import EmbedRequest
+
+        u = self.ui
+        bands = tuple(b.strip() for b in u.editBands.text().replace(";", ",").split(",") if b.strip())
+        output = (OutputSpec.grid(scale_m=float(u.spinGridScale.value())) if u.cmbOutputMode.currentText() == "grid"
+                  else OutputSpec.pooled())
+        sensor = SensorSpec(collection=u.editCollection.text().strip(), bands=bands,
+                            scale_m=float(u.spinSensorScale.value()))
+        return EmbedRequest(model=u.cmbModel.currentText(), spatials=[sp for sp, _ in self.dock.rois], temporal=None,
+                            output=output, sensor=sensor, input_prep=u.cmbInputPrep.currentText())
+
+    def confirm_size(self) -> bool:
+        """Ask before a run estimated over the "ask before" size (settings; ``engine/budget.py``).
+        Over the limit itself the run's plan refuses it with the reason, so that is not asked."""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from ..engine import budget
+
+        try:
+            est, limits = budget.rough(self.size_request()), budget.Limits.from_env()
+        except RsEmbedError as exc:
+            self.refuse("embed", str(exc))
+            return False
+        peak = est.peak_bytes[est.largest]
+        if peak <= limits.ask_memory_gb * budget.GiB or peak > limits.max_bytes:
+            return True
+        log(f"size estimate: {est.describe()}")
+        answer = QMessageBox.question(self, tr("RS Embed: a large run"), tr(
+            "This run is estimated to need about {peak} of memory ({what}).\n\nIt may take long and slow "
+            "the computer down. Run it?").format(peak=budget.gb(peak), what=est.describe()),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     # ------------------------------------------------------------------ running
 
     def run(self):
@@ -424,6 +464,8 @@ class EmbedTab(AlgorithmTab):
             alg_id, params = self.embed_parameters()
         except (ValueError, RsEmbedError) as exc:
             self.refuse("embed", str(exc))
+            return None
+        if not self.confirm_size():
             return None
         self._t0 = _dt.datetime.now()
         return self.start_algorithm(alg_id, params, "embed", self._embed_done, keep=[params.get("INPUT")])
@@ -440,13 +482,17 @@ class EmbedTab(AlgorithmTab):
             run=html.escape(run), seconds=seconds, fetch=tim.get("fetch_s", 0), model=tim.get("embed_s", 0))
             + "<br>" + "<br>".join(html.escape(f) for f in files))
         random_w = bool(meta.get("random_weights"))
+        warnings = [str(w) for w in meta.get("warnings") or []]  # e.g. an ROI partly covered by valid data
         if random_w:
             message = tr("{model} ran with RANDOM weights: the layer is not a pretrained embedding (see the "
                          "layer metadata).").format(model=meta.get("model"))
         else:
             message = tr("{run}: layers added.").format(run=run)
+        if warnings:
+            message += " " + tr("Warning: {warnings}").format(warnings="; ".join(warnings))
+            report += "<br><span style='color:#b00000'>" + "<br>".join(html.escape(w) for w in warnings) + "</span>"
         return Done("embed", message, load_layers, data={"results": results, "meta": meta},
-                    report_html=report, warning=random_w)
+                    report_html=report, warning=random_w or bool(warnings))
 
     def inspect_input(self):
         """Fetch the input patch of the region (no model run): an RGB layer and statistics."""

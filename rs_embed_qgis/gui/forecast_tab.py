@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -88,7 +87,7 @@ class ForecastTab(AlgorithmTab):
         out = self.fileOutDir.filePath().strip()
         if not out:
             out = str(Path(S.output_dir()) / ("forecast_" + (re.sub(r"[^\w.-]+", "_", name) or "stack")))
-        os.makedirs(out, exist_ok=True)
+        # the forecast makes the folder, and removes it again if it fails: no empty folder left
         checkpoint = self.fileCheckpoint.filePath().strip()
         self._run_info = {"name": name, "random": not checkpoint}
         params: dict[str, Any] = {"WRITE_NDVI": self.chkNdvi.isChecked(), "ADD_TO_PROJECT": False,

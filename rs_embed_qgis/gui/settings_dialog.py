@@ -22,7 +22,9 @@ class SettingsDialog(BASE, FORM):
         self.buttonBox.rejected.connect(self.reject)
 
     def load(self) -> None:
-        from ..engine import list_models
+        from ..engine import budget, list_models
+        from ..engine.provenance import full_provenance
+        from ..engine.providers.sanity import MIN_VALID_FRACTION
 
         self.cmbBackend.setCurrentText(S.get("default_backend", "local"))
         self.fileLocalData.setFilePath(S.get("local_data", "") or "")
@@ -30,6 +32,10 @@ class SettingsDialog(BASE, FORM):
         self.fileCache.setFilePath(S.get("cache_dir", "") or "")
         self.fileOutDir.setFilePath(S.get("output_dir", "") or "")
         self.cmbDevice.setCurrentText(S.get("device", "auto"))
+        self.spinMaxMemory.setValue(float(S.get("max_memory_gb", budget.DEFAULT_MAX_MEMORY_GB)))
+        self.spinAskMemory.setValue(float(S.get("ask_memory_gb", budget.DEFAULT_ASK_MEMORY_GB)))
+        self.chkFullProvenance.setChecked(str(S.get("full_provenance", "")) == "1" or full_provenance())
+        self.spinMinValid.setValue(float(S.get("min_valid_fraction", MIN_VALID_FRACTION)))
         models = list_models()
         self.tblWeights.setRowCount(len(models))
         for i, m in enumerate(models):
@@ -49,6 +55,10 @@ class SettingsDialog(BASE, FORM):
         S.put("cache_dir", self.fileCache.filePath().strip())
         S.put("output_dir", self.fileOutDir.filePath().strip())
         S.put("device", self.cmbDevice.currentText())
+        S.put("max_memory_gb", self.spinMaxMemory.value())
+        S.put("ask_memory_gb", self.spinAskMemory.value())
+        S.put("full_provenance", "1" if self.chkFullProvenance.isChecked() else "0")
+        S.put("min_valid_fraction", self.spinMinValid.value())
         for i in range(self.tblWeights.rowCount()):
             model = self.tblWeights.item(i, 0).text()
             path_item = self.tblWeights.item(i, 1)

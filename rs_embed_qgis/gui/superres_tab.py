@@ -110,7 +110,7 @@ class SuperResTab(AlgorithmTab):
         if not out:
             stem = re.sub(r"[^\w.-]+", "_", layer.name()).strip("_") or "raster"
             out = str(Path(S.output_dir()) / f"{stem}_sr_1m.tif")
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        # super-resolution makes the folder, and removes it again if it fails: no empty folder left
         self._run_info = {"layer_name": layer.name(), "method": method, "random": random_w}
         params: dict[str, Any] = {
             "INPUT": layer, "METHOD": idx,

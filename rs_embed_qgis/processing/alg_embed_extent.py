@@ -26,9 +26,9 @@ from qgis.core import (
 from .. import compat
 from ..engine import OutputSpec
 from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.io import save_grid
 from ..engine.pipeline import run_embed
 from ..i18n import tr
-from ..jobs import save_grid
 from . import common
 
 
@@ -105,7 +105,7 @@ class EmbedExtentAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 window=common.describe_temporal(req.temporal))
                 + (f", bands {list(sensor.bands)} at {sensor.scale_m} m" if sensor else ""))
             emb = run_embed(req, progress=lambda f, m: feedback.setProgress(80 * f),
-                            is_cancelled=feedback.isCanceled)[0]
+                            is_cancelled=feedback.isCanceled, prompt_cancel=True)[0]
             if feedback.isCanceled():
                 raise Cancelled("cancelled by the user")
             res = save_grid(emb, out_path, pca=pca_path, quicklook=quicklook)
@@ -118,6 +118,7 @@ class EmbedExtentAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             return {}
         feedback.setProgress(100)
         common.warn_random_weights(feedback, emb.meta)
+        common.warn_coverage(feedback, emb.meta)
         feedback.pushInfo(tr("Grid {shape} in {crs} written to {path}").format(
             shape=emb.array.shape, crs=emb.meta.get("crs"), path=res["geotiff"]))
         self._written = dict(res, meta=emb.meta)

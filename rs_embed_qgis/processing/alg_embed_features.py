@@ -38,10 +38,10 @@ from .. import compat
 from ..engine import OutputSpec
 from ..engine.embedding import roi_footprint
 from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.io import make_folder, remove_empty, save_grid
 from ..engine.names import file_stems
 from ..engine.pipeline import run_embed
 from ..i18n import tr
-from ..jobs import save_grid
 from . import common
 
 
@@ -164,8 +164,7 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                     scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context))))
             results = {}
             if grid_dir:  # grids go to a hidden staging folder as they come (flat memory)
-                self._made_dir = None if Path(grid_dir).exists() else Path(grid_dir)
-                Path(grid_dir).mkdir(parents=True, exist_ok=True)
+                self._made = make_folder(grid_dir)  # an unwritable folder: a SpecError naming it
                 stage = Path(tempfile.mkdtemp(prefix=".rs_embed_partial_", dir=grid_dir))
             for k, (kind, output) in enumerate(passes):
                 lo, span = 5 + 90 * k / len(passes), 90 / len(passes)
@@ -174,8 +173,9 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                     dataclasses.replace(base, output=output),
                     progress=lambda f, m, lo=lo, span=span: (feedback.setProgress(lo + span * f),
                                                              feedback.pushDebugInfo(m)),
-                    is_cancelled=feedback.isCanceled, on_error=handler,
-                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb, grid_pca)) if kind == "grid" else None)
+                    is_cancelled=feedback.isCanceled, on_error=handler, prompt_cancel=True,
+                    on_result=(lambda i, emb: self._stage_grid(stage, i, emb, grid_pca, rois[i].name))
+                    if kind == "grid" else None)
             if feedback.isCanceled():
                 raise Cancelled("cancelled by the user")
         except Cancelled:
@@ -194,19 +194,19 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         finally:
             self._drop(stage)
 
-    _made_dir = None
+    _made: list = []
 
     def _drop(self, stage):
-        """Remove the staging folder, and the grid folder too if this run made it and it is empty."""
+        """Remove the staging folder, and the grid folders too if this run made them and they are empty."""
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-        made = self._made_dir
-        if made is not None and made.exists() and not any(made.iterdir()):
-            made.rmdir()
+        remove_empty(self._made)
 
     @staticmethod
-    def _stage_grid(stage, i, emb, pca):
-        """Write one grid (and its PCA) to the staging folder now; keep paths and meta, not the array."""
+    def _stage_grid(stage, i, emb, pca, name):
+        """Write one grid (and its PCA) to the staging folder now; keep paths and meta, not the array.
+        The feature's name, as typed, is in the GeoTIFF's metadata (its file name is the safe form)."""
+        emb.meta["name"] = name
         res = save_grid(emb, stage / f"{i}.tif", pca=stage / f"{i}_pca.tif" if pca else None)
         return _Staged(Path(res["geotiff"]), Path(res["pca"]) if pca else None, res.get("pca_info"), emb.meta)
 
@@ -219,6 +219,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         out = {"COUNT": len(ok), "SKIPPED": n_in - len(ok)}
         first = results[passes[0][0]][ok[0]]
         common.warn_random_weights(feedback, first.meta)
+        warned = [w for i in ok for w in common.warn_coverage(
+            feedback, results[passes[0][0]][i].meta, f"feature {rois[i].fid} ({rois[i].name})")]
         dim = int(first.array.shape[0]) if want_vec else 0
         if want_vec and layout == "columns":
             self._check_width(parameters, context, dim)
@@ -238,7 +240,8 @@ class EmbedFeaturesAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             written.append(str(out[self.OUTPUT]).split("|")[0])
         if common.drop_if_cancelled(feedback, written):
             return {}
-        out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok))
+        out["METADATA"] = common.run_summary(first.meta, n_features=len(ok), skipped=n_in - len(ok),
+                                             warnings=warned)
         self._written = {"pooled": out.get(self.OUTPUT), "meta": first.meta, "grids": grids,
                          "add_grids": self.parameterAsBool(parameters, self.ADD_GRIDS, context)}
         feedback.setProgress(100)

@@ -25,10 +25,10 @@ from qgis.core import (
 from .. import compat
 from .. import settings as S
 from ..engine import OutputSpec, TemporalSpec
-from ..engine.errors import RsEmbedError
+from ..engine.errors import Cancelled, RsEmbedError
+from ..engine.io import save_grid
 from ..engine.user_raster import parse_band_map, read_raster_for_model, resolve_band_map
 from ..i18n import tr
-from ..jobs import save_grid
 from . import common
 
 
@@ -107,6 +107,7 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             from ..engine import get_embedder, get_embedding_from_data
             from ..engine.geo import utm_epsg
             from ..engine.geoio import raster_info
+            from ..engine.progress import Feedback, cancel_scope
 
             mopts = common.model_options_from(self, parameters, context, model)
             embedder = get_embedder(model, device=device, model_options=mopts or None)
@@ -150,16 +151,20 @@ class EmbedRasterAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 d = _dt.date.fromisoformat(date)
                 temporal = TemporalSpec.range(d.isoformat(), (d + _dt.timedelta(days=1)).isoformat())
             feedback.setProgress(20)
-            emb = get_embedding_from_data(
-                model, data["data"], bands=data["bands"], crs=data["crs"], transform=data["transform"],
-                dates=[date] if date else None, temporal=temporal,
-                output=OutputSpec.grid(scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context)),
-                device=device, input_prep=self.parameterAsEnumString(parameters, "INPUT_PREP", context),
-                model_options=mopts or None)
+            # a cancel stops the model between forward batches of one tile (within a second)
+            with cancel_scope(Feedback(is_cancelled=feedback.isCanceled, prompt=True)):
+                emb = get_embedding_from_data(
+                    model, data["data"], bands=data["bands"], crs=data["crs"], transform=data["transform"],
+                    dates=[date] if date else None, temporal=temporal,
+                    output=OutputSpec.grid(scale_m=self.parameterAsDouble(parameters, self.GRID_SCALE, context)),
+                    device=device, input_prep=self.parameterAsEnumString(parameters, "INPUT_PREP", context),
+                    model_options=mopts or None)
             if feedback.isCanceled():
                 return {}
             feedback.setProgress(90)
             res = save_grid(emb, out_path, quicklook=quicklook)
+        except Cancelled:
+            return {}
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
         if common.drop_if_cancelled(feedback, [res.get("geotiff"), res.get("quicklook")]):

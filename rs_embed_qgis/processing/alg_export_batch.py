@@ -25,7 +25,7 @@ from .. import settings as S
 from ..engine import OutputSpec
 from ..engine.errors import Cancelled, RsEmbedError
 from ..engine.export import FORMATS, export_batch
-from ..engine.names import file_stems
+from ..engine.names import roi_names
 from ..i18n import tr
 from . import common
 
@@ -111,7 +111,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
                 output = OutputSpec.grid(scale_m=self.parameterAsDouble(parameters, "GRID_SCALE", context))
             else:
                 output = OutputSpec.pooled()
-            names = file_stems([r.name for r in rois])
+            names = roi_names([r.name for r in rois])  # as typed; the export makes file names safe
             feedback.pushInfo(f"exporting {len(rois)} ROI(s) x {len(models)} model(s) {models} to {out_dir}, "
                               f"window {common.describe_temporal(temporal)}")
             t0 = time.perf_counter()

@@ -7,6 +7,8 @@ per-band statistics, frame composition (scenes, valid fraction) and the issues f
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingOutputBoolean,
@@ -19,11 +21,11 @@ from qgis.core import (
 )
 
 from ..engine import SensorSpec
+from ..engine.catalog.entry import S2_SR
 from ..engine.errors import RsEmbedError, SpecError
 from ..engine.input_checks import inspect_patch
-from ..engine.registry import S2_SR
+from ..engine.io import save_rgb
 from ..i18n import tr
-from ..jobs import save_rgb
 from . import common
 
 DEFAULT_SENSOR = SensorSpec(collection=S2_SR, bands=("B2", "B3", "B4", "B8"), scale_m=10,
@@ -98,14 +100,15 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
         try:
             from ..engine.io import atomic_write_text, to_json
+            from ..engine.provenance import public
 
             temporal = common.temporal_from(self, parameters, context)
             base = DEFAULT_SENSOR
             if parameters.get(self.SENSOR_OF) not in (None, ""):
-                from ..engine.registry import get_spec
+                from ..engine.catalog import get_entry
 
                 model = self.parameterAsEnumString(parameters, self.SENSOR_OF, context)
-                base = get_spec(model).default_sensor or DEFAULT_SENSOR
+                base = get_entry(model).default_sensor or DEFAULT_SENSOR
             sensor = common.sensor_from(self, parameters, context, base)
             rgb = [b.strip() for b in self.parameterAsString(parameters, self.RGB_BANDS, context).split(",")
                    if b.strip()]
@@ -141,7 +144,7 @@ class InspectPatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
             rgb_info = save_rgb(patch, rgb, out_path,
                                 stretch=self.parameterAsEnumString(parameters, self.STRETCH, context))
             report["rgb"] = rgb_info
-            atomic_write_text(report_path, to_json(report, indent=2))
+            atomic_write_text(report_path, to_json(public(report, out_dir=Path(report_path).parent), indent=2))
         except (RsEmbedError, ValueError) as exc:
             raise common.engine_error(exc) from exc
         if common.drop_if_cancelled(feedback, [out_path, report_path]):

@@ -171,7 +171,9 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
         feedback.pushInfo(f"Wrote {meta['output_size'][1]} x {meta['output_size'][0]} px, {meta['tiles']} "
                           f"tiles in {meta['seconds']} s; weights: {meta['weights']['status']}")
         self._written = {"path": out_path, "meta": meta, "method": method, "random": random_weights}
-        return {self.OUTPUT: out_path, self.METADATA: json.dumps(meta, default=str)}
+        from ..engine.provenance import public
+
+        return {self.OUTPUT: out_path, self.METADATA: json.dumps(public(meta), default=str)}
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API, main thread
         w = self._written

@@ -136,9 +136,13 @@ def rect_to_bbox(rect: QgsRectangle, crs: QgsCoordinateReferenceSystem) -> BBox:
 
 
 def engine_error(exc: Exception) -> QgsProcessingException:
-    """Engine errors become Processing errors with the engine's plain message."""
+    """Engine errors become Processing errors with the engine's plain message (and, when a
+    package is missing, where the plugin installs it)."""
+    from ..gui.deps import install_hint
+
     kind = type(exc).__name__ if isinstance(exc, RsEmbedError) else "Error"
-    return QgsProcessingException(f"{kind}: {exc}")
+    hint = install_hint(exc)
+    return QgsProcessingException(f"{kind}: {exc}" + (f" {hint}" if hint else ""))
 
 
 def icon_path() -> str:
@@ -482,15 +486,26 @@ def warn_random_weights(feedback, meta: dict[str, Any]) -> None:
                                 "pretrained embedding."), fatalError=False)
 
 
+def warn_coverage(feedback, meta: dict[str, Any], who: str = "") -> list[str]:
+    """Report the run's warnings (an ROI partly covered by valid data) in the feedback log;
+    returns them."""
+    found = [f"{who}: {w}" if who else w for w in meta.get("warnings") or []]
+    for w in found:
+        feedback.reportError(tr("WARNING: {warning}").format(warning=w), fatalError=False)
+    return found
+
+
 def run_summary(meta: dict[str, Any], **extra: Any) -> str:
-    """A JSON string of the run's key metadata (for the METADATA output)."""
+    """A JSON string of the run's key metadata (for the METADATA output), as
+    :func:`engine.provenance.public` writes it."""
     import datetime as _dt
 
     from ..engine.io import to_json
+    from ..engine.provenance import public
 
     keys = ("model", "crs", "transform", "grid_hw", "random_weights", "weights", "temporal",
-            "sensor", "output", "backend", "precision", "coverage", "warnings", "timings")
+            "sensor", "output", "backend", "precision", "timings", "coverage", "warnings")
     summary = {k: meta.get(k) for k in keys if k in meta}
     summary.update(extra)
     summary["written"] = _dt.datetime.now().isoformat(timespec="seconds")
-    return to_json(summary)
+    return to_json(public(summary))  # no credentials; no private paths unless asked for

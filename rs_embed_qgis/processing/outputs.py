@@ -120,7 +120,7 @@ def load_outputs(context, feedback=None) -> list:
 
 def style_grid(context, written: dict[str, Any], *, roi_name: str = "", group: RunGroup | None = None,
                output_name: str = "") -> None:
-    """The embedding grid ``written`` (``jobs.save_grid``'s result plus ``meta``) and its PCA:
+    """The embedding grid ``written`` (``engine.io.save_grid``'s result plus ``meta``) and its PCA:
     ``<run> [<roi>] embedding`` (hidden: D bands, for analysis and the similarity tool) and
     ``<run> [<roi>] PCA RGB`` (shown), in the run's group.
 

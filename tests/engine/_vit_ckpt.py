@@ -43,9 +43,9 @@ def _randomise(sd: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor
 
 def encoder_state(model_id: str, variant: str | None = None, seed: int = 0) -> tuple[dict[str, torch.Tensor], Any]:
     """State dict of our encoder at the small size (official names), randomised."""
-    from rs_embed_qgis.engine.registry import get_spec, load_embedder_class
+    from rs_embed_qgis.engine.catalog import get_entry, load_embedder_class
 
-    spec = get_spec(model_id)
+    spec = get_entry(model_id)
     cls = load_embedder_class(model_id)
     key = "satmae_ms" if variant == "multispectral" else model_id
     opts: dict[str, Any] = {"allow_random_weights": True, "download": False, "arch": SMALL[key]}

@@ -11,15 +11,15 @@ import dataclasses
 import sys
 
 from rs_embed_qgis.engine import OutputSpec, PointBuffer, TemporalSpec
-from rs_embed_qgis.engine.registry import MODEL_SPECS, get_spec, register
+from rs_embed_qgis.engine.catalog import ENTRIES, get_entry, register
 
 TEMPORAL = TemporalSpec.range("2022-06-01", "2022-09-01")
 OPTIONS = {"mosaiks": {"num_features": 16}, "mosaiks_nir": {"num_features": 8, "seed": 3}}
 
 
 def register_second_model() -> str:
-    if "mosaiks_nir" not in MODEL_SPECS:
-        base = get_spec("mosaiks")
+    if "mosaiks_nir" not in ENTRIES:
+        base = get_entry("mosaiks")
         register(dataclasses.replace(
             base, id="mosaiks_nir", aliases=(),
             default_sensor=dataclasses.replace(base.default_sensor, bands=("B8", "B11", "B4"))))

@@ -9,9 +9,10 @@ import pytest
 from anysat_util import YEAR, A
 
 from rs_embed_qgis.engine import api
+from rs_embed_qgis.engine.catalog import get_entry
+from rs_embed_qgis.engine.catalog.entry import S2_10
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.providers.base import Patch
-from rs_embed_qgis.engine.registry import S2_10, get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
 
 ROI = PointBuffer(lon=9.19, lat=45.46, buffer_m=200)
@@ -30,11 +31,11 @@ def series(t=3, h=20, w=20, seed=0):
 
 # -- default sensor -----------------------------------------------------------------------
 def test_default_sensor_is_the_reference_one():
-    s = get_spec("anysat").default_sensor
+    s = get_entry("anysat").default_sensor
     assert s.collection == "COPERNICUS/S2_SR_HARMONIZED"
     assert s.bands == ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
     assert (s.scale_m, s.cloudy_pct, s.composite, s.fill_value) == (10, 30, "median", 0.0)
-    assert get_spec("anysat").side_inputs == ("s2_dates",)
+    assert get_entry("anysat").side_inputs == ("s2_dates",)
 
 
 # -- input_chw coercion -----------------------------------------------------------------
@@ -307,7 +308,7 @@ def test_embedding_from_caller_data_uses_its_dates():
 
 
 def test_catalog_entry_describes_weights_without_importing_the_model():
-    from rs_embed_qgis.engine.registry import describe_model, list_models
+    from rs_embed_qgis.engine.catalog import describe_model, list_models
 
     assert "anysat" in list_models()
     d = describe_model("anysat")

@@ -16,9 +16,9 @@ import torch
 from anysat_util import OFFICIAL, YEAR, A
 
 from rs_embed_qgis.engine import api
+from rs_embed_qgis.engine.catalog import get_entry
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.nn.anysat import AnySat
-from rs_embed_qgis.engine.registry import get_spec
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer
 from rs_embed_qgis.engine.weights import load_into, load_state_dict, resolve_weights
 
@@ -52,7 +52,7 @@ def test_our_module_has_exactly_the_official_keys_and_shapes(size):
 def test_official_layout_loads_strictly_through_resolver_and_loader(tmp_path):
     path = tmp_path / "AnySat.pth"
     sd = save_official(path)
-    r = resolve_weights("anysat", get_spec("anysat").weights, str(path))
+    r = resolve_weights("anysat", get_entry("anysat").weights, str(path))
     assert r.source == "explicit" and r.path == path
     loaded = load_state_dict(r.path)       # picks the "state_dict" entry, weights_only
     model = AnySat("tiny")

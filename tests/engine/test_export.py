@@ -19,7 +19,7 @@ import pytest
 
 from rs_embed_qgis.engine import OutputSpec, PointBuffer, ProviderError, SensorSpec, SpecError
 from rs_embed_qgis.engine.api import get_embeddings_batch, get_provider
-from rs_embed_qgis.engine.export import export_batch, export_npz, load_export
+from rs_embed_qgis.engine.export import export_batch, export_npz, load_export, writers
 
 sys.path.insert(0, str(Path(__file__).parent))
 import export_job  # noqa: E402
@@ -103,9 +103,9 @@ def test_per_item_npz_matches_the_embedding_api(tmp_path):
 
 
 def get_spec_sensor(model):
-    from rs_embed_qgis.engine.registry import get_spec
+    from rs_embed_qgis.engine.catalog import get_entry
 
-    return get_spec(model).default_sensor
+    return get_entry(model).default_sensor
 
 
 def test_each_roi_is_fetched_once_for_all_models(tmp_path, monkeypatch):
@@ -232,6 +232,37 @@ def test_bad_arguments_raise_spec_errors(tmp_path):
         export_batch(out_dir=str(tmp_path / "a"), per_model_sensors={"mosaiks_nir": None}, **base)
     with pytest.raises(SpecError, match="'celery'"):
         export_batch(out_dir=str(tmp_path / "a"), executor="celery", **base)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "gpkg"])
+def test_unicode_names_are_kept_and_their_files_named_safely(tmp_path, fmt):
+    """"Zürich" and "Köln" (issue 17): the names as given in manifests and attributes, safe
+    file names (letters of any script kept), a resume that finds them again."""
+    names = ["Zürich", "Köln Süd #1", "köln süd #1"]
+    kw = dict(spatials=export_job.rois(3), temporal=export_job.TEMPORAL, models=["mosaiks"], backend="local",
+              out_dir=str(tmp_path / "o"), names=names, format=fmt, model_options={"mosaiks": {"num_features": 8}},
+              show_progress=False)
+    res = export_batch(**kw)
+    assert [m["name"] for m in res] == names
+    assert [m["stem"] for m in res] == ["Zürich", "Köln_Süd_1", "köln_süd_1_2"]  # apart on any file system
+    ext = writers.EXT[fmt]
+    stems = ("Zürich", "Köln_Süd_1", "köln_süd_1_2")
+    side = [f"{s}.inputs.npz" for s in stems] if fmt == "gpkg" else []  # inputs of a vector format
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(
+        [f"{s}{ext}" for s in stems] + [f"{s}.json" for s in stems] + side + ["export_run.json"])
+    run = json.loads((tmp_path / "o" / "export_run.json").read_text(encoding="utf-8"))
+    assert run["names"] == names and json.loads((tmp_path / "o" / "Köln_Süd_1.json").read_text())["name"] == names[1]
+    back = load_export(str(tmp_path / "o"))
+    assert back["names"] == names and np.isfinite(np.asarray(back["embeddings"]["mosaiks"])).all()
+    if fmt == "gpkg":
+        from osgeo import ogr
+
+        ds = ogr.Open(str(tmp_path / "o" / f"Zürich{ext}"))
+        assert ds.GetLayer(0).GetNextFeature().GetField("name") == "Zürich"  # the attribute, as given
+        ds = None
+    again = export_batch(**kw, resume=True)
+    assert all(m["status"] == "ok" for m in again)
+    assert json.loads((tmp_path / "o" / "export_run.json").read_text())["resumed_items"] == 3
 
 
 def test_failures_are_recorded_and_redone_on_resume(tmp_path):

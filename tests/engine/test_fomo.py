@@ -14,10 +14,10 @@ from rs_embed_qgis.engine.api import (
     get_embedding_from_data,
     get_embeddings_batch,
 )
+from rs_embed_qgis.engine.catalog import describe_model
 from rs_embed_qgis.engine.embedders.fomo import S2_KEYS
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.nn.fomo import HEAD_PREFIXES, FoMoConfig, FoMoNet
-from rs_embed_qgis.engine.registry import describe_model
 from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
 from rs_embed_qgis.engine.weights import load_into, load_state_dict
 

@@ -105,16 +105,34 @@ def test_cancel_stops_the_model_between_tiles(cube, ckpt):
 
     model, norm, _ = load_forecast_model(ckpt)
     s = build_sample(read_minicube(cube), norm, with_targets=False)
-    calls, tiles = {"n": 0}, []
+    tiles = []
 
-    def cancel_at_third_tile():
-        calls["n"] += 1
-        return calls["n"] > 2
+    def cancel_at_third_tile():  # the user clicks once two tiles are done
+        return len(tiles) >= 2
 
     with pytest.raises(ForecastCancelled):
         predict_deltas(model, s["inputs"], tile=10, overlap=2, is_cancelled=cancel_at_third_tile,
                        progress=lambda f, m: tiles.append(m))
     assert tiles == ["tile 1/4", "tile 2/4"]
+
+
+def test_cancel_stops_inside_a_tiles_forward(cube, ckpt, tmp_path):
+    """One tile's forward takes seconds at full size: a cancel stops it between time steps, and
+    the run leaves no file."""
+    import traceback
+
+    calls = {"n": 0}
+
+    def click_during_the_forward():  # 1 before the tile, then one per ConvLSTM step
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    out = tmp_path / "out"
+    with pytest.raises(ForecastCancelled) as e:
+        forecast_to_geotiffs(cube, ckpt, out, is_cancelled=click_during_the_forward)  # one 16 px tile
+    assert any(f.name == "forward" and f.filename.endswith("model.py")
+               for f in traceback.extract_tb(e.value.__traceback__))
+    assert calls["n"] == 5 and not out.exists()
 
 
 def test_tiled_prediction_covers_every_pixel(cube, ckpt):

@@ -14,7 +14,7 @@ def test_engine_imports_without_qgis():
         "        if n == 'qgis' or n.startswith('qgis.'): raise ImportError(n)\n"
         "sys.meta_path.insert(0, B())\n"
         "import rs_embed_qgis.engine as e\n"
-        "from rs_embed_qgis.engine import api, io, registry, specs\n"
+        "from rs_embed_qgis.engine import api, catalog, io, specs\n"
         "from rs_embed_qgis.engine.providers import local\n"
         "from rs_embed_qgis.engine.embedders import mosaiks\n"
         "assert not any(m == 'qgis' or m.startswith('qgis.') for m in sys.modules)\n"

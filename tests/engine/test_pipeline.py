@@ -184,6 +184,27 @@ def test_cancel_stops_a_forward_between_blocks(summer):
     assert _raised_in(e.value, "_blocks") and checks["n"] == 3
 
 
+def test_prompt_cancel_runs_one_item_per_forward(summer):
+    """A cancel waits for the forward it arrives in: the dock asks for prompt cancel, and a ViT
+    then runs its tiles one per forward (same embedding), so a click stops it within one tile."""
+    from _vit_ckpt import SMALL as VIT
+
+    from rs_embed_qgis.engine.progress import forward_batch
+
+    assert forward_batch(8) == 8
+    with cancel_scope(Feedback(prompt=True)):
+        assert forward_batch(8) == 1
+    opts = {"allow_random_weights": True, "arch": VIT["remoteclip"]}
+    sensor = SensorSpec(collection="COPERNICUS/S2_SR_HARMONIZED", bands=("B4", "B3", "B2"), scale_m=10)
+    req = P.EmbedRequest("remoteclip", [PointBuffer(9.02, 47.84, 1200)], summer, OutputSpec.grid(),
+                         sensor=sensor, input_prep="tile", model_options=opts)
+    batched, = P.run_embed(req)
+    prompt, = P.run_embed(req, prompt_cancel=True)
+    assert batched.meta["tiles"] == prompt.meta["tiles"] == 4  # 240 x 240 px in 224 px tiles
+    assert batched.meta["forwards_in_call"] == 1 and prompt.meta["forwards_in_call"] == 4
+    np.testing.assert_allclose(prompt.array, batched.array, rtol=1e-4, atol=1e-5)
+
+
 def test_progress_is_one_contract_and_monotonic(summer):
     seen = []
     req = P.EmbedRequest("mosaiks", [GOOD_A, GOOD_B, OUTSIDE], summer, OutputSpec.pooled(), model_options=SMALL)

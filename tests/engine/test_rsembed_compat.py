@@ -235,14 +235,14 @@ def test_input_prep_takes_03_specs(roi, summer):
 
 def test_input_prep_auto_and_tile_limits_at_the_models_input_size():
     torch = pytest.importorskip("torch")
+    from rs_embed_qgis.engine.catalog import ENTRIES
     from rs_embed_qgis.engine.embedders.base import TokenEmbedder
-    from rs_embed_qgis.engine.registry import MODEL_SPECS
 
     class Tiny(TokenEmbedder):  # a real TokenEmbedder: tiles of 32 px
         image_size, patch_size = 32, 8
 
         def __init__(self):
-            super().__init__(MODEL_SPECS["mosaiks"], device="cpu")
+            super().__init__(ENTRIES["mosaiks"], device="cpu")
 
         def forward_tokens(self, x):
             return torch.zeros(x.shape[0], 16, 2)

@@ -185,10 +185,13 @@ def test_full_resolution_tail_in_strips_equals_one_pass(ups):
     x = torch.rand(1, 10, 13, 11)
     with torch.no_grad():
         whole = net(x)
-        net.max_tail_bytes = 1  # one row of the pre-upsampling map per strip
+        net.max_tail_bytes = 1  # one output row per strip
         strips = net(x)
-    assert strips.shape == whole.shape == (1, 10, 130, 110)
+        net.max_tail_bytes, net.max_tail_pixels = 2 ** 30, 7 * 110  # 7 output rows: cancel points
+        short = net(x)
+    assert strips.shape == whole.shape == short.shape == (1, 10, 130, 110)
     torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(short, whole, rtol=1e-5, atol=1e-6)
 
 
 def test_package_exposes_the_entry_points_lazily():

@@ -118,7 +118,7 @@ def test_output_georeferencing_tags_and_layout(tmp_path):
     assert '"band_map": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]' in tags["SR_META"]
 
 
-def test_random_and_user_weights_are_recorded(tmp_path):
+def test_random_and_user_weights_are_recorded(tmp_path, monkeypatch):
     write_raster(tmp_path / "in.tif", 20, 20)
     meta = super_resolve_raster(tmp_path / "in.tif", tmp_path / "r.tif", model=_narrow_model(), tile=20,
                                 overlap=4)
@@ -129,8 +129,14 @@ def test_random_and_user_weights_are_recorded(tmp_path):
     super_resolve_raster(tmp_path / "in.tif", tmp_path / "u.tif", model="s2x10", weights=tmp_path / "ck",
                          tile=20, overlap=4, device="cpu")
     tags = _read(tmp_path / "u.tif")[2]
-    assert tags["SR_WEIGHTS_STATUS"] == "user file" and tags["SR_WEIGHTS_PATH"] == str(tmp_path / "ck")
+    # the weights beside the output: recorded relative to the output's folder, not as an absolute path
+    assert tags["SR_WEIGHTS_STATUS"] == "user file" and tags["SR_WEIGHTS_PATH"] == "<out>/ck"
     assert tags["SR_RANDOM_WEIGHTS"] == "False" and tags["SR_PRECISION"] == "fp32"
+    assert str(tmp_path) not in "".join(tags.values())
+    monkeypatch.setenv("RS_EMBED_FULL_PROVENANCE", "1")  # the user asks for full provenance
+    super_resolve_raster(tmp_path / "in.tif", tmp_path / "f.tif", model="s2x10", weights=tmp_path / "ck",
+                         tile=20, overlap=4, device="cpu")
+    assert _read(tmp_path / "f.tif")[2]["SR_WEIGHTS_PATH"] == str(tmp_path / "ck")
 
 
 def test_nodata_is_carried_and_never_produced(tmp_path):
@@ -161,6 +167,51 @@ def test_cancel_leaves_no_output_and_no_scratch(tmp_path):
         super_resolve_raster(tmp_path / "in.tif", tmp_path / "out" / "sr.tif", model="bicubic", tile=24,
                              overlap=8, is_cancelled=is_cancelled)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cancel_stops_inside_a_tiles_forward(tmp_path):
+    """The full network takes seconds per tile: a cancel stops it between its blocks and between
+    strips of its full-resolution tail, and nothing is left (issue 17)."""
+    import traceback
+
+    write_raster(tmp_path / "in.tif", 20, 20)
+    (tmp_path / "out").mkdir()
+    torch.manual_seed(0)
+    net = S2x10NetS(S2x10Config(num_feat=8, num_block=2, num_grow_ch=4, up_scales=(2, 5)))
+    net.max_tail_pixels = 20 * 200  # the tail in strips of 20 output rows
+    sr = LearnedUpsampler(net, weights_status="random", device="cpu")
+    for clicks_at, where in ((3, "forward"), (12, "_tail")):  # in the blocks, then in the tail
+        calls = {"n": 0}
+
+        def is_cancelled(at=clicks_at, calls=calls):
+            calls["n"] += 1
+            return calls["n"] >= at
+
+        with pytest.raises(Cancelled) as e:  # one tile: every cancel point is inside its forward
+            super_resolve_raster(tmp_path / "in.tif", tmp_path / "out" / "sr.tif", model=sr, tile=20, overlap=4,
+                                 is_cancelled=is_cancelled)
+        frames = [f.name for f in traceback.extract_tb(e.value.__traceback__)
+                  if f.filename.endswith("decoder.py")]
+        assert where in frames, frames
+        assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_unwritable_or_new_output_folder_is_said_plainly_and_never_left_empty(tmp_path):
+    """A folder that cannot be written is a SpecError naming it (never a misleading "blending
+    buffer needs ... GiB", never an OSError from cleanup over it); a folder the run made is
+    removed again when the run fails."""
+    write_raster(tmp_path / "in.tif", 20, 20)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SpecError, match="cannot write to the output folder .*a_file.*choose a folder") as e:
+        super_resolve_raster(tmp_path / "in.tif", blocker / "sub" / "sr.tif", model="bicubic", tile=20, overlap=4)
+    assert "blending buffer" not in str(e.value)
+    with pytest.raises(SpecError, match="band_map"):  # a run that fails after making its folder
+        super_resolve_raster(tmp_path / "in.tif", tmp_path / "new" / "deep" / "sr.tif", model="bicubic",
+                             band_map=[1, 2, 99], tile=20, overlap=4)
+    assert not (tmp_path / "new").exists()
+    super_resolve_raster(tmp_path / "in.tif", tmp_path / "made" / "sr.tif", model="bicubic", tile=20, overlap=4)
+    assert (tmp_path / "made" / "sr.tif").exists()  # a new folder is made for the output
 
 
 def test_progress_is_monotonic_and_ends_at_one(tmp_path):

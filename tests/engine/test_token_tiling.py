@@ -7,10 +7,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rs_embed_qgis.engine import OutputSpec  # noqa: E402
+from rs_embed_qgis.engine.catalog import ENTRIES  # noqa: E402
 from rs_embed_qgis.engine.embedders.base import TokenEmbedder  # noqa: E402
 from rs_embed_qgis.engine.geo import RoiGrid  # noqa: E402
 from rs_embed_qgis.engine.providers.base import Patch  # noqa: E402
-from rs_embed_qgis.engine.registry import MODEL_SPECS  # noqa: E402
 
 
 class PatchMean(TokenEmbedder):
@@ -19,7 +19,7 @@ class PatchMean(TokenEmbedder):
     batch_size = 3
 
     def __init__(self):
-        super().__init__(MODEL_SPECS["mosaiks"], device="cpu")
+        super().__init__(ENTRIES["mosaiks"], device="cpu")
         self.calls = []
 
     def preprocess(self, patch):

@@ -10,8 +10,8 @@ import torch
 from _vit_ckpt import SMALL, write_official
 
 from rs_embed_qgis.engine.api import clear_caches, get_embedder
+from rs_embed_qgis.engine.catalog import describe_model
 from rs_embed_qgis.engine.errors import ModelError
-from rs_embed_qgis.engine.registry import describe_model
 
 CASES = [("remoteclip", None), ("prithvi", None), ("satmae", None), ("satmae", "multispectral"),
          ("satmaepp", None), ("satmaepp", "multispectral"), ("scalemae", None)]

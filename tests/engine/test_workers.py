@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from rs_embed_qgis.engine import geoio, threads
+from rs_embed_qgis.engine.catalog import get_entry
 from rs_embed_qgis.engine.errors import SpecError
 from rs_embed_qgis.engine.export import load_export
 from rs_embed_qgis.engine.export.manifest import ItemManifests, slim
 from rs_embed_qgis.engine.providers import get_provider
 from rs_embed_qgis.engine.providers.local import LocalProvider, RasterReader, nanmedian_layers
-from rs_embed_qgis.engine.registry import get_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
 import export_job  # noqa: E402
@@ -75,11 +75,20 @@ def test_the_result_reads_manifests_back_and_the_run_keeps_slim_records(tmp_path
     assert res[2] == on_disk and res[-1]["name"] == "roi_003" and [m["index"] for m in res[1:3]] == [1, 2]
     assert res[2]["models"][0]["meta"]["weights"]["status"] == "not needed"  # the full manifest
     rec = res.records[2]                       # what the run held in memory meanwhile
-    assert set(rec) <= {"index", "name", "status", "files", "timings"} | {"models"}
+    assert set(rec) <= {"index", "name", "stem", "status", "files", "timings"} | {"models"}
     assert rec["models"][0].keys() == {"model", "status", "weights"}
     assert len(json.dumps(rec)) < len(json.dumps(on_disk)) / 5
     quiet = _run(tmp_path / "q", n=2, save_manifest=False)
     assert [m["status"] for m in quiet] == ["ok", "ok"] and "meta" not in quiet[0]["models"][0]
+
+
+def test_manifests_of_names_in_any_script_are_read_from_their_safe_file_names(tmp_path):
+    names = ["Zürich", "Köln: Mitte?"]   # files are named by the names' safe forms (stems)
+    res = _run(tmp_path / "u", n=2, names=names)
+    stems = [r["stem"] for r in res.records]
+    assert stems[1] != names[1] and all((tmp_path / "u" / f"{s}.json").exists() for s in stems)
+    assert [m["name"] for m in res] == names
+    assert res[1] == json.loads((tmp_path / "u" / f"{stems[1]}.json").read_text())  # the full manifest
 
 
 def test_slim_keeps_failures_and_shares_one_weights_record():
@@ -106,7 +115,7 @@ def test_a_group_of_neighbours_reads_each_file_once(monkeypatch):
     """fetch_many reads each scene file once per group and cuts every ROI from it; the patches
     equal ROI-by-ROI fetches."""
     prov = LocalProvider()
-    sensor = get_spec("mosaiks").default_sensor
+    sensor = get_entry("mosaiks").default_sensor
     rois = export_job.rois(12)
     single = [prov.fetch(r, export_job.TEMPORAL, sensor) for r in rois]
     reads, real_open = [], geoio.open_raster
@@ -129,7 +138,7 @@ def test_a_group_of_neighbours_reads_each_file_once(monkeypatch):
 def test_a_group_too_wide_to_read_at_once_reads_roi_by_roi(monkeypatch):
     monkeypatch.setattr(RasterReader, "max_group_px", 16)  # smaller than one ROI
     prov = LocalProvider()
-    sensor = get_spec("mosaiks").default_sensor
+    sensor = get_entry("mosaiks").default_sensor
     rois = export_job.rois(3)
     got = prov.fetch_many(rois, export_job.TEMPORAL, sensor, num_workers=1)
     for r, p in zip(rois, got, strict=True):

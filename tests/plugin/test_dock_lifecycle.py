@@ -31,8 +31,9 @@ def test_init_gui_adds_dock_and_actions_and_unload_removes_everything(qgis_iface
     plugin.initGui()
     dock = plugin.dock
     assert isinstance(dock, RsEmbedDock)
-    assert [a.objectName() for a in plugin.actions] == ["rs_embed_dock_action", "rs_embed_settings_action"]
-    assert qgis_iface.addPluginToRasterMenu.call_count == 2
+    assert [a.objectName() for a in plugin.actions] == ["rs_embed_dock_action", "rs_embed_settings_action",
+                                                        "rs_embed_deps_action"]
+    assert qgis_iface.addPluginToRasterMenu.call_count == 3
     assert len(logging.getLogger("rs_embed_qgis").handlers) == len(handlers_before) + 1
     # the toggle action shows the dock
     plugin.actions[0].setChecked(True)
@@ -47,7 +48,7 @@ def test_init_gui_adds_dock_and_actions_and_unload_removes_everything(qgis_iface
 
     plugin.unload()
     assert plugin.actions == [] and plugin.dock is None
-    assert qgis_iface.removePluginRasterMenu.call_count == 2
+    assert qgis_iface.removePluginRasterMenu.call_count == 3
     assert sample_canvas.mapTool() not in tools
     assert len(_rubber_bands(sample_canvas)) == bands_before
     assert logging.getLogger("rs_embed_qgis").handlers == handlers_before
@@ -121,16 +122,21 @@ def test_missing_torch_is_reported_and_installable_without_blocking_mosaiks(dock
     txt = e.lblDeps.text()
     assert "torch" in txt and "does not need it" in txt
     assert not e.btnInstallDeps.isHidden() and e.btnRun.isEnabled()
-    # the install command (dry run: built, never executed here)
+    # the button opens the installer (nothing runs until Install is pressed; pip itself is
+    # tested in test_deps.py), with the plugin's folder as target and torch ticked
     monkeypatch.setattr(deps, "deps_dir", lambda profile_dir=None: tmp_path / "python" / deps.DEPS_DIRNAME)
-    cmd = tab.install_command()
-    assert cmd[1:4] == ["-m", "pip", "install"]
-    assert cmd[cmd.index("--target") + 1] == str(tmp_path / "python" / "rs_embed_qgis_deps")
-    cons = Path(cmd[cmd.index("-c") + 1]).read_text()
-    import numpy
+    from rs_embed_qgis.gui import install_dialog
 
-    assert f"numpy=={numpy.__version__}" in cons and "torch==" in cons
-    assert cmd[-1] == "torch"
+    install_dialog.close_installer()  # a window another test opened would keep its own folder
+    e.btnInstallDeps.click()
+    dlg = install_dialog.current()
+    try:
+        assert dlg.isVisible() and dlg.state == "idle"
+        assert dlg.target == tmp_path / "python" / "rs_embed_qgis_deps"
+        assert "torch" in dlg.selected() and "ee" in dlg.selected()
+        assert str(tmp_path / "python" / "rs_embed_qgis_deps") in dlg.header.text()
+    finally:
+        install_dialog.close_installer()
 
 
 def test_model_needing_a_missing_module_cannot_run(dock, monkeypatch):
@@ -152,7 +158,7 @@ def test_deps_folder_goes_on_sys_path(tmp_path, monkeypatch):
     assert deps.add_to_path(folder) is None  # not created yet: nothing added
     folder.mkdir(parents=True)
     (folder / "rs_embed_fake_dep.py").write_text("VALUE = 42\n")
-    assert deps.add_to_path(folder) == str(folder) and sys.path[-1] == str(folder)
+    assert deps.add_to_path(folder) == str(folder) and str(folder) in sys.path
     import importlib
 
     importlib.invalidate_caches()

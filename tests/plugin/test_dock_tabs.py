@@ -127,7 +127,7 @@ def test_superres_tab_cancel_adds_nothing_and_leaves_no_file(qgis_iface, qtbot, 
     assert sig.args == [False]
     assert any("cancelled" in m for m in _messages(qgis_iface))
     assert _rasters() == [src]
-    assert not out.exists() and [p.name for p in out.parent.iterdir()] == []
+    assert not out.exists() and not out.parent.exists()  # nor the folder the run had made
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,35 @@ def test_forecast_tab_errors_in_plain_words(qgis_iface, qtbot, tmp_path):
     assert sig.args == [False]
     msg = qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
     assert "missing.nc" in msg and "ProviderError" in msg
-    assert _rasters() == [] and list((tmp_path / "fc").iterdir()) == []
+    assert _rasters() == [] and not (tmp_path / "fc").exists()  # a failed forecast leaves no empty folder
+
+
+def test_tabs_say_an_unwritable_output_folder_plainly_and_leave_no_folder(qgis_iface, qtbot, tmp_path):
+    """Issue 17: a folder that cannot be written is one plain sentence naming it (no OSError
+    traceback), and a run that fails leaves no folder it made."""
+    from rs_embed_qgis.gui.superres_tab import SuperResTab
+
+    src = QgsRasterLayer(str(_s2(tmp_path / "s2.tif", 12, 12)), "s2", "gdal")
+    QgsProject.instance().addMapLayer(src)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    tab = SuperResTab(qgis_iface)
+    qtbot.addWidget(tab)
+    tab.cmbLayer.setLayer(src)
+    tab.set_method("bicubic")
+    tab.editBands.setText("1,2,3")
+    tab.fileOut.setFilePath(str(blocker / "sub" / "sr.tif"))
+    with qtbot.waitSignal(tab.runFinished, timeout=60000) as sig:
+        assert tab.run() is not None
+    assert sig.args == [False]
+    msg = qgis_iface.messageBar().get_messages(Qgis.Critical)[-1]
+    assert "SpecError: cannot write to the output folder" in msg and "a_file" in msg
+    assert "Traceback" not in msg and "blending buffer" not in msg
+    tab.fileOut.setFilePath(str(tmp_path / "new" / "sr.tif"))
+    tab.set_method("s2x10")  # fails in the task (no weights) after the folder could have been made
+    with qtbot.waitSignal(tab.runFinished, timeout=60000) as sig:
+        tab.run()
+    assert sig.args == [False] and not (tmp_path / "new").exists()
 
 
 def test_unload_during_a_tab_run_cancels_it_and_adds_nothing(qgis_iface, sample_canvas, qtbot, tmp_path):

@@ -1,4 +1,4 @@
-"""The files the faces write (engine.io, jobs.py), the styles of the layers made from them
+"""The files the faces write (engine.io), the styles of the layers made from them
 (layers.py), the typed results and QgsTask plumbing (results.py, tasks.py), and the promise that a
 cancelled or failed run leaves no file."""
 from __future__ import annotations
@@ -117,10 +117,10 @@ def test_embed_extent_cancelled_while_writing_removes_every_file(processing, tmp
     """A cancel arriving while the outputs are written wins: what was written is removed again."""
     from qgis.core import QgsProcessingFeedback
 
-    from rs_embed_qgis import jobs
+    from rs_embed_qgis.engine import io as engine_io
 
     feedback = QgsProcessingFeedback()
-    real = jobs.save_grid
+    real = engine_io.save_grid
 
     def save_then_cancel(*a, **kw):
         res = real(*a, **kw)

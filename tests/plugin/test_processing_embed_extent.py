@@ -81,7 +81,7 @@ def test_embed_extent_from_qgis_process(tmp_path):
 def test_embed_extent_sensor_overrides_and_year(processing, tmp_path):
     """Year window, 20 m input, mosaic compositing and other bands reach the engine."""
     from rs_embed_qgis.engine import BBox, OutputSpec, SensorSpec, TemporalSpec, get_embedding
-    from rs_embed_qgis.engine.registry import S2_SR
+    from rs_embed_qgis.engine.catalog.entry import S2_SR
 
     out = tmp_path / "ov.tif"
     res = processing.run("rs_embed:embed_extent", {

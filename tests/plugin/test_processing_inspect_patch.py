@@ -12,7 +12,7 @@ EXTENT = "9.005,9.035,47.83,47.85 [EPSG:4326]"
 
 def _fetch(bands, temporal=("2022-06-01", "2022-09-01")):
     from rs_embed_qgis.engine import BBox, SensorSpec, TemporalSpec, get_provider
-    from rs_embed_qgis.engine.registry import S2_SR
+    from rs_embed_qgis.engine.catalog.entry import S2_SR
 
     sensor = SensorSpec(collection=S2_SR, bands=tuple(bands), scale_m=10, cloudy_pct=30)
     roi = BBox(9.005, 47.83, 9.035, 47.85)

@@ -33,7 +33,7 @@ from ..catalog.entry import S2_10, ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError
 from ..precision import check_precision
-from ..progress import check_cancelled
+from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
 from ..weights import WeightsSpec, cache_path, resolve_weights
@@ -443,10 +443,12 @@ class AnySatEmbedder(Embedder):
         model = self.model()
         outs = []
         cuda = self.device.startswith("cuda")
+        bs = forward_batch(self.batch_size)  # 1 when the caller asked for prompt cancel
         with self._lock, torch.inference_mode():
-            for i in range(0, x.shape[0], self.batch_size):
-                xb = torch.from_numpy(np.ascontiguousarray(x[i:i + self.batch_size]))
-                db = torch.from_numpy(np.ascontiguousarray(dates[i:i + self.batch_size]))
+            for i in range(0, x.shape[0], bs):
+                check_cancelled()  # a cancel stops between forward batches
+                xb = torch.from_numpy(np.ascontiguousarray(x[i:i + bs]))
+                db = torch.from_numpy(np.ascontiguousarray(dates[i:i + bs]))
                 if cuda:
                     xb, db = xb.pin_memory(), db.pin_memory()
                 xb = xb.to(self.device, non_blocking=cuda)

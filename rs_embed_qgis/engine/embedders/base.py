@@ -19,7 +19,7 @@ from ..device import resolve_device
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
 from ..precision import check_precision
-from ..progress import check_cancelled
+from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
 
@@ -41,6 +41,9 @@ class Embedder:
     frames: int | None = None
     #: provider fetch workers for batch calls (None: RS_EMBED_FETCH_WORKERS, the provider's own, or 4)
     fetch_workers: int | None = None
+    #: copies of an input patch the model holds while it embeds it (preprocessing, padding,
+    #: tiles): the memory estimate of a run (``engine/budget.py``)
+    input_copies: float = 3.0
 
     def __init__(self, spec: ModelEntry, device: str = "auto", **options: Any) -> None:
         self.spec = spec
@@ -75,6 +78,22 @@ class Embedder:
         from the window.
         """
         return self.frames
+
+    # -- what a run will take, before it runs (``engine/budget.py``) ---------------------------
+    def embedding_dim(self) -> int:
+        return int(self.spec.embedding_dim or 1024)
+
+    def output_shape(self, hw: tuple[int, int], scale_m: float, output: OutputSpec,
+                     input_prep: str) -> tuple[int, ...]:
+        """The embedding's shape for an input of ``hw`` pixels at ``scale_m`` m (without running).
+        By default a grid of ``output.scale_m`` cells (at least one pixel each)."""
+        from ..budget import default_output_shape
+
+        return default_output_shape(self.embedding_dim(), hw, scale_m, output)
+
+    def working_bytes(self, hw: tuple[int, int], scale_m: float, output: OutputSpec, input_prep: str) -> int:
+        """Memory the model needs besides copies of its input (row blocks, a forward's activations)."""
+        return 0
 
     def input_provider(self, backend: str, provider_options: dict[str, Any] | None) -> Any | None:
         """The provider of this model's input when it is not the backend's own.
@@ -153,6 +172,24 @@ class TokenEmbedder(Embedder):
     image_size: int = 224
     patch_size: int = 16
     batch_size: int = 16
+    #: the preprocessed image, its tiles (or the resized image), their stacked batch, the tokens
+    input_copies = 4.0
+
+    def output_shape(self, hw, scale_m, output, input_prep):
+        """A token grid: ``image_size / patch_size`` a side (resize), or one token per
+        ``patch_size`` pixels (tile)."""
+        d = self.embedding_dim()
+        if output.mode == "pooled":
+            return (d,)
+        if input_prep == "resize":
+            g = self.image_size // self.patch_size
+            return (d, g, g)
+        return (d, math.ceil(hw[0] / self.patch_size), math.ceil(hw[1] / self.patch_size))
+
+    def working_bytes(self, hw, scale_m, output, input_prep):
+        """One forward batch's activations (tokens x width, about 16 live copies through a block)."""
+        tokens = (self.image_size // self.patch_size) ** 2
+        return int(self.batch_size * tokens * self.embedding_dim() * 4 * 16)
 
     # -- to write per model family -------------------------------------------------------
     def preprocess(self, patch: Patch) -> np.ndarray:
@@ -206,10 +243,11 @@ class TokenEmbedder(Embedder):
         flat = [t for tiles, _, _ in per_patch for t in tiles]
         tokens_out: list[np.ndarray] = []
         pooled_out: list[np.ndarray | None] = []
+        bs = forward_batch(self.batch_size)  # 1 when the caller asked for prompt cancel
         with torch.inference_mode():
-            for i in range(0, len(flat), self.batch_size):
+            for i in range(0, len(flat), bs):
                 check_cancelled()  # a cancel stops between forward batches
-                x = torch.from_numpy(np.stack(flat[i:i + self.batch_size])).to(self.device)
+                x = torch.from_numpy(np.stack(flat[i:i + bs])).to(self.device)
                 tok = self.forward_tokens(x)
                 pooled = self.pooled_from_forward(tok)
                 tokens_out.extend(tok.float().cpu().numpy())

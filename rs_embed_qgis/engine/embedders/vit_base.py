@@ -38,7 +38,7 @@ import numpy as np
 from ..catalog.entry import Normalisation, Variant
 from ..embedding import Embedding
 from ..errors import ModelError
-from ..progress import check_cancelled
+from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec
 from ..weights import ResolvedWeights, WeightsSpec, cache_path, load_into, load_state_dict, resolve_weights
@@ -154,6 +154,9 @@ class ViTEmbedder(TokenEmbedder):
             p.requires_grad_(False)
         self.model = self.with_precision(self.model)
         self._torch = torch
+
+    def embedding_dim(self) -> int:
+        return int(self.variant_spec.embedding_dim or self.spec.embedding_dim or 1024)
 
     # -- variants and weights ---------------------------------------------------------------
     def _config(self, variant: Variant) -> Any:
@@ -283,11 +286,12 @@ class ViTEmbedder(TokenEmbedder):
         n_forwards = 0
         t1 = time.perf_counter()
         pin = self.device.startswith("cuda")
+        bs = forward_batch(self.batch_size)  # 1 when the caller asked for prompt cancel
         with torch.inference_mode():
             for idx in groups.values():
-                for s in range(0, len(idx), self.batch_size):
+                for s in range(0, len(idx), bs):
                     check_cancelled()  # a cancel stops between forward batches
-                    chunk = idx[s:s + self.batch_size]
+                    chunk = idx[s:s + bs]
                     xb = torch.from_numpy(np.stack([flat[i] for i in chunk]))
                     if pin:
                         xb = xb.pin_memory()

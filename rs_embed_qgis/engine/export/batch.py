@@ -9,9 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import call_shapes
+from .. import budget, call_shapes
 from ..errors import OutputError, SpecError
 from ..io import atomic_write_text, make_folder, to_json
+from ..pipeline import batches
+from ..provenance import public
 from ..specs import FetchSpec, InputPrepSpec, OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
 from ..threads import cpu_count
 from . import writers
@@ -94,6 +96,7 @@ def export_batch(
     provider_options: dict[str, Any] | None = None,
     progress: Callable[[float, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    prompt_cancel: bool = False,
 ) -> Any:
     """Export inputs + embeddings + manifests for many ROIs x many models.
 
@@ -125,7 +128,8 @@ def export_batch(
                      device=device, output=output, sensor=sensor, executor=executor,
                      chunk_workers=chunk_workers, threads_per_task=threads_per_task,
                      scheduler_address=scheduler_address, dask_options=dask_options,
-                     provider_options=provider_options, progress=progress, is_cancelled=is_cancelled, **call.kwargs)
+                     provider_options=provider_options, progress=progress, is_cancelled=is_cancelled,
+                     prompt_cancel=prompt_cancel, **call.kwargs)
     return rsembed03_result(result, out_dir=call.kwargs.get("out_dir")) if call.rsembed03 else result
 
 
@@ -133,7 +137,7 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
             per_model_sensors, format, save_inputs, save_embeddings, save_manifest, fail_on_bad_input, chunk_size,
             num_workers, continue_on_error, max_retries, retry_backoff_s, async_write, writer_workers, resume,
             show_progress, out, layout, input_prep, executor, chunk_workers, threads_per_task, scheduler_address,
-            dask_options, model_options, provider_options, progress, is_cancelled) -> Any:
+            dask_options, model_options, provider_options, progress, is_cancelled, prompt_cancel) -> Any:
     """The export itself, on the reference's flat keywords (``export_batch`` normalised them)."""
     layout, target = _target(out, layout, out_dir, out_path, format)
     fmt = writers.check_format(format, layout, getattr(output, "mode", "pooled"), save_inputs)
@@ -163,7 +167,7 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
                  async_write=async_write, writer_workers=int(writer_workers), resume=resume,
                  show_progress=show_progress, executor=executor, input_prep=input_prep,
                  chunk_workers=None if chunk_workers is None else int(chunk_workers),
-                 threads_per_task=int(threads_per_task),
+                 threads_per_task=int(threads_per_task), prompt_cancel=bool(prompt_cancel),
                  scheduler_address=None if scheduler_address is None else str(scheduler_address),
                  dask_options=jsonable(dask_options))
     plan = make_plan(spatials=spatials, temporal=temporal, models=models, names=names,
@@ -181,7 +185,7 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
             shutil.rmtree(item_dir, ignore_errors=True)  # killed after the manifest, before cleanup
             return done
 
-    removed = clean_temp(item_dir, plan.names, extra=[RUN_MANIFEST])
+    removed = clean_temp(item_dir, plan.stems, extra=[RUN_MANIFEST])
     if final is not None:
         removed += clean_temp(final.parent, [final.name, manifest_path.name,
                                              final.stem + ".inputs.npz"])
@@ -195,13 +199,18 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
                 if man is not None:
                     existing[i] = slim(man)
     pending = [i for i in range(len(plan.spatials)) if i not in existing]
-    chunks = [pending[k:k + int(chunk_size)] for k in range(0, len(pending), int(chunk_size))]
+    # what is left must fit on the disk; chunks of at most chunk_size ROIs whose memory fits
+    # the limit with the next chunk prefetched: a large export streams through memory
+    # (threads: each lane holds the chunk it works on and one waiting for the writers)
+    budget.check_disk(plan.estimate, item_dir, save_inputs, pending)
+    lanes = _chunk_workers(plan, chunk_workers) if executor == "threads" else 1
+    chunks = batches(plan, int(chunk_size), pending, in_flight=2 * lanes if executor == "threads" else 1)
 
     run = _run_manifest(plan, knobs, fmt, layout, target, final)
     run.update(status="running", started_at=utc_now(), resumed_items=len(existing),
                temp_files_removed=removed)
     if layout == "per_item":
-        atomic_write_text(manifest_path, to_json(run, indent=1))
+        _write_run(manifest_path, run)
 
     prog = Progress(plan, len(pending), len(existing), show_progress, progress)
     cluster: dict[str, Any] = {}
@@ -214,9 +223,8 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
                                  dask_options=dask_options, threads_per_task=int(threads_per_task),
                                  is_cancelled=is_cancelled, results=new, info=cluster)
         elif chunks:
-            workers = 1 if executor == "serial" else _chunk_workers(plan, chunk_workers)
-            run["chunk_workers"] = workers
-            cancelled = run_local(plan, chunks, prog, workers=workers,
+            run["chunk_workers"] = lanes
+            cancelled = run_local(plan, chunks, prog, workers=lanes,
                                   async_write=async_write and executor == "threads",
                                   writer_workers=writer_workers, is_cancelled=is_cancelled,
                                   results=new)
@@ -260,11 +268,16 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
         raise
 
 
+def _write_run(manifest_path: Path, run: dict[str, Any]) -> None:
+    """The run manifest, atomically: no credentials (error messages included), no private paths."""
+    atomic_write_text(manifest_path, to_json(public(run, out_dir=manifest_path.parent), indent=1))
+
+
 def _record(manifest_path: Path, run: dict[str, Any], error: BaseException | None) -> None:
     """Write the run manifest (atomically); then raise ``error`` if the run failed. When even
     the manifest cannot be written, the error raised names both failures."""
     try:
-        atomic_write_text(manifest_path, to_json(run, indent=1))
+        _write_run(manifest_path, run)
     except Exception as exc:  # noqa: BLE001 - never let it hide the run's own error
         if error is None:
             raise
@@ -288,7 +301,7 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION, "kind": "rs_embed_export_run", "job_key": plan.job_key,
         "layout": layout, "format": fmt, "target": str(final or target),
-        "n_items": len(plan.spatials), "names": plan.names,
+        "n_items": len(plan.spatials), "names": plan.names, "stems": plan.stems,
         "spatials": [s.to_dict() for s in plan.spatials],
         "temporal": plan.temporal.to_dict() if plan.temporal else None,
         "output": plan.output.to_dict(), "backend": plan.backend,
@@ -346,10 +359,10 @@ def _assemble(plan, run, final: Path, manifest_path: Path, items) -> dict[str, A
 
     pairs = []
     for i, rec in enumerate(items):
-        man = rec and read_json(plan.item_dir / f"{plan.names[i]}.json")  # the run kept only slim records
+        man = rec and read_json(plan.item_dir / f"{plan.stems[i]}.json")  # the run kept only slim records
         if man is None:
             raise SpecError(f"ROI {i} ({plan.names[i]}) has no result; cannot assemble {final}")
-        with np.load(plan.item_dir / f"{plan.names[i]}.npz") as z:
+        with np.load(plan.item_dir / f"{plan.stems[i]}.npz") as z:
             arrays = {k: z[k] for k in z.files}
         pairs.append((arrays, man))
     t0 = time.perf_counter()
@@ -361,7 +374,7 @@ def _assemble(plan, run, final: Path, manifest_path: Path, items) -> dict[str, A
     run["files"] = [final.name] + ([final.stem + ".inputs.npz"]
                                    if (final.parent / (final.stem + ".inputs.npz")).exists() else [])
     # the combined manifest is also the run record, so it is written even if save_manifest=False
-    atomic_write_text(manifest_path, to_json(run, indent=1))
+    _write_run(manifest_path, run)
     shutil.rmtree(plan.item_dir, ignore_errors=True)
     return run
 

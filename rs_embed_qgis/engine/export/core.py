@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,10 @@ import numpy as np
 from .. import pipeline
 from ..errors import SpecError
 from ..io import atomic_write_text, to_json
-from ..names import sanitize_key
+from ..names import file_stems, sanitize_key
 from ..pipeline import ErrorPolicy, Outcome, Plan
 from ..progress import Feedback, cancel_scope
+from ..provenance import public
 from ..providers.base import Patch
 from ..specs import SensorSpec, TemporalSpec
 from . import formats, writers
@@ -60,13 +62,15 @@ EXECUTORS = ("serial", "threads", "dask")
 class ExportPlan(Plan):
     """The pipeline's plan plus where and how items are written (picklable, for Dask)."""
 
-    names: list[str]
+    names: list[str]           # the ROI names as the caller gave them (manifests, attributes)
+    stems: list[str]           # their file-name-safe forms (file names): names.file_stems
     fmt: str
     layout: str
     item_dir: Path              # per_item: the output folder; combined: its parts folder
     save_inputs: bool = True
     save_embeddings: bool = True
     save_manifest: bool = True
+    prompt_cancel: bool = False  # one item per forward, so a cancel stops within a second
     job_key: str = ""
     job: dict[str, Any] = field(default_factory=dict)
     format_entry: formats.FormatEntry | None = None  # where the format lives (one registered at run time)
@@ -100,6 +104,7 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
         policy=ErrorPolicy(continue_on_error=knobs["continue_on_error"], max_retries=int(knobs["max_retries"]),
                            retry_backoff_s=float(knobs["retry_backoff_s"])))
     names = _check_names(names, len(base.spatials))
+    stems = file_stems(names, reserved=[Path(RUN_MANIFEST).stem])
     job = {
         "temporal": base.temporal.to_dict() if base.temporal else None, "output": base.output.to_dict(),
         "backend": backend, "provider_options": redact(provider_options),
@@ -111,21 +116,26 @@ def make_plan(*, spatials, temporal, models, names, backend, device, output, sen
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(Plan)}
     fields["names"] = names
     return ExportPlan(
-        **fields, fmt=fmt, layout=layout,
+        **fields, stems=stems, fmt=fmt, layout=layout,
         item_dir=Path(item_dir).absolute(),  # Dask workers may run elsewhere
         save_inputs=knobs["save_inputs"], save_embeddings=knobs["save_embeddings"],
-        save_manifest=knobs["save_manifest"], job_key=digest(job), job=job, format_entry=formats.format_entry(fmt))
+        save_manifest=knobs["save_manifest"], prompt_cancel=bool(knobs.get("prompt_cancel")),
+        job_key=digest(job), job=job, format_entry=formats.format_entry(fmt))
 
 
 def _check_names(names: Sequence[str] | None, n: int) -> list[str]:
+    """The ROI names: any text in any script ("Zürich", "Field #1"), each kept as given in
+    the manifests and attributes; the files are named by their safe forms (``stems``). A name
+    that is a path ("../x", "a/b") is refused: it would say where to write, not what the ROI is."""
     if names is None:
         return [f"p{i:05d}" for i in range(n)]
-    names = [str(x) for x in names]
+    names = [unicodedata.normalize("NFC", str(x)) for x in names]
     if len(names) != n:
         raise SpecError(f"names has {len(names)} entries for {n} spatials; give one name per ROI")
-    bad = [x for x in names if not x or x != sanitize_key(x) or x == Path(RUN_MANIFEST).stem]
+    bad = [x for x in names if not x.strip() or x in (".", "..") or any(c in x for c in "/\\\0")]
     if bad:
-        raise SpecError(f"names must be plain file names (letters, digits, _ . -), got {bad[:5]}")
+        raise SpecError(f"names are ROI names, not paths: give each a non-empty name without / or \\, "
+                        f"got {bad[:5]}")
     dup = sorted({x for x in names if names.count(x) > 1})
     if dup:
         raise SpecError(f"names must be unique, got duplicates {dup[:5]}")
@@ -151,7 +161,7 @@ def fetch_chunk(plan: ExportPlan, indices: Sequence[int],
 
     ``reader_budget``: the cores of the worker running this (readers of local files stay within it).
     """
-    with cancel_scope(Feedback(is_cancelled=is_cancelled)):
+    with cancel_scope(Feedback(is_cancelled=is_cancelled, prompt=plan.prompt_cancel)):
         return pipeline.fetch(plan, indices, reader_budget=reader_budget)
 
 
@@ -164,7 +174,7 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: pipeline.Fe
     Raises :class:`Cancelled` when ``is_cancelled()`` turns True (nothing of the chunk is
     written then).
     """
-    with cancel_scope(Feedback(is_cancelled=is_cancelled)):
+    with cancel_scope(Feedback(is_cancelled=is_cancelled, prompt=plan.prompt_cancel)):
         res = pipeline.embed(plan, indices, fetched, embeddings=plan.save_embeddings,
                              on_model_done=on_model_done)
     n = len(indices)
@@ -179,7 +189,7 @@ def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: pipeline.Fe
     out = []
     for i in indices:
         man = {
-            "manifest_version": MANIFEST_VERSION, "index": int(i), "name": plan.names[i],
+            "manifest_version": MANIFEST_VERSION, "index": int(i), "name": plan.names[i], "stem": plan.stems[i],
             "status": item_status(entries[i]), "job_key": plan.job_key, "created_at": utc_now(),
             "spatial": plan.spatials[i].to_dict(),
             "temporal": plan.temporal.to_dict() if plan.temporal else None,
@@ -235,14 +245,14 @@ def write_item(plan: ExportPlan, arrays: dict[str, np.ndarray], manifest: dict[s
     """Data files first, manifest last (the manifest is the item's completion mark)."""
     t0 = time.perf_counter()
     d = plan.item_dir
-    name = manifest["name"]
+    name = plan.stems[int(manifest["index"])]
 
     def go():
         files = writers.write_item(d, plan.item_format, name, arrays, manifest)
         manifest["files"] = [{"path": f.name, "bytes": writers.path_size(f)} for f in files]
         manifest.setdefault("timings", {})["write_s"] = time.perf_counter() - t0
         if plan.item_manifests_always:  # one line: json's C encoder (an indent would mean its Python one)
-            atomic_write_text(d / f"{name}.json", to_json(manifest))
+            atomic_write_text(d / f"{name}.json", to_json(public(manifest, out_dir=d)))
 
     pipeline.retry(go, plan.policy)
     return manifest
@@ -266,17 +276,18 @@ def run_chunk(plan: ExportPlan, indices: Sequence[int], threads: int = 1) -> lis
 
 # -- resume ---------------------------------------------------------------------------------------
 def main_file(plan: ExportPlan, name: str) -> list[Path]:
+    """The data files of the item whose file stem is ``name``."""
     return writers.item_files(plan.item_dir, name, plan.item_format, plan.models, plan.save_embeddings)
 
 
 def completed_item(plan: ExportPlan, i: int) -> dict[str, Any] | None:
     """The manifest of ROI ``i`` if it is fully exported for this job, else None."""
-    name = plan.names[i]
+    name = plan.stems[i]
     d = plan.item_dir
     if not plan.item_manifests_always:  # no manifests: the (atomic) data files are the evidence
         files = main_file(plan, name)
         if files and all(p.exists() for p in files):
-            return {"index": i, "name": name, "status": "ok", "resumed_without_manifest": True,
+            return {"index": i, "name": plan.names[i], "stem": name, "status": "ok", "resumed_without_manifest": True,
                     "files": [{"path": p.name} for p in files]}
         return None
     man = read_json(d / f"{name}.json")

@@ -168,7 +168,7 @@ def load_export(path: str | Path) -> ExportResult:
             return _load_rsembed_per_item(p)
         fmt, names, models = _format_of(run, p), run["names"], [m["model"] for m in run["models"]]
         mans, per = [], []
-        for n in names:
+        for n in run.get("stems") or names:  # files have the names' safe forms
             man = read_json(p / f"{n}.json")
             mans.append(man)
             try:  # a failed or never written ROI reads as {}: its rows are NaN

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..io import to_json
+from ..provenance import redact  # noqa: F401 - options in manifests, credentials redacted
 
 RUN_MANIFEST = "export_run.json"
 MANIFEST_VERSION = 1
@@ -33,21 +34,9 @@ def jsonable(obj: Any) -> Any:
     return json.loads(to_json(obj))
 
 
-_SECRET_WORDS = ("credential", "token", "secret", "password", "passwd", "private_key", "api_key")
-
-
-def redact(options: Any) -> Any:
-    """Provider options for a manifest: credentials are never written, only their presence."""
-    if not isinstance(options, dict):
-        return jsonable(options)
-    return {k: ("<redacted>" if any(w in str(k).lower() for w in _SECRET_WORDS) and v is not None
-                else redact(v) if isinstance(v, dict) else jsonable(v))
-            for k, v in options.items()}
-
-
 def sha1_array(arr: np.ndarray) -> str:
     a = np.ascontiguousarray(arr)
-    h = hashlib.sha1()
+    h = hashlib.sha1(usedforsecurity=False)  # a content fingerprint, not a signature
     h.update(str(a.dtype).encode())
     h.update(str(a.shape).encode())
     h.update(a.tobytes())
@@ -56,7 +45,7 @@ def sha1_array(arr: np.ndarray) -> str:
 
 def digest(obj: Any) -> str:
     """Stable short hash of a JSON-able object (the job fingerprint)."""
-    return hashlib.sha1(to_json(obj, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha1(to_json(obj, sort_keys=True).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def library_versions() -> dict[str, str | None]:
@@ -116,7 +105,7 @@ def read_json(path) -> dict[str, Any] | None:
 
 
 # -- what a run keeps in memory per item --------------------------------------------------------
-_ITEM_KEYS = ("index", "name", "status", "files", "timings", "error", "stage", "resumed_without_manifest")
+_ITEM_KEYS = ("index", "name", "stem", "status", "files", "timings", "error", "stage", "resumed_without_manifest")
 _MODEL_KEYS = ("model", "status", "stage", "error", "error_type")
 _weights_seen: dict[str, dict[str, Any]] = {}
 _weights_lock = threading.Lock()
@@ -156,7 +145,8 @@ class ItemManifests(Sequence):
         return len(self.records)
 
     def _load(self, rec: dict[str, Any]) -> dict[str, Any]:
-        man = read_json(self.folder / f"{rec['name']}.json") if self.on_disk else None
+        # files are named by the name's safe form (the stem), which older records lack
+        man = read_json(self.folder / f"{rec.get('stem', rec['name'])}.json") if self.on_disk else None
         return man if man is not None else rec
 
     def __getitem__(self, i):

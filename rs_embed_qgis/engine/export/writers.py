@@ -105,8 +105,8 @@ def item_files(out_dir: Path, name: str, fmt: str, models: Sequence[str], save_e
 
 def write_item(out_dir: Path, fmt: str, name: str, arrays: dict[str, np.ndarray],
                manifest: dict[str, Any]) -> list[Path]:
-    """Write one ROI's arrays into files named ``name``; returns the files written (manifest not
-    included)."""
+    """Write one ROI's arrays into files named ``name`` (the ROI name's safe form; the name
+    itself is ``manifest["name"]``); returns the files written (manifest not included)."""
     f = get_format(fmt)
     if f.saves_inputs:
         return f.write_item(out_dir, name, arrays, manifest)

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
+from ..progress import check_cancelled
 
 INPUT_NAMES = ("sentinel2_sequence", "landcover_map", "temporal_metadata",
                "weather_sequence", "target_start_doy")
@@ -149,6 +150,7 @@ class ConvLSTM(nn.Module):
         h = c = None
         out = []
         for step in range(t):
+            check_cancelled()  # a forecast's forward in slices: a cancel waits for one step
             gates = gates_in[step * b:(step + 1) * b]
             if shared is not None:
                 gates = gates + shared

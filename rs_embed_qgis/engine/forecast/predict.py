@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled, ProviderError, SpecError
-from ..progress import CancelFn, Feedback, ProgressFn, as_feedback
+from ..progress import CancelFn, Feedback, ProgressFn, as_feedback, cancel_scope
 from ..specs import date_in_text
 from .checkpoint import load_forecast_model
 from .data import (
@@ -165,7 +164,8 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
 
     Each tile keeps its centre (``overlap`` pixels are dropped on inner edges),
     so memory stays bounded for large stacks. ``progress(fraction, "tile k/n")`` after
-    each tile; ``is_cancelled()`` before each tile raises :class:`~..errors.Cancelled`.
+    each tile; ``is_cancelled()`` before each tile and between the model's time steps raises
+    :class:`~..errors.Cancelled`.
     """
     fb = as_feedback(progress, is_cancelled)
     s2 = inputs["sentinel2_sequence"]
@@ -179,7 +179,7 @@ def predict_deltas(model: ReflectanceForecaster, inputs: dict[str, np.ndarray], 
     if w > tile and xs[-1] + tile < w:
         xs.append(w - tile)
     total, k = len(ys) * len(xs), 0
-    with torch.no_grad():
+    with torch.no_grad(), cancel_scope(fb):  # the model checks between its time steps too
         for y0 in ys:
             for x0 in xs:
                 fb.check("forecast cancelled")
@@ -292,10 +292,13 @@ def forecast_to_geotiffs(source: str | Path | MinicubeArrays, checkpoint: str | 
 def _forecast_files(source, checkpoint, out_dir: Path, fb, *, prefix, write_ndvi, tile,
                     start_frame) -> ForecastFrames:
     from ..io import folder_error
+    from ..names import file_stems
+    from ..provenance import public
 
     res = forecast_arrays(source, checkpoint, tile=tile, start_frame=start_frame, progress=fb.part(0.0, 0.8))
-    cube, meta = res["cube"], res["meta"]
-    prefix = prefix or re.sub(r"[^A-Za-z0-9_.-]+", "_", cube.name or "forecast")
+    cube = res["cube"]
+    meta = public(res["meta"], out_dir=out_dir.absolute())  # what the files say: no private paths
+    prefix = file_stems([prefix or cube.name or "forecast"], default="forecast")[0]  # "Zürich" stays
     random = "true" if meta["random_weights"] else "false"
     try:
         tmpdir = Path(tempfile.mkdtemp(prefix=".forecast-", dir=out_dir))

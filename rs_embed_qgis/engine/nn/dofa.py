@@ -21,13 +21,13 @@ The convolution keeps the official ``padding=1``, so a 224 px input gives 14 x 1
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vit import Block, vit_flops
+from .vit import Block, ViTConfig, vit_flops
 
 WAVE_DIM = 128          # ``wv_planes``: width of the wavelength features
 WEIGHT_TOKENS = 128     # ``wt_num``: learned query tokens of the hypernetwork
@@ -35,16 +35,8 @@ KERNEL_SCALE = 0.01     # ``scaler`` applied to the generated kernel and bias
 
 
 @dataclass(frozen=True)
-class DOFAConfig:
-    img_size: int = 224
-    patch_size: int = 16
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+class DOFAConfig(ViTConfig):
+    """DOFA's encoder is a plain ViT; its patch embedding takes the bands' wavelengths."""
 
 
 #: ``vit_base_patch16`` / ``vit_large_patch16`` of ``dofa_v1.py``

@@ -17,12 +17,12 @@ tokens are not shuffled, so token ``i`` is patch ``i`` in row-major order.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .vit import Block, PatchEmbed, sincos_1d, sincos_2d, vit_flops
+from .vit import Block, PatchEmbed, ViTConfig, sincos_1d, sincos_2d, vit_flops
 
 #: prefixes of pretraining-only keys in the official SatMAE/SatMAE++/ScaleMAE files
 MAE_DECODER_PREFIXES: tuple[str, ...] = (
@@ -30,33 +30,24 @@ MAE_DECODER_PREFIXES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class MAEConfig:
-    img_size: int = 224
-    patch_size: int = 16
-    in_chans: int = 3
+class MAEConfig(ViTConfig):
+    """MAE's ViT-L by default."""
+
     embed_dim: int = 1024
     depth: int = 24
     num_heads: int = 16
-    mlp_ratio: float = 4.0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    in_chans: int = 3
 
 
 @dataclass(frozen=True)
-class GroupChannelConfig:
+class GroupChannelConfig(MAEConfig):
+    """SatMAE's group-channel ViT-L (multispectral, 96 px, patch 8)."""
+
     img_size: int = 96
     patch_size: int = 8
     in_chans: int = 10
     channel_groups: tuple[tuple[int, ...], ...] = ((0, 1, 2, 6), (3, 4, 5, 7), (8, 9))
     channel_embed: int = 256
-    embed_dim: int = 1024
-    depth: int = 24
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 class MAEEncoder(nn.Module):

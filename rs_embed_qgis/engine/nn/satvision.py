@@ -179,7 +179,7 @@ class _Stage(nn.Module):
         res = cfg.img_size // cfg.patch_size // 2 ** i
         depth = cfg.depths[i]
 
-        def extra(j: int) -> bool:
+        def has_extra_norm(j: int) -> bool:
             k = j + 1
             if cfg.extra_norm_period and k % cfg.extra_norm_period == 0:
                 return True
@@ -187,7 +187,7 @@ class _Stage(nn.Module):
 
         self.blocks = nn.ModuleList(
             _SwinBlock(dim, res, cfg.num_heads[i], cfg.window_size,
-                       0 if j % 2 == 0 else cfg.window_size // 2, cfg.mlp_ratio, extra(j))
+                       0 if j % 2 == 0 else cfg.window_size // 2, cfg.mlp_ratio, has_extra_norm(j))
             for j in range(depth))
         self.downsample = _PatchMerging(res, dim) if i < len(cfg.depths) - 1 else None
 

@@ -15,12 +15,12 @@ The upstream ``forward`` calls the patch embedding without its ``is_l2a`` flag, 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .vit import Block, vit_flops
+from .vit import Block, ViTConfig, vit_flops
 
 #: input branches of the patch embedding: (convolution, modality vector, channels)
 BRANCHES = {"s2_l2a": ("conv2d_s2_l2a", "s2_l2a_embed"),
@@ -29,18 +29,9 @@ BRANCHES = {"s2_l2a": ("conv2d_s2_l2a", "s2_l2a_embed"),
 
 
 @dataclass(frozen=True)
-class TerraFMConfig:
-    img_size: int = 224
-    patch_size: int = 16
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
+class TerraFMConfig(ViTConfig):
     s2_chans: int = 12
     s1_chans: int = 2
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 TERRAFM_CONFIGS = {

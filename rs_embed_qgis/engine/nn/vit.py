@@ -10,9 +10,27 @@ by ground sample distance) and Prithvi (3D), written from their definitions.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """The shape of a plain ViT encoder (timm's ``VisionTransformer`` arguments); models with
+    more settings extend it."""
+
+    img_size: int = 224
+    patch_size: int = 16
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class Mlp(nn.Module):

@@ -29,6 +29,7 @@ rasterio headless, QGIS's own GDAL inside QGIS).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
 import threading
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import geoio
+from .. import budget, geoio
 from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid
 from ..progress import check_cancelled, in_scope
@@ -403,30 +404,53 @@ class SceneProvider(Provider):
             raise SpecError("a multi-frame fetch needs a temporal window, got temporal=None")
         return [(b.start, b.end) for b in temporal.split(frames)]
 
+    #: memory for the scenes of one block of rows (and their stacked copy and the median's work):
+    #: a large ROI is read and composited block by block, so its scenes never pile up whole
+    read_buffer_bytes: int = budget.READ_BUFFER
+
+    def block_rows(self, n_scenes: int, sensor: SensorSpec, grid: RoiGrid) -> int:
+        """Rows of the ROI's grid read and composited at once. A row of one scene's bands costs
+        about 9 times its float32 size while it is read, warped, masked, stacked and composited
+        (measured: ``benchmarks/bench_memory.py``)."""
+        per_row = max(1, n_scenes) * len(sensor.bands) * grid.width * 4 * 9
+        return max(1, min(grid.height, int(self.read_buffer_bytes // per_row)))
+
     def _assemble(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec,
                   grid: RoiGrid, scenes: list[Scene], frames: int | None) -> Patch:
         bins = self._bins(scenes, temporal, frames)
-        stacks, records = {}, {}
-        for s in scenes:
-            check_cancelled()  # a long fetch stops between scenes when the caller cancels
-            stacks[s.id], records[s.id] = self.scene_stack(s, grid, sensor)
-        data, frame_info = [], []
-        for start, end in bins:
-            members = [s for s in scenes if start <= s.date < end]
-            comp, valid = self._composite([stacks[s.id] for s in members], sensor, grid)
-            data.append(comp)
+        members = [[s for s in scenes if start <= s.date < end] for start, end in bins]
+        data = np.empty((len(bins), len(sensor.bands), grid.height, grid.width), np.float32)
+        valid_px = [0.0] * len(bins)
+        records: dict[str, Any] = {}
+        rows = self.block_rows(len(scenes), sensor, grid)
+        for r0 in range(0, grid.height, rows):  # the composite is per pixel: blocks change nothing
+            r1 = min(grid.height, r0 + rows)
+            block = grid if rows >= grid.height else dataclasses.replace(
+                grid, top=grid.top - r0 * grid.yres, height=r1 - r0)
+            stacks = {}
+            for s in scenes:
+                check_cancelled()  # a long fetch stops between scenes (and blocks) when the caller cancels
+                stacks[s.id], records[s.id] = self.scene_stack(s, block, sensor)
+            for t, mem in enumerate(members):
+                comp, valid = self._composite([stacks[s.id] for s in mem], sensor, block)
+                data[t, :, r0:r1] = comp
+                valid_px[t] += valid * (r1 - r0)
+            del stacks
+        frame_info = []
+        for (start, end), mem, vpx in zip(bins, members, valid_px, strict=True):
+            valid = vpx / grid.height
             mid = start + (end - start) / 2
             frame_info.append({
                 "start": start.isoformat(), "end": end.isoformat(), "mid": mid.isoformat(),
-                "n_scenes": len(members), "scenes": [s.id for s in members],
-                "scene_dates": [s.date.isoformat() for s in members], "valid_fraction": valid,
-                "radiometry": [records[s.id]["summary"] for s in members]})
+                "n_scenes": len(mem), "scenes": [s.id for s in mem],
+                "scene_dates": [s.date.isoformat() for s in mem], "valid_fraction": valid,
+                "radiometry": [records[s.id]["summary"] for s in mem]})
         meta = {"composite": sensor.composite, "resampling": self.resampling,
                 "radiometry": records, **self.describe_source()}
         notes = sorted({s.meta["note"] for s in scenes if s.meta.get("note")})
         if notes:
             meta["notes"] = notes
-        patch = Patch(np.stack(data).astype(np.float32), tuple(sensor.bands), grid, frame_info,
+        patch = Patch(data, tuple(sensor.bands), grid, frame_info,
                       sensor=sensor, temporal=temporal, backend=self.backend, meta=meta)
         return _sanity.check(patch, spatial, temporal, self.sanity)
 

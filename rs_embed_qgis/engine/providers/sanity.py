@@ -18,6 +18,13 @@ Two checks on a fetched patch:
 
 The facts (fractions, issues) are kept in ``patch.meta["input_sanity"]`` either way,
 and :func:`~rs_embed_qgis.engine.input_checks.inspect_provider_patch` reports them.
+
+**Coverage** (:func:`coverage`): the same valid fraction is what the run reports as the share
+of the ROI covered by valid data, in every embedding's ``meta["coverage"]`` (and so in the
+layer metadata, the export manifests and GeoTIFF tags). Under ``min_valid_fraction`` the fetch
+fails (above); between it and :data:`COVERAGE_WARN_BELOW` (0.9) the run goes on and warns
+(``meta["warnings"]``, the log, QGIS's message bar): part of the grid embeds the fill value
+(an ROI half outside the scenes, clouds).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from .bands import S2_REFLECTANCE, s2_band
 from .base import Patch
 
 MIN_VALID_FRACTION = 0.05
+COVERAGE_WARN_BELOW = 0.9
 PLAUSIBLE_RANGE = (-1000.0, 20000.0)
 MAX_OUTSIDE_FRACTION = 0.01
 UNIT_MAX = 2.0
@@ -96,22 +104,31 @@ def assess(patch: Patch, *, reflectance: bool = True) -> dict[str, Any]:
     if not idx:
         return facts
     fill = getattr(patch.sensor, "fill_value", None)
-    vals = patch.data[:, idx]
-    ok = np.isfinite(vals)
-    if fill is not None:
-        ok &= vals != np.float32(fill)
-    v = vals[ok]
     lo, hi = PLAUSIBLE_RANGE
     facts.update(plausible_range=list(PLAUSIBLE_RANGE), checked_bands=[patch.bands[i] for i in idx])
-    # with fill_value 0 a zero cannot be told from fill: look at every finite value then
-    zeros = vals[np.isfinite(vals)] if fill in (None, 0) else v
-    all_zero = bool(known) and max(known) > 0 and zeros.size > 0 and not np.any(zeros != 0)
+    n_valid = n_outside = n_zero_pool = 0
+    vmax, nonzero = 0.0, False
+    h = patch.data.shape[-2]
+    step = max(1, (1 << 22) // max(1, patch.data.shape[0] * len(idx) * patch.data.shape[-1]))
+    for r0 in range(0, h, step):  # in blocks of rows: a large patch is not copied whole, several times
+        vals = patch.data[:, idx, r0:r0 + step]
+        fin = np.isfinite(vals)
+        ok = fin & (vals != np.float32(fill)) if fill is not None else fin
+        v = vals[ok]
+        # with fill_value 0 a zero cannot be told from fill: look at every finite value then
+        zeros = vals[fin] if fill in (None, 0) else v
+        n_zero_pool += zeros.size
+        nonzero = nonzero or bool(np.any(zeros != 0))
+        if v.size:
+            n_valid += v.size
+            vmax = max(vmax, float(np.abs(v).max()))
+            n_outside += int(np.count_nonzero((v < lo) | (v > hi)))
+    all_zero = bool(known) and max(known) > 0 and n_zero_pool > 0 and not nonzero
     if all_zero:
         facts["issues"].append("every valid reflectance value is 0 (no data, or a nodata value "
                                "that is not declared in the file)")
-    elif v.size:
-        vmax = float(np.abs(v).max())
-        outside = float(np.mean((v < lo) | (v > hi)))
+    elif n_valid:
+        outside = n_outside / n_valid
         facts.update(outside_fraction=outside, max_abs=vmax)
         if vmax <= UNIT_MAX:
             facts["issues"].append(
@@ -151,5 +168,29 @@ def check(patch: Patch, spatial: Any, temporal: Any, policy: SanityPolicy, *,
     return patch
 
 
-__all__ = ["InputSanityError", "SanityPolicy", "assess", "check", "MIN_VALID_FRACTION",
-           "PLAUSIBLE_RANGE", "MAX_OUTSIDE_FRACTION", "POLICIES"]
+def coverage(patch: Patch) -> dict[str, Any] | None:
+    """The share of the ROI covered by valid data: the input sanity facts' valid fraction (or,
+    for a patch no sanity check saw, the frames' ``valid_fraction``), per frame too; ``None``
+    when the patch does not say (pixels a caller passed in)."""
+    facts = patch.meta.get("input_sanity") or {}
+    frames = facts.get("frame_valid_fraction") or [f.get("valid_fraction") for f in patch.frames]
+    known = [float(v) for v in frames if v is not None]
+    vf = facts.get("valid_fraction")
+    if vf is None and known:
+        vf = float(np.mean(known))
+    if vf is None:
+        return None
+    return {"valid_fraction": float(vf), "frame_valid_fraction": frames,
+            "min_valid_fraction": facts.get("min_valid_fraction"), "warn_below": COVERAGE_WARN_BELOW}
+
+
+def coverage_warning(cov: dict[str, Any] | None, where: str = "the ROI") -> str | None:
+    """The warning a partly covered ROI gets (``None`` when it is covered enough)."""
+    if not cov or cov["valid_fraction"] >= COVERAGE_WARN_BELOW:
+        return None
+    return (f"only {cov['valid_fraction']:.0%} of {where} has valid data (clouds, or the scenes do not cover "
+            f"it): the rest of the embedding is computed from the fill value")
+
+
+__all__ = ["InputSanityError", "SanityPolicy", "assess", "check", "coverage", "coverage_warning",
+           "MIN_VALID_FRACTION", "COVERAGE_WARN_BELOW", "PLAUSIBLE_RANGE", "MAX_OUTSIDE_FRACTION", "POLICIES"]

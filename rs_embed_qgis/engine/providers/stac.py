@@ -115,11 +115,14 @@ def probe_status(url: str, timeout: float, headers: dict[str, str] | None = None
     """The HTTP status of a HEAD request to ``url`` when it is an error (GDAL opening a file
     that answers 404 says only that it cannot open it); None for a success or no answer."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        return None  # only a web server answers a HEAD request: no file:// or other schemes
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD", headers=headers or {}),
-                                    timeout=timeout):
+        with urllib.request.build_opener().open(urllib.request.Request(url, method="HEAD", headers=headers or {}),
+                                                timeout=timeout):
             return None
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -222,7 +225,7 @@ class STACProvider(SceneProvider):
                         self.stats["retries"] += 1
                     if on_retry is not None:
                         on_retry()
-                    time.sleep(delay * (1.0 + 0.1 * random.random()))
+                    time.sleep(delay * (1.0 + 0.1 * random.random()))  # nosec B311 - back-off jitter, not security
                     delay *= 2
                     continue
                 shown = public_url(url)

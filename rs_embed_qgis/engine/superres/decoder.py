@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
+from ..progress import check_cancelled
 from .constants import S2_BANDS, SCALE  # noqa: F401 - S2_BANDS re-exported
 
 
@@ -110,7 +111,17 @@ class RRDB(nn.Module):
         self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch, res_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rdb3(self.rdb2(self.rdb1(x))) * self.res_scale + x
+        y = x
+        for rdb in (self.rdb1, self.rdb2, self.rdb3):  # a cancel waits for one dense block at most
+            check_cancelled()
+            y = rdb(y)
+        return y * self.res_scale + x
+
+
+def _checked(make, *args):
+    """``make(*args)`` after a cancel point: the full network's 23 blocks take seconds to build."""
+    check_cancelled()
+    return make(*args)
 
 
 class S2x10NetS(nn.Module):
@@ -121,7 +132,7 @@ class S2x10NetS(nn.Module):
         c = config
         self.config = c
         self.conv_first = nn.Conv2d(c.in_bands, c.num_feat, 3, 1, 1)
-        self.body = nn.Sequential(*[RRDB(c.num_feat, c.num_grow_ch, c.res_scale)
+        self.body = nn.Sequential(*[_checked(RRDB, c.num_feat, c.num_grow_ch, c.res_scale)
                                     for _ in range(c.num_block)])
         self.conv_body = nn.Conv2d(c.num_feat, c.num_feat, 3, 1, 1)
         for k, _ in enumerate(c.up_scales, start=1):
@@ -134,21 +145,27 @@ class S2x10NetS(nn.Module):
     def scale(self) -> int:
         return SCALE
 
-    #: The full-resolution tail (last upsampling and the convs after it) runs in row
-    #: strips whose activations stay under this many bytes: a 480x480 tile would
-    #: otherwise hold several 160 x 4800 x 4800 maps (15 GB each in fp32). Strips
-    #: carry a halo wider than the tail's reach, so the result is the same.
+    #: The full-resolution tail (last upsampling and the convs after it) runs in strips of
+    #: output rows whose activations stay under this many bytes: a 480x480 tile would
+    #: otherwise hold several 160 x 4800 x 4800 maps (15 GB each in fp32) ...
     max_tail_bytes: int = 512 * 2 ** 20
+    #: ... and of at most this many output pixels, so a cancel (checked between strips) never
+    #: waits for more than about a second of convolutions (~1 MFLOP per output pixel).
+    max_tail_pixels: int = 2 ** 15
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_bands:
             raise ModelError(
                 f"S2x10NetS expects a (B, {self.config.in_bands}, H, W) tensor, got {tuple(x.shape)}")
         feat = self.conv_first(x)
-        feat = feat + self.conv_body(self.body(feat))
+        body = feat
+        for block in self.body:  # the forward in slices: a cancel is checked inside each block
+            body = block(body)
+        feat = feat + self.conv_body(body)
         ups = self.config.up_scales
         last = max(i for i, s in enumerate(ups) if s > 1)  # the tail starts at the last real upsampling
         for k in range(last):
+            check_cancelled()
             feat = self._stage(feat, k)
         return self._tail(feat, last)
 
@@ -158,29 +175,37 @@ class S2x10NetS(nn.Module):
             feat = F.interpolate(feat, scale_factor=s, mode="nearest")
         return self.lrelu(getattr(self, f"conv_up{k + 1}")(feat))
 
-    def _tail_full(self, feat: torch.Tensor, first: int) -> torch.Tensor:
+    def _tail_rows(self, feat: torch.Tensor, first: int, a0: int, e0: int) -> torch.Tensor:
+        """Output rows ``[a0, e0)`` of the tail, from the feature rows that cover them. Each 3x3
+        conv after the upsampling sees zeros beyond a cut, so the rows within ``n_convs`` of a
+        cut that is not the image's edge are not exact: the caller asks for that halo and drops it."""
+        s = self.config.up_scales[first]  # the tail's only upsampling (stages after it are 1x)
+        fa, fe = a0 // s, -(-e0 // s)
+        x = F.interpolate(feat[:, :, fa:fe], scale_factor=s, mode="nearest")[:, :, a0 - fa * s:e0 - fa * s]
         for k in range(first, len(self.config.up_scales)):
-            feat = self._stage(feat, k)
-        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+            x = self.lrelu(getattr(self, f"conv_up{k + 1}")(x))
+        return self.conv_last(self.lrelu(self.conv_hr(x)))
 
     def _tail(self, feat: torch.Tensor, first: int) -> torch.Tensor:
         ups = self.config.up_scales
-        s = math.prod(ups[first:])
+        s = ups[first]
         b, c, h, w = feat.shape
-        row_bytes = b * c * s * s * w * feat.element_size() * 2  # a conv's input and output
-        rows = max(1, int(self.max_tail_bytes // max(row_bytes, 1)))
-        if rows >= h:
-            return self._tail_full(feat, first)
-        n_convs = len(ups) - first + 2  # 3x3 convs after the upsampling: each reaches 1 output px
-        halo = -(-n_convs // s) + 1
+        H, W = h * s, w * s
+        row_bytes = b * c * W * feat.element_size() * 2  # a conv's input and output, one output row
+        rows = max(1, min(int(self.max_tail_bytes // max(row_bytes, 1)), int(self.max_tail_pixels // W)))
+        if rows >= H:
+            check_cancelled()
+            return self._tail_rows(feat, first, 0, H)
+        halo = len(ups) - first + 2  # 3x3 convs at full resolution: each reaches one output row
         out = None
-        for a in range(0, h, rows):
-            e = min(a + rows, h)
-            a0, e0 = max(0, a - halo), min(h, e + halo)
-            y = self._tail_full(feat[:, :, a0:e0], first)
+        for a in range(0, H, rows):
+            check_cancelled()  # between strips of the full-resolution tail
+            e = min(a + rows, H)
+            a0, e0 = max(0, a - halo), min(H, e + halo)
+            y = self._tail_rows(feat, first, a0, e0)
             if out is None:
-                out = y.new_empty((b, y.shape[1], h * s, w * s))
-            out[:, :, a * s:e * s] = y[:, :, (a - a0) * s:(a - a0 + e - a) * s]
+                out = y.new_empty((b, y.shape[1], H, W))
+            out[:, :, a:e] = y[:, :, a - a0:a - a0 + e - a]
             del y
         return out
 

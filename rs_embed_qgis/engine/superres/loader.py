@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..progress import check_cancelled
 from .decoder import S2x10Config, S2x10NetS, config_from_keys
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -187,6 +188,7 @@ def stream_into(module: nn.Module, files: dict[Path, list[str]], *,
         filled.add(name)
 
     for f, keys in files.items():
+        check_cancelled()  # a cancel stops between chunk files
         with safe_open(str(f), framework="pt") as fh:
             for k in keys:
                 if transforms and k in transforms:

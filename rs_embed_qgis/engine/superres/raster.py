@@ -46,7 +46,7 @@ from ..errors import (
     RsEmbedError,
     SpecError,
 )
-from ..progress import ProgressFn, as_feedback
+from ..progress import ProgressFn, as_feedback, cancel_scope
 from ..providers.bands import canonical_band
 from .constants import S2_BANDS
 
@@ -252,8 +252,9 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     the model covers, ``meta["covered_area"]``) near ``(384 / 360)^2 = 1.14`` at any raster size.
     ``precision``: ``"auto"`` (bf16, or fp16, under autocast on a GPU; fp32 on a CPU),
     ``"fp32"``, ``"bf16"``, ``"fp16"`` (GPU). ``progress(fraction, message)`` is called after
-    each tile; ``is_cancelled()`` is polled between tiles and between written chunks, and
-    a True raises :class:`~..errors.Cancelled` with no output left behind.
+    each tile; ``is_cancelled()`` is polled between tiles, between written chunks and, inside
+    a tile's forward, between the network's blocks, and a True raises
+    :class:`~..errors.Cancelled` with no output left behind.
     """
     import torch
 
@@ -272,8 +273,6 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     if overlap < 0 or 2 * overlap >= tile:
         raise SpecError(f"overlap must be >= 0 and less than half the tile ({tile}), got {overlap}")
     raster_driver(dst_path)  # a .tif/.tiff name, or a SpecError naming the extension
-    if not dst_path.parent.exists():
-        raise SpecError(f"output folder {str(dst_path.parent)!r} does not exist")
     fb = as_feedback(progress, is_cancelled)
 
     if isinstance(model, SuperResolver):
@@ -281,16 +280,19 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
         if weights or random_weights:
             raise SpecError("weights/random_weights apply to a model name, not to a loaded model")
     else:
-        sr = load_superres_model(str(model), weights=weights, random_weights=random_weights,
-                                 device=device, precision=precision)
+        with cancel_scope(fb):  # building the full network takes seconds: it stops between blocks
+            sr = load_superres_model(str(model), weights=weights, random_weights=random_weights,
+                                     device=device, precision=precision)
     s = int(sr.scale)
     t0 = time.perf_counter()
     uid = uuid.uuid4().hex[:8]
     ring_dir = Path(scratch_dir) if scratch_dir else dst_path.parent
     ring: _RowRing | None = None
-    made = make_folder(ring_dir)
+    made = make_folder(dst_path.parent)  # an unwritable folder: a SpecError naming it, before any work
+    made += make_folder(ring_dir) if ring_dir != dst_path.parent else []
     try:
-        with open_raster(src_path) as src:
+        # the network checks for a cancel between its blocks too (a tile's forward takes seconds)
+        with cancel_scope(fb), open_raster(src_path) as src:
             info = src.info
             bands = resolve_band_map(info.descriptions, info.count, sr.bands, band_map, prefer=S2_BANDS)
             C = len(bands)
@@ -328,18 +330,20 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
             if compress.lower() == "deflate":
                 options["ZLEVEL"] = 1  # same size within 1-2 % here, twice as fast as the default 6
             ring_bytes = (th * s + BLOCK) * Wo * (C + 1) * 4
+            # made first (sparse: no space yet): a folder we cannot write to is said as such, never as
+            # a lack of space
+            ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
             free = shutil.disk_usage(ring_dir).free
             if ring_bytes > free:
                 raise SpecError(
                     f"the blending buffer needs {ring_bytes / 2**30:.1f} GiB in {str(ring_dir)!r} but only "
                     f"{free / 2**30:.1f} GiB are free; pass scratch_dir= (another disk) or a smaller tile")
-            ring = _RowRing(ring_dir / f".{dst_path.stem}.{uid}.ring", th * s + BLOCK, Wo, C + 1)
             n_tiles = len(ys) * len(xs)
             done = 0
             # band interleaving: the predictor compresses 2x faster
             with raster_writer(dst_path, width=Wo, height=Ho, count=C, dtype=dtype.name, crs=info.crs,
                                transform=(a / s, b / s, c, d / s, e / s, f), nodata=nodata,
-                               band_names=[str(n) for n in out_bands], tags=_tags(meta),
+                               band_names=[str(n) for n in out_bands], tags=_tags(meta, dst_path.parent),
                                band_tags=[{"source_band": bi} for bi in bands], compress=compress,
                                predictor=3 if dtype.kind == "f" else 2, tiled=True, blocksize=BLOCK,
                                interleave="band", options=options, stream=True) as dst:
@@ -424,7 +428,11 @@ def _cast(val: np.ndarray, dtype: np.dtype, nodata) -> np.ndarray:
     return out
 
 
-def _tags(meta: dict[str, Any]) -> dict[str, str]:
+def _tags(meta: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """The output's tags: no credentials, no private paths (see :mod:`..provenance`)."""
+    from ..provenance import public
+
+    meta = public(meta, out_dir=out_dir.absolute())
     w = meta.get("weights", {})
     return {
         "SR_MODEL": str(meta.get("model")),

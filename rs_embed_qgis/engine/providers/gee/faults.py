@@ -119,7 +119,7 @@ def call_with_retries(fn: Callable[[], Any], what: str, *, max_retries: int, bac
             reason = scrub(first_line(exc), token())
             code = f"HTTP {status}" if status else type(exc).__name__
             if kind == "retry" and attempt < max_retries:
-                sleep = delay * (1.0 + jitter * random.random())
+                sleep = delay * (1.0 + jitter * random.random())  # nosec B311 - back-off jitter, not security
                 if retry_after is not None:
                     sleep = max(sleep, min(retry_after, 60.0))
                 count(retries=1, sleeps=sleep)

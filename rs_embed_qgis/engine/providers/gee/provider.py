@@ -14,6 +14,7 @@ import numpy as np
 from ...errors import ProviderError, SpecError
 from ...geo import RoiGrid
 from ...progress import check_cancelled, in_scope
+from ...provenance import register_secret
 from ...specs import SensorSpec, SpatialSpec, TemporalSpec
 from .. import sanity as _sanity
 from ..base import Patch, Provider
@@ -53,6 +54,7 @@ class GEEProvider(Provider):
         if cloud_mask is not None and cloud_mask not in expressions.CLOUD_MASKS:
             raise SpecError(f"cloud_mask must be one of {expressions.CLOUD_MASKS}, got {cloud_mask!r}")
         self._creds_arg = credentials
+        register_secret(credentials)  # a key file's path: never in a manifest or an error on disk
         self.project = project
         self.opt_url = opt_url.rstrip("/") if opt_url else None
         self.high_volume = bool(high_volume)

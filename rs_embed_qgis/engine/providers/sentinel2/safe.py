@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405 - documents are parsed only by parse_xml, which refuses DTDs
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ IMAGE_EXTENSIONS = (".jp2", ".tif", ".tiff")
 BAND_FILE = re.compile(r"(?P<tile>T\d{2}[A-Z]{3})_(?P<time>\d{8}T\d{6})_(?P<band>[A-Z0-9]+?)"
                        r"(?:_(?P<res>\d{2})m)?$", re.IGNORECASE)
 _NAME_TIME = re.compile(r"_(\d{8}T\d{6})_")
+_DECLARES_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _NAME_BASELINE = re.compile(r"_N(\d{2})(\d{2})_")
 
 
@@ -102,7 +103,7 @@ class _Product:
 
     def xml(self, rel: str) -> ET.Element:
         try:
-            return ET.fromstring(self.read(rel))
+            return parse_xml(self.read(rel))
         except ET.ParseError as exc:
             raise ProviderError(f"cannot parse {rel} of the SAFE product {str(self.path)!r}: {exc} "
                                 "(a damaged or truncated download?)") from None
@@ -215,10 +216,24 @@ def product_info(root: ET.Element, level: str, fallback_name: str, where: str) -
         raise ProviderError(f"{where}: {xml} has a value that is not a number ({exc})") from None
 
 
+def parse_xml(data: bytes) -> ET.Element:
+    """An XML document from a product, parsed by defusedxml's rule with the standard library (a
+    stock QGIS has no defusedxml): one that declares a DTD or entities is refused, so nothing is
+    expanded and nothing external is fetched. ESA's metadata declares neither."""
+    if _DECLARES_DTD.search(data):
+        raise ET.ParseError("it declares a DTD or entities, which Sentinel-2 metadata never does; refused")
+    parser = ET.XMLPullParser(events=("start",))
+    parser.feed(data)
+    parser.close()  # raises ParseError for a malformed or truncated document
+    for _event, root in parser.read_events():
+        return root  # the first element: the whole tree hangs from it once close() returned
+    raise ET.ParseError("no element")
+
+
 def read_product_xml(path: Path) -> ProductInfo:
     """The facts of a loose ``MTD_MSIL2A.xml`` / ``MTD_MSIL1C.xml`` file."""
     try:
-        root = ET.fromstring(path.read_bytes())
+        root = parse_xml(path.read_bytes())
     except (OSError, ET.ParseError) as exc:
         raise ProviderError(f"cannot parse {str(path)!r}: {exc} (a damaged or truncated download?)") from None
     return product_info(root, PRODUCT_XML[path.name], path.parent.name, f"product metadata {str(path)!r}")
