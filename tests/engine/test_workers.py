@@ -200,3 +200,19 @@ def test_readers_of_local_files_stay_within_the_budget(monkeypatch):
     pipeline.fetch(plan, [0, 1], reader_budget=1)
     pipeline.fetch(plan, [0, 1])
     assert asked == [1, min(8, threads.cpu_count())]
+
+
+def test_small_rois_keep_whole_chunks_under_the_memory_limit_with_lanes():
+    """The memory limit (4 GB by default) holds two chunks per lane; MOSAIKS on 400 m ROIs
+    (41 x 41 px) works on the patch's own rows, a few MB, so two lanes' chunks of 16 ROIs fit
+    whole: the export does not fall back to small chunks (counting a 65536-pixel block per
+    ROI made them single ROIs)."""
+    from rs_embed_qgis.engine import OutputSpec, PointBuffer
+    from rs_embed_qgis.engine import pipeline as P
+
+    rois = [PointBuffer(9.003 + (i % 8) * 0.0017, 47.830 + (i // 8) * 0.0021, 200) for i in range(64)]
+    plan = P.plan(spatials=rois, models=["mosaiks"], temporal=export_job.TEMPORAL, backend="local",
+                  output=OutputSpec.pooled(), model_options={"num_features": 1024})
+    assert plan.estimate.grids[0][0] == (41, 41)
+    assert plan.estimate.work_bytes[0] < 1.1 * 41 * 41 * 1024 * 4 * 3   # one block: the patch's own rows
+    assert [len(c) for c in P.batches(plan, 16, in_flight=2 * 2)] == [16] * 4
