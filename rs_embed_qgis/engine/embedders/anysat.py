@@ -51,9 +51,10 @@ UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
 #: removed: it named a checkout whose hubconf.py was imported (code from a path); now an error
 REPO_PATH_ENV = "RS_EMBED_ANYSAT_REPO_PATH"
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
-#: series per forward when not set: CPU inference is compute-bound (bigger batches only
-#: cost memory); accelerators gain from large batches
-DEFAULT_BATCH = {"cpu": 4, "mps": 16, "cuda": 32}
+#: series per forward when not set: CPU inference is compute-bound and each series costs more
+#: in a larger batch (tiny, T=8, 24 px: 71 / 77 / 90 ms per series at 1 / 4 / 16; the
+#: activations outgrow the caches), so one at a time; accelerators gain from large batches
+DEFAULT_BATCH = {"cpu": 1, "mps": 16, "cuda": 32}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
