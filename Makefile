@@ -40,8 +40,15 @@ package: setup
 install-plugin: package
 	@$(PY) scripts/package.py --install
 
+## Every benchmark to the end, even after one fails; one JSON line per figure in out/bench/
+## (all sharing one run id); the failed ones are listed at the end and make the target fail.
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; PYTHONPATH=. $(PY) $$b || exit 1; done
+	@export RS_EMBED_BENCH_RUN=$${RS_EMBED_BENCH_RUN:-$$(date +%Y%m%dT%H%M%S)}; failed=""; \
+	for b in benchmarks/bench_*.py; do \
+		echo "== $$b"; PYTHONPATH=. $(PY) $$b || { echo "!! $$b failed (exit $$?)"; failed="$$failed $$b"; }; \
+	done; \
+	echo "== figures of run $$RS_EMBED_BENCH_RUN in out/bench/*.jsonl"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 screenshot: setup
 	@bash scripts/screenshot.sh

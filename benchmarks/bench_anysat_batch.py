@@ -1,49 +1,96 @@
-"""Prints AnySat throughput: one batched call vs one call per ROI (same inputs, same model).
+"""AnySat throughput: one batched call vs one call per ROI (same inputs, same model), and the
+fast path (``precision``) against fp32.
 
-    python benchmarks/bench_anysat_batch.py [n_rois] [model_size] [torch_threads] [batch_size]
+    python benchmarks/bench_anysat_batch.py [--rois 16] [--size tiny] [--threads N] [--batch-size N]
+                                            [--repeats 3] [--device cpu] [--precisions bf16,int8]
 
-Random weights (pretrained=False): speed does not depend on the weights.
+Loop and batch alternate ``--repeats`` times (the machine may be shared): the batch/loop
+ratio is printed per repeat (median and spread; aim >= 1.0). Random weights
+(pretrained=False, seeded): speed does not depend on the weights.
 """
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import numpy as np
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))  # the working tree
-
-from rs_embed_qgis.engine import api  # noqa: E402
-from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec  # noqa: E402
+from benchlib import add_device_arg, check_device, median, record, spread
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 16
-    if len(sys.argv) > 3:
-        import torch
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rois", type=int, default=16)
+    ap.add_argument("--size", default="tiny", choices=("tiny", "small", "base"))
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="series per forward (default: the device's)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--precisions", default="bf16,int8", help="fast paths to compare with fp32 ('' for none)")
+    add_device_arg(ap)
+    a = ap.parse_args()
+    device = check_device(a.device)
+    import torch
 
-        torch.set_num_threads(int(sys.argv[3]))
-    size = sys.argv[2] if len(sys.argv) > 2 else "tiny"
+    from rs_embed_qgis.engine import api
+    from rs_embed_qgis.engine.specs import OutputSpec, PointBuffer, TemporalSpec
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    n = a.rois
     rng = np.random.RandomState(0)
     arrays = [rng.uniform(0, 4000, (8, 10, 24, 24)).astype("f4") for _ in range(n)]
     rois = [PointBuffer(lon=9.0 + 0.001 * i, lat=47.84, buffer_m=120) for i in range(n)]
     t = TemporalSpec.range("2022-01-01", "2023-01-01")
-    opts = {"model_size": size, "pretrained": False}
-    if len(sys.argv) > 4:
-        opts["batch_size"] = int(sys.argv[4])
-    kw = dict(temporal=t, backend="local", device="cpu", output=OutputSpec.pooled(), model_options=opts)
-    api.get_embedding("anysat", spatial=rois[0], input_chw=arrays[0], **kw)  # build + warm up
-    t0 = time.perf_counter()
-    for r, a in zip(rois, arrays, strict=True):
-        api.get_embedding("anysat", spatial=r, input_chw=a, **kw)
-    loop = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    api.get_embeddings_batch("anysat", spatials=rois, input_chws=arrays, **kw)
-    batch = time.perf_counter() - t0
-    print(f"anysat {size}: {n} ROIs, T=8, 24x24 px, patch 10 m")
-    print(f"  one call per ROI : {loop:.2f} s ({loop / n * 1000:.1f} ms/ROI)")
-    print(f"  batched          : {batch:.2f} s ({batch / n * 1000:.1f} ms/ROI)")
-    print(f"  speed-up         : {loop / batch:.2f}x")
+
+    def options(precision: str) -> dict:
+        opts = {"model_size": a.size, "pretrained": False, "precision": precision}
+        if a.batch_size:
+            opts["batch_size"] = a.batch_size
+        return opts
+
+    def kw(precision: str) -> dict:
+        return dict(temporal=t, backend="local", device=device, output=OutputSpec.pooled(),
+                    model_options=options(precision))
+
+    api.get_embedding("anysat", spatial=rois[0], input_chw=arrays[0], **kw("fp32"))  # build + warm up
+    loops, batches = [], []
+    for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        for r, x in zip(rois, arrays, strict=True):
+            api.get_embedding("anysat", spatial=r, input_chw=x, **kw("fp32"))
+        loops.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        exact = api.get_embeddings_batch("anysat", spatials=rois, input_chws=arrays, **kw("fp32"))
+        batches.append(time.perf_counter() - t0)
+    ratios = [lo / b for lo, b in zip(loops, batches, strict=True)]
+    bs = exact[0].meta["batch_size"]
+    ctx = {"model": "anysat", "size": a.size, "device": device, "rois": n, "batch_size": bs}
+    print(f"anysat {a.size} on {device}: {n} ROIs, T=8, 24x24 px, patch 10 m, batch_size {bs}, "
+          f"{torch.get_num_threads()} threads; {a.repeats} alternated repeats")
+    print(f"  one call per ROI : {median(loops):.2f} s ({median(loops) / n * 1000:.1f} ms/ROI)")
+    print(f"  batched          : {median(batches):.2f} s ({median(batches) / n * 1000:.1f} ms/ROI)")
+    print(f"  batch / loop     : {spread(ratios)}x")
+    record("bench_anysat_batch", "loop_rois_per_s", n / median(loops), "ROI/s", **ctx)
+    record("bench_anysat_batch", "batch_rois_per_s", n / median(batches), "ROI/s", **ctx)
+    record("bench_anysat_batch", "batch_over_loop", median(ratios), "x", spread=spread(ratios), **ctx)
+
+    ref = np.stack([e.array for e in exact]).astype(np.float64)
+    for p in [p.strip() for p in a.precisions.split(",") if p.strip()]:
+        api.get_embeddings_batch("anysat", spatials=rois[:2], input_chws=arrays[:2], **kw(p))  # build + warm up
+        speedups = []
+        for _ in range(a.repeats):                   # fp32 and the fast path alternate
+            t0 = time.perf_counter()
+            api.get_embeddings_batch("anysat", spatials=rois, input_chws=arrays, **kw("fp32"))
+            t1 = time.perf_counter()
+            fast = api.get_embeddings_batch("anysat", spatials=rois, input_chws=arrays, **kw(p))
+            speedups.append((t1 - t0) / (time.perf_counter() - t1))
+        got = np.stack([e.array for e in fast]).astype(np.float64)
+        cos = (ref * got).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
+        used = fast[0].meta["precision"]["used"]
+        print(f"  precision {p:5s} (ran {used}): batched x{spread(speedups)} vs fp32, pooled cosine min "
+              f"{cos.min():.6f}")
+        record("bench_anysat_batch", f"{p}_speedup", median(speedups), "x", spread=spread(speedups), used=used,
+               **ctx)
+        record("bench_anysat_batch", f"{p}_pooled_cos_min", float(cos.min()), "cosine", used=used, **ctx)
 
 
 if __name__ == "__main__":

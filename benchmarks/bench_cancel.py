@@ -12,6 +12,8 @@ tiles), export (export_batch, MOSAIKS, 24 ROIs), inspect (the input fetch alone)
 resolution (the full S2x10NetS, random weights), forecast (the full forecaster, random weights).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_cancel.py [--delays 0.3,0.8,1.5] [--skip superres]
+
+Each figure also goes, as one JSON line, to ``out/bench/bench_cancel.jsonl`` (benchlib).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import record  # noqa: E402
 
 SAMPLE_BBOX = (9.001, 47.827, 9.039, 47.852)  # the bundled sample's 2022 scenes
 
@@ -201,10 +204,15 @@ def main() -> None:
                                                if stops else "never stopped")
                     + (f" ({'; '.join(other)})" if other else ""))
             rows.append(line)
+            if stops:
+                ctx = {"job": name, "prompt": not variant, "delays": delays, "not_stopped": other}
+                record("bench_cancel", "click_to_stop_max", max(stops), "s", **ctx)
+                record("bench_cancel", "click_to_stop_median", statistics.median(stops), "s", **ctx)
             if not variant and stops:
                 worst_prompt = max(worst_prompt, max(stops))
         print("\n".join(rows), flush=True)
     print(f"RESULT worst click-to-stop {worst_prompt:.2f} s (aim < 1 s)")
+    record("bench_cancel", "worst_click_to_stop", worst_prompt, "s", delays=delays)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@
 The STAC search is made once (the warm-up run) and reused, as within a batch.
 
 Times are medians of ``--repeat`` runs, ours and the reference in turns, measured in
-this one run (ratios, not absolute figures, are the point: the machine is shared).
+this one run (ratios, not absolute figures, are the point: the machine is shared). Each
+figure also goes, as one JSON line, to ``out/bench/bench_fetch.jsonl`` (benchlib).
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "engine"))
 sys.path.insert(0, os.path.join(HERE, ".."))
+from benchlib import record  # noqa: E402
+
+SOURCES = {"SAFE, GeoTIFF bands": "safe_tif", "SAFE, JPEG2000 bands": "safe_jp2",
+           "STAC server, COGs over HTTP": "stac_cog"}  # figure names in the JSON lines
 
 
 def median_times(fns, repeat: int, before=None) -> list[float]:
@@ -101,6 +106,9 @@ def main() -> None:
         ratios[label] = ours / ref
         print(f"   {label:30s} fetch {ours * 1000:7.1f} ms   direct read {ref * 1000:7.1f} ms   "
               f"ratio x{ours / ref:4.2f} (aim <= 1.5)")
+        ctx = {"source": label, "repeat": args.repeat, "roi_px": grid.width}
+        record("bench_fetch", f"{SOURCES[label]}_fetch_ms", ours * 1000, "ms", **ctx)
+        record("bench_fetch", f"{SOURCES[label]}_fetch_over_direct", ours / ref, "x", **ctx)
 
     rois = [PointBuffer(9.004 + 0.032 * ((i * 37) % args.rois) / args.rois,
                         47.829 + 0.021 * ((i * 53) % args.rois) / args.rois, 100) for i in range(args.rois)]
@@ -120,6 +128,9 @@ def main() -> None:
         assert all((a.data == b.data).all() for a, b in zip(roi_major, scene_major, strict=True))
         print(f"   {label:30s} ROI-major {t_roi:6.2f} s   scene-major {t_scene:6.2f} s   "
               f"speedup x{t_roi / t_scene:5.2f} (aim >= 3)")
+        ctx = {"source": label, "rois": args.rois}
+        record("bench_fetch", f"{SOURCES[label]}_scene_major_rois_per_s", args.rois / t_scene, "ROI/s", **ctx)
+        record("bench_fetch", f"{SOURCES[label]}_scene_over_roi_major", t_roi / t_scene, "x", **ctx)
     srv.stop()
 
 

@@ -1,6 +1,7 @@
 """Prefetch throughput of the Earth Engine backend: ROIs per second for
 num_workers 1, 4, 8 against the loopback EE server with 100 ms injected latency
-per computation (a round trip to Earth Engine is usually slower still).
+per computation (a round trip to Earth Engine is usually slower still). Each figure also
+goes, as one JSON line, to ``out/bench/bench_gee_prefetch.jsonl`` (benchlib).
 
     PYTHONPATH=$PWD /work/main/.venv/bin/python benchmarks/bench_gee_prefetch.py [--rois 32] [--latency 0.1]
 
@@ -17,6 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "engine"))
 sys.path.insert(0, os.path.join(HERE, ".."))
+from benchlib import record  # noqa: E402
 
 
 def main() -> None:
@@ -59,6 +61,9 @@ def main() -> None:
         base = base or rate
         print(f"num_workers={n:2d}: {dt:6.2f} s  {rate:6.2f} ROIs/s  speedup x{rate / base:4.2f}  "
               f"({prov.stats['requests']} requests, {prov.stats['retries']} retries)")
+        ctx = {"num_workers": n, "rois": args.rois, "latency_s": args.latency}
+        record("bench_gee_prefetch", f"workers_{n}_rois_per_s", rate, "ROI/s", **ctx)
+        record("bench_gee_prefetch", f"workers_{n}_speedup", rate / base, "x", **ctx)
     srv.stop()
 
 

@@ -4,7 +4,8 @@ A QTimer ticks every 10 ms on the main thread while the dock's Run works (the em
 algorithm in QGIS's task manager, then the layers added on the main thread); the longest gap between ticks, minus the 10 ms
 period, is how long the GUI froze. Aim: under 100 ms. For comparison it also
 times the same job run on the GUI thread (what the dock avoids). It exits 0: every widget it
-makes belongs to one window, deleted before ``exitQgis()`` (``gui/standalone.py``).
+makes belongs to one window, deleted before ``exitQgis()`` (``gui/standalone.py``). The figures
+also go, one JSON line each, to ``out/bench/bench_gui_latency.jsonl`` (benchlib).
 
     QT_QPA_PLATFORM=offscreen PYTHONPATH=. .venv/bin/python benchmarks/bench_gui_latency.py [--runs 3]
 """
@@ -20,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import median, record  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("RS_EMBED_CACHE", tempfile.mkdtemp(prefix="rs_embed_bench_cache_"))
 
@@ -125,6 +128,10 @@ def main() -> None:
     print(f"RESULT longest GUI stall during background runs: {worst:.1f} ms "
           f"(median of runs {statistics.median(r[0] for r in rows):.1f} ms; target < 100 ms; "
           f"blocking would freeze {stall_blocking:.0f} ms, {stall_blocking / max(worst, 1e-3):.0f}x longer)")
+    ctx = {"model": args.model, "grid_m": args.grid_m, "runs": args.runs, "device": req.device}
+    record("bench_gui_latency", "longest_stall", worst, "ms", **ctx)
+    record("bench_gui_latency", "median_stall", median([r[0] for r in rows]), "ms", **ctx)
+    record("bench_gui_latency", "blocking_stall", stall_blocking, "ms", **ctx)
     dock.cleanup()
     iface.close()  # the window, the dock and the message bar go while QGIS still runs
     app.exitQgis()

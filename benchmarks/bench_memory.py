@@ -12,6 +12,8 @@ the model.
    grows.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_memory.py [--rois 8,24]
+
+Each figure also goes, as one JSON line, to ``out/bench/bench_memory.jsonl`` (benchlib).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import record  # noqa: E402
+
 SAMPLE_BBOX = (9.001, 47.827, 9.039, 47.852)
 
 
@@ -114,11 +118,18 @@ def main() -> None:
         print(f"   {scale} m ({w} x {h} px, input {r['input_mb']:.0f} MB), {mode}: estimate {r['estimate_mb']:.0f} MB, "
               f"measured {r['measured_mb']:.0f} MB; read in one block {naive:.0f} MB "
               f"({naive / max(r['measured_mb'], 1):.1f}x)", flush=True)
+        ctx = {"scale_m": float(scale), "output": mode, "width": w, "height": h, "input_mb": r["input_mb"]}
+        record("bench_memory", "large_roi_estimate", r["estimate_mb"], "MB", **ctx)
+        record("bench_memory", "large_roi_measured", r["measured_mb"], "MB", **ctx)
+        record("bench_memory", "large_roi_one_block", naive, "MB", **ctx)
     print("2. many ROIs (1.2 km squares at 1 m, grids at 20 m): peak over what the process held before")
     for n in [int(x) for x in args.rois.split(",")]:
         row = {how: run_child("many", f"{n}:{how}")["measured_mb"] for how in ("off", "limit", "export")}
         print(f"   {n:4d} ROIs: all at once {row['off']:6.0f} MB | streamed under a 1 GB limit "
               f"{row['limit']:6.0f} MB | export_batch {row['export']:6.0f} MB", flush=True)
+        for how, figure in (("off", "many_rois_all_at_once"), ("limit", "many_rois_streamed_1gb"),
+                            ("export", "many_rois_export")):
+            record("bench_memory", figure, row[how], "MB", rois=n)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ go through the one writer of :mod:`.geoio`.
 from __future__ import annotations
 
 import errno
-import glob
 import json
 import logging
 import os
@@ -109,6 +108,12 @@ def check_not_empty(path: Path) -> None:
         raise OutputError(errno.EIO, f"{path.name} is empty after writing (disk full?)")
 
 
+_GDAL_SIDES = (".aux.xml", ".msk", ".ovr")  # what GDAL may write beside a raster (PAM, mask, overviews)
+#: what may be left beside a temp raster, by suffix: GDAL's side files, and the source of a
+#: Cloud-Optimized GeoTIFF (``geoio.raster_writer`` writes ``<temp>.src.tif``, then copies it) with its own
+SIDE_FILES = _GDAL_SIDES + (".src.tif",) + tuple(".src.tif" + s for s in _GDAL_SIDES)
+
+
 @contextmanager
 def _staged(dst: Path, make_temp: Callable[[Path], Path], finish: Callable[[Path, Path], None],
             verify: Callable[[Path], Any] | None) -> Iterator[Path]:
@@ -137,8 +142,12 @@ def _staged(dst: Path, make_temp: Callable[[Path], Path], finish: Callable[[Path
         remove_empty(created)
         raise
     finally:
-        for side in tmp.parent.glob(glob.escape(tmp.name) + ".*"):  # e.g. GDAL .aux.xml
-            discard(side)
+        # what GDAL may leave beside a temp raster, by name: a scan of the folder would cost
+        # O(files there) per write, O(N^2) for an export of N items into one folder
+        for suffix in SIDE_FILES:
+            side = tmp.parent / (tmp.name + suffix)
+            if os.path.lexists(side):
+                discard(side)
 
 
 @contextmanager

@@ -53,6 +53,7 @@ from .progress import CancelFn, ProgressFn, as_feedback, cancel_scope, check_can
 from .providers import freeze_options, get_provider, sanity
 from .providers.base import Patch, Provider
 from .specs import OutputSpec, SensorSpec, SpatialSpec, TemporalSpec, validate_spatial
+from .threads import cpu_count
 
 _log = logging.getLogger(__name__)
 
@@ -345,8 +346,13 @@ def fetch_workers(plan: Plan, group: FetchGroup, provider: Provider) -> int:
     return int(env) if env else int(getattr(provider, "num_workers", 4))
 
 
-def fetch(plan: Plan, indices: Sequence[int]) -> Fetched:
-    """Stage 2: every fetch group's patches for ROIs ``indices`` (cancel points between ROIs)."""
+def fetch(plan: Plan, indices: Sequence[int], *, reader_budget: int | None = None) -> Fetched:
+    """Stage 2: every fetch group's patches for ROIs ``indices`` (cancel points between ROIs).
+
+    ``reader_budget``: the cores of the worker this runs in (default: all of this machine's);
+    a provider whose fetching is CPU work (``Provider.cpu_bound``: decoding local files)
+    reads with at most that many threads: more only contend (and split its scene-major groups).
+    """
     t0 = time.perf_counter()
     for m in plan.models:  # e.g. a Sentinel-1 input the backend cannot serve: said before any fetch
         plan.embedder(m).check_backend(plan.backend)
@@ -356,6 +362,8 @@ def fetch(plan: Plan, indices: Sequence[int]) -> Fetched:
         provider = (plan.embedder(g.members[0]).input_provider(plan.backend, plan.provider_options)
                     or get_provider(plan.backend, plan.provider_options))
         workers = fetch_workers(plan, g, provider)
+        if provider.cpu_bound:
+            workers = min(workers, int(reader_budget or cpu_count()))
         got = isolate(
             [plan.spatials[i] for i in indices],
             lambda sps, g=g, w=workers, p=provider: p.fetch_many(sps, g.temporal, g.sensor, frames=g.frames,

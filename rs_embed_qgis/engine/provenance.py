@@ -20,6 +20,7 @@ Full provenance (absolute paths as they are; credentials still never): ``full=Tr
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -61,6 +62,7 @@ def register_secret(value: Any) -> None:
         _secrets.update(f for f in forms if len(f) >= 4)
 
 
+@functools.lru_cache(maxsize=4096)  # manifests repeat the same keys: an export asks thousands of times
 def secret_key(key: Any) -> bool:
     """Whether a key of options or metadata names a credential."""
     k = str(key).lower()
@@ -74,7 +76,7 @@ def _secret_value(v: Any) -> bool:
 
 def redact(obj: Any) -> Any:
     """``obj`` without credentials (paths kept): for options that also identify a job."""
-    return _walk(obj, None)
+    return _walk(obj, None, _secrets_now())
 
 
 def public(obj: Any, *, out_dir: str | os.PathLike | None = None, full: bool | None = None) -> Any:
@@ -82,7 +84,7 @@ def public(obj: Any, *, out_dir: str | os.PathLike | None = None, full: bool | N
     module's docstring); ``full`` (default: :func:`full_provenance`) keeps absolute paths."""
     if full is None:
         full = full_provenance()
-    return _walk(obj, None if full else _Roots(obj, out_dir))
+    return _walk(obj, None if full else _Roots(obj, out_dir), _secrets_now())
 
 
 def public_text(text: str, *, out_dir: str | os.PathLike | None = None, full: bool | None = None) -> str:
@@ -100,19 +102,13 @@ class _Roots:
             roots.append(("<data>", root))
         if os.environ.get("RS_EMBED_LOCAL_DATA"):
             roots.append(("<data>", os.environ["RS_EMBED_LOCAL_DATA"]))
-        from .providers.local import bundled_sample_dir
         from .weights import cache_dir
 
-        roots += [("<sample>", str(bundled_sample_dir())), ("<cache>", str(cache_dir()))]
+        roots += [("<sample>", _sample_dir()), ("<cache>", str(cache_dir()))]
         if out_dir is not None:
             roots.append(("<out>", str(out_dir)))
         roots.append(("~", str(Path.home())))
-        clean = {}
-        for name, r in roots:
-            r = os.path.abspath(os.path.expanduser(r)).rstrip(os.sep)
-            if len(r) > 1:
-                clean.setdefault(r, name)
-        self.roots = sorted(clean.items(), key=lambda kv: -len(kv[0]))  # the most specific first
+        self.roots = _ordered(tuple(roots))
 
     def path(self, s: str) -> str:
         """An absolute path, relative to the first root it lies under, else its file name."""
@@ -131,6 +127,24 @@ class _Roots:
         return s
 
 
+@functools.lru_cache(maxsize=1)
+def _sample_dir() -> str:
+    from .providers.local import bundled_sample_dir  # looked up on disk: once
+
+    return str(bundled_sample_dir())
+
+
+@functools.lru_cache(maxsize=256)  # an export asks with the same few roots for every item
+def _ordered(roots: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """``(folder, name)`` pairs, absolute and de-duplicated, the most specific folder first."""
+    clean: dict[str, str] = {}
+    for name, r in roots:
+        r = os.path.abspath(os.path.expanduser(r)).rstrip(os.sep)
+        if len(r) > 1:
+            clean.setdefault(r, name)
+    return sorted(clean.items(), key=lambda kv: -len(kv[0]))
+
+
 _ABS = re.compile(r"^(/|[A-Za-z]:[\\/]|\\\\)[^\n\r\t]*$")
 
 
@@ -138,9 +152,13 @@ def _is_path(s: str) -> bool:
     return bool(_ABS.match(s)) and "://" not in s and len(s) < 4096
 
 
-def _scrub(s: str, roots: _Roots | None) -> str:
+def _secrets_now() -> list[str]:
+    """The registered secrets, longest first (taken once per object, not once per string)."""
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
+        return sorted(_secrets, key=len, reverse=True)
+
+
+def _scrub(s: str, roots: _Roots | None, secrets: list[str]) -> str:
     for sec in secrets:
         if sec in s:
             s = s.replace(sec, REDACTED)
@@ -149,21 +167,21 @@ def _scrub(s: str, roots: _Roots | None) -> str:
     return roots.path(s) if _is_path(s) else roots.text(s)
 
 
-def _walk(obj: Any, roots: _Roots | None) -> Any:
-    from .io import to_json  # numpy scalars, arrays, dataclasses: as every JSON we write has them
-
+def _walk(obj: Any, roots: _Roots | None, secrets: list[str]) -> Any:
+    if obj is None or isinstance(obj, (bool, int, float)):  # the most common leaves first
+        return obj
     if isinstance(obj, dict):
-        return {str(k): (REDACTED if secret_key(k) and _secret_value(v) else _walk(v, roots))
+        return {str(k): (REDACTED if secret_key(k) and _secret_value(v) else _walk(v, roots, secrets))
                 for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_walk(v, roots) for v in obj]
+        return [_walk(v, roots, secrets) for v in obj]
     if isinstance(obj, (str, os.PathLike)):
-        return _scrub(str(obj), roots)
-    if obj is None or isinstance(obj, (bool, int, float)):
-        return obj
+        return _scrub(str(obj), roots, secrets)
     import json
 
-    return _walk(json.loads(to_json(obj)), roots)
+    from .io import to_json  # numpy scalars, arrays, dataclasses: as every JSON we write has them
+
+    return _walk(json.loads(to_json(obj)), roots, secrets)
 
 
 def _data_roots(obj: Any) -> Iterable[str]:

@@ -394,7 +394,8 @@ class EmbedTab(AlgorithmTab):
         if u.chkRandomWeights.isChecked() and (self.model_info.get("weights") or {}).get("needs_weights", True):
             options["allow_random_weights"] = True  # asked for explicitly; outputs say RANDOM WEIGHTS
         p = dict(self._time_and_data_parameters(), MODEL=model, DEVICE=u.cmbDevice.currentText(),
-                 INPUT_PREP=u.cmbInputPrep.currentText(), MODEL_OPTIONS=json.dumps(options) if options else "")
+                 PRECISION=u.cmbPrecision.currentText(), INPUT_PREP=u.cmbInputPrep.currentText(),
+                 MODEL_OPTIONS=json.dumps(options) if options else "")
         out = self._make_output_folder()
         name = self._run_name()
         grid = u.cmbOutputMode.currentText() == "grid"

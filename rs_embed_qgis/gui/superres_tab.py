@@ -13,6 +13,7 @@ from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QSpin
 
 from .. import compat
 from .. import settings as S
+from ..engine.superres.raster import OVERLAP, TILE
 from ..i18n import tr
 from ..processing import common
 from ..processing.alg_superres import METHODS, S2_BANDS
@@ -55,12 +56,12 @@ class SuperResTab(AlgorithmTab):
         form.addRow(tr("Weights file"), self.fileWeights)
         self.spinTile = QSpinBox()
         self.spinTile.setRange(8, 4096)
-        self.spinTile.setValue(128)
+        self.spinTile.setValue(TILE)
         self.spinTile.setSuffix(" px")
         form.addRow(tr("Tile (input pixels)"), self.spinTile)
         self.spinOverlap = QSpinBox()
         self.spinOverlap.setRange(0, 2047)
-        self.spinOverlap.setValue(32)
+        self.spinOverlap.setValue(OVERLAP)
         self.spinOverlap.setSuffix(" px")
         form.addRow(tr("Overlap"), self.spinOverlap)
         self.cmbDevice = QComboBox()

@@ -137,7 +137,7 @@ class ExportBatchAlgorithm(common.RsEmbedAlgorithm, QgsProcessingAlgorithm):
         if feedback.isCanceled():
             feedback.pushInfo("cancelled by the user; finished items are kept, run again to resume")
             return {}
-        items = manifests if isinstance(manifests, list) else (manifests.get("items") or [])
+        items = (manifests.get("items") or []) if isinstance(manifests, dict) else manifests
         failed = [m for m in items if m.get("status") not in (None, "ok")]
         for m in failed:
             feedback.reportError(f"ROI {m.get('name')}: {m.get('status')} {m.get('error', '')}",

@@ -24,6 +24,8 @@ from qgis.PyQt.QtGui import QIcon
 from .. import compat
 from .. import settings as S
 from ..engine.errors import RsEmbedError
+from ..engine.superres.raster import OVERLAP as DEFAULT_OVERLAP
+from ..engine.superres.raster import TILE as DEFAULT_TILE
 from ..i18n import tr, tr_noop
 from . import common
 
@@ -92,7 +94,7 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             "<b>Example</b> (qgis_process, baseline on the bundled sample):<br>"
             "<code>qgis_process run rs_embed:superresolve_raster -- "
             "INPUT=resources/sample_data/S2_L2A_20220624_sample.tif METHOD=1 "
-            "TILE=128 OVERLAP=32 OUTPUT=/tmp/sr_1m.tif</code> (bands found by name; or list them: "
+            "TILE=384 OVERLAP=24 OUTPUT=/tmp/sr_1m.tif</code> (bands found by name; or list them: "
             "BANDS=1 BANDS=2 ... BANDS=10)<br>"
             "With your weights: METHOD=0 WEIGHTS=/path/to/s2x10_chunks/").format(bands=S2_BANDS)
 
@@ -110,10 +112,10 @@ class SuperResolveRasterAlgorithm(QgsProcessingAlgorithm):
             fileFilter="safetensors (*.safetensors *.safetensors.index.json);;All files (*)"))
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE, tr("Tile size (input pixels)"), compat.NUMBER_INTEGER,
-            defaultValue=128, minValue=8))
+            defaultValue=DEFAULT_TILE, minValue=8))
         self.addParameter(QgsProcessingParameterNumber(
             self.OVERLAP, tr("Tile overlap (input pixels, < half the tile)"),
-            compat.NUMBER_INTEGER, defaultValue=32, minValue=0))
+            compat.NUMBER_INTEGER, defaultValue=DEFAULT_OVERLAP, minValue=0))
         self.addParameter(common.advanced(QgsProcessingParameterEnum(
             self.DEVICE, tr("Device"), options=common.DEVICES, defaultValue="auto", usesStaticStrings=True)))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Super-resolved raster (1 m)")))

@@ -9,6 +9,7 @@ import torch
 from rs_embed_qgis.engine.errors import ModelError
 from rs_embed_qgis.engine.forecast.model import (
     INPUT_NAMES,
+    ConvLSTM,
     ForecastConfig,
     FourierSynthesis,
     ReflectanceForecaster,
@@ -131,3 +132,34 @@ def test_config_validation_names_value():
         ForecastConfig.from_dict({"filters": [8, 12, 16], "bogus": 1})
     cfg = ForecastConfig.small()
     assert ForecastConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def _convlstm_by_definition(layer: ConvLSTM, x: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    """Shi et al.'s ConvLSTM step by step: one convolution of ``[frame, static, hidden]``."""
+    conv, n = layer.cell.conv, layer.cell.hidden
+    b, t, _, hgt, wid = x.shape
+    h = c = torch.zeros(b, n, hgt, wid)
+    out = []
+    for step in range(t):
+        i, f, g, o = torch.chunk(conv(torch.cat([x[:, step], static, h], dim=1)), 4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+def test_convlstm_equals_its_step_by_step_definition_forward_and_backward():
+    """The layer batches the frames' and the static channels' convolutions; the result and its
+    gradients are those of the plain recurrence over the concatenated input."""
+    torch.manual_seed(0)
+    layer = ConvLSTM(3 + 2, 8)
+    x = torch.randn(2, 5, 3, 12, 10, requires_grad=True)
+    static = torch.randn(2, 2, 12, 10)
+    ref = _convlstm_by_definition(layer, x, static)
+    frames = x.transpose(0, 1).flatten(0, 1)                      # time-major
+    got = layer(frames, 5, static).unflatten(0, (5, 2)).transpose(0, 1)
+    assert torch.allclose(got, ref, atol=1e-5)
+    g_ref = torch.autograd.grad(ref.square().sum(), [x, layer.cell.conv.weight])
+    g_got = torch.autograd.grad(got.square().sum(), [x, layer.cell.conv.weight])
+    for a, b in zip(g_ref, g_got, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -15,6 +15,7 @@ from rs_embed_qgis.engine.superres.raster import (
     Cancelled,
     resolve_band_map,
     super_resolve_raster,
+    tile_size,
     tile_starts,
 )
 
@@ -38,6 +39,21 @@ def test_tile_layout_covers_with_at_least_the_overlap():
         s = tile_starts(n, min(t, n), o)
         assert s[0] == 0 and s[-1] + min(t, n) == n
         assert all(b - a <= min(t, n) - o for a, b in zip(s, s[1:], strict=False))
+
+
+def test_tiles_shrink_so_neighbours_overlap_by_the_overlap_not_more():
+    """The overlap's cost (the area the model covers) stays ~(tile / (tile - overlap))^2 at any size."""
+    for n, t, o in [(10980, 384, 24), (10980, 512, 32), (768, 384, 24), (1000, 128, 32), (700, 384, 24),
+                    (385, 384, 24), (384, 384, 24), (50, 384, 24)]:
+        size = tile_size(n, t, o)
+        starts = tile_starts(n, size, o)
+        assert size <= t and starts[0] == 0 and starts[-1] + size == n
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert all(size - g >= o for g in gaps)                    # at least the overlap everywhere
+        assert all(size - g <= o + 1 for g in gaps)                # and no more (rounding aside)
+        if n > t:
+            assert len(starts) * size / n <= t / (t - o) + 1.0 / len(starts)
+    assert (len(tile_starts(10980, tile_size(10980, 384, 24), 24)) * tile_size(10980, 384, 24) / 10980) ** 2 < 1.15
 
 
 def test_tiling_is_exact_when_receptive_field_fits_the_overlap(tmp_path):

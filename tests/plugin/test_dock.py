@@ -398,3 +398,17 @@ def test_the_toolbox_and_the_dock_add_the_same_layers(processing, dock, qtbot, t
         with rasterio.open(files[is_pca]) as a, rasterio.open(theirs) as b:
             assert a.transform == b.transform and a.crs == b.crs
             np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_the_arithmetic_choice_reaches_the_models_options(dock):
+    """The fast path is opt-in: fp32 adds nothing; another choice becomes the model's
+    ``precision`` option (the engine records in each output's metadata what ran)."""
+    e = dock.embed.ui
+    dock.use_canvas_extent()
+    e.cmbModel.setCurrentText("remoteclip")
+    e.chkRandomWeights.setChecked(True)
+    assert e.cmbPrecision.currentText() == "fp32"
+    assert "precision" not in dock.embed.request().model_options
+    e.cmbPrecision.setCurrentText("int8")
+    req = dock.embed.request()
+    assert req.model_options["precision"] == "int8" and req.model_options["allow_random_weights"] is True

@@ -99,3 +99,16 @@ def test_embed_extent_sensor_overrides_and_year(processing, tmp_path):
     with rasterio.open(out) as src:
         np.testing.assert_allclose(src.read(), ref.array, rtol=1e-5, atol=1e-7)
         assert src.res == (200.0, 200.0)
+
+
+def test_embed_extent_runs_the_fast_path_and_says_so(processing, tmp_path):
+    """PRECISION (advanced) picks the arithmetic: int8 linear layers here, named in the metadata."""
+    small = {"allow_random_weights": True, "download": False,
+             "arch": {"embed_dim": 64, "depth": 2, "num_heads": 4}}
+    res = processing.run("rs_embed:embed_extent", {
+        "EXTENT": "9.015,9.025,47.836,47.842 [EPSG:4326]", "MODEL": "satmae", "START": "2022-06-01",
+        "END": "2022-09-01", "GRID_SCALE": 160, "PRECISION": "int8", "MODEL_OPTIONS": json.dumps(small),
+        "DEVICE": "cpu", "OUTPUT": str(tmp_path / "g.tif")})
+    meta = json.loads(res["METADATA"])
+    assert meta["precision"]["used"] == "int8" and meta["precision"]["exact"] is False
+    assert meta["random_weights"] is True

@@ -32,6 +32,7 @@ import numpy as np
 from ..catalog.entry import S2_10, ModelEntry
 from ..embedding import Embedding
 from ..errors import ModelError
+from ..precision import check_precision
 from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
@@ -50,9 +51,10 @@ UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
 #: removed: it named a checkout whose hubconf.py was imported (code from a path); now an error
 REPO_PATH_ENV = "RS_EMBED_ANYSAT_REPO_PATH"
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
-#: series per forward when not set: CPU inference is compute-bound (bigger batches only
-#: cost memory); accelerators gain from large batches
-DEFAULT_BATCH = {"cpu": 4, "mps": 16, "cuda": 32}
+#: series per forward when not set: CPU inference is compute-bound and each series costs more
+#: in a larger batch (tiny, T=8, 24 px: 71 / 77 / 90 ms per series at 1 / 4 / 16; the
+#: activations outgrow the caches), so one at a time; accelerators gain from large batches
+DEFAULT_BATCH = {"cpu": 1, "mps": 16, "cuda": 32}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -129,6 +131,8 @@ KNOBS: dict[str, tuple[tuple[str, ...], str | None, Any, Callable[..., Any]]] = 
     "allow_random_weights": (("allow_random_weights",), None, False, _parse_bool),
     "download": (("download",), None, True, _parse_bool),
     "allow_unverified": (("allow_unverified",), None, False, _parse_bool),
+    # the opt-in fast path (engine/precision.py); the base Embedder applies it
+    "precision": (("precision",), None, "fp32", lambda n, v: check_precision(v)),
 }
 _OPTION_NAMES = {o: k for k, (opts, _, _, _) in KNOBS.items() for o in opts}
 
@@ -422,7 +426,7 @@ class AnySatEmbedder(Embedder):
         else:
             wmeta = {"status": "random", "seed": 0,
                      "reason": f"pretrained=False ({self.sources['pretrained']})"}
-        runner = runner.to(self.device).eval()
+        runner = self.with_precision(runner.to(self.device).eval())
         self.weights_meta = wmeta
         return runner
 
@@ -451,7 +455,8 @@ class AnySatEmbedder(Embedder):
                 xb = xb.to(self.device, non_blocking=cuda)
                 db = db.to(self.device, non_blocking=cuda)
                 try:
-                    out = model({"s2": xb, "s2_dates": db}, patch_size=patch_size_m, output="patch")
+                    with self.precision_scope():
+                        out = model({"s2": xb, "s2_dates": db}, patch_size=patch_size_m, output="patch")
                 except (ValueError, AssertionError, RuntimeError) as exc:
                     raise ModelError(f"AnySat forward failed on input {tuple(xb.shape)} with "
                                      f"patch_size={patch_size_m}: {exc}") from exc

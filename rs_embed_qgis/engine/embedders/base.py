@@ -18,6 +18,7 @@ from ..catalog.entry import ModelEntry
 from ..device import resolve_device
 from ..embedding import Embedding
 from ..errors import ModelError, ProviderError, SpecError
+from ..precision import check_precision
 from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec, SensorSpec, TemporalSpec
@@ -49,6 +50,10 @@ class Embedder:
         self.device = resolve_device(device)
         self.options = dict(options)
         self.weights_meta: dict[str, Any] = {"status": "not needed"}
+        #: the arithmetic asked for (``model_options["precision"]``, see ``engine/precision.py``)
+        #: and what runs: fp32 until a torch model applies it to its network (:meth:`with_precision`)
+        self.precision_asked = check_precision(options.get("precision"))
+        self.precision = "fp32"
 
     # -- what the api asks --------------------------------------------------------------
     def default_sensor(self) -> SensorSpec | None:
@@ -112,7 +117,22 @@ class Embedder:
         raise NotImplementedError
 
     # -- helpers ------------------------------------------------------------------------
+    def with_precision(self, model: Any) -> Any:
+        """``model`` (eval mode, on this device) prepared for the precision asked; sets :attr:`precision`."""
+        from .. import precision
+
+        self.precision = precision.resolve_precision(self.precision_asked, self.device)
+        return precision.prepare(model, self.precision)
+
+    def precision_scope(self) -> Any:
+        """The context every forward runs in (autocast for bf16/fp16, nothing for fp32/int8)."""
+        from .. import precision
+
+        return precision.autocast(self.precision, self.device)
+
     def base_meta(self, output: OutputSpec, input_prep: str) -> dict[str, Any]:
+        from ..precision import describe
+
         return {
             "model": self.spec.id,
             "family": self.spec.family,
@@ -123,6 +143,7 @@ class Embedder:
             "weights": dict(self.weights_meta),
             "random_weights": self.weights_meta.get("status") == "random",
             "options": {k: v for k, v in self.options.items() if _jsonable(v)},
+            "precision": describe(self.precision_asked, self.precision),
         }
 
     def require_bands(self, patch: Patch, bands: Sequence[str]) -> np.ndarray:

@@ -153,13 +153,16 @@ class MosaiksEmbedder(Embedder):
         return (self.num_features, max(1, int(hw[0] / cell + 0.5)), max(1, int(hw[1] / cell + 0.5)))
 
     def working_bytes(self, hw, scale_m, output, input_prep):
-        """A block of rows: its patches (C k k per pixel), the responses and the features."""
+        """A block of rows: its patches (C k k per pixel), the responses and the features. A
+        patch smaller than a block is one block of its own rows (a 40 x 40 px ROI does not
+        hold a 65536-pixel block: counting one made an export's chunks 3x smaller than they
+        need be, and with it the lanes' work)."""
         h, w = hw
         if output.mode == "pooled":
-            px = max(1, 65536 // max(1, w)) * w
+            rows = max(1, 65536 // max(1, w))
         else:
-            px = max(1, int(round(output.scale_m / scale_m))) * w
-        return int(px * self.num_features * 4 * 3)
+            rows = max(1, int(round(output.scale_m / scale_m)))
+        return int(min(h, rows) * w * self.num_features * 4 * 3)
 
     def filters(self, bands: Sequence[str]) -> np.ndarray:
         """``(K/2, C*k*k)`` whitened filters for these bands (drawn once, then cached)."""

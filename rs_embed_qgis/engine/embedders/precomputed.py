@@ -38,7 +38,8 @@ class ProductEmbedder(Embedder):
 
     def __init__(self, spec, device: str = "auto", **options: Any) -> None:
         if self.OPTIONS is not None:
-            known = (*self.OPTIONS, "weights", "allow_random_weights", "allow_unverified")
+            # plus what any face may send every model (a product has no network: precision stays fp32)
+            known = (*self.OPTIONS, "weights", "allow_random_weights", "allow_unverified", "precision")
             unknown = sorted(set(options) - set(known))
             if unknown:
                 raise ModelError(f"unknown model_options {unknown} for {spec.id!r}; known: {list(known)}")

@@ -17,6 +17,8 @@ Options (``model_options``), the same for each model:
   token sequences - and 32 on GPU).
 - ``arch``: architecture overrides (a dict, e.g. ``{"depth": 12}``) for checkpoints of
   the same family at another size.
+- ``precision``: ``"fp32"`` (default, exact), or the opt-in fast path ``"bf16"``, ``"int8"``
+  (CPU), ``"fp16"`` (GPU) or ``"fast"`` (the best this device has); see ``engine/precision.py``.
 
 Weights are loaded strictly: every encoder key of the file must match the
 model's name and shape; keys of parts the embeddings do not use (the MAE
@@ -43,7 +45,7 @@ from ..weights import ResolvedWeights, WeightsSpec, cache_path, load_into, load_
 from .base import TokenEmbedder, pool_grid
 
 KNOWN_OPTIONS = ("variant", "weights", "allow_random_weights", "download", "allow_unverified", "batch_size",
-                 "arch")
+                 "arch", "precision")
 
 
 def rgb_unit8(chw: np.ndarray) -> np.ndarray:
@@ -150,6 +152,7 @@ class ViTEmbedder(TokenEmbedder):
         self.model.to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.model = self.with_precision(self.model)
         self._torch = torch
 
     def embedding_dim(self) -> int:
@@ -295,7 +298,8 @@ class ViTEmbedder(TokenEmbedder):
                     xb = xb.to(self.device, non_blocking=pin)
                     side_b = {k: torch.from_numpy(np.stack([np.asarray(flat_side[i][k]) for i in chunk]))
                               .to(self.device) for k in (flat_side[chunk[0]] if chunk else {})}
-                    tok, pooled = self.forward_batch(xb, side_b)
+                    with self.precision_scope():
+                        tok, pooled = self.forward_batch(xb, side_b)
                     n_forwards += 1
                     tok_np = tok.float().cpu().numpy()
                     pooled_np = pooled.float().cpu().numpy() if pooled is not None else None

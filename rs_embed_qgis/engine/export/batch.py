@@ -15,6 +15,7 @@ from ..io import atomic_write_text, make_folder, to_json
 from ..pipeline import batches
 from ..provenance import public
 from ..specs import FetchSpec, InputPrepSpec, OutputSpec, SensorSpec, SpatialSpec, TemporalSpec
+from ..threads import cpu_count
 from . import writers
 from .config import ExportConfig, ExportModelRequest, ExportTarget, rsembed03_result
 from .core import EXECUTORS, clean_temp, completed_item, make_plan
@@ -22,11 +23,13 @@ from .executors import Progress, run_dask, run_local
 from .manifest import (
     MANIFEST_VERSION,
     RUN_MANIFEST,
+    ItemManifests,
     failures_of,
     jsonable,
     library_versions,
     read_json,
     redact,
+    slim,
     utc_now,
 )
 
@@ -85,8 +88,10 @@ def export_batch(
     out: str | None = None,
     layout: str | None = None,
     executor: str = "threads",
+    chunk_workers: int | None = None,
     scheduler_address: Any = None,
     dask_options: dict[str, Any] | None = None,
+    threads_per_task: int = 1,
     model_options: dict[str, Any] | None = None,
     provider_options: dict[str, Any] | None = None,
     progress: Callable[[float, str], None] | None = None,
@@ -102,8 +107,12 @@ def export_batch(
     (pooled vectors with ROI polygons). The knobs can also come as 0.3's
     ``config=ExportConfig(...)``, and ``models`` may hold ``ExportModelRequest`` s (a model's
     own sensor / fetch / modality / settings); ``fetch`` and ``modality`` apply to every model.
-    Returns the per-ROI manifests (per_item) or the combined manifest (combined); with
-    ``target=`` in rs-embed 0.3's shape (``call_shapes``, ``export/config.py``). See
+    Returns the per-ROI manifests (per_item: an :class:`~.manifest.ItemManifests` sequence,
+    read from their files on access, so memory does not grow with the ROIs) or the combined
+    manifest (combined); with ``target=`` in rs-embed 0.3's shape (``call_shapes``,
+    ``export/config.py``). Workers: ``executor="threads"`` runs ``chunk_workers`` chunks at a
+    time (default: one per core, 2 when a model runs on a GPU), ``executor="dask"`` one per
+    Dask worker thread, each task with ``threads_per_task`` library threads. See
     docs/export.md for every extra.
     """
     flat = dict(format=format, save_inputs=save_inputs, save_embeddings=save_embeddings, save_manifest=save_manifest,
@@ -117,6 +126,7 @@ def export_batch(
                                    output=output, spatials=spatials)
     result = _export(spatials=spatials, temporal=temporal, backend=call_shapes.resolve_backend(backend),
                      device=device, output=output, sensor=sensor, executor=executor,
+                     chunk_workers=chunk_workers, threads_per_task=threads_per_task,
                      scheduler_address=scheduler_address, dask_options=dask_options,
                      provider_options=provider_options, progress=progress, is_cancelled=is_cancelled,
                      prompt_cancel=prompt_cancel, **call.kwargs)
@@ -126,8 +136,8 @@ def export_batch(
 def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, device, output, sensor,
             per_model_sensors, format, save_inputs, save_embeddings, save_manifest, fail_on_bad_input, chunk_size,
             num_workers, continue_on_error, max_retries, retry_backoff_s, async_write, writer_workers, resume,
-            show_progress, out, layout, input_prep, executor, scheduler_address, dask_options, model_options,
-            provider_options, progress, is_cancelled, prompt_cancel) -> Any:
+            show_progress, out, layout, input_prep, executor, chunk_workers, threads_per_task, scheduler_address,
+            dask_options, model_options, provider_options, progress, is_cancelled, prompt_cancel) -> Any:
     """The export itself, on the reference's flat keywords (``export_batch`` normalised them)."""
     layout, target = _target(out, layout, out_dir, out_path, format)
     fmt = writers.check_format(format, layout, getattr(output, "mode", "pooled"), save_inputs)
@@ -135,6 +145,10 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
         raise SpecError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if int(chunk_size) < 1:
         raise SpecError(f"chunk_size must be >= 1, got {chunk_size}")
+    if chunk_workers is not None and int(chunk_workers) < 1:
+        raise SpecError(f"chunk_workers must be >= 1 (or None: one per core), got {chunk_workers}")
+    if int(threads_per_task) < 1:
+        raise SpecError(f"threads_per_task must be >= 1, got {threads_per_task}")
     if not (save_inputs or save_embeddings):
         raise SpecError("save_inputs and save_embeddings are both False: nothing to export")
     if layout == "combined":
@@ -152,7 +166,8 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
                  max_retries=int(max_retries), retry_backoff_s=float(retry_backoff_s),
                  async_write=async_write, writer_workers=int(writer_workers), resume=resume,
                  show_progress=show_progress, executor=executor, input_prep=input_prep,
-                 prompt_cancel=bool(prompt_cancel),
+                 chunk_workers=None if chunk_workers is None else int(chunk_workers),
+                 threads_per_task=int(threads_per_task), prompt_cancel=bool(prompt_cancel),
                  scheduler_address=None if scheduler_address is None else str(scheduler_address),
                  dask_options=jsonable(dask_options))
     plan = make_plan(spatials=spatials, temporal=temporal, models=models, names=names,
@@ -182,12 +197,14 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
             for i in range(len(plan.spatials)):
                 man = completed_item(plan, i)
                 if man is not None:
-                    existing[i] = man
+                    existing[i] = slim(man)
     pending = [i for i in range(len(plan.spatials)) if i not in existing]
     # what is left must fit on the disk; chunks of at most chunk_size ROIs whose memory fits
     # the limit with the next chunk prefetched: a large export streams through memory
+    # (threads: each lane holds the chunk it works on and one waiting for the writers)
     budget.check_disk(plan.estimate, item_dir, save_inputs, pending)
-    chunks = batches(plan, int(chunk_size), pending, in_flight=2 if executor == "threads" else 1)
+    lanes = _chunk_workers(plan, chunk_workers) if executor == "threads" else 1
+    chunks = batches(plan, int(chunk_size), pending, in_flight=2 * lanes if executor == "threads" else 1)
 
     run = _run_manifest(plan, knobs, fmt, layout, target, final)
     run.update(status="running", started_at=utc_now(), resumed_items=len(existing),
@@ -203,10 +220,11 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
     try:
         if executor == "dask" and chunks:
             cancelled = run_dask(plan, chunks, prog, scheduler_address=scheduler_address,
-                                 dask_options=dask_options, is_cancelled=is_cancelled,
-                                 results=new, info=cluster)
+                                 dask_options=dask_options, threads_per_task=int(threads_per_task),
+                                 is_cancelled=is_cancelled, results=new, info=cluster)
         elif chunks:
-            cancelled = run_local(plan, chunks, prog, prefetch=executor == "threads",
+            run["chunk_workers"] = lanes
+            cancelled = run_local(plan, chunks, prog, workers=lanes,
                                   async_write=async_write and executor == "threads",
                                   writer_workers=writer_workers, is_cancelled=is_cancelled,
                                   results=new)
@@ -238,7 +256,7 @@ def _export(*, spatials, temporal, models, out_dir, out_path, names, backend, de
 
     if layout == "per_item":
         _record(manifest_path, run, error)
-        return [m for m in items if m is not None]
+        return ItemManifests(item_dir, [m for m in items if m is not None], on_disk=plan.item_manifests_always)
     if error is not None or cancelled:  # shards stay in the .parts folder for resume=True
         _record(manifest_path, run, error)
         return run
@@ -296,12 +314,22 @@ def _run_manifest(plan, knobs, fmt, layout, target, final) -> dict[str, Any]:
     }
 
 
+def _chunk_workers(plan, asked: int | None) -> int:
+    """Lanes of the threads executor: as asked, else one per core (2 when a model runs on a
+    GPU: one lane computes while the other reads and writes)."""
+    if asked is not None:
+        return int(asked)
+    if any(not str(plan.embedder(m).device).startswith("cpu") for m in plan.models):
+        return 2
+    return cpu_count()
+
+
 def _weights_from_items(plan, run: dict[str, Any], items) -> None:
-    """Weights identity as used (models may load lazily, on workers): from the items' meta."""
+    """Weights identity as used (models may load lazily, on workers): from the items' records."""
     for entry in run["models"]:
         m = entry["model"]
-        used = next((e["meta"]["weights"] for it in items if it for e in it.get("models", [])
-                     if e.get("model") == m and (e.get("meta") or {}).get("weights")), None)
+        used = next((e["weights"] for it in items if it for e in it.get("models", [])
+                     if e.get("model") == m and e.get("weights")), None)
         if used is None:  # nothing embedded in this run (all resumed): the cached embedder's view
             used = jsonable(plan.embedder(m).weights_meta)
         entry["weights"] = used
@@ -330,7 +358,8 @@ def _assemble(plan, run, final: Path, manifest_path: Path, items) -> dict[str, A
     import numpy as np
 
     pairs = []
-    for i, man in enumerate(items):
+    for i, rec in enumerate(items):
+        man = rec and read_json(plan.item_dir / f"{plan.stems[i]}.json")  # the run kept only slim records
         if man is None:
             raise SpecError(f"ROI {i} ({plan.names[i]}) has no result; cannot assemble {final}")
         with np.load(plan.item_dir / f"{plan.stems[i]}.npz") as z:

@@ -177,7 +177,7 @@ def rsembed03_result(result: Any, *, out_dir: str | None = None) -> Any:
     entry its ``status``, ``error``, ``embeddings``/``inputs`` array references, and
     ``npz_path``/``nc_path`` names the file.
     """
-    if isinstance(result, list):
+    if not isinstance(result, dict):  # per ROI: our ItemManifests sequence
         out = []
         for man in result:
             m = dict(man)

@@ -155,10 +155,14 @@ def ensure_registered(plan: ExportPlan) -> None:
 
 # -- fetch, check, embed: the pipeline -----------------------------------------------------------
 def fetch_chunk(plan: ExportPlan, indices: Sequence[int],
-                is_cancelled: Callable[[], bool] | None = None) -> pipeline.Fetched:
-    """Patches of a chunk, one per (fetch group, ROI); :class:`pipeline.Failed` where a fetch failed."""
+                is_cancelled: Callable[[], bool] | None = None, *,
+                reader_budget: int | None = None) -> pipeline.Fetched:
+    """Patches of a chunk, one per (fetch group, ROI); :class:`pipeline.Failed` where a fetch failed.
+
+    ``reader_budget``: the cores of the worker running this (readers of local files stay within it).
+    """
     with cancel_scope(Feedback(is_cancelled=is_cancelled, prompt=plan.prompt_cancel)):
-        return pipeline.fetch(plan, indices)
+        return pipeline.fetch(plan, indices, reader_budget=reader_budget)
 
 
 def process_chunk(plan: ExportPlan, indices: Sequence[int], fetched: pipeline.Fetched,
@@ -247,18 +251,27 @@ def write_item(plan: ExportPlan, arrays: dict[str, np.ndarray], manifest: dict[s
         files = writers.write_item(d, plan.item_format, name, arrays, manifest)
         manifest["files"] = [{"path": f.name, "bytes": writers.path_size(f)} for f in files]
         manifest.setdefault("timings", {})["write_s"] = time.perf_counter() - t0
-        if plan.item_manifests_always:
-            atomic_write_text(d / f"{name}.json", to_json(public(manifest, out_dir=d), indent=1))
+        if plan.item_manifests_always:  # one line: json's C encoder (an indent would mean its Python one)
+            atomic_write_text(d / f"{name}.json", to_json(public(manifest, out_dir=d)))
 
     pipeline.retry(go, plan.policy)
     return manifest
 
 
-def run_chunk(plan: ExportPlan, indices: Sequence[int]) -> list[dict[str, Any]]:
-    """Fetch, embed and write one chunk where this runs (a Dask worker); returns the manifests."""
+def run_chunk(plan: ExportPlan, indices: Sequence[int], threads: int = 1) -> list[dict[str, Any]]:
+    """Fetch, embed and write one chunk where this runs (a Dask worker) with ``threads`` threads
+    of torch, the BLAS and GDAL (``engine/threads.py``); returns the items' slim records (their
+    manifests are on disk: only what the run manifest needs travels back)."""
+    from ..threads import gdal_threads, keep_limit
+    from .manifest import slim
+
     ensure_registered(plan)
-    done = process_chunk(plan, indices, fetch_chunk(plan, indices))
-    return [write_item(plan, a, m) for a, m in done]
+    for m in plan.models:  # built (torch loaded, if the models need it) before the thread limit
+        plan.embedder(m)
+    keep_limit(threads)
+    with gdal_threads(threads):
+        done = process_chunk(plan, indices, fetch_chunk(plan, indices, reader_budget=threads))
+        return [slim(write_item(plan, a, m)) for a, m in done]
 
 
 # -- resume ---------------------------------------------------------------------------------------

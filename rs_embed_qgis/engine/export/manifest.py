@@ -11,7 +11,9 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +102,63 @@ def read_json(path) -> dict[str, Any] | None:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+# -- what a run keeps in memory per item --------------------------------------------------------
+_ITEM_KEYS = ("index", "name", "stem", "status", "files", "timings", "error", "stage", "resumed_without_manifest")
+_MODEL_KEYS = ("model", "status", "stage", "error", "error_type")
+_weights_seen: dict[str, dict[str, Any]] = {}
+_weights_lock = threading.Lock()
+
+
+def _shared_weights(w: Any) -> Any:
+    """One dict per distinct weights record, shared by every item that used those weights."""
+    if not isinstance(w, dict):
+        return w
+    key = to_json(w, sort_keys=True)
+    with _weights_lock:
+        return _weights_seen.setdefault(key, w)
+
+
+def slim(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a run keeps of an item while it goes on: status, files, timings, each model's status,
+    error and weights identity - not the item's metadata (tens of kB each as Python objects),
+    which is in the item's manifest file. So a run's memory does not grow with its ROIs."""
+    out = {k: manifest[k] for k in _ITEM_KEYS if k in manifest}
+    out["models"] = [dict({k: e[k] for k in _MODEL_KEYS if k in e},
+                          weights=_shared_weights((e.get("meta") or {}).get("weights") or e.get("weights")))
+                     for e in manifest.get("models") or []]
+    return out
+
+
+class ItemManifests(Sequence):
+    """The per-ROI manifests a per-item export returns, in ROI order, read from their files
+    when asked for (indexing, iteration): a run of a million ROIs returns them without
+    holding them in memory. Where an item has no manifest file (``save_manifest=False``,
+    or a ROI never written), its slim record (:func:`slim`) stands in.
+    """
+
+    def __init__(self, folder: Path, records: list[dict[str, Any]], on_disk: bool) -> None:
+        self.folder, self.records, self.on_disk = Path(folder), records, on_disk
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _load(self, rec: dict[str, Any]) -> dict[str, Any]:
+        # files are named by the name's safe form (the stem), which older records lack
+        man = read_json(self.folder / f"{rec.get('stem', rec['name'])}.json") if self.on_disk else None
+        return man if man is not None else rec
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._load(r) for r in self.records[i]]
+        return self._load(self.records[i])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._load(r) for r in self.records)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and not isinstance(other, str) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"ItemManifests({len(self)} items in {str(self.folder)!r})"

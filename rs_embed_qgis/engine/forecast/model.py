@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import ModelError
 from ..progress import check_cancelled
@@ -90,7 +91,11 @@ class ForecastConfig:
 
 
 class ConvLSTMCell(nn.Module):
-    """One ConvLSTM step (Shi et al. 2015), gates i, f, c, o as in Keras ``ConvLSTM2D``."""
+    """The parameters of one ConvLSTM layer (Shi et al. 2015), gates i, f, c, o as in Keras
+    ``ConvLSTM2D``: one kernel over the concatenation ``[frame, static, hidden]`` of the
+    step's input channels, the channels every frame shares and the previous hidden state
+    (the checkpoint layout; :class:`ConvLSTM` applies the three parts separately).
+    """
 
     def __init__(self, in_ch: int, hidden: int, kernel_size: int = 3) -> None:
         super().__init__()
@@ -100,36 +105,60 @@ class ConvLSTMCell(nn.Module):
             self.conv.bias.zero_()
             self.conv.bias[hidden:2 * hidden].fill_(1.0)
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
-        h, c = state
-        i, f, g, o = torch.chunk(self.conv(torch.cat([x, h], dim=1)), 4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+    def kernels(self, n_frame: int, n_static: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The kernel's frame, static (None without) and hidden parts, channels-last."""
+        w = self.conv.weight
+        cl = torch.channels_last
+        static = w[:, n_frame:n_frame + n_static].contiguous(memory_format=cl) if n_static else None
+        return (w[:, :n_frame].contiguous(memory_format=cl), static,
+                w[:, n_frame + n_static:].contiguous(memory_format=cl))
+
+    def update(self, gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(h, c)`` from the step's gate pre-activations (``c`` None: the zero initial state)."""
+        n = self.hidden
+        i_f = torch.sigmoid(gates[:, :2 * n])              # i and f are adjacent: one call
+        i, f = i_f[:, :n], i_f[:, n:]
+        g = torch.tanh(gates[:, 2 * n:3 * n])
+        o = torch.sigmoid(gates[:, 3 * n:])
+        c = i * g if c is None else torch.addcmul(f * c, i, g)
+        return o * torch.tanh(c), c
 
 
 class ConvLSTM(nn.Module):
-    """A ConvLSTM layer over ``(B, T, C, H, W)`` returning the whole sequence of hidden states."""
+    """A ConvLSTM layer over time-major frames, returning every step's hidden state.
+
+    Only the recurrence is sequential: the frames' share of the gates is one convolution
+    over all frames at once, the static channels' share (e.g. the land-cover map, the same
+    in every frame) one convolution per sample, and each step adds the hidden state's
+    convolution. Tensors are channels-last (oneDNN's fast layout for these convolutions).
+    The result equals a convolution of ``[frame, static, hidden]`` at every step.
+    """
 
     def __init__(self, in_ch: int, hidden: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.cell = ConvLSTMCell(in_ch, hidden, kernel_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _, hgt, wid = x.shape
-        h = x.new_zeros(b, self.cell.hidden, hgt, wid)
-        c = torch.zeros_like(h)
+    def forward(self, frames: torch.Tensor, t: int, static: torch.Tensor | None = None) -> torch.Tensor:
+        """``(T*B, C, H, W)`` frames, time-major (frame ``s`` of sample ``b`` at ``s*B + b``), and
+        ``(B, S, H, W)`` static channels -> ``(T*B, hidden, H, W)``, time-major."""
+        b = frames.shape[0] // t
+        cell = self.cell
+        w_frame, w_static, w_hidden = cell.kernels(frames.shape[1], 0 if static is None else static.shape[1])
+        pad = cell.conv.padding
+        gates_in = F.conv2d(frames, w_frame, cell.conv.bias, padding=pad)
+        shared = None if static is None else F.conv2d(static, w_static, padding=pad)
+        h = c = None
         out = []
         for step in range(t):
             check_cancelled()  # a forecast's forward in slices: a cancel waits for one step
-            h, c = self.cell(x[:, step], (h, c))
+            gates = gates_in[step * b:(step + 1) * b]
+            if shared is not None:
+                gates = gates + shared
+            if h is not None:
+                gates = gates + F.conv2d(h, w_hidden, padding=pad)
+            h, c = cell.update(gates, c)
             out.append(h)
-        return torch.stack(out, dim=1)
-
-
-def _group_norm_seq(gn: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
-    b, t = x.shape[:2]
-    return gn(x.flatten(0, 1)).unflatten(0, (b, t))
+        return torch.cat(out, 0)
 
 
 class ConvLSTMEncoder(nn.Module):
@@ -149,13 +178,16 @@ class ConvLSTMEncoder(nn.Module):
         self.skip2 = nn.Conv2d(f1, f2, 1)
         self.skip3 = nn.Conv2d(f2, f3, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h1 = _group_norm_seq(self.norm1, self.lstm1(x))
-        h2 = _group_norm_seq(self.norm2, self.lstm2(h1))
-        h2 = h2 + self.skip2(h1.flatten(0, 1)).unflatten(0, h1.shape[:2])
-        h3 = _group_norm_seq(self.norm3, self.lstm3(h2))
-        h3 = h3 + self.skip3(h2.flatten(0, 1)).unflatten(0, h2.shape[:2])
-        return h3[:, -1], h1[:, -1]
+    def forward(self, x: torch.Tensor, static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T, C, H, W)`` frames and ``(B, S, H, W)`` channels shared by every frame (the
+        reference concatenates them to each frame) -> the last step of layers 3 and 1."""
+        b, t = x.shape[:2]
+        cl = torch.channels_last
+        frames = x.transpose(0, 1).flatten(0, 1).contiguous(memory_format=cl)   # time-major
+        h1 = self.norm1(self.lstm1(frames, t, static.contiguous(memory_format=cl)))
+        h2 = self.norm2(self.lstm2(h1, t)) + self.skip2(h1)
+        h3 = self.norm3(self.lstm3(h2, t)) + self.skip3(h2)
+        return h3[(t - 1) * b:], h1[(t - 1) * b:]
 
 
 class FourierCoefficientHead(nn.Module):
@@ -239,11 +271,11 @@ class ReflectanceForecaster(nn.Module):
         self.check_inputs(inputs)
         s2 = inputs["sentinel2_sequence"]
         lc = inputs["landcover_map"]
-        b, t, _, h, w = s2.shape
-        x = torch.cat([s2, lc[:, None].expand(b, t, -1, h, w)], dim=2)
-        latent, first_layer = self.encoder(x)
+        h, w = s2.shape[-2:]
+        latent, first_layer = self.encoder(s2, lc)     # the land cover joins every frame
         meta = inputs["temporal_metadata"][:, :, None, None].expand(-1, -1, h, w)
-        latent_fused = self.fuse(torch.cat([latent, first_layer, s2[:, -1], lc, meta], dim=1))
+        fused_in = torch.cat([latent, first_layer, s2[:, -1], lc, meta], dim=1)
+        latent_fused = self.fuse(fused_in.contiguous(memory_format=torch.channels_last))
         harmonics = self.synthesis(self.coeff_head(latent_fused), inputs["target_start_doy"])
         dc = self.dc_offset(latent_fused)[:, None]                            # broadcast over time
         weather = self.weather_residual(inputs["weather_sequence"])[..., None, None]  # over space

@@ -85,7 +85,9 @@ class _WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         bw, n, c = x.shape
         bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias).reshape(bw, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        # qkv has no bias of its own (q and v biases, no k bias): added after the module runs,
+        # so the module may be swapped (dynamic int8 quantisation, engine/precision.py)
+        qkv = (self.qkv(x) + bias).reshape(bw, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         scale = torch.clamp(self.logit_scale, max=math.log(1.0 / 0.01)).exp()
         q = F.normalize(qkv[0], dim=-1) * scale
         k = F.normalize(qkv[1], dim=-1)

@@ -85,6 +85,9 @@ class Provider:
     #: whether this backend filters Sentinel-1 scenes by pass and swath mode (``SensorSpec.orbit``,
     #: ``s1_require_iw``): it needs scene metadata, which today only Earth Engine has
     filters_sentinel1_scenes = False
+    #: fetching is CPU work (decoding local files), not waiting on a server: a worker's readers
+    #: then stay within its cores (``pipeline.fetch(reader_budget=...)``)
+    cpu_bound = False
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:

@@ -27,18 +27,17 @@ ENTRY_ID = "s2x10"
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """bf16 (or fp16 where bf16 is unsupported) on a GPU, fp32 on CPU, unless told otherwise."""
+    """bf16 (or fp16 where bf16 is unsupported) on a GPU, fp32 on CPU, unless told otherwise
+    (``engine/precision.py``'s rules: bf16 also runs on a CPU, natively where it has AVX512-BF16
+    or AMX; fp16 is for GPUs)."""
+    from ..precision import autocast_dtype as dtype_of
+    from ..precision import resolve_precision
+
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise SpecError(f"precision must be 'auto', 'fp32', 'bf16' or 'fp16', got {precision!r}")
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return None
+    if precision == "auto":
+        precision = "fp32" if device.type == "cpu" else "fast"
+    return dtype_of(resolve_precision(precision, str(device)))
 
 
 class SuperResolver:

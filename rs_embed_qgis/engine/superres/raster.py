@@ -51,6 +51,9 @@ from ..providers.bands import canonical_band
 from .constants import S2_BANDS
 
 BLOCK = 256            # output GeoTIFF block size, and the row granularity of writes
+#: default tile and overlap (input pixels): the model covers ~1.14x the raster's area, and a CPU
+#: tile of the full network holds ~3 GB (output, blending window, activations); see docs/superres.md
+TILE, OVERLAP = 384, 24
 CHUNK_W = 4 * BLOCK    # output columns per write
 BandRef = Union[int, str]  # noqa: UP007 - a runtime alias, kept readable on Python 3.9
 
@@ -69,6 +72,20 @@ def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
     if count < 2:
         count = 2
     return [int(round(i * (n - tile) / (count - 1))) for i in range(count)]
+
+
+def tile_size(n: int, tile: int, overlap: int) -> int:
+    """The tile side (<= ``tile``) whose tiles cover ``n`` pixels overlapping by ``overlap``, no more.
+
+    As many tiles as ``tile`` needs, each shrunk so that neighbours overlap by ``overlap``
+    (not by whatever spreading full-size tiles would leave): the covered length is
+    ``n + (count - 1) * overlap``, so the overlap's cost stays ``~ tile / (tile - overlap)``
+    per axis at any raster size instead of up to one extra tile per row.
+    """
+    if n <= tile:
+        return n
+    count = max(2, math.ceil((n - overlap) / (tile - overlap)))
+    return min(tile, math.ceil((n + (count - 1) * overlap) / count))
 
 
 def ramp(d: np.ndarray, overlap: int) -> np.ndarray:
@@ -216,7 +233,7 @@ def _fill_invalid(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                          model: Any = "bicubic", band_map: Sequence[BandRef] | None = None,
-                         tile: int = 128, overlap: int = 32, device: str | None = "auto",
+                         tile: int = TILE, overlap: int = OVERLAP, device: str | None = "auto",
                          weights: str | Path | None = None, random_weights: bool = False,
                          precision: str = "auto", out_dtype: str | None = None,
                          progress: ProgressFn | None = None,
@@ -230,7 +247,11 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
     ``"bicubic"``/``"lanczos"`` (interpolation baselines), or a ready
     :class:`~.models.SuperResolver`. ``band_map``: source band (1-based number or
     name) for each model band B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12.
-    ``tile``/``overlap`` in input pixels. ``progress(fraction, message)`` is called after
+    ``tile``/``overlap`` in input pixels: the largest tile, shrunk so neighbours overlap by
+    ``overlap`` (:func:`tile_size`); the defaults (384 / 24) keep the overlap's cost (the area
+    the model covers, ``meta["covered_area"]``) near ``(384 / 360)^2 = 1.14`` at any raster size.
+    ``precision``: ``"auto"`` (bf16, or fp16, under autocast on a GPU; fp32 on a CPU),
+    ``"fp32"``, ``"bf16"``, ``"fp16"`` (GPU). ``progress(fraction, message)`` is called after
     each tile; ``is_cancelled()`` is polled between tiles, between written chunks and, inside
     a tile's forward, between the network's blocks, and a True raises
     :class:`~..errors.Cancelled` with no output left behind.
@@ -289,7 +310,7 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
                 nodata = float("nan") if dtype.kind == "f" else 0
             check_nan = in_dtype.kind == "f"
 
-            th, tw = min(tile, H), min(tile, W)
+            th, tw = tile_size(H, tile, overlap), tile_size(W, tile, overlap)
             ys, xs = tile_starts(H, th, overlap), tile_starts(W, tw, overlap)
             Ho, Wo = H * s, W * s
             guard = overlap // 4
@@ -298,7 +319,10 @@ def super_resolve_raster(src_path: str | Path, dst_path: str | Path, *,
             meta.update({
                 "source": str(src_path), "band_map": bands, "bands": out_bands,
                 "tile": tile, "overlap": overlap, "blend": f"cosine, guard {guard} px",
-                "tiles": len(ys) * len(xs), "exact_tiling": sr.receptive_field_radius() <= guard,
+                "tiles": len(ys) * len(xs), "tile_hw": [th, tw],
+                # what the overlap costs: the model runs on this many times the raster's area
+                "covered_area": round(len(ys) * th * len(xs) * tw / (H * W), 4),
+                "exact_tiling": sr.receptive_field_radius() <= guard,
                 "input_size": [H, W], "output_size": [Ho, Wo], "dtype": dtype.name,
                 "nodata": None if nodata is None else (None if np.isnan(nodata) else nodata)})
             a, b, c, d, e, f = info.transform
