@@ -527,21 +527,16 @@ def load_into(module: Any, state_dict: dict[str, Any], path: Path | str,
 def load_state_dict_safely(path: Path | str, *, key: str | None = None) -> dict[str, Any]:
     """:func:`load_state_dict`, and when the file holds Python objects besides tensors
     (training checkpoints: Lightning hyper-parameters, DeepSpeed or yacs configs) a
-    ``ModelError`` that says how to convert a trusted file once, instead of unpickling it."""
+    ``ModelError`` that says what to do with a trusted file, instead of unpickling it."""
     try:
         return load_state_dict(path, key=key)
     except ModelError as exc:
         text = str(exc)
         if "never unpickles" not in text:
             raise
-        name = Path(path).name
         raise ModelError(
-            f"{text}. If you trust the file (e.g. downloaded from the official source), convert it once in a "
-            f"Python session of your own:\n"
-            f"  import torch; from safetensors.torch import save_file\n"
-            f"  ck = torch.load({name!r}, map_location='cpu', weights_only=False)\n"
-            f"  sd = ck.get({key or 'state_dict'!r}, ck) if isinstance(ck, dict) else ck\n"
-            f"  save_file({{k: v.contiguous() for k, v in sd.items() if hasattr(v, 'contiguous')}}, "
-            f"{Path(name).stem + '.safetensors'!r})\n"
-            f"and pass the .safetensors file instead (the keys stay as in the original file)."
+            f"{text}. If you trust the file (e.g. the official release), save its tensors once as a "
+            f".safetensors file in a Python environment of your own (the upstream project's loader reads the "
+            f"file; the keys stay as they are) and pass {Path(path).stem + '.safetensors'!r} instead; "
+            f"docs/models.md, 'Weights', says more."
         ) from exc

@@ -36,7 +36,7 @@ from ..precision import check_precision
 from ..progress import check_cancelled, forward_batch
 from ..providers.base import Patch
 from ..specs import OutputSpec, TemporalSpec, normalize_temporal
-from ..weights import WeightsSpec, cache_path, resolve_weights
+from ..weights import WeightsSpec, cache_path, load_state_dict_safely, resolve_weights
 from .base import INPUT_PREPS, Embedder, pool_grid
 from .frames import FramePolicy, resolve_window
 
@@ -414,7 +414,7 @@ class AnySatEmbedder(Embedder):
             if r is not None and r.path is not None:
                 from ..weights import load_into
 
-                sd = to_official_layout(_load_checked(r.path))
+                sd = to_official_layout(load_state_dict_safely(r.path))
                 load_into(runner, sd, r.path)
                 wmeta = {"status": "pretrained", **r.describe(), "n_tensors": len(sd),
                          "hf_repo": self.spec.weights.hf_repo, "hf_filename": self.spec.weights.hf_filename}
@@ -544,21 +544,6 @@ class AnySatEmbedder(Embedder):
                  "normalization": meta["normalization"], "n_frames": meta["n_frames"],
                  "random_weights": int(bool(meta["random_weights"]))}
         return xr.DataArray(grid, dims=("band", "y", "x"), coords=coords, attrs=attrs, name="embedding")
-
-
-def _load_checked(path: Path) -> dict[str, Any]:
-    """Safe load; if the file holds more than tensors, say how to convert it once."""
-    from ..weights import load_state_dict
-
-    try:
-        return load_state_dict(path)
-    except ModelError as exc:
-        if "besides tensors" in str(exc):
-            raise ModelError(
-                f"{exc}. If you trust the file (e.g. the official g-astruc/AnySat file), convert it "
-                f"once to safetensors yourself (docs/anysat.md shows how) and pass that file instead."
-            ) from exc
-        raise
 
 
 def _offline() -> bool:
