@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
 _ROOT = __name__.split(".")[0]  # rs_embed_qgis
+log = logging.getLogger(__name__)
 
 
 def missing_modules(names: Iterable[str]) -> list[str]:
@@ -58,4 +60,38 @@ def import_target(target: str) -> Any:
     return getattr(import_cleanly(modname), attr)
 
 
-__all__ = ["missing_modules", "import_cleanly", "import_target"]
+class TargetCache:
+    """What the registries (providers, export formats) share: objects named by ``"module:Name"``
+    targets (or given as the objects themselves), imported once per key; a failed import is
+    recorded in ``errors`` (for the registry's listing), logged, and raised as ``error_cls``
+    naming the key. The caller holds its registry's lock."""
+
+    def __init__(self, what: str, error_cls: type[Exception]) -> None:
+        self.what, self.error_cls = what, error_cls
+        self.loaded: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+
+    def __copy__(self) -> TargetCache:  # a registry's state saved and restored (tests)
+        new = TargetCache(self.what, self.error_cls)
+        new.loaded, new.errors = dict(self.loaded), dict(self.errors)
+        return new
+
+    def forget(self, key: str) -> None:
+        self.loaded.pop(key, None)
+        self.errors.pop(key, None)
+
+    def load(self, key: str, target: str | Any) -> Any:
+        if key in self.loaded:
+            return self.loaded[key]
+        try:
+            obj = import_target(target) if isinstance(target, str) else target
+        except Exception as exc:  # noqa: BLE001 - any import failure makes this one entry unavailable
+            self.errors[key] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s %r could not be imported: %s", self.what, key, self.errors[key])
+            raise self.error_cls(f"{self.what} {key!r} could not be imported ({self.errors[key]})") from exc
+        self.errors.pop(key, None)
+        self.loaded[key] = obj
+        return obj
+
+
+__all__ = ["missing_modules", "import_cleanly", "import_target", "TargetCache"]

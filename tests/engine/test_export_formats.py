@@ -3,6 +3,7 @@ module plus one ``register_format`` line - exported with ``export_batch`` and re
 ``load_export`` like the built-in ones, without touching the export code."""
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import sys
@@ -35,8 +36,8 @@ def _second_model():
 @pytest.fixture
 def registry(monkeypatch):
     """Formats registered by a test are gone after it."""
-    for name in ("_entries", "_formats", "_import_errors"):
-        monkeypatch.setattr(F, name, dict(getattr(F, name)))
+    for name in ("_entries", "_formats", "_classes"):
+        monkeypatch.setattr(F, name, copy.copy(getattr(F, name)))
     return F
 
 

@@ -1,5 +1,7 @@
 """The provider registry: backends by name, imported when used, with availability and the
 reason when a backend cannot be used; a new backend is one module + one register line."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -12,8 +14,8 @@ from rs_embed_qgis.engine.providers.base import Patch, Provider
 @pytest.fixture
 def registry(monkeypatch):
     """Backends registered by a test are gone after it."""
-    for name in ("_entries", "_classes", "_import_errors", "_instances"):
-        monkeypatch.setattr(R, name, dict(getattr(R, name)))
+    for name in ("_entries", "_classes", "_instances"):
+        monkeypatch.setattr(R, name, copy.copy(getattr(R, name)))
     return R
 
 

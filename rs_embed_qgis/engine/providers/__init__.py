@@ -12,15 +12,12 @@ breaks only itself: :func:`list_providers` shows it unavailable with the reason,
 """
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ProviderError
-from ..imports import import_target, missing_modules
-
-log = logging.getLogger(__name__)
+from ..imports import TargetCache, missing_modules
 
 
 @dataclass(frozen=True)
@@ -47,8 +44,7 @@ class ProviderInfo:
 
 _lock = threading.RLock()
 _entries: dict[str, ProviderEntry] = {}
-_classes: dict[str, type] = {}
-_import_errors: dict[str, str] = {}
+_classes = TargetCache("backend", ProviderError)  # the classes, imported on first use
 _instances: dict[tuple[Any, ...], Any] = {}
 
 
@@ -67,8 +63,7 @@ def register_provider(name: str, target: str | type, *, requires: tuple[str, ...
         raise ProviderError(f"provider target must look like 'package.module:Class', got {target!r}")
     with _lock:
         _entries[key] = ProviderEntry(key, target, tuple(requires), install, description)
-        _classes.pop(key, None)
-        _import_errors.pop(key, None)
+        _classes.forget(key)
         for k in [k for k in _instances if k[0] == key]:
             del _instances[k]
 
@@ -82,22 +77,7 @@ def provider_names() -> tuple[str, ...]:
 def _load_class(key: str) -> type:
     """The provider's class, importing its module once; a failed import is recorded (and cleaned up)."""
     with _lock:
-        cls = _classes.get(key)
-        if cls is not None:
-            return cls
-        entry = _entries[key]
-        if not isinstance(entry.target, str):
-            _classes[key] = entry.target
-            return entry.target
-        try:
-            cls = import_target(entry.target)
-        except Exception as exc:  # noqa: BLE001 - any import failure makes this one backend unavailable
-            _import_errors[key] = f"{type(exc).__name__}: {exc}"
-            log.warning("provider %r could not be imported: %s", key, _import_errors[key])
-            raise ProviderError(f"backend {key!r} could not be imported ({_import_errors[key]})") from exc
-        _import_errors.pop(key, None)
-        _classes[key] = cls
-        return cls
+        return _classes.load(key, _entries[key].target)
 
 
 def list_providers() -> list[ProviderInfo]:
@@ -109,7 +89,7 @@ def list_providers() -> list[ProviderInfo]:
         try:
             _load_class(key)
         except ProviderError:
-            error = _import_errors.get(key)
+            error = _classes.errors.get(key)
         if error is None:
             missing = missing_modules(entry.requires)
             if missing:

@@ -14,17 +14,14 @@ a :class:`~...errors.SpecError` naming it. ``export/writers.py`` runs exports th
 """
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...errors import SpecError
-from ...imports import import_target
+from ...imports import TargetCache
 from .base import ArrayFormat, Format, VectorFormat
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class FormatInfo:
 _lock = threading.RLock()
 _entries: dict[str, FormatEntry] = {}
 _formats: dict[str, Format] = {}
-_import_errors: dict[str, str] = {}
+_classes = TargetCache("format", SpecError)  # the Format classes, imported on first use
 
 
 def register_format(name: str, target: str | type) -> None:
@@ -70,7 +67,7 @@ def register_format(name: str, target: str | type) -> None:
     with _lock:
         _entries[key] = FormatEntry(key, target)
         _formats.pop(key, None)
-        _import_errors.pop(key, None)
+        _classes.forget(key)
 
 
 def ensure_registered(entry: FormatEntry) -> None:
@@ -97,17 +94,10 @@ def _load(key: str) -> Format:
         fmt = _formats.get(key)
         if fmt is not None:
             return fmt
-        target = _entries[key].target
-        try:
-            fmt = (import_target(target) if isinstance(target, str) else target)()
-        except Exception as exc:  # noqa: BLE001 - any import failure makes this one format unavailable
-            _import_errors[key] = f"{type(exc).__name__}: {exc}"
-            log.warning("export format %r could not be imported: %s", key, _import_errors[key])
-            raise SpecError(f"format {key!r} could not be imported ({_import_errors[key]})") from exc
+        fmt = _classes.load(key, _entries[key].target)()
         if not isinstance(fmt, Format) or fmt.name != key:
             raise SpecError(f"format {key!r} is registered with {_entries[key].target!r}, which is not a Format "
                             f"named {key!r} (got {type(fmt).__name__} named {getattr(fmt, 'name', None)!r})")
-        _import_errors.pop(key, None)
         _formats[key] = fmt
         return fmt
 
@@ -136,7 +126,7 @@ def list_formats() -> list[FormatInfo]:
         try:
             f = _load(key)
         except SpecError as exc:
-            out.append(FormatInfo(key, False, _import_errors.get(key, str(exc))))
+            out.append(FormatInfo(key, False, _classes.errors.get(key, str(exc))))
             continue
         missing = f.missing()
         error = f"needs {', '.join(missing)}" + (f" ({f.install})" if f.install else "") if missing else None
