@@ -114,8 +114,9 @@ def window_transform(transform, window: Window | None) -> tuple[float, ...]:
 class RasterReader:
     """An open raster: ``info``, ``read`` and ``valid``. Use as a context manager.
 
-    Backends implement ``_read(bands, window, dtype)`` and ``_masks(bands, window)`` (GDAL
-    mask bands, 0 = invalid) and ``close``.
+    Backends implement ``_read(bands, window, dtype)``, ``_masks(bands, window)`` (GDAL
+    mask bands, 0 = invalid), ``_warp(...)`` (bands warped onto a grid, from the open file) and
+    ``close``.
     """
 
     info: RasterInfo
@@ -134,6 +135,16 @@ class RasterReader:
 
     def _masks(self, bands: list[int], window: Window | None) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover - backends
+
+    def _warp(self, bands: list[int], grid: Any, resampling: str, nodata_if_unset: float | None,
+              dtype: str, dst_nodata: float | None) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - backends
+
+    def warp(self, bands, grid: Any, *, resampling: str = "bilinear", nodata_if_unset: float | None = None,
+             dtype: str = "float32", dst_nodata: float | None = float("nan")) -> np.ndarray:
+        """``(C, H, W)`` of 1-based ``bands`` warped onto ``grid`` from this open file (see
+        :func:`~rs_embed_qgis.engine.geoio.warp_read`, which opens the file for one call)."""
+        return self._warp(self._bands(bands), grid, resampling, nodata_if_unset, np.dtype(dtype).name, dst_nodata)
 
     def _bands(self, bands) -> list[int]:
         out = [int(b) for b in ([bands] if isinstance(bands, (int, np.integer)) else bands)]

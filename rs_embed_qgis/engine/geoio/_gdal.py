@@ -223,6 +223,37 @@ class Reader(RasterReader):
                                   self._ds.GetRasterBand(b).GetMaskBand().ReadAsArray, x, y, w, h,
                                    exc=ProviderError) for b in bands])
 
+    def _warp(self, bands, grid, resampling, nodata_if_unset, dtype, dst_nodata):
+        """Bands warped onto ``grid`` through a warped VRT, as rasterio's ``WarpedVRT`` does (the
+        same GDAL warper and options, so both backends give the same pixels)."""
+        src, path = self._ds, self.info.path
+        try:
+            src_nodata = src.GetRasterBand(1).GetNoDataValue()
+            if src_nodata is None:
+                src_nodata = nodata_if_unset
+            left, top, res, yres = grid.transform[2], grid.transform[5], grid.transform[0], -grid.transform[4]
+            bounds = (left, top - grid.height * yres, left + grid.width * res, top)
+            with errors() as errs:
+                sub = call(errs, f"cannot read raster {str(path)!r}", gdal.Translate, "", src,
+                           format="VRT", bandList=list(bands), exc=ProviderError)
+                vrt = call(errs, f"cannot warp raster {str(path)!r} onto the ROI grid", gdal.Warp, "", sub,
+                           format="VRT", outputBounds=bounds, xRes=res, yRes=yres, dstSRS=str(grid.crs),
+                            resampleAlg=check_resampling(resampling), srcNodata=src_nodata,
+                            dstNodata=dst_nodata, outputType=_NUMPY_TO_GDT[np.dtype(dtype).name],
+                            exc=ProviderError)
+                if sub is None or vrt is None:
+                    raise ProviderError(f"cannot warp raster {str(path)!r} onto the ROI grid: GDAL returned nothing")
+                if (vrt.RasterXSize, vrt.RasterYSize) != (grid.width, grid.height):
+                    raise ProviderError(f"warping {str(path)!r}: GDAL made a {vrt.RasterXSize} x "
+                                        f"{vrt.RasterYSize} grid for the {grid.width} x {grid.height} ROI grid")
+                arr = call(errs, f"cannot warp raster {str(path)!r} onto the ROI grid", vrt.ReadAsArray,
+                           exc=ProviderError)
+            if arr is None:
+                raise ProviderError(f"cannot warp raster {str(path)!r} onto the ROI grid: GDAL read nothing")
+            return np.asarray(arr).reshape(len(bands), grid.height, grid.width)
+        finally:
+            sub = vrt = None
+
 
 def open_raster(path: str) -> Reader:
     return Reader(path)
@@ -230,35 +261,8 @@ def open_raster(path: str) -> Reader:
 
 def warp_read(path: str, bands: list[int], grid, resampling: str, nodata_if_unset: float | None,
               dtype: str, dst_nodata: float | None) -> np.ndarray:
-    """Bands warped onto ``grid`` through a warped VRT, as rasterio's ``WarpedVRT`` does (the
-    same GDAL warper and options, so both backends give the same pixels)."""
-    src = _open(path)
-    try:
-        src_nodata = src.GetRasterBand(1).GetNoDataValue()
-        if src_nodata is None:
-            src_nodata = nodata_if_unset
-        left, top, res, yres = grid.transform[2], grid.transform[5], grid.transform[0], -grid.transform[4]
-        bounds = (left, top - grid.height * yres, left + grid.width * res, top)
-        with errors() as errs:
-            sub = call(errs, f"cannot read raster {str(path)!r}", gdal.Translate, "", src,
-                       format="VRT", bandList=list(bands), exc=ProviderError)
-            vrt = call(errs, f"cannot warp raster {str(path)!r} onto the ROI grid", gdal.Warp, "", sub,
-                       format="VRT", outputBounds=bounds, xRes=res, yRes=yres, dstSRS=str(grid.crs),
-                        resampleAlg=check_resampling(resampling), srcNodata=src_nodata,
-                        dstNodata=dst_nodata, outputType=_NUMPY_TO_GDT[np.dtype(dtype).name],
-                        exc=ProviderError)
-            if sub is None or vrt is None:
-                raise ProviderError(f"cannot warp raster {str(path)!r} onto the ROI grid: GDAL returned nothing")
-            if (vrt.RasterXSize, vrt.RasterYSize) != (grid.width, grid.height):
-                raise ProviderError(f"warping {str(path)!r}: GDAL made a {vrt.RasterXSize} x "
-                                    f"{vrt.RasterYSize} grid for the {grid.width} x {grid.height} ROI grid")
-            arr = call(errs, f"cannot warp raster {str(path)!r} onto the ROI grid", vrt.ReadAsArray,
-                       exc=ProviderError)
-        if arr is None:
-            raise ProviderError(f"cannot warp raster {str(path)!r} onto the ROI grid: GDAL read nothing")
-        return np.asarray(arr).reshape(len(bands), grid.height, grid.width)
-    finally:
-        sub = vrt = src = None
+    with Reader(path) as r:
+        return r._warp(bands, grid, resampling, nodata_if_unset, dtype, dst_nodata)
 
 
 def suggested_grid(path: str, dst_crs: str):

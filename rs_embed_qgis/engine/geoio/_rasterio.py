@@ -140,6 +140,19 @@ class Reader(RasterReader):
         except Exception as exc:  # noqa: BLE001
             raise ProviderError(f"cannot read the mask of raster {self.info.path!r}: {exc}") from exc
 
+    def _warp(self, bands, grid, resampling, nodata_if_unset, dtype, dst_nodata):
+        check_resampling(resampling)
+        src = self._src
+        try:
+            src_nodata = src.nodata if src.nodata is not None else nodata_if_unset
+            with WarpedVRT(src, crs=str(grid.crs), transform=rasterio.Affine(*grid.transform),
+                           width=grid.width, height=grid.height,
+                           resampling=getattr(Resampling, str(resampling).lower()),
+                           src_nodata=src_nodata, nodata=dst_nodata, dtype=dtype) as vrt:
+                return vrt.read(list(bands))
+        except Exception as exc:  # noqa: BLE001
+            raise ProviderError(f"cannot read raster {self.info.path!r} onto the ROI grid: {exc}") from exc
+
 
 def open_raster(path: str) -> Reader:
     return Reader(path)
@@ -148,16 +161,8 @@ def open_raster(path: str) -> Reader:
 def warp_read(path: str, bands: list[int], grid, resampling: str, nodata_if_unset: float | None,
               dtype: str, dst_nodata: float | None) -> np.ndarray:
     check_resampling(resampling)
-    try:
-        with rasterio.open(str(path)) as src:
-            src_nodata = src.nodata if src.nodata is not None else nodata_if_unset
-            with WarpedVRT(src, crs=str(grid.crs), transform=rasterio.Affine(*grid.transform),
-                           width=grid.width, height=grid.height,
-                           resampling=getattr(Resampling, str(resampling).lower()),
-                           src_nodata=src_nodata, nodata=dst_nodata, dtype=dtype) as vrt:
-                return vrt.read(list(bands))
-    except Exception as exc:  # noqa: BLE001
-        raise ProviderError(f"cannot read raster {str(path)!r} onto the ROI grid: {exc}") from exc
+    with Reader(path) as r:
+        return r._warp(bands, grid, resampling, nodata_if_unset, dtype, dst_nodata)
 
 
 def suggested_grid(path: str, dst_crs: str):

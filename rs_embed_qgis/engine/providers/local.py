@@ -193,8 +193,8 @@ class RasterReader:
             under = self._pixels_under(info, grid)
             if under is None or not (under[2] or resampling == "nearest"):
                 # a file without a nodata value: 0 is Sentinel-2's "no data"
-                return geoio.warp_read(path, indexes, grid, resampling=resampling,
-                                       nodata_if_unset=0).astype(np.float32, copy=False)
+                return r.warp(indexes, grid, resampling=resampling,
+                              nodata_if_unset=0).astype(np.float32, copy=False)
             nodata = info.nodata1 if info.nodata1 is not None else 0
             rows, cols, _ = under
             out = np.full((len(indexes), grid.height, grid.width), np.nan, np.float32)
