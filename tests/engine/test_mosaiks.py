@@ -132,3 +132,39 @@ def test_a_filter_source_with_gaps_is_named(tmp_path, sample_dir):
     emb = get_embedder("mosaiks", model_options={"num_features": 16, "filter_source": str(path)})
     with pytest.raises(ModelError, match=r"gappy\.tif.*no-data"):
         emb.filters(RGB)
+
+
+# -- the written-out array steps equal numpy's general ones ------------------------------------------
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+@pytest.mark.parametrize("hw", [(41, 37), (4, 9), (2, 2), (1, 5)])
+def test_padding_is_numpys_reflect_pad(k, hw):
+    e = get_embedder("mosaiks", device="cpu", model_options={"num_features": 16, "kernel_size": k})
+    img = np.random.default_rng(k).random((3, *hw), dtype=np.float32)
+    p = k // 2
+    mode = "reflect" if min(hw) > p else "edge"
+    np.testing.assert_array_equal(e._padded(img), np.pad(img, ((0, 0), (p, p), (p, p)), mode=mode))
+
+
+def test_scaling_is_clip_of_nan_to_num():
+    img = np.array([[[np.nan, -5.0, 0.0, 1234.0, np.inf, -np.inf, 3.4e38, 12345.678]]], np.float32)
+    e = get_embedder("mosaiks", device="cpu", model_options={"num_features": 16})
+    want = np.clip(np.nan_to_num(img), 0, None).astype(np.float32) / 10000.0
+    np.testing.assert_array_equal(e._scaled(img), want)
+    np.testing.assert_array_equal(e._scaled(img.astype(np.float64)),
+                                  np.clip(np.nan_to_num(img.astype(np.float64)), 0, None).astype(np.float32) / 10000.0)
+
+
+def test_a_batch_gives_each_roi_what_it_gets_alone():
+    from rs_embed_qgis.engine.providers.base import Patch
+
+    rng = np.random.default_rng(3)
+    patches = [Patch(rng.random((1, 3, h, w), dtype=np.float32) * 3000, tuple(RGB), None)
+               for h, w in ((41, 41), (41, 41), (20, 33), (41, 41))]
+    e = get_embedder("mosaiks", device="cpu", model_options={"num_features": 64})
+    for out in (OutputSpec.pooled(), OutputSpec.pooled(pooling="max"), OutputSpec.grid(scale_m=30)):
+        together = e.embed_patches(patches, out)
+        for p, t in zip(patches, together, strict=True):
+            alone = e.embed_patches([p], out)[0]
+            np.testing.assert_array_equal(alone.data, t.data)
+            assert alone.meta["filter_bank_sha256"] == t.meta["filter_bank_sha256"]
+        assert together[0].meta is not together[1].meta and together[0].meta["output"] is not together[1].meta["output"]

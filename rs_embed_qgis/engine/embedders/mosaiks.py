@@ -140,6 +140,7 @@ class MosaiksEmbedder(Embedder):
         if not self.filter_source.exists():
             raise ModelError(f"MOSAIKS filter source not found: {str(self.filter_source)!r}")
         self._banks: dict[tuple[str, ...], np.ndarray] = {}
+        self._shas: dict[int, tuple[np.ndarray, str]] = {}  # filter bank -> its sha256 (taken once)
         self.weights_meta = {"status": "not needed", "filter_source": str(self.filter_source),
                              "seed": self.seed}
 
@@ -183,6 +184,24 @@ class MosaiksEmbedder(Embedder):
             parts += [np.maximum(blk - self.bias, 0), np.maximum(-blk - self.bias, 0)]
         return np.concatenate(parts, axis=1)
 
+    def _padded(self, img: np.ndarray) -> np.ndarray:
+        """``(C, H, W)`` reflect-padded by ``k // 2`` on both image axes, as ``np.pad(mode="reflect")``
+        (edge-padded when the image is too small to reflect), written out for a small pad:
+        ``np.pad``'s general path costs more than the copy itself on a 40 x 40 px ROI."""
+        p = self.kernel_size // 2
+        c, h, w = img.shape
+        if min(h, w) <= p:
+            return np.pad(img, ((0, 0), (p, p), (p, p)), mode="edge")
+        x = np.empty((c, h + 2 * p, w + 2 * p), img.dtype)
+        x[:, p:p + h, p:p + w] = img
+        for i in range(1, p + 1):  # rows first, then whole columns (corners: as np.pad)
+            x[:, p - i, p:p + w] = img[:, i]
+            x[:, p + h - 1 + i, p:p + w] = img[:, h - 1 - i]
+        for i in range(1, p + 1):
+            x[:, :, p - i] = x[:, :, p + i]
+            x[:, :, p + w - 1 + i] = x[:, :, p + w - 1 - i]
+        return x
+
     def _blocks(self, img: np.ndarray, bank: np.ndarray, rows: int):
         """Yield ``(r0, features (rows, W, D))`` for blocks of image rows.
 
@@ -192,10 +211,7 @@ class MosaiksEmbedder(Embedder):
         """
         c, h, w = img.shape
         k = self.kernel_size
-        pad = k // 2
-        mode = "reflect" if min(h, w) > pad else "edge"
-        x = np.pad(img, ((0, 0), (pad, pad), (pad, pad)), mode=mode)
-        win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # C,H,W,k,k
+        win = np.lib.stride_tricks.sliding_window_view(self._padded(img), (k, k), axis=(1, 2))  # C,H,W,k,k
         for r0 in range(0, h, rows):
             check_cancelled()  # a cancel stops between blocks of rows (MOSAIKS' forward)
             r1 = min(h, r0 + rows)
@@ -206,19 +222,33 @@ class MosaiksEmbedder(Embedder):
             # in float32 rounding, and a flat image gets exactly no response.
             yield r0, self._features((cols - cols[:, :1]) @ bank.T).reshape(r1 - r0, w, -1)
 
+    @staticmethod
+    def _scaled(img: np.ndarray) -> np.ndarray:
+        """Reflectance x 10000 -> reflectance (float32); no data (NaN) and negatives are 0, +inf
+        the largest float32 (as ``np.clip(np.nan_to_num(img), 0, None)``, in three array passes)."""
+        x = np.fmax(img, 0)  # fmax: NaN -> 0
+        if np.issubdtype(x.dtype, np.floating):
+            np.minimum(x, np.finfo(x.dtype).max, out=x)
+        x = x.astype(np.float32, copy=False)
+        x /= np.float32(10000.0)
+        return x
+
     def embed_patches(self, patches: Sequence[Patch], output: OutputSpec, *,
                       input_prep: str = "resize") -> list[Embedding]:
         self.check_input_prep(input_prep)
+        base = self.base_meta(output, input_prep)  # once per call: the same for every patch
+        banks: dict[tuple[str, ...], np.ndarray] = {}
         results = []
         for patch in patches:
             t0 = time.perf_counter()
             # a multi-frame patch is averaged to one composite: MOSAIKS is single-image
-            img = patch.data.mean(axis=0) if patch.n_frames > 1 else patch.chw
-            img = np.clip(np.nan_to_num(img), 0, None).astype(np.float32) / 10000.0
-            bank = self.filters(patch.bands)
+            img = self._scaled(patch.data.mean(axis=0) if patch.n_frames > 1 else patch.chw)
+            bank = banks.get(tuple(patch.bands))
+            if bank is None:
+                bank = banks[tuple(patch.bands)] = self.filters(patch.bands)
             res = patch.grid.res if patch.grid is not None else 10.0
             h, w = img.shape[1:]
-            meta = self.base_meta(output, input_prep)
+            meta = dict(base)
             if output.mode == "grid":
                 cell = max(1, int(round(output.scale_m / res)))
                 # whole cells from the ROI's top-left; a last partial cell is kept only when it
@@ -238,10 +268,19 @@ class MosaiksEmbedder(Embedder):
                     acc += flat.sum(axis=0, dtype=np.float64)
                     mx = np.maximum(mx, flat.max(axis=0))
                 data = (acc / (h * w)).astype(np.float32) if output.pooling == "mean" else mx
-            meta.update(num_features=self.num_features, kernel_size=self.kernel_size,
-                        bias=self.bias, seed=self.seed,
-                        filter_bank_sha256=hashlib.sha256(bank.tobytes()).hexdigest()[:16],
-                        bands=list(patch.bands), frames_averaged=patch.n_frames,
-                        infer_seconds=time.perf_counter() - t0)
-            results.append(Embedding(data, meta))
+            results.append(Embedding(data, self._meta(meta, bank, patch, time.perf_counter() - t0)))
         return results
+
+    def _meta(self, base: dict[str, Any], bank: np.ndarray, patch: Patch, seconds: float) -> dict[str, Any]:
+        """An embedding's meta: the run's (nested records copied: each embedding owns its meta)."""
+        meta = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+        meta.update(num_features=self.num_features, kernel_size=self.kernel_size,
+                    bias=self.bias, seed=self.seed, filter_bank_sha256=self._bank_sha(bank),
+                    bands=list(patch.bands), frames_averaged=patch.n_frames, infer_seconds=seconds)
+        return meta
+
+    def _bank_sha(self, bank: np.ndarray) -> str:
+        got = self._shas.get(id(bank))
+        if got is None or got[0] is not bank:
+            got = self._shas[id(bank)] = (bank, hashlib.sha256(bank.tobytes()).hexdigest()[:16])
+        return got[1]
