@@ -195,11 +195,12 @@ def rough(req: Any) -> Estimate:
 
 def from_parts(spatials: Sequence[Any], fetches: Sequence[Fetch], models: Sequence[ModelFacts]) -> Estimate:
     """The estimate of ``spatials`` fetched as ``fetches`` and embedded by ``models``."""
-    from .geo import roi_grid
+    from .geo import roi_grids
 
+    per_fetch = [roi_grids(spatials, f.scale_m) for f in fetches]
     grids, pixels, inp, peak, out, works = [], [], [], [], [], []
-    for s in spatials:
-        hw = [(g.height, g.width) for g in (roi_grid(s, f.scale_m) for f in fetches)]
+    for i in range(len(spatials)):
+        hw = [(g[i].height, g[i].width) for g in per_fetch]
         grids.append(hw)
         sizes = [f.frames * f.bands * h * w * 4 for f, (h, w) in zip(fetches, hw, strict=True)]
         pixels.append(sum(h * w for h, w in hw))

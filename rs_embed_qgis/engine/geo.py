@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import SpecError
@@ -74,24 +77,63 @@ class RoiGrid:
 def _roi_utm(spatial: SpatialSpec) -> tuple[str, tuple[float, float, float, float]]:
     """The ROI's UTM zone and its bounds there: a PointBuffer's square of half-side
     ``buffer_m`` around the point, a BBox's lon/lat rectangle reprojected (edges densified)."""
-    lon, lat = spatial.center
-    crs = f"EPSG:{utm_epsg(lon, lat)}"
-    if isinstance(spatial, PointBuffer):
-        xs, ys = transform_points([lon], [lat], "EPSG:4326", crs)
-        x, y, b = float(xs[0]), float(ys[0]), spatial.buffer_m
-        return crs, (x - b, y - b, x + b, y + b)
-    if not isinstance(spatial, BBox):
-        raise SpecError(f"spatial must be a BBox or a PointBuffer, got {type(spatial).__name__}")
-    return crs, transform_bounds((spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat),
-                                 "EPSG:4326", crs)
+    return _rois_utm([spatial])[0]
+
+
+def _rois_utm(spatials: Sequence[SpatialSpec]) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """:func:`_roi_utm` of many ROIs: the points of each UTM zone transformed in one call."""
+    out: list[tuple[str, tuple[float, float, float, float]] | None] = [None] * len(spatials)
+    points: dict[str, list[int]] = {}
+    for i, spatial in enumerate(spatials):
+        lon, lat = spatial.center
+        crs = f"EPSG:{utm_epsg(lon, lat)}"
+        if isinstance(spatial, PointBuffer):
+            points.setdefault(crs, []).append(i)
+        elif isinstance(spatial, BBox):
+            out[i] = (crs, transform_bounds((spatial.minlon, spatial.minlat, spatial.maxlon, spatial.maxlat),
+                                            "EPSG:4326", crs))
+        else:
+            raise SpecError(f"spatial must be a BBox or a PointBuffer, got {type(spatial).__name__}")
+    for crs, idx in points.items():
+        xs, ys = transform_points([spatials[i].lon for i in idx], [spatials[i].lat for i in idx], "EPSG:4326", crs)
+        for i, x, y in zip(idx, xs.tolist(), ys.tolist(), strict=True):
+            b = spatials[i].buffer_m
+            out[i] = (crs, (x - b, y - b, x + b, y + b))
+    return out  # type: ignore[return-value]
+
+
+_grids: OrderedDict[tuple[SpatialSpec, float], RoiGrid] = OrderedDict()
+_grids_lock = threading.Lock()
+_GRIDS_KEPT = 8192  # one ROI's grid is asked for by the plan, the size estimate, the fetch: kept for a while
 
 
 def roi_grid(spatial: SpatialSpec, scale_m: float) -> RoiGrid:
     """The ROI's grid in its UTM zone at ``scale_m``, snapped to multiples of ``scale_m``."""
-    spatial = validate_spatial(spatial)
+    return roi_grids([spatial], scale_m)[0]
+
+
+def roi_grids(spatials: Sequence[SpatialSpec], scale_m: float) -> list[RoiGrid]:
+    """:func:`roi_grid` of many ROIs (a batch's points transformed together)."""
+    spatials = [validate_spatial(s) for s in spatials]
     if not scale_m or scale_m <= 0:
         raise SpecError(f"scale_m must be > 0, got {scale_m}")
-    crs, (x0, b, r, t) = _roi_utm(spatial)
+    scale_m = float(scale_m)
+    with _grids_lock:
+        got = [_grids.get((s, scale_m)) for s in spatials]
+    todo = list({s: None for s, g in zip(spatials, got, strict=True) if g is None})
+    if todo:
+        new = {s: _snapped(crs, bounds, scale_m) for s, (crs, bounds) in zip(todo, _rois_utm(todo), strict=True)}
+        with _grids_lock:
+            for s, g in new.items():
+                _grids[(s, scale_m)] = g
+            while len(_grids) > _GRIDS_KEPT:
+                _grids.popitem(last=False)
+        got = [g if g is not None else new[s] for s, g in zip(spatials, got, strict=True)]
+    return got  # type: ignore[return-value]
+
+
+def _snapped(crs: str, bounds: tuple[float, float, float, float], scale_m: float) -> RoiGrid:
+    x0, b, r, t = bounds
     left = math.floor(x0 / scale_m) * scale_m
     top = math.ceil(t / scale_m) * scale_m
     width = max(1, int(math.ceil((r - left) / scale_m - 1e-9)))

@@ -29,12 +29,13 @@ Timings are kept per stage and per item (``Outcome.timings``) and per batch
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -346,6 +347,28 @@ def fetch_workers(plan: Plan, group: FetchGroup, provider: Provider) -> int:
     return int(env) if env else int(getattr(provider, "num_workers", 4))
 
 
+def group_provider(plan: Plan, group: FetchGroup) -> Provider:
+    """The provider a fetch group reads from: a precomputed product kept as files is its own
+    provider (its group has no other model), else the plan's backend."""
+    return (plan.embedder(group.members[0]).input_provider(plan.backend, plan.provider_options)
+            or get_provider(plan.backend, plan.provider_options))
+
+
+@contextlib.contextmanager
+def fetch_session(plan: Plan) -> Iterator[None]:
+    """What this thread's fetches keep open between batches (``Provider.session``: the local
+    backend's open files) stays open for the block: a worker that fetches chunk after chunk
+    opens each file once, not once per chunk."""
+    with contextlib.ExitStack() as stack:
+        seen: set[int] = set()
+        for g in plan.groups:
+            provider = group_provider(plan, g)
+            if id(provider) not in seen:
+                seen.add(id(provider))
+                stack.enter_context(provider.session())
+        yield
+
+
 def fetch(plan: Plan, indices: Sequence[int], *, reader_budget: int | None = None) -> Fetched:
     """Stage 2: every fetch group's patches for ROIs ``indices`` (cancel points between ROIs).
 
@@ -358,9 +381,7 @@ def fetch(plan: Plan, indices: Sequence[int], *, reader_budget: int | None = Non
         plan.embedder(m).check_backend(plan.backend)
     out: dict[tuple[int, int], Patch | Failed] = {}
     for gi, g in enumerate(plan.groups):
-        # a precomputed product kept as files is its own provider (its group has no other model)
-        provider = (plan.embedder(g.members[0]).input_provider(plan.backend, plan.provider_options)
-                    or get_provider(plan.backend, plan.provider_options))
+        provider = group_provider(plan, g)
         workers = fetch_workers(plan, g, provider)
         if provider.cpu_bound:
             workers = min(workers, int(reader_budget or cpu_count()))

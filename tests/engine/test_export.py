@@ -111,15 +111,15 @@ def get_spec_sensor(model):
 def test_each_roi_is_fetched_once_for_all_models(tmp_path, monkeypatch):
     prov = get_provider("local")
     calls = []
-    orig = type(prov).fetch
+    orig = type(prov).fetch_many
 
-    def counting(self, spatial, temporal, sensor, *, frames=None):
-        calls.append((spatial, tuple(sensor.bands)))
-        return orig(self, spatial, temporal, sensor, frames=frames)
+    def counting(self, spatials, temporal, sensor, **kw):
+        calls.extend((s, tuple(sensor.bands)) for s in spatials)
+        return orig(self, spatials, temporal, sensor, **kw)
 
-    monkeypatch.setattr(type(prov), "fetch", counting)
+    monkeypatch.setattr(type(prov), "fetch_many", counting)
     _run(tmp_path / "o", n=3)
-    assert len(calls) == 3
+    assert len(calls) == 3 and len({c[0] for c in calls}) == 3
     assert {c[1] for c in calls} == {("B4", "B3", "B2", "B8", "B11")}
 
 
@@ -369,9 +369,13 @@ def test_progress_callback_and_cancel_leave_no_partial_files(tmp_path):
     assert len(done) == 8 and seen[-1][0] == pytest.approx(1.0)
 
 
-def test_cancel_inside_a_fetch_keeps_only_complete_items(tmp_path, monkeypatch):
+@pytest.mark.parametrize("union", [False, True], ids=["roi_by_roi", "group_composite"])
+def test_cancel_inside_a_fetch_keeps_only_complete_items(tmp_path, monkeypatch, union):
     from rs_embed_qgis.engine.providers.local import LocalProvider
 
+    # a chunk's two neighbouring ROIs read each scene once together (group composite) or each
+    monkeypatch.setattr(LocalProvider, "union_composites", union)
+    per_chunk = 3 if union else 6
     reads = []
     real = LocalProvider._read_scene
 
@@ -380,11 +384,12 @@ def test_cancel_inside_a_fetch_keeps_only_complete_items(tmp_path, monkeypatch):
         return real(self, scene, grid, sensor)
 
     monkeypatch.setattr(LocalProvider, "_read_scene", counting)
-    # chunks of 2 ROIs, 3 summer scenes each: cancel while the second chunk's first ROI is read
-    res = _run(tmp_path / "o", n=6, executor="serial", num_workers=1, is_cancelled=lambda: len(reads) > 7)
+    # chunks of 2 ROIs, 3 summer scenes each: cancel after the second chunk's first scene read
+    res = _run(tmp_path / "o", n=6, executor="serial", num_workers=1,
+               is_cancelled=lambda: len(reads) > per_chunk + 1)
     run = json.loads((tmp_path / "o" / "export_run.json").read_text())
     assert run["status"] == "cancelled" and [m["name"] for m in res] == ["roi_000", "roi_001"]
-    assert len(reads) == 8  # stopped between scenes, not after the whole fetch
+    assert len(reads) == per_chunk + 2  # stopped between scenes, not after the whole fetch
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
         "export_run.json", "roi_000.json", "roi_000.npz", "roi_001.json", "roi_001.npz"]
     assert _temp_files(tmp_path / "o") == []

@@ -86,3 +86,15 @@ def test_export_geoparquet_and_gpkg_store_the_footprint(tmp_path):
     ds = open_gpkg(tmp_path / "all.gpkg")
     for f, sp in zip(ds.GetLayer(0), rois, strict=True):
         assert f.GetGeometryRef().Equals(_ogr(roi_footprint(sp).wkb()))
+
+
+def test_grids_of_a_batch_are_each_rois_own():
+    """roi_grids transforms a batch's points per UTM zone in one call: the same grids as one by one."""
+    from rs_embed_qgis.engine.geo import _rois_utm, _snapped, roi_grids
+
+    rois = [PointBuffer(9.01, 47.83, 200), BBox(9.0, 47.82, 9.02, 47.84), PointBuffer(2.35, 48.85, 500),
+            PointBuffer(-70.6, -33.4, 1000), PointBuffer(9.01, 47.83, 200), PointBuffer(12.01, 47.83, 35)]
+    for scale in (10, 20, 60):
+        alone = [_snapped(*_rois_utm([r])[0], float(scale)) for r in rois]
+        assert roi_grids(rois, scale) == alone
+        assert [g.crs for g in alone[:4]] == ["EPSG:32632", "EPSG:32632", "EPSG:32631", "EPSG:32719"]

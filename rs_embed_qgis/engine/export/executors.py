@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import Cancelled
+from ..pipeline import fetch_session
 from ..threads import gdal_threads, limit_threads, per_worker
 from .core import ExportPlan, fetch_chunk, process_chunk, run_chunk, write_item
 from .manifest import slim
@@ -127,7 +128,8 @@ def run_local(plan: ExportPlan, chunks: Sequence[Sequence[int]], prog: Progress,
 
     def lane() -> None:
         try:
-            with gdal_threads(budget) if budget else _nothing():
+            # the lane's reader stays open from chunk to chunk: each file is opened once per lane
+            with gdal_threads(budget) if budget else _nothing(), fetch_session(plan):
                 while not stop.is_set():
                     with lock:
                         idx = next(todo, None)

@@ -23,6 +23,7 @@ pixels (the same GDAL warper with the same options) and the same georeference.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -139,9 +140,15 @@ def transform_points(xs, ys, src: str, dst: str) -> tuple[np.ndarray, np.ndarray
 def transform_bounds(bounds, src: str, dst: str, densify: int = 21) -> tuple[float, float, float, float]:
     """Bounds of a rectangle after reprojection: each edge densified with ``densify`` points
     (GDAL's ``OCTTransformBounds``, which also handles poles and the antimeridian)."""
+    bounds = tuple(float(v) for v in bounds)
     if src == dst:
-        return tuple(float(v) for v in bounds)
-    return backend().transform_bounds(bounds, str(src), str(dst), int(densify))
+        return bounds
+    return _transform_bounds(bounds, str(src), str(dst), int(densify))
+
+
+@functools.lru_cache(maxsize=8192)  # the same ROI's bounds are asked for by the plan, the size estimate, the fetch
+def _transform_bounds(bounds: tuple[float, ...], src: str, dst: str, densify: int) -> tuple[float, float, float, float]:
+    return backend().transform_bounds(bounds, src, dst, densify)
 
 
 # -- reading ------------------------------------------------------------------------------------

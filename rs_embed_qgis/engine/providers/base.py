@@ -94,6 +94,14 @@ class Provider:
         """One composite over the window (``frames=None``) or ``frames`` binned composites."""
         raise NotImplementedError
 
+    def session(self):
+        """A context manager under which this thread's fetches share what the provider keeps
+        open between ROIs (the local backend: its open files), so a worker that fetches many
+        batches in turn opens them once, not once per batch. Default: nothing to share."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def checked(self, spatial: SpatialSpec, sensor: SensorSpec):
         """Validated spatial and sensor, and the ROI's grid at the sensor's scale.
 

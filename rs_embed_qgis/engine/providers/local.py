@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import budget, geoio
 from ..errors import ProviderError, SpecError
-from ..geo import RoiGrid, roi_grid
+from ..geo import RoiGrid, roi_grid, roi_grids
 from ..progress import check_cancelled, in_scope
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
 from . import sanity as _sanity
@@ -264,6 +264,43 @@ def _neighbour_groups(order: list[int], grids: dict[int, RoiGrid], side_m: float
     return groups
 
 
+def _union_grid(grids: Sequence[RoiGrid]) -> RoiGrid:
+    """The grid bounding ``grids`` (one CRS and pixel size, snapped to the same multiples)."""
+    g0 = grids[0]
+    left, top = min(g.left for g in grids), max(g.top for g in grids)
+    right = max(g.left + g.width * g.res for g in grids)
+    bottom = min(g.top - g.height * g.yres for g in grids)
+    return dataclasses.replace(g0, left=left, top=top, width=round((right - left) / g0.res),
+                               height=round((top - bottom) / g0.yres))
+
+
+def _naming_roi(k: int, fetch):
+    """``fetch()``, its provider errors prefixed with the ROI's index in the batch."""
+    try:
+        return fetch()
+    except _sanity.InputSanityError as exc:
+        raise _sanity.InputSanityError(f"ROI #{k}: {exc}", exc.patch, exc.facts) from None
+    except ProviderError as exc:
+        raise ProviderError(f"ROI #{k}: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Composite:
+    """Per time bin, the composite of the bin's scenes on a grid (NaN: no valid value), the
+    scenes of each bin and every scene's radiometry record; ``owned``: ``data`` is this
+    composite's alone (a cut shares its group's and is copied before filling)."""
+
+    bins: list[tuple[_dt.date, _dt.date]]
+    members: list[list[Scene]]
+    data: np.ndarray
+    records: dict[str, Any]
+    owned: bool
+
+    def cut(self, row0: int, col0: int, height: int, width: int) -> _Composite:
+        return dataclasses.replace(self, data=self.data[:, :, row0:row0 + height, col0:col0 + width],
+                                   owned=False)
+
+
 # -- scenes -> patches (the local and the STAC backend) -----------------------------------------
 class SceneProvider(Provider):
     """Selected scenes -> a checked :class:`Patch`: reading, radiometry, SCL masking,
@@ -341,6 +378,11 @@ class SceneProvider(Provider):
             finally:
                 self._batch.reader = None
 
+    def session(self):
+        """This thread's reader kept open (its files with it) for the block: a lane of an
+        export fetches every chunk through it."""
+        return self._reader()
+
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:
         spatial, sensor, grid = self.checked(spatial, sensor)
@@ -365,14 +407,14 @@ class SceneProvider(Provider):
         order = sorted(range(len(spatials)),
                        key=lambda k: (-(spatials[k].center[1] // band), spatials[k].center[0]))
         chunks = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)] if n else []
-        grids = {k: roi_grid(spatials[k], sensor.scale_m) for k in order}
+        grids = dict(zip(range(len(spatials)), roi_grids(spatials, sensor.scale_m), strict=True))
 
         def run(chunk: list[int]) -> list[tuple[int, Patch]]:
             with self._reader() as reader:  # one reader for the whole chunk
                 done = []
                 for group in _neighbour_groups(chunk, grids, side_m):
                     reader.expect([grids[k] for k in group])
-                    done += [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in group]
+                    done += self._fetch_group(group, spatials, grids, temporal, sensor, frames)
                 reader.expect(())
                 return done
 
@@ -387,12 +429,72 @@ class SceneProvider(Provider):
     def _fetch_roi(self, k: int, spatial: SpatialSpec, temporal: TemporalSpec | None,
                    sensor: SensorSpec, frames: int | None) -> Patch:
         check_cancelled()  # a cancel point before each ROI
-        try:
-            return self.fetch(spatial, temporal, sensor, frames=frames)
-        except _sanity.InputSanityError as exc:
-            raise _sanity.InputSanityError(f"ROI #{k}: {exc}", exc.patch, exc.facts) from None
-        except ProviderError as exc:
-            raise ProviderError(f"ROI #{k}: {exc}") from None
+        return _naming_roi(k, lambda: self.fetch(spatial, temporal, sensor, frames=frames))
+
+    #: composite a group of neighbouring ROIs once on the grid that bounds them (see
+    #: :meth:`_fetch_group`); off for readers whose scenes are not plain rasters (MODIS swaths)
+    union_composites = False
+    #: ... when that grid is at most this many times the ROIs' own pixels
+    union_max_ratio = 1.5
+
+    def composites_unions(self, sensor: SensorSpec) -> bool:
+        """Whether :meth:`_fetch_group` may composite a group's ROIs once for ``sensor``."""
+        return self.union_composites
+
+    def _fetch_group(self, group: list[int], spatials: Sequence[SpatialSpec], grids: dict[int, RoiGrid],
+                     temporal: TemporalSpec | None, sensor: SensorSpec,
+                     frames: int | None) -> list[tuple[int, Patch]]:
+        """A group of neighbouring ROIs (one CRS, pixel grids snapped to the same multiples of
+        the scale). Those that select the same scenes and, together, cover most of the grid
+        that bounds them (overlapping ROIs, a tiling of a study area: at most
+        ``union_max_ratio`` times their own pixels) are read, masked and composited once on
+        that grid, and each ROI's patch is cut from it: compositing is per pixel, so a cut is
+        the ROI's own composite, and the ROI-by-ROI work left is its check and its record.
+        Any other ROI, a group with scene files in another CRS than the ROIs' (warped through
+        an approximate transformer), and a group whose shared read fails are fetched ROI by
+        ROI (errors then name the ROI)."""
+        alone = list(group)
+        out: list[tuple[int, Patch]] = []
+        if len(group) > 1 and self.composites_unions(sensor):
+            alone = []
+            same: dict[tuple[str, ...], tuple[list[Scene], SensorSpec, list[tuple[int, SpatialSpec, RoiGrid]]]] = {}
+            for k in group:
+                try:
+                    sp, sn, g = self.checked(spatials[k], sensor)
+                    scenes = self.select_scenes(sp, temporal, sn, g)
+                except (ProviderError, SpecError):
+                    alone.append(k)  # fetched alone below, where the error is raised naming the ROI
+                    continue
+                same.setdefault(tuple(s.id for s in scenes), (scenes, sn, []))[2].append((k, sp, g))
+            for scenes, sn, members in same.values():
+                union = _union_grid([g for _, _, g in members])
+                bins = self._bins(scenes, temporal, frames)
+                px = sum(g.width * g.height for _, _, g in members)
+                big = len(bins) * len(sn.bands) * union.width * union.height * 4 > self.read_buffer_bytes
+                if len(members) < 2 or big or union.width * union.height > self.union_max_ratio * px:
+                    alone += [k for k, _, _ in members]
+                    continue
+                check_cancelled()
+                try:
+                    with self._reader() as reader:
+                        # a file in another CRS is warped through GDAL's approximate transformer,
+                        # whose result depends on the extent warped: such ROIs are read alone, so
+                        # an ROI's pixels do not depend on the batch it came in
+                        if any(reader.info(f).crs != union.crs for sc in scenes for f in sc.files()):
+                            alone += [k for k, _, _ in members]
+                            continue
+                        raw = self._composite_grid(union, scenes, sn, bins)
+                except ProviderError:
+                    alone += [k for k, _, _ in members]  # each alone: its error names it
+                    continue
+                for k, sp, g in members:
+                    check_cancelled()
+                    cut = raw.cut(round((union.top - g.top) / g.yres), round((g.left - union.left) / g.res),
+                                  g.height, g.width)
+                    out.append((k, _naming_roi(k, lambda sp=sp, g=g, cut=cut, sn=sn, scenes=scenes: self._patch(
+                        sp, temporal, sn, g, cut, scenes))))
+        out += [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in sorted(alone)]
+        return out
 
     def _bins(self, scenes: list[Scene], temporal: TemporalSpec | None,
               frames: int | None) -> list[tuple[_dt.date, _dt.date]]:
@@ -417,10 +519,15 @@ class SceneProvider(Provider):
 
     def _assemble(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec,
                   grid: RoiGrid, scenes: list[Scene], frames: int | None) -> Patch:
-        bins = self._bins(scenes, temporal, frames)
+        raw = self._composite_grid(grid, scenes, sensor, self._bins(scenes, temporal, frames))
+        return self._patch(spatial, temporal, sensor, grid, raw, scenes)
+
+    def _composite_grid(self, grid: RoiGrid, scenes: list[Scene], sensor: SensorSpec,
+                        bins: list[tuple[_dt.date, _dt.date]]) -> _Composite:
+        """The scenes read onto ``grid``, masked and composited per time bin, NaN where no
+        scene had valid data (``fill_value`` is put in by :meth:`_patch`)."""
         members = [[s for s in scenes if start <= s.date < end] for start, end in bins]
         data = np.empty((len(bins), len(sensor.bands), grid.height, grid.width), np.float32)
-        valid_px = [0.0] * len(bins)
         records: dict[str, Any] = {}
         rows = self.block_rows(len(scenes), sensor, grid)
         for r0 in range(0, grid.height, rows):  # the composite is per pixel: blocks change nothing
@@ -432,21 +539,27 @@ class SceneProvider(Provider):
                 check_cancelled()  # a long fetch stops between scenes (and blocks) when the caller cancels
                 stacks[s.id], records[s.id] = self.scene_stack(s, block, sensor)
             for t, mem in enumerate(members):
-                comp, valid = self._composite([stacks[s.id] for s in mem], sensor, block)
-                data[t, :, r0:r1] = comp
-                valid_px[t] += valid * (r1 - r0)
+                data[t, :, r0:r1] = self._composite([stacks[s.id] for s in mem], sensor, block)
             del stacks
+        return _Composite(bins, members, data, records, owned=True)
+
+    def _patch(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec,
+               grid: RoiGrid, raw: _Composite, scenes: list[Scene]) -> Patch:
+        """The checked patch of an ROI from its composite (its own, or cut from its group's)."""
+        data = raw.data if raw.owned else raw.data.copy()
+        gaps = np.isnan(data)
+        valid_px = 1.0 - gaps.any(axis=1).mean(axis=(1, 2))   # per frame: pixels valid in every band
+        data[gaps] = np.float32(sensor.fill_value)
         frame_info = []
-        for (start, end), mem, vpx in zip(bins, members, valid_px, strict=True):
-            valid = vpx / grid.height
+        for (start, end), mem, valid in zip(raw.bins, raw.members, valid_px, strict=True):
             mid = start + (end - start) / 2
             frame_info.append({
                 "start": start.isoformat(), "end": end.isoformat(), "mid": mid.isoformat(),
                 "n_scenes": len(mem), "scenes": [s.id for s in mem],
-                "scene_dates": [s.date.isoformat() for s in mem], "valid_fraction": valid,
-                "radiometry": [records[s.id]["summary"] for s in mem]})
+                "scene_dates": [s.date.isoformat() for s in mem], "valid_fraction": float(valid),
+                "radiometry": [raw.records[s.id]["summary"] for s in mem]})
         meta = {"composite": sensor.composite, "resampling": self.resampling,
-                "radiometry": records, **self.describe_source()}
+                "radiometry": raw.records, **self.describe_source()}
         notes = sorted({s.meta["note"] for s in scenes if s.meta.get("note")})
         if notes:
             meta["notes"] = notes
@@ -541,23 +654,20 @@ class SceneProvider(Provider):
         return rec
 
     @staticmethod
-    def _composite(stacks: list[np.ndarray], sensor: SensorSpec,
-                   grid: RoiGrid) -> tuple[np.ndarray, float]:
+    def _composite(stacks: list[np.ndarray], sensor: SensorSpec, grid: RoiGrid) -> np.ndarray:
+        """The scenes' composite, NaN where none has a valid value."""
         shape = (len(sensor.bands), grid.height, grid.width)
         if not stacks:
-            return np.full(shape, sensor.fill_value, np.float32), 0.0
+            return np.full(shape, np.nan, np.float32)
         if len(stacks) == 1:  # one scene: median and mosaic are the scene itself
-            comp = stacks[0]
-        elif sensor.composite == "mosaic":
+            return stacks[0]
+        if sensor.composite == "mosaic":
             comp = np.full(shape, np.nan, np.float32)
             for arr in stacks:  # ascending dates: later scenes on top, as in Earth Engine
                 ok = ~np.isnan(arr)
                 comp[ok] = arr[ok]
-        else:
-            comp = nanmedian_layers(np.stack(stacks))
-        valid = float(np.mean(~np.isnan(comp).any(axis=0)))
-        comp = np.where(np.isnan(comp), np.float32(sensor.fill_value), comp)
-        return comp, valid
+            return comp
+        return nanmedian_layers(np.stack(stacks))
 
 
 class LocalProvider(SceneProvider):
@@ -566,6 +676,7 @@ class LocalProvider(SceneProvider):
     name = "local"
     backend = "local"  # also for the readers of other sensors it hands a fetch to (MODIS)
     cpu_bound = True   # decoding local files: readers share the worker's cores
+    union_composites = True
 
     def __init__(self, root: str | None = None, catalog: str | None = None,
                  resampling: str = "bilinear", num_workers: int = 4,
@@ -700,6 +811,9 @@ class LocalProvider(SceneProvider):
             if getattr(self, "_modis", None) is None:
                 self._modis = ModisProvider(str(self.root), resampling=self.resampling)
             return self._modis
+
+    def composites_unions(self, sensor: SensorSpec) -> bool:
+        return self.union_composites and self._reader_for(sensor) is self
 
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None,
               sensor: SensorSpec, *, frames: int | None = None) -> Patch:

@@ -136,6 +136,7 @@ class ModisProvider(LocalProvider):
     """MODIS L1B granules and calibrated GeoTIFF stacks from a local folder."""
 
     name = "local-modis"
+    union_composites = False  # swaths are read per ROI
 
     def _reader_for(self, sensor: SensorSpec) -> LocalProvider:
         return self
