@@ -128,6 +128,10 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     paper: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)   # kind-specific facts, shown by describe
+    #: Linear layers (``fnmatch`` patterns of qualified module names) that ``precision="int8"``
+    #: leaves in fp32, where measurement showed they dominate the model's int8 error
+    #: (``engine/precision.py``, *int8 accuracy*)
+    int8_keep_fp32: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -135,6 +139,9 @@ class ModelEntry:
         if not self.variants:
             raise ModelError(f"catalog entry {self.id!r} has no variant (give at least one; the first is "
                              f"the default)")
+        if isinstance(self.int8_keep_fp32, str) or not all(isinstance(p, str) and p for p in self.int8_keep_fp32):
+            raise ModelError(f"catalog entry {self.id!r}: int8_keep_fp32 must be a tuple of module-name "
+                             f"patterns, got {self.int8_keep_fp32!r}")
 
     # -- the default variant's facts, as the entry's own --------------------------------------
     @property

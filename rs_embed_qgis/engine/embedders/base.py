@@ -54,6 +54,8 @@ class Embedder:
         #: and what runs: fp32 until a torch model applies it to its network (:meth:`with_precision`)
         self.precision_asked = check_precision(options.get("precision"))
         self.precision = "fp32"
+        #: what int8 did to the network (``precision.int8_summary``), set by :meth:`with_precision`
+        self.int8_summary: dict[str, Any] | None = None
 
     # -- what the api asks --------------------------------------------------------------
     def default_sensor(self) -> SensorSpec | None:
@@ -122,7 +124,11 @@ class Embedder:
         from .. import precision
 
         self.precision = precision.resolve_precision(self.precision_asked, self.device)
-        return precision.prepare(model, self.precision)
+        keep = self.spec.int8_keep_fp32
+        model = precision.prepare(model, self.precision, keep_fp32=keep)
+        if self.precision == "int8":
+            self.int8_summary = precision.int8_summary(model, keep)
+        return model
 
     def precision_scope(self) -> Any:
         """The context every forward runs in (autocast for bf16/fp16, nothing for fp32/int8)."""
@@ -143,7 +149,7 @@ class Embedder:
             "weights": dict(self.weights_meta),
             "random_weights": self.weights_meta.get("status") == "random",
             "options": {k: v for k, v in self.options.items() if _jsonable(v)},
-            "precision": describe(self.precision_asked, self.precision),
+            "precision": describe(self.precision_asked, self.precision, self.int8_summary),
         }
 
     def require_bands(self, patch: Patch, bands: Sequence[str]) -> np.ndarray:
