@@ -13,7 +13,9 @@ For each model, in its own process (so peak memory is that model's):
 - the fast path (``--precisions``, default ``bf16,int8``; ``model_options["precision"]``):
   forward speed-up over fp32 (forwards alternate), ROIs/s of the embed stage, and its
   accuracy against fp32 on the sample: cosine of the pooled vectors and of the grid cells
-  (min and mean over ROIs / cells; aim >= 0.999). Aim: >= 1.5x fp32 for the ViTs.
+  (min and mean over ROIs / cells; aim >= 0.999). Aim: >= 1.5x fp32 for the ViTs. For int8,
+  the activation bits this CPU's kernel takes exactly and the Linear layers the model's catalog
+  entry keeps in fp32 (``int8_keep_fp32``; ``engine/precision.py``, *int8 accuracy*).
 
 Products (precomputed embeddings) have no forward: loop and batch only. They are read from
 files this script writes over the sample in their published layouts (the tests' writers:
@@ -237,7 +239,7 @@ def run_one(model: str, n_rois: int, full: bool, device: str, precisions: list[s
         fast[p] = {"used": e.precision, "forward_speedup": median(speedups), "speedup_spread": spread(speedups),
                    "embed_rps": n_rois / t_embed, "pooled_cos_min": float(pc.min()),
                    "pooled_cos_mean": float(pc.mean()), "cell_cos_min": float(cells.min()),
-                   "cell_cos_mean": float(cells.mean()), "peak_rss_MiB": peak_rss_mib()}
+                   "cell_cos_mean": float(cells.mean()), "peak_rss_MiB": peak_rss_mib(), "int8": e.int8_summary}
     return dict(row, variant=emb.variant, params_M=sum(p.numel() for p in emb.model.parameters()) / 1e6,
                 weights=emb.weights_meta["status"], batch_size=emb.batch_size, peak_rss_MiB=peak_rss_mib(),
                 forward_gflops=flops * x.shape[0] / min(fwd["fp32"]) / 1e9, matmul_gflops=median(mms),
@@ -292,7 +294,7 @@ def main() -> None:
         for p, f in r["fast"].items():
             for k, unit in (("forward_speedup", "x"), ("embed_rps", "ROI/s"), ("pooled_cos_min", "cosine"),
                             ("cell_cos_min", "cosine"), ("cell_cos_mean", "cosine")):
-                record("bench_models", f"{p}_{k}", f[k], unit, used=f["used"], **ctx)
+                record("bench_models", f"{p}_{k}", f[k], unit, used=f["used"], int8=f["int8"], **ctx)
         frac = f", {r['fraction_of_matmul']:.0%} of matmul" if r["fraction_of_matmul"] is not None else ""
         fast = "; " + ", ".join(f"{p} x{f['forward_speedup']:.2f}" for p, f in r["fast"].items()) if r["fast"] else ""
         print(f"  done {m}: batch/loop {r['ratio']:.2f}x{frac}{fast}", flush=True)
@@ -310,14 +312,18 @@ def main() -> None:
               f"{r['loop_rps']:>11.2f}{r['batch_rps']:>12.2f}{r['ratio_spread']:>24}"
               f"{str(r['batch_equals_loop']):>6}{tail}")
     if precisions:
-        hdr = (f"{'model':<11}{'precision':<10}{'ran':<6}{'fwd speed-up (spread)':>24}{'embed ROI/s':>12}"
+        hdr = (f"{'model':<11}{'precision':<10}{'ran':<6}{'int8 act, fp32 Linear':>23}{'fwd speed-up (spread)':>24}"
+               f"{'embed ROI/s':>12}"
                f"{'pooled cos min':>15}{'cell cos min':>13}{'cell cos mean':>14}{'peak MiB':>9}")
         print("\nfast path vs fp32 (same weights, same patches)")
         print(hdr)
         print("-" * len(hdr))
         for r in rows:
             for p, f in r["fast"].items():
-                print(f"{r['model']:<11}{p:<10}{f['used']:<6}{f['speedup_spread']:>24}{f['embed_rps']:>12.2f}"
+                i8 = f["int8"]
+                i8 = (f"{i8['activation_bits']} bit, {i8['fp32_layers']} of {i8['fp32_layers'] + i8['int8_layers']}"
+                      if i8 else "-")
+                print(f"{r['model']:<11}{p:<10}{f['used']:<6}{i8:>23}{f['speedup_spread']:>24}{f['embed_rps']:>12.2f}"
                       f"{f['pooled_cos_min']:>15.6f}{f['cell_cos_min']:>13.6f}{f['cell_cos_mean']:>14.6f}"
                       f"{f['peak_rss_MiB']:>9.0f}")
     print("weights: random (allow_random_weights=True) - speed does not depend on the values; "
