@@ -42,10 +42,11 @@ block in fp32: the error builds up evenly over the depth. Hence:
    module-name patterns). A model lists them only where measurement shows that, even
    with rule 1, a few layers dominate its error: SatVision keeps its attention output
    projections and patch-merging reductions (their outputs enter a LayerNorm directly;
-   9 % of its Linear FLOPs; half its int8 error).
+   about 10 % of its Linear FLOPs; over half its int8 error).
 
 ``meta["precision"]["int8"]`` says how many layers ran in int8, which stayed fp32 (the
-patterns) and the activation bits.
+patterns) and the activation bits. The per-layer measurement and the figures before and
+after: ``docs/performance.md`` (*int8 on SatVision*).
 """
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ HOW = {
     "fp32": "fp32 weights and arithmetic (exact)",
     "bf16": "weights and activations in bfloat16 (normalisations in fp32), under torch.autocast(bfloat16)",
     "fp16": "weights and activations in float16 (normalisations in fp32), under torch.autocast(float16)",
-    "int8": ("dynamic int8 quantisation of the Linear layers (per-channel int8 weights, activations quantised "
-             "per call; FBGEMM/oneDNN), but those the model's catalog entry keeps in fp32"),
+    "int8": ("dynamic int8 quantisation of the Linear layers but those the model's catalog entry keeps in fp32 "
+             "(per-channel int8 weights, activations quantised per call; FBGEMM/oneDNN)"),
 }
 
 

@@ -35,7 +35,7 @@ ENTRY = ModelEntry(
     paper="https://arxiv.org/abs/2411.17000",
     extra={"emissive_min_k": EMISSIVE_MIN_K, "emissive_max_k": EMISSIVE_MAX_K},
     # a post-norm Swin V2: these outputs enter a LayerNorm directly, and in int8 they gave half of the
-    # error (9 % of the Linear FLOPs); all int8, grid cells reached only 0.9989 of fp32 (docs/performance.md)
+    # error (about 10 % of the Linear FLOPs); all int8, grid cells reached only 0.9989 of fp32 (docs/performance.md)
     int8_keep_fp32=("*.attn.proj", "*.downsample.reduction"),
     variants=(
         Variant("giant", config="giant", embedding_dim=4096, normalisation=NORM,
