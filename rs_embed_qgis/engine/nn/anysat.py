@@ -23,7 +23,7 @@ compute-bound (results equal up to float rounding): group norms over rows as gro
 norms, the spatial encoder's last block computed for the class token alone (the only token
 read out), attention with the RPE as the mask of the fused kernel, the cross-attention's
 queries (which do not depend on the input) and the date encodings computed once per batch or
-series, and pixels, patches and series taken in chunks that keep the activations in the
+series, and (on a CPU) pixels, patches and series taken in chunks that keep the activations in the
 caches, so a batch costs no more per series than one series alone.
 
 Two details follow the upstream computation on purpose, so pretrained weights see
@@ -91,11 +91,19 @@ INPUT_RES = {"aerial": 2, "aerial-flair": 2, "spot": 10, "naip": 10, "s2": 10, "
 _RPE_ALPHA, _RPE_BETA, _RPE_GAMMA = 1.9, 3.8, 15.2
 _RPE_BUCKETS = 2 * int(_RPE_BETA) + 1 + 1   # 7 distance buckets + 1 for the skip token
 
-#: tokens a transformer runs at once when its sequences are independent (patches in the spatial
-#: encoder, series in the blocks): chunks bound the activations, which in a whole batch outgrow
-#: the CPU caches (16 series of 577 tokens cost ~15 % more each; 2 to 4 series per chunk are
-#: as fast per series as one alone); the results do not change
+#: tokens a transformer runs at once on a CPU when its sequences are independent (patches in
+#: the spatial encoder, series in the blocks): chunks keep the activations in the caches, which
+#: a whole batch outgrows (16 series of 577 tokens cost ~15 % more each; 2 to 4 series per
+#: chunk are as fast per series as one alone); the results do not change. An accelerator runs
+#: them whole (the embedder's batch size bounds them), where large launches are what pays.
 CHUNK_TOKENS = 2048
+#: pixels the temporal encoder takes at once on an accelerator (only memory is bounded there)
+ACCELERATOR_CHUNK_PIXELS = 1024
+
+
+def _step(x: torch.Tensor, budget: int, per_item: int) -> int:
+    """Items of ``x`` (each ``per_item`` tokens) per chunk: within ``budget`` on a CPU, all elsewhere."""
+    return max(1, budget // per_item) if x.device.type == "cpu" else max(1, x.shape[0])
 
 
 # -- positional encodings -------------------------------------------------------------
@@ -209,8 +217,8 @@ class LTAE2d(nn.Module):
         self.mlp = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
 
-    #: pixel series encoded at once; every pixel is independent, so chunking only bounds memory
-    #: and keeps the widest layer (T*chunk x 2D floats) near the CPU caches: 576 (one series at
+    #: pixel series encoded at once on a CPU; every pixel is independent, so chunking only bounds
+    #: memory and keeps the widest layer (T*chunk x 2D floats) near the caches: 576 (one series at
     #: the default 24 x 24 px) measured as fast as 256-768, 1024 ~20 % slower (T=8, tiny)
     chunk_pixels: int = 576
 
@@ -221,9 +229,9 @@ class LTAE2d(nn.Module):
         # the date encoding depends on the series, not the pixel: once per series
         pe = self.positional_encoder(dates) if self.positional_encoder is not None else None  # B,T,D
         owner = torch.arange(b, device=x.device).repeat_interleave(h * w)
-        outs = [self._encode(seqs[i:i + self.chunk_pixels],
-                             None if pe is None else pe[owner[i:i + self.chunk_pixels]])
-                for i in range(0, seqs.shape[0], self.chunk_pixels)]
+        step = self.chunk_pixels if x.device.type == "cpu" else ACCELERATOR_CHUNK_PIXELS
+        outs = [self._encode(seqs[i:i + step], None if pe is None else pe[owner[i:i + step]])
+                for i in range(0, seqs.shape[0], step)]
         out = outs[0] if len(outs) == 1 else torch.cat(outs)
         return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
@@ -374,7 +382,7 @@ class TransformerMulti(nn.Module):
         res = self.input_res[modality]
         grid = max(1, int(scale * 10 / res))
         pos = sincos_2d(c, grid, float(res)).to(x.device, x.dtype)
-        step = max(1, self.chunk_tokens // (length + 1))
+        step = _step(x, self.chunk_tokens, length + 1)
         outs = [self._encode(x[i:i + step], pos) for i in range(0, n, step)]
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
@@ -516,7 +524,7 @@ class AnySat(nn.Module):
         tok = self.spatial_encoder(tok, "s2", scale).view(b, n, self.embed_dim)
         pos = sincos_2d(self.embed_dim, g, float(scale)).to(tok.device, tok.dtype)
         tokens = torch.cat([(self.cls_token + pos[:, :1]).expand(b, -1, -1), tok + pos[:, 1:]], dim=1)
-        step = max(1, self.chunk_tokens // tokens.shape[1])
+        step = _step(tokens, self.chunk_tokens, tokens.shape[1])
         outs = [self._blocks(tokens[i:i + step], scale) for i in range(0, b, step)]
         tokens = outs[0] if len(outs) == 1 else torch.cat(outs)
         if output == "tile":
