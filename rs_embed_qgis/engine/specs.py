@@ -10,9 +10,9 @@ value, and ``to_dict()`` / ``from_dict()`` for manifests and QGIS settings.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import re
-import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
