@@ -5,7 +5,9 @@ split into runs of neighbours whose grids share a CRS and fit in a square of ``s
 (in the grids' units). A run whose bounding grid holds at most ``max_ratio`` times the
 ROIs' own pixels is read once on that grid and each ROI is cut from it: overlapping ROIs
 and the tiles of a study area read each file once, while scattered ROIs (whose bounding
-grid would be mostly empty) are read one by one.
+grid would be mostly empty) are read one by one. ``max_ratio`` is the reader's: 1.5 where a
+read costs most per call (opening, decoding), under 1 where it costs per pixel (the union
+must then save pixels: the ROIs overlap).
 
 Used by the scene backends (:meth:`local.SceneProvider.fetch_many`, which also splits a run
 by the scenes its ROIs select) and the precomputed products (GeoTessera tiles, the
@@ -102,7 +104,7 @@ def unions(spatials: Sequence[SpatialSpec], grids: Sequence[RoiGrid], side: floa
 
 def fetch_by_unions(spatials: Sequence[SpatialSpec], grids: Sequence[RoiGrid | None], side: float,
                     band_deg: float, read: Callable[[RoiGrid], Any], cut: Callable[[Any, RoiGrid, int], Any],
-                    fetch_alone: Callable[[list[int]], Sequence[Any]]) -> list[Any]:
+                    fetch_alone: Callable[[list[int]], Sequence[Any]], max_ratio: float = 1.5) -> list[Any]:
     """A batch's patches: each union of :func:`unions` read once (``read(union)``) and each of its
     ROIs cut from that read (``cut(read, union, k)``; None sends ROI ``k`` alone); the ROIs
     alone, and those without a grid (``None``: e.g. outside the product, to be said by their
@@ -110,7 +112,8 @@ def fetch_by_unions(spatials: Sequence[SpatialSpec], grids: Sequence[RoiGrid | N
     listed = [k for k, g in enumerate(grids) if g is not None]
     alone = [k for k, g in enumerate(grids) if g is None]
     out: dict[int, Any] = {}
-    for union, members in unions([spatials[k] for k in listed], [grids[k] for k in listed], side, band_deg):
+    for union, members in unions([spatials[k] for k in listed], [grids[k] for k in listed], side, band_deg,
+                                 max_ratio):
         members = [listed[m] for m in members]
         if union is None:
             alone += members

@@ -256,10 +256,14 @@ class TesseraProvider(Provider):
                                        num_workers=num_workers)
 
         return groups.fetch_by_unions(spatials, grids, side, side / groups.METRES_PER_DEGREE,
-                                      lambda union: self._sample(union, year), cut, alone)
+                                      lambda union: self._sample(union, year), cut, alone, self.union_max_ratio)
 
     #: largest grid of neighbouring ROIs sampled at once (its 128 float32 bands and coordinates)
     max_union_bytes = budget.READ_BUFFER
+    #: a group is sampled once when its bounding grid has at most this share of its ROIs' pixels:
+    #: sampling costs per pixel (and a cut is a copy), so it pays where ROIs overlap; ROIs side
+    #: by side (a bounding grid of 1.07x their pixels) measured ~13 % slower than one by one
+    union_max_ratio = 0.8
 
     def _sample(self, grid: RoiGrid, year: int) -> _Sample:
         """Every pixel centre of ``grid`` sampled from the tile whose 0.1-degree cell holds it."""
