@@ -200,6 +200,59 @@ def test_temporal_encoder_chunks_pixels_without_changing_results():
     assert torch.allclose(whole, chunked, atol=1e-5)
 
 
+def test_a_batch_gives_each_series_what_it_gives_alone():
+    """Chunks that cut across series (pixels, patches, series) change nothing beyond rounding."""
+    import torch
+
+    from rs_embed_qgis.engine.nn.anysat import AnySat
+
+    m = AnySat("tiny").eval()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 4, 10, 8, 8, generator=g)
+    dates = torch.tensor([[5, 100, 200, 300], [30, 60, 90, 120], [0, 1, 2, 364]])
+    with torch.inference_mode():
+        alone = torch.cat([m({"s2": x[i:i + 1], "s2_dates": dates[i:i + 1]}, 20) for i in range(3)])
+        m.projector_s2.patch_embed.chunk_pixels = 50   # 64 pixels per series
+        m.spatial_encoder.chunk_tokens = 15            # 3 patches of 1 + 2x2 tokens, 16 per series
+        m.chunk_tokens = 40                            # 2 series of 1 + 4x4 tokens
+        batch = m({"s2": x, "s2_dates": dates}, 20)
+        tile = m({"s2": x, "s2_dates": dates}, 20, output="tile")
+    assert batch.shape == (3, 4, 4, 256)
+    assert torch.allclose(batch, alone, atol=1e-5)
+    assert not torch.allclose(batch[0], batch[1], atol=1e-3)  # the series differ
+    with torch.inference_mode():
+        tile_alone = m({"s2": x[2:], "s2_dates": dates[2:]}, 20, output="tile")
+    assert torch.allclose(tile[2:], tile_alone, atol=1e-5)
+
+
+def test_batched_api_call_equals_one_call_per_roi_at_the_default_batch():
+    rng = np.random.RandomState(5)
+    arrays = [rng.uniform(0, 4000, (3, 10, 12, 12)).astype("f4") for _ in range(5)]
+    rois = [PointBuffer(lon=9.0 + 0.01 * i, lat=47.84, buffer_m=150) for i in range(5)]
+    kw = dict(temporal=YEAR, backend="local", device="cpu", output=OutputSpec.grid(scale_m=10),
+              model_options={**TINY_RANDOM, "frames": 3})
+    batch = api.get_embeddings_batch("anysat", spatials=rois, input_chws=arrays, **kw)
+    assert batch[0].meta["batch_size"] == A.DEFAULT_BATCH["cpu"]
+    for b, a, r in zip(batch, arrays, rois, strict=True):
+        assert np.allclose(b.array, api.get_embedding("anysat", spatial=r, input_chw=a, **kw).array, atol=1e-5)
+
+
+def test_group_norm_over_rows_is_torch_group_norm():
+    import torch
+
+    from rs_embed_qgis.engine.nn.anysat import GroupNormRows
+
+    ours, ref = GroupNormRows(4, 32), torch.nn.GroupNorm(4, 32)
+    torch.nn.init.normal_(ref.weight)
+    torch.nn.init.normal_(ref.bias)
+    ours.load_state_dict(ref.state_dict())
+    rows = torch.randn(50, 32) * 3 + 1
+    with torch.inference_mode():
+        assert torch.allclose(ours(rows), ref(rows), atol=1e-5)
+        planes = torch.randn(2, 32, 5)  # (N, C, L) inputs take torch's own path
+        assert torch.equal(ours(planes), ref(planes))
+
+
 # -- settings: option > env > default -------------------------------------------------------
 def test_defaults_match_the_reference_table():
     v, src = A.resolve_settings({}, environ={})

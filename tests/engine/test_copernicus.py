@@ -90,6 +90,43 @@ def test_cells_wrap_across_the_antimeridian(tmp_path):
     assert grid.meta["transform"][2] == pytest.approx(179.625)
 
 
+def test_a_batch_reads_the_map_once_for_neighbouring_rois_with_the_cells_of_roi_by_roi(cop_map, monkeypatch):
+    from rs_embed_qgis.engine.catalog import get_entry
+    from rs_embed_qgis.engine.providers.copernicus import CopernicusEmbedProvider
+
+    provider = CopernicusEmbedProvider(cop_map)
+    sensor = get_entry("copernicus").default_sensor
+    rois = [PointBuffer(lon=9.02 + 0.02 * i, lat=47.84, buffer_m=300) for i in range(4)] + [
+        BBox(9.1, 47.8, 9.2, 47.9), BBox(9.3, 47.9, 9.45, 48.1)]   # 2 x 2 cells; a land and an ocean cell
+    alone = [provider.fetch(r, None, sensor) for r in rois]
+    reads = []
+    read = provider._read
+    monkeypatch.setattr(provider, "_read", lambda src, info, grid: reads.append(grid) or read(src, info, grid))
+    batch = provider.fetch_many(rois, None, sensor)
+    assert len(reads) == 1 and (reads[0].height, reads[0].width) == (2, 3)   # the 6 cells under all of them
+    for b, a in zip(batch, alone, strict=True):
+        assert np.array_equal(b.data, a.data) and b.grid == a.grid and b.meta == a.meta and b.frames == a.frames
+    kw = dict(output=OutputSpec.grid(), backend="local", model_options={"path": str(cop_map), "download": False})
+    got = api.get_embeddings_batch("copernicus", spatials=rois, **kw)
+    for g, r in zip(got, rois, strict=True):
+        assert np.array_equal(g.array, api.get_embedding("copernicus", spatial=r, **kw).array, equal_nan=True)
+
+
+def test_a_batch_across_the_antimeridian_wraps_its_one_read(tmp_path):
+    from rs_embed_qgis.engine.catalog import get_entry
+    from rs_embed_qgis.engine.providers.copernicus import CopernicusEmbedProvider
+
+    r, _ = cell_of(0.0, 0.2)
+    provider = CopernicusEmbedProvider(write_map(tmp_path / "embed_map_310k.tif", 0, r, 1440, 2))
+    sensor = get_entry("copernicus").default_sensor
+    rois = [BBox(179.8, 0.01, 179.95, 0.2), BBox(179.9, 0.05, 179.99, 0.15), BBox(179.6, 0.0, 179.7, 0.1)]
+    batch = provider.fetch_many(rois, None, sensor)
+    for b, roi in zip(batch, rois, strict=True):
+        a = provider.fetch(roi, None, sensor)
+        assert np.array_equal(b.data, a.data) and b.grid == a.grid and b.meta == a.meta
+    assert batch[0].data[0, 0, 0].tolist() == [179.75, -180.0]   # the last column, then the first
+
+
 def test_the_map_is_found_from_a_folder_the_environment_or_the_cache(cop_map, monkeypatch, tmp_path):
     roi = PointBuffer(lon=9.02, lat=47.84, buffer_m=300)
     assert _embed(cop_map.parent, roi).meta["weights"]["path"] == str(cop_map)

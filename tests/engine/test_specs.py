@@ -95,3 +95,20 @@ def test_dates_are_found_in_file_names_and_tags():
     assert date_in_text("2022_06_10") == dt.date(2022, 6, 10)
     assert date_in_text("tile_12345678_20210101") == dt.date(2021, 1, 1)  # skips non-dates
     assert date_in_text("no date here") is None and date_in_text(None) is None
+
+
+def test_spec_dicts_are_dataclasses_asdict():
+    """specs.asdict skips dataclasses.asdict's deep copy: right only while every field is flat."""
+    import dataclasses
+
+    from rs_embed_qgis.engine import specs as S
+    from rs_embed_qgis.engine.catalog import ENTRIES
+
+    objs = [S.BBox(9, 47, 9.1, 47.1), S.PointBuffer(9, 47, 100), S.TemporalSpec.range("2022-01-01", "2022-02-01"),
+            S.TemporalSpec.year(2022), S.OutputSpec.pooled(), S.OutputSpec.grid(scale_m=30), S.FetchSpec(scale_m=20),
+            S.InputPrepSpec.auto()] + [e.default_sensor for e in ENTRIES.values() if e.default_sensor is not None]
+    for o in objs:
+        assert S.asdict(o) == dataclasses.asdict(o)
+        for v in S.asdict(o).values():
+            assert v is None or isinstance(v, (str, int, float)) or (
+                isinstance(v, tuple) and all(isinstance(x, (str, int, float)) for x in v)), (type(o).__name__, v)

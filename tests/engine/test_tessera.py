@@ -113,6 +113,56 @@ def test_a_missing_tile_leaves_its_pixels_empty_and_says_so(tiles):
     assert emb.meta["tiles_missing"] == ["grid_12.05_47.85"] and 0 < emb.meta["valid_fraction"] < 1
 
 
+# overlapping ROIs across both tiles (centres east of 12.0: all on the UTM 33N grid)
+NEIGHBOURS = [BBox(11.996 + dx, 47.848 + dy, 12.004 + dx, 47.852 + dy)
+              for dx, dy in ((0, 0), (0.002, 0), (0.001, 0.001), (0.0005, -0.0015))]
+FAR = BBox(12.02, 47.85, 12.03, 47.856)   # beyond the test tiles' pixels: read alone, all filled
+
+
+def _same_patches(batch, alone):
+    for b, a in zip(batch, alone, strict=True):
+        assert np.array_equal(b.data, a.data) and b.grid == a.grid
+        assert b.meta == a.meta and b.frames == a.frames
+
+
+def test_a_batch_samples_each_tile_once_for_neighbouring_rois_with_the_pixels_of_roi_by_roi(tiles, monkeypatch):
+    from rs_embed_qgis.engine.catalog import get_entry
+    from rs_embed_qgis.engine.providers import tessera
+
+    provider = tessera.TesseraProvider(tiles)
+    sensor = get_entry("tessera").default_sensor
+    rois = [*NEIGHBOURS, FAR]
+    alone = [provider.fetch(r, Y2024, sensor) for r in rois]
+    calls = []
+    sample = tessera._Tile.sample
+    monkeypatch.setattr(tessera._Tile, "sample", lambda self, x, y: calls.append(self.name) or sample(self, x, y))
+    batch = provider.fetch_many(rois, Y2024, sensor)
+    _same_patches(batch, alone)
+    # the four neighbours: each of their two tiles sampled once; the far ROI alone (one tile)
+    assert sorted(calls) == ["grid_11.95_47.85", "grid_12.05_47.85", "grid_12.05_47.85"]
+    assert alone[-1].meta["tiles"] == ["grid_12.05_47.85"] and alone[-1].frames[0]["valid_fraction"] == 0
+    # through the API: the batch's embeddings are those of one call per ROI, exactly
+    kw = dict(temporal=Y2024, output=OutputSpec.grid(), backend="local",
+              model_options={"data_dir": str(tiles), "download": False})
+    got = api.get_embeddings_batch("tessera", spatials=NEIGHBOURS, **kw)
+    for g, r in zip(got, NEIGHBOURS, strict=True):
+        assert np.array_equal(g.array, api.get_embedding("tessera", spatial=r, **kw).array, equal_nan=True)
+
+
+def test_a_batch_records_the_missing_tiles_of_each_roi_as_roi_by_roi(tiles):
+    from rs_embed_qgis.engine.catalog import get_entry
+    from rs_embed_qgis.engine.providers.tessera import TesseraProvider
+
+    for f in (tiles / "global_0.1_degree_representation" / "2024" / "grid_12.05_47.85").iterdir():
+        f.unlink()
+    provider, sensor = TesseraProvider(tiles), get_entry("tessera").default_sensor
+    west = BBox(11.990, 47.848, 11.996, 47.852)   # inside the present tile only
+    rois = [*NEIGHBOURS, west]
+    batch = provider.fetch_many(rois, Y2024, sensor)
+    _same_patches(batch, [provider.fetch(r, Y2024, sensor) for r in rois])
+    assert batch[0].meta["tiles_missing"] == ["grid_12.05_47.85"] and batch[-1].meta["tiles_missing"] == []
+
+
 def test_no_tile_at_all_explains_where_they_go_and_how_to_get_them(tmp_path):
     with pytest.raises(ProviderError) as ei:
         _grid(tmp_path / "empty")

@@ -51,10 +51,11 @@ UPSTREAM_REPO_URL = "https://github.com/gastruc/AnySat"
 #: removed: it named a checkout whose hubconf.py was imported (code from a path); now an error
 REPO_PATH_ENV = "RS_EMBED_ANYSAT_REPO_PATH"
 DEFAULT_DOY0 = 182  # mid-year, used only when no date is known at all (as rs-embed)
-#: series per forward when not set: CPU inference is compute-bound and each series costs more
-#: in a larger batch (tiny, T=8, 24 px: 71 / 77 / 90 ms per series at 1 / 4 / 16; the
-#: activations outgrow the caches), so one at a time; accelerators gain from large batches
-DEFAULT_BATCH = {"cpu": 1, "mps": 16, "cuda": 32}
+#: series per forward when not set. On a CPU the forward is compute-bound and the network
+#: runs a batch in cache-sized chunks (nn.anysat), so a series costs the same in a batch as
+#: alone, and a batch of 8 makes 8x fewer calls (fewer thread fork/joins, which are what a
+#: busy CPU makes slow); accelerators gain from large batches
+DEFAULT_BATCH = {"cpu": 8, "mps": 16, "cuda": 32}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 

@@ -60,7 +60,9 @@ class ProductEmbedder(Embedder):
     def pool(self, x: np.ndarray, valid: np.ndarray, patch: Patch, output: OutputSpec,
              meta: dict[str, Any]) -> np.ndarray:
         """``(D, H, W)`` (NaN where invalid) -> ``(D,)``: mean or max over the valid pixels."""
-        flat = x.reshape(x.shape[0], -1)[:, valid.reshape(-1)]
+        flat = x.reshape(x.shape[0], -1)
+        if not valid.all():  # (no copy of the pixels when all have data, the common case)
+            flat = flat[:, valid.reshape(-1)]
         meta["pooled_from"] = f"product pixels ({output.pooling})"
         return flat.max(axis=1) if output.pooling == "max" else flat.mean(axis=1, dtype=np.float64)
 
@@ -86,7 +88,8 @@ class ProductEmbedder(Embedder):
             x = self.require_bands(patch, bands)[0].astype(np.float32, copy=False)   # D, H, W
             fill = patch.sensor.fill_value if patch.sensor is not None else 0.0
             valid = np.isfinite(x).all(axis=0) & ~(x == np.float32(fill)).all(axis=0)
-            x = np.where(valid[None], x, np.nan)
+            if not valid.all():
+                x = np.where(valid[None], x, np.nan)
             meta = self.base_meta(output, input_prep)
             meta.update(valid_fraction=float(valid.mean()), bands=list(bands), **self.product_meta(patch))
             if not valid.any():

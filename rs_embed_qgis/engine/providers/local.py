@@ -46,6 +46,7 @@ from ..errors import ProviderError, SpecError
 from ..geo import RoiGrid, roi_grid, roi_grids
 from ..progress import check_cancelled, in_scope
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+from . import groups
 from . import sanity as _sanity
 from .bands import S2_REFLECTANCE, canonical_band, missing_bands_message
 from .base import Patch, Provider
@@ -246,34 +247,6 @@ def nanmedian_layers(stack: np.ndarray) -> np.ndarray:
     return ((lo + hi) / 2).astype(stack.dtype, copy=False)
 
 
-def _neighbour_groups(order: list[int], grids: dict[int, RoiGrid], side_m: float) -> list[list[int]]:
-    """Consecutive runs of ``order`` whose grids share a CRS and fit in a ``side_m`` square."""
-    groups: list[list[int]] = []
-    box = None
-    for k in order:
-        g = grids[k]
-        x0, y0, x1, y1 = g.bounds
-        if box is not None and box[0] == g.crs:
-            nb = (g.crs, min(box[1], x0), min(box[2], y0), max(box[3], x1), max(box[4], y1))
-            if nb[3] - nb[1] <= side_m and nb[4] - nb[2] <= side_m:
-                groups[-1].append(k)
-                box = nb
-                continue
-        groups.append([k])
-        box = (g.crs, x0, y0, x1, y1)
-    return groups
-
-
-def _union_grid(grids: Sequence[RoiGrid]) -> RoiGrid:
-    """The grid bounding ``grids`` (one CRS and pixel size, snapped to the same multiples)."""
-    g0 = grids[0]
-    left, top = min(g.left for g in grids), max(g.top for g in grids)
-    right = max(g.left + g.width * g.res for g in grids)
-    bottom = min(g.top - g.height * g.yres for g in grids)
-    return dataclasses.replace(g0, left=left, top=top, width=round((right - left) / g0.res),
-                               height=round((top - bottom) / g0.yres))
-
-
 def _naming_roi(k: int, fetch):
     """``fetch()``, its provider errors prefixed with the ROI's index in the batch."""
     try:
@@ -403,16 +376,14 @@ class SceneProvider(Provider):
         spatials = [validate_spatial(s) for s in spatials]
         n = min(self.num_workers if num_workers is None else max(1, int(num_workers)), len(spatials))
         side_m = RasterReader.max_group_px ** 0.5 * float(sensor.scale_m)   # a group's extent
-        band = side_m / 111_320.0                                              # ... in degrees of latitude
-        order = sorted(range(len(spatials)),
-                       key=lambda k: (-(spatials[k].center[1] // band), spatials[k].center[0]))
+        order = groups.by_place(spatials, side_m / groups.METRES_PER_DEGREE)
         chunks = [order[i * len(order) // n:(i + 1) * len(order) // n] for i in range(n)] if n else []
         grids = dict(zip(range(len(spatials)), roi_grids(spatials, sensor.scale_m), strict=True))
 
         def run(chunk: list[int]) -> list[tuple[int, Patch]]:
             with self._reader() as reader:  # one reader for the whole chunk
                 done = []
-                for group in _neighbour_groups(chunk, grids, side_m):
+                for group in groups.neighbour_groups(chunk, grids, side_m):
                     reader.expect([grids[k] for k in group])
                     done += self._fetch_group(group, spatials, grids, temporal, sensor, frames)
                 reader.expect(())
@@ -467,11 +438,11 @@ class SceneProvider(Provider):
                     continue
                 same.setdefault(tuple(s.id for s in scenes), (scenes, sn, []))[2].append((k, sp, g))
             for scenes, sn, members in same.values():
-                union = _union_grid([g for _, _, g in members])
+                union = groups.union_grid([g for _, _, g in members])
                 bins = self._bins(scenes, temporal, frames)
-                px = sum(g.width * g.height for _, _, g in members)
                 big = len(bins) * len(sn.bands) * union.width * union.height * 4 > self.read_buffer_bytes
-                if len(members) < 2 or big or union.width * union.height > self.union_max_ratio * px:
+                if len(members) < 2 or big or not groups.compact(union, [g for _, _, g in members],
+                                                                 self.union_max_ratio):
                     alone += [k for k, _, _ in members]
                     continue
                 check_cancelled()
@@ -489,8 +460,7 @@ class SceneProvider(Provider):
                     continue
                 for k, sp, g in members:
                     check_cancelled()
-                    cut = raw.cut(round((union.top - g.top) / g.yres), round((g.left - union.left) / g.res),
-                                  g.height, g.width)
+                    cut = raw.cut(*groups.offset(union, g), g.height, g.width)
                     out.append((k, _naming_roi(k, lambda sp=sp, g=g, cut=cut, sn=sn, scenes=scenes: self._patch(
                         sp, temporal, sn, g, cut, scenes))))
         out += [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in sorted(alone)]

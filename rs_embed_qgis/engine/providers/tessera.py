@@ -18,7 +18,9 @@ Sampling is geotessera's ``sample_embeddings_at_points`` rule for every pixel ce
 the ROI grid: the tile whose 0.1-degree cell contains the point, the point projected to
 that tile's CRS, ``rowcol`` (floor) in its transform - nearest neighbour, values never
 blended - so an ROI across tiles and UTM zones is one seamless grid in the ROI's zone.
-Pixels no tile covers (sea, tiles absent) get the sensor's fill value.
+Pixels no tile covers (sea, tiles absent) get the sensor's fill value. A batch samples
+neighbouring ROIs once on the grid that bounds them (:mod:`.groups`) and cuts each ROI from
+it: every tile is opened and gathered once for them, and the pixels are those of ROI by ROI.
 
 Missing tiles are downloaded when allowed: with the ``geotessera`` package where it is
 installed, else from the same server (``https://dl2.geotessera.org/v1``) with the sha256
@@ -29,14 +31,18 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import budget
 from ..errors import ProviderError, SpecError
+from ..geo import RoiGrid
 from ..specs import SensorSpec, SpatialSpec, TemporalSpec
+from . import groups
 from .base import Patch, Provider
 
 EMBEDDINGS_DIR = "global_0.1_degree_representation"
@@ -125,6 +131,46 @@ class _Tile:
         return block[:, row - r0, col - c0].T
 
 
+def tile_key(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """One int64 per tile index pair, ordered as the pairs ``(ix, iy)`` are (|ix|, |iy| < 2048)."""
+    return (np.asarray(ix, np.int64) + 2048) * 4096 + (np.asarray(iy, np.int64) + 2048)
+
+
+def key_tile(key: int) -> tuple[int, int]:
+    return key // 4096 - 2048, key % 4096 - 2048
+
+
+@dataclass
+class _Sample:
+    """The product sampled on a grid: the pixel centres' coordinates, each pixel's tile (key)
+    and the vectors ``(128, H, W)`` (NaN where no tile has data); ``tiles``: the tiles met
+    (None: absent); ``owned``: ``data`` is this sample's alone (a cut shares its union's)."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    keys: np.ndarray
+    data: np.ndarray
+    tiles: dict[int, _Tile | None]
+    owned: bool = True
+
+    def cut(self, union: RoiGrid, grid: RoiGrid) -> _Sample | None:
+        """The part of this sample (on ``union``) under ``grid``; None unless ``grid``'s pixel
+        centres are exactly those of the union there (so the cut is what ``grid`` samples)."""
+        r0, c0 = groups.offset(union, grid)
+        xs, ys = self.xs[c0:c0 + grid.width], self.ys[r0:r0 + grid.height]
+        if not (np.array_equal(xs, grid.left + (np.arange(grid.width) + 0.5) * grid.res)
+                and np.array_equal(ys, grid.top - (np.arange(grid.height) + 0.5) * grid.yres)):
+            return None
+        rows, cols = slice(r0, r0 + grid.height), slice(c0, c0 + grid.width)
+        return _Sample(xs, ys, self.keys[rows, cols], self.data[:, rows, cols], self.tiles, owned=False)
+
+    def tiles_under(self) -> tuple[list[_Tile], list[tuple[float, float]]]:
+        """The tiles under this sample's pixels (in tile order), and the centres of those missing."""
+        found = [(key, self.tiles[key]) for key in np.unique(self.keys).tolist()]
+        return ([t for _, t in found if t is not None],
+                [tile_centre(*key_tile(key)) for key, t in found if t is None])
+
+
 class TesseraProvider(Provider):
     """GeoTessera tiles from a local folder (downloading missing ones when allowed)."""
 
@@ -179,41 +225,86 @@ class TesseraProvider(Provider):
     # -- fetching ------------------------------------------------------------------------------
     def fetch(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec, *,
               frames: int | None = None) -> Patch:
-        from ..geoio import same_crs, transform_points
-
         spatial, sensor, grid = self.checked(spatial, sensor)
         year = product_year(temporal, "tessera", self.years_available())
+        return self._patch(spatial, temporal, sensor, grid, year, self._sample(grid, year))
+
+    def fetch_many(self, spatials: Sequence[SpatialSpec], temporal: TemporalSpec | None, sensor: SensorSpec, *,
+                   frames: int | None = None, num_workers: int = 1) -> list[Patch]:
+        """Many ROIs, tile-major: neighbouring ROIs (:mod:`.groups`) are sampled once on the grid
+        that bounds them, each tile opened and gathered once for all of them, and every ROI cut
+        from that sample: the same pixels as ROI by ROI (each pixel centre is sampled by the same
+        rule from the same coordinates), and the same record of tiles used and missing. ROIs
+        without neighbours, or whose bounding grid would be mostly empty, are fetched one by one."""
+        from ..geo import roi_grids
+        from ..specs import validate_spatial
+
+        spatials = [validate_spatial(s) for s in spatials]
+        if len(spatials) < 2:
+            return super().fetch_many(spatials, temporal, sensor, frames=frames, num_workers=num_workers)
+        _, sensor, _ = self.checked(spatials[0], sensor)
+        year = product_year(temporal, "tessera", self.years_available())
+        grids = roi_grids(spatials, sensor.scale_m)
+        side = (self.max_union_bytes / (DIM * 4 + 48)) ** 0.5 * float(sensor.scale_m)   # float32 bands + coordinates
+
+        def cut(sampled: _Sample, union: RoiGrid, k: int) -> Patch | None:
+            part = sampled.cut(union, grids[k])   # None: its pixel centres are not exactly the union's
+            return None if part is None else self._patch(spatials[k], temporal, sensor, grids[k], year, part)
+
+        def alone(ks: list[int]) -> list[Patch]:
+            return Provider.fetch_many(self, [spatials[k] for k in ks], temporal, sensor, frames=frames,
+                                       num_workers=num_workers)
+
+        return groups.fetch_by_unions(spatials, grids, side, side / groups.METRES_PER_DEGREE,
+                                      lambda union: self._sample(union, year), cut, alone, self.union_max_ratio)
+
+    #: largest grid of neighbouring ROIs sampled at once (its 128 float32 bands and coordinates)
+    max_union_bytes = budget.READ_BUFFER
+    #: a group is sampled once when its bounding grid has at most this share of its ROIs' pixels:
+    #: sampling costs per pixel (and a cut is a copy), so it pays where ROIs overlap; ROIs side
+    #: by side (a bounding grid of 1.07x their pixels) measured ~13 % slower than one by one
+    union_max_ratio = 0.8
+
+    def _sample(self, grid: RoiGrid, year: int) -> _Sample:
+        """Every pixel centre of ``grid`` sampled from the tile whose 0.1-degree cell holds it."""
+        from ..geoio import same_crs, transform_points
+
         xs = grid.left + (np.arange(grid.width) + 0.5) * grid.res
         ys = grid.top - (np.arange(grid.height) + 0.5) * grid.yres
         gx, gy = (a.reshape(-1) for a in np.meshgrid(xs, ys))
         lon, lat = transform_points(gx, gy, grid.crs, "EPSG:4326")
         ix, iy = tile_index(lon, lat)
+        keys = tile_key(ix, iy)
         out = np.full((DIM, grid.height * grid.width), np.nan, np.float32)
-        used, missing, crss = [], [], set()
-        for tx, ty in sorted(set(zip(ix.tolist(), iy.tolist(), strict=True))):
-            clon, clat = tile_centre(tx, ty)
-            tile = self._open_tile(year, clon, clat)
+        tiles: dict[int, _Tile | None] = {}
+        for key in np.unique(keys).tolist():
+            tile = tiles[key] = self._open_tile(year, *tile_centre(*key_tile(key)))
             if tile is None:
-                missing.append((clon, clat))
                 continue
-            sel = np.flatnonzero((ix == tx) & (iy == ty))
+            sel = np.flatnonzero(keys == key)
             px, py = gx[sel], gy[sel]
             if not same_crs(tile.crs, grid.crs):
                 px, py = transform_points(px, py, grid.crs, tile.crs)
             vec, inside = tile.sample(np.asarray(px), np.asarray(py))
             out[:, sel[inside]] = vec.T
-            used.append(tile.name)
-            crss.add(tile.crs)
+        return _Sample(xs, ys, keys.reshape(grid.height, grid.width), out.reshape(DIM, grid.height, grid.width),
+                       tiles)
+
+    def _patch(self, spatial: SpatialSpec, temporal: TemporalSpec | None, sensor: SensorSpec, grid: RoiGrid,
+               year: int, sampled: _Sample) -> Patch:
+        """The ROI's patch from its sample (its own, or cut from its group's and then copied)."""
+        used, missing = sampled.tiles_under()
         if not used:
             raise ProviderError(self._no_tiles_message(year, missing, spatial))
-        hole = np.isnan(out[0])
+        data = sampled.data if sampled.owned else sampled.data.copy()
+        hole = np.isnan(data[0])
         valid = float(1.0 - hole.mean())
-        out[:, hole] = np.float32(sensor.fill_value)
-        data = out.reshape(DIM, grid.height, grid.width)
+        data[:, hole] = np.float32(sensor.fill_value)
+        names = [t.name for t in used]
         frame = {"start": f"{year}-01-01", "end": f"{year + 1}-01-01", "mid": f"{year}-07-02",
-                 "n_scenes": len(used), "scenes": used, "valid_fraction": valid}
-        meta = {"product": "GeoTessera", "root": str(self.root), "year": year, "tiles": used,
-                "tiles_missing": [tile_name(*t) for t in missing], "tile_crs": sorted(crss),
+                 "n_scenes": len(used), "scenes": names, "valid_fraction": valid}
+        meta = {"product": "GeoTessera", "root": str(self.root), "year": year, "tiles": names,
+                "tiles_missing": [tile_name(*t) for t in missing], "tile_crs": sorted({t.crs for t in used}),
                 "dequantisation": "int8 * scales (geotessera.dequantize_embedding)",
                 "sampling": "nearest: each pixel centre from the tile whose 0.1-degree cell holds it"}
         return Patch(data[None], BANDS, grid, [frame], sensor=sensor, temporal=temporal, backend="local:tessera",
