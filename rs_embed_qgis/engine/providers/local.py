@@ -385,7 +385,7 @@ class SceneProvider(Provider):
                 done = []
                 for group in groups.neighbour_groups(chunk, grids, side_m):
                     reader.expect([grids[k] for k in group])
-                    done += self._fetch_group(group, spatials, grids, temporal, sensor, frames)
+                    done += self._fetch_group(group, spatials, grids, temporal, sensor, frames, side_m)
                 reader.expect(())
                 return done
 
@@ -413,57 +413,62 @@ class SceneProvider(Provider):
         return self.union_composites
 
     def _fetch_group(self, group: list[int], spatials: Sequence[SpatialSpec], grids: dict[int, RoiGrid],
-                     temporal: TemporalSpec | None, sensor: SensorSpec,
-                     frames: int | None) -> list[tuple[int, Patch]]:
+                     temporal: TemporalSpec | None, sensor: SensorSpec, frames: int | None,
+                     side: float) -> list[tuple[int, Patch]]:
         """A group of neighbouring ROIs (one CRS, pixel grids snapped to the same multiples of
         the scale). Those that select the same scenes and, together, cover most of the grid
         that bounds them (overlapping ROIs, a tiling of a study area: at most
-        ``union_max_ratio`` times their own pixels) are read, masked and composited once on
-        that grid, and each ROI's patch is cut from it: compositing is per pixel, so a cut is
-        the ROI's own composite, and the ROI-by-ROI work left is its check and its record.
-        Any other ROI, a group with scene files in another CRS than the ROIs' (warped through
-        an approximate transformer), and a group whose shared read fails are fetched ROI by
-        ROI (errors then name the ROI)."""
-        alone = list(group)
-        out: list[tuple[int, Patch]] = []
-        if len(group) > 1 and self.composites_unions(sensor):
-            alone = []
-            same: dict[tuple[str, ...], tuple[list[Scene], SensorSpec, list[tuple[int, SpatialSpec, RoiGrid]]]] = {}
-            for k in group:
-                try:
-                    sp, sn, g = self.checked(spatials[k], sensor)
-                    scenes = self.select_scenes(sp, temporal, sn, g)
-                except (ProviderError, SpecError):
-                    alone.append(k)  # fetched alone below, where the error is raised naming the ROI
-                    continue
-                same.setdefault(tuple(s.id for s in scenes), (scenes, sn, []))[2].append((k, sp, g))
-            for scenes, sn, members in same.values():
-                union = groups.union_grid([g for _, _, g in members])
-                bins = self._bins(scenes, temporal, frames)
-                big = len(bins) * len(sn.bands) * union.width * union.height * 4 > self.read_buffer_bytes
-                if len(members) < 2 or big or not groups.compact(union, [g for _, _, g in members],
-                                                                 self.union_max_ratio):
-                    alone += [k for k, _, _ in members]
-                    continue
-                check_cancelled()
+        ``union_max_ratio`` times their own pixels; :func:`groups.fetch_by_unions`) are read,
+        masked and composited once on that grid, and each ROI's patch is cut from it:
+        compositing is per pixel, so a cut is the ROI's own composite, and the ROI-by-ROI work
+        left is its check and its record. Any other ROI, a union with scene files in another
+        CRS than the ROIs' (warped through an approximate transformer), too large for the read
+        buffer, or whose shared read fails is fetched ROI by ROI (errors then name the ROI)."""
+        def alone(ks: Sequence[int]) -> list[tuple[int, Patch]]:
+            return [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in ks]
+
+        if len(group) < 2 or not self.composites_unions(sensor):
+            return alone(group)
+        lone: list[int] = []
+        same: dict[tuple[str, ...], tuple[list[Scene], SensorSpec, list[tuple[int, SpatialSpec, RoiGrid]]]] = {}
+        for k in group:
+            try:
+                sp, sn, g = self.checked(spatials[k], sensor)
+                scenes = self.select_scenes(sp, temporal, sn, g)
+            except (ProviderError, SpecError):
+                lone.append(k)  # fetched alone, where the error is raised naming the ROI
+                continue
+            same.setdefault(tuple(s.id for s in scenes), (scenes, sn, []))[2].append((k, sp, g))
+        out = alone(lone)
+        for scenes, sn, members in same.values():
+            bins = self._bins(scenes, temporal, frames)
+
+            def read(union: RoiGrid, scenes=scenes, sn=sn, bins=bins) -> _Composite | None:
+                if len(bins) * len(sn.bands) * union.width * union.height * 4 > self.read_buffer_bytes:
+                    return None
                 try:
                     with self._reader() as reader:
                         # a file in another CRS is warped through GDAL's approximate transformer,
                         # whose result depends on the extent warped: such ROIs are read alone, so
                         # an ROI's pixels do not depend on the batch it came in
-                        if any(reader.info(f).crs != union.crs for sc in scenes for f in sc.files()):
-                            alone += [k for k, _, _ in members]
-                            continue
-                        raw = self._composite_grid(union, scenes, sn, bins)
+                        if any(reader.info(f).crs != union.crs for sc in scenes for f in self._files_read(sc, sn)):
+                            return None
+                        return self._composite_grid(union, scenes, sn, bins)
                 except ProviderError:
-                    alone += [k for k, _, _ in members]  # each alone: its error names it
-                    continue
-                for k, sp, g in members:
-                    check_cancelled()
-                    cut = raw.cut(*groups.offset(union, g), g.height, g.width)
-                    out.append((k, _naming_roi(k, lambda sp=sp, g=g, cut=cut, sn=sn, scenes=scenes: self._patch(
-                        sp, temporal, sn, g, cut, scenes))))
-        out += [(k, self._fetch_roi(k, spatials[k], temporal, sensor, frames)) for k in sorted(alone)]
+                    return None  # each alone: its error names it
+
+            def cut(raw: _Composite | None, union: RoiGrid, m: int, members=members, sn=sn,
+                    scenes=scenes) -> tuple[int, Patch] | None:
+                if raw is None:
+                    return None
+                k, sp, g = members[m]
+                check_cancelled()
+                part = raw.cut(*groups.offset(union, g), g.height, g.width)
+                return k, _naming_roi(k, lambda: self._patch(sp, temporal, sn, g, part, scenes))
+
+            out += groups.fetch_by_unions(
+                [sp for _, sp, _ in members], [g for _, _, g in members], side, side / groups.METRES_PER_DEGREE,
+                read, cut, lambda ms, members=members: alone([members[m][0] for m in ms]), self.union_max_ratio)
         return out
 
     def _bins(self, scenes: list[Scene], temporal: TemporalSpec | None,
@@ -558,6 +563,12 @@ class SceneProvider(Provider):
             return reader.read(path, indexes, grid, resampling), reader.info(path)
         except Exception as exc:  # noqa: BLE001 - GDAL fails in several ways
             raise ProviderError(f"cannot read raster {path!r} of scene {scene.id!r}: {exc}") from exc
+
+    @staticmethod
+    def _files_read(scene: Scene, sensor: SensorSpec) -> set[str]:
+        """The files of ``scene`` that :meth:`_read_scene` reads for ``sensor`` (its bands and SCL)."""
+        names = [canonical_band(b) for b in sensor.bands] + (["SCL"] if "SCL" in scene.bands else [])
+        return {scene.bands[b][0] for b in names}
 
     def _read_scene(self, scene: Scene, grid: RoiGrid, sensor: SensorSpec) -> np.ndarray:
         """``(C, H, W)`` float32 reflectance x 10000 of the sensor's bands on the ROI grid, NaN
