@@ -139,8 +139,8 @@ class MosaiksEmbedder(Embedder):
         self.filter_source = Path(src).expanduser() if src else _reference_path()
         if not self.filter_source.exists():
             raise ModelError(f"MOSAIKS filter source not found: {str(self.filter_source)!r}")
-        self._banks: dict[tuple[str, ...], np.ndarray] = {}
-        self._shas: dict[int, tuple[np.ndarray, str]] = {}  # filter bank -> its sha256 (taken once)
+        # bands (as given, and canonical) -> the filter bank and its sha256
+        self._banks: dict[tuple[str, ...], tuple[np.ndarray, str]] = {}
         self.weights_meta = {"status": "not needed", "filter_source": str(self.filter_source),
                              "seed": self.seed}
 
@@ -167,14 +167,22 @@ class MosaiksEmbedder(Embedder):
 
     def filters(self, bands: Sequence[str]) -> np.ndarray:
         """``(K/2, C*k*k)`` whitened filters for these bands (drawn once, then cached)."""
-        key = tuple(canonical_band(b) for b in bands)
-        bank = self._banks.get(key)
-        if bank is None:
-            ref = _read_reference(self.filter_source, bands)
-            bank = draw_filters(ref, self.num_features // 2, self.kernel_size, self.seed,
-                                self.zca_eps, source=f"filter source {str(self.filter_source)!r}")
-            self._banks[key] = bank
-        return bank
+        return self._bank(bands)[0]
+
+    def _bank(self, bands: Sequence[str]) -> tuple[np.ndarray, str]:
+        """The filter bank for these bands and its short sha256, drawn once; looked up by the
+        bands as given before their canonical names are worked out (an ROI's lookup is one get)."""
+        got = self._banks.get(tuple(bands))
+        if got is None:
+            key = tuple(canonical_band(b) for b in bands)
+            got = self._banks.get(key)
+            if got is None:
+                ref = _read_reference(self.filter_source, bands)
+                bank = draw_filters(ref, self.num_features // 2, self.kernel_size, self.seed,
+                                    self.zca_eps, source=f"filter source {str(self.filter_source)!r}")
+                got = self._banks[key] = (bank, hashlib.sha256(bank.tobytes()).hexdigest()[:16])
+            self._banks[tuple(bands)] = got
+        return got
 
     def _features(self, z: np.ndarray) -> np.ndarray:
         """``(pixels, K/2)`` responses -> ``(pixels, K)`` features in upstream's order."""
@@ -237,18 +245,15 @@ class MosaiksEmbedder(Embedder):
                       input_prep: str = "resize") -> list[Embedding]:
         self.check_input_prep(input_prep)
         base = self.base_meta(output, input_prep)  # once per call: the same for every patch
-        banks: dict[tuple[str, ...], np.ndarray] = {}
         results = []
         for patch in patches:
             t0 = time.perf_counter()
             # a multi-frame patch is averaged to one composite: MOSAIKS is single-image
             img = self._scaled(patch.data.mean(axis=0) if patch.n_frames > 1 else patch.chw)
-            bank = banks.get(tuple(patch.bands))
-            if bank is None:
-                bank = banks[tuple(patch.bands)] = self.filters(patch.bands)
+            bank, sha = self._bank(patch.bands)
             res = patch.grid.res if patch.grid is not None else 10.0
             h, w = img.shape[1:]
-            meta = dict(base)
+            extra: dict[str, Any] = {}
             if output.mode == "grid":
                 cell = max(1, int(round(output.scale_m / res)))
                 # whole cells from the ROI's top-left; a last partial cell is kept only when it
@@ -258,29 +263,23 @@ class MosaiksEmbedder(Embedder):
                 for r0, f in self._blocks(img[:, :ncy * cell], bank, cell):
                     for j in range(ncx):
                         data[:, r0 // cell, j] = f[:, j * cell:(j + 1) * cell].mean(axis=(0, 1))
-                meta.update(grid_hw=list(data.shape[1:]), cell_px=[cell, cell], grid_cell_m=cell * res)
+                extra = dict(grid_hw=list(data.shape[1:]), cell_px=[cell, cell], grid_cell_m=cell * res)
             else:
                 rows = max(1, 65536 // max(1, w))
-                acc = np.zeros(self.num_features, np.float64)
-                mx = np.full(self.num_features, -np.inf, np.float32)
+                mean = output.pooling == "mean"  # the other pooling is max: only one is taken
+                acc = np.zeros(self.num_features, np.float64) if mean else np.full(self.num_features, -np.inf,
+                                                                                     np.float32)
                 for _, f in self._blocks(img, bank, rows):
                     flat = f.reshape(-1, f.shape[-1])
-                    acc += flat.sum(axis=0, dtype=np.float64)
-                    mx = np.maximum(mx, flat.max(axis=0))
-                data = (acc / (h * w)).astype(np.float32) if output.pooling == "mean" else mx
-            results.append(Embedding(data, self._meta(meta, bank, patch, time.perf_counter() - t0)))
+                    if mean:
+                        acc += flat.sum(axis=0, dtype=np.float64)
+                    else:
+                        acc = np.maximum(acc, flat.max(axis=0))
+                data = (acc / (h * w)).astype(np.float32) if mean else acc
+            # the run's meta, its nested records copied: each embedding owns its meta
+            meta = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+            meta.update(extra, num_features=self.num_features, kernel_size=self.kernel_size,
+                        bias=self.bias, seed=self.seed, filter_bank_sha256=sha, bands=list(patch.bands),
+                        frames_averaged=patch.n_frames, infer_seconds=time.perf_counter() - t0)
+            results.append(Embedding(data, meta))
         return results
-
-    def _meta(self, base: dict[str, Any], bank: np.ndarray, patch: Patch, seconds: float) -> dict[str, Any]:
-        """An embedding's meta: the run's (nested records copied: each embedding owns its meta)."""
-        meta = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-        meta.update(num_features=self.num_features, kernel_size=self.kernel_size,
-                    bias=self.bias, seed=self.seed, filter_bank_sha256=self._bank_sha(bank),
-                    bands=list(patch.bands), frames_averaged=patch.n_frames, infer_seconds=seconds)
-        return meta
-
-    def _bank_sha(self, bank: np.ndarray) -> str:
-        got = self._shas.get(id(bank))
-        if got is None or got[0] is not bank:
-            got = self._shas[id(bank)] = (bank, hashlib.sha256(bank.tobytes()).hexdigest()[:16])
-        return got[1]
